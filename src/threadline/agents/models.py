@@ -1,0 +1,35 @@
+"""Agents: the people who handle contacts, with their routing profile and presence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threadline.db import Base, new_id, utcnow
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("org_id", "email"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent|supervisor|admin
+    # Routing profile: skill -> level 1..5, languages (ISO 639-1), tier, capacity per channel.
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    tier: Mapped[int] = mapped_column(default=1)
+    capacity: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    max_total: Mapped[int | None] = mapped_column(default=None)
+    presence: Mapped[str] = mapped_column(String(16), default="offline")
+    presence_since: Mapped[datetime] = mapped_column(default=utcnow)
+    idle_since: Mapped[datetime] = mapped_column(default=utcnow)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,58 @@
+"""API shapes for agents and presence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Presence = Literal["available", "busy", "away", "offline"]
+Role = Literal["agent", "supervisor", "admin"]
+Channel = Literal["chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video"]
+LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+
+class AgentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    name: str
+    role: Role
+    skills: dict[str, int]
+    languages: list[str]
+    tier: int
+    capacity: dict[str, int]
+    max_total: int | None
+    presence: Presence
+    presence_since: datetime
+    timezone: str
+
+
+class AgentCreate(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=200)
+    role: Role = "agent"
+    skills: dict[str, int] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    tier: int = Field(default=1, ge=1, le=5)
+    capacity: dict[Channel, int] = Field(default_factory=lambda: {"chat": 3})
+    max_total: int | None = Field(default=None, ge=1)
+    timezone: str = "UTC"
+
+
+class AgentUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    skills: dict[str, int] | None = None
+    languages: list[str] | None = None
+    tier: int | None = Field(default=None, ge=1, le=5)
+    capacity: dict[Channel, int] | None = None
+    max_total: int | None = Field(default=None, ge=1)
+    active: bool | None = None
+
+
+class PresenceIn(BaseModel):
+    presence: Presence

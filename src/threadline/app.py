@@ -1,0 +1,92 @@
+"""create_app(settings): builds the database, bus, routing and workers; mounts the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from threadline import __version__
+from threadline.agents.http import router as agents_router
+from threadline.auth.http import router as auth_router
+from threadline.channels.chat.http import router as chat_router
+from threadline.config import Settings
+from threadline.context import Context
+from threadline.customers.http import router as customers_router
+from threadline.db import Database
+from threadline.errors import install_error_handlers
+from threadline.events.bus import create_bus
+from threadline.logging import configure_logging
+from threadline.realtime.http import router as realtime_router
+from threadline.routing.http import router as routing_router
+from threadline.routing.services import OFFER_TIMEOUT, RoutingService
+from threadline.threads.http import router as threads_router
+from threadline.web.http import router as web_router
+from threadline.workers.timers import TimerWorker
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+OVERFLOW_TICK_S = 1.0
+
+
+def build_context(settings: Settings) -> Context:
+    ctx = Context(settings=settings, db=Database(settings.database_url),
+                  bus=create_bus(settings.bus_url))
+    ctx._routing = RoutingService(ctx)
+    timer_worker = TimerWorker(ctx, settings.timer_poll_s)
+    timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
+    ctx.extras["timers"] = timer_worker
+    return ctx
+
+
+async def _tick_forever(ctx: Context) -> None:
+    while True:
+        await asyncio.sleep(OVERFLOW_TICK_S)
+        with contextlib.suppress(Exception):
+            await ctx.routing.tick()
+
+
+@asynccontextmanager
+async def running(ctx: Context) -> AsyncIterator[Context]:
+    """Start the bus, the routing engines and the workers; stop them in reverse."""
+    await ctx.bus.start()
+    await ctx.routing.start()
+    timer_worker: TimerWorker = ctx.extras["timers"]
+    await timer_worker.start()
+    ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
+    try:
+        yield ctx
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        await timer_worker.stop()
+        await ctx.bus.stop()
+        await ctx.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(ctx):
+            yield
+
+    app = FastAPI(
+        title="Threadline", version=__version__, lifespan=lifespan,
+        description="One customer, one thread, every channel.",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in (auth_router, agents_router, customers_router, threads_router, routing_router,
+                   chat_router, realtime_router, web_router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

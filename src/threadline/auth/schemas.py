@@ -1,0 +1,31 @@
+"""API shapes for login and tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class LoginIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=200)
+    org: str | None = Field(default=None, description="organisation slug, if several share an email")
+
+
+class MeOut(BaseModel):
+    agent_id: str
+    org_id: str
+    role: str
+    name: str
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    token: str = Field(description="shown once; store it now")

@@ -1,0 +1,59 @@
+"""The web chat channel: signed visitor tokens and verified identities.
+
+A visitor is remembered across reloads by a signed token (itsdangerous) the widget keeps in
+localStorage. A host site proves who a visitor is with `hash = HMAC-SHA256(widget secret,
+identifier)` (identifier: the email, else the phone), computed on its server, as with
+Chatwoot's identity validation; only verified identities merge into existing customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import ClassVar
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from threadline.channels.contract import Capabilities
+
+VISITOR_SALT = "threadline.chat.visitor"
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    visitor_id: str
+    endpoint_id: str
+
+
+class ChatAdapter:
+    name: ClassVar[str] = "chat"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        text=True, media=False, typing=True, read_receipts=True
+    )
+    verifies_signatures: ClassVar[bool] = True
+
+    def __init__(self, secret_key: str, max_age_s: int) -> None:
+        self._signer = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
+        self._max_age_s = max_age_s
+
+    def visitor_token(self, visitor: Visitor) -> str:
+        return self._signer.dumps({"v": visitor.visitor_id, "e": visitor.endpoint_id})
+
+    def read_visitor_token(self, token: str) -> Visitor | None:
+        try:
+            data = self._signer.loads(token, max_age=self._max_age_s)
+        except BadSignature:
+            return None
+        return Visitor(visitor_id=str(data["v"]), endpoint_id=str(data["e"]))
+
+
+def identity_hash(widget_secret: str, identifier: str) -> str:
+    """What the host site's server computes to vouch for a visitor's identity."""
+    return hmac.new(widget_secret.encode(), identifier.encode(), hashlib.sha256).hexdigest()
+
+
+def identity_verified(widget_secret: str | None, identifier: str, given: str | None) -> bool:
+    if not widget_secret or not given:
+        return False
+    return hmac.compare_digest(identity_hash(widget_secret, identifier), given.strip().lower())

@@ -1,0 +1,37 @@
+"""API shapes of the chat widget."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from threadline.threads.schemas import EventOut
+
+
+class SessionIn(BaseModel):
+    visitor_token: str | None = Field(default=None, max_length=500)
+    locale: str | None = Field(default=None, max_length=35, description="navigator.language")
+    page_url: str | None = Field(default=None, max_length=2000)
+
+
+class AgentBrief(BaseModel):
+    id: str
+    name: str
+
+
+class SessionOut(BaseModel):
+    visitor_token: str
+    customer_id: str
+    customer_name: str | None
+    thread_id: str | None
+    language: str
+    strings: dict[str, str] = Field(description="the widget's texts in the visitor's language")
+    events: list[EventOut]
+    agent: AgentBrief | None
+    read_seq: int = Field(description="what the agent has read, up to this seq")
+
+
+class IdentifyIn(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    hash: str | None = Field(default=None, max_length=128)

@@ -1,0 +1,121 @@
+"""Web chat: visitor sessions, messages from the widget, identification."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from threadline.agents.models import Agent
+from threadline.channels.chat.adapter import ChatAdapter, Visitor, identity_verified
+from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionOut
+from threadline.channels.contract import InboundMessage
+from threadline.channels.inbound import Ingested, do_ingest
+from threadline.channels.models import Endpoint
+from threadline.context import Context
+from threadline.customers.models import Customer
+from threadline.customers.services import add_identity, find_by_identity, resolve_identity
+from threadline.errors import Invalid, NotAuthenticated, NotFound
+from threadline.threads.schemas import EventOut
+from threadline.threads.services import current_thread, timeline
+from threadline.web.i18n import catalogue, pick_language
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorSession:
+    endpoint: Endpoint
+    customer_id: str
+    visitor: Visitor
+
+
+def adapter(ctx: Context) -> ChatAdapter:
+    return ChatAdapter(ctx.settings.secret_key.get_secret_value(),
+                       ctx.settings.visitor_token_max_age_s)
+
+
+async def get_widget(ctx: Context, key: str) -> Endpoint:
+    async with ctx.db.sessions() as session:
+        endpoint = await session.scalar(
+            select(Endpoint).where(Endpoint.channel == "chat", Endpoint.key == key,
+                                   Endpoint.active.is_(True))
+        )
+    if endpoint is None:
+        raise NotFound(f"no chat widget {key!r}")
+    return endpoint
+
+
+async def visitor_session(ctx: Context, key: str, token: str) -> VisitorSession:
+    """Who is behind a visitor token; raises NotAuthenticated when it is forged or stale."""
+    endpoint = await get_widget(ctx, key)
+    visitor = adapter(ctx).read_visitor_token(token)
+    if visitor is None or visitor.endpoint_id != endpoint.id:
+        raise NotAuthenticated("invalid visitor token")
+    async with ctx.db.sessions() as session:
+        customer = await find_by_identity(session, endpoint.org_id, "visitor", visitor.visitor_id)
+        while customer is not None and customer.merged_into_id:
+            customer = await session.get(Customer, customer.merged_into_id)
+    if customer is None:
+        raise NotAuthenticated("unknown visitor")
+    return VisitorSession(endpoint, customer.id, visitor)
+
+
+async def do_open_session(
+    ctx: Context, key: str, token: str | None, locale: str | None
+) -> SessionOut:
+    """Restore the visitor from their token, or remember a new one; return the history."""
+    endpoint = await get_widget(ctx, key)
+    visitor = adapter(ctx).read_visitor_token(token) if token else None
+    if visitor is None or visitor.endpoint_id != endpoint.id:
+        visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
+    language = pick_language(locale, endpoint.settings.get("language", "en"))
+    async with ctx.uow() as uow:
+        customer = await resolve_identity(uow.session, endpoint.org_id, "visitor",
+                                          visitor.visitor_id, language=language)
+        while customer.merged_into_id:
+            customer = await uow.session.get(Customer, customer.merged_into_id)
+        language = customer.language or language
+        thread = await current_thread(uow.session, endpoint.org_id, customer.id)
+        agent = await uow.session.get(Agent, thread.assigned_agent_id) if (
+            thread and thread.assigned_agent_id) else None
+    events = await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True) if (
+        thread) else []
+    return SessionOut(
+        visitor_token=adapter(ctx).visitor_token(visitor), customer_id=customer.id,
+        customer_name=customer.name, thread_id=thread.id if thread else None, language=language,
+        strings=catalogue(language), events=[EventOut.model_validate(e) for e in events],
+        agent=AgentBrief(id=agent.id, name=agent.name) if agent else None,
+        read_seq=thread.agent_read_seq if thread else 0,
+    )
+
+
+async def do_visitor_message(
+    ctx: Context, session: VisitorSession, text: str, client_msg_id: str | None,
+    language: str | None = None,
+) -> Ingested:
+    text = text.strip()
+    if not text or len(text) > 10_000:
+        raise Invalid("a message needs 1 to 10,000 characters")
+    message = InboundMessage(
+        channel="chat", identity_kind="visitor", identity_value=session.visitor.visitor_id,
+        body=text, client_msg_id=client_msg_id, language=language,
+    )
+    return await do_ingest(ctx, session.endpoint, message, customer_id=session.customer_id)
+
+
+async def do_identify(ctx: Context, session: VisitorSession, data: IdentifyIn) -> str:
+    """Attach what the host page knows of the visitor. Only an identity vouched for by the
+    site's HMAC merges into an existing customer; returns the (possibly merged) customer id."""
+    secret = session.endpoint.secret
+    async with ctx.uow() as uow:
+        customer = await uow.lock(Customer, session.customer_id)
+        if data.name and (not customer.name or data.hash):
+            customer.name = data.name
+        for kind in ("email", "phone"):
+            value = getattr(data, kind)
+            if not value:
+                continue
+            identifier = data.email or data.phone or ""
+            verified = identity_verified(secret, identifier, data.hash)
+            customer = await add_identity(uow.session, customer, kind, value, verified=verified)
+        return customer.id

@@ -1,0 +1,44 @@
+"""Settings: the only code that reads the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Threadline configuration; every field can be set as THREADLINE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./threadline.db"
+    bus_url: str = "memory://"
+    # Signs sessions, visitor tokens and API tokens. A random key per process is safe but
+    # logs everyone out on restart; `threadline demo`/`make demo` write a stable one to .env.
+    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Routing
+    offer_timeout_s: float = 20.0
+    sticky_window_s: float = 7 * 24 * 3600.0  # the last agent is preferred for a week
+    timer_poll_s: float = 0.25
+    # Sessions
+    session_max_age_s: int = 12 * 3600
+    visitor_token_max_age_s: int = 365 * 24 * 3600
+    cookie_secure: bool = False
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        return Path(self.database_url.split("///", 1)[1])

@@ -1,0 +1,180 @@
+"""Database engine, session factory and the declarative base.
+
+SQLite is the embedded default; PostgreSQL when THREADLINE_DATABASE_URL says so.
+SQLite loses updates under its default settings (shared/STACK.md), so every
+connection runs in WAL mode with a busy timeout, and every transaction starts with
+BEGIN IMMEDIATE: one writer at a time, never a lost update.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+    }
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def import_models() -> None:
+    """Import every domain's models so Base.metadata knows all tables (Alembic, create_all)."""
+    from threadline.agents import models as _agents  # noqa: F401
+    from threadline.auth import models as _auth  # noqa: F401
+    from threadline.channels import models as _channels  # noqa: F401
+    from threadline.customers import models as _customers  # noqa: F401
+    from threadline.orgs import models as _orgs  # noqa: F401
+    from threadline.routing import models as _routing  # noqa: F401
+    from threadline.threads import models as _threads  # noqa: F401
+    from threadline.workers import models as _workers  # noqa: F401
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        engine = create_async_engine(
+            database_url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(database_url, echo=echo, pool_size=10, max_overflow=20)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Database:
+    """The engine and its session factory, built once by create_app and handed around."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits on success, rolls back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    async def lock(self, session: AsyncSession, model: Any, ident: Any) -> Any:
+        """Load one row for update: the row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
+        already serialises writers."""
+        return await session.get(model, ident, with_for_update=self.dialect != "sqlite")
+
+
+class UnitOfWork:
+    """A transaction plus the events it produced: events go out only after the commit,
+    so nothing reaches a socket or a provider for data that was rolled back."""
+
+    def __init__(self, db: Database, publish: Callable[[list[dict[str, Any]]], Awaitable[None]]):
+        self._db = db
+        self._publish = publish
+        self.events: list[dict[str, Any]] = []
+        self._deferred: list[Callable[[], dict[str, Any]]] = []
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._db.sessions()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is not None:
+                await self.session.rollback()
+                return
+            await self.session.commit()
+        finally:
+            await self.session.close()
+        events = self.events + [make() for make in self._deferred]
+        if events:
+            await self._publish(events)
+        for callback in self._after_commit:
+            await callback()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def publish_later(self, make: Callable[[], dict[str, Any]]) -> None:
+        """Publish an event built after commit (when database defaults such as ids exist)."""
+        self._deferred.append(make)
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._after_commit.append(callback)
+
+    async def lock(self, model: Any, ident: Any) -> Any:
+        return await self._db.lock(self.session, model, ident)

@@ -1,0 +1,30 @@
+"""Schema migrations (Alembic), run programmatically by `threadline migrate` and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(sync_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url)
+    return config
+
+
+def sync_url(database_url: str) -> str:
+    """The synchronous twin of an async database URL (Alembic runs synchronously)."""
+    return database_url.replace("+aiosqlite", "").replace("+psycopg_async", "+psycopg")
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(sync_url(database_url)), revision)
+
+
+def make_revision(database_url: str, message: str) -> None:
+    command.revision(alembic_config(sync_url(database_url)), message=message, autogenerate=True)

@@ -1,0 +1,91 @@
+"""The desktop event stream: one WebSocket per agent desktop or supervisor page.
+
+Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
+`timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`),
+limited to what this agent may see: their own offers, the threads they watch or are
+assigned, and, for supervisors, every queue and presence change of their organisation.
+Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
+"thread_id", "on"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from threadline.auth.dependencies import websocket_principal
+from threadline.auth.roles import Principal
+from threadline.context import Context
+from threadline.errors import ThreadlineError
+
+router = APIRouter()
+ORG_WIDE = frozenset({"queue.changed", "agent.presence"})
+
+
+def visible(principal: Principal, watched: set[str], event: dict[str, Any]) -> bool:
+    if event.get("org_id") != principal.org_id:
+        return False
+    if event.get("agent_id") == principal.agent_id and event["type"] != "typing":
+        return True
+    if event["type"] in ORG_WIDE:
+        return True
+    if event["type"] == "typing" and event.get("who") != "customer":
+        return False
+    return event.get("thread_id") in watched
+
+
+@router.websocket("/api/v1/stream")
+async def stream(websocket: WebSocket) -> None:
+    ctx: Context = websocket.app.state.ctx
+    try:
+        principal = await websocket_principal(websocket)
+    except ThreadlineError as exc:
+        await websocket.close(code=4401, reason=exc.message)
+        return
+    await websocket.accept()
+    watched: set[str] = set()
+    subscription = ctx.bus.subscribe(lambda e: visible(principal, watched, e))
+    writer = asyncio.create_task(_push(websocket, subscription))
+    await websocket.send_json({"type": "hello", "agent_id": principal.agent_id,
+                               "role": principal.role})
+    try:
+        while True:
+            frame = await websocket.receive_json()
+            await _handle(ctx, principal, watched, frame)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        ctx.bus.unsubscribe(subscription)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+
+
+async def _push(websocket: WebSocket, subscription: Any) -> None:
+    async for event in subscription:
+        await websocket.send_json(event)
+    await websocket.close(code=4408, reason="too slow; reconnect")
+
+
+async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: Any) -> None:
+    if not isinstance(frame, dict):
+        return
+    thread_id = frame.get("thread_id")
+    if not isinstance(thread_id, str) or len(thread_id) > 64:
+        return
+    if frame.get("type") == "watch":
+        watched.add(thread_id)
+    elif frame.get("type") == "unwatch":
+        watched.discard(thread_id)
+    elif frame.get("type") == "typing":
+        from threadline.threads.services import get_thread
+
+        thread = await get_thread(ctx, principal.org_id, thread_id)
+        await ctx.bus.publish([{
+            "type": "typing", "who": "agent", "org_id": principal.org_id, "thread_id": thread_id,
+            "customer_id": thread.customer_id, "agent_id": principal.agent_id,
+            "name": principal.name, "on": bool(frame.get("on")),
+        }])

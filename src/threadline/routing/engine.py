@@ -1,0 +1,617 @@
+"""The pure routing engine: matches waiting contacts to eligible agents.
+
+Standard library only, no clock (every ``now`` is a float of seconds passed in by the
+caller, assumed non-decreasing), no randomness: the same calls give the same answers.
+
+Rules (shared/DESIGN.md, "Routing, in short"):
+
+* An agent is *eligible* for a contact when it is available, has every effective
+  required skill at the contact's minimum level, speaks the contact's language, has
+  at least the contact's tier, has a free slot on the contact's channel and under its
+  ``max_total``, and is not in the contact's ``excluded_agents``.
+* The *effective* required skills are ``overflow_skills`` once ``now >= overflow_at``
+  (bullseye), else ``required_skills``; ``min_levels`` only apply to effective skills.
+* Agent for a contact (arrival path, ``route_contact``, ``match``): the customer's last
+  agent while ``now < sticky_until`` if eligible, else the longest idle (smallest
+  ``idle_since``, then id) or, with ``strategy="best_skill"``, the highest sum of levels
+  over the effective skills, then longest idle, then id.
+* Contact for an agent (agent-free path, ``route_agent``): the highest priority, then
+  the oldest ``enqueued_at``, then the smallest id, among the contacts it is eligible
+  for.  Stickiness is a preference, never a reservation: a contact sticky to another
+  agent may be taken by this one, and a contact sticky to this agent does not jump
+  ahead of better-ranked ones (``Assignment.sticky`` still says when it matches).
+* ``match`` walks the waiting contacts in that same rank order and gives each its agent
+  by the arrival-path rule, until no waiting contact has an eligible agent left.
+
+Indexes (why routing stays fast with thousands of agents and tens of thousands of
+contacts):
+
+* Waiting contacts live in *buckets*, one per routing key (effective skills, minimum
+  levels, language, channel, minimum tier): a heap ordered by rank with lazy deletion.
+  Every eligibility rule except exclusion depends only on the key and the agent.
+* Each agent caches the buckets it qualifies for, by channel; a new key is checked only
+  against the agents holding its first skill.  The agent-free path compares the heads
+  of those buckets and peeks past heads that exclude the agent.
+* Available agents with a free slot are indexed per (skill, language, channel) in heaps
+  ordered by idle time (or by level, then idle time) with lazy deletion, refreshed only
+  for agents changed since the last arrival-path lookup.
+* Overflow times wait in a heap; every routing call first re-keys the contacts whose
+  overflow time has passed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, Literal, TypeAlias, TypeVar
+
+AVAILABLE = "available"
+BUSY = "busy"
+AWAY = "away"
+OFFLINE = "offline"
+PRESENCES = frozenset({AVAILABLE, BUSY, AWAY, OFFLINE})
+
+Strategy: TypeAlias = Literal["longest_idle", "best_skill"]
+STRATEGIES: frozenset[str] = frozenset({"longest_idle", "best_skill"})
+
+MAX_SKILL_LEVEL = 5
+_MIN_HEAP_LIMIT = 64  # a heap is compacted when its stale entries outgrow this floor
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """An agent's routing profile; languages are kept apart from skills."""
+
+    id: str
+    skills: Mapping[str, int]
+    languages: frozenset[str]
+    tier: int = 1
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    max_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSpec:
+    """A contact waiting for an agent, with everything routing needs to place it."""
+
+    id: str
+    queue_id: str
+    channel: str
+    required_skills: frozenset[str]
+    language: str | None
+    priority: int
+    enqueued_at: float
+    min_tier: int = 0
+    last_agent_id: str | None = None
+    sticky_until: float | None = None
+    excluded_agents: frozenset[str] = frozenset()
+    min_levels: Mapping[str, int] = field(default_factory=dict)
+    overflow_at: float | None = None
+    overflow_skills: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """An offer the engine made and already applied (contact left, agent slot taken)."""
+
+    contact_id: str
+    agent_id: str
+    sticky: bool
+
+
+RoutingKey: TypeAlias = tuple[frozenset[str], tuple[tuple[str, int], ...], str | None, str, int]
+"""(effective skills, minimum levels over them, language, channel, minimum tier)."""
+
+
+def effective_skills(contact: ContactSpec, now: float) -> frozenset[str]:
+    """The skills a contact requires at ``now``: the overflow set once it applies."""
+    at, relaxed = contact.overflow_at, contact.overflow_skills
+    if at is not None and relaxed is not None and now >= at:
+        return relaxed
+    return contact.required_skills
+
+
+def routing_key(contact: ContactSpec, *, overflowed: bool = False) -> RoutingKey:
+    """The key of the bucket a contact waits in, before or after its overflow time."""
+    skills = contact.required_skills
+    if overflowed and contact.overflow_skills is not None:
+        skills = contact.overflow_skills
+    levels = tuple(sorted((s, lv) for s, lv in contact.min_levels.items() if s in skills))
+    return (skills, levels, contact.language, contact.channel, contact.min_tier)
+
+
+def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
+    """Whether an agent's profile (not its presence or load) fits a routing key."""
+    skills, levels, language, channel, min_tier = key
+    return (
+        spec.capacity.get(channel, 0) > 0
+        and spec.tier >= min_tier
+        and (language is None or language in spec.languages)
+        and all(s in spec.skills for s in skills)
+        and all(spec.skills[s] >= lv for s, lv in levels)
+    )
+
+
+class _Waiting:
+    """A waiting contact; ``seq`` names its one live heap entry (-1 once gone)."""
+
+    __slots__ = ("excluded", "key", "seq", "spec")
+
+    def __init__(self, spec: ContactSpec, key: RoutingKey, seq: int) -> None:
+        self.spec = spec
+        self.key = key
+        self.seq = seq
+        self.excluded = spec.excluded_agents
+
+
+class _Agent:
+    """An agent's live state plus its cached bucket list and index tokens."""
+
+    __slots__ = (
+        "buckets",
+        "capacity",
+        "idle_since",
+        "indexed",
+        "indexed_idle",
+        "keys",
+        "load",
+        "presence",
+        "spec",
+        "total",
+    )
+
+    def __init__(self, spec: AgentSpec, presence: str, idle_since: float) -> None:
+        self.spec = spec
+        self.capacity: dict[str, int] = dict(spec.capacity)
+        self.presence = presence
+        self.idle_since = idle_since
+        self.load: dict[str, int] = dict.fromkeys(self.capacity, 0)
+        self.total = 0
+        self.keys: set[RoutingKey] = set()
+        self.buckets: dict[str, list[list[_ContactEntry]]] = {}
+        self.indexed: dict[str, int] = {}  # channel -> token of its live index entries
+        self.indexed_idle = idle_since
+
+    def has_room(self, channel: str) -> bool:
+        """Available, a free slot on ``channel`` and under the cross-channel cap."""
+        return (
+            self.presence == AVAILABLE
+            and self.load.get(channel, 0) < self.capacity.get(channel, 0)
+            and (self.spec.max_total is None or self.total < self.spec.max_total)
+        )
+
+    def free_channels(self) -> list[str]:
+        """The channels on which the agent could take one more contact now."""
+        return [ch for ch in self.capacity if self.has_room(ch)]
+
+
+# (-priority, enqueued_at, contact id, seq, record): unique ids keep records uncompared.
+_ContactEntry: TypeAlias = tuple[int, float, str, int, _Waiting]
+# (-level or 0, idle_since, agent id, token, agent): valid while the token is current.
+_AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
+_AgentIndexKey: TypeAlias = tuple[str | None, str | None, str]
+
+
+_E = TypeVar("_E", bound=tuple[Any, ...])
+
+
+def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
+    """Yield a heap's entries in order without changing it (for peeking past a few)."""
+    if not heap:
+        return
+    size = len(heap)
+    frontier: list[tuple[_E, int]] = [(heap[0], 0)]
+    while frontier:
+        entry, i = heapq.heappop(frontier)
+        yield entry
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < size:
+                heapq.heappush(frontier, (heap[child], child))
+
+
+def _push_bounded(
+    heap: list[_E], entry: _E, limits: dict[int, int], valid: Callable[[_E], bool]
+) -> None:
+    """Push, compacting the heap in place when lazy-deleted entries have piled up."""
+    heapq.heappush(heap, entry)
+    if len(heap) > limits.get(id(heap), _MIN_HEAP_LIMIT):
+        heap[:] = [e for e in heap if valid(e)]
+        heapq.heapify(heap)
+        limits[id(heap)] = max(_MIN_HEAP_LIMIT, 2 * len(heap))
+
+
+class Router:
+    """In-memory matcher of waiting contacts and agents; returned assignments are applied.
+
+    Not thread-safe: the caller serialises calls (one router per organisation).
+    Unknown agent ids raise ``KeyError``; presences outside ``PRESENCES`` ``ValueError``.
+    """
+
+    def __init__(self, *, strategy: Strategy = "longest_idle") -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown routing strategy {strategy!r}")
+        self._best_skill = strategy == "best_skill"
+        self._agents: dict[str, _Agent] = {}
+        self._agents_by_skill: dict[str, dict[str, _Agent]] = {}
+        self._waiting: dict[str, _Waiting] = {}
+        self._per_queue: dict[str, int] = {}
+        self._buckets: dict[RoutingKey, list[_ContactEntry]] = {}
+        self._keys_by_skill: dict[str | None, list[RoutingKey]] = {}
+        self._overflow: list[tuple[float, int, _Waiting]] = []
+        self._index: dict[_AgentIndexKey, list[_AgentEntry]] = {}
+        self._dirty: dict[str, _Agent] = {}
+        self._limits: dict[int, int] = {}
+        self._seq = count()
+
+    # ---------------------------------------------------------------- agents
+
+    def upsert_agent(
+        self,
+        spec: AgentSpec,
+        *,
+        presence: str,
+        idle_since: float,
+        load: Mapping[str, int] | None = None,
+    ) -> None:
+        """Add or replace an agent; ``load=None`` keeps a known agent's current load."""
+        _check_presence(presence)
+        agent = self._agents.get(spec.id)
+        if agent is None or agent.spec != spec:
+            kept = dict(agent.load) if agent is not None else {}
+            if agent is not None:
+                self._forget_agent(agent)
+            agent = _Agent(spec, presence, idle_since)
+            agent.load.update(kept)
+            self._adopt_agent(agent)
+        agent.presence = presence
+        agent.idle_since = idle_since
+        if load is not None:
+            agent.load = dict.fromkeys(agent.capacity, 0) | dict(load)
+        agent.total = sum(agent.load.values())
+        self._dirty[spec.id] = agent
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Forget an agent (logged out, deleted); unknown ids are ignored."""
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            self._forget_agent(agent)
+
+    def set_presence(self, agent_id: str, presence: str, now: float) -> None:
+        """Change presence; becoming available with no contact restarts the idle clock."""
+        _check_presence(presence)
+        agent = self._agents[agent_id]
+        if presence == AVAILABLE and agent.presence != AVAILABLE and agent.total == 0:
+            agent.idle_since = now
+        agent.presence = presence
+        self._dirty[agent_id] = agent
+
+    def release(self, agent_id: str, channel: str, now: float) -> None:
+        """A contact or offer on ``channel`` ended: free its slot; idle from now if empty."""
+        agent = self._agents[agent_id]
+        held = agent.load.get(channel, 0)
+        if held <= 0:
+            raise ValueError(f"agent {agent_id!r} holds no {channel!r} contact")
+        agent.load[channel] = held - 1
+        agent.total -= 1
+        if agent.total == 0:
+            agent.idle_since = now
+        self._dirty[agent_id] = agent
+
+    def agent_load(self, agent_id: str) -> Mapping[str, int]:
+        """Contacts (and pending offers) the agent holds, per channel (non-zero only)."""
+        return {ch: n for ch, n in self._agents[agent_id].load.items() if n}
+
+    # -------------------------------------------------------------- contacts
+
+    def add_contact(self, contact: ContactSpec) -> None:
+        """Put a contact in the waiting set; its overflow applies from the next routing call."""
+        if contact.id in self._waiting:
+            raise ValueError(f"contact {contact.id!r} is already waiting")
+        rec = _Waiting(contact, routing_key(contact), next(self._seq))
+        self._waiting[contact.id] = rec
+        self._per_queue[contact.queue_id] = self._per_queue.get(contact.queue_id, 0) + 1
+        self._file(rec)
+        at = contact.overflow_at
+        if at is not None and routing_key(contact, overflowed=True) != rec.key:
+            heapq.heappush(self._overflow, (at, rec.seq, rec))
+
+    def remove_contact(self, contact_id: str) -> ContactSpec | None:
+        """Take a contact out of the waiting set (abandoned, cancelled, transferred away)."""
+        rec = self._waiting.get(contact_id)
+        if rec is None:
+            return None
+        self._unwait(rec)
+        return rec.spec
+
+    def waiting(self, queue_id: str | None = None) -> int:
+        """How many contacts wait, in one queue or in all."""
+        if queue_id is None:
+            return len(self._waiting)
+        return self._per_queue.get(queue_id, 0)
+
+    def waiting_contact(self, contact_id: str) -> ContactSpec | None:
+        """The waiting contact with this id, or None if it is not waiting."""
+        rec = self._waiting.get(contact_id)
+        return None if rec is None else rec.spec
+
+    # -------------------------------------------------------------- matching
+
+    def route_contact(self, contact_id: str, now: float) -> Assignment | None:
+        """Arrival path: place one waiting contact now, or None (not waiting, no agent)."""
+        self._advance(now)
+        rec = self._waiting.get(contact_id)
+        if rec is None:
+            return None
+        agent = self._choose_agent(rec, now)
+        return None if agent is None else self._assign(rec, agent, now)
+
+    def route_agent(self, agent_id: str, now: float) -> Assignment | None:
+        """Agent-free path: give the agent the best-ranked contact it may take, if any."""
+        self._advance(now)
+        agent = self._agents[agent_id]
+        entry = self._best_contact_for(agent)
+        return None if entry is None else self._assign(entry[4], agent, now)
+
+    def match(self, now: float) -> list[Assignment]:
+        """Match everything matchable now, contacts in rank order (start-up, overflow, bulk)."""
+        self._advance(now)
+        frontier = [(h[0], h) for h in self._buckets.values() if self._clean_top(h)]
+        heapq.heapify(frontier)
+        skipped: list[tuple[list[_ContactEntry], _ContactEntry]] = []
+        made: list[Assignment] = []
+        while frontier:
+            entry, heap = heapq.heappop(frontier)
+            rec = entry[4]
+            agent = self._choose_agent(rec, now)
+            if agent is None and not rec.excluded:
+                continue  # nobody left for this key: the whole bucket is done
+            heapq.heappop(heap)
+            if agent is None:
+                skipped.append((heap, entry))  # only its exclusions stop it: keep looking
+            else:
+                made.append(self._assign(rec, agent, now))
+            if self._clean_top(heap):
+                heapq.heappush(frontier, (heap[0], heap))
+        for heap, entry in skipped:
+            heapq.heappush(heap, entry)
+        return made
+
+    # ------------------------------------------------- agent-free path, buckets
+
+    def _best_contact_for(self, agent: _Agent) -> _ContactEntry | None:
+        """Best-ranked waiting contact the agent is eligible for: bucket heads compared."""
+        spec = agent.spec
+        if agent.presence != AVAILABLE or (
+            spec.max_total is not None and agent.total >= spec.max_total
+        ):
+            return None
+        agent_id = spec.id
+        best: _ContactEntry | None = None
+        load, capacity = agent.load, agent.capacity
+        for channel, heaps in agent.buckets.items():
+            if load[channel] >= capacity[channel]:
+                continue
+            for heap in heaps:
+                while heap:
+                    entry = heap[0]
+                    if entry[3] == entry[4].seq:
+                        break
+                    heapq.heappop(heap)
+                else:
+                    continue
+                excluded = entry[4].excluded
+                if False:
+                    found = _first_not_excluding(heap, agent_id)
+                    if found is None:
+                        continue
+                    entry = found
+                if best is None or entry < best:
+                    best = entry
+        return best
+
+    def _file(self, rec: _Waiting) -> None:
+        """Push a contact's live entry into the bucket of its current key."""
+        spec = rec.spec
+        entry = (-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec)
+        _push_bounded(self._bucket(rec.key), entry, self._limits, _contact_live)
+
+    def _bucket(self, key: RoutingKey) -> list[_ContactEntry]:
+        """The heap for a key, created (and offered to qualifying agents) on first use."""
+        heap = self._buckets.get(key)
+        if heap is None:
+            heap = self._buckets[key] = []
+            first_skill = min(key[0]) if key[0] else None
+            self._keys_by_skill.setdefault(first_skill, []).append(key)
+            candidates = (
+                self._agents if first_skill is None else self._agents_by_skill.get(first_skill, {})
+            )
+            for agent in candidates.values():
+                if qualifies(agent.spec, key):
+                    _link(agent, key, heap)
+        return heap
+
+    def _clean_top(self, heap: list[_ContactEntry]) -> bool:
+        """Drop stale entries off the top; whether a live contact remains."""
+        while heap and heap[0][3] != heap[0][4].seq:
+            heapq.heappop(heap)
+        return bool(heap)
+
+    def _advance(self, now: float) -> None:
+        """Re-key the contacts whose overflow time has come (bullseye widening)."""
+        due = self._overflow
+        while due and due[0][0] <= now:
+            _, seq, rec = heapq.heappop(due)
+            if rec.seq == seq:
+                rec.seq = next(self._seq)
+                rec.key = routing_key(rec.spec, overflowed=True)
+                self._file(rec)
+
+    def _unwait(self, rec: _Waiting) -> None:
+        """Leave the waiting set; the heap entries die lazily with the sequence number."""
+        del self._waiting[rec.spec.id]
+        self._per_queue[rec.spec.queue_id] -= 1
+        rec.seq = -1
+
+    def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
+        """Apply an offer: the contact stops waiting and takes one slot of the agent."""
+        self._unwait(rec)
+        spec = rec.spec
+        agent.load[spec.channel] = agent.load.get(spec.channel, 0) + 1
+        agent.total += 1
+        self._dirty[agent.spec.id] = agent
+        sticky = spec.last_agent_id == agent.spec.id and _in_sticky_window(spec, now)
+        return Assignment(spec.id, agent.spec.id, sticky)
+
+    # ---------------------------------------------- arrival path, agent index
+
+    def _choose_agent(self, rec: _Waiting, now: float) -> _Agent | None:
+        """The agent for a contact: sticky last agent, else longest idle or best skill."""
+        spec = rec.spec
+        if spec.last_agent_id is not None and _in_sticky_window(spec, now):
+            last = self._agents.get(spec.last_agent_id)
+            if last is not None and self._eligible(last, rec):
+                return last
+        if self._dirty:
+            self._refresh_index()
+        heap = self._narrowest_index(rec)
+        if heap is None:
+            return None
+        if self._best_skill and len(rec.key[0]) > 1:
+            return self._best_skilled(heap, rec)
+        for entry in self._live_agents(heap, rec.key[3]):
+            if self._fits(entry[4], rec):
+                return entry[4]
+        return None
+
+    def _best_skilled(self, heap: list[_AgentEntry], rec: _Waiting) -> _Agent | None:
+        """Highest level sum over several skills, then longest idle, then id.
+
+        The heap is ordered by one skill's level, so the scan stops once even the best
+        levels on the other skills could not reach the best sum found.
+        """
+        skills = rec.key[0]
+        others_max = MAX_SKILL_LEVEL * (len(skills) - 1)
+        best: tuple[int, float, str] | None = None
+        chosen: _Agent | None = None
+        for entry in self._live_agents(heap, rec.key[3]):
+            if best is not None and -entry[0] + others_max < -best[0]:
+                break  # heap is ordered by this skill's level: nobody below can win
+            agent = entry[4]
+            if self._fits(agent, rec):
+                rank = (-sum(agent.spec.skills[s] for s in skills), agent.idle_since, agent.spec.id)
+                if best is None or rank < best:
+                    best, chosen = rank, agent
+        return chosen
+
+    def _narrowest_index(self, rec: _Waiting) -> list[_AgentEntry] | None:
+        """Smallest (skill, language, channel) heap every eligible agent must be in."""
+        skills, _, language, channel, _ = rec.key
+        narrowest: list[_AgentEntry] | None = None
+        for skill in skills or (None,):
+            heap = self._index.get((skill, language, channel))
+            if not heap:
+                return None
+            if narrowest is None or len(heap) < len(narrowest):
+                narrowest = heap
+        return narrowest
+
+    def _live_agents(self, heap: list[_AgentEntry], channel: str) -> Iterator[_AgentEntry]:
+        """Index entries in order, skipping stale ones (popping those on top)."""
+        while heap and heap[0][4].indexed.get(channel) != heap[0][3]:
+            heapq.heappop(heap)
+        for entry in _iter_sorted(heap):
+            if entry[4].indexed.get(channel) == entry[3]:
+                yield entry
+
+    def _fits(self, agent: _Agent, rec: _Waiting) -> bool:
+        """Eligibility for an agent found in the index (presence and room already hold)."""
+        return rec.key in agent.keys and not (rec.excluded and agent.spec.id in rec.excluded)
+
+    def _eligible(self, agent: _Agent, rec: _Waiting) -> bool:
+        """Full eligibility of one agent for one waiting contact, from live state."""
+        return agent.has_room(rec.spec.channel) and self._fits(agent, rec)
+
+    def _refresh_index(self) -> None:
+        """Bring the index entries of the agents changed since the last lookup up to date."""
+        for agent in self._dirty.values():
+            if agent.indexed_idle != agent.idle_since:
+                agent.indexed.clear()
+                agent.indexed_idle = agent.idle_since
+            free = agent.free_channels()
+            for channel in [ch for ch in agent.indexed if ch not in free]:
+                del agent.indexed[channel]
+            for channel in free:
+                if channel not in agent.indexed:
+                    self._index_agent(agent, channel)
+        self._dirty.clear()
+
+    def _index_agent(self, agent: _Agent, channel: str) -> None:
+        """Enter an agent under each (skill or any, language or any) for one channel."""
+        token = next(self._seq)
+        agent.indexed[channel] = token
+        spec = agent.spec
+        languages: list[str | None] = [*spec.languages, None]
+        live = _agent_live_on(channel)
+        for skill in [*spec.skills, None]:
+            rank = -spec.skills[skill] if self._best_skill and skill is not None else 0
+            entry = (rank, agent.idle_since, spec.id, token, agent)
+            for language in languages:
+                heap = self._index.setdefault((skill, language, channel), [])
+                _push_bounded(heap, entry, self._limits, live)
+
+    # ------------------------------------------------------ agent bookkeeping
+
+    def _adopt_agent(self, agent: _Agent) -> None:
+        """Register an agent and link it to every existing bucket it qualifies for."""
+        spec = agent.spec
+        self._agents[spec.id] = agent
+        for skill in spec.skills:
+            self._agents_by_skill.setdefault(skill, {})[spec.id] = agent
+        for skill in [*spec.skills, None]:
+            for key in self._keys_by_skill.get(skill, ()):
+                if qualifies(spec, key):
+                    _link(agent, key, self._buckets[key])
+
+    def _forget_agent(self, agent: _Agent) -> None:
+        """Unregister an agent; its index entries die with its tokens."""
+        agent_id = agent.spec.id
+        del self._agents[agent_id]
+        for skill in agent.spec.skills:
+            self._agents_by_skill[skill].pop(agent_id, None)
+        agent.indexed.clear()
+        agent.presence = OFFLINE
+        self._dirty.pop(agent_id, None)
+
+
+def _link(agent: _Agent, key: RoutingKey, heap: list[_ContactEntry]) -> None:
+    """Record that an agent qualifies for a bucket."""
+    agent.keys.add(key)
+    agent.buckets.setdefault(key[3], []).append(heap)
+
+
+def _first_not_excluding(heap: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
+    """First live contact of a bucket, in rank order, that has not excluded the agent."""
+    for entry in _iter_sorted(heap):
+        rec = entry[4]
+        if entry[3] == rec.seq and agent_id not in rec.excluded:
+            return entry
+    return None
+
+
+def _contact_live(entry: _ContactEntry) -> bool:
+    return entry[3] == entry[4].seq
+
+
+def _agent_live_on(channel: str) -> Callable[[_AgentEntry], bool]:
+    return lambda entry: entry[4].indexed.get(channel) == entry[3]
+
+
+def _in_sticky_window(contact: ContactSpec, now: float) -> bool:
+    return contact.sticky_until is not None and now < contact.sticky_until
+
+
+def _check_presence(presence: str) -> None:
+    if presence not in PRESENCES:
+        raise ValueError(f"unknown presence {presence!r}")

@@ -1,0 +1,74 @@
+"""Queues, contacts and offers: the stored side of routing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threadline.db import Base, new_id, utcnow
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    required_skills: Mapped[list[str]] = mapped_column(default=list)
+    priority: Mapped[int] = mapped_column(default=0)
+    sl_target_pct: Mapped[int] = mapped_column(default=80)  # service level: X% ...
+    sl_threshold_s: Mapped[int] = mapped_column(default=20)  # ... answered within Y s
+    offer_timeout_s: Mapped[int | None] = mapped_column(default=None)
+    overflow_after_s: Mapped[int | None] = mapped_column(default=None)
+    overflow_skills: Mapped[list[str] | None] = mapped_column(default=None)
+    # {"timezone": "Europe/Lisbon", "days": {"mon": [["09:00","18:00"]], ...}}; empty = 24/7
+    business_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """One episode of demand that needs an agent."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_org_status", "org_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    queue_id: Mapped[str] = mapped_column(ForeignKey("queues.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    # queued|offered|assigned|resolved|abandoned
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(default=0)
+    required_skills: Mapped[list[str]] = mapped_column(default=list)
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    min_tier: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str | None] = mapped_column(String(100), default=None)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    excluded_agents: Mapped[list[str]] = mapped_column(default=list)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agent_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    wrapup_reason: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_agent_status", "agent_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    # pending|accepted|rejected|timed_out|cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sticky: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    responded_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,81 @@
+"""API shapes for queues, contacts and offers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueueIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    required_skills: list[str] = Field(default_factory=list)
+    priority: int = Field(default=0, ge=0, le=10)
+    sl_target_pct: int = Field(default=80, ge=1, le=100)
+    sl_threshold_s: int = Field(default=20, ge=1, le=86_400)
+    offer_timeout_s: int | None = Field(default=None, ge=5, le=600)
+    overflow_after_s: int | None = Field(default=None, ge=1)
+    overflow_skills: list[str] | None = None
+    business_hours: dict[str, Any] = Field(default_factory=dict)
+
+
+class QueueOut(QueueIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+
+
+class QueueStats(BaseModel):
+    queue_id: str
+    name: str
+    waiting: int
+    offered: int
+    in_service: int
+    longest_wait_s: float
+    sl_target_pct: int
+    sl_threshold_s: int
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    thread_id: str
+    customer_id: str
+    queue_id: str
+    channel: str
+    status: str
+    priority: int
+    required_skills: list[str]
+    language: str | None
+    reason: str | None
+    context: dict[str, Any]
+    enqueued_at: datetime
+    agent_id: str | None
+    accepted_at: datetime | None
+    ended_at: datetime | None
+    wrapup_reason: str | None
+
+
+class OfferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    contact_id: str
+    agent_id: str
+    status: str
+    sticky: bool
+    created_at: datetime
+    expires_at: datetime
+
+
+class ResolveIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=100, description="wrap-up reason, e.g. card_arrival")
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class TransferIn(BaseModel):
+    queue_id: str | None = None
+    agent_id: str | None = None
+    note: str | None = Field(default=None, max_length=10_000)

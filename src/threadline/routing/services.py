@@ -1,0 +1,558 @@
+"""Routing, the stored side: contacts enter queues, the pure engine picks agents, offers are
+made, accepted, rejected or time out (durable timer), contacts are transferred and resolved.
+
+The engine (routing/engine.py) keeps the live matching state in memory, one Router per
+organisation; the database is the truth and the engine is rebuilt from it at start-up.
+Every engine change happens after the transaction that justifies it has committed, under
+one asyncio lock, so the engine never holds a slot the database does not know about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from threadline.agents.models import Agent
+from threadline.auth.roles import Principal
+from threadline.context import Context
+from threadline.customers.models import Customer
+from threadline.db import UnitOfWork, utcnow
+from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
+from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
+from threadline.routing.models import Contact, Offer, Queue
+from threadline.routing.schemas import QueueIn, QueueStats
+from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.services import append_event, lock_thread
+from threadline.workers import timers
+from threadline.workers.models import Timer
+
+log = structlog.get_logger(__name__)
+
+OFFER_TIMEOUT = "offer_timeout"
+OPEN_CONTACT = ("queued", "offered", "assigned")
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def agent_spec(agent: Agent) -> AgentSpec:
+    return AgentSpec(
+        id=agent.id, skills={k: int(v) for k, v in agent.skills.items()},
+        languages=frozenset(agent.languages), tier=agent.tier,
+        capacity={k: int(v) for k, v in agent.capacity.items()}, max_total=agent.max_total,
+    )
+
+
+class RoutingService:
+    """Owns the engines (one per organisation) and every write that moves a contact."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._routers: dict[str, Router] = {}
+        self._languages: dict[str, dict[str, frozenset[str]]] = {}  # org -> agent -> languages
+        self._lock = asyncio.Lock()
+
+    def router(self, org_id: str) -> Router:
+        if org_id not in self._routers:
+            self._routers[org_id] = Router()
+        return self._routers[org_id]
+
+    # ---------------------------------------------------------------- start-up
+    async def start(self) -> None:
+        """Rebuild every engine from storage, then offer whatever can be offered."""
+        async with self._lock:
+            self._routers.clear()
+            async with self._ctx.db.sessions() as session:
+                loads = await self._loads(session)
+                for agent in await session.scalars(select(Agent).where(Agent.active.is_(True))):
+                    self._upsert(agent, loads.get(agent.id, Counter()))
+                queued = await session.scalars(select(Contact).where(Contact.status == "queued"))
+                for contact in queued:
+                    self.router(contact.org_id).add_contact(await self._spec(session, contact))
+        await self._match_all()
+
+    async def _loads(self, session: Any) -> dict[str, Counter[str]]:
+        loads: dict[str, Counter[str]] = {}
+        rows = await session.execute(
+            select(Contact.agent_id, Contact.channel, func.count())
+            .where(Contact.status.in_(("offered", "assigned")), Contact.agent_id.is_not(None))
+            .group_by(Contact.agent_id, Contact.channel)
+        )
+        for agent_id, channel, count in rows:
+            loads.setdefault(agent_id, Counter())[channel] += count
+        return loads
+
+    async def _spec(self, session: Any, contact: Contact) -> ContactSpec:
+        queue = await session.get(Queue, contact.queue_id)
+        customer = await session.get(Customer, contact.customer_id)
+        sticky_until = None
+        if customer and customer.last_agent_id and customer.last_served_at:
+            sticky_until = _ts(customer.last_served_at) + self._ctx.settings.sticky_window_s
+        overflow_at = None
+        if queue.overflow_after_s is not None and queue.overflow_skills is not None:
+            overflow_at = _ts(contact.enqueued_at) + queue.overflow_after_s
+        return ContactSpec(
+            id=contact.id, queue_id=contact.queue_id, channel=contact.channel,
+            required_skills=frozenset(contact.required_skills), language=contact.language,
+            priority=contact.priority, enqueued_at=_ts(contact.enqueued_at),
+            min_tier=contact.min_tier, last_agent_id=customer.last_agent_id if customer else None,
+            sticky_until=sticky_until, excluded_agents=frozenset(contact.excluded_agents),
+            overflow_at=overflow_at,
+            overflow_skills=frozenset(queue.overflow_skills) if overflow_at else None,
+        )
+
+    # ---------------------------------------------------------------- enqueue
+    async def enqueue(
+        self, uow: UnitOfWork, thread: Thread, queue: Queue, channel: str, *,
+        reason: str | None = None, context: dict[str, Any] | None = None, priority: int = 0,
+        min_tier: int = 0,
+    ) -> Contact:
+        """Open a contact for this thread in a queue. Call inside the thread's row lock;
+        routing happens after commit."""
+        language = thread.language if self._language_served(thread.org_id, thread.language) else None
+        contact = Contact(
+            org_id=thread.org_id, thread_id=thread.id, customer_id=thread.customer_id,
+            queue_id=queue.id, channel=channel, priority=queue.priority + priority,
+            required_skills=list(queue.required_skills), language=language, min_tier=min_tier,
+            reason=reason, context=context or {}, enqueued_at=utcnow(),
+        )
+        uow.session.add(contact)
+        await uow.session.flush()
+        thread.status = "queued"
+        thread.assigned_agent_id = None
+        append_event(uow, thread, kind="queued", channel=channel, author_type="system",
+                     contact_id=contact.id, data={"queue": queue.name, "reason": reason})
+        uow.publish({"type": "queue.changed", "org_id": thread.org_id, "queue_id": queue.id})
+        uow.after_commit(lambda: self._place(thread.org_id, contact.id))
+        return contact
+
+    def _language_served(self, org_id: str, language: str | None) -> bool:
+        """Language is a routing skill, but only one some agent has: otherwise the contact
+        would wait for nobody."""
+        spoken = self._languages.get(org_id, {}).values()
+        return language is not None and any(language in languages for languages in spoken)
+
+    def _upsert(self, agent: Agent, load: Counter[str] | dict[str, int]) -> None:
+        self._languages.setdefault(agent.org_id, {})[agent.id] = frozenset(agent.languages)
+        self.router(agent.org_id).upsert_agent(
+            agent_spec(agent), presence=agent.presence, idle_since=_ts(agent.idle_since), load=load
+        )
+
+    async def _place(self, org_id: str, contact_id: str) -> None:
+        async with self._lock:
+            async with self._ctx.db.sessions() as session:
+                contact = await session.get(Contact, contact_id)
+                if contact is None or contact.status != "queued":
+                    return
+                spec = await self._spec(session, contact)
+            router = self.router(org_id)
+            router.remove_contact(contact_id)
+            router.add_contact(spec)
+            assignment = router.route_contact(contact_id, _ts(utcnow()))
+            if assignment:
+                await self._offer(org_id, assignment)
+
+    # ---------------------------------------------------------------- offers
+    async def _offer(self, org_id: str, assignment: Assignment) -> None:
+        """Persist the engine's choice as an offer with its timeout timer. Call under the
+        lock; if the contact moved meanwhile, give the slot back."""
+        try:
+            async with self._ctx.uow() as uow:
+                contact = await uow.lock(Contact, assignment.contact_id)
+                if contact is None or contact.status != "queued":
+                    raise Conflict("contact is no longer waiting")
+                await self._create_offer(uow, contact, assignment.agent_id, assignment.sticky)
+        except Exception:
+            log.exception("routing.offer_failed", contact_id=assignment.contact_id)
+            async with self._ctx.db.sessions() as session:
+                contact = await session.get(Contact, assignment.contact_id)
+            self.router(org_id).release(assignment.agent_id, contact.channel if contact else "chat",
+                                        _ts(utcnow()))
+
+    async def _create_offer(
+        self, uow: UnitOfWork, contact: Contact, agent_id: str, sticky: bool
+    ) -> Offer:
+        queue = await uow.session.get(Queue, contact.queue_id)
+        timeout = (queue.offer_timeout_s if queue else None) or self._ctx.settings.offer_timeout_s
+        now = utcnow()
+        offer = Offer(org_id=contact.org_id, contact_id=contact.id, agent_id=agent_id,
+                      sticky=sticky, created_at=now, expires_at=now + timedelta(seconds=timeout))
+        uow.session.add(offer)
+        await uow.session.flush()
+        contact.status = "offered"
+        contact.agent_id = agent_id
+        timers.schedule(uow.session, contact.org_id, OFFER_TIMEOUT, offer.id, offer.expires_at)
+        uow.publish(await self._offer_event(uow, offer, contact, queue))
+        uow.publish({"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id})
+        return offer
+
+    async def _offer_event(
+        self, uow: UnitOfWork, offer: Offer, contact: Contact, queue: Queue | None
+    ) -> dict[str, Any]:
+        customer = await uow.session.get(Customer, contact.customer_id)
+        preview = await uow.session.scalar(
+            select(ThreadEvent.body).where(
+                ThreadEvent.thread_id == contact.thread_id, ThreadEvent.kind == "message",
+                ThreadEvent.author_type == "customer",
+            ).order_by(ThreadEvent.seq.desc()).limit(1)
+        )
+        return {
+            "type": "offer.created", "org_id": offer.org_id, "agent_id": offer.agent_id,
+            "offer": {
+                "id": offer.id, "expires_at": offer.expires_at.isoformat(), "sticky": offer.sticky,
+                "contact_id": contact.id, "thread_id": contact.thread_id,
+                "channel": contact.channel, "queue": queue.name if queue else None,
+                "reason": contact.reason, "priority": contact.priority,
+                "enqueued_at": contact.enqueued_at.isoformat(), "preview": preview,
+                "customer": {"id": customer.id, "name": customer.name,
+                             "language": customer.language} if customer else None,
+            },
+        }
+
+    async def _load_offer(self, uow: UnitOfWork, org_id: str, offer_id: str) -> Offer:
+        offer: Offer | None = await uow.lock(Offer, offer_id)
+        if offer is None or offer.org_id != org_id:
+            raise NotFound("no such offer")
+        return offer
+
+    async def accept(self, principal: Principal, offer_id: str) -> Contact:
+        """The agent takes the contact: the thread is theirs and the customer is told."""
+        async with self._ctx.uow() as uow:
+            offer = await self._load_offer(uow, principal.org_id, offer_id)
+            if offer.agent_id != principal.agent_id:
+                raise NotAllowed("this offer was made to another agent")
+            if offer.status != "pending":
+                raise Conflict(f"this offer is {offer.status.replace('_', ' ')}")
+            now = utcnow()
+            offer.status, offer.responded_at = "accepted", now
+            await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
+            contact: Contact = await uow.lock(Contact, offer.contact_id)
+            contact.status, contact.accepted_at = "assigned", now
+            thread = await lock_thread(uow, principal.org_id, contact.thread_id)
+            thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
+            append_event(uow, thread, kind="assigned", channel=contact.channel,
+                         author_type="agent", author_id=principal.agent_id,
+                         author_name=principal.name, contact_id=contact.id,
+                         data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)})
+            uow.publish({"type": "offer.closed", "org_id": offer.org_id, "agent_id": offer.agent_id,
+                         "offer_id": offer.id, "status": "accepted", "thread_id": thread.id})
+            uow.publish({"type": "agent.joined", "org_id": offer.org_id, "thread_id": thread.id,
+                         "customer_id": thread.customer_id, "agent_id": principal.agent_id,
+                         "agent": {"id": principal.agent_id, "name": principal.name}})
+            uow.publish({"type": "queue.changed", "org_id": offer.org_id,
+                         "queue_id": contact.queue_id})
+        return contact
+
+    async def reject(self, principal: Principal, offer_id: str) -> None:
+        async with self._ctx.uow() as uow:
+            offer = await self._load_offer(uow, principal.org_id, offer_id)
+            if offer.agent_id != principal.agent_id:
+                raise NotAllowed("this offer was made to another agent")
+            if offer.status != "pending":
+                raise Conflict(f"this offer is {offer.status.replace('_', ' ')}")
+            await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
+            await self._withdraw(uow, offer, "rejected")
+
+    async def on_offer_timeout(self, uow: UnitOfWork, timer: Timer) -> None:
+        """Timer handler: the agent did not answer; the contact goes to the next agent and
+        the agent is set away (they are evidently not at the desk)."""
+        offer: Offer | None = await uow.lock(Offer, timer.ref_id)
+        if offer is None or offer.status != "pending":
+            return
+        await self._withdraw(uow, offer, "timed_out")
+        agent: Agent = await uow.lock(Agent, offer.agent_id)
+        if agent.presence == AVAILABLE:
+            agent.presence, agent.presence_since = "away", utcnow()
+            uow.publish({"type": "agent.presence", "org_id": agent.org_id, "agent_id": agent.id,
+                         "presence": "away", "at": agent.presence_since.isoformat(),
+                         "reason": "missed_offer"})
+            uow.after_commit(lambda: self.agent_changed(agent.org_id, agent.id))
+
+    async def _withdraw(self, uow: UnitOfWork, offer: Offer, status: str) -> None:
+        offer.status, offer.responded_at = status, utcnow()
+        contact: Contact = await uow.lock(Contact, offer.contact_id)
+        contact.status, contact.agent_id = "queued", None
+        contact.excluded_agents = sorted({*contact.excluded_agents, offer.agent_id})
+        uow.publish({"type": "offer.closed", "org_id": offer.org_id, "agent_id": offer.agent_id,
+                     "offer_id": offer.id, "status": status})
+        uow.publish({"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id})
+        org_id, agent_id, channel, contact_id = offer.org_id, offer.agent_id, contact.channel, contact.id
+
+        async def _after() -> None:
+            async with self._lock:
+                self.router(org_id).release(agent_id, channel, _ts(utcnow()))
+            await self._place(org_id, contact_id)
+            await self._fill_agent(org_id, agent_id)
+
+        uow.after_commit(_after)
+
+    # ---------------------------------------------------------------- wrap-up, transfer
+    async def _open_contact(self, uow: UnitOfWork, org_id: str, thread_id: str) -> Contact:
+        contact = await uow.session.scalar(
+            select(Contact).where(Contact.org_id == org_id, Contact.thread_id == thread_id,
+                                  Contact.status.in_(OPEN_CONTACT))
+            .order_by(Contact.enqueued_at.desc()).limit(1)
+        )
+        if contact is None:
+            raise Conflict("this thread has no open contact")
+        return contact
+
+    def _may_handle(self, principal: Principal, contact: Contact) -> None:
+        if contact.agent_id != principal.agent_id and not principal.has("supervisor"):
+            raise NotAllowed("only the assigned agent or a supervisor can do this")
+
+    async def resolve(
+        self, principal: Principal, thread_id: str, reason: str, note: str | None = None
+    ) -> Contact:
+        """Close the open contact with a wrap-up reason; the agent's slot frees up."""
+        async with self._ctx.uow() as uow:
+            thread = await lock_thread(uow, principal.org_id, thread_id)
+            contact = await self._open_contact(uow, principal.org_id, thread_id)
+            self._may_handle(principal, contact)
+            previous_status, agent_id = contact.status, contact.agent_id
+            now = utcnow()
+            contact.status, contact.ended_at, contact.wrapup_reason = "resolved", now, reason
+            if previous_status == "offered":
+                await self._cancel_pending_offers(uow, contact)
+            thread.status = "resolved"
+            if note:
+                append_event(uow, thread, kind="note", author_type="agent",
+                             author_id=principal.agent_id, author_name=principal.name, body=note)
+            append_event(uow, thread, kind="resolved", channel=contact.channel, author_type="agent",
+                         author_id=principal.agent_id, author_name=principal.name,
+                         contact_id=contact.id, data={"reason": reason})
+            if agent_id and previous_status == "assigned":
+                customer: Customer = await uow.lock(Customer, contact.customer_id)
+                customer.last_agent_id, customer.last_served_at = agent_id, now
+            uow.publish({"type": "queue.changed", "org_id": contact.org_id,
+                         "queue_id": contact.queue_id})
+            self._after_contact_left(uow, contact, agent_id, previous_status)
+        return contact
+
+    def _after_contact_left(
+        self, uow: UnitOfWork, contact: Contact, agent_id: str | None, previous_status: str
+    ) -> None:
+        org_id, channel, contact_id = contact.org_id, contact.channel, contact.id
+
+        async def _after() -> None:
+            async with self._lock:
+                router = self.router(org_id)
+                if previous_status == "queued":
+                    router.remove_contact(contact_id)
+                elif agent_id:
+                    router.release(agent_id, channel, _ts(utcnow()))
+            if agent_id:
+                await self._fill_agent(org_id, agent_id)
+
+        uow.after_commit(_after)
+
+    async def _cancel_pending_offers(self, uow: UnitOfWork, contact: Contact) -> None:
+        offers = await uow.session.scalars(
+            select(Offer).where(Offer.contact_id == contact.id, Offer.status == "pending")
+        )
+        for offer in offers:
+            offer.status, offer.responded_at = "cancelled", utcnow()
+            await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
+            uow.publish({"type": "offer.closed", "org_id": offer.org_id,
+                         "agent_id": offer.agent_id, "offer_id": offer.id, "status": "cancelled"})
+
+    async def transfer(
+        self, principal: Principal, thread_id: str, *, queue_id: str | None,
+        agent_id: str | None, note: str | None,
+    ) -> Contact:
+        """Hand the contact to another queue (it waits there) or straight to an agent (an
+        offer to that agent, who must be available with a free slot on the channel)."""
+        if bool(queue_id) == bool(agent_id):
+            raise Invalid("transfer to exactly one of queue_id or agent_id")
+        org_id = principal.org_id
+        async with self._lock:  # a direct transfer checks the engine's view of capacity
+            async with self._ctx.uow() as uow:
+                thread = await lock_thread(uow, org_id, thread_id)
+                contact = await self._open_contact(uow, org_id, thread_id)
+                self._may_handle(principal, contact)
+                previous_status, previous_agent = contact.status, contact.agent_id
+                target = await self._transfer_target(uow, org_id, queue_id, agent_id)
+                if isinstance(target, Agent):
+                    self._check_direct_target(org_id, target, contact.channel)
+                if previous_status == "offered":
+                    await self._cancel_pending_offers(uow, contact)
+                if note:
+                    append_event(uow, thread, kind="note", author_type="agent",
+                                 author_id=principal.agent_id, author_name=principal.name, body=note)
+                append_event(uow, thread, kind="transferred", channel=contact.channel,
+                             author_type="agent", author_id=principal.agent_id,
+                             author_name=principal.name, contact_id=contact.id,
+                             data={"to_queue": queue_id, "to_agent": agent_id,
+                                   "to_name": target.name})
+                contact.status, contact.agent_id, contact.accepted_at = "queued", None, None
+                contact.excluded_agents = []
+                thread.status, thread.assigned_agent_id = "queued", None
+                if isinstance(target, Queue):
+                    contact.queue_id = target.id
+                    contact.required_skills = list(target.required_skills)
+                else:
+                    await self._create_offer(uow, contact, target.id, sticky=False)
+            # Committed: bring the engine in line, still under the lock.
+            router = self.router(org_id)
+            if previous_status == "queued":
+                router.remove_contact(contact.id)
+            elif previous_agent:
+                router.release(previous_agent, contact.channel, _ts(utcnow()))
+            if isinstance(target, Agent):
+                self._hold_slot(org_id, target, contact.channel)
+        if isinstance(target, Queue):
+            await self._place(org_id, contact.id)
+        if previous_agent:
+            await self._fill_agent(org_id, previous_agent)
+        return contact
+
+    async def _transfer_target(
+        self, uow: UnitOfWork, org_id: str, queue_id: str | None, agent_id: str | None
+    ) -> Queue | Agent:
+        model: type[Queue] | type[Agent] = Queue if queue_id else Agent
+        target = await uow.session.get(model, queue_id or agent_id)
+        if target is None or target.org_id != org_id:
+            raise NotFound(f"no such {model.__name__.lower()}")
+        return target
+
+    def _check_direct_target(self, org_id: str, agent: Agent, channel: str) -> None:
+        load = self.router(org_id).agent_load(agent.id)
+        if agent.presence != AVAILABLE:
+            raise Conflict(f"{agent.name} is {agent.presence}")
+        if load.get(channel, 0) >= int(agent.capacity.get(channel, 0)):
+            raise Conflict(f"{agent.name} has no free {channel} slot")
+
+    def _hold_slot(self, org_id: str, agent: Agent, channel: str) -> None:
+        """Count a direct (not engine-chosen) offer against the agent's capacity."""
+        router = self.router(org_id)
+        load = Counter(router.agent_load(agent.id))
+        load[channel] += 1
+        self._upsert(agent, load)
+
+    # ---------------------------------------------------------------- agents
+    async def agent_changed(self, org_id: str, agent_id: str) -> None:
+        """Re-read an agent's profile and presence; offer them work if they are free."""
+        async with self._lock:
+            async with self._ctx.db.sessions() as session:
+                agent = await session.get(Agent, agent_id)
+                if agent is None:
+                    return
+                load = (await self._loads(session)).get(agent_id, Counter())
+            router = self.router(org_id)
+            if not agent.active:
+                router.remove_agent(agent_id)
+                self._languages.get(org_id, {}).pop(agent_id, None)
+                return
+            self._upsert(agent, load)
+            if agent.presence == AVAILABLE:
+                router.set_presence(agent_id, AVAILABLE, _ts(utcnow()))
+        await self._fill_agent(org_id, agent_id)
+
+    async def _fill_agent(self, org_id: str, agent_id: str) -> None:
+        async with self._lock:
+            router = self.router(org_id)
+            while assignment := router.route_agent(agent_id, _ts(utcnow())):
+                await self._offer(org_id, assignment)
+
+    async def _match_all(self) -> None:
+        async with self._lock:
+            now = _ts(utcnow())
+            for org_id, router in self._routers.items():
+                for assignment in router.match(now):
+                    await self._offer(org_id, assignment)
+
+    async def tick(self) -> None:
+        """Periodic: contacts whose overflow time passed may now match wider agents."""
+        await self._match_all()
+
+
+# -------------------------------------------------------------------- queues
+async def do_create_queue(ctx: Context, org_id: str, data: QueueIn) -> Queue:
+    async with ctx.uow() as uow:
+        if await uow.session.scalar(
+            select(Queue.id).where(Queue.org_id == org_id, Queue.name == data.name)
+        ):
+            raise Conflict(f"a queue named {data.name!r} already exists")
+        queue = Queue(org_id=org_id, **data.model_dump())
+        uow.session.add(queue)
+    return queue
+
+
+async def do_update_queue(ctx: Context, org_id: str, queue_id: str, data: QueueIn) -> Queue:
+    async with ctx.uow() as uow:
+        queue = await uow.lock(Queue, queue_id)
+        if queue is None or queue.org_id != org_id:
+            raise NotFound("no such queue")
+        for name, value in data.model_dump().items():
+            setattr(queue, name, value)
+    return queue
+
+
+async def get_queue(ctx: Context, org_id: str, queue_id: str) -> Queue:
+    async with ctx.db.sessions() as session:
+        queue = await session.get(Queue, queue_id)
+    if queue is None or queue.org_id != org_id:
+        raise NotFound("no such queue")
+    return queue
+
+
+async def list_queues(ctx: Context, org_id: str) -> list[Queue]:
+    async with ctx.db.sessions() as session:
+        return list(await session.scalars(
+            select(Queue).where(Queue.org_id == org_id).order_by(Queue.name)
+        ))
+
+
+async def queue_stats(ctx: Context, org_id: str) -> list[QueueStats]:
+    """Live per-queue figures for the supervisor: waiting, offered, in service, longest wait."""
+    now = utcnow()
+    async with ctx.db.sessions() as session:
+        rows = await session.execute(
+            select(Contact.queue_id, Contact.status, func.count(), func.min(Contact.enqueued_at))
+            .where(Contact.org_id == org_id, Contact.status.in_(OPEN_CONTACT))
+            .group_by(Contact.queue_id, Contact.status)
+        )
+        figures: dict[str, dict[str, Any]] = {}
+        for queue_id, status, count, oldest in rows:
+            entry = figures.setdefault(queue_id, {})
+            entry[status] = count
+            if status in ("queued", "offered") and oldest is not None:
+                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+                wait = (now - oldest).total_seconds()
+                entry["longest"] = max(entry.get("longest", 0.0), wait)
+        queues = await session.scalars(select(Queue).where(Queue.org_id == org_id).order_by(Queue.name))
+        return [
+            QueueStats(
+                queue_id=q.id, name=q.name, waiting=figures.get(q.id, {}).get("queued", 0),
+                offered=figures.get(q.id, {}).get("offered", 0),
+                in_service=figures.get(q.id, {}).get("assigned", 0),
+                longest_wait_s=round(figures.get(q.id, {}).get("longest", 0.0), 1),
+                sl_target_pct=q.sl_target_pct, sl_threshold_s=q.sl_threshold_s,
+            )
+            for q in queues
+        ]
+
+
+async def list_contacts(
+    ctx: Context, org_id: str, *, status: str | None, queue_id: str | None, limit: int
+) -> list[Contact]:
+    query = select(Contact).where(Contact.org_id == org_id)
+    if status:
+        query = query.where(Contact.status == status)
+    if queue_id:
+        query = query.where(Contact.queue_id == queue_id)
+    async with ctx.db.sessions() as session:
+        return list(await session.scalars(query.order_by(Contact.enqueued_at).limit(limit)))
+
+
+async def pending_offers(ctx: Context, principal: Principal) -> list[Offer]:
+    async with ctx.db.sessions() as session:
+        return list(await session.scalars(
+            select(Offer).where(Offer.agent_id == principal.agent_id, Offer.status == "pending")
+        ))

@@ -1,0 +1,76 @@
+"""Threads: list, timeline, reply, note, read pointer, resolve, transfer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from threadline.auth.dependencies import AgentUser, Ctx
+from threadline.errors import PROBLEM_RESPONSES
+from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
+from threadline.threads.schemas import EventOut, MessageIn, NoteIn, ReadIn, ThreadOut
+from threadline.threads.services import (
+    do_add_note,
+    do_agent_message,
+    do_mark_read,
+    get_thread,
+    list_threads,
+    timeline,
+)
+
+router = APIRouter(prefix="/api/v1/threads", tags=["threads"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=list[ThreadOut])
+async def threads(
+    principal: AgentUser, ctx: Ctx, status: str | None = Query(default=None, max_length=24),
+    mine: bool = False, limit: int = Query(default=100, ge=1, le=1000),
+) -> list[ThreadOut]:
+    rows = await list_threads(ctx, principal.org_id, status=status,
+                              agent_id=principal.agent_id if mine else None, limit=limit)
+    return [ThreadOut.model_validate(t) for t in rows]
+
+
+@router.get("/{thread_id}", response_model=ThreadOut)
+async def one(thread_id: str, principal: AgentUser, ctx: Ctx) -> ThreadOut:
+    return ThreadOut.model_validate(await get_thread(ctx, principal.org_id, thread_id))
+
+
+@router.get("/{thread_id}/events", response_model=list[EventOut])
+async def events(
+    thread_id: str, principal: AgentUser, ctx: Ctx, after_seq: int = Query(default=0, ge=0),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> list[EventOut]:
+    await get_thread(ctx, principal.org_id, thread_id)
+    rows = await timeline(ctx, principal.org_id, thread_id=thread_id, after_seq=after_seq, limit=limit)
+    return [EventOut.model_validate(e) for e in rows]
+
+
+@router.post("/{thread_id}/messages", response_model=EventOut, status_code=201)
+async def reply(thread_id: str, body: MessageIn, principal: AgentUser, ctx: Ctx) -> EventOut:
+    event = await do_agent_message(ctx, principal, thread_id, body.body, body.client_msg_id,
+                                   body.channel)
+    return EventOut.model_validate(event)
+
+
+@router.post("/{thread_id}/notes", response_model=EventOut, status_code=201)
+async def note(thread_id: str, body: NoteIn, principal: AgentUser, ctx: Ctx) -> EventOut:
+    return EventOut.model_validate(await do_add_note(ctx, principal, thread_id, body.body))
+
+
+@router.post("/{thread_id}/read", response_model=ThreadOut)
+async def read(thread_id: str, body: ReadIn, principal: AgentUser, ctx: Ctx) -> ThreadOut:
+    thread = await do_mark_read(ctx, principal.org_id, thread_id, "agent", body.seq)
+    return ThreadOut.model_validate(thread)
+
+
+@router.post("/{thread_id}/resolve", response_model=ContactOut)
+async def resolve(thread_id: str, body: ResolveIn, principal: AgentUser, ctx: Ctx) -> ContactOut:
+    contact = await ctx.routing.resolve(principal, thread_id, body.reason, body.note)
+    return ContactOut.model_validate(contact)
+
+
+@router.post("/{thread_id}/transfer", response_model=ContactOut)
+async def transfer(thread_id: str, body: TransferIn, principal: AgentUser, ctx: Ctx) -> ContactOut:
+    contact = await ctx.routing.transfer(principal, thread_id, queue_id=body.queue_id,
+                                         agent_id=body.agent_id, note=body.note)
+    return ContactOut.model_validate(contact)

@@ -1,0 +1,60 @@
+"""Threads and their immutable event timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threadline.db import Base, new_id, utcnow
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (Index("ix_threads_org_status", "org_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    # bot|queued|assigned|waiting_customer|callback_scheduled|resolved
+    status: Mapped[str] = mapped_column(String(24), default="queued")
+    subject: Mapped[str | None] = mapped_column(String(300), default=None)
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    assigned_agent_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    last_seq: Mapped[int] = mapped_column(default=0)
+    # Read/delivery pointers: "has seen everything up to seq N".
+    customer_delivered_seq: Mapped[int] = mapped_column(default=0)
+    customer_read_seq: Mapped[int] = mapped_column(default=0)
+    agent_read_seq: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadEvent(Base):
+    """One immutable entry of a thread's timeline; `seq` orders it within the thread."""
+
+    __tablename__ = "thread_events"
+    __table_args__ = (
+        UniqueConstraint("thread_id", "seq"),
+        UniqueConstraint("thread_id", "client_msg_id"),
+        UniqueConstraint("org_id", "channel", "provider_msg_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id"))
+    seq: Mapped[int]
+    # message|note|queued|assigned|transferred|resolved|identified|status
+    kind: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str | None] = mapped_column(String(16), default=None)
+    author_type: Mapped[str] = mapped_column(String(12))  # customer|agent|bot|system
+    author_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    author_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    client_msg_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    provider_msg_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    contact_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,200 @@
+"""Threads: the customer's one conversation, its immutable timeline, replies and notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline.auth.roles import Principal
+from threadline.context import Context
+from threadline.db import UnitOfWork, utcnow
+from threadline.errors import Invalid, NotAllowed, NotFound
+from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.schemas import EventOut
+
+CUSTOMER_VISIBLE_KINDS = frozenset({"message", "assigned", "resolved", "transferred"})
+
+
+def event_payload(event: ThreadEvent) -> dict[str, Any]:
+    return EventOut.model_validate(event).model_dump(mode="json")
+
+
+def timeline_event(org_id: str, thread: Thread, event: ThreadEvent) -> dict[str, Any]:
+    """The bus message announcing one new timeline entry."""
+    return {
+        "type": "timeline", "org_id": org_id, "thread_id": thread.id,
+        "customer_id": thread.customer_id, "agent_id": thread.assigned_agent_id,
+        "internal": event.kind not in CUSTOMER_VISIBLE_KINDS, "event": event_payload(event),
+    }
+
+
+async def lock_thread(uow: UnitOfWork, org_id: str, thread_id: str) -> Thread:
+    thread: Thread | None = await uow.lock(Thread, thread_id)
+    if thread is None or thread.org_id != org_id:
+        raise NotFound("no such thread")
+    return thread
+
+
+def append_event(uow: UnitOfWork, thread: Thread, **fields: Any) -> ThreadEvent:
+    """Add one entry to the timeline and announce it after commit. Call inside the
+    thread's row lock (lock_thread): `seq` is the thread's counter."""
+    thread.last_seq += 1
+    thread.updated_at = utcnow()
+    event = ThreadEvent(org_id=thread.org_id, thread_id=thread.id, seq=thread.last_seq,
+                        created_at=thread.updated_at, data=fields.pop("data", None) or {}, **fields)
+    uow.session.add(event)
+    uow.publish_later(lambda: timeline_event(thread.org_id, thread, event))
+    return event
+
+
+async def find_by_client_id(
+    session: AsyncSession, thread_id: str, client_msg_id: str | None
+) -> ThreadEvent | None:
+    if not client_msg_id:
+        return None
+    return await session.scalar(select(ThreadEvent).where(
+        ThreadEvent.thread_id == thread_id, ThreadEvent.client_msg_id == client_msg_id
+    ))
+
+
+async def current_thread(session: AsyncSession, org_id: str, customer_id: str) -> Thread | None:
+    return await session.scalar(
+        select(Thread).where(Thread.org_id == org_id, Thread.customer_id == customer_id)
+        .order_by(Thread.created_at.desc()).limit(1)
+    )
+
+
+async def open_thread(
+    session: AsyncSession, org_id: str, customer_id: str, language: str | None
+) -> Thread:
+    """The customer's one ongoing thread, created on first contact."""
+    thread = await current_thread(session, org_id, customer_id)
+    if thread is None:
+        thread = Thread(org_id=org_id, customer_id=customer_id, status="queued", language=language)
+        session.add(thread)
+        await session.flush()
+    return thread
+
+
+async def get_thread(ctx: Context, org_id: str, thread_id: str) -> Thread:
+    async with ctx.db.sessions() as session:
+        thread = await session.get(Thread, thread_id)
+    if thread is None or thread.org_id != org_id:
+        raise NotFound("no such thread")
+    return thread
+
+
+async def list_threads(
+    ctx: Context, org_id: str, *, status: str | None, agent_id: str | None, limit: int
+) -> list[Thread]:
+    query = select(Thread).where(Thread.org_id == org_id)
+    if status:
+        query = query.where(Thread.status == status)
+    if agent_id:
+        query = query.where(Thread.assigned_agent_id == agent_id)
+    async with ctx.db.sessions() as session:
+        return list(await session.scalars(query.order_by(Thread.updated_at.desc()).limit(limit)))
+
+
+async def timeline(
+    ctx: Context, org_id: str, *, thread_id: str | None = None, customer_id: str | None = None,
+    after_seq: int = 0, customer_view: bool = False, limit: int = 500,
+) -> list[ThreadEvent]:
+    """A thread's timeline (or a customer's across all their threads), oldest first."""
+    query = select(ThreadEvent).where(ThreadEvent.org_id == org_id)
+    if thread_id:
+        query = query.where(ThreadEvent.thread_id == thread_id, ThreadEvent.seq > after_seq)
+    elif customer_id:
+        query = query.join(Thread, Thread.id == ThreadEvent.thread_id).where(
+            Thread.customer_id == customer_id
+        )
+    else:
+        raise Invalid("timeline needs a thread or a customer")
+    if customer_view:
+        query = query.where(ThreadEvent.kind.in_(CUSTOMER_VISIBLE_KINDS))
+    query = query.order_by(ThreadEvent.created_at, ThreadEvent.seq).limit(limit)
+    async with ctx.db.sessions() as session:
+        return list(await session.scalars(query))
+
+
+def _may_write(principal: Principal, thread: Thread) -> None:
+    if thread.assigned_agent_id != principal.agent_id and not principal.has("supervisor"):
+        raise NotAllowed("only the assigned agent or a supervisor can write in this thread")
+
+
+async def do_agent_message(
+    ctx: Context, principal: Principal, thread_id: str, body: str, client_msg_id: str | None,
+    channel: str | None = None,
+) -> ThreadEvent:
+    """An agent's reply on the customer's channel; retried client ids are stored once."""
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, principal.org_id, thread_id)
+        _may_write(principal, thread)
+        if existing := await find_by_client_id(uow.session, thread.id, client_msg_id):
+            return existing
+        reply_channel = channel or await _last_customer_channel(uow.session, thread.id) or "chat"
+        event = append_event(
+            uow, thread, kind="message", channel=reply_channel, author_type="agent",
+            author_id=principal.agent_id, author_name=principal.name, body=body,
+            client_msg_id=client_msg_id, contact_id=await _open_contact_id(uow.session, thread.id),
+        )
+        if thread.status in ("assigned", "queued"):
+            thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
+        thread.agent_read_seq = thread.last_seq
+    return event
+
+
+async def do_add_note(ctx: Context, principal: Principal, thread_id: str, body: str) -> ThreadEvent:
+    """An internal note: on the timeline for agents, never shown to the customer."""
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, principal.org_id, thread_id)
+        return append_event(uow, thread, kind="note", author_type="agent",
+                            author_id=principal.agent_id, author_name=principal.name, body=body)
+
+
+async def _last_customer_channel(session: AsyncSession, thread_id: str) -> str | None:
+    return await session.scalar(
+        select(ThreadEvent.channel).where(
+            ThreadEvent.thread_id == thread_id, ThreadEvent.author_type == "customer",
+            ThreadEvent.kind == "message",
+        ).order_by(ThreadEvent.seq.desc()).limit(1)
+    )
+
+
+async def _open_contact_id(session: AsyncSession, thread_id: str) -> str | None:
+    from threadline.routing.models import Contact
+
+    return await session.scalar(
+        select(Contact.id).where(Contact.thread_id == thread_id, Contact.ended_at.is_(None))
+        .order_by(Contact.enqueued_at.desc()).limit(1)
+    )
+
+
+async def do_mark_read(
+    ctx: Context, org_id: str, thread_id: str, by: str, seq: int, pointer: str = "read"
+) -> Thread:
+    """Move a read/delivered pointer forward ("has everything up to seq"); never backwards."""
+    fields = {("customer", "read"): ("customer_read_seq", "customer_delivered_seq"),
+              ("customer", "delivered"): ("customer_delivered_seq",),
+              ("agent", "read"): ("agent_read_seq",)}.get((by, pointer))
+    if fields is None:
+        raise Invalid(f"no {pointer} pointer for {by}")
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, org_id, thread_id)
+        seq = min(seq, thread.last_seq)
+        moved = [field for field in fields if seq > getattr(thread, field)]
+        for field in moved:
+            setattr(thread, field, seq)
+        if moved:
+            uow.publish({"type": "receipt", "org_id": org_id, "thread_id": thread_id,
+                         "customer_id": thread.customer_id, "agent_id": thread.assigned_agent_id,
+                         "by": by, "pointer": pointer, "read_seq": seq})
+    return thread
+
+
+async def get_current_thread_id(ctx: Context, org_id: str, customer_id: str) -> str | None:
+    async with ctx.db.sessions() as session:
+        thread = await current_thread(session, org_id, customer_id)
+    return thread.id if thread else None

@@ -1,0 +1,179 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL), a real server on a free port,
+and factories for test data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from threadline.agents.models import Agent
+from threadline.agents.schemas import AgentCreate
+from threadline.agents.services import do_create_agent
+from threadline.app import build_context, create_app
+from threadline.channels.models import Endpoint
+from threadline.config import Settings
+from threadline.context import Context
+from threadline.db import Base, import_models
+from threadline.migrate import upgrade
+from threadline.orgs.services import do_create_org
+from threadline.routing.models import Queue
+from threadline.routing.schemas import QueueIn
+from threadline.routing.services import do_create_queue
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "THREADLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_SECRET = "test-secret-key-not-for-production"
+PASSWORD = "correct horse battery"
+WIDGET_SECRET = "widget-hmac-secret"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated; dropped at the end."""
+    name = f"threadline_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_postgres(url: str) -> None:
+    import_models()
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Each integration test runs on both backends, each test on an empty database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'threadline.db'}"
+        upgrade(url)
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url, secret_key=TEST_SECRET, offer_timeout_s=20,
+        timer_poll_s=0.05, _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    """A Threadline server on a real port, and its context for direct service calls."""
+
+    base_url: str
+    ctx: Context
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://")
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Running]:
+    port = _free_port()
+    settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            ws="websockets-sansio", lifespan="on")
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield Running(settings.base_url, app.state.ctx)
+    uv.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[Context]:
+    """A context without a server, for service-level tests (routing started)."""
+    from threadline.app import running
+
+    context = build_context(settings)
+    async with running(context):
+        yield context
+
+
+@dataclass
+class World:
+    """A small organisation: queues, agents and a chat widget."""
+
+    org_id: str
+    queues: dict[str, Queue]
+    agents: dict[str, Agent]
+    widget: Endpoint
+
+
+async def make_world(ctx: Context) -> World:
+    org = await do_create_org(ctx, f"org-{uuid.uuid4().hex[:6]}", "Test Bank")
+    queues = {
+        "general": await do_create_queue(ctx, org.id, QueueIn(name="General",
+                                                              required_skills=["general"])),
+        "cards": await do_create_queue(ctx, org.id, QueueIn(name="Cards", required_skills=["cards"],
+                                                            priority=1)),
+    }
+    specs = {
+        "rui": ("Rui", "agent", {"general": 3, "cards": 4}, ["pt", "en"]),
+        "olga": ("Olga", "agent", {"general": 3}, ["ru", "en"]),
+        "nikos": ("Nikos", "supervisor", {"general": 2}, ["el", "en"]),
+        "admin": ("Admin", "admin", {"general": 1}, ["en"]),
+    }
+    agents = {}
+    for key, (name, role, skills, languages) in specs.items():
+        agents[key] = await do_create_agent(ctx, org.id, AgentCreate(
+            email=f"{key}@example.com", name=name, password=PASSWORD, role=role,  # type: ignore[arg-type]
+            skills=skills, languages=languages, capacity={"chat": 2, "voice": 1},
+        ))
+    async with ctx.uow() as uow:
+        widget = Endpoint(org_id=org.id, channel="chat", key=f"w-{uuid.uuid4().hex[:8]}",
+                          name="Site", queue_id=queues["general"].id, secret=WIDGET_SECRET)
+        uow.session.add(widget)
+    return World(org.id, queues, agents, widget)
+
+
+@pytest.fixture
+async def world(server: Running) -> World:
+    return await make_world(server.ctx)
+
+
+async def login(running: Running, email: str) -> httpx.AsyncClient:
+    client = running.client()
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return client

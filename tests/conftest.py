@@ -76,8 +76,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, offer_timeout_s=20,
-        timer_poll_s=0.05, _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        offer_timeout_s=20,
+        timer_poll_s=0.05,
+        _env_file=None,  # type: ignore[call-arg]
     )
 
 
@@ -107,8 +110,9 @@ async def server(settings: Settings) -> AsyncIterator[Running]:
     port = _free_port()
     settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
+    )
     uv = uvicorn.Server(config)
     task = asyncio.create_task(uv.serve())
     while not uv.started:
@@ -143,10 +147,12 @@ class World:
 async def make_world(ctx: Context) -> World:
     org = await do_create_org(ctx, f"org-{uuid.uuid4().hex[:6]}", "Test Bank")
     queues = {
-        "general": await do_create_queue(ctx, org.id, QueueIn(name="General",
-                                                              required_skills=["general"])),
-        "cards": await do_create_queue(ctx, org.id, QueueIn(name="Cards", required_skills=["cards"],
-                                                            priority=1)),
+        "general": await do_create_queue(
+            ctx, org.id, QueueIn(name="General", required_skills=["general"])
+        ),
+        "cards": await do_create_queue(
+            ctx, org.id, QueueIn(name="Cards", required_skills=["cards"], priority=1)
+        ),
     }
     specs = {
         "rui": ("Rui", "agent", {"general": 3, "cards": 4}, ["pt", "en"]),
@@ -156,13 +162,28 @@ async def make_world(ctx: Context) -> World:
     }
     agents = {}
     for key, (name, role, skills, languages) in specs.items():
-        agents[key] = await do_create_agent(ctx, org.id, AgentCreate(
-            email=f"{key}@example.com", name=name, password=PASSWORD, role=role,  # type: ignore[arg-type]
-            skills=skills, languages=languages, capacity={"chat": 2, "voice": 1},
-        ))
+        agents[key] = await do_create_agent(
+            ctx,
+            org.id,
+            AgentCreate(
+                email=f"{key}@example.com",
+                name=name,
+                password=PASSWORD,
+                role=role,  # type: ignore[arg-type]
+                skills=skills,
+                languages=languages,
+                capacity={"chat": 2, "voice": 1},
+            ),
+        )
     async with ctx.uow() as uow:
-        widget = Endpoint(org_id=org.id, channel="chat", key=f"w-{uuid.uuid4().hex[:8]}",
-                          name="Site", queue_id=queues["general"].id, secret=WIDGET_SECRET)
+        widget = Endpoint(
+            org_id=org.id,
+            channel="chat",
+            key=f"w-{uuid.uuid4().hex[:8]}",
+            name="Site",
+            queue_id=queues["general"].id,
+            secret=WIDGET_SECRET,
+        )
         uow.session.add(widget)
     return World(org.id, queues, agents, widget)
 

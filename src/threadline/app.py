@@ -34,8 +34,9 @@ OVERFLOW_TICK_S = 1.0
 
 
 def build_context(settings: Settings) -> Context:
-    ctx = Context(settings=settings, db=Database(settings.database_url),
-                  bus=create_bus(settings.bus_url))
+    ctx = Context(
+        settings=settings, db=Database(settings.database_url), bus=create_bus(settings.bus_url)
+    )
     ctx._routing = RoutingService(ctx)
     timer_worker = TimerWorker(ctx, settings.timer_poll_s)
     timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
@@ -80,13 +81,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
 
     app = FastAPI(
-        title="Threadline", version=__version__, lifespan=lifespan,
+        title="Threadline",
+        version=__version__,
+        lifespan=lifespan,
         description="One customer, one thread, every channel.",
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for router in (auth_router, agents_router, customers_router, threads_router, routing_router,
-                   chat_router, realtime_router, web_router):
+    for router in (
+        auth_router,
+        agents_router,
+        customers_router,
+        threads_router,
+        routing_router,
+        chat_router,
+        realtime_router,
+        web_router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

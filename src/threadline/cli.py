@@ -49,13 +49,20 @@ def serve(
     from threadline.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower(), ws="websockets-sansio")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+    )
 
 
 @app.command()
 def demo(
-    env_file: Annotated[Path, typer.Option(help="where to keep a stable secret key")] = Path(".env"),
+    env_file: Annotated[Path, typer.Option(help="where to keep a stable secret key")] = Path(
+        ".env"
+    ),
 ) -> None:
     """Migrate, then load the demo company (idempotent) and print how to try it."""
     from threadline.demo import AGENTS, DEMO_PASSWORD, DEMO_WIDGET_KEY, load_demo
@@ -103,8 +110,9 @@ def create_agent(
     role: Annotated[str, typer.Option(help="agent | supervisor | admin")] = "agent",
     skills: Annotated[str, typer.Option(help="e.g. 'cards:4,general:3'")] = "general:3",
     languages: Annotated[str, typer.Option(help="e.g. 'en,pt'")] = "en",
-    password: Annotated[str | None, typer.Option(prompt=True, hide_input=True,
-                                                  confirmation_prompt=True)] = None,
+    password: Annotated[
+        str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = None,
 ) -> None:
     """Create an agent account (the password is asked for, never echoed)."""
     from pydantic import ValidationError
@@ -114,7 +122,10 @@ def create_agent(
 
     try:
         data = AgentCreate(
-            email=email, name=name, role=role, password=password or "",  # type: ignore[arg-type]
+            email=email,
+            name=name,
+            role=role,
+            password=password or "",  # type: ignore[arg-type]
             skills={k.strip(): int(v) for k, v in (p.split(":") for p in skills.split(",") if p)},
             languages=[lang.strip() for lang in languages.split(",") if lang.strip()],
         )

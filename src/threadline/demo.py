@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -20,30 +21,74 @@ from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
 from threadline.threads.models import Thread, ThreadEvent
 
-DEMO_PASSWORD = "threadline-demo"  # demo accounts only; printed by `threadline demo`
+DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
 DEMO_WIDGET_KEY = "demo"
 
 AGENTS = [
     # name, email, role, skills, languages, tier, capacity
-    ("Rui Costa", "rui@demo.bank", "agent", {"general": 3, "cards": 4}, ["pt", "en"], 1,
-     {"chat": 3, "voice": 1, "email": 5, "sms": 3}),
-    ("Ana Ferreira", "ana@demo.bank", "agent", {"general": 4, "loans": 3}, ["pt", "es", "en"], 1,
-     {"chat": 3, "voice": 1, "email": 5}),
-    ("Olga Ivanova", "olga@demo.bank", "agent", {"general": 3, "cards": 3}, ["ru", "en"], 1,
-     {"chat": 2, "voice": 1}),
-    ("María López", "maria@demo.bank", "agent", {"general": 5, "loans": 4, "cards": 2},
-     ["es", "en"], 2, {"chat": 3, "voice": 1, "email": 5}),
-    ("Nikos Papadopoulos", "nikos@demo.bank", "supervisor", {"general": 4, "cards": 3, "loans": 3},
-     ["el", "en"], 2, {"chat": 2, "voice": 1}),
+    (
+        "Rui Costa",
+        "rui@demo.bank",
+        "agent",
+        {"general": 3, "cards": 4},
+        ["pt", "en"],
+        1,
+        {"chat": 3, "voice": 1, "email": 5, "sms": 3},
+    ),
+    (
+        "Ana Ferreira",
+        "ana@demo.bank",
+        "agent",
+        {"general": 4, "loans": 3},
+        ["pt", "es", "en"],
+        1,
+        {"chat": 3, "voice": 1, "email": 5},
+    ),
+    (
+        "Olga Ivanova",
+        "olga@demo.bank",
+        "agent",
+        {"general": 3, "cards": 3},
+        ["ru", "en"],
+        1,
+        {"chat": 2, "voice": 1},
+    ),
+    (
+        "María López",
+        "maria@demo.bank",
+        "agent",
+        {"general": 5, "loans": 4, "cards": 2},
+        ["es", "en"],
+        2,
+        {"chat": 3, "voice": 1, "email": 5},
+    ),
+    (
+        "Nikos Papadopoulos",
+        "nikos@demo.bank",
+        "supervisor",
+        {"general": 4, "cards": 3, "loans": 3},
+        ["el", "en"],
+        2,
+        {"chat": 2, "voice": 1},
+    ),
     ("Alex Admin", "admin@demo.bank", "admin", {"general": 2}, ["en"], 1, {"chat": 1}),
 ]
 QUEUES = [
-    QueueIn(name="General", required_skills=["general"], priority=0, sl_target_pct=80,
-            sl_threshold_s=30),
-    QueueIn(name="Cards", required_skills=["cards"], priority=1, sl_target_pct=80,
-            sl_threshold_s=20, overflow_after_s=120, overflow_skills=["general"]),
-    QueueIn(name="Loans", required_skills=["loans"], priority=0, sl_target_pct=70,
-            sl_threshold_s=60),
+    QueueIn(
+        name="General", required_skills=["general"], priority=0, sl_target_pct=80, sl_threshold_s=30
+    ),
+    QueueIn(
+        name="Cards",
+        required_skills=["cards"],
+        priority=1,
+        sl_target_pct=80,
+        sl_threshold_s=20,
+        overflow_after_s=120,
+        overflow_skills=["general"],
+    ),
+    QueueIn(
+        name="Loans", required_skills=["loans"], priority=0, sl_target_pct=70, sl_threshold_s=60
+    ),
 ]
 
 
@@ -56,35 +101,73 @@ async def load_demo(ctx: Context) -> bool:
     queues = {q.name: await do_create_queue(ctx, org.id, q) for q in QUEUES}
     agents: dict[str, Agent] = {}
     for name, email, role, skills, languages, tier, capacity in AGENTS:
-        agents[email] = await do_create_agent(ctx, org.id, AgentCreate(
-            email=email, name=name, password=DEMO_PASSWORD, role=role, skills=skills,
-            languages=languages, tier=tier, capacity=capacity,
-        ))
+        agents[email] = await do_create_agent(
+            ctx,
+            org.id,
+            AgentCreate(
+                email=email,
+                name=name,
+                password=DEMO_PASSWORD,
+                role=role,
+                skills=skills,
+                languages=languages,
+                tier=tier,
+                capacity=capacity,
+            ),
+        )
     async with ctx.uow() as uow:
-        uow.session.add(Endpoint(org_id=org.id, channel="chat", key=DEMO_WIDGET_KEY,
-                                 name="Website chat", queue_id=queues["General"].id,
-                                 secret="demo-widget-secret", settings={"language": "en"}))
+        uow.session.add(
+            Endpoint(
+                org_id=org.id,
+                channel="chat",
+                key=DEMO_WIDGET_KEY,
+                name="Website chat",
+                queue_id=queues["General"].id,
+                secret=secrets.token_urlsafe(24),
+                settings={"language": "en"},
+            )
+        )
         await _history(uow.session, org.id, queues, agents)
     return True
 
 
-async def _history(session, org_id: str, queues: dict[str, Queue], agents: dict[str, Agent]) -> None:  # type: ignore[no-untyped-def]
+async def _history(
+    session, org_id: str, queues: dict[str, Queue], agents: dict[str, Agent]
+) -> None:  # type: ignore[no-untyped-def]
     """Marta's card conversation with Rui last week: she is sticky to him."""
     rui = agents["rui@demo.bank"]
-    marta = await resolve_identity(session, org_id, "email", "marta.silva@example.pt",
-                                   name="Marta Silva", language="pt")
+    marta = await resolve_identity(
+        session, org_id, "email", "marta.silva@example.pt", name="Marta Silva", language="pt"
+    )
     marta.phone = "+351912345678"
     await resolve_identity(session, org_id, "phone", "+351 912 345 678")
     started = utcnow() - timedelta(days=6, hours=3)
-    thread = Thread(org_id=org_id, customer_id=marta.id, status="resolved", language="pt",
-                    assigned_agent_id=rui.id, created_at=started, updated_at=started)
+    thread = Thread(
+        org_id=org_id,
+        customer_id=marta.id,
+        status="resolved",
+        language="pt",
+        assigned_agent_id=rui.id,
+        created_at=started,
+        updated_at=started,
+    )
     session.add(thread)
     await session.flush()
-    contact = Contact(org_id=org_id, thread_id=thread.id, customer_id=marta.id,
-                      queue_id=queues["Cards"].id, channel="chat", status="resolved",
-                      required_skills=["cards"], language="pt", enqueued_at=started,
-                      agent_id=rui.id, accepted_at=started + timedelta(seconds=14),
-                      ended_at=started + timedelta(minutes=6), wrapup_reason="card_activation")
+    contact = Contact(
+        org_id=org_id,
+        thread_id=thread.id,
+        customer_id=marta.id,
+        queue_id=queues["Cards"].id,
+        channel="chat",
+        status="resolved",
+        required_skills=["cards"],
+        language="pt",
+        enqueued_at=started,
+        agent_id=rui.id,
+        accepted_at=started + timedelta(seconds=14),
+        ended_at=started + timedelta(minutes=6),
+        wrapup_reason="card_activation",
+    )
     session.add(contact)
     await session.flush()
     lines = [
@@ -96,13 +179,22 @@ async def _history(session, org_id: str, queues: dict[str, Queue], agents: dict[
         ("agent", "resolved", None, 360),
     ]
     for seq, (author, kind, body, offset) in enumerate(lines, start=1):
-        session.add(ThreadEvent(
-            org_id=org_id, thread_id=thread.id, seq=seq, kind=kind, channel="chat",
-            author_type=author, author_id=rui.id if author == "agent" else marta.id,
-            author_name="Rui Costa" if author == "agent" else "Marta Silva", body=body,
-            contact_id=contact.id, created_at=started + timedelta(seconds=offset),
-            data={"reason": "card_activation"} if kind == "resolved" else {},
-        ))
+        session.add(
+            ThreadEvent(
+                org_id=org_id,
+                thread_id=thread.id,
+                seq=seq,
+                kind=kind,
+                channel="chat",
+                author_type=author,
+                author_id=rui.id if author == "agent" else marta.id,
+                author_name="Rui Costa" if author == "agent" else "Marta Silva",
+                body=body,
+                contact_id=contact.id,
+                created_at=started + timedelta(seconds=offset),
+                data={"reason": "card_activation"} if kind == "resolved" else {},
+            )
+        )
     thread.last_seq = len(lines)
     thread.customer_read_seq = thread.agent_read_seq = len(lines)
     marta.last_agent_id, marta.last_served_at = rui.id, contact.ended_at

@@ -61,7 +61,9 @@ class Problem(BaseModel):
     details: dict[str, Any] | None = None
 
 
-def problem(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+def problem(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
     body = Problem(code=code, message=message, details=details or None)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
@@ -69,8 +71,12 @@ def problem(status: int, code: str, message: str, details: dict[str, Any] | None
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
     for status, text in {
-        400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
-        409: "Conflict", 422: "Invalid input",
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input",
     }.items()
 }
 

@@ -9,8 +9,11 @@ import structlog
 
 def configure_logging(level: str = "INFO", as_json: bool = False) -> None:
     logging.basicConfig(format="%(message)s", level=level.upper())
-    renderer = (structlog.processors.JSONRenderer() if as_json
-                else structlog.dev.ConsoleRenderer(colors=False))
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -25,19 +25,29 @@ async def _recv_until(ws: Any, wanted: str, timeout: float = 5) -> dict[str, Any
 
 async def test_visitor_to_agent_and_back(server: Running, world: World) -> None:
     agent = await login(server, "rui@example.com")
-    assert (await agent.put("/api/v1/agents/me/presence", json={"presence": "available"})).status_code == 200
-    session = (await agent.post(f"/api/v1/widget/{world.widget.key}/session",
-                                json={"locale": "pt-PT"})).json()
+    assert (
+        await agent.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    ).status_code == 200
+    session = (
+        await agent.post(f"/api/v1/widget/{world.widget.key}/session", json={"locale": "pt-PT"})
+    ).json()
     assert session["language"] == "pt" and session["strings"]["send"] == "Enviar"
     cookie = agent.cookies.get("tl_session")
-    async with websockets.connect(f"{server.ws_url}/api/v1/stream",
-                                  additional_headers={"Cookie": f"tl_session={cookie}"}) as desk, \
-            websockets.connect(f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
-                               f"?token={session['visitor_token']}") as visitor:
+    async with (
+        websockets.connect(
+            f"{server.ws_url}/api/v1/stream", additional_headers={"Cookie": f"tl_session={cookie}"}
+        ) as desk,
+        websockets.connect(
+            f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+        ) as visitor,
+    ):
         await _recv_until(desk, "hello")
         for _ in range(2):  # a retry with the same client id is stored once
-            await visitor.send(json.dumps({"type": "message", "client_id": "m-1",
-                                           "text": "o meu cartão não chegou"}))
+            await visitor.send(
+                json.dumps(
+                    {"type": "message", "client_id": "m-1", "text": "o meu cartão não chegou"}
+                )
+            )
             ack = await _recv_until(visitor, "ack")
             assert ack["seq"] == 1
         offer = (await _recv_until(desk, "offer.created"))["offer"]
@@ -46,21 +56,35 @@ async def test_visitor_to_agent_and_back(server: Running, world: World) -> None:
         assert accepted.status_code == 200, accepted.text
         joined = await _recv_until(visitor, "agent_joined")
         assert joined["agent"]["name"] == "Rui"
-        reply = await agent.post(f"/api/v1/threads/{offer['thread_id']}/messages",
-                                 json={"body": "Olá! Vou verificar.", "client_msg_id": "a-1"})
+        reply = await agent.post(
+            f"/api/v1/threads/{offer['thread_id']}/messages",
+            json={"body": "Olá! Vou verificar.", "client_msg_id": "a-1"},
+        )
         assert reply.status_code == 201
         while (frame := await _recv_until(visitor, "event"))["event"]["kind"] != "message":
             pass
         assert frame["event"]["body"] == "Olá! Vou verificar."
-        resolved = await agent.post(f"/api/v1/threads/{offer['thread_id']}/resolve",
-                                    json={"reason": "card_arrival"})
+        resolved = await agent.post(
+            f"/api/v1/threads/{offer['thread_id']}/resolve", json={"reason": "card_arrival"}
+        )
         assert resolved.json()["wrapup_reason"] == "card_arrival"
     async with server.ctx.db.sessions() as db:
-        kinds = (await db.scalars(select(ThreadEvent.kind).where(
-            ThreadEvent.thread_id == offer["thread_id"]).order_by(ThreadEvent.seq))).all()
+        kinds = (
+            await db.scalars(
+                select(ThreadEvent.kind)
+                .where(ThreadEvent.thread_id == offer["thread_id"])
+                .order_by(ThreadEvent.seq)
+            )
+        ).all()
         assert kinds == ["message", "queued", "assigned", "message", "resolved"]
-        assert await db.scalar(select(func.count()).select_from(ThreadEvent).where(
-            ThreadEvent.client_msg_id == "m-1")) == 1
+        assert (
+            await db.scalar(
+                select(func.count())
+                .select_from(ThreadEvent)
+                .where(ThreadEvent.client_msg_id == "m-1")
+            )
+            == 1
+        )
     await agent.aclose()
 
 

@@ -40,19 +40,29 @@ def principal(world: World, key: str) -> Principal:
     return Principal(agent.id, world.org_id, agent.role, agent.name)
 
 
-async def visitor_writes(ctx: Context, world: World, visitor: str, text: str,
-                         language: str | None = None) -> str:
-    ingested = await do_ingest(ctx, world.widget, InboundMessage(
-        channel="chat", identity_kind="visitor", identity_value=visitor, body=text,
-        client_msg_id=f"{visitor}-{text}", language=language,
-    ))
+async def visitor_writes(
+    ctx: Context, world: World, visitor: str, text: str, language: str | None = None
+) -> str:
+    ingested = await do_ingest(
+        ctx,
+        world.widget,
+        InboundMessage(
+            channel="chat",
+            identity_kind="visitor",
+            identity_value=visitor,
+            body=text,
+            client_msg_id=f"{visitor}-{text}",
+            language=language,
+        ),
+    )
     return ingested.thread.id
 
 
 async def pending_offer(ctx: Context, thread_id: str) -> Offer | None:
     async with ctx.db.sessions() as session:
         return await session.scalar(
-            select(Offer).join(Contact, Contact.id == Offer.contact_id)
+            select(Offer)
+            .join(Contact, Contact.id == Offer.contact_id)
             .where(Contact.thread_id == thread_id, Offer.status == "pending")
         )
 
@@ -60,8 +70,10 @@ async def pending_offer(ctx: Context, thread_id: str) -> Offer | None:
 async def offers_of(ctx: Context, thread_id: str) -> list[tuple[str, str]]:
     async with ctx.db.sessions() as session:
         rows = await session.execute(
-            select(Offer.agent_id, Offer.status).join(Contact, Contact.id == Offer.contact_id)
-            .where(Contact.thread_id == thread_id).order_by(Offer.created_at)
+            select(Offer.agent_id, Offer.status)
+            .join(Contact, Contact.id == Offer.contact_id)
+            .where(Contact.thread_id == thread_id)
+            .order_by(Offer.created_at)
         )
         return [(a, s) for a, s in rows]
 
@@ -80,8 +92,10 @@ async def test_reject_moves_the_offer_to_the_next_agent(ctx: Context) -> None:
     await ctx.routing.reject(principal(world, first_key), first.id)
     second = await eventually(lambda: pending_offer(ctx, thread_id))
     assert second.agent_id != first.agent_id
-    assert await offers_of(ctx, thread_id) == [(first.agent_id, "rejected"),
-                                               (second.agent_id, "pending")]
+    assert await offers_of(ctx, thread_id) == [
+        (first.agent_id, "rejected"),
+        (second.agent_id, "pending"),
+    ]
 
 
 async def test_offer_times_out_to_next_agent_and_sets_first_away(ctx: Context) -> None:
@@ -139,13 +153,23 @@ async def test_transfer_to_queue_reaches_a_skilled_agent(ctx: Context) -> None:
     assert offer.agent_id == world.agents["olga"].id
     await ctx.routing.accept(principal(world, "olga"), offer.id)
     await available(ctx, world, "rui")
-    await ctx.routing.transfer(principal(world, "olga"), thread_id,
-                               queue_id=world.queues["cards"].id, agent_id=None, note="card issue")
+    await ctx.routing.transfer(
+        principal(world, "olga"),
+        thread_id,
+        queue_id=world.queues["cards"].id,
+        agent_id=None,
+        note="card issue",
+    )
     moved = await eventually(lambda: pending_offer(ctx, thread_id))
     assert moved.agent_id == world.agents["rui"].id  # only Rui has the cards skill
     async with ctx.db.sessions() as session:
-        kinds = list(await session.scalars(select(ThreadEvent.kind).where(
-            ThreadEvent.thread_id == thread_id).order_by(ThreadEvent.seq)))
+        kinds = list(
+            await session.scalars(
+                select(ThreadEvent.kind)
+                .where(ThreadEvent.thread_id == thread_id)
+                .order_by(ThreadEvent.seq)
+            )
+        )
     assert kinds == ["message", "queued", "assigned", "note", "transferred"]
 
 
@@ -156,8 +180,13 @@ async def test_direct_transfer_to_an_agent(ctx: Context) -> None:
     offer = await eventually(lambda: pending_offer(ctx, thread_id))
     await ctx.routing.accept(principal(world, "olga"), offer.id)
     await available(ctx, world, "nikos")
-    await ctx.routing.transfer(principal(world, "olga"), thread_id, queue_id=None,
-                               agent_id=world.agents["nikos"].id, note=None)
+    await ctx.routing.transfer(
+        principal(world, "olga"),
+        thread_id,
+        queue_id=None,
+        agent_id=world.agents["nikos"].id,
+        note=None,
+    )
     direct = await eventually(lambda: pending_offer(ctx, thread_id))
     assert direct.agent_id == world.agents["nikos"].id
     assert ctx.routing.router(world.org_id).agent_load(world.agents["nikos"].id)["chat"] == 1
@@ -173,8 +202,11 @@ async def test_returning_customer_goes_to_their_last_agent(ctx: Context) -> None
     await ctx.routing.accept(principal(world, served_by), offer.id)
     await ctx.routing.resolve(principal(world, served_by), thread_id, "other")
     async with ctx.db.sessions() as session:
-        customer = await session.scalar(select(Customer).join(
-            Contact, Contact.customer_id == Customer.id).where(Contact.thread_id == thread_id))
+        customer = await session.scalar(
+            select(Customer)
+            .join(Contact, Contact.customer_id == Customer.id)
+            .where(Contact.thread_id == thread_id)
+        )
         assert customer.last_agent_id == offer.agent_id
     # The other agent has now been idle longer, yet the customer returns to the same agent.
     again = await visitor_writes(ctx, world, "v6", "me again")

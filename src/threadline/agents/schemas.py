@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 Presence = Literal["available", "busy", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
-Channel = Literal["chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video"]
+Channel = Literal[
+    "chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video"
+]
 LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 

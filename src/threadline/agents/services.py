@@ -36,9 +36,16 @@ async def do_create_agent(
         if taken:
             raise Conflict(f"an agent with email {email} already exists")
         agent = Agent(
-            org_id=org_id, email=email, name=data.name, password_hash=hash_password(data.password),
-            role=data.role, skills=dict(data.skills), languages=list(data.languages),
-            tier=data.tier, capacity=dict(data.capacity), max_total=data.max_total,
+            org_id=org_id,
+            email=email,
+            name=data.name,
+            password_hash=hash_password(data.password),
+            role=data.role,
+            skills=dict(data.skills),
+            languages=list(data.languages),
+            tier=data.tier,
+            capacity=dict(data.capacity),
+            max_total=data.max_total,
             timezone=data.timezone,
         )
         uow.session.add(agent)
@@ -90,9 +97,14 @@ async def do_set_presence(ctx: Context, org_id: str, agent_id: str, presence: st
             agent.presence_since = utcnow()
             if presence == "available":
                 agent.idle_since = agent.presence_since
-        uow.publish({
-            "type": "agent.presence", "org_id": org_id, "agent_id": agent_id,
-            "presence": presence, "at": agent.presence_since.isoformat(),
-        })
+        uow.publish(
+            {
+                "type": "agent.presence",
+                "org_id": org_id,
+                "agent_id": agent_id,
+                "presence": presence,
+                "at": agent.presence_since.isoformat(),
+            }
+        )
         uow.after_commit(lambda: ctx.routing.agent_changed(org_id, agent_id))
     return agent

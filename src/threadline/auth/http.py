@@ -16,11 +16,19 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=PROBLEM_RESPO
 async def login(body: LoginIn, response: Response, ctx: Ctx) -> MeOut:
     principal = await do_login(ctx, body.org, body.email, body.password)
     response.set_cookie(
-        SESSION_COOKIE, sign_session(ctx, principal), max_age=ctx.settings.session_max_age_s,
-        httponly=True, samesite="lax", secure=ctx.settings.cookie_secure,
+        SESSION_COOKIE,
+        sign_session(ctx, principal),
+        max_age=ctx.settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
     )
-    return MeOut(agent_id=principal.agent_id, org_id=principal.org_id, role=principal.role,
-                 name=principal.name)
+    return MeOut(
+        agent_id=principal.agent_id,
+        org_id=principal.org_id,
+        role=principal.role,
+        name=principal.name,
+    )
 
 
 @router.post("/logout", status_code=204)
@@ -32,8 +40,12 @@ async def logout(response: Response) -> Response:
 
 @router.get("/me", response_model=MeOut)
 async def me(principal: AgentUser) -> MeOut:
-    return MeOut(agent_id=principal.agent_id, org_id=principal.org_id, role=principal.role,
-                 name=principal.name)
+    return MeOut(
+        agent_id=principal.agent_id,
+        org_id=principal.org_id,
+        role=principal.role,
+        name=principal.name,
+    )
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201)

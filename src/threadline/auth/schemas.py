@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 class LoginIn(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=200)
-    org: str | None = Field(default=None, description="organisation slug, if several share an email")
+    org: str | None = Field(
+        default=None, description="organisation slug, if several share an email"
+    )
 
 
 class MeOut(BaseModel):

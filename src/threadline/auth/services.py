@@ -74,7 +74,9 @@ async def do_create_token(ctx: Context, principal: Principal, name: str) -> tupl
     token = "tl_" + secrets.token_urlsafe(32)
     async with ctx.uow() as uow:
         row = ApiToken(
-            org_id=principal.org_id, agent_id=principal.agent_id, name=name,
+            org_id=principal.org_id,
+            agent_id=principal.agent_id,
+            name=name,
             token_sha256=_token_digest(token),
         )
         uow.session.add(row)

@@ -51,32 +51,49 @@ async def _ingest(
                 raise Conflict("unknown customer for this endpoint")
         else:
             customer = await resolve_identity(
-                session, endpoint.org_id, message.identity_kind, message.identity_value,
-                name=message.sender_name, language=message.language,
+                session,
+                endpoint.org_id,
+                message.identity_kind,
+                message.identity_value,
+                name=message.sender_name,
+                language=message.language,
             )
         if message.provider_msg_id:
-            stored = await session.scalar(select(ThreadEvent).where(
-                ThreadEvent.org_id == endpoint.org_id, ThreadEvent.channel == message.channel,
-                ThreadEvent.provider_msg_id == message.provider_msg_id,
-            ))
+            stored = await session.scalar(
+                select(ThreadEvent).where(
+                    ThreadEvent.org_id == endpoint.org_id,
+                    ThreadEvent.channel == message.channel,
+                    ThreadEvent.provider_msg_id == message.provider_msg_id,
+                )
+            )
             if stored is not None:
                 return Ingested(stored, await session.get(Thread, stored.thread_id), False)
-        thread_row = await open_thread(session, endpoint.org_id, customer.id,
-                                       customer.language or message.language)
+        thread_row = await open_thread(
+            session, endpoint.org_id, customer.id, customer.language or message.language
+        )
         thread = await lock_thread(uow, endpoint.org_id, thread_row.id)
         if stored := await find_by_client_id(session, thread.id, message.client_msg_id):
             return Ingested(stored, thread, False)
         contact_id = await session.scalar(
-            select(Contact.id).where(Contact.thread_id == thread.id,
-                                     Contact.status.in_(OPEN_STATUSES))
+            select(Contact.id).where(
+                Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
+            )
         )
         event = append_event(
-            uow, thread, kind="message", channel=message.channel, author_type="customer",
-            author_id=customer.id, author_name=customer.name or message.sender_name,
-            body=message.body, client_msg_id=message.client_msg_id,
-            provider_msg_id=message.provider_msg_id, contact_id=contact_id,
+            uow,
+            thread,
+            kind="message",
+            channel=message.channel,
+            author_type="customer",
+            author_id=customer.id,
+            author_name=customer.name or message.sender_name,
+            body=message.body,
+            client_msg_id=message.client_msg_id,
+            provider_msg_id=message.provider_msg_id,
+            contact_id=contact_id,
             data={"attachments": list(message.attachments), **message.data}
-            if message.attachments or message.data else None,
+            if message.attachments or message.data
+            else None,
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"

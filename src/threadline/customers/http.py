@@ -34,10 +34,15 @@ async def _out(ctx: Ctx, org_id: str, customer_id: str) -> CustomerOut:
 
 @router.get("", response_model=list[CustomerOut])
 async def search(
-    principal: AgentUser, ctx: Ctx, q: str | None = Query(default=None, max_length=200),
+    principal: AgentUser,
+    ctx: Ctx,
+    q: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> list[CustomerOut]:
-    return [CustomerOut.model_validate(c) for c in await search_customers(ctx, principal.org_id, q, limit)]
+    return [
+        CustomerOut.model_validate(c)
+        for c in await search_customers(ctx, principal.org_id, q, limit)
+    ]
 
 
 @router.post("", response_model=CustomerOut, status_code=201)
@@ -52,7 +57,9 @@ async def one(customer_id: str, principal: AgentUser, ctx: Ctx) -> CustomerOut:
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
-async def update(customer_id: str, body: CustomerUpdate, principal: AgentUser, ctx: Ctx) -> CustomerOut:
+async def update(
+    customer_id: str, body: CustomerUpdate, principal: AgentUser, ctx: Ctx
+) -> CustomerOut:
     await do_update_customer(ctx, principal.org_id, customer_id, body)
     return await _out(ctx, principal.org_id, customer_id)
 

@@ -20,15 +20,23 @@ async def find_by_identity(
 ) -> Customer | None:
     customer_id = await session.scalar(
         select(Identity.customer_id).where(
-            Identity.org_id == org_id, Identity.kind == kind, Identity.value == normalise(kind, value)
+            Identity.org_id == org_id,
+            Identity.kind == kind,
+            Identity.value == normalise(kind, value),
         )
     )
     return await session.get(Customer, customer_id) if customer_id else None
 
 
 async def resolve_identity(
-    session: AsyncSession, org_id: str, kind: str, value: str, *, verified: bool = False,
-    name: str | None = None, language: str | None = None,
+    session: AsyncSession,
+    org_id: str,
+    kind: str,
+    value: str,
+    *,
+    verified: bool = False,
+    name: str | None = None,
+    language: str | None = None,
 ) -> Customer:
     """The customer this identity belongs to, created on first sight. Call inside a write
     transaction."""
@@ -56,8 +64,15 @@ async def add_identity(
     value = normalise(kind, value)
     owner = await find_by_identity(session, customer.org_id, kind, value)
     if owner is None:
-        session.add(Identity(org_id=customer.org_id, customer_id=customer.id, kind=kind,
-                             value=value, verified=verified))
+        session.add(
+            Identity(
+                org_id=customer.org_id,
+                customer_id=customer.id,
+                kind=kind,
+                value=value,
+                verified=verified,
+            )
+        )
         if kind in ("phone", "email") and getattr(customer, kind) is None:
             setattr(customer, kind, value)
         return customer
@@ -88,16 +103,22 @@ async def merge_customers(
     audit(session, target.org_id, actor, "customer.merge", target.id, source=source.id)
 
 
-async def get_customer(ctx: Context, org_id: str, customer_id: str) -> tuple[Customer, list[Identity]]:
+async def get_customer(
+    ctx: Context, org_id: str, customer_id: str
+) -> tuple[Customer, list[Identity]]:
     async with ctx.db.sessions() as session:
         customer = await session.get(Customer, customer_id)
         if customer is None or customer.org_id != org_id:
             raise NotFound("no such customer")
         if customer.merged_into_id:
             return await get_customer(ctx, org_id, customer.merged_into_id)
-        identities = list(await session.scalars(
-            select(Identity).where(Identity.customer_id == customer.id).order_by(Identity.created_at)
-        ))
+        identities = list(
+            await session.scalars(
+                select(Identity)
+                .where(Identity.customer_id == customer.id)
+                .order_by(Identity.created_at)
+            )
+        )
     return customer, identities
 
 
@@ -106,9 +127,13 @@ async def search_customers(ctx: Context, org_id: str, q: str | None, limit: int)
         query = select(Customer).where(Customer.org_id == org_id, Customer.merged_into_id.is_(None))
         if q:
             like = f"%{q.strip().lower()}%"
-            query = query.where(or_(
-                Customer.name.ilike(like), Customer.email.ilike(like), Customer.phone.ilike(like)
-            ))
+            query = query.where(
+                or_(
+                    Customer.name.ilike(like),
+                    Customer.email.ilike(like),
+                    Customer.phone.ilike(like),
+                )
+            )
         return list(await session.scalars(query.order_by(Customer.created_at.desc()).limit(limit)))
 
 
@@ -119,8 +144,13 @@ async def do_create_customer(ctx: Context, org_id: str, data: CustomerCreate) ->
             value = getattr(data, kind)
             if value and await find_by_identity(uow.session, org_id, kind, value):
                 raise Conflict(f"a customer with this {kind} already exists")
-        customer = Customer(org_id=org_id, name=data.name, language=data.language,
-                            timezone=data.timezone, attributes=data.attributes)
+        customer = Customer(
+            org_id=org_id,
+            name=data.name,
+            language=data.language,
+            timezone=data.timezone,
+            attributes=data.attributes,
+        )
         uow.session.add(customer)
         await uow.session.flush()
         for kind in ("email", "phone"):

@@ -117,7 +117,9 @@ class RedisStreamBus(_LocalFanout):
         async with self._redis.pipeline(transaction=False) as pipe:
             for event in events:
                 pipe.xadd(
-                    self._stream, {"e": json.dumps(event, default=str)}, maxlen=self._maxlen,
+                    self._stream,
+                    {"e": json.dumps(event, default=str)},
+                    maxlen=self._maxlen,
                     approximate=True,
                 )
             await pipe.execute()

@@ -49,8 +49,9 @@ async def stream(websocket: WebSocket) -> None:
     watched: set[str] = set()
     subscription = ctx.bus.subscribe(lambda e: visible(principal, watched, e))
     writer = asyncio.create_task(_push(websocket, subscription))
-    await websocket.send_json({"type": "hello", "agent_id": principal.agent_id,
-                               "role": principal.role})
+    await websocket.send_json(
+        {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
+    )
     try:
         while True:
             frame = await websocket.receive_json()
@@ -84,8 +85,17 @@ async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: 
         from threadline.threads.services import get_thread
 
         thread = await get_thread(ctx, principal.org_id, thread_id)
-        await ctx.bus.publish([{
-            "type": "typing", "who": "agent", "org_id": principal.org_id, "thread_id": thread_id,
-            "customer_id": thread.customer_id, "agent_id": principal.agent_id,
-            "name": principal.name, "on": bool(frame.get("on")),
-        }])
+        await ctx.bus.publish(
+            [
+                {
+                    "type": "typing",
+                    "who": "agent",
+                    "org_id": principal.org_id,
+                    "thread_id": thread_id,
+                    "customer_id": thread.customer_id,
+                    "agent_id": principal.agent_id,
+                    "name": principal.name,
+                    "on": bool(frame.get("on")),
+                }
+            ]
+        )

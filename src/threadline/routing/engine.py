@@ -366,7 +366,7 @@ class Router:
             rec = entry[4]
             agent = self._choose_agent(rec, now)
             if agent is None and not rec.excluded:
-                continue  # nobody left for this key: the whole bucket is done
+                break  # nobody: the whole bucket is done
             heapq.heappop(heap)
             if agent is None:
                 skipped.append((heap, entry))  # only its exclusions stop it: keep looking
@@ -402,7 +402,7 @@ class Router:
                 else:
                     continue
                 excluded = entry[4].excluded
-                if False:
+                if excluded and agent_id in excluded:
                     found = _first_not_excluding(heap, agent_id)
                     if found is None:
                         continue

@@ -47,8 +47,11 @@ async def update_queue(queue_id: str, body: QueueIn, principal: Admin, ctx: Ctx)
 
 @router.get("/contacts", response_model=list[ContactOut])
 async def contacts(
-    principal: Supervisor, ctx: Ctx, status: str | None = Query(default=None, max_length=16),
-    queue_id: str | None = None, limit: int = Query(default=200, ge=1, le=2000),
+    principal: Supervisor,
+    ctx: Ctx,
+    status: str | None = Query(default=None, max_length=16),
+    queue_id: str | None = None,
+    limit: int = Query(default=200, ge=1, le=2000),
 ) -> list[ContactOut]:
     rows = await list_contacts(ctx, principal.org_id, status=status, queue_id=queue_id, limit=limit)
     return [ContactOut.model_validate(c) for c in rows]

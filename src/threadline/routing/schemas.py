@@ -71,7 +71,9 @@ class OfferOut(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=100, description="wrap-up reason, e.g. card_arrival")
+    reason: str = Field(
+        min_length=1, max_length=100, description="wrap-up reason, e.g. card_arrival"
+    )
     note: str | None = Field(default=None, max_length=10_000)
 
 

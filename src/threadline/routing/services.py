@@ -43,9 +43,12 @@ def _ts(moment: datetime) -> float:
 
 def agent_spec(agent: Agent) -> AgentSpec:
     return AgentSpec(
-        id=agent.id, skills={k: int(v) for k, v in agent.skills.items()},
-        languages=frozenset(agent.languages), tier=agent.tier,
-        capacity={k: int(v) for k, v in agent.capacity.items()}, max_total=agent.max_total,
+        id=agent.id,
+        skills={k: int(v) for k, v in agent.skills.items()},
+        languages=frozenset(agent.languages),
+        tier=agent.tier,
+        capacity={k: int(v) for k, v in agent.capacity.items()},
+        max_total=agent.max_total,
     )
 
 
@@ -98,36 +101,66 @@ class RoutingService:
         if queue.overflow_after_s is not None and queue.overflow_skills is not None:
             overflow_at = _ts(contact.enqueued_at) + queue.overflow_after_s
         return ContactSpec(
-            id=contact.id, queue_id=contact.queue_id, channel=contact.channel,
-            required_skills=frozenset(contact.required_skills), language=contact.language,
-            priority=contact.priority, enqueued_at=_ts(contact.enqueued_at),
-            min_tier=contact.min_tier, last_agent_id=customer.last_agent_id if customer else None,
-            sticky_until=sticky_until, excluded_agents=frozenset(contact.excluded_agents),
+            id=contact.id,
+            queue_id=contact.queue_id,
+            channel=contact.channel,
+            required_skills=frozenset(contact.required_skills),
+            language=contact.language,
+            priority=contact.priority,
+            enqueued_at=_ts(contact.enqueued_at),
+            min_tier=contact.min_tier,
+            last_agent_id=customer.last_agent_id if customer else None,
+            sticky_until=sticky_until,
+            excluded_agents=frozenset(contact.excluded_agents),
             overflow_at=overflow_at,
             overflow_skills=frozenset(queue.overflow_skills) if overflow_at else None,
         )
 
     # ---------------------------------------------------------------- enqueue
     async def enqueue(
-        self, uow: UnitOfWork, thread: Thread, queue: Queue, channel: str, *,
-        reason: str | None = None, context: dict[str, Any] | None = None, priority: int = 0,
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        queue: Queue,
+        channel: str,
+        *,
+        reason: str | None = None,
+        context: dict[str, Any] | None = None,
+        priority: int = 0,
         min_tier: int = 0,
     ) -> Contact:
         """Open a contact for this thread in a queue. Call inside the thread's row lock;
         routing happens after commit."""
-        language = thread.language if self._language_served(thread.org_id, thread.language) else None
+        language = (
+            thread.language if self._language_served(thread.org_id, thread.language) else None
+        )
         contact = Contact(
-            org_id=thread.org_id, thread_id=thread.id, customer_id=thread.customer_id,
-            queue_id=queue.id, channel=channel, priority=queue.priority + priority,
-            required_skills=list(queue.required_skills), language=language, min_tier=min_tier,
-            reason=reason, context=context or {}, enqueued_at=utcnow(),
+            org_id=thread.org_id,
+            thread_id=thread.id,
+            customer_id=thread.customer_id,
+            queue_id=queue.id,
+            channel=channel,
+            priority=queue.priority + priority,
+            required_skills=list(queue.required_skills),
+            language=language,
+            min_tier=min_tier,
+            reason=reason,
+            context=context or {},
+            enqueued_at=utcnow(),
         )
         uow.session.add(contact)
         await uow.session.flush()
         thread.status = "queued"
         thread.assigned_agent_id = None
-        append_event(uow, thread, kind="queued", channel=channel, author_type="system",
-                     contact_id=contact.id, data={"queue": queue.name, "reason": reason})
+        append_event(
+            uow,
+            thread,
+            kind="queued",
+            channel=channel,
+            author_type="system",
+            contact_id=contact.id,
+            data={"queue": queue.name, "reason": reason},
+        )
         uow.publish({"type": "queue.changed", "org_id": thread.org_id, "queue_id": queue.id})
         uow.after_commit(lambda: self._place(thread.org_id, contact.id))
         return contact
@@ -172,8 +205,9 @@ class RoutingService:
             log.exception("routing.offer_failed", contact_id=assignment.contact_id)
             async with self._ctx.db.sessions() as session:
                 contact = await session.get(Contact, assignment.contact_id)
-            self.router(org_id).release(assignment.agent_id, contact.channel if contact else "chat",
-                                        _ts(utcnow()))
+            self.router(org_id).release(
+                assignment.agent_id, contact.channel if contact else "chat", _ts(utcnow())
+            )
 
     async def _create_offer(
         self, uow: UnitOfWork, contact: Contact, agent_id: str, sticky: bool
@@ -181,15 +215,23 @@ class RoutingService:
         queue = await uow.session.get(Queue, contact.queue_id)
         timeout = (queue.offer_timeout_s if queue else None) or self._ctx.settings.offer_timeout_s
         now = utcnow()
-        offer = Offer(org_id=contact.org_id, contact_id=contact.id, agent_id=agent_id,
-                      sticky=sticky, created_at=now, expires_at=now + timedelta(seconds=timeout))
+        offer = Offer(
+            org_id=contact.org_id,
+            contact_id=contact.id,
+            agent_id=agent_id,
+            sticky=sticky,
+            created_at=now,
+            expires_at=now + timedelta(seconds=timeout),
+        )
         uow.session.add(offer)
         await uow.session.flush()
         contact.status = "offered"
         contact.agent_id = agent_id
         timers.schedule(uow.session, contact.org_id, OFFER_TIMEOUT, offer.id, offer.expires_at)
         uow.publish(await self._offer_event(uow, offer, contact, queue))
-        uow.publish({"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id})
+        uow.publish(
+            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+        )
         return offer
 
     async def _offer_event(
@@ -197,21 +239,38 @@ class RoutingService:
     ) -> dict[str, Any]:
         customer = await uow.session.get(Customer, contact.customer_id)
         preview = await uow.session.scalar(
-            select(ThreadEvent.body).where(
-                ThreadEvent.thread_id == contact.thread_id, ThreadEvent.kind == "message",
+            select(ThreadEvent.body)
+            .where(
+                ThreadEvent.thread_id == contact.thread_id,
+                ThreadEvent.kind == "message",
                 ThreadEvent.author_type == "customer",
-            ).order_by(ThreadEvent.seq.desc()).limit(1)
+            )
+            .order_by(ThreadEvent.seq.desc())
+            .limit(1)
         )
         return {
-            "type": "offer.created", "org_id": offer.org_id, "agent_id": offer.agent_id,
+            "type": "offer.created",
+            "org_id": offer.org_id,
+            "agent_id": offer.agent_id,
             "offer": {
-                "id": offer.id, "expires_at": offer.expires_at.isoformat(), "sticky": offer.sticky,
-                "contact_id": contact.id, "thread_id": contact.thread_id,
-                "channel": contact.channel, "queue": queue.name if queue else None,
-                "reason": contact.reason, "priority": contact.priority,
-                "enqueued_at": contact.enqueued_at.isoformat(), "preview": preview,
-                "customer": {"id": customer.id, "name": customer.name,
-                             "language": customer.language} if customer else None,
+                "id": offer.id,
+                "expires_at": offer.expires_at.isoformat(),
+                "sticky": offer.sticky,
+                "contact_id": contact.id,
+                "thread_id": contact.thread_id,
+                "channel": contact.channel,
+                "queue": queue.name if queue else None,
+                "reason": contact.reason,
+                "priority": contact.priority,
+                "enqueued_at": contact.enqueued_at.isoformat(),
+                "preview": preview,
+                "customer": {
+                    "id": customer.id,
+                    "name": customer.name,
+                    "language": customer.language,
+                }
+                if customer
+                else None,
             },
         }
 
@@ -236,17 +295,40 @@ class RoutingService:
             contact.status, contact.accepted_at = "assigned", now
             thread = await lock_thread(uow, principal.org_id, contact.thread_id)
             thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
-            append_event(uow, thread, kind="assigned", channel=contact.channel,
-                         author_type="agent", author_id=principal.agent_id,
-                         author_name=principal.name, contact_id=contact.id,
-                         data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)})
-            uow.publish({"type": "offer.closed", "org_id": offer.org_id, "agent_id": offer.agent_id,
-                         "offer_id": offer.id, "status": "accepted", "thread_id": thread.id})
-            uow.publish({"type": "agent.joined", "org_id": offer.org_id, "thread_id": thread.id,
-                         "customer_id": thread.customer_id, "agent_id": principal.agent_id,
-                         "agent": {"id": principal.agent_id, "name": principal.name}})
-            uow.publish({"type": "queue.changed", "org_id": offer.org_id,
-                         "queue_id": contact.queue_id})
+            append_event(
+                uow,
+                thread,
+                kind="assigned",
+                channel=contact.channel,
+                author_type="agent",
+                author_id=principal.agent_id,
+                author_name=principal.name,
+                contact_id=contact.id,
+                data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)},
+            )
+            uow.publish(
+                {
+                    "type": "offer.closed",
+                    "org_id": offer.org_id,
+                    "agent_id": offer.agent_id,
+                    "offer_id": offer.id,
+                    "status": "accepted",
+                    "thread_id": thread.id,
+                }
+            )
+            uow.publish(
+                {
+                    "type": "agent.joined",
+                    "org_id": offer.org_id,
+                    "thread_id": thread.id,
+                    "customer_id": thread.customer_id,
+                    "agent_id": principal.agent_id,
+                    "agent": {"id": principal.agent_id, "name": principal.name},
+                }
+            )
+            uow.publish(
+                {"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id}
+            )
         return contact
 
     async def reject(self, principal: Principal, offer_id: str) -> None:
@@ -269,9 +351,16 @@ class RoutingService:
         agent: Agent = await uow.lock(Agent, offer.agent_id)
         if agent.presence == AVAILABLE:
             agent.presence, agent.presence_since = "away", utcnow()
-            uow.publish({"type": "agent.presence", "org_id": agent.org_id, "agent_id": agent.id,
-                         "presence": "away", "at": agent.presence_since.isoformat(),
-                         "reason": "missed_offer"})
+            uow.publish(
+                {
+                    "type": "agent.presence",
+                    "org_id": agent.org_id,
+                    "agent_id": agent.id,
+                    "presence": "away",
+                    "at": agent.presence_since.isoformat(),
+                    "reason": "missed_offer",
+                }
+            )
             uow.after_commit(lambda: self.agent_changed(agent.org_id, agent.id))
 
     async def _withdraw(self, uow: UnitOfWork, offer: Offer, status: str) -> None:
@@ -279,10 +368,22 @@ class RoutingService:
         contact: Contact = await uow.lock(Contact, offer.contact_id)
         contact.status, contact.agent_id = "queued", None
         contact.excluded_agents = sorted({*contact.excluded_agents, offer.agent_id})
-        uow.publish({"type": "offer.closed", "org_id": offer.org_id, "agent_id": offer.agent_id,
-                     "offer_id": offer.id, "status": status})
+        uow.publish(
+            {
+                "type": "offer.closed",
+                "org_id": offer.org_id,
+                "agent_id": offer.agent_id,
+                "offer_id": offer.id,
+                "status": status,
+            }
+        )
         uow.publish({"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id})
-        org_id, agent_id, channel, contact_id = offer.org_id, offer.agent_id, contact.channel, contact.id
+        org_id, agent_id, channel, contact_id = (
+            offer.org_id,
+            offer.agent_id,
+            contact.channel,
+            contact.id,
+        )
 
         async def _after() -> None:
             async with self._lock:
@@ -295,9 +396,14 @@ class RoutingService:
     # ---------------------------------------------------------------- wrap-up, transfer
     async def _open_contact(self, uow: UnitOfWork, org_id: str, thread_id: str) -> Contact:
         contact = await uow.session.scalar(
-            select(Contact).where(Contact.org_id == org_id, Contact.thread_id == thread_id,
-                                  Contact.status.in_(OPEN_CONTACT))
-            .order_by(Contact.enqueued_at.desc()).limit(1)
+            select(Contact)
+            .where(
+                Contact.org_id == org_id,
+                Contact.thread_id == thread_id,
+                Contact.status.in_(OPEN_CONTACT),
+            )
+            .order_by(Contact.enqueued_at.desc())
+            .limit(1)
         )
         if contact is None:
             raise Conflict("this thread has no open contact")
@@ -322,16 +428,32 @@ class RoutingService:
                 await self._cancel_pending_offers(uow, contact)
             thread.status = "resolved"
             if note:
-                append_event(uow, thread, kind="note", author_type="agent",
-                             author_id=principal.agent_id, author_name=principal.name, body=note)
-            append_event(uow, thread, kind="resolved", channel=contact.channel, author_type="agent",
-                         author_id=principal.agent_id, author_name=principal.name,
-                         contact_id=contact.id, data={"reason": reason})
+                append_event(
+                    uow,
+                    thread,
+                    kind="note",
+                    author_type="agent",
+                    author_id=principal.agent_id,
+                    author_name=principal.name,
+                    body=note,
+                )
+            append_event(
+                uow,
+                thread,
+                kind="resolved",
+                channel=contact.channel,
+                author_type="agent",
+                author_id=principal.agent_id,
+                author_name=principal.name,
+                contact_id=contact.id,
+                data={"reason": reason},
+            )
             if agent_id and previous_status == "assigned":
                 customer: Customer = await uow.lock(Customer, contact.customer_id)
                 customer.last_agent_id, customer.last_served_at = agent_id, now
-            uow.publish({"type": "queue.changed", "org_id": contact.org_id,
-                         "queue_id": contact.queue_id})
+            uow.publish(
+                {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+            )
             self._after_contact_left(uow, contact, agent_id, previous_status)
         return contact
 
@@ -359,12 +481,24 @@ class RoutingService:
         for offer in offers:
             offer.status, offer.responded_at = "cancelled", utcnow()
             await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
-            uow.publish({"type": "offer.closed", "org_id": offer.org_id,
-                         "agent_id": offer.agent_id, "offer_id": offer.id, "status": "cancelled"})
+            uow.publish(
+                {
+                    "type": "offer.closed",
+                    "org_id": offer.org_id,
+                    "agent_id": offer.agent_id,
+                    "offer_id": offer.id,
+                    "status": "cancelled",
+                }
+            )
 
     async def transfer(
-        self, principal: Principal, thread_id: str, *, queue_id: str | None,
-        agent_id: str | None, note: str | None,
+        self,
+        principal: Principal,
+        thread_id: str,
+        *,
+        queue_id: str | None,
+        agent_id: str | None,
+        note: str | None,
     ) -> Contact:
         """Hand the contact to another queue (it waits there) or straight to an agent (an
         offer to that agent, who must be available with a free slot on the channel)."""
@@ -383,13 +517,26 @@ class RoutingService:
                 if previous_status == "offered":
                     await self._cancel_pending_offers(uow, contact)
                 if note:
-                    append_event(uow, thread, kind="note", author_type="agent",
-                                 author_id=principal.agent_id, author_name=principal.name, body=note)
-                append_event(uow, thread, kind="transferred", channel=contact.channel,
-                             author_type="agent", author_id=principal.agent_id,
-                             author_name=principal.name, contact_id=contact.id,
-                             data={"to_queue": queue_id, "to_agent": agent_id,
-                                   "to_name": target.name})
+                    append_event(
+                        uow,
+                        thread,
+                        kind="note",
+                        author_type="agent",
+                        author_id=principal.agent_id,
+                        author_name=principal.name,
+                        body=note,
+                    )
+                append_event(
+                    uow,
+                    thread,
+                    kind="transferred",
+                    channel=contact.channel,
+                    author_type="agent",
+                    author_id=principal.agent_id,
+                    author_name=principal.name,
+                    contact_id=contact.id,
+                    data={"to_queue": queue_id, "to_agent": agent_id, "to_name": target.name},
+                )
                 contact.status, contact.agent_id, contact.accepted_at = "queued", None, None
                 contact.excluded_agents = []
                 thread.status, thread.assigned_agent_id = "queued", None
@@ -504,9 +651,9 @@ async def get_queue(ctx: Context, org_id: str, queue_id: str) -> Queue:
 
 async def list_queues(ctx: Context, org_id: str) -> list[Queue]:
     async with ctx.db.sessions() as session:
-        return list(await session.scalars(
-            select(Queue).where(Queue.org_id == org_id).order_by(Queue.name)
-        ))
+        return list(
+            await session.scalars(select(Queue).where(Queue.org_id == org_id).order_by(Queue.name))
+        )
 
 
 async def queue_stats(ctx: Context, org_id: str) -> list[QueueStats]:
@@ -526,14 +673,19 @@ async def queue_stats(ctx: Context, org_id: str) -> list[QueueStats]:
                 oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
                 wait = (now - oldest).total_seconds()
                 entry["longest"] = max(entry.get("longest", 0.0), wait)
-        queues = await session.scalars(select(Queue).where(Queue.org_id == org_id).order_by(Queue.name))
+        queues = await session.scalars(
+            select(Queue).where(Queue.org_id == org_id).order_by(Queue.name)
+        )
         return [
             QueueStats(
-                queue_id=q.id, name=q.name, waiting=figures.get(q.id, {}).get("queued", 0),
+                queue_id=q.id,
+                name=q.name,
+                waiting=figures.get(q.id, {}).get("queued", 0),
                 offered=figures.get(q.id, {}).get("offered", 0),
                 in_service=figures.get(q.id, {}).get("assigned", 0),
                 longest_wait_s=round(figures.get(q.id, {}).get("longest", 0.0), 1),
-                sl_target_pct=q.sl_target_pct, sl_threshold_s=q.sl_threshold_s,
+                sl_target_pct=q.sl_target_pct,
+                sl_threshold_s=q.sl_threshold_s,
             )
             for q in queues
         ]
@@ -553,6 +705,8 @@ async def list_contacts(
 
 async def pending_offers(ctx: Context, principal: Principal) -> list[Offer]:
     async with ctx.db.sessions() as session:
-        return list(await session.scalars(
-            select(Offer).where(Offer.agent_id == principal.agent_id, Offer.status == "pending")
-        ))
+        return list(
+            await session.scalars(
+                select(Offer).where(Offer.agent_id == principal.agent_id, Offer.status == "pending")
+            )
+        )

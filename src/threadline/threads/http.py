@@ -22,11 +22,19 @@ router = APIRouter(prefix="/api/v1/threads", tags=["threads"], responses=PROBLEM
 
 @router.get("", response_model=list[ThreadOut])
 async def threads(
-    principal: AgentUser, ctx: Ctx, status: str | None = Query(default=None, max_length=24),
-    mine: bool = False, limit: int = Query(default=100, ge=1, le=1000),
+    principal: AgentUser,
+    ctx: Ctx,
+    status: str | None = Query(default=None, max_length=24),
+    mine: bool = False,
+    limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[ThreadOut]:
-    rows = await list_threads(ctx, principal.org_id, status=status,
-                              agent_id=principal.agent_id if mine else None, limit=limit)
+    rows = await list_threads(
+        ctx,
+        principal.org_id,
+        status=status,
+        agent_id=principal.agent_id if mine else None,
+        limit=limit,
+    )
     return [ThreadOut.model_validate(t) for t in rows]
 
 
@@ -37,18 +45,24 @@ async def one(thread_id: str, principal: AgentUser, ctx: Ctx) -> ThreadOut:
 
 @router.get("/{thread_id}/events", response_model=list[EventOut])
 async def events(
-    thread_id: str, principal: AgentUser, ctx: Ctx, after_seq: int = Query(default=0, ge=0),
+    thread_id: str,
+    principal: AgentUser,
+    ctx: Ctx,
+    after_seq: int = Query(default=0, ge=0),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> list[EventOut]:
     await get_thread(ctx, principal.org_id, thread_id)
-    rows = await timeline(ctx, principal.org_id, thread_id=thread_id, after_seq=after_seq, limit=limit)
+    rows = await timeline(
+        ctx, principal.org_id, thread_id=thread_id, after_seq=after_seq, limit=limit
+    )
     return [EventOut.model_validate(e) for e in rows]
 
 
 @router.post("/{thread_id}/messages", response_model=EventOut, status_code=201)
 async def reply(thread_id: str, body: MessageIn, principal: AgentUser, ctx: Ctx) -> EventOut:
-    event = await do_agent_message(ctx, principal, thread_id, body.body, body.client_msg_id,
-                                   body.channel)
+    event = await do_agent_message(
+        ctx, principal, thread_id, body.body, body.client_msg_id, body.channel
+    )
     return EventOut.model_validate(event)
 
 
@@ -71,6 +85,7 @@ async def resolve(thread_id: str, body: ResolveIn, principal: AgentUser, ctx: Ct
 
 @router.post("/{thread_id}/transfer", response_model=ContactOut)
 async def transfer(thread_id: str, body: TransferIn, principal: AgentUser, ctx: Ctx) -> ContactOut:
-    contact = await ctx.routing.transfer(principal, thread_id, queue_id=body.queue_id,
-                                         agent_id=body.agent_id, note=body.note)
+    contact = await ctx.routing.transfer(
+        principal, thread_id, queue_id=body.queue_id, agent_id=body.agent_id, note=body.note
+    )
     return ContactOut.model_validate(contact)

@@ -24,9 +24,13 @@ def event_payload(event: ThreadEvent) -> dict[str, Any]:
 def timeline_event(org_id: str, thread: Thread, event: ThreadEvent) -> dict[str, Any]:
     """The bus message announcing one new timeline entry."""
     return {
-        "type": "timeline", "org_id": org_id, "thread_id": thread.id,
-        "customer_id": thread.customer_id, "agent_id": thread.assigned_agent_id,
-        "internal": event.kind not in CUSTOMER_VISIBLE_KINDS, "event": event_payload(event),
+        "type": "timeline",
+        "org_id": org_id,
+        "thread_id": thread.id,
+        "customer_id": thread.customer_id,
+        "agent_id": thread.assigned_agent_id,
+        "internal": event.kind not in CUSTOMER_VISIBLE_KINDS,
+        "event": event_payload(event),
     }
 
 
@@ -42,8 +46,14 @@ def append_event(uow: UnitOfWork, thread: Thread, **fields: Any) -> ThreadEvent:
     thread's row lock (lock_thread): `seq` is the thread's counter."""
     thread.last_seq += 1
     thread.updated_at = utcnow()
-    event = ThreadEvent(org_id=thread.org_id, thread_id=thread.id, seq=thread.last_seq,
-                        created_at=thread.updated_at, data=fields.pop("data", None) or {}, **fields)
+    event = ThreadEvent(
+        org_id=thread.org_id,
+        thread_id=thread.id,
+        seq=thread.last_seq,
+        created_at=thread.updated_at,
+        data=fields.pop("data", None) or {},
+        **fields,
+    )
     uow.session.add(event)
     uow.publish_later(lambda: timeline_event(thread.org_id, thread, event))
     return event
@@ -54,15 +64,19 @@ async def find_by_client_id(
 ) -> ThreadEvent | None:
     if not client_msg_id:
         return None
-    return await session.scalar(select(ThreadEvent).where(
-        ThreadEvent.thread_id == thread_id, ThreadEvent.client_msg_id == client_msg_id
-    ))
+    return await session.scalar(
+        select(ThreadEvent).where(
+            ThreadEvent.thread_id == thread_id, ThreadEvent.client_msg_id == client_msg_id
+        )
+    )
 
 
 async def current_thread(session: AsyncSession, org_id: str, customer_id: str) -> Thread | None:
     return await session.scalar(
-        select(Thread).where(Thread.org_id == org_id, Thread.customer_id == customer_id)
-        .order_by(Thread.created_at.desc()).limit(1)
+        select(Thread)
+        .where(Thread.org_id == org_id, Thread.customer_id == customer_id)
+        .order_by(Thread.created_at.desc())
+        .limit(1)
     )
 
 
@@ -99,8 +113,14 @@ async def list_threads(
 
 
 async def timeline(
-    ctx: Context, org_id: str, *, thread_id: str | None = None, customer_id: str | None = None,
-    after_seq: int = 0, customer_view: bool = False, limit: int = 500,
+    ctx: Context,
+    org_id: str,
+    *,
+    thread_id: str | None = None,
+    customer_id: str | None = None,
+    after_seq: int = 0,
+    customer_view: bool = False,
+    limit: int = 500,
 ) -> list[ThreadEvent]:
     """A thread's timeline (or a customer's across all their threads), oldest first."""
     query = select(ThreadEvent).where(ThreadEvent.org_id == org_id)
@@ -125,7 +145,11 @@ def _may_write(principal: Principal, thread: Thread) -> None:
 
 
 async def do_agent_message(
-    ctx: Context, principal: Principal, thread_id: str, body: str, client_msg_id: str | None,
+    ctx: Context,
+    principal: Principal,
+    thread_id: str,
+    body: str,
+    client_msg_id: str | None,
     channel: str | None = None,
 ) -> ThreadEvent:
     """An agent's reply on the customer's channel; retried client ids are stored once."""
@@ -136,9 +160,16 @@ async def do_agent_message(
             return existing
         reply_channel = channel or await _last_customer_channel(uow.session, thread.id) or "chat"
         event = append_event(
-            uow, thread, kind="message", channel=reply_channel, author_type="agent",
-            author_id=principal.agent_id, author_name=principal.name, body=body,
-            client_msg_id=client_msg_id, contact_id=await _open_contact_id(uow.session, thread.id),
+            uow,
+            thread,
+            kind="message",
+            channel=reply_channel,
+            author_type="agent",
+            author_id=principal.agent_id,
+            author_name=principal.name,
+            body=body,
+            client_msg_id=client_msg_id,
+            contact_id=await _open_contact_id(uow.session, thread.id),
         )
         if thread.status in ("assigned", "queued"):
             thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
@@ -150,16 +181,27 @@ async def do_add_note(ctx: Context, principal: Principal, thread_id: str, body: 
     """An internal note: on the timeline for agents, never shown to the customer."""
     async with ctx.uow() as uow:
         thread = await lock_thread(uow, principal.org_id, thread_id)
-        return append_event(uow, thread, kind="note", author_type="agent",
-                            author_id=principal.agent_id, author_name=principal.name, body=body)
+        return append_event(
+            uow,
+            thread,
+            kind="note",
+            author_type="agent",
+            author_id=principal.agent_id,
+            author_name=principal.name,
+            body=body,
+        )
 
 
 async def _last_customer_channel(session: AsyncSession, thread_id: str) -> str | None:
     return await session.scalar(
-        select(ThreadEvent.channel).where(
-            ThreadEvent.thread_id == thread_id, ThreadEvent.author_type == "customer",
+        select(ThreadEvent.channel)
+        .where(
+            ThreadEvent.thread_id == thread_id,
+            ThreadEvent.author_type == "customer",
             ThreadEvent.kind == "message",
-        ).order_by(ThreadEvent.seq.desc()).limit(1)
+        )
+        .order_by(ThreadEvent.seq.desc())
+        .limit(1)
     )
 
 
@@ -167,8 +209,10 @@ async def _open_contact_id(session: AsyncSession, thread_id: str) -> str | None:
     from threadline.routing.models import Contact
 
     return await session.scalar(
-        select(Contact.id).where(Contact.thread_id == thread_id, Contact.ended_at.is_(None))
-        .order_by(Contact.enqueued_at.desc()).limit(1)
+        select(Contact.id)
+        .where(Contact.thread_id == thread_id, Contact.ended_at.is_(None))
+        .order_by(Contact.enqueued_at.desc())
+        .limit(1)
     )
 
 
@@ -176,9 +220,11 @@ async def do_mark_read(
     ctx: Context, org_id: str, thread_id: str, by: str, seq: int, pointer: str = "read"
 ) -> Thread:
     """Move a read/delivered pointer forward ("has everything up to seq"); never backwards."""
-    fields = {("customer", "read"): ("customer_read_seq", "customer_delivered_seq"),
-              ("customer", "delivered"): ("customer_delivered_seq",),
-              ("agent", "read"): ("agent_read_seq",)}.get((by, pointer))
+    fields = {
+        ("customer", "read"): ("customer_read_seq", "customer_delivered_seq"),
+        ("customer", "delivered"): ("customer_delivered_seq",),
+        ("agent", "read"): ("agent_read_seq",),
+    }.get((by, pointer))
     if fields is None:
         raise Invalid(f"no {pointer} pointer for {by}")
     async with ctx.uow() as uow:
@@ -188,9 +234,18 @@ async def do_mark_read(
         for field in moved:
             setattr(thread, field, seq)
         if moved:
-            uow.publish({"type": "receipt", "org_id": org_id, "thread_id": thread_id,
-                         "customer_id": thread.customer_id, "agent_id": thread.assigned_agent_id,
-                         "by": by, "pointer": pointer, "read_seq": seq})
+            uow.publish(
+                {
+                    "type": "receipt",
+                    "org_id": org_id,
+                    "thread_id": thread_id,
+                    "customer_id": thread.customer_id,
+                    "agent_id": thread.assigned_agent_id,
+                    "by": by,
+                    "pointer": pointer,
+                    "read_seq": seq,
+                }
+            )
     return thread
 
 

@@ -28,7 +28,11 @@ BATCH = 100
 
 
 def schedule(
-    session: AsyncSession, org_id: str, kind: str, ref_id: str, due_at: datetime,
+    session: AsyncSession,
+    org_id: str,
+    kind: str,
+    ref_id: str,
+    due_at: datetime,
     payload: dict[str, Any] | None = None,
 ) -> Timer:
     """Add a timer; call inside the transaction that creates what it times."""
@@ -39,7 +43,8 @@ def schedule(
 
 async def cancel(session: AsyncSession, kind: str, ref_id: str) -> None:
     await session.execute(
-        update(Timer).where(Timer.kind == kind, Timer.ref_id == ref_id, Timer.fired_at.is_(None))
+        update(Timer)
+        .where(Timer.kind == kind, Timer.ref_id == ref_id, Timer.fired_at.is_(None))
         .values(cancelled=True)
     )
 
@@ -84,9 +89,12 @@ class TimerWorker:
     async def _due_ids(self) -> list[str]:
         async with self._ctx.db.sessions() as session:
             rows = await session.scalars(
-                select(Timer.id).where(
+                select(Timer.id)
+                .where(
                     Timer.fired_at.is_(None), Timer.cancelled.is_(False), Timer.due_at <= utcnow()
-                ).order_by(Timer.due_at).limit(BATCH)
+                )
+                .order_by(Timer.due_at)
+                .limit(BATCH)
             )
             return list(rows)
 

@@ -1,7 +1,8 @@
 """The web chat widget: its script, its session endpoint and its WebSocket.
 
 WebSocket protocol (JSON text frames), client -> server:
-  {"type": "message", "client_id": "<uuid>", "text": "..."}   ack: {"type": "ack", "client_id", "seq"}
+  {"type": "message", "client_id": "<uuid>", "text": "..."}
+                                            ack: {"type": "ack", "client_id", "seq"}
   {"type": "typing", "on": true|false}
   {"type": "delivered" | "read", "seq": N}
   {"type": "resume", "after_seq": N}       -> every customer-visible event after N, in order
@@ -45,8 +46,11 @@ STATIC = Path(__file__).parents[2] / "web" / "static"
 
 @router.get("/widget.js", include_in_schema=False)
 async def widget_script() -> FileResponse:
-    return FileResponse(STATIC / "widget" / "threadline-widget.js", media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+    return FileResponse(
+        STATIC / "widget" / "threadline-widget.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 @router.post("/api/v1/widget/{key}/session", response_model=SessionOut)
@@ -75,8 +79,10 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     await websocket.accept()
     state = {"customer_id": session.customer_id}
     subscription = ctx.bus.subscribe(
-        lambda e: e.get("org_id") == session.endpoint.org_id
-        and e.get("customer_id") == state["customer_id"]
+        lambda e: (
+            e.get("org_id") == session.endpoint.org_id
+            and e.get("customer_id") == state["customer_id"]
+        )
     )
     writer = asyncio.create_task(_push(websocket, subscription))
     try:
@@ -114,37 +120,67 @@ def _customer_frame(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 async def _handle(
-    ctx: Context, websocket: WebSocket, session: VisitorSession, state: dict[str, str],
+    ctx: Context,
+    websocket: WebSocket,
+    session: VisitorSession,
+    state: dict[str, str],
     raw: Any,
 ) -> None:
     try:
         frame = _Frame.model_validate(raw)
         await _dispatch(ctx, websocket, session, state, frame, raw)
     except ValidationError as exc:
-        await websocket.send_json({"type": "error", "code": "invalid",
-                                   "message": exc.errors()[0]["msg"]})
+        await websocket.send_json(
+            {"type": "error", "code": "invalid", "message": exc.errors()[0]["msg"]}
+        )
     except ThreadlineError as exc:
-        await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message,
-                                   "client_id": raw.get("client_id") if isinstance(raw, dict) else None})
+        await websocket.send_json(
+            {
+                "type": "error",
+                "code": exc.code,
+                "message": exc.message,
+                "client_id": raw.get("client_id") if isinstance(raw, dict) else None,
+            }
+        )
 
 
 async def _dispatch(
-    ctx: Context, websocket: WebSocket, session: VisitorSession, state: dict[str, str],
-    frame: _Frame, raw: Any,
+    ctx: Context,
+    websocket: WebSocket,
+    session: VisitorSession,
+    state: dict[str, str],
+    frame: _Frame,
+    raw: Any,
 ) -> None:
     org_id = session.endpoint.org_id
     if frame.type == "message":
         ingested = await do_visitor_message(ctx, session, frame.text or "", frame.client_id)
-        await websocket.send_json({"type": "ack", "client_id": frame.client_id,
-                                   "seq": ingested.event.seq, "thread_id": ingested.thread.id})
+        await websocket.send_json(
+            {
+                "type": "ack",
+                "client_id": frame.client_id,
+                "seq": ingested.event.seq,
+                "thread_id": ingested.thread.id,
+            }
+        )
         state["thread_id"] = ingested.thread.id
     elif frame.type == "typing":
-        await ctx.bus.publish([{"type": "typing", "who": "customer", "org_id": org_id,
-                                "customer_id": state["customer_id"],
-                                "thread_id": state.get("thread_id"), "on": frame.on}])
+        await ctx.bus.publish(
+            [
+                {
+                    "type": "typing",
+                    "who": "customer",
+                    "org_id": org_id,
+                    "customer_id": state["customer_id"],
+                    "thread_id": state.get("thread_id"),
+                    "on": frame.on,
+                }
+            ]
+        )
     elif frame.type in ("read", "delivered") and state.get("thread_id"):
-        await do_mark_read(ctx, org_id, state["thread_id"], "customer", frame.seq,
-                           pointer=frame.type)
+        await do_mark_read(
+            ctx, org_id, state["thread_id"], "customer", frame.seq, pointer=frame.type
+        )
     elif frame.type == "resume":
         await _resume(ctx, websocket, session, state, frame.after_seq)
     elif frame.type == "identify":
@@ -152,12 +188,20 @@ async def _dispatch(
         state["customer_id"] = await do_identify(ctx, session, data)
         await websocket.send_json({"type": "identified", "customer_id": state["customer_id"]})
     else:
-        await websocket.send_json({"type": "error", "code": "unknown_type",
-                                   "message": f"unknown frame type {frame.type!r}"})
+        await websocket.send_json(
+            {
+                "type": "error",
+                "code": "unknown_type",
+                "message": f"unknown frame type {frame.type!r}",
+            }
+        )
 
 
 async def _resume(
-    ctx: Context, websocket: WebSocket, session: VisitorSession, state: dict[str, str],
+    ctx: Context,
+    websocket: WebSocket,
+    session: VisitorSession,
+    state: dict[str, str],
     after_seq: int,
 ) -> None:
     """Send what the widget missed while disconnected (reconnect without loss)."""
@@ -165,7 +209,9 @@ async def _resume(
     if thread_id is None:
         return
     state["thread_id"] = thread_id
-    for event in await timeline(ctx, session.endpoint.org_id, thread_id=thread_id,
-                                after_seq=after_seq, customer_view=True):
-        await websocket.send_json({"type": "event",
-                                   "event": EventOut.model_validate(event).model_dump(mode="json")})
+    for event in await timeline(
+        ctx, session.endpoint.org_id, thread_id=thread_id, after_seq=after_seq, customer_view=True
+    ):
+        await websocket.send_json(
+            {"type": "event", "event": EventOut.model_validate(event).model_dump(mode="json")}
+        )

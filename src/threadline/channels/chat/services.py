@@ -30,15 +30,17 @@ class VisitorSession:
 
 
 def adapter(ctx: Context) -> ChatAdapter:
-    return ChatAdapter(ctx.settings.secret_key.get_secret_value(),
-                       ctx.settings.visitor_token_max_age_s)
+    return ChatAdapter(
+        ctx.settings.secret_key.get_secret_value(), ctx.settings.visitor_token_max_age_s
+    )
 
 
 async def get_widget(ctx: Context, key: str) -> Endpoint:
     async with ctx.db.sessions() as session:
         endpoint = await session.scalar(
-            select(Endpoint).where(Endpoint.channel == "chat", Endpoint.key == key,
-                                   Endpoint.active.is_(True))
+            select(Endpoint).where(
+                Endpoint.channel == "chat", Endpoint.key == key, Endpoint.active.is_(True)
+            )
         )
     if endpoint is None:
         raise NotFound(f"no chat widget {key!r}")
@@ -70,35 +72,53 @@ async def do_open_session(
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
     language = pick_language(locale, endpoint.settings.get("language", "en"))
     async with ctx.uow() as uow:
-        customer = await resolve_identity(uow.session, endpoint.org_id, "visitor",
-                                          visitor.visitor_id, language=language)
+        customer = await resolve_identity(
+            uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=language
+        )
         while customer.merged_into_id:
             customer = await uow.session.get(Customer, customer.merged_into_id)
         language = customer.language or language
         thread = await current_thread(uow.session, endpoint.org_id, customer.id)
-        agent = await uow.session.get(Agent, thread.assigned_agent_id) if (
-            thread and thread.assigned_agent_id) else None
-    events = await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True) if (
-        thread) else []
+        agent = (
+            await uow.session.get(Agent, thread.assigned_agent_id)
+            if (thread and thread.assigned_agent_id)
+            else None
+        )
+    events = (
+        await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True)
+        if (thread)
+        else []
+    )
     return SessionOut(
-        visitor_token=adapter(ctx).visitor_token(visitor), customer_id=customer.id,
-        customer_name=customer.name, thread_id=thread.id if thread else None, language=language,
-        strings=catalogue(language), events=[EventOut.model_validate(e) for e in events],
+        visitor_token=adapter(ctx).visitor_token(visitor),
+        customer_id=customer.id,
+        customer_name=customer.name,
+        thread_id=thread.id if thread else None,
+        language=language,
+        strings=catalogue(language),
+        events=[EventOut.model_validate(e) for e in events],
         agent=AgentBrief(id=agent.id, name=agent.name) if agent else None,
         read_seq=thread.agent_read_seq if thread else 0,
     )
 
 
 async def do_visitor_message(
-    ctx: Context, session: VisitorSession, text: str, client_msg_id: str | None,
+    ctx: Context,
+    session: VisitorSession,
+    text: str,
+    client_msg_id: str | None,
     language: str | None = None,
 ) -> Ingested:
     text = text.strip()
     if not text or len(text) > 10_000:
         raise Invalid("a message needs 1 to 10,000 characters")
     message = InboundMessage(
-        channel="chat", identity_kind="visitor", identity_value=session.visitor.visitor_id,
-        body=text, client_msg_id=client_msg_id, language=language,
+        channel="chat",
+        identity_kind="visitor",
+        identity_value=session.visitor.visitor_id,
+        body=text,
+        client_msg_id=client_msg_id,
+        language=language,
     )
     return await do_ingest(ctx, session.endpoint, message, customer_id=session.customer_id)
 

@@ -9,8 +9,7 @@ BEGIN IMMEDIATE: one writer at a time, never a lost update.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +85,7 @@ def import_models() -> None:
     from threadline.workers import models as _workers  # noqa: F401
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions begin.
@@ -100,15 +99,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(database_url: str, *, writer: bool = True, echo: bool = False) -> AsyncEngine:
+    """An engine; on SQLite a writer engine starts every transaction with BEGIN IMMEDIATE
+    (one writer at a time, no lost update) and a reader engine with a plain BEGIN (WAL lets
+    readers run beside the writer on a consistent snapshot)."""
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             database_url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, "BEGIN IMMEDIATE" if writer else "BEGIN")
         return engine
     return create_async_engine(database_url, echo=echo, pool_size=10, max_overflow=20)
 
@@ -118,22 +120,22 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 class Database:
-    """The engine and its session factory, built once by create_app and handed around."""
+    """The engines and session factories, built once by create_app and handed around.
+
+    `sessions()` is for reads; writes go through a UnitOfWork (`write_sessions`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url)
-        self.sessions = session_factory(self.engine)
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        self.engine = create_engine(url)
+        self.write_sessions = session_factory(self.engine)
+        self.read_engine = create_engine(url, writer=False) if self.dialect == "sqlite" else None
+        self.sessions = session_factory(self.read_engine or self.engine)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
     async def lock(self, session: AsyncSession, model: Any, ident: Any) -> Any:
         """Load one row for update: the row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
@@ -153,7 +155,7 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._db.sessions()
+        self.session = self._db.write_sessions()
         await self.session.begin()
         return self
 

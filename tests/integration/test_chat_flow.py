@@ -93,3 +93,23 @@ async def test_api_requires_login(server: Running, world: World) -> None:
         response = await anonymous.get("/api/v1/threads")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+async def test_widget_says_when_the_queue_is_closed(server: Running, world: World) -> None:
+    admin = await login(server, "admin@example.com")
+    general = world.queues["general"]
+    closed_always = {"timezone": "Europe/Athens", "days": {}, "closed_dates": []}
+    body = {"name": general.name, "required_skills": ["general"], "business_hours": closed_always}
+    assert (await admin.put(f"/api/v1/queues/{general.id}", json=body)).status_code == 200
+    session = (await admin.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
+    assert session["open"] is False
+    assert session["opens_at"] is None  # no opening hours at all in the next two weeks
+    weekdays = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    body["business_hours"] = {"timezone": "Europe/Athens", "days": weekdays}
+    assert (await admin.put(f"/api/v1/queues/{general.id}", json=body)).status_code == 200
+    session = (await admin.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
+    assert session["open"] is True
+    body["business_hours"] = {"timezone": "Nowhere/Atlantis"}
+    refused = await admin.put(f"/api/v1/queues/{general.id}", json=body)
+    assert refused.status_code == 422 and "Atlantis" in refused.text
+    await admin.aclose()

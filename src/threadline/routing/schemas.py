@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from threadline.routing import hours
 
 
 class QueueIn(BaseModel):
@@ -17,7 +19,19 @@ class QueueIn(BaseModel):
     offer_timeout_s: int | None = Field(default=None, ge=5, le=600)
     overflow_after_s: int | None = Field(default=None, ge=1)
     overflow_skills: list[str] | None = None
-    business_hours: dict[str, Any] = Field(default_factory=dict)
+    business_hours: dict[str, Any] = Field(
+        default_factory=dict,
+        description='{"timezone": "Europe/Lisbon", "days": {"mon": [["09:00", "18:00"]]}, '
+        '"closed_dates": ["2026-12-25"]}; empty means always open',
+    )
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return hours.validate(value)
+        except hours.InvalidHours as exc:
+            raise ValueError(str(exc)) from exc
 
 
 class QueueOut(QueueIn):

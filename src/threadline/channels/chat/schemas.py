@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from threadline.threads.schemas import EventOut
@@ -28,6 +30,8 @@ class SessionOut(BaseModel):
     events: list[EventOut]
     agent: AgentBrief | None
     read_seq: int = Field(description="what the agent has read, up to this seq")
+    open: bool = Field(default=True, description="whether agents are working now")
+    opens_at: datetime | None = Field(default=None, description="next opening, when closed")
 
 
 class IdentifyIn(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -16,7 +17,10 @@ from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
+from threadline.db import utcnow
 from threadline.errors import Invalid, NotAuthenticated, NotFound
+from threadline.routing import hours
+from threadline.routing.models import Queue
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
 from threadline.web.i18n import catalogue, pick_language
@@ -84,6 +88,7 @@ async def do_open_session(
             if (thread and thread.assigned_agent_id)
             else None
         )
+    is_open, opens_at = await _opening(ctx, endpoint)
     events = (
         await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True)
         if (thread)
@@ -99,7 +104,21 @@ async def do_open_session(
         events=[EventOut.model_validate(e) for e in events],
         agent=AgentBrief(id=agent.id, name=agent.name) if agent else None,
         read_seq=thread.agent_read_seq if thread else 0,
+        open=is_open,
+        opens_at=opens_at,
     )
+
+
+async def _opening(ctx: Context, endpoint: Endpoint) -> tuple[bool, datetime | None]:
+    """Whether the widget's queue is within business hours, else when it opens."""
+    if not endpoint.queue_id:
+        return True, None
+    async with ctx.db.sessions() as session:
+        queue = await session.get(Queue, endpoint.queue_id)
+    now = utcnow()
+    if queue is None or hours.is_open(queue.business_hours, now):
+        return True, None
+    return False, hours.next_opening(queue.business_hours, now)
 
 
 async def do_visitor_message(

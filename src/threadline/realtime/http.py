@@ -20,6 +20,7 @@ from threadline.auth.dependencies import websocket_principal
 from threadline.auth.roles import Principal
 from threadline.context import Context
 from threadline.errors import ThreadlineError
+from threadline.realtime.frames import receive_frame, send_error
 
 router = APIRouter()
 ORG_WIDE = frozenset({"queue.changed", "agent.presence"})
@@ -54,8 +55,13 @@ async def stream(websocket: WebSocket) -> None:
     )
     try:
         while True:
-            frame = await websocket.receive_json()
-            await _handle(ctx, principal, watched, frame)
+            frame = await receive_frame(websocket)
+            if frame is None:
+                continue
+            try:
+                await _handle(ctx, principal, watched, frame)
+            except ThreadlineError as exc:
+                await send_error(websocket, exc.code, exc.message)
     except WebSocketDisconnect:
         pass
     finally:

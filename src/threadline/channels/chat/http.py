@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from threadline.channels.chat.services import (
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.realtime.frames import receive_frame, send_error
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import do_mark_read, get_current_thread_id, timeline
 
@@ -87,7 +89,9 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     writer = asyncio.create_task(_push(websocket, subscription))
     try:
         while True:
-            raw = await websocket.receive_json()
+            raw = await receive_frame(websocket)
+            if raw is None:
+                continue
             await _handle(ctx, websocket, session, state, raw)
     except WebSocketDisconnect:
         pass
@@ -124,24 +128,16 @@ async def _handle(
     websocket: WebSocket,
     session: VisitorSession,
     state: dict[str, str],
-    raw: Any,
+    raw: dict[str, Any],
 ) -> None:
+    client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
     try:
         frame = _Frame.model_validate(raw)
         await _dispatch(ctx, websocket, session, state, frame, raw)
     except ValidationError as exc:
-        await websocket.send_json(
-            {"type": "error", "code": "invalid", "message": exc.errors()[0]["msg"]}
-        )
+        await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
-        await websocket.send_json(
-            {
-                "type": "error",
-                "code": exc.code,
-                "message": exc.message,
-                "client_id": raw.get("client_id") if isinstance(raw, dict) else None,
-            }
-        )
+        await send_error(websocket, exc.code, exc.message, client_id)
 
 
 async def _dispatch(
@@ -154,7 +150,9 @@ async def _dispatch(
 ) -> None:
     org_id = session.endpoint.org_id
     if frame.type == "message":
-        ingested = await do_visitor_message(ctx, session, frame.text or "", frame.client_id)
+        # after an identify merged the visitor, write as the customer they turned out to be
+        current = dataclasses.replace(session, customer_id=state["customer_id"])
+        ingested = await do_visitor_message(ctx, current, frame.text or "", frame.client_id)
         await websocket.send_json(
             {
                 "type": "ack",
@@ -188,13 +186,7 @@ async def _dispatch(
         state["customer_id"] = await do_identify(ctx, session, data)
         await websocket.send_json({"type": "identified", "customer_id": state["customer_id"]})
     else:
-        await websocket.send_json(
-            {
-                "type": "error",
-                "code": "unknown_type",
-                "message": f"unknown frame type {frame.type!r}",
-            }
-        )
+        await send_error(websocket, "unknown_type", f"unknown frame type {frame.type!r}")
 
 
 async def _resume(

@@ -55,6 +55,7 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         ws="websockets-sansio",
+        ws_per_message_deflate=False,  # chat frames are small; compressing them costs CPU
     )
 
 

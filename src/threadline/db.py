@@ -8,8 +8,10 @@ BEGIN IMMEDIATE: one writer at a time, never a lost update.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+_IN_UNIT_OF_WORK: ContextVar[bool] = ContextVar("in_unit_of_work", default=False)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -112,7 +116,7 @@ def create_engine(database_url: str, *, writer: bool = True, echo: bool = False)
         )
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if writer else "BEGIN")
         return engine
-    return create_async_engine(database_url, echo=echo, pool_size=10, max_overflow=20)
+    return create_async_engine(database_url, echo=echo, pool_size=20, max_overflow=20)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -130,6 +134,9 @@ class Database:
         self.engine = create_engine(url)
         self.write_sessions = session_factory(self.engine)
         self.read_engine = create_engine(url, writer=False) if self.dialect == "sqlite" else None
+        # SQLite has one writer at a time; its busy handler is unfair (writers sleep and retry,
+        # some past the timeout). Queue this process's writers first-in first-out instead.
+        self.write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.sessions = session_factory(self.read_engine or self.engine)
 
     async def dispose(self) -> None:
@@ -155,9 +162,23 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._db.write_sessions()
-        await self.session.begin()
+        if _IN_UNIT_OF_WORK.get():
+            raise RuntimeError("a unit of work was opened inside another one")
+        self._token = _IN_UNIT_OF_WORK.set(True)
+        if self._db.write_lock is not None:
+            await self._db.write_lock.acquire()
+        try:
+            self.session = self._db.write_sessions()
+            await self.session.begin()
+        except BaseException:
+            self._release()
+            raise
         return self
+
+    def _release(self) -> None:
+        if self._db.write_lock is not None:
+            self._db.write_lock.release()
+        _IN_UNIT_OF_WORK.reset(self._token)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
@@ -167,6 +188,7 @@ class UnitOfWork:
             await self.session.commit()
         finally:
             await self.session.close()
+            self._release()
         events = self.events + [make() for make in self._deferred]
         if events:
             await self._publish(events)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from threadline.auth.dependencies import Admin, AgentUser, Ctx, Supervisor
 from threadline.errors import PROBLEM_RESPONSES
-from threadline.routing.schemas import ContactOut, OfferOut, QueueIn, QueueOut, QueueStats
+from threadline.routing.schemas import ContactOut, OfferDetail, QueueIn, QueueOut, QueueStats
 from threadline.routing.services import (
     do_create_queue,
     do_update_queue,
@@ -57,10 +57,10 @@ async def contacts(
     return [ContactOut.model_validate(c) for c in rows]
 
 
-@router.get("/offers", response_model=list[OfferOut])
-async def offers(principal: AgentUser, ctx: Ctx) -> list[OfferOut]:
-    """The calling agent's pending offers (e.g. after a desktop reload)."""
-    return [OfferOut.model_validate(o) for o in await pending_offers(ctx, principal)]
+@router.get("/offers", response_model=list[OfferDetail])
+async def offers(principal: AgentUser, ctx: Ctx) -> list[OfferDetail]:
+    """The calling agent's pending offers with their details (e.g. after a desktop reload)."""
+    return await pending_offers(ctx, principal)
 
 
 @router.post("/offers/{offer_id}/accept", response_model=ContactOut)

@@ -17,7 +17,7 @@ class QueueIn(BaseModel):
     sl_target_pct: int = Field(default=80, ge=1, le=100)
     sl_threshold_s: int = Field(default=20, ge=1, le=86_400)
     offer_timeout_s: int | None = Field(default=None, ge=5, le=600)
-    overflow_after_s: int | None = Field(default=None, ge=1)
+    overflow_after_s: int | None = Field(default=None, ge=1, le=86_400)
     overflow_skills: list[str] | None = None
     business_hours: dict[str, Any] = Field(
         default_factory=dict,
@@ -72,16 +72,28 @@ class ContactOut(BaseModel):
     wrapup_reason: str | None
 
 
-class OfferOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class OfferCustomer(BaseModel):
+    id: str
+    name: str | None
+    language: str | None
+
+
+class OfferDetail(BaseModel):
+    """An offer as the agent's desktop shows it (also pushed as `offer.created`)."""
 
     id: str
-    contact_id: str
-    agent_id: str
-    status: str
-    sticky: bool
     created_at: datetime
     expires_at: datetime
+    sticky: bool
+    contact_id: str
+    thread_id: str
+    channel: str
+    queue: str | None
+    reason: str | None
+    priority: int
+    enqueued_at: datetime
+    preview: str | None
+    customer: OfferCustomer | None
 
 
 class ResolveIn(BaseModel):

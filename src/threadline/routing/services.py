@@ -25,7 +25,7 @@ from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
-from threadline.routing.schemas import QueueIn, QueueStats
+from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import append_event, lock_thread
 from threadline.workers import timers
@@ -237,41 +237,12 @@ class RoutingService:
     async def _offer_event(
         self, uow: UnitOfWork, offer: Offer, contact: Contact, queue: Queue | None
     ) -> dict[str, Any]:
-        customer = await uow.session.get(Customer, contact.customer_id)
-        preview = await uow.session.scalar(
-            select(ThreadEvent.body)
-            .where(
-                ThreadEvent.thread_id == contact.thread_id,
-                ThreadEvent.kind == "message",
-                ThreadEvent.author_type == "customer",
-            )
-            .order_by(ThreadEvent.seq.desc())
-            .limit(1)
-        )
+        details = await offer_details(uow.session, offer, contact, queue)
         return {
             "type": "offer.created",
             "org_id": offer.org_id,
             "agent_id": offer.agent_id,
-            "offer": {
-                "id": offer.id,
-                "expires_at": offer.expires_at.isoformat(),
-                "sticky": offer.sticky,
-                "contact_id": contact.id,
-                "thread_id": contact.thread_id,
-                "channel": contact.channel,
-                "queue": queue.name if queue else None,
-                "reason": contact.reason,
-                "priority": contact.priority,
-                "enqueued_at": contact.enqueued_at.isoformat(),
-                "preview": preview,
-                "customer": {
-                    "id": customer.id,
-                    "name": customer.name,
-                    "language": customer.language,
-                }
-                if customer
-                else None,
-            },
+            "offer": details.model_dump(mode="json"),
         }
 
     async def _load_offer(self, uow: UnitOfWork, org_id: str, offer_id: str) -> Offer:
@@ -620,12 +591,19 @@ class RoutingService:
 
 
 # -------------------------------------------------------------------- queues
+async def _check_queue_name(uow: UnitOfWork, org_id: str, name: str, queue_id: str | None) -> None:
+    taken = await uow.session.scalar(
+        select(Queue.id).where(Queue.org_id == org_id, Queue.name == name, Queue.id != queue_id)
+        if queue_id
+        else select(Queue.id).where(Queue.org_id == org_id, Queue.name == name)
+    )
+    if taken:
+        raise Conflict(f"a queue named {name!r} already exists")
+
+
 async def do_create_queue(ctx: Context, org_id: str, data: QueueIn) -> Queue:
     async with ctx.uow() as uow:
-        if await uow.session.scalar(
-            select(Queue.id).where(Queue.org_id == org_id, Queue.name == data.name)
-        ):
-            raise Conflict(f"a queue named {data.name!r} already exists")
+        await _check_queue_name(uow, org_id, data.name, None)
         queue = Queue(org_id=org_id, **data.model_dump())
         uow.session.add(queue)
     return queue
@@ -636,6 +614,7 @@ async def do_update_queue(ctx: Context, org_id: str, queue_id: str, data: QueueI
         queue = await uow.lock(Queue, queue_id)
         if queue is None or queue.org_id != org_id:
             raise NotFound("no such queue")
+        await _check_queue_name(uow, org_id, data.name, queue_id)
         for name, value in data.model_dump().items():
             setattr(queue, name, value)
     return queue
@@ -703,10 +682,51 @@ async def list_contacts(
         return list(await session.scalars(query.order_by(Contact.enqueued_at).limit(limit)))
 
 
-async def pending_offers(ctx: Context, principal: Principal) -> list[Offer]:
-    async with ctx.db.sessions() as session:
-        return list(
-            await session.scalars(
-                select(Offer).where(Offer.agent_id == principal.agent_id, Offer.status == "pending")
-            )
+async def offer_details(
+    session: Any, offer: Offer, contact: Contact, queue: Queue | None
+) -> OfferDetail:
+    """What an agent needs to decide on an offer: who, where, why, and the last words."""
+    customer = await session.get(Customer, contact.customer_id)
+    preview = await session.scalar(
+        select(ThreadEvent.body)
+        .where(
+            ThreadEvent.thread_id == contact.thread_id,
+            ThreadEvent.kind == "message",
+            ThreadEvent.author_type == "customer",
         )
+        .order_by(ThreadEvent.seq.desc())
+        .limit(1)
+    )
+    return OfferDetail(
+        id=offer.id,
+        created_at=offer.created_at,
+        expires_at=offer.expires_at,
+        sticky=offer.sticky,
+        contact_id=contact.id,
+        thread_id=contact.thread_id,
+        channel=contact.channel,
+        queue=queue.name if queue else None,
+        reason=contact.reason,
+        priority=contact.priority,
+        enqueued_at=contact.enqueued_at,
+        preview=preview,
+        customer=OfferCustomer(id=customer.id, name=customer.name, language=customer.language)
+        if customer
+        else None,
+    )
+
+
+async def pending_offers(ctx: Context, principal: Principal) -> list[OfferDetail]:
+    """The agent's pending offers with their details (a reloaded desktop shows them again)."""
+    async with ctx.db.sessions() as session:
+        offers = await session.scalars(
+            select(Offer)
+            .where(Offer.agent_id == principal.agent_id, Offer.status == "pending")
+            .order_by(Offer.created_at)
+        )
+        details = []
+        for offer in offers:
+            contact = await session.get(Contact, offer.contact_id)
+            queue = await session.get(Queue, contact.queue_id)
+            details.append(await offer_details(session, offer, contact, queue))
+        return details

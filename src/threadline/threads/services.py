@@ -71,20 +71,29 @@ async def find_by_client_id(
     )
 
 
-async def current_thread(session: AsyncSession, org_id: str, customer_id: str) -> Thread | None:
-    return await session.scalar(
+async def current_thread(
+    session: AsyncSession, org_id: str, customer_id: str, *, for_update: bool = False
+) -> Thread | None:
+    query = (
         select(Thread)
         .where(Thread.org_id == org_id, Thread.customer_id == customer_id)
         .order_by(Thread.created_at.desc())
         .limit(1)
     )
+    return await session.scalar(query.with_for_update() if for_update else query)
 
 
 async def open_thread(
-    session: AsyncSession, org_id: str, customer_id: str, language: str | None
+    session: AsyncSession,
+    org_id: str,
+    customer_id: str,
+    language: str | None,
+    *,
+    for_update: bool = False,
 ) -> Thread:
-    """The customer's one ongoing thread, created on first contact."""
-    thread = await current_thread(session, org_id, customer_id)
+    """The customer's one ongoing thread, created on first contact; `for_update` row-locks it
+    (PostgreSQL) so the caller may append events."""
+    thread = await current_thread(session, org_id, customer_id, for_update=for_update)
     if thread is None:
         thread = Thread(org_id=org_id, customer_id=customer_id, status="queued", language=language)
         session.add(thread)

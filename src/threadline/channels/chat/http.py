@@ -23,9 +23,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from threadline.auth.dependencies import Ctx
 from threadline.channels.chat.schemas import IdentifyIn, SessionIn, SessionOut
@@ -39,9 +41,10 @@ from threadline.channels.chat.services import (
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
 from threadline.realtime.frames import receive_frame, send_error
-from threadline.threads.schemas import EventOut
+from threadline.threads.schemas import MAX_SEQ, EventOut
 from threadline.threads.services import do_mark_read, get_current_thread_id, timeline
 
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["chat widget"], responses=PROBLEM_RESPONSES)
 STATIC = Path(__file__).parents[2] / "web" / "static"
 
@@ -55,9 +58,25 @@ async def widget_script() -> FileResponse:
     )
 
 
+# The widget runs on the customer's own site, another origin: its one HTTP call must be
+# allowed from anywhere. No cookies are involved (the visitor token travels in the body).
+WIDGET_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@router.options("/api/v1/widget/{key}/session", include_in_schema=False)
+async def session_preflight(key: str) -> Response:
+    return Response(status_code=204, headers=WIDGET_CORS)
+
+
 @router.post("/api/v1/widget/{key}/session", response_model=SessionOut)
-async def open_session(key: str, body: SessionIn, ctx: Ctx) -> SessionOut:
+async def open_session(key: str, body: SessionIn, ctx: Ctx, response: Response) -> SessionOut:
     """Start or restore a visitor's chat: returns a signed visitor token and the history."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return await do_open_session(ctx, key, body.visitor_token, body.locale)
 
 
@@ -66,8 +85,8 @@ class _Frame(BaseModel):
     client_id: str | None = Field(default=None, max_length=64)
     text: str | None = Field(default=None, max_length=10_000)
     on: bool = False
-    seq: int = Field(default=0, ge=0)
-    after_seq: int = Field(default=0, ge=0)
+    seq: int = Field(default=0, ge=0, le=MAX_SEQ)
+    after_seq: int = Field(default=0, ge=0, le=MAX_SEQ)
 
 
 @router.websocket("/api/v1/widget/{key}/ws")
@@ -76,6 +95,9 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     try:
         session = await visitor_session(ctx, key, websocket.query_params.get("token", ""))
     except ThreadlineError as exc:
+        # Accept first: a close before the handshake becomes an HTTP 403, and the clients
+        # could not tell "log in again" (4401) from any other failure.
+        await websocket.accept()
         await websocket.close(code=4401, reason=exc.message)
         return
     await websocket.accept()
@@ -138,6 +160,11 @@ async def _handle(
         await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
         await send_error(websocket, exc.code, exc.message, client_id)
+    except SQLAlchemyError:
+        # Overload (a pool timeout, a locked database): nothing was stored; the widget keeps
+        # the message in its outbox and sends it again with the same client id.
+        log.exception("chat.frame_failed", frame_type=raw.get("type"))
+        await send_error(websocket, "unavailable", "not stored, try again", client_id)
 
 
 async def _dispatch(

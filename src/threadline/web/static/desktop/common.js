@@ -1,0 +1,158 @@
+/* Threadline desktop pages: what the login, desktop and supervisor pages share.
+ * The JSON API client, the reconnecting event stream and a few formatters.
+ * Everything a customer or agent typed is rendered with x-text (textContent), never as HTML. */
+"use strict";
+
+(function () {
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /** Call the REST API; resolves to the parsed JSON (or null), rejects with ApiError. */
+  async function api(method, path, body) {
+    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (err) {
+      throw new ApiError(0, "network", "Cannot reach Threadline. Check your connection and try again.");
+    }
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch (err) { data = null; }
+    }
+    if (!response.ok) {
+      if (response.status === 401 && !path.startsWith("/api/v1/auth/login")) {
+        window.location.assign("/login");
+      }
+      const message = (data && (data.message || (typeof data.detail === "string" && data.detail)))
+        || `Request failed (${response.status})`;
+      throw new ApiError(response.status, (data && data.code) || "error", message);
+    }
+    return data;
+  }
+
+  /** The desktop event stream (/api/v1/stream) with reconnect and exponential backoff.
+   * handlers: onFrame(frame), onReady() after each (re)connect's hello, onState("live"|"connecting"|"down"). */
+  function connectStream(handlers) {
+    let socket = null;
+    let attempt = 0;
+    let timer = null;
+    let stopped = false;
+    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/api/v1/stream`;
+
+    function open() {
+      handlers.onState && handlers.onState("connecting");
+      socket = new WebSocket(url);
+      socket.addEventListener("message", (msg) => {
+        let frame;
+        try { frame = JSON.parse(msg.data); } catch (err) { return; }
+        if (frame.type === "hello") {
+          attempt = 0;
+          handlers.onState && handlers.onState("live");
+          handlers.onReady && handlers.onReady(frame);
+          return;
+        }
+        handlers.onFrame && handlers.onFrame(frame);
+      });
+      socket.addEventListener("close", (event) => {
+        socket = null;
+        if (stopped) return;
+        if (event.code === 4401) {
+          window.location.assign("/login");
+          return;
+        }
+        handlers.onState && handlers.onState("down");
+        const base = Math.min(30000, 1000 * 2 ** attempt);
+        attempt += 1;
+        timer = setTimeout(open, base * (0.5 + Math.random() / 2));
+      });
+    }
+
+    open();
+    return {
+      send(frame) {
+        if (socket && socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify(frame));
+          return true;
+        }
+        return false;
+      },
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+        if (socket) socket.close();
+      },
+    };
+  }
+
+  function uuid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // Outside a secure context randomUUID is missing; build a v4 UUID from random bytes.
+    const b = window.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const dayTimeFmt = new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+  const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+  /** An API timestamp (UTC, ISO 8601) in the agent's own time zone. */
+  function formatTime(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    const today = new Date();
+    return d.toDateString() === today.toDateString() ? timeFmt.format(d) : dayTimeFmt.format(d);
+  }
+
+  function formatFull(iso) {
+    return iso ? fullFmt.format(new Date(iso)) : "";
+  }
+
+  function formatDay(iso) {
+    return iso ? dayFmt.format(new Date(iso)) : "";
+  }
+
+  /** 75 -> "1:15", 3725 -> "1:02:05". */
+  function formatDuration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  }
+
+  function initials(name) {
+    const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
+    return ((parts[0] || "?")[0] + (parts.length > 1 ? parts[parts.length - 1][0] : "")).toUpperCase();
+  }
+
+  async function logout(setOffline) {
+    if (setOffline) {
+      try { await api("PUT", "/api/v1/agents/me/presence", { presence: "offline" }); } catch (err) { /* signing out anyway */ }
+    }
+    try { await api("POST", "/api/v1/auth/logout"); } finally { window.location.assign("/login"); }
+  }
+
+  window.TLDesk = {
+    ApiError, api, connectStream, uuid, formatTime, formatFull, formatDay, formatDuration, initials, logout,
+    PRESENCES: ["available", "busy", "away", "offline"],
+  };
+})();

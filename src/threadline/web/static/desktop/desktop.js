@@ -1,0 +1,590 @@
+/* The agent desktop: presence, live offers, my conversations, the customer's whole timeline,
+ * reply / note / transfer / resolve. State comes from the REST API; the event stream
+ * (/api/v1/stream) pushes what changes. After every (re)connect the state is fetched again,
+ * because frames sent while the socket was down are gone. */
+"use strict";
+
+document.addEventListener("alpine:init", () => {
+  const T = window.TLDesk;
+  const MY_OPEN_STATUSES = ["assigned", "waiting_customer", "callback_scheduled"];
+  const WRAPUP_REASONS = ["card_arrival", "card_activation", "lost_card", "billing", "account_access", "complaint", "other"];
+  const TYPING_IDLE_MS = 3000;
+  const CUSTOMER_TYPING_TTL_MS = 8000;
+
+  window.Alpine.data("desktop", (me) => ({
+    me,
+    presence: "offline",
+    presenceSaving: false,
+    conn: "connecting",
+    now: Date.now(),
+    notice: "",
+    announcement: "",    // for screen readers: a new offer
+    noticeKind: "info",
+
+    offers: [],          // pending offers made to me, newest last
+    threads: [],         // my open (assigned) threads
+    customers: {},       // customer id -> profile (with identities)
+    queues: [],
+    agents: [],
+
+    selectedId: null,
+    thread: null,        // the selected thread
+    events: [],          // the customer's timeline, all threads and channels
+    pending: [],         // my replies not yet confirmed: {client_msg_id, body, state}
+    customerTyping: false,
+    customerReadSeq: 0,
+    loadingTimeline: false,
+
+    mode: "reply",       // composer: "reply" | "note"
+    draft: "",
+    sending: false,
+    transferForm: { target: "", note: "", error: "", busy: false },
+    resolveForm: { reason: "", note: "", error: "", busy: false },
+    wrapupReasons: WRAPUP_REASONS,
+
+    _stream: null,
+    _seen: new Set(),
+    _typingOn: false,
+    _typingTimer: null,
+    _customerTypingTimer: null,
+    _refreshTimer: null,
+
+    // ------------------------------------------------------------ start-up
+    init() {
+      setInterval(() => { this.now = Date.now(); this.expireOffers(); }, 1000);
+      this.loadReference();
+      this._stream = T.connectStream({
+        onState: (state) => { this.conn = state; },
+        onReady: () => this.resync(),
+        onFrame: (frame) => this.onFrame(frame),
+      });
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) this.markRead();
+      });
+      this.$watch("offers", () => this.updateTitle());
+    },
+
+    async loadReference() {
+      try {
+        const [self, queues, agents] = await Promise.all([
+          T.api("GET", `/api/v1/agents/${encodeURIComponent(this.me.id)}`),
+          T.api("GET", "/api/v1/queues"),
+          T.api("GET", "/api/v1/agents"),
+        ]);
+        this.presence = self.presence;
+        this.queues = queues;
+        this.agents = agents;
+      } catch (err) {
+        this.flash(err.message, "error");
+      }
+    },
+
+    /** After each (re)connect: pending offers, my threads, and the open timeline. */
+    async resync() {
+      await Promise.all([this.loadOffers(), this.loadThreads(), this.loadReference()]);
+      if (this.selectedId) {
+        this._stream.send({ type: "watch", thread_id: this.selectedId });
+        await this.loadTimeline();
+      }
+    },
+
+    // ------------------------------------------------------------ presence
+    async setPresence(value) {
+      const previous = this.presence;
+      this.presence = value;
+      this.presenceSaving = true;
+      try {
+        const agent = await T.api("PUT", "/api/v1/agents/me/presence", { presence: value });
+        this.presence = agent.presence;
+      } catch (err) {
+        this.presence = previous;
+        this.flash(`Could not change presence: ${err.message}`, "error");
+      } finally {
+        this.presenceSaving = false;
+      }
+    },
+
+    // ------------------------------------------------------------ offers
+    async loadOffers() {
+      try {
+        const rows = await T.api("GET", "/api/v1/offers");
+        const known = new Map(this.offers.map((o) => [o.id, o]));
+        // The list carries the same details as the pushed offer.created frames.
+        this.offers = rows.map((row) => known.get(row.id) || {
+          ...row, busy: false, received_at: new Date(row.created_at).getTime(),
+        });
+      } catch (err) {
+        this.flash(err.message, "error");
+      }
+    },
+
+    addOffer(offer) {
+      if (this.offers.some((o) => o.id === offer.id)) return;
+      this.offers.push({ ...offer, busy: false, received_at: Date.now() });
+      const who = (offer.customer && offer.customer.name) || "a visitor";
+      this.announcement = `New ${offer.channel || "contact"} offer from ${who}${offer.queue ? ` in ${offer.queue}` : ""}.`;
+    },
+
+    removeOffer(id) {
+      this.offers = this.offers.filter((o) => o.id !== id);
+    },
+
+    secondsLeft(offer) {
+      return Math.max(0, Math.ceil((new Date(offer.expires_at).getTime() - this.now) / 1000));
+    },
+
+    /** What is left of the offer's time, in percent, for the countdown bar. */
+    offerProgress(offer) {
+      const total = (new Date(offer.expires_at).getTime() - offer.received_at) / 1000;
+      const left = this.secondsLeft(offer);
+      return total > 0 ? Math.min(100, (left / Math.max(total, left)) * 100) : 0;
+    },
+
+    expireOffers() {
+      // The server closes timed-out offers (offer.closed); this is the fallback if that frame is lost.
+      const cutoff = this.now - 5000;
+      const before = this.offers.length;
+      this.offers = this.offers.filter((o) => new Date(o.expires_at).getTime() > cutoff);
+      if (this.offers.length !== before) this.loadOffers();
+    },
+
+    async accept(offer) {
+      offer.busy = true;
+      try {
+        const contact = await T.api("POST", `/api/v1/offers/${encodeURIComponent(offer.id)}/accept`);
+        this.removeOffer(offer.id);
+        await this.loadThreads();
+        await this.select(contact.thread_id);
+        this.$nextTick(() => this.$refs.draft && this.$refs.draft.focus());
+      } catch (err) {
+        this.removeOffer(offer.id);
+        this.flash(`Could not accept: ${err.message}`, "error");
+      }
+    },
+
+    async reject(offer) {
+      offer.busy = true;
+      try {
+        await T.api("POST", `/api/v1/offers/${encodeURIComponent(offer.id)}/reject`);
+      } catch (err) {
+        this.flash(`Could not reject: ${err.message}`, "error");
+      }
+      this.removeOffer(offer.id);
+    },
+
+    updateTitle() {
+      document.title = this.offers.length
+        ? `(${this.offers.length}) New contact · Threadline`
+        : "Desktop · Threadline";
+    },
+
+    // ------------------------------------------------------------ my threads
+    async loadThreads() {
+      try {
+        // One call per open status: with `mine` alone, old resolved threads would crowd the page.
+        const pages = await Promise.all(MY_OPEN_STATUSES.map((status) =>
+          T.api("GET", `/api/v1/threads?mine=true&status=${status}&limit=200`)));
+        this.threads = pages.flat().sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1));
+        this.threads.forEach((t) => this.ensureCustomer(t.customer_id));
+        const current = this.threads.find((t) => t.id === this.selectedId);
+        if (current && this.thread) this.thread.status = current.status;
+      } catch (err) {
+        this.flash(err.message, "error");
+      }
+    },
+
+    scheduleThreadRefresh() {
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = setTimeout(() => this.loadThreads(), 250);
+    },
+
+    async ensureCustomer(id, fresh) {
+      if (!id || (this.customers[id] && !fresh)) return this.customers[id];
+      if (!this.customers[id]) this.customers[id] = { id, name: null, loading: true, identities: [] };
+      try {
+        this.customers[id] = await T.api("GET", `/api/v1/customers/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (this.customers[id].loading) this.customers[id] = { id, name: null, identities: [] };
+      }
+      return this.customers[id];
+    },
+
+    customerName(id) {
+      const c = this.customers[id];
+      return (c && c.name) || "Visitor";
+    },
+
+    isUnread(t) {
+      return t.last_seq > t.agent_read_seq && !(t.id === this.selectedId && !document.hidden);
+    },
+
+    get unreadCount() {
+      return this.threads.filter((t) => this.isUnread(t)).length;
+    },
+
+    // ------------------------------------------------------------ the selected conversation
+    async select(threadId) {
+      if (!threadId) return;
+      if (this.selectedId && this.selectedId !== threadId) {
+        this.stopTyping();
+        this._stream.send({ type: "unwatch", thread_id: this.selectedId });
+      }
+      this.selectedId = threadId;
+      this.events = [];
+      this._seen = new Set();
+      this.pending = [];
+      this.customerTyping = false;
+      this.mode = "reply";
+      this._stream.send({ type: "watch", thread_id: threadId });
+      try {
+        this.thread = await T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}`);
+        this.customerReadSeq = this.thread.customer_read_seq;
+        await this.ensureCustomer(this.thread.customer_id, true);
+        await this.loadTimeline();
+      } catch (err) {
+        this.flash(err.message, "error");
+      }
+    },
+
+    async loadTimeline() {
+      if (!this.thread) return;
+      this.loadingTimeline = true;
+      try {
+        const rows = await T.api("GET",
+          `/api/v1/customers/${encodeURIComponent(this.thread.customer_id)}/timeline?limit=1000`);
+        rows.forEach((e) => this.addEvent(e, false));
+        this.sortEvents();
+        this.scrollToEnd();
+        this.markRead();
+      } catch (err) {
+        this.flash(err.message, "error");
+      } finally {
+        this.loadingTimeline = false;
+      }
+    },
+
+    addEvent(event, live) {
+      if (this._seen.has(event.id)) return false;
+      this._seen.add(event.id);
+      this.events.push(event);
+      if (event.client_msg_id) {
+        this.pending = this.pending.filter((p) => p.client_msg_id !== event.client_msg_id);
+      }
+      if (live) {
+        this.sortEvents();
+        this.scrollToEnd();
+      }
+      return true;
+    },
+
+    sortEvents() {
+      this.events.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id - b.id));
+    },
+
+    scrollToEnd() {
+      this.$nextTick(() => {
+        const el = this.$refs.timeline;
+        if (el) el.scrollTop = el.scrollHeight;
+      });
+    },
+
+    async markRead() {
+      const t = this.thread;
+      if (!t || document.hidden || t.assigned_agent_id !== this.me.id) return;
+      const listed = this.threads.find((x) => x.id === t.id);
+      const seq = Math.max(t.last_seq, listed ? listed.last_seq : 0);
+      if (!seq || (listed && listed.agent_read_seq >= seq)) return;
+      if (listed) listed.agent_read_seq = seq;
+      try {
+        await T.api("POST", `/api/v1/threads/${encodeURIComponent(t.id)}/read`, { seq });
+      } catch (err) { /* a read pointer can wait for the next one */ }
+    },
+
+    /** The selected thread's customer (profile with identities), from the cache. */
+    get customer() {
+      return this.thread ? this.customers[this.thread.customer_id] || null : null;
+    },
+
+    get isOpen() {
+      return !!this.thread && this.thread.status !== "resolved";
+    },
+
+    /** Replies go out only from the assigned agent (or a supervisor) on an open thread. */
+    get canReply() {
+      return this.isOpen && (this.thread.assigned_agent_id === this.me.id || this.me.role !== "agent");
+    },
+
+    get replyPlaceholder() {
+      if (this.mode === "note") return "Internal note: only agents see this";
+      if (!this.isOpen) return "This conversation is resolved. You can still add an internal note.";
+      if (!this.canReply) return "This conversation is no longer yours. You can still add an internal note.";
+      return "Write a reply… (Enter sends, Shift+Enter for a new line)";
+    },
+
+    get canHandle() {
+      return this.isOpen && (this.thread.assigned_agent_id === this.me.id || this.me.role !== "agent")
+        && this.thread.status !== "queued";
+    },
+
+    /** Timeline rows with a divider wherever a new thread (conversation) starts. */
+    get timelineRows() {
+      const rows = [];
+      let lastThread = null;
+      for (const e of this.events) {
+        if (e.thread_id !== lastThread) {
+          rows.push({ key: `divider-${e.thread_id}-${e.id}`, divider: true,
+                      label: e.thread_id === this.selectedId ? "Current conversation" : "Earlier conversation",
+                      day: T.formatDay(e.created_at) });
+          lastThread = e.thread_id;
+        }
+        rows.push({ key: `e-${e.id}`, divider: false, e });
+      }
+      return rows;
+    },
+
+    rowClass(e) {
+      if (e.kind === "message") return e.author_type === "customer" ? "msg msg-in" : "msg msg-out";
+      if (e.kind === "note") return "note";
+      return "sys";
+    },
+
+    systemText(e) {
+      const who = e.author_name || "";
+      const d = e.data || {};
+      switch (e.kind) {
+        case "queued":
+          return `Queued${d.queue ? ` in ${d.queue}` : ""}${d.reason ? ` · reason ${d.reason}` : ""}`;
+        case "assigned":
+          return `Assigned to ${who}${d.wait_s != null ? ` · waited ${T.formatDuration(d.wait_s)}` : ""}`;
+        case "transferred":
+          return `Transferred by ${who} to ${d.to_name || (d.to_queue ? "a queue" : "an agent")}`;
+        case "resolved":
+          return `Resolved by ${who}${d.reason ? ` · ${d.reason}` : ""}`;
+        default:
+          return `${e.kind.replace(/_/g, " ")}${who ? ` · ${who}` : ""}`;
+      }
+    },
+
+    isRead(e) {
+      return e.kind === "message" && e.author_type === "agent" && e.thread_id === this.selectedId
+        && e.seq <= this.customerReadSeq;
+    },
+
+    time(iso) { return T.formatTime(iso); },
+    day(iso) { return T.formatDay(iso); },
+    fullTime(iso) { return T.formatFull(iso); },
+    initials(name) { return T.initials(name); },
+
+    // ------------------------------------------------------------ composer
+    onDraftKey(event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submitDraft();
+      }
+    },
+
+    onDraftInput() {
+      if (this.mode !== "reply" || !this.selectedId) return;
+      if (!this._typingOn && this.draft.trim()) {
+        this._typingOn = this._stream.send({ type: "typing", thread_id: this.selectedId, on: true });
+      }
+      clearTimeout(this._typingTimer);
+      this._typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+    },
+
+    stopTyping() {
+      clearTimeout(this._typingTimer);
+      if (this._typingOn && this.selectedId) {
+        this._stream.send({ type: "typing", thread_id: this.selectedId, on: false });
+      }
+      this._typingOn = false;
+    },
+
+    async submitDraft() {
+      const body = this.draft.trim();
+      if (!body || !this.thread || this.sending || (this.mode === "reply" && !this.canReply)) return;
+      if (this.mode === "note") {
+        await this.addNote(body);
+      } else {
+        this.stopTyping();
+        this.draft = "";
+        await this.sendReply({ client_msg_id: T.uuid(), body, state: "sending" });
+      }
+    },
+
+    /** Send (or retry) a reply; the same client_msg_id makes a retry idempotent. */
+    async sendReply(item) {
+      item.state = "sending";
+      if (!this.pending.includes(item)) this.pending.push(item);
+      this.scrollToEnd();
+      try {
+        const event = await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/messages`,
+          { body: item.body, client_msg_id: item.client_msg_id });
+        this.addEvent(event, true);
+        this.pending = this.pending.filter((p) => p.client_msg_id !== item.client_msg_id);
+      } catch (err) {
+        item.state = "failed";
+        item.error = err.message;
+      }
+    },
+
+    async addNote(body) {
+      this.sending = true;
+      try {
+        const event = await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/notes`, { body });
+        this.addEvent(event, true);
+        this.draft = "";
+        this.mode = "reply";
+      } catch (err) {
+        this.flash(`Note not saved: ${err.message}`, "error");
+      } finally {
+        this.sending = false;
+      }
+    },
+
+    // ------------------------------------------------------------ transfer, resolve
+    openTransfer() {
+      this.transferForm = { target: "", note: "", error: "", busy: false };
+      this.loadReference();
+      this.$refs.transferDialog.showModal();
+    },
+
+    get transferAgents() {
+      return this.agents.filter((a) => a.id !== this.me.id);
+    },
+
+    async submitTransfer() {
+      const f = this.transferForm;
+      if (!f.target) { f.error = "Choose a queue or an agent."; return; }
+      const [kind, id] = f.target.split(":");
+      const body = kind === "queue" ? { queue_id: id } : { agent_id: id };
+      if (f.note.trim()) body.note = f.note.trim();
+      f.busy = true;
+      f.error = "";
+      try {
+        await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/transfer`, body);
+        this.$refs.transferDialog.close();
+        this.thread.status = "queued";
+        this.thread.assigned_agent_id = null;
+        this.flash("Conversation transferred.", "info");
+        await this.loadThreads();
+      } catch (err) {
+        f.error = err.message;
+      } finally {
+        f.busy = false;
+      }
+    },
+
+    openResolve() {
+      this.resolveForm = { reason: "", note: "", error: "", busy: false };
+      this.$refs.resolveDialog.showModal();
+    },
+
+    async submitResolve() {
+      const f = this.resolveForm;
+      const reason = f.reason.trim();
+      if (!reason) { f.error = "A wrap-up reason is required."; return; }
+      f.busy = true;
+      f.error = "";
+      const body = { reason };
+      if (f.note.trim()) body.note = f.note.trim();
+      try {
+        await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/resolve`, body);
+        this.$refs.resolveDialog.close();
+        this.thread.status = "resolved";
+        this.stopTyping();
+        this.flash(`Resolved · ${reason}`, "info");
+        await this.loadThreads();
+      } catch (err) {
+        f.error = err.message;
+      } finally {
+        f.busy = false;
+      }
+    },
+
+    // ------------------------------------------------------------ frames from the stream
+    onFrame(frame) {
+      switch (frame.type) {
+        case "offer.created":
+          this.addOffer(frame.offer);
+          break;
+        case "offer.closed":
+          this.removeOffer(frame.offer_id);
+          if (frame.status === "timed_out") this.flash("An offer timed out and went to the next agent.", "warn");
+          break;
+        case "timeline":
+          this.onTimeline(frame);
+          break;
+        case "typing":
+          if (frame.who === "customer" && frame.thread_id === this.selectedId) this.showCustomerTyping(frame.on);
+          break;
+        case "receipt":
+          if (frame.by === "customer" && frame.thread_id === this.selectedId) {
+            this.customerReadSeq = Math.max(this.customerReadSeq, frame.read_seq);
+          }
+          break;
+        case "agent.joined":
+          if (frame.agent_id === this.me.id) this.scheduleThreadRefresh();
+          break;
+        case "agent.presence":
+          this.onPresence(frame);
+          break;
+        default:
+          break;
+      }
+    },
+
+    onTimeline(frame) {
+      const e = frame.event;
+      const listed = this.threads.find((t) => t.id === frame.thread_id);
+      if (listed) {
+        listed.last_seq = Math.max(listed.last_seq, e.seq);
+        listed.updated_at = e.created_at;
+        if (e.kind === "message" && e.author_type === "agent" && e.author_id === this.me.id) {
+          listed.agent_read_seq = Math.max(listed.agent_read_seq, e.seq);
+        }
+      }
+      if (!listed || ["assigned", "transferred", "resolved", "queued"].includes(e.kind)) {
+        this.scheduleThreadRefresh();
+      }
+      if (this.thread && frame.customer_id === this.thread.customer_id) {
+        if (frame.thread_id === this.selectedId) {
+          this.thread.last_seq = Math.max(this.thread.last_seq, e.seq);
+          if (e.kind === "resolved") this.thread.status = "resolved";
+          if (e.kind === "transferred") { this.thread.status = "queued"; this.thread.assigned_agent_id = null; }
+          if (e.kind === "assigned") { this.thread.status = "assigned"; this.thread.assigned_agent_id = e.author_id; }
+          if (e.kind === "message" && e.author_type === "customer") this.customerTyping = false;
+        }
+        if (this.addEvent(e, true)) this.markRead();
+      }
+    },
+
+    showCustomerTyping(on) {
+      clearTimeout(this._customerTypingTimer);
+      this.customerTyping = !!on;
+      if (on) {
+        this._customerTypingTimer = setTimeout(() => { this.customerTyping = false; }, CUSTOMER_TYPING_TTL_MS);
+      }
+    },
+
+    onPresence(frame) {
+      const agent = this.agents.find((a) => a.id === frame.agent_id);
+      if (agent) agent.presence = frame.presence;
+      if (frame.agent_id !== this.me.id) return;
+      this.presence = frame.presence;
+      if (frame.reason === "missed_offer") {
+        this.flash("You missed an offer, so you were set to Away. Set Available when you are back.", "warn");
+      }
+    },
+
+    // ------------------------------------------------------------ misc
+    flash(message, kind) {
+      this.notice = message;
+      this.noticeKind = kind || "info";
+      clearTimeout(this._noticeTimer);
+      this._noticeTimer = setTimeout(() => { this.notice = ""; }, 8000);
+    },
+
+    logout() { T.logout(true); },
+  }));
+});

@@ -210,7 +210,10 @@ async def _dispatch(
         await _resume(ctx, websocket, session, state, frame.after_seq)
     elif frame.type == "identify":
         data = IdentifyIn.model_validate(raw)
-        state["customer_id"] = await do_identify(ctx, session, data)
+        # like messages: act as the customer the visitor is now (an earlier identify may
+        # have merged them), or a second identify re-merges the merged-away record
+        current = dataclasses.replace(session, customer_id=state["customer_id"])
+        state["customer_id"] = await do_identify(ctx, current, data)
         await websocket.send_json({"type": "identified", "customer_id": state["customer_id"]})
     else:
         await send_error(websocket, "unknown_type", f"unknown frame type {frame.type!r}")

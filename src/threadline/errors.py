@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -92,6 +93,20 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
         return problem(422, "invalid", "the request does not match the schema", {"errors": errors})
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schemas let through (a NUL byte in text on
+        # PostgreSQL, a number out of a column's range): the client's input, not our fault.
+        log.info("data_refused", error=str(exc.orig))
+        return problem(422, "invalid", "the database cannot store a value of this request")
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same unique value (the services check first, so only a
+        # concurrent twin gets here): the loser is told, nothing half-written remains.
+        log.info("integrity_refused", error=str(exc.orig))
+        return problem(409, "conflict", "this conflicts with data stored at the same moment")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 Presence = Literal["available", "busy", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
@@ -41,7 +41,7 @@ class AgentCreate(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["en"])
     tier: int = Field(default=1, ge=1, le=5)
     capacity: dict[Channel, int] = Field(default_factory=lambda: {"chat": 3})
-    max_total: int | None = Field(default=None, ge=1)
+    max_total: int | None = Field(default=None, ge=1, le=1000)
     timezone: str = "UTC"
 
 
@@ -52,8 +52,16 @@ class AgentUpdate(BaseModel):
     languages: list[str] | None = None
     tier: int | None = Field(default=None, ge=1, le=5)
     capacity: dict[Channel, int] | None = None
-    max_total: int | None = Field(default=None, ge=1)
+    max_total: int | None = Field(default=None, ge=1, le=1000)
     active: bool | None = None
+
+    @field_validator("name", "role", "skills", "languages", "tier", "capacity", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Omit a field to leave it as it is; null would break a NOT NULL column.
+        if value is None:
+            raise ValueError("omit the field to keep it; it cannot be null")
+        return value
 
 
 class PresenceIn(BaseModel):

@@ -23,7 +23,7 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
 
 def normalise_email(raw: str) -> str:
     try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise Invalid(f"not an email address: {raw!r}") from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class IdentityOut(BaseModel):
@@ -44,3 +44,10 @@ class CustomerUpdate(BaseModel):
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
     timezone: str | None = None
     attributes: dict[str, Any] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _not_null(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        if value is None:
+            raise ValueError("omit attributes to keep them; send {} to clear them")
+        return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 
 MAX_FRAME_CHARS = 64_000
 
@@ -13,7 +13,13 @@ MAX_FRAME_CHARS = 64_000
 async def receive_frame(websocket: WebSocket) -> dict[str, Any] | None:
     """The next frame as a JSON object, or None after telling the client what was wrong
     (the socket stays open). WebSocketDisconnect propagates."""
-    text = await websocket.receive_text()
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:  # a binary frame: receive_text() would raise KeyError and drop the socket
+        await send_error(websocket, "invalid_json", "frames are JSON text, not binary")
+        return None
     if len(text) > MAX_FRAME_CHARS:
         await send_error(websocket, "too_large", f"frames are limited to {MAX_FRAME_CHARS} chars")
         return None

@@ -44,6 +44,9 @@ async def stream(websocket: WebSocket) -> None:
     try:
         principal = await websocket_principal(websocket)
     except ThreadlineError as exc:
+        # Accept first: a close before the handshake becomes an HTTP 403, and the clients
+        # could not tell "log in again" (4401) from any other failure.
+        await websocket.accept()
         await websocket.close(code=4401, reason=exc.message)
         return
     await websocket.accept()

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
-from threadline.threads.schemas import EventOut, MessageIn, NoteIn, ReadIn, ThreadOut
+from threadline.threads.schemas import MAX_SEQ, EventOut, MessageIn, NoteIn, ReadIn, ThreadOut
 from threadline.threads.services import (
     do_add_note,
     do_agent_message,
@@ -48,7 +48,7 @@ async def events(
     thread_id: str,
     principal: AgentUser,
     ctx: Ctx,
-    after_seq: int = Query(default=0, ge=0),
+    after_seq: int = Query(default=0, ge=0, le=MAX_SEQ),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> list[EventOut]:
     await get_thread(ctx, principal.org_id, thread_id)

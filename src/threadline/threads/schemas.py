@@ -52,5 +52,9 @@ class NoteIn(BaseModel):
     body: str = Field(min_length=1, max_length=10_000)
 
 
+# seq columns are 32-bit integers; a larger number cannot even be compared on SQLite
+MAX_SEQ = 2**31 - 1
+
+
 class ReadIn(BaseModel):
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ)

@@ -1,0 +1,199 @@
+"""The served OpenAPI document is itself tested (as Wazo's test_documentation.py does):
+it is a structurally valid OpenAPI 3 document, every operation says what it does, every
+/api/v1 operation documents its problem responses, and it lists the main resources.
+
+`operations` and `example_body` are shared with the role and bad-input walks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from tests.conftest import Running
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+PUBLIC = {
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/widget/{key}/session"),
+}
+
+
+def operations(doc: dict[str, Any], prefix: str = "/api/v1") -> Iterator[tuple[str, str, Any]]:
+    """(method, path template, operation) for every documented operation under prefix."""
+    for path, item in doc["paths"].items():
+        if not path.startswith(prefix):
+            continue
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield method, path, operation
+
+
+def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        schema = doc["components"]["schemas"][name]
+    return schema
+
+
+def body_schema(doc: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any] | None:
+    body = operation.get("requestBody")
+    if body is None:
+        return None
+    return resolve(doc, body["content"]["application/json"]["schema"])
+
+
+def example_value(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A small value that the schema accepts (enough for the walk's required fields)."""
+    schema = resolve(doc, schema)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "anyOf" in schema:
+        return example_value(doc, next(s for s in schema["anyOf"] if s.get("type") != "null"))
+    kind = schema.get("type")
+    if kind == "string":
+        if schema.get("format") == "email":
+            return "someone@example.com"
+        return "x" * max(schema.get("minLength", 1), 8)
+    if kind == "integer":
+        return schema.get("minimum", 0)
+    if kind == "number":
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        return []
+    if kind == "object":
+        return example_body(doc, schema)
+    return "x"
+
+
+def example_body(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    schema = resolve(doc, schema)
+    properties = schema.get("properties", {})
+    return {name: example_value(doc, properties[name]) for name in schema.get("required", [])}
+
+
+def fill_path(path: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+
+
+async def served_document(server: Running) -> dict[str, Any]:
+    async with server.client() as client:
+        response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+async def test_document_is_structurally_openapi_3(server: Running) -> None:
+    doc = await served_document(server)
+    assert re.fullmatch(r"3\.\d+\.\d+", doc["openapi"])
+    assert doc["info"]["title"] == "Threadline"
+    assert doc["info"]["version"]
+    assert isinstance(doc["paths"], dict) and doc["paths"]
+    schemas = doc["components"]["schemas"]
+    for ref in _refs(doc):  # every reference points at a component that exists
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+    operation_ids = set()
+    for path, item in doc["paths"].items():
+        assert path.startswith("/"), path
+        templated = set(re.findall(r"\{(\w+)\}", path))
+        for method, operation in item.items():
+            assert method in HTTP_METHODS, (method, path)
+            assert operation["operationId"] not in operation_ids, operation["operationId"]
+            operation_ids.add(operation["operationId"])
+            assert operation["responses"], (method, path)
+            for status, response in operation["responses"].items():
+                assert re.fullmatch(r"[1-5]\d\d|[1-5]XX|default", status), (method, path, status)
+                assert response.get("description"), (method, path, status)
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == templated, (method, path)
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] in ("path", "query", "header", "cookie")
+                assert "schema" in parameter
+                if parameter["in"] == "path":
+                    assert parameter["required"] is True
+            if "requestBody" in operation:
+                assert operation["requestBody"]["content"], (method, path)
+
+
+async def test_every_operation_is_described(server: Running) -> None:
+    doc = await served_document(server)
+    for method, path, operation in operations(doc, prefix="/"):
+        assert operation.get("summary") or operation.get("description"), (method, path)
+        assert operation.get("tags"), (method, path)
+
+
+async def test_api_operations_document_their_problems(server: Running) -> None:
+    doc = await served_document(server)
+    problem = doc["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"code", "message"}
+    assert {"code", "message", "details"} <= set(problem["properties"])
+    for method, path, operation in operations(doc):
+        expected = {"400", "404", "422"}
+        if (method, path) not in PUBLIC:
+            expected |= {"401", "403"}
+        documented = set(operation["responses"])
+        assert expected <= documented, (method, path, expected - documented)
+        for status in documented:
+            if status.startswith("4"):
+                content = operation["responses"][status]["content"]["application/json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (
+                    method,
+                    path,
+                    status,
+                )
+        success = [s for s in documented if s.startswith("2")]
+        assert len(success) == 1, (method, path, success)
+        if success[0] != "204" and method != "delete":
+            assert "content" in operation["responses"][success[0]], (method, path)
+
+
+async def test_main_resources_are_listed(server: Running) -> None:
+    doc = await served_document(server)
+    listed = {(m, p) for m, p, _ in operations(doc)}
+    for expected in [
+        ("post", "/api/v1/auth/login"),
+        ("get", "/api/v1/auth/me"),
+        ("post", "/api/v1/auth/tokens"),
+        ("get", "/api/v1/agents"),
+        ("post", "/api/v1/agents"),
+        ("put", "/api/v1/agents/{agent_id}/presence"),
+        ("get", "/api/v1/customers"),
+        ("post", "/api/v1/customers"),
+        ("post", "/api/v1/customers/{customer_id}/merge"),
+        ("get", "/api/v1/customers/{customer_id}/timeline"),
+        ("get", "/api/v1/threads"),
+        ("post", "/api/v1/threads/{thread_id}/messages"),
+        ("post", "/api/v1/threads/{thread_id}/resolve"),
+        ("post", "/api/v1/threads/{thread_id}/transfer"),
+        ("get", "/api/v1/queues"),
+        ("get", "/api/v1/queues/stats"),
+        ("get", "/api/v1/contacts"),
+        ("post", "/api/v1/offers/{offer_id}/accept"),
+        ("post", "/api/v1/widget/{key}/session"),
+    ]:
+        assert expected in listed, expected
+    tags = {tag for _, _, op in operations(doc) for tag in op["tags"]}
+    assert {"auth", "agents", "customers", "threads", "routing", "chat widget"} <= tags
+    schemas = doc["components"]["schemas"]
+    for name in ("AgentOut", "CustomerOut", "ThreadOut", "EventOut", "QueueOut", "Problem"):
+        assert name in schemas, name
+    # pages and the widget script are not API: they stay out of the document
+    assert not [p for p in doc["paths"] if not p.startswith("/api/v1/")]

@@ -32,9 +32,11 @@ contacts):
 * Each agent caches the buckets it qualifies for, by channel; a new key is checked only
   against the agents holding its first skill.  The agent-free path compares the heads
   of those buckets and peeks past heads that exclude the agent.
-* Available agents with a free slot are indexed per (skill, language, channel) in heaps
-  ordered by idle time (or by level, then idle time) with lazy deletion, refreshed only
-  for agents changed since the last arrival-path lookup.
+* Each bucket also holds a heap of the qualifying agents that have a free slot on its
+  channel, ordered by idle time (or level sum, then idle time), lazily deleted through
+  a per-(agent, channel) token.  Agents changed since the last arrival-path lookup are
+  re-entered only then, and only if their free channels or idle time really changed:
+  an agent that frees a slot and refills it at once costs the index nothing.
 * Overflow times wait in a heap; every routing call first re-keys the contacts whose
   overflow time has passed.
 """
@@ -42,7 +44,7 @@ contacts):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -56,7 +58,6 @@ PRESENCES = frozenset({AVAILABLE, BUSY, AWAY, OFFLINE})
 Strategy: TypeAlias = Literal["longest_idle", "best_skill"]
 STRATEGIES: frozenset[str] = frozenset({"longest_idle", "best_skill"})
 
-MAX_SKILL_LEVEL = 5
 _MIN_HEAP_LIMIT = 64  # a heap is compacted when its stale entries outgrow this floor
 
 
@@ -118,7 +119,9 @@ def routing_key(contact: ContactSpec, *, overflowed: bool = False) -> RoutingKey
     skills = contact.required_skills
     if overflowed and contact.overflow_skills is not None:
         skills = contact.overflow_skills
-    levels = tuple(sorted((s, lv) for s, lv in contact.min_levels.items() if s in skills))
+    levels = ()
+    if contact.min_levels:
+        levels = tuple(sorted((s, lv) for s, lv in contact.min_levels.items() if s in skills))
     return (skills, levels, contact.language, contact.channel, contact.min_tier)
 
 
@@ -137,25 +140,26 @@ def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
 class _Waiting:
     """A waiting contact; ``seq`` names its one live heap entry (-1 once gone)."""
 
-    __slots__ = ("excluded", "key", "seq", "spec")
+    __slots__ = ("bucket", "excluded", "seq", "spec")
 
-    def __init__(self, spec: ContactSpec, key: RoutingKey, seq: int) -> None:
+    def __init__(self, spec: ContactSpec, bucket: _Bucket, seq: int) -> None:
         self.spec = spec
-        self.key = key
+        self.bucket = bucket
         self.seq = seq
         self.excluded = spec.excluded_agents
 
 
 class _Agent:
-    """An agent's live state plus its cached bucket list and index tokens."""
+    """An agent's live state, the buckets it qualifies for and its index tokens."""
 
     __slots__ = (
         "buckets",
         "capacity",
+        "heaps",
         "idle_since",
         "indexed",
         "indexed_idle",
-        "keys",
+        "linked",
         "load",
         "presence",
         "spec",
@@ -169,9 +173,10 @@ class _Agent:
         self.idle_since = idle_since
         self.load: dict[str, int] = dict.fromkeys(self.capacity, 0)
         self.total = 0
-        self.keys: set[RoutingKey] = set()
-        self.buckets: dict[str, list[list[_ContactEntry]]] = {}
-        self.indexed: dict[str, int] = {}  # channel -> token of its live index entries
+        self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
+        self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
+        self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their contact heaps
+        self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
 
     def has_room(self, channel: str) -> bool:
@@ -184,21 +189,55 @@ class _Agent:
 
     def free_channels(self) -> list[str]:
         """The channels on which the agent could take one more contact now."""
-        return [ch for ch in self.capacity if self.has_room(ch)]
+        cap = self.spec.max_total
+        if self.presence != AVAILABLE or (cap is not None and self.total >= cap):
+            return []
+        load = self.load
+        return [ch for ch, n in self.capacity.items() if load.get(ch, 0) < n]
+
+
+class _Bucket:
+    """Waiting contacts of one routing key, and the free agents who qualify for it."""
+
+    __slots__ = ("agent_limit", "agents", "channel", "contact_limit", "contacts", "key")
+
+    def __init__(self, key: RoutingKey) -> None:
+        self.key = key
+        self.channel = key[3]
+        self.contacts: list[_ContactEntry] = []
+        self.agents: list[_AgentEntry] = []
+        self.contact_limit = self.agent_limit = _MIN_HEAP_LIMIT
+
+    def push_contact(self, entry: _ContactEntry) -> None:
+        """Push; compact in place once lazily deleted entries make the heap double."""
+        heap = self.contacts
+        heapq.heappush(heap, entry)
+        if len(heap) > self.contact_limit:
+            heap[:] = [e for e in heap if e[3] == e[4].seq]
+            heapq.heapify(heap)
+            self.contact_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
+
+    def push_agent(self, entry: _AgentEntry) -> None:
+        """Push; compact in place once lazily deleted entries make the heap double."""
+        heap, channel = self.agents, self.channel
+        heapq.heappush(heap, entry)
+        if len(heap) > self.agent_limit:
+            heap[:] = [e for e in heap if e[4].indexed.get(channel) == e[3]]
+            heapq.heapify(heap)
+            self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
 # (-priority, enqueued_at, contact id, seq, record): unique ids keep records uncompared.
 _ContactEntry: TypeAlias = tuple[int, float, str, int, _Waiting]
-# (-level or 0, idle_since, agent id, token, agent): valid while the token is current.
+# (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
-_AgentIndexKey: TypeAlias = tuple[str | None, str | None, str]
-
 
 _E = TypeVar("_E", bound=tuple[Any, ...])
+_WORST: tuple[float] = (float("inf"),)  # ranks after every entry: -priority is finite
 
 
 def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
-    """Yield a heap's entries in order without changing it (for peeking past a few)."""
+    """Yield a heap's entries in order without changing it (to peek past a few)."""
     if not heap:
         return
     size = len(heap)
@@ -209,17 +248,6 @@ def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
         for child in (2 * i + 1, 2 * i + 2):
             if child < size:
                 heapq.heappush(frontier, (heap[child], child))
-
-
-def _push_bounded(
-    heap: list[_E], entry: _E, limits: dict[int, int], valid: Callable[[_E], bool]
-) -> None:
-    """Push, compacting the heap in place when lazy-deleted entries have piled up."""
-    heapq.heappush(heap, entry)
-    if len(heap) > limits.get(id(heap), _MIN_HEAP_LIMIT):
-        heap[:] = [e for e in heap if valid(e)]
-        heapq.heapify(heap)
-        limits[id(heap)] = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
 class Router:
@@ -237,12 +265,10 @@ class Router:
         self._agents_by_skill: dict[str, dict[str, _Agent]] = {}
         self._waiting: dict[str, _Waiting] = {}
         self._per_queue: dict[str, int] = {}
-        self._buckets: dict[RoutingKey, list[_ContactEntry]] = {}
-        self._keys_by_skill: dict[str | None, list[RoutingKey]] = {}
+        self._buckets: dict[RoutingKey, _Bucket] = {}
+        self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
         self._overflow: list[tuple[float, int, _Waiting]] = []
-        self._index: dict[_AgentIndexKey, list[_AgentEntry]] = {}
         self._dirty: dict[str, _Agent] = {}
-        self._limits: dict[int, int] = {}
         self._seq = count()
 
     # ---------------------------------------------------------------- agents
@@ -309,12 +335,12 @@ class Router:
         """Put a contact in the waiting set; its overflow applies from the next routing call."""
         if contact.id in self._waiting:
             raise ValueError(f"contact {contact.id!r} is already waiting")
-        rec = _Waiting(contact, routing_key(contact), next(self._seq))
+        rec = _Waiting(contact, self._bucket(routing_key(contact)), next(self._seq))
         self._waiting[contact.id] = rec
         self._per_queue[contact.queue_id] = self._per_queue.get(contact.queue_id, 0) + 1
         self._file(rec)
         at = contact.overflow_at
-        if at is not None and routing_key(contact, overflowed=True) != rec.key:
+        if at is not None and routing_key(contact, overflowed=True) != rec.bucket.key:
             heapq.heappush(self._overflow, (at, rec.seq, rec))
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
@@ -349,94 +375,155 @@ class Router:
 
     def route_agent(self, agent_id: str, now: float) -> Assignment | None:
         """Agent-free path: give the agent the best-ranked contact it may take, if any."""
-        self._advance(now)
+        if self._overflow and self._overflow[0][0] <= now:
+            self._advance(now)
         agent = self._agents[agent_id]
         entry = self._best_contact_for(agent)
         return None if entry is None else self._assign(entry[4], agent, now)
 
     def match(self, now: float) -> list[Assignment]:
-        """Match everything matchable now, contacts in rank order (start-up, overflow, bulk)."""
+        """Match everything matchable now, contacts in rank order (start-up, overflow, bulk).
+
+        Only buckets holding both a waiting contact and a free agent take part; a bucket
+        drops out once a contact without exclusions finds no agent in it.
+        """
         self._advance(now)
-        frontier = [(h[0], h) for h in self._buckets.values() if self._clean_top(h)]
+        self._refresh_index()
+        frontier = [
+            (b.contacts[0], b)
+            for b in self._buckets.values()
+            if _live_contact_on_top(b.contacts) and _live_agent_on_top(b)
+        ]
         heapq.heapify(frontier)
         skipped: list[tuple[list[_ContactEntry], _ContactEntry]] = []
         made: list[Assignment] = []
         while frontier:
-            entry, heap = heapq.heappop(frontier)
+            entry, bucket = heapq.heappop(frontier)
             rec = entry[4]
             agent = self._choose_agent(rec, now)
             if agent is None and not rec.excluded:
-                break  # nobody: the whole bucket is done
-            heapq.heappop(heap)
+                continue  # nobody left for this key: the whole bucket is done
+            heapq.heappop(bucket.contacts)
             if agent is None:
-                skipped.append((heap, entry))  # only its exclusions stop it: keep looking
+                skipped.append((bucket.contacts, entry))  # only its exclusions stop it
             else:
                 made.append(self._assign(rec, agent, now))
-            if self._clean_top(heap):
-                heapq.heappush(frontier, (heap[0], heap))
+            if _live_contact_on_top(bucket.contacts):
+                heapq.heappush(frontier, (bucket.contacts[0], bucket))
         for heap, entry in skipped:
             heapq.heappush(heap, entry)
         return made
 
-    # ------------------------------------------------- agent-free path, buckets
+    # ------------------------------------------------------------ agent-free path
 
     def _best_contact_for(self, agent: _Agent) -> _ContactEntry | None:
-        """Best-ranked waiting contact the agent is eligible for: bucket heads compared."""
+        """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
+
+        A head that cannot beat the best so far is skipped unchecked: a dead head only
+        hides live entries ranked after it.  This loop is the hot path of routing.
+        """
         spec = agent.spec
         if agent.presence != AVAILABLE or (
             spec.max_total is not None and agent.total >= spec.max_total
         ):
             return None
         agent_id = spec.id
-        best: _ContactEntry | None = None
+        best: tuple[Any, ...] = _WORST
         load, capacity = agent.load, agent.capacity
-        for channel, heaps in agent.buckets.items():
+        for channel, heaps in agent.heaps.items():
             if load[channel] >= capacity[channel]:
                 continue
             for heap in heaps:
-                while heap:
+                if heap and heap[0] < best:
                     entry = heap[0]
-                    if entry[3] == entry[4].seq:
-                        break
-                    heapq.heappop(heap)
-                else:
-                    continue
-                excluded = entry[4].excluded
-                if excluded and agent_id in excluded:
-                    found = _first_not_excluding(heap, agent_id)
-                    if found is None:
-                        continue
-                    entry = found
-                if best is None or entry < best:
+                    rec = entry[4]
+                    if entry[3] != rec.seq or (rec.excluded and agent_id in rec.excluded):
+                        found = _first_live_for(heap, agent_id)
+                        if found is None or not found < best:
+                            continue
+                        entry = found
                     best = entry
-        return best
+        return None if best is _WORST else best  # type: ignore[return-value]
 
-    def _file(self, rec: _Waiting) -> None:
-        """Push a contact's live entry into the bucket of its current key."""
+    # ----------------------------------------------------------- arrival path
+
+    def _choose_agent(self, rec: _Waiting, now: float) -> _Agent | None:
+        """The agent for a contact: sticky last agent, else the head of its bucket's agents."""
         spec = rec.spec
-        entry = (-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec)
-        _push_bounded(self._bucket(rec.key), entry, self._limits, _contact_live)
+        if spec.last_agent_id is not None and _in_sticky_window(spec, now):
+            last = self._agents.get(spec.last_agent_id)
+            if last is not None and self._eligible(last, rec):
+                return last
+        if self._dirty:
+            self._refresh_index()
+        bucket = rec.bucket
+        if not _live_agent_on_top(bucket):
+            return None
+        top = bucket.agents[0][4]
+        if not rec.excluded or top.spec.id not in rec.excluded:
+            return top
+        channel = bucket.channel
+        for entry in _iter_sorted(bucket.agents):
+            agent = entry[4]
+            if agent.indexed.get(channel) == entry[3] and agent.spec.id not in rec.excluded:
+                return agent
+        return None
 
-    def _bucket(self, key: RoutingKey) -> list[_ContactEntry]:
-        """The heap for a key, created (and offered to qualifying agents) on first use."""
-        heap = self._buckets.get(key)
-        if heap is None:
-            heap = self._buckets[key] = []
+    def _eligible(self, agent: _Agent, rec: _Waiting) -> bool:
+        """Full eligibility of one agent for one waiting contact, from live state."""
+        bucket = rec.bucket
+        return (
+            agent.has_room(bucket.channel)
+            and bucket in agent.linked
+            and agent.spec.id not in rec.excluded
+        )
+
+    def _refresh_index(self) -> None:
+        """Re-enter the agents changed since the last lookup, where anything changed."""
+        for agent in self._dirty.values():
+            if agent.indexed_idle != agent.idle_since:
+                agent.indexed.clear()
+                agent.indexed_idle = agent.idle_since
+            free = agent.free_channels()
+            for channel in [ch for ch in agent.indexed if ch not in free]:
+                del agent.indexed[channel]
+            for channel in free:
+                if channel not in agent.indexed:
+                    agent.indexed[channel] = next(self._seq)
+                    self._enter(agent, agent.buckets.get(channel, ()))
+        self._dirty.clear()
+
+    def _enter(self, agent: _Agent, buckets: Iterable[_Bucket]) -> None:
+        """Push the agent's current index entry into the agent heap of each bucket."""
+        spec = agent.spec
+        for bucket in buckets:
+            rank = -sum(spec.skills[s] for s in bucket.key[0]) if self._best_skill else 0
+            token = agent.indexed[bucket.channel]
+            bucket.push_agent((rank, agent.indexed_idle, spec.id, token, agent))
+
+    # ------------------------------------------------------- buckets, contacts
+
+    def _bucket(self, key: RoutingKey) -> _Bucket:
+        """The bucket for a key, created (and linked to qualifying agents) on first use."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(key)
             first_skill = min(key[0]) if key[0] else None
-            self._keys_by_skill.setdefault(first_skill, []).append(key)
+            self._buckets_by_skill.setdefault(first_skill, []).append(bucket)
             candidates = (
                 self._agents if first_skill is None else self._agents_by_skill.get(first_skill, {})
             )
             for agent in candidates.values():
                 if qualifies(agent.spec, key):
-                    _link(agent, key, heap)
-        return heap
+                    _link(agent, bucket)
+                    if bucket.channel in agent.indexed:
+                        self._enter(agent, (bucket,))
+        return bucket
 
-    def _clean_top(self, heap: list[_ContactEntry]) -> bool:
-        """Drop stale entries off the top; whether a live contact remains."""
-        while heap and heap[0][3] != heap[0][4].seq:
-            heapq.heappop(heap)
-        return bool(heap)
+    def _file(self, rec: _Waiting) -> None:
+        """Push a contact's live entry into its bucket."""
+        spec = rec.spec
+        rec.bucket.push_contact((-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec))
 
     def _advance(self, now: float) -> None:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
@@ -445,13 +532,20 @@ class Router:
             _, seq, rec = heapq.heappop(due)
             if rec.seq == seq:
                 rec.seq = next(self._seq)
-                rec.key = routing_key(rec.spec, overflowed=True)
+                rec.bucket = self._bucket(routing_key(rec.spec, overflowed=True))
                 self._file(rec)
 
     def _unwait(self, rec: _Waiting) -> None:
-        """Leave the waiting set; the heap entries die lazily with the sequence number."""
+        """Leave the waiting set; the heap entry dies with the sequence number.
+
+        A contact on top of its bucket (the usual case when it is assigned) is popped at
+        once, so the next agent scanning that bucket finds a live head.
+        """
         del self._waiting[rec.spec.id]
         self._per_queue[rec.spec.queue_id] -= 1
+        heap = rec.bucket.contacts
+        if heap and heap[0][3] == rec.seq:
+            heapq.heappop(heap)
         rec.seq = -1
 
     def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
@@ -464,104 +558,7 @@ class Router:
         sticky = spec.last_agent_id == agent.spec.id and _in_sticky_window(spec, now)
         return Assignment(spec.id, agent.spec.id, sticky)
 
-    # ---------------------------------------------- arrival path, agent index
-
-    def _choose_agent(self, rec: _Waiting, now: float) -> _Agent | None:
-        """The agent for a contact: sticky last agent, else longest idle or best skill."""
-        spec = rec.spec
-        if spec.last_agent_id is not None and _in_sticky_window(spec, now):
-            last = self._agents.get(spec.last_agent_id)
-            if last is not None and self._eligible(last, rec):
-                return last
-        if self._dirty:
-            self._refresh_index()
-        heap = self._narrowest_index(rec)
-        if heap is None:
-            return None
-        if self._best_skill and len(rec.key[0]) > 1:
-            return self._best_skilled(heap, rec)
-        for entry in self._live_agents(heap, rec.key[3]):
-            if self._fits(entry[4], rec):
-                return entry[4]
-        return None
-
-    def _best_skilled(self, heap: list[_AgentEntry], rec: _Waiting) -> _Agent | None:
-        """Highest level sum over several skills, then longest idle, then id.
-
-        The heap is ordered by one skill's level, so the scan stops once even the best
-        levels on the other skills could not reach the best sum found.
-        """
-        skills = rec.key[0]
-        others_max = MAX_SKILL_LEVEL * (len(skills) - 1)
-        best: tuple[int, float, str] | None = None
-        chosen: _Agent | None = None
-        for entry in self._live_agents(heap, rec.key[3]):
-            if best is not None and -entry[0] + others_max < -best[0]:
-                break  # heap is ordered by this skill's level: nobody below can win
-            agent = entry[4]
-            if self._fits(agent, rec):
-                rank = (-sum(agent.spec.skills[s] for s in skills), agent.idle_since, agent.spec.id)
-                if best is None or rank < best:
-                    best, chosen = rank, agent
-        return chosen
-
-    def _narrowest_index(self, rec: _Waiting) -> list[_AgentEntry] | None:
-        """Smallest (skill, language, channel) heap every eligible agent must be in."""
-        skills, _, language, channel, _ = rec.key
-        narrowest: list[_AgentEntry] | None = None
-        for skill in skills or (None,):
-            heap = self._index.get((skill, language, channel))
-            if not heap:
-                return None
-            if narrowest is None or len(heap) < len(narrowest):
-                narrowest = heap
-        return narrowest
-
-    def _live_agents(self, heap: list[_AgentEntry], channel: str) -> Iterator[_AgentEntry]:
-        """Index entries in order, skipping stale ones (popping those on top)."""
-        while heap and heap[0][4].indexed.get(channel) != heap[0][3]:
-            heapq.heappop(heap)
-        for entry in _iter_sorted(heap):
-            if entry[4].indexed.get(channel) == entry[3]:
-                yield entry
-
-    def _fits(self, agent: _Agent, rec: _Waiting) -> bool:
-        """Eligibility for an agent found in the index (presence and room already hold)."""
-        return rec.key in agent.keys and not (rec.excluded and agent.spec.id in rec.excluded)
-
-    def _eligible(self, agent: _Agent, rec: _Waiting) -> bool:
-        """Full eligibility of one agent for one waiting contact, from live state."""
-        return agent.has_room(rec.spec.channel) and self._fits(agent, rec)
-
-    def _refresh_index(self) -> None:
-        """Bring the index entries of the agents changed since the last lookup up to date."""
-        for agent in self._dirty.values():
-            if agent.indexed_idle != agent.idle_since:
-                agent.indexed.clear()
-                agent.indexed_idle = agent.idle_since
-            free = agent.free_channels()
-            for channel in [ch for ch in agent.indexed if ch not in free]:
-                del agent.indexed[channel]
-            for channel in free:
-                if channel not in agent.indexed:
-                    self._index_agent(agent, channel)
-        self._dirty.clear()
-
-    def _index_agent(self, agent: _Agent, channel: str) -> None:
-        """Enter an agent under each (skill or any, language or any) for one channel."""
-        token = next(self._seq)
-        agent.indexed[channel] = token
-        spec = agent.spec
-        languages: list[str | None] = [*spec.languages, None]
-        live = _agent_live_on(channel)
-        for skill in [*spec.skills, None]:
-            rank = -spec.skills[skill] if self._best_skill and skill is not None else 0
-            entry = (rank, agent.idle_since, spec.id, token, agent)
-            for language in languages:
-                heap = self._index.setdefault((skill, language, channel), [])
-                _push_bounded(heap, entry, self._limits, live)
-
-    # ------------------------------------------------------ agent bookkeeping
+    # ------------------------------------------------------- agent bookkeeping
 
     def _adopt_agent(self, agent: _Agent) -> None:
         """Register an agent and link it to every existing bucket it qualifies for."""
@@ -570,9 +567,9 @@ class Router:
         for skill in spec.skills:
             self._agents_by_skill.setdefault(skill, {})[spec.id] = agent
         for skill in [*spec.skills, None]:
-            for key in self._keys_by_skill.get(skill, ()):
-                if qualifies(spec, key):
-                    _link(agent, key, self._buckets[key])
+            for bucket in self._buckets_by_skill.get(skill, ()):
+                if qualifies(spec, bucket.key):
+                    _link(agent, bucket)
 
     def _forget_agent(self, agent: _Agent) -> None:
         """Unregister an agent; its index entries die with its tokens."""
@@ -585,14 +582,23 @@ class Router:
         self._dirty.pop(agent_id, None)
 
 
-def _link(agent: _Agent, key: RoutingKey, heap: list[_ContactEntry]) -> None:
+def _link(agent: _Agent, bucket: _Bucket) -> None:
     """Record that an agent qualifies for a bucket."""
-    agent.keys.add(key)
-    agent.buckets.setdefault(key[3], []).append(heap)
+    agent.linked.add(bucket)
+    agent.buckets.setdefault(bucket.channel, []).append(bucket)
+    agent.heaps.setdefault(bucket.channel, []).append(bucket.contacts)
 
 
-def _first_not_excluding(heap: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
-    """First live contact of a bucket, in rank order, that has not excluded the agent."""
+def _first_live_for(heap: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
+    """First live contact of a bucket, in rank order, that has not excluded the agent.
+
+    Dead entries on top are dropped for good; exclusions are peeked past, since other
+    agents may still take those contacts.
+    """
+    if not _live_contact_on_top(heap):
+        return None
+    if agent_id not in heap[0][4].excluded:
+        return heap[0]
     for entry in _iter_sorted(heap):
         rec = entry[4]
         if entry[3] == rec.seq and agent_id not in rec.excluded:
@@ -600,12 +606,19 @@ def _first_not_excluding(heap: list[_ContactEntry], agent_id: str) -> _ContactEn
     return None
 
 
-def _contact_live(entry: _ContactEntry) -> bool:
-    return entry[3] == entry[4].seq
+def _live_contact_on_top(heap: list[_ContactEntry]) -> bool:
+    """Drop dead contact entries off the top; whether a live one remains."""
+    while heap and heap[0][3] != heap[0][4].seq:
+        heapq.heappop(heap)
+    return bool(heap)
 
 
-def _agent_live_on(channel: str) -> Callable[[_AgentEntry], bool]:
-    return lambda entry: entry[4].indexed.get(channel) == entry[3]
+def _live_agent_on_top(bucket: _Bucket) -> bool:
+    """Drop dead agent entries off the top; whether a free agent remains."""
+    heap, channel = bucket.agents, bucket.channel
+    while heap and heap[0][4].indexed.get(channel) != heap[0][3]:
+        heapq.heappop(heap)
+    return bool(heap)
 
 
 def _in_sticky_window(contact: ContactSpec, now: float) -> bool:

@@ -27,7 +27,7 @@ from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactS
 from threadline.routing.models import Contact, Offer, Queue
 from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
 from threadline.threads.models import Thread, ThreadEvent
-from threadline.threads.services import append_event, lock_thread
+from threadline.threads.services import agent_event, append_event, lock_thread
 from threadline.workers import timers
 from threadline.workers.models import Timer
 
@@ -266,14 +266,12 @@ class RoutingService:
             contact.status, contact.accepted_at = "assigned", now
             thread = await lock_thread(uow, principal.org_id, contact.thread_id)
             thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
-            append_event(
+            agent_event(
                 uow,
                 thread,
-                kind="assigned",
+                principal,
+                "assigned",
                 channel=contact.channel,
-                author_type="agent",
-                author_id=principal.agent_id,
-                author_name=principal.name,
                 contact_id=contact.id,
                 data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)},
             )
@@ -399,23 +397,13 @@ class RoutingService:
                 await self._cancel_pending_offers(uow, contact)
             thread.status = "resolved"
             if note:
-                append_event(
-                    uow,
-                    thread,
-                    kind="note",
-                    author_type="agent",
-                    author_id=principal.agent_id,
-                    author_name=principal.name,
-                    body=note,
-                )
-            append_event(
+                agent_event(uow, thread, principal, "note", body=note)
+            agent_event(
                 uow,
                 thread,
-                kind="resolved",
+                principal,
+                "resolved",
                 channel=contact.channel,
-                author_type="agent",
-                author_id=principal.agent_id,
-                author_name=principal.name,
                 contact_id=contact.id,
                 data={"reason": reason},
             )
@@ -488,23 +476,13 @@ class RoutingService:
                 if previous_status == "offered":
                     await self._cancel_pending_offers(uow, contact)
                 if note:
-                    append_event(
-                        uow,
-                        thread,
-                        kind="note",
-                        author_type="agent",
-                        author_id=principal.agent_id,
-                        author_name=principal.name,
-                        body=note,
-                    )
-                append_event(
+                    agent_event(uow, thread, principal, "note", body=note)
+                agent_event(
                     uow,
                     thread,
-                    kind="transferred",
+                    principal,
+                    "transferred",
                     channel=contact.channel,
-                    author_type="agent",
-                    author_id=principal.agent_id,
-                    author_name=principal.name,
                     contact_id=contact.id,
                     data={"to_queue": queue_id, "to_agent": agent_id, "to_name": target.name},
                 )

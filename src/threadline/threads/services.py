@@ -59,6 +59,22 @@ def append_event(uow: UnitOfWork, thread: Thread, **fields: Any) -> ThreadEvent:
     return event
 
 
+def agent_event(
+    uow: UnitOfWork, thread: Thread, principal: Principal, kind: str, **fields: Any
+) -> ThreadEvent:
+    """An entry written by an agent (reply, note, assignment, transfer, wrap-up); same
+    preconditions as append_event."""
+    return append_event(
+        uow,
+        thread,
+        kind=kind,
+        author_type="agent",
+        author_id=principal.agent_id,
+        author_name=principal.name,
+        **fields,
+    )
+
+
 async def find_by_client_id(
     session: AsyncSession, thread_id: str, client_msg_id: str | None
 ) -> ThreadEvent | None:
@@ -168,14 +184,12 @@ async def do_agent_message(
         if existing := await find_by_client_id(uow.session, thread.id, client_msg_id):
             return existing
         reply_channel = channel or await _last_customer_channel(uow.session, thread.id) or "chat"
-        event = append_event(
+        event = agent_event(
             uow,
             thread,
-            kind="message",
+            principal,
+            "message",
             channel=reply_channel,
-            author_type="agent",
-            author_id=principal.agent_id,
-            author_name=principal.name,
             body=body,
             client_msg_id=client_msg_id,
             contact_id=await _open_contact_id(uow.session, thread.id),
@@ -190,15 +204,7 @@ async def do_add_note(ctx: Context, principal: Principal, thread_id: str, body: 
     """An internal note: on the timeline for agents, never shown to the customer."""
     async with ctx.uow() as uow:
         thread = await lock_thread(uow, principal.org_id, thread_id)
-        return append_event(
-            uow,
-            thread,
-            kind="note",
-            author_type="agent",
-            author_id=principal.agent_id,
-            author_name=principal.name,
-            body=body,
-        )
+        return agent_event(uow, thread, principal, "note", body=body)
 
 
 async def _last_customer_channel(session: AsyncSession, thread_id: str) -> str | None:

@@ -24,7 +24,7 @@ from threadline.events.bus import create_bus
 from threadline.logging import configure_logging
 from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
-from threadline.routing.services import OFFER_TIMEOUT, RoutingService
+from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
 from threadline.threads.http import router as threads_router
 from threadline.web.http import router as web_router
 from threadline.workers.timers import TimerWorker
@@ -40,6 +40,7 @@ def build_context(settings: Settings) -> Context:
     ctx._routing = RoutingService(ctx)
     timer_worker = TimerWorker(ctx, settings.timer_poll_s)
     timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
+    timer_worker.register(EXCLUSION_EXPIRY, ctx.routing.on_exclusion_expiry)
     ctx.extras["timers"] = timer_worker
     return ctx
 

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     port: int = 8000
     # Routing
     offer_timeout_s: float = 20.0
+    reoffer_after_s: float = 60.0  # an agent who rejected/missed a contact may get it again
     sticky_window_s: float = 7 * 24 * 3600.0  # the last agent is preferred for a week
     timer_poll_s: float = 0.25
     # Sessions

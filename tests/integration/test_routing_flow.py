@@ -224,3 +224,28 @@ async def test_language_is_a_routing_skill(ctx: Context) -> None:
     # A language nobody speaks does not strand the customer.
     other = await visitor_writes(ctx, world, "v8", "hej", language="sv")
     assert await eventually(lambda: pending_offer(ctx, other))
+
+
+async def test_a_missed_contact_comes_back_to_the_only_agent(settings: Settings) -> None:
+    """Passing an agent over is temporary: in a team of one, the contact is not stranded."""
+    quick = settings.model_copy(update={"reoffer_after_s": 1.0})
+    ctx = build_context(quick)
+    async with running(ctx):
+        world = await make_world(ctx)
+        await available(ctx, world, "rui")
+        thread_id = await visitor_writes(ctx, world, "v9", "anyone?")
+        first = await eventually(lambda: pending_offer(ctx, thread_id))
+        await ctx.routing.reject(principal(world, "rui"), first.id)
+        second = await eventually(
+            lambda: _pending_other_than_offer(ctx, thread_id, first.id), timeout=6
+        )
+        assert second.agent_id == world.agents["rui"].id
+        assert await offers_of(ctx, thread_id) == [
+            (world.agents["rui"].id, "rejected"),
+            (world.agents["rui"].id, "pending"),
+        ]
+
+
+async def _pending_other_than_offer(ctx: Context, thread_id: str, offer_id: str) -> Offer | None:
+    offer = await pending_offer(ctx, thread_id)
+    return offer if offer and offer.id != offer_id else None

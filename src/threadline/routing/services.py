@@ -34,6 +34,7 @@ from threadline.workers.models import Timer
 log = structlog.get_logger(__name__)
 
 OFFER_TIMEOUT = "offer_timeout"
+EXCLUSION_EXPIRY = "exclusion_expiry"
 OPEN_CONTACT = ("queued", "offered", "assigned")
 
 
@@ -201,13 +202,24 @@ class RoutingService:
                 if contact is None or contact.status != "queued":
                     raise Conflict("contact is no longer waiting")
                 await self._create_offer(uow, contact, assignment.agent_id, assignment.sticky)
-        except Exception:
-            log.exception("routing.offer_failed", contact_id=assignment.contact_id)
-            async with self._ctx.db.sessions() as session:
-                contact = await session.get(Contact, assignment.contact_id)
-            self.router(org_id).release(
-                assignment.agent_id, contact.channel if contact else "chat", _ts(utcnow())
-            )
+        except Exception as exc:
+            if isinstance(exc, Conflict):
+                log.info("routing.offer_dropped", contact_id=assignment.contact_id)
+            else:
+                log.exception("routing.offer_failed", contact_id=assignment.contact_id)
+            await self._undo_assignment(org_id, assignment)
+
+    async def _undo_assignment(self, org_id: str, assignment: Assignment) -> None:
+        """The offer was not stored: give the agent's slot back and, if the contact still
+        waits, put it back among the waiting (the next routing pass retries it)."""
+        async with self._ctx.db.sessions() as session:
+            contact = await session.get(Contact, assignment.contact_id)
+            spec = await self._spec(session, contact) if contact else None
+        router = self.router(org_id)
+        if contact is not None:
+            router.release(assignment.agent_id, contact.channel, _ts(utcnow()))
+        if spec is not None and contact is not None and contact.status == "queued":
+            router.add_contact(spec)
 
     async def _create_offer(
         self, uow: UnitOfWork, contact: Contact, agent_id: str, sticky: bool
@@ -347,6 +359,16 @@ class RoutingService:
             }
         )
         uow.publish({"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id})
+        # The agent is passed over for this contact only for a while: in a small team the
+        # one agent who missed it may be the only one who can ever take it.
+        timers.schedule(
+            uow.session,
+            offer.org_id,
+            EXCLUSION_EXPIRY,
+            contact.id,
+            utcnow() + timedelta(seconds=self._ctx.settings.reoffer_after_s),
+            payload={"agent_id": offer.agent_id},
+        )
         org_id, agent_id, channel, contact_id = (
             offer.org_id,
             offer.agent_id,
@@ -361,6 +383,18 @@ class RoutingService:
             await self._fill_agent(org_id, agent_id)
 
         uow.after_commit(_after)
+
+    async def on_exclusion_expiry(self, uow: UnitOfWork, timer: Timer) -> None:
+        """Timer handler: an agent who rejected or missed this contact may be offered it
+        again."""
+        contact: Contact | None = await uow.lock(Contact, timer.ref_id)
+        agent_id = timer.payload.get("agent_id")
+        if contact is None or agent_id not in contact.excluded_agents:
+            return
+        contact.excluded_agents = [a for a in contact.excluded_agents if a != agent_id]
+        if contact.status == "queued":
+            org_id, contact_id = contact.org_id, contact.id
+            uow.after_commit(lambda: self._place(org_id, contact_id))
 
     # ---------------------------------------------------------------- wrap-up, transfer
     async def _open_contact(self, uow: UnitOfWork, org_id: str, thread_id: str) -> Contact:

@@ -122,13 +122,17 @@ def create_agent(
     from threadline.errors import ThreadlineError
 
     try:
-        data = AgentCreate(
-            email=email,
-            name=name,
-            role=role,
-            password=password or "",  # type: ignore[arg-type]
-            skills={k.strip(): int(v) for k, v in (p.split(":") for p in skills.split(",") if p)},
-            languages=[lang.strip() for lang in languages.split(",") if lang.strip()],
+        data = AgentCreate.model_validate(
+            {
+                "email": email,
+                "name": name,
+                "role": role,
+                "password": password or "",
+                "skills": {
+                    k.strip(): int(v) for k, v in (p.split(":") for p in skills.split(",") if p)
+                },
+                "languages": [lang.strip() for lang in languages.split(",") if lang.strip()],
+            }
         )
     except (ValidationError, ValueError) as exc:
         console.print(f"[red]invalid agent:[/red] {exc}")

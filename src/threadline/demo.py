@@ -104,15 +104,17 @@ async def load_demo(ctx: Context) -> bool:
         agents[email] = await do_create_agent(
             ctx,
             org.id,
-            AgentCreate(
-                email=email,
-                name=name,
-                password=DEMO_PASSWORD,
-                role=role,
-                skills=skills,
-                languages=languages,
-                tier=tier,
-                capacity=capacity,
+            AgentCreate.model_validate(
+                {
+                    "email": email,
+                    "name": name,
+                    "password": DEMO_PASSWORD,
+                    "role": role,
+                    "skills": skills,
+                    "languages": languages,
+                    "tier": tier,
+                    "capacity": capacity,
+                }
             ),
         )
     async with ctx.uow() as uow:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 Presence = Literal["available", "busy", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
-Channel = Literal[
-    "chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video"
-]
+CHANNELS = ("chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video")
+
+
+def _known_channels(capacity: dict[str, int]) -> dict[str, int]:
+    unknown = set(capacity) - set(CHANNELS)
+    if unknown:
+        raise ValueError(f"unknown channel(s) {sorted(unknown)}; known: {', '.join(CHANNELS)}")
+    return capacity
+
+
+Capacity = Annotated[dict[str, int], AfterValidator(_known_channels)]
 LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 
@@ -40,7 +48,7 @@ class AgentCreate(BaseModel):
     skills: dict[str, int] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=lambda: ["en"])
     tier: int = Field(default=1, ge=1, le=5)
-    capacity: dict[Channel, int] = Field(default_factory=lambda: {"chat": 3})
+    capacity: Capacity = Field(default_factory=lambda: {"chat": 3})
     max_total: int | None = Field(default=None, ge=1, le=1000)
     timezone: str = "UTC"
 
@@ -51,7 +59,7 @@ class AgentUpdate(BaseModel):
     skills: dict[str, int] | None = None
     languages: list[str] | None = None
     tier: int | None = Field(default=None, ge=1, le=5)
-    capacity: dict[Channel, int] | None = None
+    capacity: Capacity | None = None
     max_total: int | None = Field(default=None, ge=1, le=1000)
     active: bool | None = None
 

@@ -141,4 +141,4 @@ async def _stored(
         )
     if stored is None:
         return None
-    return Ingested(stored, await uow.session.get(Thread, stored.thread_id), False)
+    return Ingested(stored, await uow.session.get_one(Thread, stored.thread_id), False)

@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -134,7 +134,8 @@ class RedisStreamBus(_LocalFanout):
                 log.warning("bus.redis.read_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
-            for _stream, entries in batches or []:
+            stream_batches: list[Any] = cast(list[Any], batches or [])
+            for _stream, entries in stream_batches:
                 for entry_id, fields in entries:
                     self._last_id = entry_id.decode()
                     self.dispatch(json.loads(fields[b"e"]))

@@ -119,7 +119,7 @@ def routing_key(contact: ContactSpec, *, overflowed: bool = False) -> RoutingKey
     skills = contact.required_skills
     if overflowed and contact.overflow_skills is not None:
         skills = contact.overflow_skills
-    levels = ()
+    levels: tuple[tuple[str, int], ...] = ()
     if contact.min_levels:
         levels = tuple(sorted((s, lv) for s, lv in contact.min_levels.items() if s in skills))
     return (skills, levels, contact.language, contact.channel, contact.min_tier)
@@ -566,8 +566,8 @@ class Router:
         self._agents[spec.id] = agent
         for skill in spec.skills:
             self._agents_by_skill.setdefault(skill, {})[spec.id] = agent
-        for skill in [*spec.skills, None]:
-            for bucket in self._buckets_by_skill.get(skill, ()):
+        for indexed in [*spec.skills, None]:
+            for bucket in self._buckets_by_skill.get(indexed, ()):
                 if qualifies(spec, bucket.key):
                     _link(agent, bucket)
 

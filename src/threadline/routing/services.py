@@ -545,10 +545,13 @@ class RoutingService:
     async def _transfer_target(
         self, uow: UnitOfWork, org_id: str, queue_id: str | None, agent_id: str | None
     ) -> Queue | Agent:
-        model: type[Queue] | type[Agent] = Queue if queue_id else Agent
-        target = await uow.session.get(model, queue_id or agent_id)
+        target: Queue | Agent | None = (
+            await uow.session.get(Queue, queue_id)
+            if queue_id
+            else await uow.session.get(Agent, agent_id)
+        )
         if target is None or target.org_id != org_id:
-            raise NotFound(f"no such {model.__name__.lower()}")
+            raise NotFound(f"no such {'queue' if queue_id else 'agent'}")
         return target
 
     def _check_direct_target(self, org_id: str, agent: Agent, channel: str) -> None:
@@ -738,7 +741,7 @@ async def pending_offers(ctx: Context, principal: Principal) -> list[OfferDetail
         )
         details = []
         for offer in offers:
-            contact = await session.get(Contact, offer.contact_id)
+            contact: Contact = await session.get_one(Contact, offer.contact_id)
             queue = await session.get(Queue, contact.queue_id)
             details.append(await offer_details(session, offer, contact, queue))
         return details

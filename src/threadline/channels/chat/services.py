@@ -80,7 +80,7 @@ async def do_open_session(
             uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=language
         )
         while customer.merged_into_id:
-            customer = await uow.session.get(Customer, customer.merged_into_id)
+            customer = await uow.session.get_one(Customer, customer.merged_into_id)
         language = customer.language or language
         thread = await current_thread(uow.session, endpoint.org_id, customer.id)
         agent = (

@@ -42,7 +42,7 @@ AGENTS = [
         {"general": 4, "loans": 3},
         ["pt", "es", "en"],
         1,
-        {"chat": 3, "voice": 1, "email": 5},
+        {"chat": 3, "voice": 1, "email": 5, "sms": 3},
     ),
     (
         "Olga Ivanova",
@@ -51,7 +51,7 @@ AGENTS = [
         {"general": 3, "cards": 3},
         ["ru", "en"],
         1,
-        {"chat": 2, "voice": 1},
+        {"chat": 2, "voice": 1, "sms": 2},
     ),
     (
         "María López",
@@ -60,7 +60,7 @@ AGENTS = [
         {"general": 5, "loans": 4, "cards": 2},
         ["es", "en"],
         2,
-        {"chat": 3, "voice": 1, "email": 5},
+        {"chat": 3, "voice": 1, "email": 5, "sms": 3},
     ),
     (
         "Nikos Papadopoulos",
@@ -69,7 +69,7 @@ AGENTS = [
         {"general": 4, "cards": 3, "loans": 3},
         ["el", "en"],
         2,
-        {"chat": 2, "voice": 1},
+        {"chat": 2, "voice": 1, "email": 3, "sms": 2},
     ),
     ("Alex Admin", "admin@demo.bank", "admin", {"general": 2}, ["en"], 1, {"chat": 1}),
 ]

@@ -35,12 +35,54 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """What an adapter needs of a configured endpoint, built from its row: the adapter never
+    sees the database. `secret` is the provider credential (kept out of repr and logs)."""
+
+    id: str
+    channel: str
+    key: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
+    """One message to send. `idempotency_key` is the outbox row's id: stable across retries,
+    for providers that can deduplicate on it."""
+
     channel: str
     to: str
     body: str
     thread_id: str
     event_id: int
+    idempotency_key: str = ""
+    attachments: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    provider_msg_id: str
+    status: str = "sent"  # what the provider said: queued|sent|delivered
+
+
+class SendFailed(Exception):
+    """A send did not go through. `retryable`: the provider surely did not take it and a later
+    attempt may work (outage, rate limit); otherwise it never will (bad number, bad
+    credentials). Adapters translate provider errors at their boundary: `raise ... from e`."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class SendOutcomeUnknown(SendFailed):
+    """The request may have reached the provider (a read timeout, a dropped connection after
+    sending): retrying could send the message twice, so it is not retried blindly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +98,23 @@ class ChannelAdapter(Protocol):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     verifies_signatures: ClassVar[bool]
+
+
+class OutboundAdapter(ChannelAdapter, Protocol):
+    """A channel that sends through a provider, via the outbox.
+
+    `address_kind` is the customer identity kind that reaches them on this channel (sms:
+    "phone"). `idempotent_sends`: the provider deduplicates on `idempotency_key`, so a send
+    interrupted by a crash may safely be repeated; without it the outbox never repeats a
+    send whose outcome it does not know."""
+
+    address_kind: ClassVar[str]
+    idempotent_sends: ClassVar[bool]
+
+    async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:
+        """Hand one message to the provider; raises SendFailed (or SendOutcomeUnknown)."""
+        ...
+
+    def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise an endpoint's key and settings; raises ValueError."""
+        ...

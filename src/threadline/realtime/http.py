@@ -1,9 +1,10 @@
 """The desktop event stream: one WebSocket per agent desktop or supervisor page.
 
 Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
-`timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`),
-limited to what this agent may see: their own offers, the threads they watch or are
-assigned, and, for supervisors, every queue and presence change of their organisation.
+`timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
+`delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
+threads they watch or are assigned, every queue and presence change of their organisation,
+and, for supervisors, every failed delivery.
 Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
 "thread_id", "on"}.
 """
@@ -24,6 +25,7 @@ from threadline.realtime.frames import receive_frame, send_error
 
 router = APIRouter()
 ORG_WIDE = frozenset({"queue.changed", "agent.presence"})
+SUPERVISOR_WIDE = frozenset({"delivery.failed"})
 
 
 def visible(principal: Principal, watched: set[str], event: dict[str, Any]) -> bool:
@@ -32,6 +34,8 @@ def visible(principal: Principal, watched: set[str], event: dict[str, Any]) -> b
     if event.get("agent_id") == principal.agent_id and event["type"] != "typing":
         return True
     if event["type"] in ORG_WIDE:
+        return True
+    if event["type"] in SUPERVISOR_WIDE and principal.has("supervisor"):
         return True
     if event["type"] == "typing" and event.get("who") != "customer":
         return False

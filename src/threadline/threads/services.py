@@ -177,7 +177,9 @@ async def do_agent_message(
     client_msg_id: str | None,
     channel: str | None = None,
 ) -> ThreadEvent:
-    """An agent's reply on the customer's channel; retried client ids are stored once."""
+    """An agent's reply on the customer's channel (or the one given); retried client ids are
+    stored once. On a provider channel the reply is queued in the outbox in the same
+    transaction (Invalid: nobody sends on that channel; Conflict: no address for it)."""
     async with ctx.uow() as uow:
         thread = await lock_thread(uow, principal.org_id, thread_id)
         _may_write(principal, thread)
@@ -194,6 +196,11 @@ async def do_agent_message(
             client_msg_id=client_msg_id,
             contact_id=await _open_contact_id(uow.session, thread.id),
         )
+        if reply_channel != "chat":  # chat is pushed over the widget's socket
+            # imported here: the outbox appends timeline events through this module
+            from threadline.channels.outbox import enqueue_outbound
+
+            await enqueue_outbound(ctx, uow, thread, event)
         if thread.status in ("assigned", "queued"):
             thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
         thread.agent_read_seq = thread.last_seq

@@ -1,0 +1,1 @@
+"""The SMS channel: one adapter, providers behind `SmsProvider` (Twilio-style first)."""

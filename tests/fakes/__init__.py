@@ -1,0 +1,1 @@
+"""Fake providers speaking the providers' real protocols over HTTP/SMTP."""

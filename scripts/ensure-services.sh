@@ -31,3 +31,6 @@ fi
 # Debian's chromium for the browser tests (never a downloaded browser)
 [ -x /usr/bin/chromium ] || apt_install chromium
 echo "services ready: postgresql, redis, chromium"
+
+# --- email: Debian's dovecot, a real IMAP server the email tests start privately ---------
+[ -x /usr/sbin/dovecot ] || apt_install dovecot-imapd

@@ -14,7 +14,14 @@ from fastapi.staticfiles import StaticFiles
 from threadline import __version__
 from threadline.agents.http import router as agents_router
 from threadline.auth.http import router as auth_router
+from threadline.channels.chat.adapter import ChatAdapter
 from threadline.channels.chat.http import router as chat_router
+from threadline.channels.email.service import start_email_inbound
+from threadline.channels.http import router as channels_router
+from threadline.channels.outbox import OUTBOX_SEND, OutboxSender
+from threadline.channels.registry import ChannelRegistry
+from threadline.channels.sms.adapter import SmsAdapter
+from threadline.channels.sms.http import router as sms_router
 from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.http import router as customers_router
@@ -33,15 +40,29 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 OVERFLOW_TICK_S = 1.0
 
 
+def build_channels(settings: Settings) -> ChannelRegistry:
+    """Every channel's adapter, by name; services find an endpoint's adapter here."""
+    registry = ChannelRegistry()
+    registry.register(
+        ChatAdapter(settings.secret_key.get_secret_value(), settings.visitor_token_max_age_s)
+    )
+    registry.register(SmsAdapter(settings.base_url))
+    return registry
+
+
 def build_context(settings: Settings) -> Context:
     ctx = Context(
         settings=settings, db=Database(settings.database_url), bus=create_bus(settings.bus_url)
     )
     ctx._routing = RoutingService(ctx)
+    ctx.extras["channels"] = build_channels(settings)
+    outbox = OutboxSender(ctx)
     timer_worker = TimerWorker(ctx, settings.timer_poll_s)
     timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
     timer_worker.register(EXCLUSION_EXPIRY, ctx.routing.on_exclusion_expiry)
+    timer_worker.register(OUTBOX_SEND, outbox.on_timer)
     ctx.extras["timers"] = timer_worker
+    ctx.extras["outbox"] = outbox
     return ctx
 
 
@@ -60,13 +81,17 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     timer_worker: TimerWorker = ctx.extras["timers"]
     await timer_worker.start()
     ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
+    email_inbound = await start_email_inbound(ctx)
     try:
         yield ctx
     finally:
+        await email_inbound.stop()
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await timer_worker.stop()
+        await ctx.extras["outbox"].stop()
+        await ctx.extras["channels"].aclose()
         await ctx.bus.stop()
         await ctx.db.dispose()
 
@@ -96,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threads_router,
         routing_router,
         chat_router,
+        channels_router,
+        sms_router,
         realtime_router,
         web_router,
     ):

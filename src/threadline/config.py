@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     reoffer_after_s: float = 60.0  # an agent who rejected/missed a contact may get it again
     sticky_window_s: float = 7 * 24 * 3600.0  # the last agent is preferred for a week
     timer_poll_s: float = 0.25
+    # Outbox: sends through providers, retried with exponential backoff and jitter
+    # Email in: the built-in SMTP server listens when a port is set; IMAP mailboxes are
+    # polled when a poll interval is set (mailboxes are channel endpoints).
+    email_smtp_host: str = "127.0.0.1"
+    email_smtp_port: int | None = None
+    email_smtp_hostname: str | None = None
+    email_max_message_bytes: int = 25 * 1024 * 1024
+    email_attachments_dir: Path = Path("data/email")
+    email_imap_poll_s: float | None = None
+    email_imap_timeout_s: float = 30.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_s: float = 2.0  # the wait after the first failure; doubles each time
+    outbox_backoff_max_s: float = 600.0
+    outbox_send_timeout_s: float = 20.0  # a provider call taking longer has an unknown outcome
+    outbox_lease_s: float = 60.0  # > send timeout: a `sending` row older than this was orphaned
     # Sessions
     session_max_age_s: int = 12 * 3600
     visitor_token_max_age_s: int = 365 * 24 * 3600

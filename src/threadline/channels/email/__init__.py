@@ -1,0 +1,1 @@
+"""Email: inbound by SMTP and IMAP, outbound MIME with correct threading."""

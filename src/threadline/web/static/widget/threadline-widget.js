@@ -639,24 +639,30 @@
     };
     ws.onclose = function (ev) {
       if (S.ws !== ws) return;
-      S.ws = null;
-      S.connected = false;
-      S.inflight = {};
-      S.typingOn = false;
-      hideAgentTyping();
-      // identify is idempotent: whatever was not answered goes again on the next socket
-      S.identifyQueue = S.identifyWaiting.concat(S.identifyQueue);
-      S.identifyWaiting = [];
-      if (S.held) return;
-      if (S.everConnected) showBanner(navigator.onLine === false ? "offline" : "reconnecting");
-      if (ev.code === 4401) {
-        // token refused (expired, widget re-keyed): get a fresh session, then reconnect
-        startSession().then(function () { scheduleReconnect(); }, scheduleReconnect);
-        return;
-      }
-      scheduleReconnect();
+      socketLost(ev.code);
     };
     ws.onerror = function () { /* onclose follows */ };
+  }
+
+  /** The socket is gone (closed, or given up on): forget it at once and plan the next one.
+   *  A close handshake can take long on a dead network; its late onclose is then ignored. */
+  function socketLost(code) {
+    S.ws = null;
+    S.connected = false;
+    S.inflight = {};
+    S.typingOn = false;
+    hideAgentTyping();
+    // identify is idempotent: whatever was not answered goes again on the next socket
+    S.identifyQueue = S.identifyWaiting.concat(S.identifyQueue);
+    S.identifyWaiting = [];
+    if (S.held) return;
+    if (S.everConnected) showBanner(navigator.onLine === false ? "offline" : "reconnecting");
+    if (code === 4401) {
+      // token refused (expired, widget re-keyed): get a fresh session, then reconnect
+      startSession().then(function () { scheduleReconnect(); }, scheduleReconnect);
+      return;
+    }
+    scheduleReconnect();
   }
 
   /** Exponential backoff with jitter: 0.5s, 1s, 2s, ... capped at 30s, each ±50%. */
@@ -882,12 +888,14 @@
     /** Testing hook: drop the socket as a network failure would; {hold: true} keeps it down. */
     _debugDisconnect: function (options) {
       S.held = !!(options && options.hold);
-      if (S.ws) S.ws.close(4000, "debug disconnect");
       if (S.held) {
         clearTimeout(S.reconnectTimer);
         S.reconnectTimer = null;
-        S.connected = false;
-        S.ws = null;
+      }
+      var old = S.ws;
+      if (old) {
+        socketLost(4000);
+        old.close(4000, "debug disconnect");
       }
     },
     /** Testing hook: end a held disconnect and reconnect now. */

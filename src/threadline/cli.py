@@ -1,4 +1,4 @@
-"""`threadline serve | migrate | demo | create-agent`."""
+"""`threadline serve | migrate | demo | create-agent | staffing`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 
 from threadline.config import Settings
+from threadline.queueing import staffing_cli
 
 app = typer.Typer(help="Threadline: one customer, one thread, every channel.", no_args_is_help=True)
 console = Console()
+staffing_cli.register(app)
 
 
 def _settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Queueing maths: Erlang C/A staffing, estimated wait time and simulation."""

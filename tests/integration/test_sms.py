@@ -262,6 +262,11 @@ async def test_agent_reply_goes_out_once_and_delivery_is_tracked(
     await asyncio.sleep(0.5)
     assert await outbox_row(server, status="delivered")
     assert len(twilio.messages) == 1 and twilio.attempts == 1
+    # the agent's timeline shows how the message did
+    events = (await rui.get(f"/api/v1/threads/{thread_id}/events")).json()
+    states = {e["id"]: e["delivery"] for e in events}
+    assert states[reply.json()["id"]] == "delivered"
+    assert {e["delivery"] for e in events if e["author_type"] == "customer"} == {None}
     await rui.aclose()
 
 

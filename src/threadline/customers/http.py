@@ -16,7 +16,7 @@ from threadline.customers.services import (
 )
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.threads.schemas import EventOut
-from threadline.threads.services import timeline
+from threadline.threads.services import agent_view, timeline
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=PROBLEM_RESPONSES)
 
@@ -71,7 +71,7 @@ async def customer_timeline(
     """The customer's whole history across threads and channels, oldest first."""
     customer, _ = await get_customer(ctx, principal.org_id, customer_id)
     events = await timeline(ctx, principal.org_id, customer_id=customer.id, limit=limit)
-    return [EventOut.model_validate(e) for e in events]
+    return await agent_view(ctx, events)
 
 
 @router.post("/{customer_id}/merge", response_model=CustomerOut)

@@ -9,6 +9,7 @@ from threadline.errors import PROBLEM_RESPONSES
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
 from threadline.threads.schemas import MAX_SEQ, EventOut, MessageIn, NoteIn, ReadIn, ThreadOut
 from threadline.threads.services import (
+    agent_view,
     do_add_note,
     do_agent_message,
     do_mark_read,
@@ -55,13 +56,14 @@ async def events(
     rows = await timeline(
         ctx, principal.org_id, thread_id=thread_id, after_seq=after_seq, limit=limit
     )
-    return [EventOut.model_validate(e) for e in rows]
+    return await agent_view(ctx, rows)
 
 
 @router.post("/{thread_id}/messages", response_model=EventOut, status_code=201)
 async def reply(thread_id: str, body: MessageIn, principal: AgentUser, ctx: Ctx) -> EventOut:
+    template = body.template.model_dump() if body.template else None
     event = await do_agent_message(
-        ctx, principal, thread_id, body.body, body.client_msg_id, body.channel
+        ctx, principal, thread_id, body.body, body.client_msg_id, body.channel, template
     )
     return EventOut.model_validate(event)
 

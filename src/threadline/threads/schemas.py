@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EventOut(BaseModel):
@@ -24,6 +24,11 @@ class EventOut(BaseModel):
     client_msg_id: str | None
     contact_id: str | None
     created_at: datetime
+    delivery: str | None = Field(
+        default=None,
+        description="for messages sent through a provider: queued, sending, sent, delivered, "
+        "read, failed or unknown",
+    )
 
 
 class ThreadOut(BaseModel):
@@ -42,10 +47,31 @@ class ThreadOut(BaseModel):
     updated_at: datetime
 
 
+class TemplateIn(BaseModel):
+    """An approved message template (WhatsApp), e.g. to write outside the 24-hour window."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    params: list[str] = Field(
+        default_factory=list, max_length=20, description="the body's {{1}}, {{2}}, ... in order"
+    )
+
+
 class MessageIn(BaseModel):
-    body: str = Field(min_length=1, max_length=10_000)
+    body: str | None = Field(
+        default=None, min_length=1, max_length=10_000, description="required without template"
+    )
     client_msg_id: str | None = Field(default=None, max_length=64)
     channel: str | None = Field(default=None, description="reply channel; default: the contact's")
+    template: TemplateIn | None = Field(
+        default=None, description="send this approved template instead of free text (whatsapp)"
+    )
+
+    @model_validator(mode="after")
+    def _body_or_template(self) -> MessageIn:
+        if self.body is None and self.template is None:
+            raise ValueError("a message needs a body or a template")
+        return self
 
 
 class NoteIn(BaseModel):

@@ -117,6 +117,26 @@ async def open_thread(
     return thread
 
 
+async def agent_view(ctx: Context, events: list[ThreadEvent]) -> list[EventOut]:
+    """Timeline entries as agents see them: provider messages carry their delivery state."""
+    from threadline.channels.models import OutboxMessage
+
+    ids = [e.id for e in events if e.kind == "message" and e.author_type == "agent"]
+    states: dict[int, str] = {}
+    if ids:
+        async with ctx.db.sessions() as session:
+            rows = await session.execute(
+                select(OutboxMessage.event_id, OutboxMessage.status).where(
+                    OutboxMessage.event_id.in_(ids)
+                )
+            )
+            states = {event_id: status for event_id, status in rows}
+    return [
+        EventOut.model_validate(e).model_copy(update={"delivery": states.get(e.id)})
+        for e in events
+    ]
+
+
 async def get_thread(ctx: Context, org_id: str, thread_id: str) -> Thread:
     async with ctx.db.sessions() as session:
         thread = await session.get(Thread, thread_id)
@@ -173,28 +193,33 @@ async def do_agent_message(
     ctx: Context,
     principal: Principal,
     thread_id: str,
-    body: str,
+    body: str | None,
     client_msg_id: str | None,
     channel: str | None = None,
+    template: dict[str, Any] | None = None,
 ) -> ThreadEvent:
     """An agent's reply on the customer's channel (or the one given); retried client ids are
     stored once. On a provider channel the reply is queued in the outbox in the same
-    transaction (Invalid: nobody sends on that channel; Conflict: no address for it)."""
+    transaction (Invalid: nobody sends on that channel; Conflict: no address for it, or
+    outside its service window). A `template` (WhatsApp) goes instead of free text."""
     async with ctx.uow() as uow:
         thread = await lock_thread(uow, principal.org_id, thread_id)
         _may_write(principal, thread)
         if existing := await find_by_client_id(uow.session, thread.id, client_msg_id):
             return existing
         reply_channel = channel or await _last_customer_channel(uow.session, thread.id) or "chat"
+        if template and reply_channel == "chat":
+            raise Invalid("templates cannot be sent on chat")
         event = agent_event(
             uow,
             thread,
             principal,
             "message",
             channel=reply_channel,
-            body=body,
+            body=body or _template_text(template or {}),
             client_msg_id=client_msg_id,
             contact_id=await _open_contact_id(uow.session, thread.id),
+            data={"template": template} if template else None,
         )
         if reply_channel != "chat":  # chat is pushed over the widget's socket
             # imported here: the outbox appends timeline events through this module
@@ -205,6 +230,14 @@ async def do_agent_message(
             thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
         thread.agent_read_seq = thread.last_seq
     return event
+
+
+def _template_text(template: dict[str, Any]) -> str:
+    """How a template message reads on the timeline (its text is kept at the provider)."""
+    params = ", ".join(template.get("params") or ())
+    return f"Template {template.get('name')} ({template.get('language')})" + (
+        f": {params}" if params else ""
+    )
 
 
 async def do_add_note(ctx: Context, principal: Principal, thread_id: str, body: str) -> ThreadEvent:

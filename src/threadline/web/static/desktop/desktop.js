@@ -529,6 +529,15 @@ document.addEventListener("alpine:init", () => {
         case "agent.presence":
           this.onPresence(frame);
           break;
+        case "delivery":
+        case "delivery.failed": {
+          const sent = this.events.find((e) => e.id === frame.event_id);
+          if (sent) sent.delivery = frame.status;
+          if (frame.type === "delivery.failed" && frame.thread_id !== this.selectedId) {
+            this.flash(`A ${frame.channel} message could not be delivered.`, "error");
+          }
+          break;
+        }
         default:
           break;
       }

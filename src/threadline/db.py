@@ -207,3 +207,8 @@ class UnitOfWork:
 
     async def lock(self, model: Any, ident: Any) -> Any:
         return await self._db.lock(self.session, model, ident)
+
+    @property
+    def row_locks(self) -> bool:
+        """Whether to take row locks (PostgreSQL); SQLite's writer is already alone."""
+        return self._db.dialect != "sqlite"

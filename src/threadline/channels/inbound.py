@@ -11,7 +11,7 @@ from threadline.channels.contract import InboundMessage
 from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.customers.models import Customer
-from threadline.customers.services import resolve_identity
+from threadline.customers.services import find_by_identity, resolve_identity
 from threadline.db import UnitOfWork
 from threadline.errors import Conflict
 from threadline.routing.models import Contact, Queue
@@ -104,7 +104,18 @@ async def _customer(
     """The sender, row-locked: one customer's messages are stored one at a time, so a new
     customer never gets two threads."""
     if not customer_id:
-        found = await resolve_identity(
+        known = await find_by_identity(
+            uow.session,
+            endpoint.org_id,
+            message.identity_kind,
+            message.identity_value,
+            for_update=uow.row_locks,
+        )
+        if known is not None:
+            return known
+        # First sight: a new row nobody else can hold (a concurrent twin of this message
+        # loses on the identity's unique index and is retried by do_ingest).
+        return await resolve_identity(
             uow.session,
             endpoint.org_id,
             message.identity_kind,
@@ -112,7 +123,6 @@ async def _customer(
             name=message.sender_name,
             language=message.language,
         )
-        customer_id = found.id
     customer: Customer | None = await uow.lock(Customer, customer_id)
     if customer is None or customer.org_id != endpoint.org_id:
         raise Conflict("unknown customer for this endpoint")

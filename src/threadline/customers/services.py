@@ -16,16 +16,20 @@ from threadline.orgs.services import audit
 
 
 async def find_by_identity(
-    session: AsyncSession, org_id: str, kind: str, value: str
+    session: AsyncSession, org_id: str, kind: str, value: str, *, for_update: bool = False
 ) -> Customer | None:
-    customer_id = await session.scalar(
-        select(Identity.customer_id).where(
+    """The customer an identity belongs to, in one query; `for_update` row-locks the
+    customer (PostgreSQL)."""
+    query = (
+        select(Customer)
+        .join(Identity, Identity.customer_id == Customer.id)
+        .where(
             Identity.org_id == org_id,
             Identity.kind == kind,
             Identity.value == normalise(kind, value),
         )
     )
-    return await session.get(Customer, customer_id) if customer_id else None
+    return await session.scalar(query.with_for_update(of=Customer) if for_update else query)
 
 
 async def resolve_identity(

@@ -1,0 +1,30 @@
+"""Messenger webhooks: `GET /webhooks/messenger/{page_id}` (Meta's verify-token handshake)
+and `POST` (notifications signed with X-Hub-Signature-256). Not part of Threadline's API
+document."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from threadline.auth.dependencies import Ctx
+from threadline.channels.messenger.services import (
+    do_messenger_handshake,
+    do_messenger_notification,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/webhooks/messenger/{endpoint_key}")
+async def handshake(endpoint_key: str, request: Request, ctx: Ctx) -> PlainTextResponse:
+    """Echo hub.challenge when hub.verify_token is the endpoint's; 403 otherwise."""
+    params = dict(request.query_params)
+    return PlainTextResponse(await do_messenger_handshake(ctx, endpoint_key, params))
+
+
+@router.post("/webhooks/messenger/{endpoint_key}")
+async def notification(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """Messages and delivery reports; 200 once stored (Meta retries anything else)."""
+    await do_messenger_notification(ctx, endpoint_key, await request.body(), request.headers)
+    return Response(status_code=200)

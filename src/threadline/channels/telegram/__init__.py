@@ -1,0 +1,1 @@
+"""The Telegram channel: Bot API webhooks in (secret token checked), sendMessage out."""

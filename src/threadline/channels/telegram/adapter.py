@@ -1,0 +1,165 @@
+"""The Telegram channel adapter (Bot API): an endpoint is one bot, its key the bot's
+username and its secret the bot token.
+
+The webhook's secret token (echoed by Telegram in X-Telegram-Bot-Api-Secret-Token) is not
+stored: it is derived from the bot token and the endpoint key (HMAC-SHA256), so only who
+holds the token can forge it, it is never shown back, and a new token means a new secret
+(register the webhook again after rotating it, which Telegram needs anyway)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from threadline.channels.contract import (
+    Capabilities,
+    EndpointConfig,
+    InboundMessage,
+    OutboundMessage,
+    SendFailed,
+    SendOutcomeUnknown,
+    SendResult,
+)
+from threadline.channels.telegram.bot_api import (
+    DEFAULT_API_BASE,
+    MAX_TEXT,
+    BotApiClient,
+    TelegramApiError,
+    TelegramNoAnswer,
+    TelegramUnreachable,
+    redact,
+)
+from threadline.channels.telegram.updates import ChatMessage
+
+# Telegram bot usernames: 5-32 characters of [A-Za-z0-9_], ending in "bot"
+BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")
+
+
+def webhook_secret(bot_token: str, key: str) -> str:
+    """The secret_token given to setWebhook for this bot: 64 hex characters (Telegram allows
+    1-256 of A-Z, a-z, 0-9, _ and -)."""
+    message = f"threadline telegram webhook {key}".encode()
+    return hmac.new(bot_token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def provider_msg_id(key: str, message: ChatMessage) -> str:
+    """`{bot}:{chat_id}:{message_id}`, plus `:edit:{edit_date}` for an edit. Message ids are
+    counted per bot, so two bots of one organisation could see the same chat:message pair:
+    the bot's username keeps them apart. A retried update (same message, same edit) maps to
+    the same id and is stored once; update_id is not used because it is only a delivery
+    counter of the bot's update queue."""
+    base = f"{key}:{message.chat_id}:{message.message_id}"
+    return base if message.edit_date is None else f"{base}:edit:{message.edit_date}"
+
+
+def primary_language(code: str | None) -> str | None:
+    """The IETF tag's primary subtag ("pt-br" -> "pt"), as agents' languages are kept."""
+    primary = (code or "").split("-")[0].strip().lower()
+    return primary if primary.isalpha() and 2 <= len(primary) <= 8 else None
+
+
+class TelegramAdapter:
+    name: ClassVar[str] = "telegram"
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True, media=True)
+    verifies_signatures: ClassVar[bool] = True
+    address_kind: ClassVar[str] = "telegram"  # the user id, which is the private chat's id
+    # sendMessage takes no idempotency key: an interrupted send is never repeated blindly.
+    idempotent_sends: ClassVar[bool] = False
+
+    def __init__(self, public_base_url: str, timeout_s: float = 15.0) -> None:
+        self._base = public_base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self.bot_api = BotApiClient(self._http)
+
+    def webhook_url(self, endpoint: EndpointConfig) -> str:
+        return f"{self._base}/webhooks/telegram/{quote(endpoint.key, safe='')}"
+
+    def verify(self, endpoint: EndpointConfig, secret_token: str | None) -> bool:
+        """Whether an update's secret token header is this bot's (constant-time)."""
+        if not endpoint.secret or not secret_token:
+            return False
+        expected = webhook_secret(endpoint.secret, endpoint.key)
+        return hmac.compare_digest(expected.encode(), secret_token.encode())
+
+    def inbound(self, endpoint: EndpointConfig, message: ChatMessage) -> InboundMessage:
+        """The message as the core stores it: an edit is a new event naming the original
+        (`edit_of`), since the timeline never rewrites what was said."""
+        data: dict[str, Any] = {
+            "endpoint_id": endpoint.id,  # replies leave through the bot written to
+            "chat_id": message.chat_id,
+            "message_id": message.message_id,
+            "update_id": message.update_id,
+            "username": message.sender.username,
+            "start_payload": message.start_payload,
+            "reply_to_message_id": message.reply_to_message_id,
+        }
+        if message.edit_date is not None:
+            original = provider_msg_id(endpoint.key, replace(message, edit_date=None))
+            data |= {"edit_of": original, "edit_date": message.edit_date}
+        return InboundMessage(
+            channel=self.name,
+            identity_kind=self.address_kind,
+            identity_value=str(message.sender.id),
+            body=message.text,
+            provider_msg_id=provider_msg_id(endpoint.key, message),
+            sender_name=message.sender.name or message.sender.username,
+            language=primary_language(message.sender.language_code),
+            attachments=message.attachments,
+            data={k: v for k, v in data.items() if v is not None},
+        )
+
+    async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:
+        token = endpoint.secret
+        if not token:
+            raise SendFailed("the endpoint has no bot token", retryable=False)
+        if len(message.body) > MAX_TEXT:
+            raise SendFailed(f"longer than Telegram's {MAX_TEXT} characters", retryable=False)
+        chat_id: int | str = int(message.to) if message.to.lstrip("-").isdigit() else message.to
+        api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
+        try:
+            sent = await self.bot_api.send_message(token, chat_id, message.body, api_base=api_base)
+        except TelegramUnreachable as exc:
+            raise SendFailed(redact(str(exc), token), retryable=True) from None
+        except TelegramNoAnswer as exc:
+            raise SendOutcomeUnknown(redact(str(exc), token)) from None
+        except TelegramApiError as exc:
+            raise SendFailed(redact(str(exc), token), retryable=exc.retryable) from None
+        return SendResult(provider_msg_id=f"{sent.chat_id}:{sent.message_id}", status="sent")
+
+    async def register_webhook(self, endpoint: EndpointConfig) -> str:
+        """Tell Telegram to post this bot's updates to Threadline (setWebhook, with the
+        derived secret token); returns the URL. Raises the client's TelegramError."""
+        if not endpoint.secret:
+            raise ValueError("the endpoint has no bot token")
+        url = self.webhook_url(endpoint)
+        await self.bot_api.set_webhook(
+            endpoint.secret,
+            url,
+            webhook_secret(endpoint.secret, endpoint.key),
+            api_base=str(endpoint.settings.get("api_base") or DEFAULT_API_BASE),
+        )
+        return url
+
+    def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The key is the bot's username (without @); the bot token goes in `secret`."""
+        if not BOT_USERNAME.fullmatch(key):
+            raise ValueError("key: the bot's username, 5-32 letters, digits or _, ending in bot")
+        if {"token", "bot_token"} & set(settings):
+            raise ValueError("settings: the bot token goes in `secret`, never in settings")
+        api_base = settings.get("api_base") or DEFAULT_API_BASE
+        parts = urlsplit(api_base) if isinstance(api_base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("settings.api_base: an http(s) URL")
+        if parts.path.rstrip("/"):
+            raise ValueError("settings.api_base: the Bot API server's root URL, with no path")
+        return {**settings, "api_base": api_base.rstrip("/")}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

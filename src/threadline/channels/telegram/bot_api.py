@@ -1,0 +1,169 @@
+"""A small asynchronous client for the Telegram Bot API (httpx): `sendMessage` and
+`setWebhook`.
+
+It imports nothing from Threadline, so it could live as its own library. The bot token is
+part of every method's URL (`/bot<token>/<method>`): no error message of this module
+contains it, and `install_log_redaction` keeps httpx's request log from printing it.
+Errors tell whether the request surely never reached Telegram (`TelegramUnreachable`),
+was answered with an error (`TelegramApiError`), or may have reached it with the answer
+lost (`TelegramNoAnswer`): only the first two are safe to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_API_BASE = "https://api.telegram.org"
+SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_TEXT = 4096  # sendMessage's limit, in characters after entity parsing
+# "/bot<id>:<secret>/" as it appears in method and file URLs
+TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
+
+
+class TelegramError(Exception):
+    pass
+
+
+class TelegramUnreachable(TelegramError):
+    """No request left this process (connection refused, DNS, connect timeout)."""
+
+
+class TelegramNoAnswer(TelegramError):
+    """The request may have been received; its answer never came (or made no sense)."""
+
+
+class TelegramApiError(TelegramError):
+    """Telegram answered `ok: false` (or an HTTP error without a Bot API body)."""
+
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        suffix = f" (retry after {retry_after} s)" if retry_after is not None else ""
+        super().__init__(f"error {code}: {description}{suffix}")
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Flood control (429) and server trouble; 400 (bad chat, too long) and 403 (the
+        user blocked the bot) never get better."""
+        return self.code == 429 or self.code >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    message_id: int
+    chat_id: int | str
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """`text` with any bot token in it replaced (the given one, and any in a method URL)."""
+    if token:
+        text = text.replace(token, "<bot-token>")
+    return TOKEN_IN_URL.sub("/bot<bot-token>", text)
+
+
+class _RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
+        record.msg = redact(record.msg) if isinstance(record.msg, str) else record.msg
+        return True
+
+
+def _redact_arg(value: Any) -> Any:
+    # httpx logs the request's URL object: its text is what would print
+    return redact(str(value)) if isinstance(value, str | httpx.URL) else value
+
+
+def install_log_redaction() -> None:
+    """Keep bot tokens out of httpx's request log ("HTTP Request: POST .../bot<token>/...").
+    Idempotent; the filter sits on the `httpx` logger, where those records are made."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+        logger.addFilter(_RedactTokens())
+
+
+class BotApiClient:
+    """Calls Bot API methods over a shared httpx client (its pool is reused)."""
+
+    def __init__(self, http: httpx.AsyncClient, api_base: str = DEFAULT_API_BASE) -> None:
+        self._http = http
+        self._api_base = api_base.rstrip("/")
+        install_log_redaction()
+
+    async def send_message(
+        self, token: str, chat_id: int | str, text: str, *, api_base: str | None = None
+    ) -> SentMessage:
+        result = await self.call(token, "sendMessage", {"chat_id": chat_id, "text": text}, api_base)
+        if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
+            raise TelegramNoAnswer("sendMessage answered without a message_id")
+        chat = result.get("chat")
+        return SentMessage(
+            message_id=result["message_id"],
+            chat_id=chat.get("id", chat_id) if isinstance(chat, dict) else chat_id,
+        )
+
+    async def set_webhook(
+        self,
+        token: str,
+        url: str,
+        secret_token: str,
+        *,
+        allowed_updates: Sequence[str] = ("message", "edited_message"),
+        drop_pending_updates: bool = False,
+        api_base: str | None = None,
+    ) -> None:
+        """Point the bot's updates at `url`; Telegram sends `secret_token` back in the
+        X-Telegram-Bot-Api-Secret-Token header of every update."""
+        params = {
+            "url": url,
+            "secret_token": secret_token,
+            "allowed_updates": list(allowed_updates),
+            "drop_pending_updates": drop_pending_updates,
+        }
+        if await self.call(token, "setWebhook", params, api_base) is not True:
+            raise TelegramNoAnswer("setWebhook did not answer true")
+
+    async def call(
+        self, token: str, method: str, params: dict[str, Any], api_base: str | None = None
+    ) -> Any:
+        """One Bot API method; returns its `result`. Raises TelegramError subclasses whose
+        messages never contain the token."""
+        url = f"{(api_base or self._api_base).rstrip('/')}/bot{token}/{method}"
+        try:
+            response = await self._http.post(url, json=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TelegramUnreachable(f"{method}: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:  # sent, perhaps received: a read timeout, a reset
+            raise TelegramNoAnswer(f"{method}: {type(exc).__name__}") from None
+        # `from None`: httpx's exceptions carry the request, and its URL the token
+        return _result(method, response)
+
+
+def _result(method: str, response: httpx.Response) -> Any:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        if response.status_code >= 400:
+            raise TelegramApiError(response.status_code, response.reason_phrase or "error")
+        raise TelegramNoAnswer(f"{method}: HTTP {response.status_code} without a Bot API body")
+    if data.get("ok") is True and response.status_code < 400:
+        return data.get("result")
+    code = data.get("error_code")
+    parameters = data.get("parameters")
+    retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    error_code = code if isinstance(code, int) else response.status_code
+    description = str(data.get("description") or response.reason_phrase or "error")[:300]
+    raise TelegramApiError(
+        error_code, description, retry_after if isinstance(retry_after, int) else None
+    )

@@ -1,0 +1,77 @@
+"""Telegram webhooks: a verified update from a private chat lands in the customer's thread
+(once per message, or per edit); admins point a bot's webhook at Threadline."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import structlog
+from sqlalchemy import select
+
+from threadline.channels.inbound import Ingested, do_ingest
+from threadline.channels.models import Endpoint
+from threadline.channels.outbox import endpoint_config
+from threadline.channels.registry import channels_of
+from threadline.channels.telegram.adapter import TelegramAdapter
+from threadline.channels.telegram.bot_api import TelegramError, redact
+from threadline.channels.telegram.updates import Ignored, MalformedUpdate, parse_update
+from threadline.context import Context
+from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
+
+log = structlog.get_logger(__name__)
+
+
+def _adapter(ctx: Context) -> TelegramAdapter:
+    return cast(TelegramAdapter, channels_of(ctx).get("telegram"))
+
+
+async def do_telegram_update(
+    ctx: Context, key: str, secret_token: str | None, body: bytes
+) -> Ingested | None:
+    """Store a bot's update; None when it is well-formed but not for us (groups, channels,
+    other update kinds), which Telegram must still see acknowledged. Nothing is read from
+    the body before the secret token checks out."""
+    async with ctx.db.sessions() as session:
+        endpoint = await session.scalar(
+            select(Endpoint).where(
+                Endpoint.channel == "telegram", Endpoint.key == key, Endpoint.active.is_(True)
+            )
+        )
+    if endpoint is None:
+        raise NotFound(f"no telegram endpoint {key!r}")
+    config = endpoint_config(endpoint)
+    adapter = _adapter(ctx)
+    if not adapter.verify(config, secret_token):
+        raise NotAllowed("the secret token is missing or invalid")
+    try:
+        update = parse_update(json.loads(body))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and MalformedUpdate
+        reason = str(exc) if isinstance(exc, MalformedUpdate) else "the body is not JSON"
+        raise Invalid(reason) from None
+    if isinstance(update, Ignored):
+        log.info(
+            "telegram.update_ignored",
+            endpoint_id=endpoint.id,
+            update_id=update.update_id,
+            reason=update.reason,
+        )
+        return None
+    return await do_ingest(ctx, endpoint, adapter.inbound(config, update))
+
+
+async def do_register_telegram_webhook(ctx: Context, org_id: str, endpoint_id: str) -> str:
+    """Point a bot's webhook at this Threadline (settings.base_url) with its secret token;
+    returns the URL. For the endpoints API or the CLI; Conflict when Telegram refuses."""
+    async with ctx.db.sessions() as session:
+        endpoint = await session.get(Endpoint, endpoint_id)
+    if endpoint is None or endpoint.org_id != org_id or endpoint.channel != "telegram":
+        raise NotFound("no such telegram endpoint")
+    if not endpoint.secret:
+        raise Conflict("the endpoint has no bot token")
+    try:
+        return await _adapter(ctx).register_webhook(endpoint_config(endpoint))
+    except TelegramError as exc:
+        raise Conflict(
+            f"Telegram refused the webhook: {redact(str(exc), endpoint.secret)}"
+        ) from None

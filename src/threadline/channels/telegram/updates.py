@@ -1,0 +1,153 @@
+"""Telegram `Update` objects (as the Bot API posts them to a webhook) read into plain data.
+
+Only private chats' `message` and `edited_message` updates carry a customer's words; every
+other well-formed update (groups, channels, callback queries, member changes, messages with
+nothing we keep) is `Ignored` with its reason, so that the webhook still answers 200 and
+Telegram does not retry it. Imports nothing from Threadline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Media whose objects carry a file_id; a photo is a list of sizes (the last is the largest).
+FILE_KINDS = ("document", "voice", "audio", "video", "video_note", "animation", "sticker")
+FILE_FIELDS = (
+    "file_id",
+    "file_unique_id",
+    "file_name",
+    "mime_type",
+    "file_size",
+    "duration",
+    "width",
+    "height",
+)
+# "/start <payload>" from a t.me/<bot>?start=<payload> deep link: 1-64 of these characters
+START = re.compile(r"/start(?:@\w+)?(?:\s+([A-Za-z0-9_-]{1,64}))?\s*")
+
+
+class MalformedUpdate(ValueError):
+    """A body that is not a Bot API Update, or a message without what every message has."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    id: int
+    first_name: str
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A private chat's message, or a new version of one (`edit_date` set)."""
+
+    update_id: int
+    chat_id: int
+    message_id: int
+    sender: Sender
+    text: str
+    date: int
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    edit_date: int | None = None
+    start_payload: str | None = None
+    reply_to_message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    update_id: int
+    reason: str
+
+
+def parse_update(data: Any) -> ChatMessage | Ignored:
+    """Raises MalformedUpdate."""
+    if not isinstance(data, dict) or not _is_int(data.get("update_id")):
+        raise MalformedUpdate("an update is a JSON object with an integer update_id")
+    update_id: int = data["update_id"]
+    kind = next((k for k in ("message", "edited_message") if k in data), None)
+    if kind is None:
+        other = next((k for k in data if k != "update_id"), "empty")
+        return Ignored(update_id, f"{other} updates are not handled")
+    message = data[kind]
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if not isinstance(chat, dict) or not _is_int(chat.get("id")):
+        raise MalformedUpdate(f"{kind} needs a chat with an integer id")
+    if not _is_int(message.get("message_id")):
+        raise MalformedUpdate(f"{kind} needs an integer message_id")
+    if chat.get("type") != "private":
+        return Ignored(update_id, f"messages in {chat.get('type')!s} chats are not handled")
+    sender = _sender(message.get("from"))
+    if sender is None:
+        raise MalformedUpdate(f"a private chat's {kind} needs `from` with an integer id")
+    return _message(update_id, kind, message, chat["id"], sender)
+
+
+def _message(
+    update_id: int, kind: str, message: dict[str, Any], chat_id: int, sender: Sender
+) -> ChatMessage | Ignored:
+    text = _str(message.get("text")) or _str(message.get("caption")) or ""
+    attachments = _attachments(message)
+    if not text and not attachments:
+        return Ignored(update_id, "a message with no text or media we keep (location, poll, ...)")
+    start = START.fullmatch(text) if kind == "message" else None
+    reply_to = message.get("reply_to_message")
+    edit_date = message.get("edit_date")
+    return ChatMessage(
+        update_id=update_id,
+        chat_id=chat_id,
+        message_id=message["message_id"],
+        sender=sender,
+        text=text,
+        date=message["date"] if _is_int(message.get("date")) else 0,
+        attachments=attachments,
+        edit_date=(edit_date if _is_int(edit_date) else 0) if kind == "edited_message" else None,
+        start_payload=start.group(1) if start else None,
+        reply_to_message_id=reply_to.get("message_id")
+        if isinstance(reply_to, dict) and _is_int(reply_to.get("message_id"))
+        else None,
+    )
+
+
+def _sender(raw: Any) -> Sender | None:
+    if not isinstance(raw, dict) or not _is_int(raw.get("id")):
+        return None
+    return Sender(
+        id=raw["id"],
+        first_name=_str(raw.get("first_name")) or "",
+        last_name=_str(raw.get("last_name")),
+        username=_str(raw.get("username")),
+        language_code=_str(raw.get("language_code")),
+    )
+
+
+def _attachments(message: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Each media item's file metadata: the file itself is fetched later through getFile,
+    whose download URL holds the bot token and so is never stored."""
+    found: list[dict[str, Any]] = []
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+        found.append(_file("photo", photo[-1]))
+    for kind in FILE_KINDS:
+        if isinstance(message.get(kind), dict):
+            found.append(_file(kind, message[kind]))
+    return tuple(item for item in found if item.get("file_id"))
+
+
+def _file(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, **{k: raw[k] for k in FILE_FIELDS if isinstance(raw.get(k), str | int)}}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

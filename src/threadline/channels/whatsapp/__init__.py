@@ -1,0 +1,1 @@
+"""The WhatsApp channel over Meta's WhatsApp Cloud API."""

@@ -1,0 +1,91 @@
+"""The WhatsApp channel adapter: sends through the Cloud API's messages endpoint
+(`POST {api_base}/{api_version}/{phone_number_id}/messages`, bearer access token).
+
+An endpoint's key is its business phone number's id at Meta (`phone_number_id`); its
+secret holds the app secret and access token (see channels/meta/endpoint.py). Free-form
+messages go only within the 24-hour customer-service window (`service_window`, enforced
+when a reply is queued); an approved template may go at any time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from threadline.channels.contract import (
+    Capabilities,
+    EndpointConfig,
+    OutboundMessage,
+    SendOutcomeUnknown,
+    SendResult,
+)
+from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
+from threadline.channels.meta.graph_client import GraphClient
+from threadline.channels.meta.window import ServiceWindow
+
+PHONE_NUMBER_ID = re.compile(r"\d{5,32}")
+
+
+class WhatsAppAdapter:
+    name: ClassVar[str] = "whatsapp"
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True, media=True, read_receipts=True)
+    verifies_signatures: ClassVar[bool] = True
+    address_kind: ClassVar[str] = "phone"
+    # the Cloud API takes no idempotency key: an interrupted send is never repeated blindly
+    idempotent_sends: ClassVar[bool] = False
+    service_window: ClassVar[ServiceWindow] = ServiceWindow(
+        "outside WhatsApp's 24-hour window: send a template"
+    )
+    sends_templates: ClassVar[bool] = True
+
+    def __init__(self, timeout_s: float = 15.0) -> None:
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._graph = GraphClient(self._http)
+
+    async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.to.removeprefix("+"),  # the wa_id: the number's digits
+            **message_content(message),
+        }
+        async with provider_errors():
+            answer = await self._graph.post(
+                f"{endpoint.key}/messages", payload, **graph_target(endpoint)
+            )
+        sent = answer.get("messages")
+        wamid = sent[0].get("id") if isinstance(sent, list) and sent else None
+        if not isinstance(wamid, str) or not wamid:
+            raise SendOutcomeUnknown("the Cloud API answered without a message id")
+        return SendResult(provider_msg_id=wamid, status="sent")
+
+    def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The key is the phone number's id at Meta; settings: verify_token (kept as its
+        digest), api_base, api_version."""
+        if not PHONE_NUMBER_ID.fullmatch(key):
+            raise ValueError("key: the WhatsApp phone number id (digits) from Meta")
+        return check_settings(settings)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def message_content(message: OutboundMessage) -> dict[str, Any]:
+    """The Cloud API's `type` and its object: a template when the message carries one, else
+    text."""
+    if message.template is not None:
+        return {"type": "template", "template": template_object(message.template)}
+    return {"type": "text", "text": {"body": message.body, "preview_url": False}}
+
+
+def template_object(template: Mapping[str, Any]) -> dict[str, Any]:
+    params = [{"type": "text", "text": str(p)} for p in template.get("params") or ()]
+    out: dict[str, Any] = {
+        "name": str(template["name"]),
+        "language": {"code": str(template.get("language") or "en_US")},
+    }
+    if params:
+        out["components"] = [{"type": "body", "parameters": params}]
+    return out

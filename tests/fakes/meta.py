@@ -1,0 +1,217 @@
+"""A fake Meta Graph API: the WhatsApp Cloud API's and Messenger's Send API endpoints as a
+real HTTP server on a free port, plus Meta's side of the webhooks (notifications signed
+with X-Hub-Signature-256 over the raw body, keyed with the app secret).
+
+Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusal (400)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+APP_SECRET = "fake-meta-app-secret"
+ACCESS_TOKEN = "EAAfakeaccesstoken"
+VERIFY_TOKEN = "fake-verify-token"
+PHONE_NUMBER_ID = "106540352242922"
+DISPLAY_NUMBER = "15550783881"
+PAGE_ID = "104729785590011"
+
+
+@dataclass
+class SentMessage:
+    """One accepted send: `path` tells the API (`{phone_number_id}/messages` or
+    `me/messages`), `payload` is the JSON body as posted."""
+
+    id: str
+    path: str
+    payload: dict[str, Any]
+
+
+def _error(status: int, code: int, message: str) -> JSONResponse:
+    body = {"error": {"message": message, "type": "OAuthException", "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+class FakeGraph:
+    def __init__(self, access_token: str = ACCESS_TOKEN, app_secret: str = APP_SECRET) -> None:
+        self.access_token = access_token
+        self.app_secret = app_secret
+        self.messages: list[SentMessage] = []
+        self.attempts = 0
+        self.fail_with: int | None = None
+        self.base_url = ""
+        self.app = Starlette(
+            routes=[Route("/{version}/{node}/messages", self._messages, methods=["POST"])]
+        )
+
+    def _token(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            return header.removeprefix("Bearer ")
+        return request.query_params.get("access_token", "")
+
+    async def _messages(self, request: Request) -> JSONResponse:
+        self.attempts += 1
+        if self._token(request) != self.access_token:
+            return _error(401, 190, "Invalid OAuth access token")
+        if self.fail_with is not None:
+            return _error(self.fail_with, 131000 if self.fail_with >= 500 else 131026, "failing")
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return _error(400, 100, "Invalid JSON")
+        node = request.path_params["node"]
+        if node == "me":
+            return self._messenger(payload)
+        return self._whatsapp(node, payload)
+
+    def _whatsapp(self, node: str, payload: dict[str, Any]) -> JSONResponse:
+        if payload.get("messaging_product") != "whatsapp" or not payload.get("to"):
+            return _error(400, 100, "(#100) Invalid parameter")
+        kind = payload.get("type", "text")
+        if kind not in payload or (kind == "text" and not payload["text"].get("body")):
+            return _error(400, 100, f"(#100) The parameter {kind} is required")
+        sent = SentMessage("wamid." + uuid.uuid4().hex, f"{node}/messages", payload)
+        self.messages.append(sent)
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": payload["to"], "wa_id": payload["to"]}],
+                "messages": [{"id": sent.id}],
+            }
+        )
+
+    def _messenger(self, payload: dict[str, Any]) -> JSONResponse:
+        recipient = (payload.get("recipient") or {}).get("id")
+        if not recipient or not (payload.get("message") or {}).get("text"):
+            return _error(400, 100, "(#100) param recipient and message are required")
+        sent = SentMessage("m_" + uuid.uuid4().hex, "me/messages", payload)
+        self.messages.append(sent)
+        return JSONResponse({"recipient_id": recipient, "message_id": sent.id})
+
+    # ---- Meta's side of the webhooks ----------------------------------------------------------
+
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        key = (secret or self.app_secret).encode()
+        return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+    async def notify(
+        self, url: str, payload: dict[str, Any], *, secret: str | None = None
+    ) -> httpx.Response:
+        """POST a notification as Meta does: JSON, signed over the exact bytes sent."""
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": self.sign(body, secret),
+        }
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(url, content=body, headers=headers)
+
+
+# ---- notification payloads, as Meta documents them ----------------------------------------------
+
+
+def whatsapp_change(
+    value: dict[str, Any], phone_number_id: str = PHONE_NUMBER_ID
+) -> dict[str, Any]:
+    metadata = {"display_phone_number": DISPLAY_NUMBER, "phone_number_id": phone_number_id}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {"messaging_product": "whatsapp", "metadata": metadata, **value},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def whatsapp_message(
+    wamid: str, wa_id: str, kind: str = "text", name: str = "Ana", **content: Any
+) -> dict[str, Any]:
+    """A customer message: `content` is the type's object (text: body=...)."""
+    message = {"from": wa_id, "id": wamid, "timestamp": "1760000000", "type": kind}
+    message[kind] = content
+    return whatsapp_change(
+        {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+    )
+
+
+def whatsapp_status(
+    wamid: str, status: str, recipient: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": "1760000100",
+        "recipient_id": recipient,
+    }
+    if errors:
+        entry["errors"] = errors
+    return whatsapp_change({"statuses": [entry]})
+
+
+def messenger_event(event: dict[str, Any], page_id: str = PAGE_ID) -> dict[str, Any]:
+    return {
+        "object": "page",
+        "entry": [{"id": page_id, "time": 1760000000000, "messaging": [event]}],
+    }
+
+
+def messenger_message(mid: str, psid: str, text: str, page_id: str = PAGE_ID) -> dict[str, Any]:
+    return messenger_event(
+        {
+            "sender": {"id": psid},
+            "recipient": {"id": page_id},
+            "timestamp": 1760000000000,
+            "message": {"mid": mid, "text": text},
+        },
+        page_id,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_fake_graph() -> AsyncIterator[FakeGraph]:
+    fake = FakeGraph()
+    port = _free_port()
+    config = uvicorn.Config(
+        fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    fake.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

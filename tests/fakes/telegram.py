@@ -1,0 +1,205 @@
+"""A fake Telegram Bot API: `sendMessage` and `setWebhook` at `/bot<token>/<method>` as a
+real HTTP server on a free port, answering as Telegram does (`{"ok": true, "result": ...}`
+or `{"ok": false, "error_code": ..., "description": ...}`), plus Telegram's side of the
+webhook: it posts Update objects with the X-Telegram-Bot-Api-Secret-Token header.
+
+Switch `fail_with` to 429 (flood control, with `retry_after`), 500/502 (outage) or 400;
+put a user id in `blocked` for 403 "bot was blocked by the user"; `delay_s` makes it slow."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT_TOKEN = "7012345678:AAFakeTelegramBotTokenForTests_0123456"
+BOT_ID = 7012345678
+BOT_USERNAME = "threadline_test_bot"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass
+class Sent:
+    chat_id: int | str
+    text: str
+    message_id: int
+
+
+def _error(code: int, description: str, **parameters: Any) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return JSONResponse(body, status_code=code)
+
+
+class FakeTelegram:
+    def __init__(self, token: str = BOT_TOKEN) -> None:
+        self.token = token
+        self.messages: list[Sent] = []
+        self.attempts = 0  # every sendMessage call, accepted or not
+        self.fail_with: int | None = None
+        self.retry_after = 1
+        self.blocked: set[int] = set()
+        self.delay_s = 0.0
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] | None = None
+        self.base_url = ""
+        self._message_ids = itertools.count(1000)
+        self._update_ids = itertools.count(500_000_000)
+        self._chat_message_ids = itertools.count(1)
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._call, methods=["POST"])])
+
+    async def _call(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        params = await _params(request)
+        method = request.path_params["method"]
+        if method == "sendMessage":
+            return await self._send_message(params)
+        if method == "setWebhook":
+            return self._set_webhook(params)
+        return _error(404, "Not Found: method not found")
+
+    async def _send_message(self, params: dict[str, Any]) -> JSONResponse:
+        self.attempts += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.fail_with == 429:
+            wait = self.retry_after
+            return _error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+        if self.fail_with is not None:
+            return _error(self.fail_with, "Internal Server Error" if self.fail_with >= 500 else "x")
+        chat_id, text = params.get("chat_id"), params.get("text")
+        if chat_id in (None, "") or not text:
+            return _error(400, "Bad Request: message text is empty")
+        if len(str(text)) > 4096:
+            return _error(400, "Bad Request: message is too long")
+        if int(chat_id) in self.blocked:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        sent = Sent(chat_id=chat_id, text=str(text), message_id=next(self._message_ids))
+        self.messages.append(sent)
+        result = {
+            "message_id": sent.message_id,
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Test", "username": BOT_USERNAME},
+            "chat": {"id": int(chat_id), "type": "private"},
+            "date": 1_700_000_000,
+            "text": sent.text,
+        }
+        return JSONResponse({"ok": True, "result": result})
+
+    def _set_webhook(self, params: dict[str, Any]) -> JSONResponse:
+        url = params.get("url")
+        local = isinstance(url, str) and url.startswith("http://127.0.0.1")
+        if not isinstance(url, str) or not (url.startswith("https://") or local):
+            return _error(400, "Bad Request: bad webhook: HTTPS url must be provided for webhook")
+        self.webhook_url, self.webhook_secret = url, params.get("secret_token")
+        self.webhook_allowed_updates = params.get("allowed_updates")
+        return JSONResponse({"ok": True, "result": True, "description": "Webhook was set"})
+
+    # ---- Telegram's side of the webhook --------------------------------------------------
+
+    def private_message(
+        self,
+        text: str | None,
+        *,
+        user_id: int = 424242,
+        first_name: str = "Ana",
+        last_name: str | None = "Silva",
+        username: str | None = "ana_s",
+        language_code: str | None = "pt-br",
+        message_id: int | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """An Update with a `message` from a user in their private chat with the bot."""
+        sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        for name, value in (
+            ("last_name", last_name),
+            ("username", username),
+            ("language_code", language_code),
+        ):
+            if value is not None:
+                sender[name] = value
+        chat = {k: v for k, v in sender.items() if k in ("id", "first_name", "last_name")}
+        message: dict[str, Any] = {
+            "message_id": message_id if message_id is not None else next(self._chat_message_ids),
+            "from": sender,
+            "chat": {**chat, "type": "private"},
+            "date": 1_700_000_000,
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def edited(self, update: dict[str, Any], text: str, edit_date: int) -> dict[str, Any]:
+        """The `edited_message` update Telegram sends when that message is edited."""
+        message = {**update["message"], "text": text, "edit_date": edit_date}
+        return {"update_id": next(self._update_ids), "edited_message": message}
+
+    async def post_update(
+        self,
+        update: Any,
+        url: str | None = None,
+        *,
+        secret: str | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """POST an update as Telegram does: JSON, with the secret token given to setWebhook
+        (or `secret`, for a forger; "" sends no header)."""
+        token = self.webhook_secret if secret is None else secret
+        headers = {SECRET_HEADER: token} if token else {}
+        target = url or self.webhook_url
+        assert target, "no webhook set and no url given"
+        async with httpx.AsyncClient(timeout=10) as client:
+            if content is not None:
+                headers["Content-Type"] = "application/json"
+                return await client.post(target, content=content, headers=headers)
+            return await client.post(target, json=update, headers=headers)
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """Bot API methods take JSON, a query string or a form alike."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    form = await request.form()
+    return {**request.query_params, **{k: v for k, v in form.items() if isinstance(v, str)}}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    port = _free_port()
+    config = uvicorn.Config(
+        fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    fake.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -1,0 +1,155 @@
+"""Facebook Messenger against a fake Graph API: the verify-token handshake, signed page
+notifications landing in the customer's thread (once per mid; the page's own echoes
+skipped), bad posts storing nothing, replies going out once through the Send API with
+delivery reports, and the 24-hour window; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from tests.conftest import Running, World, login
+from tests.fakes.meta import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    PAGE_ID,
+    VERIFY_TOKEN,
+    FakeGraph,
+    messenger_event,
+    messenger_message,
+    running_fake_graph,
+)
+from tests.integration.test_sms import count, eventually, outbox_row
+from threadline.channels.models import OutboxMessage
+from threadline.customers.models import Customer, Identity
+from threadline.db import utcnow
+from threadline.routing.models import Contact
+from threadline.threads.models import ThreadEvent
+
+PSID = "6483920145327781"
+SECRET = json.dumps({"app_secret": APP_SECRET, "access_token": ACCESS_TOKEN})
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with running_fake_graph() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def page(server: Running, world: World, graph: FakeGraph) -> dict[str, Any]:
+    admin = await login(server, "admin@example.com")
+    created = await admin.post(
+        "/api/v1/endpoints",
+        json={
+            "channel": "messenger",
+            "key": PAGE_ID,
+            "name": "Bank page",
+            "queue_id": world.queues["general"].id,
+            "secret": SECRET,
+            "settings": {"verify_token": VERIFY_TOKEN, "api_base": graph.base_url},
+        },
+    )
+    assert created.status_code == 201, created.text
+    capacity = {"chat": 2, "voice": 1, "messenger": 3}
+    patched = await admin.patch(
+        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
+    )
+    assert patched.status_code == 200, patched.text
+    await admin.aclose()
+    return dict(created.json())
+
+
+def hook(server: Running, key: str = PAGE_ID) -> str:
+    return f"{server.base_url}/webhooks/messenger/{key}"
+
+
+async def _offers(client: httpx.AsyncClient) -> list[dict[str, Any]] | None:
+    return (await client.get("/api/v1/offers")).json() or None
+
+
+async def test_handshake_and_a_message_landing_once(
+    server: Running, world: World, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "77"}
+    async with httpx.AsyncClient(timeout=10) as meta:
+        ok = await meta.get(hook(server), params=params)
+        wrong = await meta.get(hook(server), params={**params, "hub.verify_token": "nope"})
+    assert (ok.status_code, ok.text, wrong.status_code) == (200, "77", 403)
+    for _ in range(2):  # Meta's retry is stored once
+        response = await graph.notify(hook(server), messenger_message("m_1", PSID, "hi there"))
+        assert response.status_code == 200, response.text
+    echo = messenger_message("m_echo", PAGE_ID, "our own")
+    echo["entry"][0]["messaging"][0]["message"]["is_echo"] = True
+    assert (await graph.notify(hook(server), echo)).status_code == 200
+    async with server.ctx.db.sessions() as db:
+        [event] = list(await db.scalars(select(ThreadEvent).where(ThreadEvent.kind == "message")))
+        identity = await db.scalar(select(Identity).where(Identity.kind == "messenger"))
+    assert (event.channel, event.body, event.provider_msg_id) == ("messenger", "hi there", "m_1")
+    assert identity is not None and identity.value == PSID
+    assert await count(server, Contact) == 1
+
+
+async def test_unsigned_forged_and_malformed_notifications_store_nothing(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    payload = messenger_message("m_bad", PSID, "let me in")
+    async with httpx.AsyncClient(timeout=10) as anyone:
+        unsigned = await anyone.post(hook(server), json=payload)
+    forged = await graph.notify(hook(server), payload, secret="wrong-secret")
+    assert unsigned.status_code == 403 and forged.status_code == 403
+    for wrong in (
+        {"object": "whatsapp_business_account", "entry": []},
+        messenger_event({"sender": {"id": PSID}, "message": {"text": "no mid"}}),
+        {"object": "page", "entry": [{"id": PAGE_ID, "messaging": "x"}]},
+    ):
+        response = await graph.notify(hook(server), wrong)
+        assert response.status_code == 422, (wrong, response.text)
+    assert await count(server, ThreadEvent) == 0
+    assert await count(server, Customer) == 0
+
+
+async def test_a_reply_goes_out_once_and_the_window_closes_after_24_hours(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    rui = await login(server, "rui@example.com")
+    await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    assert (await graph.notify(hook(server), messenger_message("m_1", PSID, "help"))).is_success
+    offers = await eventually(lambda: _offers(rui))
+    assert (await rui.post(f"/api/v1/offers/{offers[0]['id']}/accept")).status_code == 200
+    thread_id = offers[0]["thread_id"]
+    reply = await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "On it"})
+    assert reply.status_code == 201 and reply.json()["channel"] == "messenger"
+    row = await eventually(lambda: outbox_row(server, status="sent"))
+    [sent] = graph.messages
+    assert sent.path == "me/messages" and sent.payload == {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "On it"},
+    }
+    assert row.provider_msg_id == sent.id
+    delivery = messenger_event(
+        {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID}, "delivery": {"mids": [sent.id]}}
+    )
+    assert (await graph.notify(hook(server), delivery)).status_code == 200
+    await eventually(lambda: outbox_row(server, status="delivered"))
+    async with server.ctx.uow() as uow:  # the customer last wrote 25 hours ago
+        await uow.session.execute(
+            update(ThreadEvent)
+            .where(ThreadEvent.provider_msg_id == "m_1")
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+    late = await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "Hello?"})
+    assert late.status_code == 409 and "24-hour window" in late.json()["message"]
+    template = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages", json={"template": {"name": "case_update"}}
+    )
+    assert template.status_code == 422  # Messenger has no WhatsApp-style templates
+    assert await count(server, OutboxMessage) == 1
+    await rui.aclose()

@@ -16,12 +16,19 @@ from threadline.agents.http import router as agents_router
 from threadline.auth.http import router as auth_router
 from threadline.channels.chat.adapter import ChatAdapter
 from threadline.channels.chat.http import router as chat_router
+from threadline.channels.email.adapter import EmailAdapter
 from threadline.channels.email.service import start_email_inbound
 from threadline.channels.http import router as channels_router
+from threadline.channels.messenger.adapter import MessengerAdapter
+from threadline.channels.messenger.http import router as messenger_router
 from threadline.channels.outbox import OUTBOX_SEND, OutboxSender
 from threadline.channels.registry import ChannelRegistry
 from threadline.channels.sms.adapter import SmsAdapter
 from threadline.channels.sms.http import router as sms_router
+from threadline.channels.telegram.adapter import TelegramAdapter
+from threadline.channels.telegram.http import router as telegram_router
+from threadline.channels.whatsapp.adapter import WhatsAppAdapter
+from threadline.channels.whatsapp.http import router as whatsapp_router
 from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.http import router as customers_router
@@ -47,6 +54,12 @@ def build_channels(settings: Settings) -> ChannelRegistry:
         ChatAdapter(settings.secret_key.get_secret_value(), settings.visitor_token_max_age_s)
     )
     registry.register(SmsAdapter(settings.base_url))
+    registry.register(TelegramAdapter(settings.base_url))
+    registry.register(WhatsAppAdapter())
+    registry.register(MessengerAdapter())
+    registry.register(
+        EmailAdapter(settings.secret_key.get_secret_value(), settings.email_relay_timeout_s)
+    )
     return registry
 
 
@@ -123,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat_router,
         channels_router,
         sms_router,
+        telegram_router,
+        whatsapp_router,
+        messenger_router,
         realtime_router,
         web_router,
     ):

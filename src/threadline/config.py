@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     email_attachments_dir: Path = Path("data/email")
     email_imap_poll_s: float | None = None
     email_imap_timeout_s: float = 30.0
+    # Email out: how long each SMTP command to a mailbox's relay may take (the whole send
+    # is bounded by outbox_send_timeout_s)
+    email_relay_timeout_s: float = 10.0
     outbox_max_attempts: int = 8
     outbox_backoff_s: float = 2.0  # the wait after the first failure; doubles each time
     outbox_backoff_max_s: float = 600.0

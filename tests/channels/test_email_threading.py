@@ -10,6 +10,8 @@ from email.parser import BytesParser
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadline.channels.contract import EndpointConfig, OutboundMessage
+from threadline.channels.email.adapter import EmailAdapter
 from threadline.channels.email.parsing import parse_email
 from threadline.channels.email.threading import (
     MAX_REFERENCES,
@@ -167,3 +169,17 @@ def _fixture(name: str) -> bytes:
     from tests.channels.test_email_parsing import fixture
 
     return fixture(name)
+
+
+def test_outbound_message_ids_fit_the_provider_id_column() -> None:
+    adapter = EmailAdapter("secret")
+    message = OutboundMessage(
+        channel="email", to="a@b.example", body="hi", thread_id=str(uuid.uuid4()), event_id=1
+    )
+    for domain in ("bank.example", "x" * 50 + ".example"):
+        key = f"s@{domain}"
+        endpoint = EndpointConfig(id="e", channel="email", key=key)
+        mail = adapter.compose(endpoint, message, datetime.now(UTC))
+        assert len(mail["Message-ID"]) <= 128
+        assert adapter.message_ids.thread_of(mail["Message-ID"]) == message.thread_id
+        assert mail["Subject"] == "Your message" and mail["In-Reply-To"] is None

@@ -174,6 +174,8 @@ async def test_unknown_ids_are_404(server: Running, world: World) -> None:
             body = {"source_id": ids["customer_id"]}
         if path.endswith("/transfer"):
             body = {"queue_id": ids["queue_id"]}
+        if path.endswith("/messages"):  # a body or a template: the schema cannot say "one of"
+            body = {"body": "hello"}
         for name in names:
             for unknown in (str(uuid.uuid4()), "x" * 2000, "%F0%9F%99%82", "%00"):
                 url = fill_path(path, {**ids, name: unknown})

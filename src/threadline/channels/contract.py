@@ -49,7 +49,10 @@ class EndpointConfig:
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One message to send. `idempotency_key` is the outbox row's id: stable across retries,
-    for providers that can deduplicate on it."""
+    for providers that can deduplicate on it. `data`: the data of the customer's last message
+    on this channel in the thread (an email's subject and Message-ID), to reply in context.
+    `template`: an approved message template ({name, language, params}) sent instead of
+    `body`, on channels that declare `sends_templates` (WhatsApp)."""
 
     channel: str
     to: str
@@ -58,6 +61,8 @@ class OutboundMessage:
     event_id: int
     idempotency_key: str = ""
     attachments: tuple[Mapping[str, Any], ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    template: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,12 @@ class OutboundAdapter(ChannelAdapter, Protocol):
     `address_kind` is the customer identity kind that reaches them on this channel (sms:
     "phone"). `idempotent_sends`: the provider deduplicates on `idempotency_key`, so a send
     interrupted by a crash may safely be repeated; without it the outbox never repeats a
-    send whose outcome it does not know."""
+    send whose outcome it does not know.
+
+    Optional declarations: `service_window` (an object with `is_open(last_inbound_at, now)`
+    and `refusal`, e.g. channels/meta/window.py) makes the outbox refuse free-form messages
+    once the customer's last message on the channel is too old; `sends_templates = True`
+    lets messages carry a `template`, which may go at any time."""
 
     address_kind: ClassVar[str]
     idempotent_sends: ClassVar[bool]

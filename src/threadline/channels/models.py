@@ -23,7 +23,7 @@ class Endpoint(Base):
     name: Mapped[str] = mapped_column(String(200))
     queue_id: Mapped[str | None] = mapped_column(ForeignKey("queues.id"), default=None)
     # Provider/HMAC secret; never shown back by the API nor logged.
-    secret: Mapped[str | None] = mapped_column(String(200), default=None)
+    secret: Mapped[str | None] = mapped_column(String(4000), default=None)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -102,6 +102,7 @@ async def enqueue_outbound(
         adapter = channels_of(ctx).sender(channel)
     except UnknownChannel:
         raise Invalid(f"cannot send messages on channel {channel!r}") from None
+    await _check_service_window(uow.session, thread, adapter, event)
     endpoint = await _reply_endpoint(uow.session, thread, channel)
     address = await _address(uow.session, thread.customer_id, adapter.address_kind)
     if address is None:
@@ -137,17 +138,7 @@ def _wake_timers(ctx: Context) -> Any:
 async def _reply_endpoint(session: AsyncSession, thread: Thread, channel: str) -> Endpoint:
     """The endpoint the customer last wrote to on this channel (inbound adapters record its
     id in the event's data), else the organisation's first active one."""
-    last_data = await session.scalar(
-        select(ThreadEvent.data)
-        .where(
-            ThreadEvent.thread_id == thread.id,
-            ThreadEvent.channel == channel,
-            ThreadEvent.author_type == "customer",
-        )
-        .order_by(ThreadEvent.seq.desc())
-        .limit(1)
-    )
-    endpoint_id = (last_data or {}).get("endpoint_id")
+    endpoint_id = (await _last_inbound_data(session, thread.id, channel)).get("endpoint_id")
     endpoint = await session.get(Endpoint, endpoint_id) if isinstance(endpoint_id, str) else None
     if endpoint is None or not endpoint.active or endpoint.org_id != thread.org_id:
         endpoint = await session.scalar(
@@ -163,6 +154,49 @@ async def _reply_endpoint(session: AsyncSession, thread: Thread, channel: str) -
     if endpoint is None:
         raise Conflict(f"no active {channel} endpoint is configured", channel=channel)
     return endpoint
+
+
+async def _last_inbound_data(session: AsyncSession, thread_id: str, channel: str) -> dict[str, Any]:
+    """The data of the customer's last message on this channel in the thread ({} if none)."""
+    data = await session.scalar(
+        select(ThreadEvent.data)
+        .where(
+            ThreadEvent.thread_id == thread_id,
+            ThreadEvent.channel == channel,
+            ThreadEvent.author_type == "customer",
+        )
+        .order_by(ThreadEvent.seq.desc())
+        .limit(1)
+    )
+    return dict(data or {})
+
+
+async def _check_service_window(
+    session: AsyncSession, thread: Thread, adapter: Any, event: ThreadEvent
+) -> None:
+    """On a channel with a customer-service window (the adapter's `service_window`), a
+    free-form message goes only within it (Conflict); a template may go at any time, on
+    channels that send templates (else Invalid)."""
+    template = (event.data or {}).get("template")
+    if template is not None and not getattr(adapter, "sends_templates", False):
+        raise Invalid(f"templates cannot be sent on {event.channel}")
+    window = getattr(adapter, "service_window", None)
+    if window is None or template is not None:
+        return
+    last_inbound_at = await session.scalar(
+        select(ThreadEvent.created_at)
+        .join(Thread, Thread.id == ThreadEvent.thread_id)
+        .where(
+            Thread.customer_id == thread.customer_id,
+            ThreadEvent.channel == event.channel,
+            ThreadEvent.author_type == "customer",
+            ThreadEvent.kind == "message",
+        )
+        .order_by(ThreadEvent.created_at.desc())
+        .limit(1)
+    )
+    if not window.is_open(last_inbound_at, utcnow()):
+        raise Conflict(window.refusal, channel=event.channel, reason="service_window")
 
 
 async def _address(session: AsyncSession, customer_id: str, kind: str) -> str | None:
@@ -248,6 +282,8 @@ class OutboxSender:
         async with self._ctx.db.sessions() as session:
             row = await session.get(OutboxMessage, claim.outbox_id)
             endpoint = await session.get(Endpoint, row.endpoint_id) if row else None
+            replied = await _last_inbound_data(session, row.thread_id, row.channel) if row else {}
+            event = await session.get(ThreadEvent, row.event_id) if row else None
         if row is None or endpoint is None:
             return SendFailed("the message or its endpoint is gone", retryable=False)
         try:
@@ -261,6 +297,8 @@ class OutboxSender:
             thread_id=row.thread_id,
             event_id=row.event_id,
             idempotency_key=row.id,
+            data=replied,
+            template=(event.data or {}).get("template") if event else None,
         )
         try:
             return await asyncio.wait_for(

@@ -26,7 +26,7 @@ class EndpointIn(BaseModel):
     secret: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=4000,  # Meta access tokens run to several hundred characters
         description="provider credential (e.g. the Twilio auth token); never shown back",
     )
     settings: dict[str, Any] = Field(

@@ -132,8 +132,7 @@ async def agent_view(ctx: Context, events: list[ThreadEvent]) -> list[EventOut]:
             )
             states = {event_id: status for event_id, status in rows}
     return [
-        EventOut.model_validate(e).model_copy(update={"delivery": states.get(e.id)})
-        for e in events
+        EventOut.model_validate(e).model_copy(update={"delivery": states.get(e.id)}) for e in events
     ]
 
 

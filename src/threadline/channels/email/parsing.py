@@ -177,7 +177,13 @@ def _header(msg: Message, name: str) -> str:
         value = msg.get(name)
     except Exception:  # the stdlib header parser raises on some garbage
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
+    return " ".join(_utf8(str(value)).split()) if value is not None else ""
+
+
+def _utf8(text: str) -> str:
+    """Raw 8-bit header bytes (UTF-8 headers, RFC 6532, sent with SMTPUTF8) come out of the
+    parser as surrogate escapes, which no database stores: read them as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _addresses(msg: Message, name: str) -> list[str]:
@@ -193,7 +199,7 @@ def _from(msg: Message) -> tuple[str, str]:
         header = msg.get("From")
         for address in getattr(header, "addresses", ()):
             if "@" in (address.addr_spec or ""):
-                return address.addr_spec.lower(), address.display_name
+                return _utf8(address.addr_spec.lower()), _utf8(address.display_name)
     except Exception:  # as _header
         return "", ""
     return "", ""

@@ -4,7 +4,7 @@ A received email is parsed and classified (channels/email/parsing.py), then:
 - our own message coming back (a loop, a Bcc to ourselves) is dropped;
 - a bounce or an automatic reply never opens a contact: it is counted, logged, and, when it
   refers to one of our messages, written as an internal `status` entry on that thread (a
-  bounce also goes to the `bounce_handlers`, so the outbox can mark the send failed);
+  bounce also goes to the `bounce_handlers`: `outbox_bounce_handler` marks the send failed);
 - a mailing-list message is counted, logged and dropped;
 - a person's message is stored once (the Message-ID is the provider id) in the customer's
   thread and opens a contact (do_ingest). If it answers one of our Message-IDs, it goes to
@@ -29,17 +29,19 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from threadline.channels.contract import StatusUpdate
 from threadline.channels.email.attachments import AttachmentStore
 from threadline.channels.email.parsing import MAX_PROVIDER_ID, Bounce, ParsedEmail, parse_email
 from threadline.channels.email.threading import MessageIds, email_message_id_key
 from threadline.channels.inbound import do_ingest
-from threadline.channels.models import Endpoint
+from threadline.channels.models import Endpoint, OutboxMessage
+from threadline.channels.outbox import do_delivery_status
 from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.identities import normalise_email
 from threadline.customers.services import find_by_identity
 from threadline.errors import Invalid
-from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.models import Thread
 from threadline.threads.services import append_event, lock_thread
 
 log = structlog.get_logger(__name__)
@@ -138,18 +140,16 @@ class EmailReceiver:
 
     async def _answered_thread(self, endpoint: Endpoint, parsed: ParsedEmail) -> Thread | None:
         """The thread this email answers: by our signed Message-ID, else by an outbound
-        message of ours stored with that id (ids signed under an older secret key)."""
+        message this mailbox sent with that id (ids signed under an older secret key)."""
         thread_id = self.message_ids.answered_thread(parsed.answers)
         ids = [i for i in parsed.answers if len(i) <= MAX_PROVIDER_ID][:50]
         async with self.ctx.db.sessions() as session:
             if thread_id is None and ids:
                 thread_id = await session.scalar(
-                    select(ThreadEvent.thread_id)
+                    select(OutboxMessage.thread_id)
                     .where(
-                        ThreadEvent.org_id == endpoint.org_id,
-                        ThreadEvent.channel == "email",
-                        ThreadEvent.author_type == "agent",
-                        ThreadEvent.provider_msg_id.in_(ids),
+                        OutboxMessage.endpoint_id == endpoint.id,
+                        OutboxMessage.provider_msg_id.in_(ids),
                     )
                     .limit(1)
                 )
@@ -162,6 +162,8 @@ class EmailReceiver:
         message = parsed.message
         if thread is None and not message.identity_value:
             raise Invalid("the email has no sender address")
+        # replies leave through the mailbox written to (channels/outbox.py)
+        message = dataclasses.replace(message, data={**message.data, "endpoint_id": endpoint.id})
         if thread is not None and not await self._is_customers(endpoint, thread, message):
             data = {**message.data, "from_other_address": True}
             message = dataclasses.replace(message, data=data)
@@ -241,12 +243,32 @@ def _summary(parsed: ParsedEmail) -> str:
     subject = parsed.message.data.get("subject") or ""
     if parsed.bounce is None:
         return f"Automatic reply from {parsed.message.identity_value}: {subject}".strip()
+    verb = "could not be delivered" if parsed.bounce.failed else "is delayed"
+    return f"Email {verb}: {_recipients(parsed.bounce)}"
+
+
+def _recipients(bounce: Bounce) -> str:
     failed = ", ".join(
         f"{r.address} ({r.status}{': ' + r.diagnostic if r.diagnostic else ''})"
-        for r in parsed.bounce.recipients
+        for r in bounce.recipients
     )
-    verb = "could not be delivered" if parsed.bounce.failed else "is delayed"
-    return f"Email {verb}: {failed or 'unknown recipient'}"
+    return failed or "unknown recipient"
+
+
+def outbox_bounce_handler(ctx: Context) -> BounceHandler:
+    """Marks the outbox row of a bounced message failed (found by its Message-ID among the
+    sends of the mailbox the report came back to), with the outbox's timeline entry and
+    supervisor alert. A delay warning changes nothing."""
+
+    async def on_bounce(endpoint: Endpoint, bounce: Bounce) -> None:
+        if not bounce.failed or not bounce.original_message_id:
+            return
+        update = StatusUpdate(
+            bounce.original_message_id, "failed", f"bounced: {_recipients(bounce)}"
+        )
+        await do_delivery_status(ctx, endpoint, update)
+
+    return on_bounce
 
 
 class Stoppable(Protocol):
@@ -283,6 +305,7 @@ async def start_email_inbound(ctx: Context, options: EmailOptions | None = None)
 
     options = options or EmailOptions.from_settings(ctx.settings)
     receiver = EmailReceiver(ctx, AttachmentStore(options.attachments_dir))
+    receiver.bounce_handlers.append(outbox_bounce_handler(ctx))
     inbound = EmailInbound(receiver)
     if options.smtp_port is not None:
         inbound.smtp = await start_smtp_server(receiver, options)

@@ -1,0 +1,348 @@
+"""Email out, for real: a customer writes to Threadline's built-in SMTP server (stdlib
+smtplib), an agent answers on the email channel through the REST API, and the reply leaves
+through the outbox by SMTP to a fake relay (aiosmtpd, asking for AUTH) standing for the
+customer's mail provider. The reply threads in the customer's mailbox, their answer to it
+lands in the same thread, outages are retried, refusals and bounces fail visibly; on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import smtplib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.channels.test_email_parsing import OUR_OLD_ID, fixture
+from tests.conftest import Running, World, _free_port, login
+from tests.fakes.smtp_relay import PASSWORD, USERNAME, FakeRelay, running_fake_relay
+from tests.integration.test_sms import _recv_until as recv_until
+from tests.integration.test_sms import count, desk, eventually
+from threadline.channels.email.threading import MessageIds, email_message_id_key
+from threadline.channels.models import OutboxMessage
+from threadline.config import Settings
+from threadline.threads.models import ThreadEvent
+
+SUPPORT = "support@testbank.example"
+CARDS = "cards@testbank.example"
+CUSTOMER = "joao.silva@example.pt"
+CUSTOMER_ID = "<CAF7k2x9.card.0002@mail.example.pt>"
+EARLIER_ID = "<CAF7k2x9.card.0001@mail.example.pt>"  # the customer's own earlier message
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Any) -> Settings:
+    """Threadline's own SMTP server on, short backoffs so an outage fits in a test."""
+    return settings.model_copy(
+        update={
+            "email_smtp_port": _free_port(),
+            "email_attachments_dir": tmp_path / "email",
+            "email_relay_timeout_s": 1.0,
+            "outbox_backoff_s": 0.1,
+            "outbox_backoff_max_s": 0.3,
+            "outbox_max_attempts": 50,
+            "outbox_send_timeout_s": 4.0,
+            "outbox_lease_s": 8.0,
+        }
+    )
+
+
+@pytest.fixture
+def relay() -> Iterator[FakeRelay]:
+    with running_fake_relay() as fake:
+        yield fake
+
+
+@dataclass
+class Mailboxes:
+    server: Running
+    world: World
+    relay: FakeRelay
+
+    def send(self, raw: bytes, *, sender: str = CUSTOMER, to: str = CARDS) -> None:
+        raw = re.sub(rb"\r?\n", b"\r\n", raw)  # the wire form (smtplib does this only for str)
+        port = self.server.ctx.settings.email_smtp_port or 0
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail(sender, [to], raw)
+
+    async def asend(self, raw: bytes, **kwargs: str) -> None:
+        await asyncio.to_thread(self.send, raw, **kwargs)
+
+    def our_ids(self) -> MessageIds:
+        secret = self.server.ctx.settings.secret_key.get_secret_value()
+        return MessageIds(email_message_id_key(secret))
+
+
+@pytest.fixture
+async def mailboxes(server: Running, world: World, relay: FakeRelay) -> Mailboxes:
+    """Two mailboxes configured by the admin through the API (the first created is the
+    default), both sending through the relay; Rui can take three emails."""
+    admin = await login(server, "admin@example.com")
+    for key, name in ((SUPPORT, "Support"), (CARDS, "Cards")):
+        created = await admin.post(
+            "/api/v1/endpoints",
+            json={
+                "channel": "email",
+                "key": key,
+                "name": name,
+                "queue_id": world.queues["general"].id,
+                "secret": PASSWORD,
+                "settings": {
+                    "from_name": f"Test Bank {name}",
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": relay.port,
+                        "username": USERNAME,
+                        "starttls": False,
+                    },
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        assert PASSWORD not in created.text
+    capacity = {"chat": 2, "voice": 1, "email": 3}
+    patched = await admin.patch(
+        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
+    )
+    assert patched.status_code == 200, patched.text
+    await admin.aclose()
+    return Mailboxes(server, world, relay)
+
+
+def customer_email(
+    body: str = "My card was blocked at the ATM.",
+    *,
+    message_id: str = CUSTOMER_ID,
+    subject: str = "Cartão bloqueado",
+    sender: str = f"João Silva <{CUSTOMER}>",
+    to: str = CARDS,
+    in_reply_to: str = EARLIER_ID,
+    references: str = EARLIER_ID,
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        f"In-Reply-To: {in_reply_to}\r\nReferences: {references}\r\n"
+        "Date: Mon, 02 Jun 2025 09:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def thread_with_agent(mail: Mailboxes) -> tuple[httpx.AsyncClient, str]:
+    """The customer emails the cards mailbox, Rui accepts: Rui's client and the thread."""
+    rui = await login(mail.server, "rui@example.com")
+    await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    await mail.asend(customer_email())
+    offers = await eventually(lambda: _offers(rui))
+    accepted = await rui.post(f"/api/v1/offers/{offers[0]['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    return rui, offers[0]["thread_id"]
+
+
+async def _offers(client: httpx.AsyncClient) -> list[dict[str, Any]] | None:
+    return (await client.get("/api/v1/offers")).json() or None
+
+
+async def reply(rui: httpx.AsyncClient, thread_id: str, body: str) -> dict[str, Any]:
+    posted = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages", json={"body": body, "channel": "email"}
+    )
+    assert posted.status_code == 201, posted.text
+    return dict(posted.json())
+
+
+async def row_of(server: Running, event_id: int, status: str) -> OutboxMessage | None:
+    async with server.ctx.db.sessions() as db:
+        row = await db.scalar(select(OutboxMessage).where(OutboxMessage.event_id == event_id))
+    return row if row is not None and row.status == status else None
+
+
+async def timeline(rui: httpx.AsyncClient, thread_id: str) -> list[dict[str, Any]]:
+    return list((await rui.get(f"/api/v1/threads/{thread_id}/events")).json())
+
+
+async def test_reply_threads_in_the_customers_mailbox_and_their_answer_comes_back(
+    mailboxes: Mailboxes,
+) -> None:
+    server, relay = mailboxes.server, mailboxes.relay
+    rui, thread_id = await thread_with_agent(mailboxes)
+    sent = await reply(rui, thread_id, "Olá João,\n\nIt is unblocked now.")
+    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
+
+    [received] = relay.messages
+    assert received.mail_from == CARDS  # the mailbox the customer wrote to, not the default
+    assert received.rcpt_tos == [CUSTOMER]
+    ours = received.message
+    assert ours["From"].addresses[0].addr_spec == CARDS
+    assert ours["From"].addresses[0].display_name == "Test Bank Cards"
+    assert ours["To"] == CUSTOMER
+    assert ours["Subject"] == "Re: Cartão bloqueado"
+    assert ours["In-Reply-To"] == CUSTOMER_ID
+    assert ours["References"].split() == [EARLIER_ID, CUSTOMER_ID]
+    assert ours["Message-ID"] == row.provider_msg_id
+    assert mailboxes.our_ids().thread_of(ours["Message-ID"]) == thread_id
+    text = ours.get_body(("plain",))
+    assert text is not None and "It is unblocked now." in text.get_content()
+
+    # the customer answers our message, from their other mailbox
+    answer_id = "<reply.0003@other.example.pt>"
+    await mailboxes.asend(
+        customer_email(
+            "Thanks, it works!",
+            message_id=answer_id,
+            subject=f"RE: {ours['Subject']}",
+            sender="João <joao@other.example.pt>",
+            in_reply_to=ours["Message-ID"],
+            references=f"{EARLIER_ID} {CUSTOMER_ID} {ours['Message-ID']}",
+        ),
+        sender="joao@other.example.pt",
+    )
+    answer = await eventually(lambda: _event(server, answer_id))
+    assert answer.thread_id == thread_id
+    assert answer.data["from_other_address"] is True
+
+    # ... and the next reply threads under that answer, still to the customer's address
+    second = await reply(rui, thread_id, "Glad to hear it.")
+    await eventually(lambda: row_of(server, second["id"], "sent"))
+    assert len(relay.messages) == 2
+    again = relay.messages[1].message
+    assert again["To"] == CUSTOMER
+    assert again["Subject"] == "Re: Cartão bloqueado"
+    assert again["In-Reply-To"] == answer_id
+    assert again["References"].split() == [EARLIER_ID, CUSTOMER_ID, ours["Message-ID"], answer_id]
+    assert again["Message-ID"] != ours["Message-ID"]
+    assert relay.attempts == 2
+    await rui.aclose()
+
+
+async def _event(server: Running, provider_msg_id: str) -> ThreadEvent | None:
+    async with server.ctx.db.sessions() as db:
+        query = select(ThreadEvent).where(ThreadEvent.provider_msg_id == provider_msg_id)
+        return await db.scalar(query)
+
+
+async def test_relay_outage_keeps_the_reply_queued_until_it_returns(
+    mailboxes: Mailboxes,
+) -> None:
+    server, relay = mailboxes.server, mailboxes.relay
+    rui, thread_id = await thread_with_agent(mailboxes)
+    relay.stop()  # connection refused
+    sent = await reply(rui, thread_id, "Still there?")
+    await eventually(lambda: _retried(server, sent["id"]))
+    relay.start()
+    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
+    assert row.attempts >= 3
+    await asyncio.sleep(0.8)  # a second send would show by now
+    assert [r.message["In-Reply-To"] for r in relay.messages] == [CUSTOMER_ID]
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "delivery_failed") == 0
+    await rui.aclose()
+
+
+async def _retried(server: Running, event_id: int) -> bool:
+    row = await row_of(server, event_id, "queued")
+    return bool(row and row.attempts >= 2 and "unreachable" in (row.last_error or ""))
+
+
+async def test_a_temporary_refusal_is_retried(mailboxes: Mailboxes) -> None:
+    server, relay = mailboxes.server, mailboxes.relay
+    rui, thread_id = await thread_with_agent(mailboxes)
+    relay.reject_data_with = "451 4.3.0 Try again later"
+    sent = await reply(rui, thread_id, "One moment")
+    await eventually(lambda: _queued_after(server, sent["id"], "451"))
+    relay.reject_data_with = None
+    await eventually(lambda: row_of(server, sent["id"], "sent"))
+    assert len(relay.messages) == 1
+    await rui.aclose()
+
+
+async def _queued_after(server: Running, event_id: int, code: str) -> bool:
+    row = await row_of(server, event_id, "queued")
+    return bool(row and row.attempts >= 2 and code in (row.last_error or ""))
+
+
+async def test_a_550_fails_on_the_timeline_and_tells_supervisors(mailboxes: Mailboxes) -> None:
+    server, relay = mailboxes.server, mailboxes.relay
+    rui, thread_id = await thread_with_agent(mailboxes)
+    nikos = await login(server, "nikos@example.com")
+    relay.reject_rcpt_with = "550 5.1.1 <joao.silva@example.pt>: Recipient address rejected"
+    async with desk(server, nikos) as supervisor:
+        sent = await reply(rui, thread_id, "Hello?")
+        alert = await recv_until(supervisor, lambda f: f["type"] == "delivery.failed")
+    assert alert["thread_id"] == thread_id and alert["channel"] == "email"
+    row = await eventually(lambda: row_of(server, sent["id"], "failed"))
+    assert row.attempts == 1 and "550 5.1.1" in (row.last_error or "")
+    failure = (await timeline(rui, thread_id))[-1]
+    assert failure["kind"] == "delivery_failed" and failure["author_type"] == "system"
+    assert failure["data"]["event_id"] == sent["id"]
+    assert relay.messages == []
+    await rui.aclose()
+    await nikos.aclose()
+
+
+async def test_no_answer_after_data_is_unknown_and_not_sent_again(mailboxes: Mailboxes) -> None:
+    server, relay = mailboxes.server, mailboxes.relay
+    rui, thread_id = await thread_with_agent(mailboxes)
+    relay.data_delay_s = 2.0  # the relay has the message; its answer outlasts our timeout
+    sent = await reply(rui, thread_id, "Slow one")
+    row = await eventually(lambda: row_of(server, sent["id"], "unknown"))
+    assert row.attempts == 1 and "DATA" in (row.last_error or "")
+    await asyncio.sleep(1.5)
+    assert relay.attempts == 1
+    assert (await timeline(rui, thread_id))[-1]["kind"] == "delivery_unknown"
+    await rui.aclose()
+
+
+async def test_a_bounce_for_our_message_fails_the_send(mailboxes: Mailboxes) -> None:
+    server = mailboxes.server
+    rui, thread_id = await thread_with_agent(mailboxes)
+    nikos = await login(server, "nikos@example.com")
+    sent = await reply(rui, thread_id, "Here is your new PIN letter.")
+    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
+    assert row.provider_msg_id is not None
+    # the customer's provider gives up later: a DSN to the mailbox, from the null sender
+    dsn = fixture("dsn_bounce.eml").replace(OUR_OLD_ID.encode(), row.provider_msg_id.encode())
+    async with desk(server, nikos) as supervisor:
+        await mailboxes.asend(dsn, sender="", to=CARDS)
+        alert = await recv_until(supervisor, lambda f: f["type"] == "delivery.failed")
+    assert alert["outbox_id"] == row.id
+    failed = await eventually(lambda: row_of(server, sent["id"], "failed"))
+    assert "bounced: nobody@example.net (5.1.1" in (failed.last_error or "")
+    kinds = [e["kind"] for e in await timeline(rui, thread_id)]
+    assert kinds[-2:] == ["delivery_failed", "status"]  # the outbox's, then the email's note
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 2  # no contact
+    await rui.aclose()
+    await nikos.aclose()
+
+
+async def test_mailbox_endpoints_are_checked(mailboxes: Mailboxes) -> None:
+    admin = await login(mailboxes.server, "admin@example.com")
+    base = {"channel": "email", "name": "x"}
+    smtp = {"host": "127.0.0.1", "port": 2525}
+    for wrong in (
+        {**base, "key": "not-an-address"},
+        {**base, "key": "Sales@TestBank.example"},  # must be given normalised
+        {**base, "key": "sales@testbank.example", "settings": {"smtp": {"port": 25}}},
+        {**base, "key": "sales@testbank.example", "settings": {"smtp": {**smtp, "port": "x"}}},
+    ):
+        response = await admin.post("/api/v1/endpoints", json=wrong)
+        assert response.status_code == 422, (wrong, response.text)
+    receive_only = await admin.post(
+        "/api/v1/endpoints", json={**base, "key": "sales@testbank.example"}
+    )
+    assert receive_only.status_code == 201, receive_only.text
+    created = await admin.post(
+        "/api/v1/endpoints",
+        json={**base, "key": "info@testbank.example", "settings": {"smtp": smtp}},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["settings"]["smtp"] == {
+        **smtp,
+        "username": None,
+        "starttls": True,
+        "ssl": False,
+    }
+    await admin.aclose()

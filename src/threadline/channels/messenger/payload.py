@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadline.channels.contract import InboundMessage, StatusUpdate
-from threadline.channels.meta.notification import MalformedNotification, Notification
+from threadline.channels.meta.notification import (
+    MalformedNotification,
+    Notification,
+)
+from threadline.channels.meta.notification import (
+    as_list as _list,
+)
+from threadline.channels.meta.notification import (
+    as_object as _dict,
+)
 
 
 def parse_notification(page_id: str, payload: Any) -> Notification:
@@ -72,19 +81,3 @@ def _attachment(attachment: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(coordinates := payload.get("coordinates"), dict):
         found.update({k: coordinates[k] for k in ("lat", "long") if k in coordinates})
     return found
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedNotification(f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedNotification(f"expected a list, got {type(value).__name__}")
-    return value

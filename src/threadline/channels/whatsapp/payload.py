@@ -14,7 +14,16 @@ from typing import Any
 import phonenumbers
 
 from threadline.channels.contract import InboundMessage, StatusUpdate
-from threadline.channels.meta.notification import MalformedNotification, Notification
+from threadline.channels.meta.notification import (
+    MalformedNotification,
+    Notification,
+)
+from threadline.channels.meta.notification import (
+    as_list as _list,
+)
+from threadline.channels.meta.notification import (
+    as_object as _dict,
+)
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": "failed"}
@@ -139,19 +148,3 @@ def _profile_names(contacts: Any) -> dict[str, str]:
         if isinstance(contact.get("wa_id"), str) and isinstance(name, str) and name:
             names[contact["wa_id"]] = name
     return names
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedNotification(f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedNotification(f"expected a list, got {type(value).__name__}")
-    return value

@@ -27,6 +27,8 @@ from threadline.channels.sms.adapter import SmsAdapter
 from threadline.channels.sms.http import router as sms_router
 from threadline.channels.telegram.adapter import TelegramAdapter
 from threadline.channels.telegram.http import router as telegram_router
+from threadline.channels.voice.adapter import VoiceAdapter
+from threadline.channels.voice.http import router as voice_router
 from threadline.channels.whatsapp.adapter import WhatsAppAdapter
 from threadline.channels.whatsapp.http import router as whatsapp_router
 from threadline.config import Settings
@@ -54,6 +56,7 @@ def build_channels(settings: Settings) -> ChannelRegistry:
         ChatAdapter(settings.secret_key.get_secret_value(), settings.visitor_token_max_age_s)
     )
     registry.register(SmsAdapter(settings.base_url))
+    registry.register(VoiceAdapter(settings.base_url))
     registry.register(TelegramAdapter(settings.base_url))
     registry.register(WhatsAppAdapter())
     registry.register(MessengerAdapter())
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat_router,
         channels_router,
         sms_router,
+        voice_router,
         telegram_router,
         whatsapp_router,
         messenger_router,

@@ -111,6 +111,30 @@ class FakeTwilio:
                 url, data=dict(params), headers={"X-Twilio-Signature": signature}
             )
 
+    async def call_webhook(
+        self,
+        url: str,
+        call_sid: str,
+        from_: str,
+        to: str,
+        status: str = "in-progress",
+        **extra: str,
+    ) -> httpx.Response:
+        """A voice webhook as Twilio posts it during a call (incoming call, Gather action,
+        Redirect, status callback): the call's fields plus `extra` (Digits, SpeechResult,
+        CallDuration, RecordingUrl, ...), signed over the exact URL called."""
+        params = {
+            "CallSid": call_sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": to,
+            "CallStatus": status,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
+        return await self.post_signed(url, params)
+
     async def report(
         self, message: SentMessage, status: str, error_code: str | None = None
     ) -> httpx.Response:

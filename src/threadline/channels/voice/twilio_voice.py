@@ -1,0 +1,120 @@
+"""Twilio-style voice: signed form webhooks (X-Twilio-Signature, checked with the `twilio`
+package's RequestValidator over the public URL called) answered with TwiML built by the
+`twilio` package. Imports nothing from Threadline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from twilio.request_validator import (  # type: ignore[import-untyped]  # no stubs shipped
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+from twilio.twiml.voice_response import (  # type: ignore[import-untyped]
+    Dial,
+    Gather,
+    VoiceResponse,
+)
+
+Params = Mapping[str, Sequence[str]]
+MEDIA_TYPE = "text/xml"
+# Twilio's CallStatus values: those of a call under way, and those that end it
+ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+CALL_STATUSES = ENDED | {"queued", "initiated", "ringing", "in-progress"}
+
+
+class _Form(dict[str, list[str]]):
+    """The shape RequestValidator reads repeated fields from (`getlist`)."""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self[name])
+
+
+def one(params: Params, name: str) -> str:
+    values = params.get(name) or ()
+    return values[0] if values else ""
+
+
+def verify(secret: str, url: str, params: Params, headers: Mapping[str, str]) -> bool:
+    """Whether Twilio signed this post with the account's auth token; `url` is the public URL
+    it called (query string included)."""
+    signature = headers.get(SIGNATURE_HEADER.lower()) or headers.get(SIGNATURE_HEADER)
+    if not secret or not signature:
+        return False
+    algorithm = get_signature_algorithm(headers.get(SIGNATURE_SETTINGS_HEADER.lower()))
+    form = _Form({name: list(values) for name, values in params.items()})
+    return bool(RequestValidator(secret).validate(url, form, signature, algorithm))
+
+
+def gather(
+    prompts: Sequence[tuple[str, str]],
+    action: str,
+    *,
+    speech_language: str,
+    hints: str = "",
+    timeout_s: int = 5,
+) -> str:
+    """Say the prompts (text, language) inside a Gather of one digit or speech; when the
+    caller says nothing the call is redirected to the same action (without input)."""
+    response = VoiceResponse()
+    step = Gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=action,
+        method="POST",
+        timeout=timeout_s,
+        speech_timeout="auto",
+        language=speech_language,
+        **({"hints": hints} if hints else {}),
+    )
+    for text, language in prompts:
+        if text:
+            step.say(text, language=language)
+    response.append(step)
+    response.redirect(action, method="POST")
+    return str(response.to_xml())
+
+
+def hold(
+    announcement: str | None,
+    language: str,
+    pause_s: int,
+    music_url: str | None,
+    next_url: str,
+) -> str:
+    """One turn of the hold loop: maybe an announcement, music or silence, then back to the
+    hold URL (which checks whether an agent took the call)."""
+    response = VoiceResponse()
+    if announcement:
+        response.say(announcement, language=language)
+    if music_url:
+        response.play(music_url)
+    else:
+        response.pause(length=pause_s)
+    response.redirect(next_url, method="POST")
+    return str(response.to_xml())
+
+
+def dial_client(say: str, language: str, client_identity: str, timeout_s: int = 20) -> str:
+    """Connect the caller to an agent's browser/softphone client (Twilio Client identity)."""
+    response = VoiceResponse()
+    if say:
+        response.say(say, language=language)
+    dial = Dial(timeout=timeout_s)
+    dial.client(client_identity)
+    response.append(dial)
+    return str(response.to_xml())
+
+
+def say_and_hang_up(text: str, language: str) -> str:
+    response = VoiceResponse()
+    if text:
+        response.say(text, language=language)
+    response.hangup()
+    return str(response.to_xml())
+
+
+def empty() -> str:
+    return str(VoiceResponse().to_xml())

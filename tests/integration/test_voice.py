@@ -1,0 +1,350 @@
+"""Voice over Twilio-style webhooks, with the provider's side played by the fake Twilio
+(signed with RequestValidator over the URL called, following the TwiML it gets back): an
+incoming call lands in the caller's one thread, the IVR asks the language and the reason,
+queues the call with what was chosen, the hold loop connects the caller to the agent who
+accepts the offer, and status callbacks reach the timeline once; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Running, World, login
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from threadline.customers.models import Customer
+from threadline.routing.models import Contact
+from threadline.threads.models import ThreadEvent
+
+T = TypeVar("T")
+NUMBER = "+15005550006"
+CALLER = "+351912345678"
+
+IVR: dict[str, Any] = {
+    "languages": [
+        {"digit": "1", "code": "en", "say": "en-GB", "label": "For English, press 1."},
+        {"digit": "2", "code": "pt", "say": "pt-PT", "label": "Para português, prima 2."},
+    ],
+    "greeting": {"en": "Welcome to Test Bank.", "pt": "Bem-vindo ao Test Bank."},
+    "options": [
+        {
+            "digit": "1",
+            "keywords": {"en": ["card", "cards"], "pt": ["cartão"]},
+            "queue": "Cards",
+            "reason": "card_blocked",
+            "prompt": {"en": "For cards, press 1.", "pt": "Para cartões, prima 1."},
+        },
+        {
+            "digit": "2",
+            "queue": "General",
+            "reason": "other",
+            "prompt": {"en": "For anything else, press 2."},
+        },
+    ],
+    "default": {"queue": "General", "reason": "ivr_no_choice"},
+    "max_prompts": 2,
+    "hold": {"poll_s": 1, "announce_every_s": 5, "per_caller_s": 90},
+}
+
+
+@pytest.fixture
+def twilio() -> FakeTwilio:
+    return FakeTwilio()  # voice needs only its signing side
+
+
+@pytest.fixture
+async def voice(server: Running, world: World) -> dict[str, Any]:
+    """A voice number with its IVR, configured by the admin through the API."""
+    admin = await login(server, "admin@example.com")
+    created = await admin.post(
+        "/api/v1/endpoints",
+        json={
+            "channel": "voice",
+            "key": NUMBER,
+            "name": "Phone line",
+            "queue_id": world.queues["general"].id,
+            "secret": AUTH_TOKEN,
+            "settings": {"account_sid": ACCOUNT_SID, "ivr": IVR},
+        },
+    )
+    assert created.status_code == 201, created.text
+    await admin.aclose()
+    return dict(created.json())
+
+
+def url(server: Running, suffix: str = "") -> str:
+    return f"{server.base_url}/webhooks/voice/twilio/{quote(NUMBER, safe='')}{suffix}"
+
+
+def twiml(response: httpx.Response) -> ET.Element:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)  # noqa: S314  # our own server's TwiML
+    assert root.tag == "Response"
+    return root
+
+
+def gather_action(root: ET.Element) -> str:
+    gather = root.find("Gather")
+    assert gather is not None, ET.tostring(root)
+    assert gather.get("input") == "dtmf speech" and gather.get("numDigits") == "1"
+    action = gather.get("action")
+    assert action
+    redirect = root.find("Redirect")  # no input: Twilio comes back to the same step
+    assert redirect is not None and redirect.text == action
+    return action
+
+
+def query(action: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(action).query).items()}
+
+
+def said(root: ET.Element) -> list[str]:
+    return [el.text or "" for el in root.iter("Say")]
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 8) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def count(server: Running, model: Any, *where: Any) -> int:
+    async with server.ctx.db.sessions() as db:
+        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def events(server: Running, kind: str) -> list[ThreadEvent]:
+    async with server.ctx.db.sessions() as db:
+        rows = await db.scalars(
+            select(ThreadEvent).where(ThreadEvent.kind == kind).order_by(ThreadEvent.id)
+        )
+        return list(rows)
+
+
+async def contact_of(server: Running, call_sid: str) -> Contact:
+    async with server.ctx.db.sessions() as db:
+        contacts = await db.scalars(select(Contact).where(Contact.channel == "voice"))
+        [contact] = [c for c in contacts if c.context.get("call_sid") == call_sid]
+        return contact
+
+
+async def call_into_queue(
+    server: Running, twilio: FakeTwilio, sid: str, digits: tuple[str, ...]
+) -> ET.Element:
+    """A call that answers each IVR question with the given digits; returns the last TwiML."""
+    root = twiml(await twilio.call_webhook(url(server), sid, CALLER, NUMBER, "ringing"))
+    for digit in digits:
+        root = twiml(
+            await twilio.call_webhook(gather_action(root), sid, CALLER, NUMBER, Digits=digit)
+        )
+    return root
+
+
+async def test_a_call_from_a_texter_lands_in_their_thread_with_the_language_question(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    admin = await login(server, "admin@example.com")
+    sms = await admin.post(
+        "/api/v1/endpoints",
+        json={
+            "channel": "sms",
+            "key": NUMBER,
+            "name": "Texts",
+            "secret": AUTH_TOKEN,
+            "settings": {"account_sid": ACCOUNT_SID},
+        },
+    )
+    assert sms.status_code == 201, sms.text
+    texted = await twilio.post_signed(
+        f"{server.base_url}/webhooks/sms/twilio/{quote(NUMBER, safe='')}",
+        {"MessageSid": "SM1", "From": CALLER, "To": NUMBER, "Body": "hi", "NumMedia": "0"},
+    )
+    assert texted.status_code == 200, texted.text
+    await admin.aclose()
+    for _ in range(2):  # a retried webhook is one call on the timeline
+        root = twiml(await twilio.call_webhook(url(server), "CA1", CALLER, NUMBER, "ringing"))
+    action = gather_action(root)
+    assert action.startswith(url(server, "/ivr?"))
+    assert query(action) == {"step": "language", "tries": "1"}
+    assert said(root) == [
+        "Welcome to Test Bank.",
+        "For English, press 1.",
+        "Para português, prima 2.",
+    ]
+    assert [s.get("language") for s in root.iter("Say")] == ["en-GB", "en-GB", "pt-PT"]
+    [message] = await events(server, "message")
+    [call] = await events(server, "call")
+    assert call.thread_id == message.thread_id and call.author_id == message.author_id
+    assert call.channel == "voice" and call.provider_msg_id == "CA1"
+    assert call.data["direction"] == "inbound" and call.data["from"] == CALLER
+    assert call.data["to"] == NUMBER and call.data["status"] == "ringing"
+    assert await count(server, Customer) == 1
+
+
+async def test_language_then_option_queues_the_call_with_the_choices(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    root = twiml(await twilio.call_webhook(url(server), "CA2", CALLER, NUMBER, "ringing"))
+    root = twiml(await twilio.call_webhook(gather_action(root), "CA2", CALLER, NUMBER, Digits="2"))
+    action = gather_action(root)
+    assert query(action) == {"step": "menu", "lang": "pt", "tries": "1"}
+    assert said(root) == ["Para cartões, prima 1. For anything else, press 2."]
+    assert root.find("Gather").get("language") == "pt-PT"  # type: ignore[union-attr]
+    assert "cartão" in (root.find("Gather").get("hints") or "")  # type: ignore[union-attr]
+    hold = twiml(
+        await twilio.call_webhook(
+            action, "CA2", CALLER, NUMBER, SpeechResult="O meu cartao.", Confidence="0.9"
+        )
+    )
+    [announcement] = said(hold)
+    assert "number 1 in the queue" in announcement and "2 minutes" in announcement
+    assert hold.find("Pause").get("length") == "1"  # type: ignore[union-attr]
+    assert query(hold.findtext("Redirect") or "")["contact"]
+    contact = await contact_of(server, "CA2")
+    assert contact.queue_id == world.queues["cards"].id and contact.reason == "card_blocked"
+    assert contact.context["ivr"] == [
+        {"step": "language", "input": "dtmf", "value": "2", "result": "pt"},
+        {"step": "menu", "input": "speech", "value": "O meu cartao.", "result": "card_blocked"},
+    ]
+    choices = await events(server, "ivr")
+    assert [(e.data["step"], e.data["result"]) for e in choices] == [
+        ("language", "pt"),
+        ("menu", "card_blocked"),
+    ]
+    assert all(e.thread_id == contact.thread_id and e.channel == "voice" for e in choices)
+    async with server.ctx.db.sessions() as db:
+        customer = await db.get_one(Customer, contact.customer_id)
+        assert customer.language == "pt"
+    # the next call knows the language: straight to the options, in Portuguese
+    again = twiml(await twilio.call_webhook(url(server), "CA3", CALLER, NUMBER, "ringing"))
+    assert query(gather_action(again)) == {"step": "menu", "lang": "pt", "tries": "1"}
+    assert said(again)[0] == "Bem-vindo ao Test Bank."
+
+
+async def test_invalid_input_is_asked_again_then_goes_to_the_default_queue(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    root = twiml(await twilio.call_webhook(url(server), "CA4", CALLER, NUMBER, "ringing"))
+    root = twiml(await twilio.call_webhook(gather_action(root), "CA4", CALLER, NUMBER, Digits="7"))
+    assert said(root)[0] == "Sorry, I did not understand."
+    assert query(gather_action(root)) == {"step": "language", "tries": "2"}
+    # max_prompts reached: English, the first language
+    root = twiml(await twilio.call_webhook(gather_action(root), "CA4", CALLER, NUMBER, Digits="8"))
+    assert query(gather_action(root)) == {"step": "menu", "lang": "en", "tries": "1"}
+    root = twiml(await twilio.call_webhook(gather_action(root), "CA4", CALLER, NUMBER, Digits="9"))
+    assert said(root)[0] == "Sorry, I did not understand."
+    action = gather_action(root)
+    assert query(action)["tries"] == "2"
+    # the caller says nothing: Twilio follows the Redirect, without Digits
+    hold = twiml(await twilio.call_webhook(root.findtext("Redirect") or "", "CA4", CALLER, NUMBER))
+    assert hold.find("Redirect") is not None and hold.find("Gather") is None
+    contact = await contact_of(server, "CA4")
+    assert contact.queue_id == world.queues["general"].id and contact.reason == "ivr_no_choice"
+    assert [(c["step"], c["input"], c["result"]) for c in contact.context["ivr"]] == [
+        ("language", "dtmf", None),
+        ("language", "dtmf", None),
+        ("menu", "dtmf", None),
+        ("menu", "none", None),
+    ]
+    assert len(await events(server, "ivr")) == 4
+
+
+async def test_unsigned_and_forged_voice_webhooks_store_nothing(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    params = {"CallSid": "CA5", "From": CALLER, "To": NUMBER, "CallStatus": "ringing"}
+    async with httpx.AsyncClient(timeout=10) as anyone:
+        responses = [
+            await anyone.post(url(server, suffix), data={**params, "Digits": "1"})
+            for suffix in ("", "/ivr?step=language&tries=1", "/hold?contact=x", "/status")
+        ]
+        responses.append(
+            await anyone.post(  # signed for another URL
+                url(server),
+                data=params,
+                headers={"X-Twilio-Signature": twilio.sign(url(server, "/x"), params)},
+            )
+        )
+    responses.append(await twilio.post_signed(url(server), params, token="not-the-token"))
+    for response in responses:
+        assert response.status_code == 403, response.text
+        assert response.json()["code"] == "forbidden"
+    unknown = await twilio.post_signed(
+        f"{server.base_url}/webhooks/voice/twilio/%2B15005550009", params
+    )
+    assert unknown.status_code == 404
+    no_sid = await twilio.post_signed(url(server), {"From": CALLER, "To": NUMBER})
+    assert no_sid.status_code == 422
+    assert await count(server, ThreadEvent) == 0
+    assert await count(server, Customer) == 0
+
+
+async def test_the_hold_loop_connects_the_caller_to_the_agent_who_accepts(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    hold = await call_into_queue(server, twilio, "CA6", ("1", "1"))  # English, cards
+    rui = await login(server, "rui@example.com")
+    offers: list[dict[str, Any]] = []
+
+    async def _offers() -> list[dict[str, Any]] | None:
+        return (await rui.get("/api/v1/offers")).json() or None
+
+    # nobody is available: the caller keeps waiting, re-announced every 5 turns
+    for turn in range(1, 6):
+        hold = twiml(
+            await twilio.call_webhook(hold.findtext("Redirect") or "", "CA6", CALLER, NUMBER)
+        )
+        assert hold.find("Dial") is None and hold.find("Pause") is not None
+        assert bool(said(hold)) == (turn == 5)
+    await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    offers = await eventually(_offers)
+    assert offers[0]["channel"] == "voice" and offers[0]["reason"] == "card_blocked"
+    offered = twiml(
+        await twilio.call_webhook(hold.findtext("Redirect") or "", "CA6", CALLER, NUMBER)
+    )
+    assert offered.find("Dial") is None  # offered, not yet accepted: still on hold
+    accepted = await rui.post(f"/api/v1/offers/{offers[0]['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    connect = twiml(
+        await twilio.call_webhook(offered.findtext("Redirect") or "", "CA6", CALLER, NUMBER)
+    )
+    assert said(connect) == ["Connecting you to an agent now."]
+    assert connect.findtext("Dial/Client") == world.agents["rui"].id
+    timeline = await rui.get(f"/api/v1/threads/{offers[0]['thread_id']}/events")
+    assert timeline.status_code == 200, timeline.text
+    kinds = [e["kind"] for e in timeline.json()]
+    assert kinds[:2] == ["call", "ivr"] and "assigned" in kinds
+    await rui.aclose()
+
+
+async def test_status_callbacks_reach_the_timeline_once(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    await call_into_queue(server, twilio, "CA7", ("1", "2"))
+    done = {"CallDuration": "42", "RecordingUrl": "https://api.twilio.com/rec/RE1"}
+    for _ in range(2):
+        response = await twilio.call_webhook(
+            url(server, "/status"), "CA7", CALLER, NUMBER, "completed", **done
+        )
+        assert twiml(response) is not None
+    [completed] = await events(server, "call_status")
+    assert completed.data["status"] == "completed" and completed.data["duration_s"] == 42
+    assert completed.data["recording_url"] == "https://api.twilio.com/rec/RE1"
+    assert completed.provider_msg_id == "CA7:completed"
+    busy = await twilio.call_webhook(url(server, "/status"), "CA8", CALLER, NUMBER, "busy")
+    assert busy.status_code == 404  # a call Threadline never saw
+    bad = await twilio.call_webhook(url(server, "/status"), "CA7", CALLER, NUMBER, "exploded")
+    assert bad.status_code == 422
+    assert len(await events(server, "call_status")) == 1

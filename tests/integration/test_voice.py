@@ -348,3 +348,24 @@ async def test_status_callbacks_reach_the_timeline_once(
     bad = await twilio.call_webhook(url(server, "/status"), "CA7", CALLER, NUMBER, "exploded")
     assert bad.status_code == 422
     assert len(await events(server, "call_status")) == 1
+
+
+async def test_a_caller_who_hangs_up_on_hold_leaves_the_queue(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
+) -> None:
+    await call_into_queue(server, twilio, "CA9", ("1", "2"))
+    waiting = await contact_of(server, "CA9")
+    assert waiting.status == "queued"
+    hung_up = await twilio.call_webhook(url(server, "/status"), "CA9", CALLER, NUMBER, "completed")
+    assert hung_up.status_code == 200
+    gone = await contact_of(server, "CA9")
+    assert gone.status == "abandoned" and gone.ended_at is not None
+    [abandoned] = await events(server, "abandoned")
+    assert abandoned.contact_id == gone.id and abandoned.data["why"] == "call completed"
+    # an agent who becomes available now is offered nothing
+    agent = await login(server, "rui@example.com")
+    await agent.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    await asyncio.sleep(0.5)
+    assert (await agent.get("/api/v1/offers")).json() == []
+    assert server.ctx.routing.router(world.org_id).waiting() == 0
+    await agent.aclose()

@@ -450,6 +450,34 @@ class RoutingService:
             self._after_contact_left(uow, contact, agent_id, previous_status)
         return contact
 
+    async def abandon(self, uow: UnitOfWork, contact: Contact, why: str) -> bool:
+        """The customer left before an agent took the contact (a caller hung up on hold):
+        it leaves the queue, a pending offer is withdrawn. Call inside a unit of work;
+        returns False when an agent already had it."""
+        if contact.status not in ("queued", "offered"):
+            return False
+        previous_status, agent_id = contact.status, contact.agent_id
+        contact.status, contact.ended_at = "abandoned", utcnow()
+        if previous_status == "offered":
+            await self._cancel_pending_offers(uow, contact)
+        thread = await lock_thread(uow, contact.org_id, contact.thread_id)
+        if thread.assigned_agent_id is None:
+            thread.status = "resolved"
+        append_event(
+            uow,
+            thread,
+            kind="abandoned",
+            channel=contact.channel,
+            author_type="system",
+            contact_id=contact.id,
+            data={"why": why, "wait_s": round((utcnow() - contact.enqueued_at).total_seconds(), 1)},
+        )
+        uow.publish(
+            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+        )
+        self._after_contact_left(uow, contact, agent_id, previous_status)
+        return True
+
     def _after_contact_left(
         self, uow: UnitOfWork, contact: Contact, agent_id: str | None, previous_status: str
     ) -> None:

@@ -23,7 +23,7 @@ from threadline.channels.registry import channels_of
 from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.voice.ivr import Choice, Language, Menu, Option
-from threadline.channels.voice.twilio_voice import CALL_STATUSES, Params, one
+from threadline.channels.voice.twilio_voice import CALL_STATUSES, ENDED, Params, one
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import find_by_identity, resolve_identity
@@ -340,6 +340,22 @@ async def _queue_call(
     return contact.id
 
 
+async def _abandon_waiting(
+    ctx: Context, uow: UnitOfWork, call: Call, thread_id: str, status: str
+) -> None:
+    """The call ended: a contact of this call still waiting for an agent is abandoned."""
+    waiting = await uow.session.scalars(
+        select(Contact).where(
+            Contact.thread_id == thread_id,
+            Contact.channel == "voice",
+            Contact.status.in_(("queued", "offered")),
+        )
+    )
+    for contact in waiting:
+        if contact.context.get("call_sid") == call.sid:
+            await ctx.routing.abandon(uow, contact, f"call {status}")
+
+
 # ------------------------------------------------------------------ hold loop
 async def do_voice_hold(
     ctx: Context,
@@ -430,6 +446,8 @@ async def do_voice_status(
             )
             if stored is None:
                 thread = await lock_thread(uow, call.endpoint.org_id, event.thread_id)
+                if status in ENDED:
+                    await _abandon_waiting(ctx, uow, call, thread.id, status)
                 append_event(
                     uow,
                     thread,

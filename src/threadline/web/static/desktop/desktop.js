@@ -360,6 +360,17 @@ document.addEventListener("alpine:init", () => {
           return `Transferred by ${who} to ${d.to_name || (d.to_queue ? "a queue" : "an agent")}`;
         case "resolved":
           return `Resolved by ${who}${d.reason ? ` · ${d.reason}` : ""}`;
+        case "abandoned":
+          return `Left before an agent answered (${d.why || "gone"})${d.wait_s != null ? ` · waited ${T.formatDuration(d.wait_s)}` : ""}`;
+        case "call":
+          return `Call ${d.direction || ""} from ${d.from || "unknown number"}`;
+        case "ivr":
+          return e.body || "IVR choice";
+        case "call_status":
+        case "delivery_failed":
+        case "delivery_unknown":
+        case "status":
+          return e.body || e.kind.replace(/_/g, " ");
         default:
           return `${e.kind.replace(/_/g, " ")}${who ? ` · ${who}` : ""}`;
       }

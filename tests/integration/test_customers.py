@@ -183,7 +183,8 @@ async def test_merge_moves_identities_and_timeline_and_is_audited(
 
     entries = await _audit(server, "customer.merge")
     assert len(entries) == 1
-    assert entries[0].target == target["id"] and entries[0].data == {"source": source_id}
+    assert entries[0].target == target["id"] and entries[0].data["source"] == source_id
+    assert entries[0].data["moved"]["threads"] == [ack["thread_id"]]  # what moved, to undo
     assert entries[0].actor_agent_id == world.agents["rui"].id
     assert entries[0].org_id == world.org_id
 

@@ -1,4 +1,4 @@
-"""Customers: search, profile, identities, merge."""
+"""Customers: search, profile, identities, links (merges) and undoing them."""
 
 from __future__ import annotations
 
@@ -6,12 +6,26 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from threadline.auth.dependencies import AgentUser, Ctx
-from threadline.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate, IdentityOut
+from threadline.customers.schemas import (
+    AgentRef,
+    CustomerCreate,
+    CustomerOut,
+    CustomerUpdate,
+    IdentityOut,
+    LinkedCustomerOut,
+    LinkMoved,
+    LinkOut,
+    UnlinkOut,
+)
 from threadline.customers.services import (
+    Link,
     do_create_customer,
     do_merge,
+    do_undo_link,
     do_update_customer,
     get_customer,
+    list_links,
+    parse_link_id,
     search_customers,
 )
 from threadline.errors import PROBLEM_RESPONSES
@@ -74,8 +88,66 @@ async def customer_timeline(
     return await agent_view(ctx, events)
 
 
-@router.post("/{customer_id}/merge", response_model=CustomerOut)
-async def merge(customer_id: str, body: MergeIn, principal: AgentUser, ctx: Ctx) -> CustomerOut:
-    """Link another customer record into this one (audited): identities and timelines merge."""
-    await do_merge(ctx, principal, target_id=customer_id, source_id=body.source_id)
-    return await _out(ctx, principal.org_id, customer_id)
+@router.post("/{customer_id}/merge", response_model=LinkedCustomerOut)
+async def merge(
+    customer_id: str, body: MergeIn, principal: AgentUser, ctx: Ctx
+) -> LinkedCustomerOut:
+    """Link another customer record into this one (audited): identities and timelines merge.
+    The answer carries the link id, which undoes the link."""
+    link_id = await do_merge(ctx, principal, target_id=customer_id, source_id=body.source_id)
+    out = await _out(ctx, principal.org_id, customer_id)
+    return LinkedCustomerOut(**out.model_dump(), link_id=link_id)
+
+
+def _link_out(link: Link) -> LinkOut:
+    entry, record = link.entry, link.entry.data
+    moved = record.get("moved")
+    return LinkOut(
+        id=entry.id,
+        target_id=entry.target,
+        source_id=record["source"],
+        source_name=link.source_name,
+        linked_at=entry.created_at,
+        linked_by=(
+            AgentRef(id=entry.actor_agent_id, name=link.actor_name)
+            if entry.actor_agent_id
+            else None
+        ),
+        automatic=entry.actor_agent_id is None,
+        moved=LinkMoved(**{k: len(v) for k, v in moved.items()})
+        if moved
+        else LinkMoved(identities=0, threads=0, contacts=0),
+        fields=sorted(record.get("fields", {})),
+        undoable=moved is not None and link.unlink is None,
+        undone_at=link.unlink.created_at if link.unlink else None,
+        undone_by=(
+            AgentRef(id=link.unlink.actor_agent_id, name=link.unlink_actor_name)
+            if link.unlink and link.unlink.actor_agent_id
+            else None
+        ),
+        unlink_id=link.unlink.id if link.unlink else None,
+    )
+
+
+@router.get("/{customer_id}/links", response_model=list[LinkOut])
+async def links(customer_id: str, principal: AgentUser, ctx: Ctx) -> list[LinkOut]:
+    """The links (merges) into this customer, newest first: who linked which record when,
+    and whether the link was undone."""
+    return [_link_out(link) for link in await list_links(ctx, principal.org_id, customer_id)]
+
+
+@router.post("/links/{link_id}/undo", response_model=UnlinkOut)
+async def undo_link(link_id: str, principal: AgentUser, ctx: Ctx) -> UnlinkOut:
+    """Undo a link (audited): exactly what moved goes back to the linked record, and the
+    target's copied profile fields are restored unless changed since. 409 when already
+    undone or when part of it has since been linked elsewhere."""
+    done = await do_undo_link(ctx, principal, parse_link_id(link_id))
+    return UnlinkOut(
+        link_id=done.link_id,
+        unlink_id=done.unlink_id,
+        source_id=done.source_id,
+        target_id=done.target_id,
+        moved=LinkMoved(**done.moved),
+        restored_fields=done.restored_fields,
+        kept_fields=done.kept_fields,
+    )

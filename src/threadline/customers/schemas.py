@@ -51,3 +51,52 @@ class CustomerUpdate(BaseModel):
         if value is None:
             raise ValueError("omit attributes to keep them; send {} to clear them")
         return value
+
+
+class LinkedCustomerOut(CustomerOut):
+    """The customer a record was linked into, and the link's id (to undo it)."""
+
+    link_id: int
+
+
+class AgentRef(BaseModel):
+    id: str
+    name: str | None
+
+
+class LinkMoved(BaseModel):
+    identities: int
+    threads: int
+    contacts: int
+
+
+class LinkOut(BaseModel):
+    """A link (merge) of another customer record into this one."""
+
+    id: int
+    target_id: str
+    source_id: str
+    source_name: str | None
+    linked_at: datetime
+    linked_by: AgentRef | None = Field(
+        description="the agent who linked; null for an automatic link (verified widget identify)"
+    )
+    automatic: bool
+    moved: LinkMoved
+    fields: list[str] = Field(description="profile fields copied from the source")
+    undoable: bool
+    undone_at: datetime | None
+    undone_by: AgentRef | None
+    unlink_id: int | None
+
+
+class UnlinkOut(BaseModel):
+    """What undoing a link did."""
+
+    link_id: int
+    unlink_id: int
+    source_id: str
+    target_id: str
+    moved: LinkMoved
+    restored_fields: list[str] = Field(description="copied fields put back as they were")
+    kept_fields: list[str] = Field(description="copied fields changed since, so kept")

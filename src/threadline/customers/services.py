@@ -1,7 +1,11 @@
 """Customers: identity resolution (a known phone, email or visitor id finds the same
-customer), profile, and merge of two records into one."""
+customer), profile, and linking (merging) two records into one, which can be undone: the
+link's audit entry records exactly what moved."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +16,7 @@ from threadline.customers.identities import normalise
 from threadline.customers.models import Customer, Identity
 from threadline.customers.schemas import CustomerCreate, CustomerUpdate
 from threadline.errors import Conflict, Invalid, NotFound
-from threadline.orgs.services import audit
+from threadline.orgs.models import AuditEntry
 
 
 async def find_by_identity(
@@ -86,25 +90,247 @@ async def add_identity(
     return owner
 
 
-async def merge_customers(
-    session: AsyncSession, *, source: Customer, target: Customer, actor: str | None
-) -> None:
-    """Move source's identities, threads and contacts to target (audited)."""
+MERGE = "customer.merge"
+UNLINK = "customer.unlink"
+PROFILE_FIELDS = ("name", "email", "phone", "language", "timezone")
+_SINGULAR = {"identities": "identity", "threads": "thread", "contacts": "contact"}
+_MAX_LINK_ID = 2**31 - 1  # audit_log.id is a 32-bit integer on PostgreSQL
+
+
+def _linked_models() -> dict[str, Any]:
+    """The rows that belong to a customer and move with a link, by their key in the record."""
     from threadline.routing.models import Contact
     from threadline.threads.models import Thread
 
+    return {"identities": Identity, "threads": Thread, "contacts": Contact}
+
+
+def _audit_entry(
+    session: AsyncSession, org_id: str, actor: str | None, action: str, target: str, **data: Any
+) -> AuditEntry:
+    """Like `orgs.services.audit`, but hands back the entry (its id names the link)."""
+    entry = AuditEntry(org_id=org_id, actor_agent_id=actor, action=action, target=target, data=data)
+    session.add(entry)
+    return entry
+
+
+async def merge_customers(
+    session: AsyncSession, *, source: Customer, target: Customer, actor: str | None
+) -> int:
+    """Move source's identities, threads and contacts to target (audited); returns the link
+    id. The `customer.merge` audit entry records exactly which rows moved, which profile
+    fields and attributes were copied onto the target (and what they were before), so that
+    `do_undo_link` can put everything back. `actor` None is an automatic merge (a verified
+    widget identify)."""
     if source.org_id != target.org_id or source.id == target.id:
         raise Invalid("can only merge two different customers of one organisation")
-    for model in (Identity, Thread, Contact):
-        await session.execute(
-            update(model).where(model.customer_id == source.id).values(customer_id=target.id)
+    moved: dict[str, list[str]] = {}
+    for key, model in _linked_models().items():
+        result = await session.execute(
+            update(model)
+            .where(model.customer_id == source.id)
+            .values(customer_id=target.id)
+            .returning(model.id)
         )
-    for field in ("name", "email", "phone", "language", "timezone"):
-        if getattr(target, field) is None:
-            setattr(target, field, getattr(source, field))
+        moved[key] = sorted(result.scalars().all())
+    fields: dict[str, dict[str, Any]] = {}
+    for field in PROFILE_FIELDS:
+        previous, value = getattr(target, field), getattr(source, field)
+        if previous is None and value is not None:
+            fields[field] = {"previous": previous, "value": value}
+            setattr(target, field, value)
+    attributes = {k: v for k, v in source.attributes.items() if k not in target.attributes}
     target.attributes = {**source.attributes, **target.attributes}
     source.merged_into_id = target.id
-    audit(session, target.org_id, actor, "customer.merge", target.id, source=source.id)
+    entry = _audit_entry(
+        session,
+        target.org_id,
+        actor,
+        MERGE,
+        target.id,
+        source=source.id,
+        moved=moved,
+        fields=fields,
+        attributes=attributes,
+    )
+    await session.flush()
+    return entry.id
+
+
+@dataclass(frozen=True, slots=True)
+class Unlinked:
+    """What undoing a link did."""
+
+    link_id: int
+    unlink_id: int
+    source_id: str
+    target_id: str
+    moved: dict[str, int]
+    restored_fields: list[str]
+    kept_fields: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One link (merge) into a customer, and whether it was undone."""
+
+    entry: AuditEntry
+    source_name: str | None
+    actor_name: str | None
+    unlink: AuditEntry | None
+    unlink_actor_name: str | None
+
+
+def parse_link_id(link_id: str) -> int:
+    """A link id from a URL: anything that cannot be one is simply not found."""
+    if not (link_id.isascii() and link_id.isdigit() and len(link_id) <= 10):
+        raise NotFound("no such link")
+    if not 0 < int(link_id) <= _MAX_LINK_ID:
+        raise NotFound("no such link")
+    return int(link_id)
+
+
+async def _unlink_of(session: AsyncSession, link: AuditEntry) -> AuditEntry | None:
+    entries = await session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.org_id == link.org_id,
+            AuditEntry.action == UNLINK,
+            AuditEntry.target == link.target,
+        )
+    )
+    return next((e for e in entries if e.data.get("link") == link.id), None)
+
+
+async def do_undo_link(ctx: Context, principal: Principal, link_id: int) -> Unlinked:
+    """Undo a link: move exactly the recorded rows back to the source, restore the target's
+    copied profile fields and attributes where nobody changed them since, and make the
+    source a customer of its own again (audited as `customer.unlink`)."""
+    async with ctx.uow() as uow:
+        session = uow.session
+        link = await session.get(AuditEntry, link_id)
+        if link is None or link.org_id != principal.org_id or link.action != MERGE:
+            raise NotFound("no such link")
+        record = link.data
+        if "moved" not in record:
+            raise Conflict("this link predates links recording what moved: it cannot be undone")
+        # the same lock order as do_merge: target, then source
+        target = await uow.lock(Customer, link.target)
+        source = await uow.lock(Customer, record["source"])
+        if await _unlink_of(session, link) is not None:
+            raise Conflict("this link has already been undone")
+        if target is None or source is None:
+            raise Conflict("a customer of this link no longer exists")
+        if target.merged_into_id:
+            raise Conflict(
+                "the customer this link went into has since been linked into another "
+                f"customer ({target.merged_into_id}): undo that link first"
+            )
+        if source.merged_into_id != target.id:
+            raise Conflict("the linked customer is no longer linked into this customer")
+        models = _linked_models()
+        for key, model in models.items():
+            for chunk in _chunks(record["moved"].get(key, [])):
+                strayed = await session.scalar(
+                    select(model.id)
+                    .where(model.id.in_(chunk), model.customer_id != target.id)
+                    .limit(1)
+                )
+                if strayed is not None:
+                    raise Conflict(
+                        f"part of this link ({_SINGULAR[key]} {strayed}) has since moved to "
+                        "another customer (merged elsewhere): undo that link first"
+                    )
+        moved: dict[str, int] = {}
+        for key, model in models.items():
+            moved[key] = 0
+            for chunk in _chunks(record["moved"].get(key, [])):
+                result = await session.execute(
+                    update(model)
+                    .where(model.id.in_(chunk), model.customer_id == target.id)
+                    .values(customer_id=source.id)
+                    .returning(model.id)
+                )
+                moved[key] += len(result.scalars().all())
+        restored: list[str] = []
+        kept: list[str] = []
+        for field, change in record.get("fields", {}).items():
+            if getattr(target, field) == change["value"]:
+                setattr(target, field, change["previous"])
+                restored.append(field)
+            else:
+                kept.append(field)  # changed since the link: the newer value stays
+        attributes = dict(target.attributes)
+        for name, value in record.get("attributes", {}).items():
+            if name in attributes and attributes[name] == value:
+                del attributes[name]
+                restored.append(f"attributes.{name}")
+            else:
+                kept.append(f"attributes.{name}")
+        target.attributes = attributes
+        source.merged_into_id = None
+        entry = _audit_entry(
+            session,
+            principal.org_id,
+            principal.agent_id,
+            UNLINK,
+            target.id,
+            link=link.id,
+            source=source.id,
+            moved=moved,
+            restored=restored,
+            kept=kept,
+        )
+        await session.flush()
+        return Unlinked(link.id, entry.id, source.id, target.id, moved, restored, kept)
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+async def list_links(ctx: Context, org_id: str, customer_id: str) -> list[Link]:
+    """The links into a customer (this record itself, not the one it may be linked into),
+    newest first, each with who made it and whether (and by whom) it was undone."""
+    from threadline.agents.models import Agent
+
+    async with ctx.db.sessions() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.org_id != org_id:
+            raise NotFound("no such customer")
+        entries = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.org_id == org_id,
+                    AuditEntry.action.in_((MERGE, UNLINK)),
+                    AuditEntry.target == customer_id,
+                )
+                .order_by(AuditEntry.id.desc())
+            )
+        )
+        unlinks = {e.data.get("link"): e for e in entries if e.action == UNLINK}
+        merges = [e for e in entries if e.action == MERGE]
+        agent_ids = {e.actor_agent_id for e in entries if e.actor_agent_id}
+        rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids)))
+        agents: dict[str, str | None] = {agent_id: name for agent_id, name in rows}
+        source_ids = {e.data["source"] for e in merges}
+        rows = await session.execute(
+            select(Customer.id, Customer.name).where(Customer.id.in_(source_ids))
+        )
+        sources: dict[str, str | None] = {cid: name for cid, name in rows}
+    links = []
+    for entry in merges:
+        unlink = unlinks.get(entry.id)
+        links.append(
+            Link(
+                entry=entry,
+                source_name=sources.get(entry.data["source"]),
+                actor_name=agents.get(entry.actor_agent_id or ""),
+                unlink=unlink,
+                unlink_actor_name=agents.get(unlink.actor_agent_id or "") if unlink else None,
+            )
+        )
+    return links
 
 
 async def get_customer(
@@ -175,11 +401,14 @@ async def do_update_customer(
     return customer
 
 
-async def do_merge(ctx: Context, principal: Principal, *, target_id: str, source_id: str) -> None:
+async def do_merge(ctx: Context, principal: Principal, *, target_id: str, source_id: str) -> int:
+    """Link source into target; returns the link id (undo with `do_undo_link`)."""
     async with ctx.uow() as uow:
         target = await uow.lock(Customer, target_id)
         source = await uow.lock(Customer, source_id)
         for customer in (target, source):
             if customer is None or customer.org_id != principal.org_id or customer.merged_into_id:
                 raise NotFound("no such customer (or already merged)")
-        await merge_customers(uow.session, source=source, target=target, actor=principal.agent_id)
+        return await merge_customers(
+            uow.session, source=source, target=target, actor=principal.agent_id
+        )

@@ -3,18 +3,16 @@ and factories for test data."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 
+from tests.fakes.http_server import free_port, serving
 from threadline.agents.models import Agent
 from threadline.agents.schemas import AgentCreate
 from threadline.agents.services import do_create_agent
@@ -84,12 +82,6 @@ def settings(database_url: str) -> Settings:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Running:
     """A Threadline server on a real port, and its context for direct service calls."""
@@ -107,21 +99,11 @@ class Running:
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Running]:
-    port = _free_port()
+    port = free_port()
     settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield Running(settings.base_url, app.state.ctx)
-    uv.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serving(app, port=port, ws="websockets-sansio", lifespan="on") as base_url:
+        yield Running(base_url, app.state.ctx)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import imaplib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.fakes.http_server import free_port
 
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "support@testbank.example"
@@ -100,12 +101,6 @@ class Dovecot:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _accounts() -> tuple[str, str, str, int, int]:
     """Who dovecot's processes run as: its own users when we are root (dovecot refuses to
     run logins as root), else everything as the current user."""
@@ -127,7 +122,7 @@ def running_dovecot() -> Iterator[Dovecot]:
     if os.geteuid() == 0:
         os.chown(root / "mail", uid, gid)
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    port = _free_port()
+    port = free_port()
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(

@@ -6,11 +6,9 @@ Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusa
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.http_server import serving
 
 APP_SECRET = "fake-meta-app-secret"
 ACCESS_TOKEN = "EAAfakeaccesstoken"
@@ -190,28 +189,9 @@ def messenger_message(mid: str, psid: str, text: str, page_id: str = PAGE_ID) ->
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_fake_graph() -> AsyncIterator[FakeGraph]:
     fake = FakeGraph()
-    port = _free_port()
-    config = uvicorn.Config(
-        fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(fake.app) as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)

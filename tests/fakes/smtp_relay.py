@@ -9,7 +9,6 @@ holds the final answer to DATA (the message is taken, the answer is late)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.fakes.http_server import free_port
 
 USERNAME = "support@testbank.example"
 PASSWORD = "relay-password"
@@ -39,7 +40,7 @@ class Received:
 
 class FakeRelay:
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.messages: list[Received] = []
         self.attempts = 0  # every MAIL FROM, accepted or not
         self.reject_rcpt_with: str | None = None
@@ -110,9 +111,3 @@ def running_fake_relay(*, started: bool = True) -> Iterator[FakeRelay]:
         yield relay
     finally:
         relay.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

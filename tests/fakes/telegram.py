@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.http_server import serving
 
 BOT_TOKEN = "7012345678:AAFakeTelegramBotTokenForTests_0123456"
 BOT_ID = 7012345678
@@ -178,28 +178,9 @@ async def _params(request: Request) -> dict[str, Any]:
     return {**request.query_params, **{k: v for k, v in form.items() if isinstance(v, str)}}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_fake_telegram() -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram()
-    port = _free_port()
-    config = uvicorn.Config(
-        fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(fake.app) as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)

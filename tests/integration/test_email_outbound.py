@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.channels.test_email_parsing import OUR_OLD_ID, fixture
-from tests.conftest import Running, World, _free_port, login
+from tests.conftest import Running, World, login
+from tests.fakes.http_server import free_port
 from tests.fakes.smtp_relay import PASSWORD, USERNAME, FakeRelay, running_fake_relay
 from tests.integration.test_sms import _recv_until as recv_until
 from tests.integration.test_sms import count, desk, eventually
@@ -40,7 +41,7 @@ def settings(settings: Settings, tmp_path: Any) -> Settings:
     """Threadline's own SMTP server on, short backoffs so an outage fits in a test."""
     return settings.model_copy(
         update={
-            "email_smtp_port": _free_port(),
+            "email_smtp_port": free_port(),
             "email_attachments_dir": tmp_path / "email",
             "email_relay_timeout_s": 1.0,
             "outbox_backoff_s": 0.1,

@@ -3,14 +3,16 @@ and factories for test data."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from tests.fakes.http_server import free_port, serving
 from threadline.agents.models import Agent
@@ -173,6 +175,26 @@ async def make_world(ctx: Context) -> World:
 @pytest.fixture
 async def world(server: Running) -> World:
     return await make_world(server.ctx)
+
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 8) -> T:
+    """Poll until `probe` returns something truthy; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def count(server: Running, model: Any, *where: Any) -> int:
+    async with server.ctx.db.sessions() as db:
+        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 async def login(running: Running, email: str) -> httpx.AsyncClient:

@@ -4,12 +4,13 @@ sticky and language routing; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import select, update
 
 from tests.conftest import World, make_world
+from tests.conftest import eventually as shared_eventually
 from threadline.agents.services import do_set_presence
 from threadline.app import build_context, running
 from threadline.auth.roles import Principal
@@ -24,15 +25,7 @@ from threadline.threads.models import ThreadEvent
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 5) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+eventually = partial(shared_eventually, timeout=5)
 
 
 def principal(world: World, key: str) -> Principal:

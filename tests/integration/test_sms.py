@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -17,7 +17,7 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
-from tests.conftest import WIDGET_SECRET, Running, World, login
+from tests.conftest import WIDGET_SECRET, Running, World, count, eventually, login
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from threadline.channels.chat.adapter import identity_hash
 from threadline.channels.models import Endpoint, OutboxMessage
@@ -94,22 +94,6 @@ def inbound(sid: str, body: str, sender: str = CUSTOMER, **extra: str) -> dict[s
         "NumMedia": "0",
         **extra,
     }
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 8) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
-async def count(server: Running, model: Any, *where: Any) -> int:
-    async with server.ctx.db.sessions() as db:
-        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 async def outbox_row(server: Running, **conditions: Any) -> OutboxMessage | None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, count, eventually, login
 from tests.fakes.telegram import BOT_TOKEN, BOT_USERNAME, FakeTelegram, running_fake_telegram
 from threadline.channels.models import OutboxMessage
 from threadline.channels.telegram.services import do_register_telegram_webhook
@@ -80,22 +80,6 @@ async def bot(server: Running, world: World, telegram: FakeTelegram) -> dict[str
 
 def webhook_url(server: Running, key: str = BOT_USERNAME) -> str:
     return f"{server.base_url}/webhooks/telegram/{key}"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 8) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
-async def count(server: Running, model: Any, *where: Any) -> int:
-    async with server.ctx.db.sessions() as db:
-        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 async def outbox_row(server: Running, **conditions: Any) -> OutboxMessage | None:

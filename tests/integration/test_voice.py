@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, count, eventually, login
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from threadline.customers.models import Customer
 from threadline.routing.models import Contact
@@ -107,22 +106,6 @@ def query(action: str) -> dict[str, str]:
 
 def said(root: ET.Element) -> list[str]:
     return [el.text or "" for el in root.iter("Say")]
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 8) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
-async def count(server: Running, model: Any, *where: Any) -> int:
-    async with server.ctx.db.sessions() as db:
-        return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 async def events(server: Running, kind: str) -> list[ThreadEvent]:

@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from threadline import __version__
 from threadline.agents.http import router as agents_router
 from threadline.auth.http import router as auth_router
+from threadline.callbacks.http import router as callbacks_router
+from threadline.callbacks.services import register as register_callbacks
 from threadline.channels.chat.adapter import ChatAdapter
 from threadline.channels.chat.http import router as chat_router
 from threadline.channels.email.adapter import EmailAdapter
@@ -28,6 +30,7 @@ from threadline.channels.sms.http import router as sms_router
 from threadline.channels.telegram.adapter import TelegramAdapter
 from threadline.channels.telegram.http import router as telegram_router
 from threadline.channels.voice.adapter import VoiceAdapter
+from threadline.channels.voice.http import api_router as voice_api_router
 from threadline.channels.voice.http import router as voice_router
 from threadline.channels.whatsapp.adapter import WhatsAppAdapter
 from threadline.channels.whatsapp.http import router as whatsapp_router
@@ -79,6 +82,7 @@ def build_context(settings: Settings) -> Context:
     timer_worker.register(OUTBOX_SEND, outbox.on_timer)
     ctx.extras["timers"] = timer_worker
     ctx.extras["outbox"] = outbox
+    register_callbacks(ctx)
     return ctx
 
 
@@ -136,10 +140,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers_router,
         threads_router,
         routing_router,
+        callbacks_router,
         chat_router,
         channels_router,
         sms_router,
         voice_router,
+        voice_api_router,
         telegram_router,
         whatsapp_router,
         messenger_router,

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     offer_timeout_s: float = 20.0
     reoffer_after_s: float = 60.0  # an agent who rejected/missed a contact may get it again
     sticky_window_s: float = 7 * 24 * 3600.0  # the last agent is preferred for a week
+    # handle time assumed for a queue's wait estimates until it has answered contacts
+    default_handle_s: float = 300.0
     timer_poll_s: float = 0.25
     # Outbox: sends through providers, retried with exponential backoff and jitter
     # Email in: the built-in SMTP server listens when a port is set; IMAP mailboxes are

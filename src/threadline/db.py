@@ -81,6 +81,7 @@ def import_models() -> None:
     """Import every domain's models so Base.metadata knows all tables (Alembic, create_all)."""
     from threadline.agents import models as _agents  # noqa: F401
     from threadline.auth import models as _auth  # noqa: F401
+    from threadline.callbacks import models as _callbacks  # noqa: F401
     from threadline.channels import models as _channels  # noqa: F401
     from threadline.customers import models as _customers  # noqa: F401
     from threadline.orgs import models as _orgs  # noqa: F401

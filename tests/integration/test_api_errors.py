@@ -85,6 +85,9 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "offer_id": offers[0]["id"],
         "token_id": token["id"],
         "key": world.widget.key,
+        "contact_id": offers[0]["contact_id"],
+        "callback_id": "no-such-callback",  # garbage must still give a problem, not a 500
+        "token": "not-a-signed-token",
     }
 
 
@@ -176,6 +179,8 @@ async def test_unknown_ids_are_404(server: Running, world: World) -> None:
             body = {"queue_id": ids["queue_id"]}
         if path.endswith("/messages"):  # a body or a template: the schema cannot say "one of"
             body = {"body": "hello"}
+        if path.endswith("/reschedule"):  # a valid body, so the unknown id is what fails
+            body = {"window_start": "2030-01-07T09:00:00+00:00"}
         for name in names:
             for unknown in (str(uuid.uuid4()), "x" * 2000, "%F0%9F%99%82", "%00"):
                 url = fill_path(path, {**ids, name: unknown})

@@ -17,6 +17,11 @@ PUBLIC = {
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
     ("post", "/api/v1/widget/{key}/session"),
+    # a customer's callback, by the signed token in their manage link
+    ("get", "/api/v1/public/callbacks/{token}"),
+    ("get", "/api/v1/public/callbacks/{token}/windows"),
+    ("post", "/api/v1/public/callbacks/{token}/reschedule"),
+    ("post", "/api/v1/public/callbacks/{token}/cancel"),
 }
 
 

@@ -94,6 +94,23 @@ class ContactSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitSnapshot:
+    """What a waiting contact's wait depends on, for the EWT predictors (queueing/ewt.py).
+
+    ``ahead`` counts the contacts of its bucket (same effective skills, language, channel
+    and tier) that rank before it; ``slots`` and ``busy_slots`` count the slots on its
+    channel of the available agents who qualify for that bucket, and the ones they fill;
+    ``head_enqueued_at`` is the oldest waiting contact of the bucket.
+    """
+
+    ahead: int
+    slots: int
+    busy_slots: int
+    agents: int
+    head_enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     """An offer the engine made and already applied (contact left, agent slot taken)."""
 
@@ -361,6 +378,38 @@ class Router:
         """The waiting contact with this id, or None if it is not waiting."""
         rec = self._waiting.get(contact_id)
         return None if rec is None else rec.spec
+
+    def wait_snapshot(self, contact_id: str) -> WaitSnapshot | None:
+        """The live state a waiting contact's EWT is predicted from; None if not waiting.
+
+        Costs a pass over its bucket and over the agents: call it for one contact at a
+        time (a customer asking), not on the routing path.
+        """
+        rec = self._waiting.get(contact_id)
+        if rec is None:
+            return None
+        bucket = rec.bucket
+        mine = (-rec.spec.priority, rec.spec.enqueued_at, rec.spec.id)
+        ahead, head = 0, rec.spec.enqueued_at
+        for entry in bucket.contacts:
+            if entry[3] != entry[4].seq:
+                continue  # lazily deleted
+            head = min(head, entry[1])
+            if entry[:3] < mine:
+                ahead += 1
+        channel = bucket.channel
+        slots = busy = agents = 0
+        for agent in self._agents.values():
+            if agent.presence != AVAILABLE or bucket not in agent.linked:
+                continue
+            agents += 1
+            capacity = agent.capacity.get(channel, 0)
+            load = agent.load.get(channel, 0)
+            if agent.spec.max_total is not None:  # the cross-channel cap also binds
+                capacity = min(capacity, load + max(agent.spec.max_total - agent.total, 0))
+            slots += capacity
+            busy += min(load, capacity)
+        return WaitSnapshot(ahead, slots, busy, agents, head)
 
     # -------------------------------------------------------------- matching
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from threadline.callbacks.policy import InvalidPolicy, parse_policy
 from threadline.routing import hours
 
 
@@ -24,6 +25,23 @@ class QueueIn(BaseModel):
         description='{"timezone": "Europe/Lisbon", "days": {"mon": [["09:00", "18:00"]]}, '
         '"closed_dates": ["2026-12-25"]}; empty means always open',
     )
+
+    callback_policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description='{"enabled": true, "offer_after_s": 300, "keep_place": true, '
+        '"booking": true, "max_attempts": 3, "retry_after_s": [120, 600], '
+        '"window_minutes": 30, "book_days": 7, "timezone": "Europe/Lisbon", '
+        '"plan": {"mon": [["09:00", "13:00", 6]]}}; empty means no callbacks',
+    )
+
+    @field_validator("callback_policy")
+    @classmethod
+    def _valid_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parse_policy(value)
+        except InvalidPolicy as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
     @field_validator("business_hours")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
 from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
+from threadline.routing.waits import WaitEstimate, WaitEstimator
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import agent_event, append_event, lock_thread
 from threadline.workers import timers
@@ -61,6 +63,10 @@ class RoutingService:
         self._routers: dict[str, Router] = {}
         self._languages: dict[str, dict[str, frozenset[str]]] = {}  # org -> agent -> languages
         self._lock = asyncio.Lock()
+        self.waits = WaitEstimator(ctx.settings.default_handle_s)
+        # awaited inside the accept transaction, after the contact is assigned: other
+        # domains (callbacks) act on an accepted contact without routing importing them
+        self.accept_hooks: list[Callable[[UnitOfWork, Contact, Thread], Awaitable[None]]] = []
 
     def router(self, org_id: str) -> Router:
         if org_id not in self._routers:
@@ -73,6 +79,7 @@ class RoutingService:
         async with self._lock:
             self._routers.clear()
             async with self._ctx.db.sessions() as session:
+                await self.waits.seed(session)
                 loads = await self._loads(session)
                 for agent in await session.scalars(select(Agent).where(Agent.active.is_(True))):
                     self._upsert(agent, loads.get(agent.id, Counter()))
@@ -131,7 +138,9 @@ class RoutingService:
         min_tier: int = 0,
     ) -> Contact:
         """Open a contact for this thread in a queue. Call inside the thread's row lock;
-        routing happens after commit."""
+        routing happens after commit. A thread an agent is serving (another contact of it,
+        say the customer's SMS, is theirs) stays theirs: the new contact (a call) queues on
+        its own and the assignment is not reset."""
         language = (
             thread.language if self._language_served(thread.org_id, thread.language) else None
         )
@@ -151,8 +160,9 @@ class RoutingService:
         )
         uow.session.add(contact)
         await uow.session.flush()
-        thread.status = "queued"
-        thread.assigned_agent_id = None
+        if thread.status not in ("assigned", "waiting_customer") or not thread.assigned_agent_id:
+            thread.status = "queued"
+            thread.assigned_agent_id = None
         append_event(
             uow,
             thread,
@@ -188,9 +198,27 @@ class RoutingService:
             router = self.router(org_id)
             router.remove_contact(contact_id)
             router.add_contact(spec)
-            assignment = router.route_contact(contact_id, _ts(utcnow()))
+            now = _ts(utcnow())
+            assignment = router.route_contact(contact_id, now)
             if assignment:
                 await self._offer(org_id, assignment)
+            else:
+                self.waits.arrived(router, contact_id, spec.queue_id, now)
+
+    async def place(self, org_id: str, contact_id: str) -> None:
+        """(Re)file a queued contact in its engine after its routing fields changed (e.g. a
+        keep-my-place callback turned it into a voice contact) and route it."""
+        await self._place(org_id, contact_id)
+
+    async def estimate(self, org_id: str, contact_id: str) -> WaitEstimate | None:
+        """The live place and EWT of a waiting contact; None once it is not waiting."""
+        router = self._routers.get(org_id)
+        if router is None:
+            return None
+        spec = router.waiting_contact(contact_id)
+        if spec is None:
+            return None
+        return self.waits.estimate(router, contact_id, spec.queue_id, _ts(utcnow()))
 
     # ---------------------------------------------------------------- offers
     async def _offer(self, org_id: str, assignment: Assignment) -> None:
@@ -286,6 +314,15 @@ class RoutingService:
                 channel=contact.channel,
                 contact_id=contact.id,
                 data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)},
+            )
+            for hook in self.accept_hooks:
+                await hook(uow, contact, thread)
+            self._learn(
+                uow,
+                "answered",
+                contact.queue_id,
+                contact.id,
+                (now - contact.enqueued_at).total_seconds(),
             )
             uow.publish(
                 {
@@ -444,11 +481,41 @@ class RoutingService:
             if agent_id and previous_status == "assigned":
                 customer: Customer = await uow.lock(Customer, contact.customer_id)
                 customer.last_agent_id, customer.last_served_at = agent_id, now
+                if contact.accepted_at is not None:
+                    handle_s = (now - contact.accepted_at).total_seconds()
+                    self._learn(uow, "handled", contact.queue_id, None, handle_s)
             uow.publish(
                 {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
             )
             self._after_contact_left(uow, contact, agent_id, previous_status)
         return contact
+
+    async def end_by_system(
+        self, uow: UnitOfWork, contact: Contact, wrapup: str, *, body: str | None = None
+    ) -> bool:
+        """End an assigned contact without its agent (an unanswered callback): the agent's
+        slot frees up, the thread stays with the agent. Call inside a unit of work; returns
+        False when the contact is not assigned."""
+        if contact.status != "assigned":
+            return False
+        agent_id = contact.agent_id
+        contact.status, contact.ended_at, contact.wrapup_reason = "resolved", utcnow(), wrapup
+        thread = await lock_thread(uow, contact.org_id, contact.thread_id)
+        append_event(
+            uow,
+            thread,
+            kind="resolved",
+            channel=contact.channel,
+            author_type="system",
+            contact_id=contact.id,
+            body=body,
+            data={"reason": wrapup},
+        )
+        uow.publish(
+            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+        )
+        self._after_contact_left(uow, contact, agent_id, "assigned")
+        return True
 
     async def abandon(self, uow: UnitOfWork, contact: Contact, why: str) -> bool:
         """The customer left before an agent took the contact (a caller hung up on hold):
@@ -472,11 +539,34 @@ class RoutingService:
             contact_id=contact.id,
             data={"why": why, "wait_s": round((utcnow() - contact.enqueued_at).total_seconds(), 1)},
         )
+        self._learn(
+            uow,
+            "abandoned",
+            contact.queue_id,
+            contact.id,
+            (utcnow() - contact.enqueued_at).total_seconds(),
+        )
         uow.publish(
             {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
         )
         self._after_contact_left(uow, contact, agent_id, previous_status)
         return True
+
+    def _learn(
+        self, uow: UnitOfWork, what: str, queue_id: str, contact_id: str | None, seconds: float
+    ) -> None:
+        """Feed the wait estimator once the transaction that saw it has committed."""
+        waits = self.waits
+
+        async def _after() -> None:
+            if what == "answered":
+                waits.answered(queue_id, contact_id, seconds)
+            elif what == "abandoned":
+                waits.abandoned(queue_id, contact_id, seconds)
+            else:
+                waits.handled(queue_id, seconds)
+
+        uow.after_commit(_after)
 
     def _after_contact_left(
         self, uow: UnitOfWork, contact: Contact, agent_id: str | None, previous_status: str

@@ -1,0 +1,1 @@
+"""Callbacks: the virtual queue (keep my place), booked windows and the retry policy."""

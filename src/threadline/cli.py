@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 
 from threadline.config import Settings
-from threadline.queueing import staffing_cli
+from threadline.queueing import simulate_cli, staffing_cli
 
 app = typer.Typer(help="Threadline: one customer, one thread, every channel.", no_args_is_help=True)
 console = Console()
 staffing_cli.register(app)
+simulate_cli.register(app)
 
 
 def _settings() -> Settings:

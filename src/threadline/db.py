@@ -206,6 +206,16 @@ class UnitOfWork:
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(callback)
 
+    def mark(self) -> tuple[int, int, int]:
+        """Where the events and after-commit work stand now (before a savepoint)."""
+        return len(self.events), len(self._deferred), len(self._after_commit)
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        """Forget what was registered since ``mark`` (its savepoint was rolled back)."""
+        del self.events[mark[0] :]
+        del self._deferred[mark[1] :]
+        del self._after_commit[mark[2] :]
+
     async def lock(self, model: Any, ident: Any) -> Any:
         return await self._db.lock(self.session, model, ident)
 

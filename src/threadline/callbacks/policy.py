@@ -26,6 +26,8 @@ from threadline.queueing import erlang
 from threadline.routing import hours as business_hours
 
 DAYS = business_hours.DAYS
+BOOKED_PRIORITY = 5  # a booked window is a promise: ahead of ordinary contacts
+RETRY_PRIORITY = 5  # a retry comes back at the head of the line, at its kept place
 
 
 class InvalidPolicy(ValueError):

@@ -31,6 +31,8 @@ from sqlalchemy import func, select
 
 from threadline.callbacks.models import BOOKED, KEEP_PLACE, OPEN, Callback
 from threadline.callbacks.policy import (
+    BOOKED_PRIORITY,
+    RETRY_PRIORITY,
     CallbackPolicy,
     Window,
     next_attempt_at,
@@ -59,8 +61,6 @@ CALLBACK_DUE = "callback_due"  # a booked window starts
 CALLBACK_RETRY = "callback_retry"  # the next attempt of an unanswered callback
 CALLBACK_WATCH = "callback_watch"  # a call placed whose outcome never came back
 PURPOSE = "callback"  # the outbound-call purpose the voice channel reports back with
-BOOKED_PRIORITY = 5  # a booked window is a promise: ahead of ordinary contacts
-RETRY_PRIORITY = 5  # a retry comes back at the head of the line
 WATCH_MARGIN_S = 120.0
 FORECAST_WEEKS = 4
 MANAGE_SALT = "callback-manage"
@@ -519,6 +519,8 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
     if previous is not None:
         context = {**previous.context, **context}
         context.pop("call_sid", None)
+    if timer.kind == CALLBACK_RETRY:
+        context["callback_retry"] = callback.attempts  # routing learns no wait from it
     contact = await ctx.routing.enqueue(
         uow,
         thread,

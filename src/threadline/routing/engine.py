@@ -44,6 +44,7 @@ contacts):
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
@@ -216,13 +217,25 @@ class _Agent:
 class _Bucket:
     """Waiting contacts of one routing key, and the free agents who qualify for it."""
 
-    __slots__ = ("agent_limit", "agents", "channel", "contact_limit", "contacts", "key")
+    __slots__ = (
+        "agent_limit",
+        "agents",
+        "channel",
+        "contact_limit",
+        "contacts",
+        "key",
+        "members",
+        "ranked",
+    )
 
     def __init__(self, key: RoutingKey) -> None:
         self.key = key
         self.channel = key[3]
         self.contacts: list[_ContactEntry] = []
         self.agents: list[_AgentEntry] = []
+        # the live contacts' ranks, sorted: a contact's place in line is a bisection
+        self.ranked: list[_Rank] = []
+        self.members: dict[str, _Agent] = {}  # every agent who qualifies for the key
         self.contact_limit = self.agent_limit = _MIN_HEAP_LIMIT
 
     def push_contact(self, entry: _ContactEntry) -> None:
@@ -244,6 +257,8 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
+# (-priority, enqueued_at, contact id): a contact's rank, smaller first.
+_Rank: TypeAlias = tuple[int, float, str]
 # (-priority, enqueued_at, contact id, seq, record): unique ids keep records uncompared.
 _ContactEntry: TypeAlias = tuple[int, float, str, int, _Waiting]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
@@ -382,25 +397,18 @@ class Router:
     def wait_snapshot(self, contact_id: str) -> WaitSnapshot | None:
         """The live state a waiting contact's EWT is predicted from; None if not waiting.
 
-        Costs a pass over its bucket and over the agents: call it for one contact at a
-        time (a customer asking), not on the routing path.
+        A bisection for its place, and a pass over the agents who qualify for its bucket.
         """
         rec = self._waiting.get(contact_id)
         if rec is None:
             return None
         bucket = rec.bucket
-        mine = (-rec.spec.priority, rec.spec.enqueued_at, rec.spec.id)
-        ahead, head = 0, rec.spec.enqueued_at
-        for entry in bucket.contacts:
-            if entry[3] != entry[4].seq:
-                continue  # lazily deleted
-            head = min(head, entry[1])
-            if entry[:3] < mine:
-                ahead += 1
+        ahead = bisect_left(bucket.ranked, _rank(rec.spec))
+        head = bucket.ranked[0][1] if bucket.ranked else rec.spec.enqueued_at
         channel = bucket.channel
         slots = busy = agents = 0
-        for agent in self._agents.values():
-            if agent.presence != AVAILABLE or bucket not in agent.linked:
+        for agent in bucket.members.values():
+            if agent.presence != AVAILABLE:
                 continue
             agents += 1
             capacity = agent.capacity.get(channel, 0)
@@ -573,6 +581,7 @@ class Router:
         """Push a contact's live entry into its bucket."""
         spec = rec.spec
         rec.bucket.push_contact((-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec))
+        insort(rec.bucket.ranked, _rank(spec))
 
     def _advance(self, now: float) -> None:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
@@ -580,6 +589,7 @@ class Router:
         while due and due[0][0] <= now:
             _, seq, rec = heapq.heappop(due)
             if rec.seq == seq:
+                _unrank(rec)
                 rec.seq = next(self._seq)
                 rec.bucket = self._bucket(routing_key(rec.spec, overflowed=True))
                 self._file(rec)
@@ -592,6 +602,7 @@ class Router:
         """
         del self._waiting[rec.spec.id]
         self._per_queue[rec.spec.queue_id] -= 1
+        _unrank(rec)
         heap = rec.bucket.contacts
         if heap and heap[0][3] == rec.seq:
             heapq.heappop(heap)
@@ -626,6 +637,8 @@ class Router:
         del self._agents[agent_id]
         for skill in agent.spec.skills:
             self._agents_by_skill[skill].pop(agent_id, None)
+        for bucket in agent.linked:
+            bucket.members.pop(agent_id, None)
         agent.indexed.clear()
         agent.presence = OFFLINE
         self._dirty.pop(agent_id, None)
@@ -634,8 +647,21 @@ class Router:
 def _link(agent: _Agent, bucket: _Bucket) -> None:
     """Record that an agent qualifies for a bucket."""
     agent.linked.add(bucket)
+    bucket.members[agent.spec.id] = agent
     agent.buckets.setdefault(bucket.channel, []).append(bucket)
     agent.heaps.setdefault(bucket.channel, []).append(bucket.contacts)
+
+
+def _rank(spec: ContactSpec) -> _Rank:
+    return (-spec.priority, spec.enqueued_at, spec.id)
+
+
+def _unrank(rec: _Waiting) -> None:
+    """Take a contact's rank out of its bucket's sorted ranks."""
+    ranked, rank = rec.bucket.ranked, _rank(rec.spec)
+    at = bisect_left(ranked, rank)
+    if at < len(ranked) and ranked[at] == rank:
+        del ranked[at]
 
 
 def _first_live_for(heap: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:

@@ -188,13 +188,15 @@ class RoutingService:
             agent_spec(agent), presence=agent.presence, idle_since=_ts(agent.idle_since), load=load
         )
 
-    async def _place(self, org_id: str, contact_id: str) -> None:
+    async def _place(self, org_id: str, contact_id: str, *, learn: bool = True) -> None:
         async with self._lock:
             async with self._ctx.db.sessions() as session:
                 contact = await session.get(Contact, contact_id)
                 if contact is None or contact.status != "queued":
                     return
                 spec = await self._spec(session, contact)
+                # a retried callback waits from its kept place: its delay teaches nothing
+                learn = learn and not contact.context.get("callback_retry")
             router = self.router(org_id)
             router.remove_contact(contact_id)
             router.add_contact(spec)
@@ -202,13 +204,13 @@ class RoutingService:
             assignment = router.route_contact(contact_id, now)
             if assignment:
                 await self._offer(org_id, assignment)
-            else:
+            elif learn:
                 self.waits.arrived(router, contact_id, spec.queue_id, now)
 
     async def place(self, org_id: str, contact_id: str) -> None:
         """(Re)file a queued contact in its engine after its routing fields changed (e.g. a
         keep-my-place callback turned it into a voice contact) and route it."""
-        await self._place(org_id, contact_id)
+        await self._place(org_id, contact_id, learn=False)
 
     async def estimate(self, org_id: str, contact_id: str) -> WaitEstimate | None:
         """The live place and EWT of a waiting contact; None once it is not waiting."""
@@ -317,13 +319,14 @@ class RoutingService:
             )
             for hook in self.accept_hooks:
                 await hook(uow, contact, thread)
-            self._learn(
-                uow,
-                "answered",
-                contact.queue_id,
-                contact.id,
-                (now - contact.enqueued_at).total_seconds(),
-            )
+            if not contact.context.get("callback_retry"):
+                self._learn(
+                    uow,
+                    "answered",
+                    contact.queue_id,
+                    contact.id,
+                    (now - contact.enqueued_at).total_seconds(),
+                )
             uow.publish(
                 {
                     "type": "offer.closed",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.context import Context
@@ -50,7 +50,14 @@ async def cancel(session: AsyncSession, kind: str, ref_id: str) -> None:
 
 
 class TimerWorker:
-    """Polls for due timers and fires each in its own transaction."""
+    """Fires due timers, a batch per transaction, each timer in its own savepoint.
+
+    A handler that raises rolls back only its own savepoint (and forgets the events and
+    after-commit work it registered); its timer is retried later with a growing delay, so
+    one poisoned timer never blocks the others.  Between batches the worker sleeps until
+    the next timer is due (at most ``poll_s``); ``wake`` cuts the sleep short when a
+    sooner timer is written.
+    """
 
     def __init__(self, ctx: Context, poll_s: float) -> None:
         self._ctx = ctx
@@ -78,13 +85,30 @@ class TimerWorker:
         while True:
             try:
                 fired = await self.fire_due()
-            except Exception:  # keep the loop alive; the timer stays due and is retried
+                pause = self._poll_s if fired < BATCH else 0.0
+                if pause:
+                    pause = await self._until_next(pause)
+            except Exception:  # keep the loop alive; the timers stay due and are retried
                 log.exception("timers.poll_failed")
-                fired = 0
-            if fired < BATCH:
+                pause = self._poll_s
+            if pause > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                    await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def _until_next(self, longest: float) -> float:
+        """Seconds until the next pending timer is due, at most ``longest``."""
+        async with self._ctx.db.sessions() as session:
+            due = await session.scalar(
+                select(func.min(Timer.due_at)).where(
+                    Timer.fired_at.is_(None), Timer.cancelled.is_(False)
+                )
+            )
+        if due is None:
+            return longest
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        return min(longest, max((due - utcnow()).total_seconds(), 0.0))
 
     async def _due_ids(self) -> list[str]:
         async with self._ctx.db.sessions() as session:
@@ -99,27 +123,47 @@ class TimerWorker:
             return list(rows)
 
     async def fire_due(self) -> int:
-        """Fire every timer that is due now; returns how many fired."""
+        """Fire every timer that is due now (up to one batch); returns how many fired."""
+        ids = await self._due_ids()
+        return await self._fire(ids) if ids else 0
+
+    async def _fire(self, timer_ids: list[str]) -> int:
         fired = 0
-        for timer_id in await self._due_ids():
-            fired += await self._fire(timer_id)
+        async with self._ctx.uow() as uow:
+            query = (
+                select(Timer)
+                .where(
+                    Timer.id.in_(timer_ids), Timer.fired_at.is_(None), Timer.cancelled.is_(False)
+                )
+                .order_by(Timer.due_at)
+            )
+            if uow.row_locks:
+                query = query.with_for_update(skip_locked=True)
+            # claimed by another worker meanwhile: skipped (PostgreSQL); fired: filtered out
+            for timer in list(await uow.session.scalars(query)):
+                handler = self._handlers.get(timer.kind)
+                if handler is None:
+                    log.error("timers.no_handler", kind=timer.kind, timer_id=timer.id)
+                    continue
+                mark, kind, timer_id = uow.mark(), timer.kind, timer.id
+                try:
+                    async with uow.session.begin_nested():
+                        timer.fired_at = utcnow()
+                        timer.attempts += 1
+                        await handler(uow, timer)
+                except Exception:
+                    uow.rewind(mark)
+                    log.exception("timers.handler_failed", kind=kind, timer_id=timer_id)
+                    await self._postpone(uow, timer_id)
+                    continue
+                fired += 1
         return fired
 
-    async def _fire(self, timer_id: str) -> int:
-        async with self._ctx.uow() as uow:
-            query = select(Timer).where(
-                Timer.id == timer_id, Timer.fired_at.is_(None), Timer.cancelled.is_(False)
-            )
-            if self._ctx.db.dialect != "sqlite":
-                query = query.with_for_update(skip_locked=True)
-            timer = await uow.session.scalar(query)
-            if timer is None:
-                return 0  # fired or claimed by another worker meanwhile
-            timer.fired_at = utcnow()
-            timer.attempts += 1
-            handler = self._handlers.get(timer.kind)
-            if handler is None:
-                log.error("timers.no_handler", kind=timer.kind, timer_id=timer.id)
-                return 0
-            await handler(uow, timer)
-        return 1
+    @staticmethod
+    async def _postpone(uow: UnitOfWork, timer_id: str) -> None:
+        """A failed timer is retried later, a little later each time (at most an hour)."""
+        timer = await uow.session.get(Timer, timer_id, populate_existing=True)
+        if timer is None:
+            return
+        timer.attempts += 1
+        timer.due_at = utcnow() + timedelta(seconds=min(2.0**timer.attempts, 3600.0))

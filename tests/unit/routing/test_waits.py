@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.unit.routing.test_engine import agent, contact
-from threadline.routing.engine import AVAILABLE, AWAY, Router
+from threadline.routing.engine import AVAILABLE, AWAY, Router, effective_skills
 from threadline.routing.waits import WaitEstimator
 
 
@@ -48,9 +51,7 @@ def test_snapshot_ranks_priority_before_age() -> None:
 
 def test_snapshot_ignores_agents_away_or_unqualified() -> None:
     router = _router_with(2)
-    router.upsert_agent(
-        agent("away", capacity={"voice": 1}), presence=AWAY, idle_since=0.0
-    )
+    router.upsert_agent(agent("away", capacity={"voice": 1}), presence=AWAY, idle_since=0.0)
     router.upsert_agent(
         agent("chat-only", capacity={"chat": 3}), presence=AVAILABLE, idle_since=0.0
     )
@@ -91,3 +92,56 @@ def test_no_agent_staffed_says_more_than_the_ladder_top() -> None:
     assert estimate is not None
     assert estimate.high_s is None and math.isinf(estimate.ewt_s)
     assert estimate.as_data()["ewt_s"] is None
+
+
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "free", "drop", "away"]),
+            st.integers(0, 3),  # priority, or which agent/contact
+            st.sampled_from(["billing", "cards"]),
+        ),
+        max_size=60,
+    )
+)
+def test_the_place_in_line_matches_counting_by_hand(
+    ops: list[tuple[str, int, str]],
+) -> None:
+    router = Router()
+    for i in range(3):
+        spec = agent(f"a{i}", skills={"billing": 2, "cards": 2}, capacity={"voice": 1})
+        router.upsert_agent(spec, presence=AWAY, idle_since=0.0)
+    now, added, specs = 0.0, 0, {}
+    for op, n, skill in ops:
+        now += 1.0
+        if op == "add":
+            spec = contact(
+                f"c{added}",
+                channel="voice",
+                required_skills=frozenset({skill}),
+                priority=n,
+                enqueued_at=now - (added % 3) * 10,  # not always in arrival order
+                overflow_at=now + 5 if skill == "cards" else None,
+                overflow_skills=frozenset({"billing"}) if skill == "cards" else None,
+            )
+            router.add_contact(spec)
+            specs[spec.id] = spec
+            added += 1
+        elif op == "free":
+            router.set_presence(f"a{n % 3}", AVAILABLE, now)
+            router.route_agent(f"a{n % 3}", now)
+        elif op == "drop":
+            router.remove_contact(f"c{n}")
+        else:
+            router.set_presence(f"a{n % 3}", AWAY, now)
+        router.match(now)  # applies overflow re-keying too
+    waiting = {cid: s for cid, s in specs.items() if router.waiting_contact(cid) is not None}
+    for cid, spec in waiting.items():
+        snap = router.wait_snapshot(cid)
+        assert snap is not None
+        skills = effective_skills(spec, now)
+        same = [o for o in waiting.values() if effective_skills(o, now) == skills]
+        rank = (-spec.priority, spec.enqueued_at, spec.id)
+        by_hand = sum(1 for o in same if (-o.priority, o.enqueued_at, o.id) < rank)
+        assert snap.ahead == by_hand
+        assert snap.head_enqueued_at == min((-o.priority, o.enqueued_at, o.id) for o in same)[1]

@@ -202,3 +202,41 @@ async def login(running: Running, email: str) -> httpx.AsyncClient:
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return client
+
+
+async def add_endpoint(running: Running, **body: Any) -> dict[str, Any]:
+    """A channel endpoint configured by the admin through the API (as the admin page does);
+    returns the API's answer."""
+    admin = await login(running, "admin@example.com")
+    try:
+        created = await admin.post("/api/v1/endpoints", json=body)
+    finally:
+        await admin.aclose()
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+async def set_capacity(running: Running, agent: Agent, **capacity: int) -> None:
+    """The agent may take this many contacts at once per channel (chat, voice, sms, ...)."""
+    admin = await login(running, "admin@example.com")
+    try:
+        patched = await admin.patch(f"/api/v1/agents/{agent.id}", json={"capacity": capacity})
+    finally:
+        await admin.aclose()
+    assert patched.status_code == 200, patched.text
+
+
+async def take_thread(running: Running, email: str, thread_id: str) -> httpx.AsyncClient:
+    """The agent signs in, becomes available and accepts the offer of this thread's contact;
+    returns their client."""
+    agent = await login(running, email)
+    await agent.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    offer = await eventually(lambda: _offer_for(agent, thread_id))
+    accepted = await agent.post(f"/api/v1/offers/{offer['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    return agent
+
+
+async def _offer_for(agent: httpx.AsyncClient, thread_id: str) -> dict[str, Any] | None:
+    offers = (await agent.get("/api/v1/offers")).json()
+    return next((o for o in offers if o["thread_id"] == thread_id), None)

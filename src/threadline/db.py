@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -161,6 +161,7 @@ class UnitOfWork:
         self.events: list[dict[str, Any]] = []
         self._deferred: list[Callable[[], dict[str, Any]]] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
+        self._locked: set[tuple[Any, Any]] = set()
 
     async def __aenter__(self) -> UnitOfWork:
         if _IN_UNIT_OF_WORK.get():
@@ -206,18 +207,27 @@ class UnitOfWork:
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(callback)
 
-    def mark(self) -> tuple[int, int, int]:
-        """Where the events and after-commit work stand now (before a savepoint)."""
-        return len(self.events), len(self._deferred), len(self._after_commit)
-
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        """Forget what was registered since ``mark`` (its savepoint was rolled back)."""
-        del self.events[mark[0] :]
-        del self._deferred[mark[1] :]
-        del self._after_commit[mark[2] :]
-
     async def lock(self, model: Any, ident: Any) -> Any:
-        return await self._db.lock(self.session, model, ident)
+        """Load one row for update; a row this transaction already locked (``lock_many``)
+        comes from the session without another round trip."""
+        if (model, ident) in self._locked:
+            return await self.session.get(model, ident)
+        row = await self._db.lock(self.session, model, ident)
+        if row is not None:
+            self._locked.add((model, ident))
+        return row
+
+    async def lock_many(self, model: Any, idents: Iterable[Any]) -> None:
+        """Lock (PostgreSQL) and load many rows of one model in one query, in key order
+        (so two transactions never wait on each other in a cycle)."""
+        wanted = sorted({i for i in idents if (model, i) not in self._locked})
+        if not wanted:
+            return
+        query = select(model).where(model.id.in_(wanted)).order_by(model.id)
+        if self.row_locks:
+            query = query.with_for_update()
+        for row in await self.session.scalars(query):
+            self._locked.add((model, row.id))
 
     @property
     def row_locks(self) -> bool:

@@ -2,10 +2,13 @@
 real HTTP server on a free port, plus Meta's side of the webhooks (notifications signed
 with X-Hub-Signature-256 over the raw body, keyed with the app secret).
 
-Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusal (400)."""
+Switch `fail_with` to an HTTP status to simulate an outage (500/503), a refusal (400) or a
+rate limit (429; `fail_code` sets the Graph error code, e.g. 130429 for WhatsApp's
+throughput limit, and `retry_after` adds a Retry-After header); `delay_s` makes it slow."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -41,9 +44,11 @@ class SentMessage:
     payload: dict[str, Any]
 
 
-def _error(status: int, code: int, message: str) -> JSONResponse:
+def _error(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"message": message, "type": "OAuthException", "code": code}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class FakeGraph:
@@ -53,6 +58,9 @@ class FakeGraph:
         self.messages: list[SentMessage] = []
         self.attempts = 0
         self.fail_with: int | None = None
+        self.fail_code: int | None = None
+        self.retry_after: int | None = None
+        self.delay_s = 0.0
         self.base_url = ""
         self.app = Starlette(
             routes=[Route("/{version}/{node}/messages", self._messages, methods=["POST"])]
@@ -66,10 +74,12 @@ class FakeGraph:
 
     async def _messages(self, request: Request) -> JSONResponse:
         self.attempts += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self._token(request) != self.access_token:
             return _error(401, 190, "Invalid OAuth access token")
         if self.fail_with is not None:
-            return _error(self.fail_with, 131000 if self.fail_with >= 500 else 131026, "failing")
+            return self._failure(self.fail_with)
         try:
             payload = json.loads(await request.body())
         except ValueError:
@@ -79,12 +89,21 @@ class FakeGraph:
             return self._messenger(payload)
         return self._whatsapp(node, payload)
 
+    def _failure(self, status: int) -> JSONResponse:
+        code = self.fail_code or (131000 if status >= 500 else 131026)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return _error(status, code, "failing", headers)
+
     def _whatsapp(self, node: str, payload: dict[str, Any]) -> JSONResponse:
         if payload.get("messaging_product") != "whatsapp" or not payload.get("to"):
             return _error(400, 100, "(#100) Invalid parameter")
         kind = payload.get("type", "text")
         if kind not in payload or (kind == "text" and not payload["text"].get("body")):
             return _error(400, 100, f"(#100) The parameter {kind} is required")
+        if kind in ("image", "document") and not (
+            payload[kind].get("link") or payload[kind].get("id")
+        ):
+            return _error(400, 100, f"(#100) {kind} needs a link or an id")
         sent = SentMessage("wamid." + uuid.uuid4().hex, f"{node}/messages", payload)
         self.messages.append(sent)
         return JSONResponse(
@@ -97,11 +116,38 @@ class FakeGraph:
 
     def _messenger(self, payload: dict[str, Any]) -> JSONResponse:
         recipient = (payload.get("recipient") or {}).get("id")
-        if not recipient or not (payload.get("message") or {}).get("text"):
+        message = payload.get("message") or {}
+        attachment = message.get("attachment") or {}
+        if not recipient or not (
+            message.get("text") or (attachment.get("payload") or {}).get("url")
+        ):
             return _error(400, 100, "(#100) param recipient and message are required")
+        if message.get("text") and attachment:
+            return _error(400, 100, "(#100) Only one of text or attachment can be specified")
         sent = SentMessage("m_" + uuid.uuid4().hex, "me/messages", payload)
         self.messages.append(sent)
         return JSONResponse({"recipient_id": recipient, "message_id": sent.id})
+
+    def endpoint(
+        self,
+        channel: str,
+        key: str,
+        name: str,
+        queue_id: str | None = None,
+        *,
+        app_secret: str | None = None,
+    ) -> dict[str, Any]:
+        """An endpoint (a WhatsApp number, a Messenger page) of this app, sending here, as
+        an admin posts it to /api/v1/endpoints."""
+        secret = {"app_secret": app_secret or self.app_secret, "access_token": self.access_token}
+        return {
+            "channel": channel,
+            "key": key,
+            "name": name,
+            "queue_id": queue_id,
+            "secret": json.dumps(secret),
+            "settings": {"verify_token": VERIFY_TOKEN, "api_base": self.base_url},
+        }
 
     # ---- Meta's side of the webhooks ----------------------------------------------------------
 
@@ -146,18 +192,35 @@ def whatsapp_change(
 
 
 def whatsapp_message(
-    wamid: str, wa_id: str, kind: str = "text", name: str = "Ana", **content: Any
+    wamid: str,
+    wa_id: str,
+    kind: str = "text",
+    name: str = "Ana",
+    phone_number_id: str = PHONE_NUMBER_ID,
+    **content: Any,
 ) -> dict[str, Any]:
-    """A customer message: `content` is the type's object (text: body=...)."""
+    """A customer message to one of the business's numbers: `content` is the type's object
+    (text: body=...)."""
     message = {"from": wa_id, "id": wamid, "timestamp": "1760000000", "type": kind}
     message[kind] = content
     return whatsapp_change(
-        {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+        {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]},
+        phone_number_id,
     )
 
 
+def batched(*notifications: dict[str, Any]) -> dict[str, Any]:
+    """Several notifications in one, as Meta batches an app's changes (entries in order)."""
+    entries = [entry for n in notifications for entry in n["entry"]]
+    return {**notifications[0], "entry": entries}
+
+
 def whatsapp_status(
-    wamid: str, status: str, recipient: str, errors: list[dict[str, Any]] | None = None
+    wamid: str,
+    status: str,
+    recipient: str,
+    errors: list[dict[str, Any]] | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": wamid,
@@ -167,7 +230,7 @@ def whatsapp_status(
     }
     if errors:
         entry["errors"] = errors
-    return whatsapp_change({"statuses": [entry]})
+    return whatsapp_change({"statuses": [entry]}, phone_number_id)
 
 
 def messenger_event(event: dict[str, Any], page_id: str = PAGE_ID) -> dict[str, Any]:

@@ -63,6 +63,20 @@ class FakeRelay:
             self._controller.stop()
             self._controller = None
 
+    def mailbox(
+        self, key: str, name: str, queue_id: str | None = None, **settings: Any
+    ) -> dict[str, Any]:
+        """A mailbox sending through this relay, as an admin posts it to /api/v1/endpoints."""
+        smtp = {"host": "127.0.0.1", "port": self.port, "username": USERNAME, "starttls": False}
+        return {
+            "channel": "email",
+            "key": key,
+            "name": name,
+            "queue_id": queue_id,
+            "secret": PASSWORD,
+            "settings": {**settings, "smtp": smtp},
+        }
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
@@ -70,7 +84,9 @@ class FakeRelay:
             USERNAME.encode(),
             PASSWORD.encode(),
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers a failure with 535 itself (True would leave the
+        # client waiting for an answer we never push)
+        return AuthResult(success=ok, handled=False)
 
     async def handle_MAIL(  # aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any

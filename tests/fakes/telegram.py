@@ -1,4 +1,5 @@
-"""A fake Telegram Bot API: `sendMessage` and `setWebhook` at `/bot<token>/<method>` as a
+"""A fake Telegram Bot API: `sendMessage`, `sendPhoto` / `sendDocument` (by URL) and
+`setWebhook` at `/bot<token>/<method>` as a
 real HTTP server on a free port, answering as Telegram does (`{"ok": true, "result": ...}`
 or `{"ok": false, "error_code": ..., "description": ...}`), plus Telegram's side of the
 webhook: it posts Update objects with the X-Telegram-Bot-Api-Secret-Token header.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,9 +33,14 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 @dataclass
 class Sent:
+    """One accepted message: text, or a file (`file_url`, sent by `method`) with its caption
+    as `text`."""
+
     chat_id: int | str
     text: str
     message_id: int
+    method: str = "sendMessage"
+    file_url: str | None = None
 
 
 def _error(code: int, description: str, **parameters: Any) -> JSONResponse:
@@ -48,6 +55,7 @@ class FakeTelegram:
         self.token = token
         self.messages: list[Sent] = []
         self.attempts = 0  # every sendMessage call, accepted or not
+        self.attempted_at: list[float] = []  # when each came (time.monotonic())
         self.fail_with: int | None = None
         self.retry_after = 1
         self.blocked: set[int] = set()
@@ -68,12 +76,15 @@ class FakeTelegram:
         method = request.path_params["method"]
         if method == "sendMessage":
             return await self._send_message(params)
+        if method in ("sendPhoto", "sendDocument"):
+            return await self._send_file(method, params)
         if method == "setWebhook":
             return self._set_webhook(params)
         return _error(404, "Not Found: method not found")
 
     async def _send_message(self, params: dict[str, Any]) -> JSONResponse:
         self.attempts += 1
+        self.attempted_at.append(time.monotonic())
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail_with == 429:
@@ -99,6 +110,26 @@ class FakeTelegram:
         }
         return JSONResponse({"ok": True, "result": result})
 
+    async def _send_file(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        """The file as a URL Telegram fetches (an HTTP(S) link), the text as its caption."""
+        self.attempts += 1
+        self.attempted_at.append(time.monotonic())
+        field = "photo" if method == "sendPhoto" else "document"
+        url, caption = params.get(field), params.get("caption") or ""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return _error(400, f"Bad Request: there is no {field} in the request")
+        if len(caption) > 1024:
+            return _error(400, "Bad Request: message caption is too long")
+        sent = Sent(params["chat_id"], caption, next(self._message_ids), method, url)
+        self.messages.append(sent)
+        result = {
+            "message_id": sent.message_id,
+            "chat": {"id": int(sent.chat_id), "type": "private"},
+            "date": 1_700_000_000,
+            field: [{"file_id": f"F{sent.message_id}"}] if field == "photo" else {"file_id": "D"},
+        }
+        return JSONResponse({"ok": True, "result": result})
+
     def _set_webhook(self, params: dict[str, Any]) -> JSONResponse:
         url = params.get("url")
         local = isinstance(url, str) and url.startswith("http://127.0.0.1")
@@ -107,6 +138,17 @@ class FakeTelegram:
         self.webhook_url, self.webhook_secret = url, params.get("secret_token")
         self.webhook_allowed_updates = params.get("allowed_updates")
         return JSONResponse({"ok": True, "result": True, "description": "Webhook was set"})
+
+    def endpoint(self, name: str, queue_id: str | None = None) -> dict[str, Any]:
+        """The bot, sending here, as an admin posts it to /api/v1/endpoints."""
+        return {
+            "channel": "telegram",
+            "key": BOT_USERNAME,
+            "name": name,
+            "queue_id": queue_id,
+            "secret": self.token,
+            "settings": {"api_base": self.base_url},
+        }
 
     # ---- Telegram's side of the webhook --------------------------------------------------
 

@@ -18,6 +18,7 @@ from tests.integration.test_openapi import (
     body_schema,
     example_body,
     fill_path,
+    is_upload,
     operations,
     resolve,
     served_document,
@@ -86,6 +87,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "token_id": token["id"],
         "key": world.widget.key,
         "contact_id": offers[0]["contact_id"],
+        "endpoint_id": world.widget.id,
         "callback_id": "no-such-callback",  # garbage must still give a problem, not a 500
         "token": "not-a-signed-token",
     }
@@ -184,7 +186,11 @@ async def test_unknown_ids_are_404(server: Running, world: World) -> None:
         for name in names:
             for unknown in (str(uuid.uuid4()), "x" * 2000, "%F0%9F%99%82", "%00"):
                 url = fill_path(path, {**ids, name: unknown})
-                response = await admin.request(method, url, json=body)
+                if is_upload(operation):  # a real file, so the unknown id is what fails
+                    upload = {"file": ("note.txt", b"hello", "text/plain")}
+                    response = await admin.request(method, url, files=upload)
+                else:
+                    response = await admin.request(method, url, json=body)
                 assert_problem(response, (method, path, unknown[:10]))
                 if unknown == "%00":  # no id holds a NUL; PostgreSQL cannot even look it up
                     assert response.status_code in (404, 422), (method, path, response.text)

@@ -11,8 +11,24 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, count, eventually, login
+from tests.conftest import Running, World, add_endpoint, count, eventually, login
+from tests.fakes.twilio import FakeCall, FakeTwilio, running_fake_twilio
 from tests.integration.test_routing_flow import visitor_writes
+from tests.integration.test_sms import CUSTOMER as SMS_CUSTOMER
+from tests.integration.test_sms import inbound, sms_endpoint
+from tests.integration.test_sms import webhook_url as sms_url
+from tests.integration.test_voice import (
+    CALLER,
+    NUMBER,
+    call_into_queue,
+    contact_of,
+    gather_action,
+    next_turn,
+    said,
+    twiml,
+    voice_endpoint,
+)
+from tests.integration.test_voice import url as voice_url
 from threadline.callbacks.models import Callback
 from threadline.callbacks.services import CALLBACK_DUE, manage_token
 from threadline.customers.models import Customer
@@ -268,3 +284,196 @@ async def test_a_booked_window_opens_a_contact_ahead_of_the_line_once(
     assert (
         await count(server, Contact, Contact.context["callback_id"].as_string() == callback_id) == 1
     )
+
+
+# ---------------------------------------------------------------- the calls
+@pytest.fixture
+async def phone_line(server: Running, world: World) -> AsyncIterator[FakeTwilio]:
+    """The organisation's voice number on the fake Twilio (its Calls API)."""
+    async with running_fake_twilio() as fake:
+        await add_endpoint(server, **voice_endpoint(world, fake))
+        yield fake
+
+
+async def _offer_to_rui(server: Running, world: World, agent: httpx.AsyncClient) -> str:
+    presence = await agent.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    assert presence.status_code == 200, presence.text
+
+    async def offer() -> str | None:
+        offers = (await agent.get("/api/v1/offers")).json()
+        return offers[0]["id"] if offers else None
+
+    return await eventually(offer)
+
+
+async def _callback(server: Running, callback_id: str) -> Callback:
+    async with server.ctx.db.sessions() as session:
+        row = await session.get(Callback, callback_id)
+    assert row is not None
+    return row
+
+
+async def _placed_call(twilio: FakeTwilio, known: set[str]) -> FakeCall:
+    async def new_call() -> FakeCall | None:
+        fresh = [c for sid, c in twilio.calls.items() if sid not in known]
+        return fresh[0] if fresh else None
+
+    call = await eventually(new_call)
+    known.add(call.sid)
+    return call
+
+
+async def test_at_its_turn_the_agent_is_reserved_and_the_customer_called_back(
+    server: Running,
+    world: World,
+    agent: httpx.AsyncClient,
+    phone_line: FakeTwilio,
+) -> None:
+    await _set_policy(server, world.queues["general"].id, POLICY)
+    contact = await _waiting(server, world, "v-dmitri")
+    made = await agent.post(
+        f"/api/v1/contacts/{contact.id}/callback", json={"phone": "+351 912 000 111"}
+    )
+    callback_id = made.json()["id"]
+    offer_id = await _offer_to_rui(server, world, agent)
+    accepted = await agent.post(f"/api/v1/offers/{offer_id}/accept")
+    assert accepted.status_code == 200, accepted.text
+    # the agent sees the thread first; then the phone rings, from our number
+    call = await _placed_call(phone_line, set())
+    assert call.to == "+351912000111"
+    assert (await _callback(server, callback_id)).status == "dialing"
+    answered = await phone_line.answer(call)
+    assert "<Dial" in answered.text and world.agents["rui"].id in answered.text
+    assert (await _callback(server, callback_id)).status == "connected"
+    await phone_line.finish(call, "completed", duration_s=95)
+    await phone_line.finish(call, "completed", duration_s=95)  # the provider retries
+    done = await _callback(server, callback_id)
+    assert done.status == "completed" and done.attempts == 1 and done.ended_at is not None
+    actions = [e.data["action"] for e in await _events(server, contact.thread_id, "callback")]
+    assert actions == ["requested", "dialing", "answered", "completed"]
+
+
+async def test_no_answer_is_retried_at_the_head_of_the_line_then_given_up(
+    server: Running,
+    world: World,
+    agent: httpx.AsyncClient,
+    phone_line: FakeTwilio,
+) -> None:
+    policy = {**POLICY, "max_attempts": 2, "retry_after_s": 60}
+    await _set_policy(server, world.queues["general"].id, policy)
+    contact = await _waiting(server, world, "v-nobody-home")
+    made = await agent.post(
+        f"/api/v1/contacts/{contact.id}/callback", json={"phone": "+351 912 000 222"}
+    )
+    callback_id = made.json()["id"]
+    known: set[str] = set()
+    for attempt in (1, 2):
+        offer_id = await _offer_to_rui(server, world, agent)
+        assert (await agent.post(f"/api/v1/offers/{offer_id}/accept")).status_code == 200
+        call = await _placed_call(phone_line, known)
+        await phone_line.finish(call, "no-answer")
+        await phone_line.finish(call, "no-answer")  # a retried callback changes nothing
+        state = await _callback(server, callback_id)
+        assert state.attempts == attempt
+        if attempt == 1:
+            assert state.status == "retry_wait"
+            # the retry's time comes (brought forward, as a clock would)
+            async with server.ctx.uow() as uow:
+                await uow.session.execute(
+                    update(Timer)
+                    .where(Timer.ref_id == callback_id, Timer.fired_at.is_(None))
+                    .values(due_at=utcnow() - timedelta(seconds=1))
+                )
+            server.ctx.extras["timers"].wake()
+    failed = await _callback(server, callback_id)
+    assert failed.status == "failed" and failed.outcome == "no-answer"
+    actions = [e.data["action"] for e in await _events(server, contact.thread_id, "callback")]
+    assert actions == [
+        "requested",
+        "dialing",
+        "not_answered",
+        "retry",
+        "dialing",
+        "failed",
+    ]
+    # the retry kept the original place in line
+    async with server.ctx.db.sessions() as session:
+        contacts = list(
+            await session.scalars(
+                select(Contact)
+                .where(Contact.thread_id == contact.thread_id)
+                .order_by(Contact.accepted_at)
+            )
+        )
+    assert len(contacts) == 2
+    assert all(c.enqueued_at == contact.enqueued_at for c in contacts)
+    assert all(c.status == "resolved" for c in contacts)  # the agent was freed each time
+
+
+async def _events(server: Running, thread_id: str, kind: str) -> list[ThreadEvent]:
+    async with server.ctx.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(ThreadEvent)
+                .where(ThreadEvent.thread_id == thread_id, ThreadEvent.kind == kind)
+                .order_by(ThreadEvent.seq)
+            )
+        )
+
+
+async def test_a_caller_on_hold_presses_1_and_keeps_their_place_as_a_callback(
+    server: Running, world: World, phone_line: FakeTwilio
+) -> None:
+    for queue in world.queues.values():
+        await _set_policy(server, queue.id, POLICY)
+    root = await call_into_queue(server, phone_line, "CA-hold", ("1", "2"))
+    while root.find("Gather") is None:  # hold turns until the place is announced
+        root = await next_turn(phone_line, root, "CA-hold")
+    spoken = " ".join(said(root))
+    assert "number 1 in the queue" in spoken and "press 1" in spoken
+    waiting = await contact_of(server, "CA-hold")
+    kept = twiml(
+        await phone_line.call_webhook(gather_action(root), "CA-hold", CALLER, NUMBER, Digits="1")
+    )
+    assert "call you back at this number" in " ".join(said(kept))
+    assert kept.find("Hangup") is not None
+    # the caller hangs up: the place is kept, not abandoned
+    await phone_line.call_webhook(
+        voice_url(server, "/status"), "CA-hold", CALLER, NUMBER, "completed"
+    )
+    async with server.ctx.db.sessions() as session:
+        contact = await session.get(Contact, waiting.id)
+        callback = await session.scalar(select(Callback))
+    assert contact is not None and contact.status == "queued"
+    assert contact.context["from_call_sid"] == "CA-hold" and "call_sid" not in contact.context
+    assert callback is not None and callback.phone == CALLER and callback.status == "waiting"
+    assert callback.contact_id == waiting.id and callback.place_at == waiting.enqueued_at
+
+
+async def test_a_texter_accepts_a_callback_by_replying_1_and_cancels_it_by_text(
+    server: Running, world: World, phone_line: FakeTwilio
+) -> None:
+    await _set_policy(server, world.queues["general"].id, POLICY)
+    await add_endpoint(server, **sms_endpoint(phone_line, world.queues["general"].id))
+
+    async def texted(words: str) -> list[str] | None:
+        return [m.body for m in phone_line.messages if words in m.body] or None
+
+    posted = await phone_line.post_signed(sms_url(server), inbound("SM-1", "my card is lost"))
+    assert posted.status_code == 200, posted.text
+    [offer] = await eventually(lambda: texted("Reply 1"))
+    assert "more than" in offer  # nobody is available: the wait has no upper bound
+    await phone_line.post_signed(sms_url(server), inbound("SM-2", "1"))
+
+    async def callback_in(status: str) -> Callback | None:
+        async with server.ctx.db.sessions() as session:
+            row = await session.scalar(select(Callback))
+        return row if row is not None and row.status == status else None
+
+    callback = await eventually(lambda: callback_in("waiting"))
+    assert callback.phone == SMS_CUSTOMER
+    await eventually(lambda: texted("when it's your turn"))  # the confirmation, with a link
+    await phone_line.post_signed(sms_url(server), inbound("SM-3", "Cancel."))
+    await eventually(lambda: callback_in("cancelled"))
+    await eventually(lambda: texted("Your callback is cancelled"))
+    assert len(await texted("Reply 1") or []) == 1  # offered once

@@ -2,12 +2,14 @@
 smtplib), an agent answers on the email channel through the REST API, and the reply leaves
 through the outbox by SMTP to a fake relay (aiosmtpd, asking for AUTH) standing for the
 customer's mail provider. The reply threads in the customer's mailbox, their answer to it
-lands in the same thread, outages are retried, refusals and bounces fail visibly; on SQLite
-and PostgreSQL."""
+lands in the same thread, and a bounce fails the send visibly; on SQLite and PostgreSQL.
+How SMTP answers (4xx, 5xx, no answer, relay down) read as retryable or not is checked in
+tests/channels/test_conformance.py; what the outbox does with them, in test_sms.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import smtplib
 from collections.abc import Iterator
@@ -19,9 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.channels.test_email_parsing import OUR_OLD_ID, fixture
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, add_endpoint, login, set_capacity
 from tests.fakes.http_server import free_port
-from tests.fakes.smtp_relay import PASSWORD, USERNAME, FakeRelay, running_fake_relay
+from tests.fakes.smtp_relay import PASSWORD, FakeRelay, running_fake_relay
 from tests.integration.test_sms import _recv_until as recv_until
 from tests.integration.test_sms import count, desk, eventually
 from threadline.channels.email.threading import MessageIds, email_message_id_key
@@ -36,9 +38,8 @@ CUSTOMER_ID = "<CAF7k2x9.card.0002@mail.example.pt>"
 EARLIER_ID = "<CAF7k2x9.card.0001@mail.example.pt>"  # the customer's own earlier message
 
 
-@pytest.fixture
-def settings(settings: Settings, tmp_path: Any) -> Settings:
-    """Threadline's own SMTP server on, short backoffs so an outage fits in a test."""
+def email_settings(settings: Settings, tmp_path: Any) -> Settings:
+    """Threadline's own SMTP server on (on a free port), short backoffs."""
     return settings.model_copy(
         update={
             "email_smtp_port": free_port(),
@@ -51,6 +52,11 @@ def settings(settings: Settings, tmp_path: Any) -> Settings:
             "outbox_lease_s": 8.0,
         }
     )
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Any) -> Settings:
+    return email_settings(settings, tmp_path)
 
 
 @pytest.fixture
@@ -83,35 +89,11 @@ class Mailboxes:
 async def mailboxes(server: Running, world: World, relay: FakeRelay) -> Mailboxes:
     """Two mailboxes configured by the admin through the API (the first created is the
     default), both sending through the relay; Rui can take three emails."""
-    admin = await login(server, "admin@example.com")
     for key, name in ((SUPPORT, "Support"), (CARDS, "Cards")):
-        created = await admin.post(
-            "/api/v1/endpoints",
-            json={
-                "channel": "email",
-                "key": key,
-                "name": name,
-                "queue_id": world.queues["general"].id,
-                "secret": PASSWORD,
-                "settings": {
-                    "from_name": f"Test Bank {name}",
-                    "smtp": {
-                        "host": "127.0.0.1",
-                        "port": relay.port,
-                        "username": USERNAME,
-                        "starttls": False,
-                    },
-                },
-            },
-        )
-        assert created.status_code == 201, created.text
-        assert PASSWORD not in created.text
-    capacity = {"chat": 2, "voice": 1, "email": 3}
-    patched = await admin.patch(
-        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
-    )
-    assert patched.status_code == 200, patched.text
-    await admin.aclose()
+        body = relay.mailbox(key, name, world.queues["general"].id, from_name=f"Test Bank {name}")
+        created = await add_endpoint(server, **body)
+        assert created["has_secret"] and PASSWORD not in json.dumps(created)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, email=3)
     return Mailboxes(server, world, relay)
 
 
@@ -224,77 +206,6 @@ async def _event(server: Running, provider_msg_id: str) -> ThreadEvent | None:
     async with server.ctx.db.sessions() as db:
         query = select(ThreadEvent).where(ThreadEvent.provider_msg_id == provider_msg_id)
         return await db.scalar(query)
-
-
-async def test_relay_outage_keeps_the_reply_queued_until_it_returns(
-    mailboxes: Mailboxes,
-) -> None:
-    server, relay = mailboxes.server, mailboxes.relay
-    rui, thread_id = await thread_with_agent(mailboxes)
-    relay.stop()  # connection refused
-    sent = await reply(rui, thread_id, "Still there?")
-    await eventually(lambda: _retried(server, sent["id"]))
-    relay.start()
-    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
-    assert row.attempts >= 3
-    await asyncio.sleep(0.8)  # a second send would show by now
-    assert [r.message["In-Reply-To"] for r in relay.messages] == [CUSTOMER_ID]
-    assert await count(server, ThreadEvent, ThreadEvent.kind == "delivery_failed") == 0
-    await rui.aclose()
-
-
-async def _retried(server: Running, event_id: int) -> bool:
-    row = await row_of(server, event_id, "queued")
-    return bool(row and row.attempts >= 2 and "unreachable" in (row.last_error or ""))
-
-
-async def test_a_temporary_refusal_is_retried(mailboxes: Mailboxes) -> None:
-    server, relay = mailboxes.server, mailboxes.relay
-    rui, thread_id = await thread_with_agent(mailboxes)
-    relay.reject_data_with = "451 4.3.0 Try again later"
-    sent = await reply(rui, thread_id, "One moment")
-    await eventually(lambda: _queued_after(server, sent["id"], "451"))
-    relay.reject_data_with = None
-    await eventually(lambda: row_of(server, sent["id"], "sent"))
-    assert len(relay.messages) == 1
-    await rui.aclose()
-
-
-async def _queued_after(server: Running, event_id: int, code: str) -> bool:
-    row = await row_of(server, event_id, "queued")
-    return bool(row and row.attempts >= 2 and code in (row.last_error or ""))
-
-
-async def test_a_550_fails_on_the_timeline_and_tells_supervisors(mailboxes: Mailboxes) -> None:
-    server, relay = mailboxes.server, mailboxes.relay
-    rui, thread_id = await thread_with_agent(mailboxes)
-    nikos = await login(server, "nikos@example.com")
-    relay.reject_rcpt_with = "550 5.1.1 <joao.silva@example.pt>: Recipient address rejected"
-    async with desk(server, nikos) as supervisor:
-        sent = await reply(rui, thread_id, "Hello?")
-        alert = await recv_until(supervisor, lambda f: f["type"] == "delivery.failed")
-    assert alert["thread_id"] == thread_id and alert["channel"] == "email"
-    row = await eventually(lambda: row_of(server, sent["id"], "failed"))
-    assert row.attempts == 1 and "550 5.1.1" in (row.last_error or "")
-    failure = (await timeline(rui, thread_id))[-1]
-    assert failure["kind"] == "delivery_failed" and failure["author_type"] == "system"
-    assert failure["data"]["event_id"] == sent["id"]
-    assert relay.messages == []
-    await rui.aclose()
-    await nikos.aclose()
-
-
-async def test_no_answer_after_data_is_unknown_and_not_sent_again(mailboxes: Mailboxes) -> None:
-    server, relay = mailboxes.server, mailboxes.relay
-    rui, thread_id = await thread_with_agent(mailboxes)
-    relay.data_delay_s = 2.0  # the relay has the message; its answer outlasts our timeout
-    sent = await reply(rui, thread_id, "Slow one")
-    row = await eventually(lambda: row_of(server, sent["id"], "unknown"))
-    assert row.attempts == 1 and "DATA" in (row.last_error or "")
-    await asyncio.sleep(1.5)
-    assert relay.attempts == 1
-    assert (await timeline(rui, thread_id))[-1]["kind"] == "delivery_unknown"
-    await rui.aclose()
 
 
 async def test_a_bounce_for_our_message_fails_the_send(mailboxes: Mailboxes) -> None:

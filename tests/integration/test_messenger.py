@@ -14,13 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, add_endpoint, login, set_capacity, take_thread
 from tests.fakes.meta import (
     ACCESS_TOKEN,
     APP_SECRET,
     PAGE_ID,
     VERIFY_TOKEN,
     FakeGraph,
+    batched,
     messenger_event,
     messenger_message,
     running_fake_graph,
@@ -44,26 +45,10 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 @pytest.fixture
 async def page(server: Running, world: World, graph: FakeGraph) -> dict[str, Any]:
-    admin = await login(server, "admin@example.com")
-    created = await admin.post(
-        "/api/v1/endpoints",
-        json={
-            "channel": "messenger",
-            "key": PAGE_ID,
-            "name": "Bank page",
-            "queue_id": world.queues["general"].id,
-            "secret": SECRET,
-            "settings": {"verify_token": VERIFY_TOKEN, "api_base": graph.base_url},
-        },
-    )
-    assert created.status_code == 201, created.text
-    capacity = {"chat": 2, "voice": 1, "messenger": 3}
-    patched = await admin.patch(
-        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
-    )
-    assert patched.status_code == 200, patched.text
-    await admin.aclose()
-    return dict(created.json())
+    body = graph.endpoint("messenger", PAGE_ID, "Bank page", world.queues["general"].id)
+    created = await add_endpoint(server, **body)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, messenger=3)
+    return created
 
 
 def hook(server: Running, key: str = PAGE_ID) -> str:
@@ -152,4 +137,41 @@ async def test_a_reply_goes_out_once_and_the_window_closes_after_24_hours(
     )
     assert template.status_code == 422  # Messenger has no WhatsApp-style templates
     assert await count(server, OutboxMessage) == 1
+    await rui.aclose()
+
+
+SHOP_PAGE_ID = "104729785590099"
+SHOP_PSID = "7000000000000001"
+
+
+async def test_one_app_webhook_routes_each_page_to_its_endpoint(
+    server: Running, world: World, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    """One Meta app's webhook delivers for all its pages: each message goes to its page's
+    endpoint and is answered through it; a page nobody configured is dropped, acknowledged."""
+    queue_id = world.queues["general"].id
+    shop = await add_endpoint(
+        server, **graph.endpoint("messenger", SHOP_PAGE_ID, "Shop page", queue_id)
+    )
+    notification = batched(
+        messenger_message("m_bank", PSID, "to the bank"),
+        messenger_message("m_shop", SHOP_PSID, "to the shop", SHOP_PAGE_ID),
+        messenger_message("m_gone", PSID, "to a page not here", "100000000000001"),
+    )
+    response = await graph.notify(hook(server), notification)
+    assert response.status_code == 200, response.text
+    async with server.ctx.db.sessions() as db:
+        events = list(await db.scalars(select(ThreadEvent).where(ThreadEvent.kind == "message")))
+    by_mid = {e.provider_msg_id: e for e in events}
+    assert {mid: e.data["endpoint_id"] for mid, e in by_mid.items()} == {
+        "m_bank": page["id"],
+        "m_shop": shop["id"],
+    }
+    thread_id = by_mid["m_shop"].thread_id
+    rui = await take_thread(server, "rui@example.com", thread_id)
+    reply = await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "Hi!"})
+    assert reply.status_code == 201, reply.text
+    row = await eventually(lambda: outbox_row(server, status="sent"))
+    assert row.endpoint_id == shop["id"] and row.address == SHOP_PSID
+    assert [m.payload["recipient"]["id"] for m in graph.messages] == [SHOP_PSID]
     await rui.aclose()

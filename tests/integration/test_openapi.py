@@ -44,9 +44,14 @@ def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def body_schema(doc: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any] | None:
     body = operation.get("requestBody")
-    if body is None:
-        return None
+    if body is None or "application/json" not in body["content"]:
+        return None  # no body, or a file upload (see is_upload)
     return resolve(doc, body["content"]["application/json"]["schema"])
+
+
+def is_upload(operation: dict[str, Any]) -> bool:
+    """A multipart file upload (its `file` part is required)."""
+    return "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
 
 
 def example_value(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -60,6 +65,8 @@ def example_value(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
     if kind == "string":
         if schema.get("format") == "email":
             return "someone@example.com"
+        if schema.get("format") == "date-time":
+            return "2030-01-07T09:00:00+00:00"
         return "x" * max(schema.get("minLength", 1), 8)
     if kind == "integer":
         return schema.get("minimum", 0)

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,16 +18,29 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
-from tests.conftest import WIDGET_SECRET, Running, World, count, eventually, login
+from tests.conftest import (
+    WIDGET_SECRET,
+    Running,
+    World,
+    add_endpoint,
+    count,
+    eventually,
+    login,
+    set_capacity,
+)
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
+from threadline.auth.roles import Principal
 from threadline.channels.chat.adapter import identity_hash
 from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.channels.outbox import OUTBOX_SEND
 from threadline.config import Settings
 from threadline.customers.models import Customer, Identity
 from threadline.db import utcnow
+from threadline.errors import Invalid
 from threadline.routing.models import Contact
 from threadline.threads.models import ThreadEvent
+from threadline.threads.services import do_agent_message
+from threadline.web.media import media_store
 from threadline.workers.timers import schedule
 
 T = TypeVar("T")
@@ -35,10 +49,11 @@ CUSTOMER = "+351912345678"
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def settings(settings: Settings, tmp_path: Path) -> Settings:
     """Short backoffs, so that an outage and its recovery fit in a test."""
     return settings.model_copy(
         update={
+            "email_attachments_dir": tmp_path / "files",
             "outbox_backoff_s": 0.1,
             "outbox_backoff_max_s": 0.3,
             "outbox_max_attempts": 50,
@@ -54,29 +69,24 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
         yield fake
 
 
+def sms_endpoint(twilio: FakeTwilio, queue_id: str | None = None) -> dict[str, Any]:
+    """The SMS number, sending through the fake, as an admin posts it to /api/v1/endpoints."""
+    return {
+        "channel": "sms",
+        "key": NUMBER,
+        "name": "Support line",
+        "queue_id": queue_id,
+        "secret": AUTH_TOKEN,
+        "settings": {"account_sid": ACCOUNT_SID, "api_base": twilio.base_url},
+    }
+
+
 @pytest.fixture
 async def sms(server: Running, world: World, twilio: FakeTwilio) -> dict[str, Any]:
     """An SMS number, configured by the admin through the API, pointing at the fake."""
-    admin = await login(server, "admin@example.com")
-    created = await admin.post(
-        "/api/v1/endpoints",
-        json={
-            "channel": "sms",
-            "key": NUMBER,
-            "name": "Support line",
-            "queue_id": world.queues["general"].id,
-            "secret": AUTH_TOKEN,
-            "settings": {"account_sid": ACCOUNT_SID, "api_base": twilio.base_url},
-        },
-    )
-    assert created.status_code == 201, created.text
-    capacity = {"chat": 2, "voice": 1, "sms": 3}
-    patched = await admin.patch(
-        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
-    )
-    assert patched.status_code == 200, patched.text
-    await admin.aclose()
-    return dict(created.json())
+    created = await add_endpoint(server, **sms_endpoint(twilio, world.queues["general"].id))
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, sms=3)
+    return created
 
 
 def webhook_url(server: Running, suffix: str = "") -> str:
@@ -462,3 +472,110 @@ async def test_endpoints_are_admin_only_and_never_show_their_secret(
         assert await db.scalar(select(func.count()).select_from(Endpoint)) == 2
     await admin.aclose()
     await agent.aclose()
+
+
+# ---- files (MMS) -------------------------------------------------------------------------------
+# Files go with a reply: uploaded to the thread, named in the reply's `attachments`.
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"a receipt, as an image" * 10
+
+
+async def queue_reply(
+    server: Running, world: World, thread_id: str, body: str, files: list[dict[str, Any]]
+) -> ThreadEvent:
+    """Rui's reply with files, through the reply service the API calls."""
+    rui = world.agents["rui"]
+    principal = Principal(agent_id=rui.id, org_id=world.org_id, role="agent", name=rui.name)
+    return await do_agent_message(
+        server.ctx, principal, thread_id, body, None, "sms", attachments=files
+    )
+
+
+async def stored_file(server: Running, data: bytes, name: str, kind: str) -> dict[str, Any]:
+    sha256 = await media_store(server.ctx.settings).put(data)
+    return {"sha256": sha256, "filename": name, "content_type": kind, "size": len(data)}
+
+
+async def test_a_reply_with_a_file_goes_as_mms_by_a_signed_link(
+    server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
+) -> None:
+    rui, thread_id = await sms_thread_with_agent(server, twilio)
+    receipt = await stored_file(server, PNG, "recibo março.png", "image/png")
+    await queue_reply(server, world, thread_id, "Here is your receipt", [receipt])
+    await eventually(lambda: outbox_row(server, status="sent"))
+    [message] = twilio.messages
+    assert message.body == "Here is your receipt"
+    [link] = message.media_urls
+    assert link.startswith(f"{server.base_url}/media/")
+    async with httpx.AsyncClient(timeout=10) as provider:  # Twilio fetches the file
+        fetched = await provider.get(link)
+        token = link.split("/media/")[1].split("/")[0]
+        forged = await provider.get(link.replace(token, token[:-4] + "AAAA"))
+        unsigned = await provider.get(f"{server.base_url}/media/{receipt['sha256']}/x.png")
+    assert fetched.status_code == 200 and fetched.content == PNG
+    assert fetched.headers["content-type"] == "image/png"
+    assert "recibo%20mar%C3%A7o.png" in fetched.headers["content-disposition"]
+    assert forged.status_code == 404 and unsigned.status_code == 404
+    await rui.aclose()
+
+
+async def test_files_a_channel_cannot_send_are_refused_and_nothing_is_stored(
+    server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
+) -> None:
+    rui, thread_id = await sms_thread_with_agent(server, twilio)
+    png = await stored_file(server, PNG, "a.png", "image/png")
+    big = await stored_file(server, b"x" * (5 * 1024 * 1024 + 1), "big.png", "image/png")
+    exe = await stored_file(server, b"MZ...", "setup.exe", "application/x-msdownload")
+    refused = {
+        "too many": ([png] * 11, "at most 10"),
+        "too big": ([big], "larger than sms's 5 MB"),
+        "wrong type": ([exe], "cannot send application/x-msdownload"),
+        "not ours": ([{**png, "sha256": "0" * 64}], "no such attachment"),
+        "not a digest": ([{**png, "sha256": "../../etc/passwd"}], "no such attachment"),
+    }
+    for files, reason in refused.values():
+        with pytest.raises(Invalid) as problem:
+            await queue_reply(server, world, thread_id, "files", files)
+        assert reason in problem.value.message
+    assert await count(server, OutboxMessage) == 0
+    agent_messages = (ThreadEvent.author_type == "agent", ThreadEvent.kind == "message")
+    assert await count(server, ThreadEvent, *agent_messages) == 0
+    await rui.aclose()
+
+
+async def test_an_agent_uploads_a_file_and_sends_it_with_the_reply_api(
+    server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
+) -> None:
+    rui, thread_id = await sms_thread_with_agent(server, twilio)
+    uploaded = await rui.post(
+        f"/api/v1/threads/{thread_id}/attachments",
+        files={"file": ("statement.pdf", b"%PDF-1.7 a statement", "application/pdf")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    ref = uploaded.json()
+    assert ref["filename"] == "statement.pdf" and ref["size"] == 20
+    sent = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages",
+        json={"body": "Your statement", "attachments": [ref], "client_msg_id": "m-file"},
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["data"]["attachments"][0]["sha256"] == ref["sha256"]
+    await eventually(lambda: outbox_row(server, status="sent"))
+    [message] = twilio.messages
+    assert message.body == "Your statement" and len(message.media_urls) == 1
+    # bad uploads and bad references are refused with a reason
+    empty = await rui.post(
+        f"/api/v1/threads/{thread_id}/attachments", files={"file": ("e.txt", b"", "text/plain")}
+    )
+    assert empty.status_code == 422 and "empty" in empty.text
+    forged = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages",
+        json={"attachments": [{**ref, "sha256": "../../etc/passwd"}]},
+    )
+    assert forged.status_code == 422
+    on_chat = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages",
+        json={"body": "x", "channel": "chat", "attachments": [ref]},
+    )
+    assert on_chat.status_code == 422 and "chat" in on_chat.text
+    await rui.aclose()

@@ -1,13 +1,17 @@
 """Voice over Twilio-style webhooks, with the provider's side played by the fake Twilio
 (signed with RequestValidator over the URL called, following the TwiML it gets back): an
-incoming call lands in the caller's one thread, the IVR asks the language and the reason,
-queues the call with what was chosen, the hold loop connects the caller to the agent who
-accepts the offer, and status callbacks reach the timeline once; on SQLite and PostgreSQL."""
+incoming call lands in the caller's one thread (a caller who withholds their number gets a
+customer of their own), the IVR asks the language and the reason, queues the call with what
+was chosen, the hold loop connects the caller to the agent who accepts the offer, status
+and recording callbacks reach the timeline once, and an IVR naming an unknown queue is
+refused when saved; on SQLite and PostgreSQL. More in test_voice_connect.py (connecting,
+missed agents, sticky routing, wait announcements) and test_voice_outbound.py."""
 
 from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -16,10 +20,15 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Running, World, count, eventually, login
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from threadline.customers.models import Customer
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
+from threadline.channels.models import Endpoint
+from threadline.channels.voice.twilio_voice import client_identity
+from threadline.customers.models import Customer, Identity
+from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact
-from threadline.threads.models import ThreadEvent
+from threadline.routing.schemas import QueueIn
+from threadline.routing.services import do_create_queue
+from threadline.threads.models import Thread, ThreadEvent
 
 T = TypeVar("T")
 NUMBER = "+15005550006"
@@ -53,25 +62,35 @@ IVR: dict[str, Any] = {
 
 
 @pytest.fixture
-def twilio() -> FakeTwilio:
-    return FakeTwilio()  # voice needs only its signing side
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with running_fake_twilio() as fake:
+        yield fake
+
+
+def voice_endpoint(
+    world: World, twilio: FakeTwilio, *, secret: str = AUTH_TOKEN, **settings: Any
+) -> dict[str, Any]:
+    """The voice number as an admin posts it to /api/v1/endpoints (Calls API: the fake)."""
+    return {
+        "channel": "voice",
+        "key": NUMBER,
+        "name": "Phone line",
+        "queue_id": world.queues["general"].id,
+        "secret": secret,
+        "settings": {
+            "account_sid": ACCOUNT_SID,
+            "api_base": twilio.base_url,
+            "ivr": IVR,
+            **settings,
+        },
+    }
 
 
 @pytest.fixture
-async def voice(server: Running, world: World) -> dict[str, Any]:
+async def voice(server: Running, world: World, twilio: FakeTwilio) -> dict[str, Any]:
     """A voice number with its IVR, configured by the admin through the API."""
     admin = await login(server, "admin@example.com")
-    created = await admin.post(
-        "/api/v1/endpoints",
-        json={
-            "channel": "voice",
-            "key": NUMBER,
-            "name": "Phone line",
-            "queue_id": world.queues["general"].id,
-            "secret": AUTH_TOKEN,
-            "settings": {"account_sid": ACCOUNT_SID, "ivr": IVR},
-        },
-    )
+    created = await admin.post("/api/v1/endpoints", json=voice_endpoint(world, twilio))
     assert created.status_code == 201, created.text
     await admin.aclose()
     return dict(created.json())
@@ -124,15 +143,41 @@ async def contact_of(server: Running, call_sid: str) -> Contact:
 
 
 async def call_into_queue(
-    server: Running, twilio: FakeTwilio, sid: str, digits: tuple[str, ...]
+    server: Running,
+    twilio: FakeTwilio,
+    sid: str,
+    digits: tuple[str, ...],
+    caller: str = CALLER,
 ) -> ET.Element:
     """A call that answers each IVR question with the given digits; returns the last TwiML."""
-    root = twiml(await twilio.call_webhook(url(server), sid, CALLER, NUMBER, "ringing"))
+    root = twiml(await twilio.call_webhook(url(server), sid, caller, NUMBER, "ringing"))
     for digit in digits:
         root = twiml(
-            await twilio.call_webhook(gather_action(root), sid, CALLER, NUMBER, Digits=digit)
+            await twilio.call_webhook(gather_action(root), sid, caller, NUMBER, Digits=digit)
         )
     return root
+
+
+async def next_turn(twilio: FakeTwilio, root: ET.Element, sid: str) -> ET.Element:
+    """Follow the TwiML's Redirect (the hold loop's next turn), as Twilio does."""
+    redirect = root.findtext("Redirect")
+    assert redirect, ET.tostring(root)
+    return twiml(await twilio.call_webhook(redirect, sid, twilio.calls[sid].from_, NUMBER))
+
+
+async def offered(agent: httpx.AsyncClient) -> list[dict[str, Any]]:
+    async def _offers() -> list[dict[str, Any]] | None:
+        return (await agent.get("/api/v1/offers")).json() or None
+
+    return await eventually(_offers)
+
+
+async def dialled(twilio: FakeTwilio, sid: str) -> ET.Element | None:
+    """The TwiML the fake fetched after a redirect, once it dials somebody."""
+    document = twilio.calls[sid].twiml
+    if document is None or "<Dial" not in document:
+        return None
+    return ET.fromstring(document)  # noqa: S314  # our own server's TwiML
 
 
 async def test_a_call_from_a_texter_lands_in_their_thread_with_the_language_question(
@@ -191,8 +236,9 @@ async def test_language_then_option_queues_the_call_with_the_choices(
             action, "CA2", CALLER, NUMBER, SpeechResult="O meu cartao.", Confidence="0.9"
         )
     )
-    [announcement] = said(hold)
-    assert "number 1 in the queue" in announcement and "2 minutes" in announcement
+    [announcement] = said(hold)  # in the caller's language; no agent for it is available
+    assert announcement == "É o número 1 na fila. A espera será de mais de 30 minutos."
+    assert hold.find("Say").get("language") == "pt-PT"  # type: ignore[union-attr]
     assert hold.find("Pause").get("length") == "1"  # type: ignore[union-attr]
     assert query(hold.findtext("Redirect") or "")["contact"]
     contact = await contact_of(server, "CA2")
@@ -251,7 +297,18 @@ async def test_unsigned_and_forged_voice_webhooks_store_nothing(
     async with httpx.AsyncClient(timeout=10) as anyone:
         responses = [
             await anyone.post(url(server, suffix), data={**params, "Digits": "1"})
-            for suffix in ("", "/ivr?step=language&tries=1", "/hold?contact=x", "/status")
+            for suffix in (
+                "",
+                "/ivr?step=language&tries=1",
+                "/hold?contact=x",
+                "/connect?contact=x",
+                "/dialed?contact=x&agent=y",
+                "/status",
+                "/recording",
+                "/outbound/answer?thread=t&purpose=p&ref=r",
+                "/outbound/dialed?thread=t&purpose=p&ref=r",
+                "/outbound/status?thread=t&purpose=p&ref=r",
+            )
         ]
         responses.append(
             await anyone.post(  # signed for another URL
@@ -277,6 +334,9 @@ async def test_unsigned_and_forged_voice_webhooks_store_nothing(
 async def test_the_hold_loop_connects_the_caller_to_the_agent_who_accepts(
     server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any]
 ) -> None:
+    """The fallback: when the Calls API cannot redirect the call, the next hold turn
+    connects it (test_voice_connect.py has the redirect)."""
+    twilio.fail_with = 503
     hold = await call_into_queue(server, twilio, "CA6", ("1", "1"))  # English, cards
     rui = await login(server, "rui@example.com")
     offers: list[dict[str, Any]] = []
@@ -304,7 +364,15 @@ async def test_the_hold_loop_connects_the_caller_to_the_agent_who_accepts(
         await twilio.call_webhook(offered.findtext("Redirect") or "", "CA6", CALLER, NUMBER)
     )
     assert said(connect) == ["Connecting you to an agent now."]
-    assert connect.findtext("Dial/Client") == world.agents["rui"].id
+    assert connect.findtext("Dial/Client") == client_identity(world.agents["rui"].id)
+    dial = connect.find("Dial")
+    assert dial is not None and dial.get("record") is None  # the number does not record
+    assert query(dial.get("action") or "") == {
+        "contact": offers[0]["contact_id"],
+        "agent": world.agents["rui"].id,
+        "lang": "en",
+    }
+    assert twilio.calls["CA6"].updates == []  # the redirect was refused: nothing changed
     timeline = await rui.get(f"/api/v1/threads/{offers[0]['thread_id']}/events")
     assert timeline.status_code == 200, timeline.text
     kinds = [e["kind"] for e in timeline.json()]
@@ -352,3 +420,109 @@ async def test_a_caller_who_hangs_up_on_hold_leaves_the_queue(
     assert (await agent.get("/api/v1/offers")).json() == []
     assert server.ctx.routing.router(world.org_id).waiting() == 0
     await agent.aclose()
+
+
+async def test_a_recording_reaches_the_call_timeline_once_with_its_link(
+    server: Running, world: World, twilio: FakeTwilio
+) -> None:
+    admin = await login(server, "admin@example.com")
+    created = await admin.post("/api/v1/endpoints", json=voice_endpoint(world, twilio, record=True))
+    assert created.status_code == 201, created.text
+    await admin.aclose()
+    await call_into_queue(server, twilio, "CA30", ("1", "2"))
+    rui = await login(server, "rui@example.com")
+    await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
+    [offer] = await offered(rui)
+    assert (await rui.post(f"/api/v1/offers/{offer['id']}/accept")).status_code == 200
+    connect = await eventually(lambda: dialled(twilio, "CA30"))
+    dial = connect.find("Dial")
+    assert dial is not None and dial.get("record") == "record-from-answer-dual"
+    assert dial.get("recordingStatusCallback") == url(server, "/recording")
+    recording = {
+        "RecordingSid": "RE30",
+        "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE30",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "42",
+        "RecordingChannels": "2",
+        "RecordingSource": "DialVerb",
+    }
+    in_progress = {**recording, "RecordingStatus": "in-progress", "RecordingUrl": ""}
+    assert (
+        twiml(
+            await twilio.call_webhook(
+                url(server, "/recording"), "CA30", CALLER, NUMBER, **in_progress
+            )
+        )
+        is not None
+    )
+    assert await events(server, "call_recording") == []  # nothing to link to yet
+    for _ in range(2):  # a retried callback is one entry
+        done = await twilio.call_webhook(
+            url(server, "/recording"), "CA30", CALLER, NUMBER, **recording
+        )
+        assert twiml(done) is not None
+    [entry] = await events(server, "call_recording")
+    assert entry.data["recording_url"] == recording["RecordingUrl"]
+    assert entry.data["duration_s"] == 42 and entry.data["call_sid"] == "CA30"
+    assert entry.thread_id == offer["thread_id"]
+    timeline = (await rui.get(f"/api/v1/threads/{offer['thread_id']}/events")).json()
+    assert any(e["kind"] == "call_recording" for e in timeline)
+    await rui.aclose()
+    no_link = {**recording, "RecordingSid": "RE31", "RecordingUrl": ""}
+    bad = await twilio.call_webhook(url(server, "/recording"), "CA30", CALLER, NUMBER, **no_link)
+    assert bad.status_code == 422
+    unknown = await twilio.call_webhook(
+        url(server, "/recording"), "CA39", CALLER, NUMBER, **recording
+    )
+    assert unknown.status_code == 404
+    assert len(await events(server, "call_recording")) == 1
+
+
+@pytest.mark.parametrize(
+    "withheld", ["anonymous", "Anonymous", "+266696687", "Restricted", "unknown", ""]
+)
+async def test_a_caller_who_withholds_their_number_gets_a_customer_and_a_thread(
+    server: Running, world: World, twilio: FakeTwilio, voice: dict[str, Any], withheld: str
+) -> None:
+    for sid in ("CA40", "CA40", "CA41"):  # a retried webhook, then another anonymous caller
+        root = twiml(await twilio.call_webhook(url(server), sid, withheld, NUMBER, "ringing"))
+        assert query(gather_action(root)) == {"step": "language", "tries": "1"}
+    calls = await events(server, "call")
+    assert [c.provider_msg_id for c in calls] == ["CA40", "CA41"]
+    assert all(c.data["anonymous"] and c.data["from"] == withheld for c in calls)
+    assert calls[0].author_id != calls[1].author_id  # never taken for one another
+    assert calls[0].thread_id != calls[1].thread_id
+    assert await count(server, Customer) == 2
+    assert await count(server, Identity) == 0
+    assert await count(server, Thread) == 2
+    # routed like anyone else
+    await call_into_queue(server, twilio, "CA41", ("1", "2"), caller=withheld)
+    contact = await contact_of(server, "CA41")
+    assert contact.status == "queued" and contact.customer_id == calls[1].author_id
+    assert contact.queue_id == world.queues["general"].id
+
+
+async def test_an_ivr_naming_an_unknown_queue_is_refused_when_saved(
+    server: Running, world: World, twilio: FakeTwilio
+) -> None:
+    other = await do_create_org(server.ctx, "other-bank", "Other Bank")
+    await do_create_queue(server.ctx, other.id, QueueIn(name="Mortgages"))  # not ours
+    admin = await login(server, "admin@example.com")
+    options = [dict(o) for o in IVR["options"]]
+    options[1]["queue"] = "Mortgages"
+    bad_option = voice_endpoint(world, twilio, ivr={**IVR, "options": options})
+    refused = await admin.post("/api/v1/endpoints", json=bad_option)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "invalid"
+    assert refused.json()["message"] == "settings.ivr.options[1].queue: no queue named 'Mortgages'"
+    bad_default = voice_endpoint(
+        world, twilio, ivr={**IVR, "default": {"queue": "Nowhere", "reason": "x"}}
+    )
+    refused = await admin.post("/api/v1/endpoints", json=bad_default)
+    assert refused.status_code == 422, refused.text
+    assert "settings.ivr.default.queue" in refused.json()["message"]
+    assert "'Nowhere'" in refused.json()["message"]
+    assert await count(server, Endpoint, Endpoint.channel == "voice") == 0
+    fine = await admin.post("/api/v1/endpoints", json=voice_endpoint(world, twilio))
+    assert fine.status_code == 201, fine.text
+    await admin.aclose()

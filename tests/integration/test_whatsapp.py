@@ -1,8 +1,9 @@
 """WhatsApp Cloud API against a fake Graph API speaking its real HTTP API: the verify-token
 handshake, signed notifications landing in the customer's one thread (once per wamid), bad
 posts storing nothing, agent replies going out once through the outbox, delivery reports,
-the 24-hour customer-service window (templates outside it), and one customer across SMS
-and WhatsApp; on SQLite and PostgreSQL."""
+the 24-hour customer-service window (templates outside it), one customer across SMS and
+WhatsApp, and one app's webhook routed to each number's endpoint; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,19 +16,20 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, add_endpoint, login, set_capacity, take_thread
 from tests.fakes.meta import (
     ACCESS_TOKEN,
     APP_SECRET,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     FakeGraph,
+    batched,
     running_fake_graph,
     whatsapp_message,
     whatsapp_status,
 )
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
-from tests.integration.test_sms import count, eventually, outbox_row
+from tests.fakes.twilio import FakeTwilio, running_fake_twilio
+from tests.integration.test_sms import count, eventually, outbox_row, sms_endpoint
 from tests.integration.test_sms import inbound as sms_inbound
 from tests.integration.test_sms import webhook_url as sms_webhook_url
 from threadline.channels.models import OutboxMessage
@@ -59,26 +61,11 @@ async def graph() -> AsyncIterator[FakeGraph]:
 async def whatsapp(server: Running, world: World, graph: FakeGraph) -> dict[str, Any]:
     """A WhatsApp number configured by the admin through the API, pointing at the fake; Rui
     may take WhatsApp (and SMS) conversations."""
-    admin = await login(server, "admin@example.com")
-    created = await admin.post(
-        "/api/v1/endpoints",
-        json={
-            "channel": "whatsapp",
-            "key": PHONE_NUMBER_ID,
-            "name": "WhatsApp support",
-            "queue_id": world.queues["general"].id,
-            "secret": SECRET,
-            "settings": {"verify_token": VERIFY_TOKEN, "api_base": graph.base_url},
-        },
-    )
-    assert created.status_code == 201, created.text
-    capacity = {"chat": 2, "voice": 1, "sms": 3, "whatsapp": 3}
-    patched = await admin.patch(
-        f"/api/v1/agents/{world.agents['rui'].id}", json={"capacity": capacity}
-    )
-    assert patched.status_code == 200, patched.text
-    await admin.aclose()
-    return dict(created.json())
+    queue_id = world.queues["general"].id
+    body = graph.endpoint("whatsapp", PHONE_NUMBER_ID, "WhatsApp support", queue_id)
+    created = await add_endpoint(server, **body)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, sms=3, whatsapp=3)
+    return created
 
 
 def hook(server: Running, key: str = PHONE_NUMBER_ID) -> str:
@@ -268,25 +255,6 @@ async def test_a_failed_report_and_a_refused_send_show_on_the_timeline(
     await rui.aclose()
 
 
-async def test_an_outage_leaves_the_reply_queued_until_the_api_returns(
-    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
-) -> None:
-    rui, thread_id = await whatsapp_thread_with_agent(server, graph)
-    graph.fail_with = 503
-    await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "Still there?"})
-    await eventually(lambda: _retried(server, graph))
-    graph.fail_with = None
-    row = await eventually(lambda: outbox_row(server, status="sent"))
-    assert row.attempts >= 2
-    assert [m.payload["text"]["body"] for m in graph.messages] == ["Still there?"]
-    await rui.aclose()
-
-
-async def _retried(server: Running, graph: FakeGraph) -> bool:
-    row = await outbox_row(server, status="queued")
-    return bool(row and row.attempts >= 2 and graph.attempts >= 2)
-
-
 async def test_outside_the_24_hour_window_only_a_template_goes(
     server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
 ) -> None:
@@ -364,20 +332,7 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 async def test_one_phone_on_sms_and_whatsapp_is_one_customer_with_one_thread(
     server: Running, world: World, graph: FakeGraph, twilio: FakeTwilio, whatsapp: dict[str, Any]
 ) -> None:
-    admin = await login(server, "admin@example.com")
-    sms = await admin.post(
-        "/api/v1/endpoints",
-        json={
-            "channel": "sms",
-            "key": "+15005550006",
-            "name": "Support line",
-            "queue_id": world.queues["general"].id,
-            "secret": AUTH_TOKEN,
-            "settings": {"account_sid": ACCOUNT_SID, "api_base": twilio.base_url},
-        },
-    )
-    assert sms.status_code == 201, sms.text
-    await admin.aclose()
+    await add_endpoint(server, **sms_endpoint(twilio, world.queues["general"].id))
     texted = await twilio.post_signed(sms_webhook_url(server), sms_inbound("SM-1", "by SMS"))
     assert texted.status_code == 200, texted.text
     written = await graph.notify(hook(server), text("wamid.X1", "and on WhatsApp"))
@@ -410,3 +365,75 @@ async def test_one_phone_on_sms_and_whatsapp_is_one_customer_with_one_thread(
 
 async def _both_sent(twilio: FakeTwilio, graph: FakeGraph) -> bool:
     return bool(twilio.messages and graph.messages)
+
+
+SALES_NUMBER_ID = "106540352242999"
+NOBODYS_NUMBER_ID = "109999999999999"
+OTHER_APPS_NUMBER_ID = "106540352240000"
+BEA = "351934567890"
+
+
+async def test_one_app_webhook_routes_each_number_to_its_endpoint(
+    server: Running,
+    world: World,
+    graph: FakeGraph,
+    whatsapp: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Meta delivers all of an app's numbers to the one webhook URL configured for the app:
+    each message goes to its number's endpoint and is answered from that number; a number
+    nobody configured here, or one of another Meta app, is acknowledged and stored nowhere."""
+    queue_id = world.queues["general"].id
+    sales = await add_endpoint(
+        server, **graph.endpoint("whatsapp", SALES_NUMBER_ID, "WhatsApp sales", queue_id)
+    )
+    await add_endpoint(
+        server,
+        **graph.endpoint(
+            "whatsapp", OTHER_APPS_NUMBER_ID, "Other app", app_secret="another-apps-secret"
+        ),
+    )
+
+    def to(number: str, wamid: str, words: str) -> dict[str, Any]:
+        return whatsapp_message(wamid, BEA, "text", "Bea", number, body=words)
+
+    notification = batched(
+        text("wamid.SUPPORT", "to support"),
+        to(SALES_NUMBER_ID, "wamid.SALES", "to sales"),
+        to(NOBODYS_NUMBER_ID, "wamid.NOBODY", "to nobody"),
+        to(OTHER_APPS_NUMBER_ID, "wamid.FOREIGN", "to another app's number"),
+    )
+    for _ in range(2):  # Meta retries: each message still stored once
+        response = await graph.notify(hook(server), notification)
+        assert response.status_code == 200, response.text
+    alone = await graph.notify(hook(server), to(NOBODYS_NUMBER_ID, "wamid.LONE", "anyone?"))
+    assert alone.status_code == 200, alone.text
+    async with server.ctx.db.sessions() as db:
+        stored = {
+            e.provider_msg_id: e
+            for e in await db.scalars(select(ThreadEvent).where(ThreadEvent.kind == "message"))
+        }
+    assert set(stored) == {"wamid.SUPPORT", "wamid.SALES"}
+    assert stored["wamid.SUPPORT"].data["endpoint_id"] == whatsapp["id"]
+    assert stored["wamid.SALES"].data["endpoint_id"] == sales["id"]
+    assert await count(server, Customer) == 2
+    logged = capsys.readouterr().out
+    assert "meta.unknown_recipient" in logged and NOBODYS_NUMBER_ID in logged
+    assert OTHER_APPS_NUMBER_ID in logged
+
+    # Rui answers Bea: the reply leaves from the sales number she wrote to
+    bea_thread = stored["wamid.SALES"].thread_id
+    rui = await take_thread(server, "rui@example.com", bea_thread)
+    reply = await rui.post(f"/api/v1/threads/{bea_thread}/messages", json={"body": "Hi Bea"})
+    assert reply.status_code == 201, reply.text
+    row = await eventually(lambda: outbox_row(server, status="sent"))
+    [sent] = graph.messages
+    assert sent.path == f"{SALES_NUMBER_ID}/messages" and sent.payload["to"] == BEA
+    assert row.endpoint_id == sales["id"]
+    # its delivery report comes with the sales number's metadata, through the same URL
+    report = await graph.notify(
+        hook(server), whatsapp_status(sent.id, "delivered", BEA, phone_number_id=SALES_NUMBER_ID)
+    )
+    assert report.status_code == 200, report.text
+    await eventually(lambda: outbox_row(server, status="delivered"))
+    await rui.aclose()

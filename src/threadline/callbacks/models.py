@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threadline.db import Base, new_id, utcnow
+from threadline.routing.models import Contact
 
 KEEP_PLACE = "keep_place"
 BOOKED = "booked"
@@ -37,6 +38,9 @@ class Callback(Base):
     language: Mapped[str | None] = mapped_column(String(8), default=None)
     # the contact that holds the place (keep_place) or is opened when the window comes
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), default=None)
+    # set through this when the contact is new in the same flush: the unit of work then
+    # inserts the contact first (never loaded through it: lazy="raise")
+    contact: Mapped[Contact | None] = relationship(lazy="raise")
     # the place in line a keep-my-place callback keeps (the original contact's)
     place_at: Mapped[datetime | None] = mapped_column(default=None)
     window_start: Mapped[datetime | None] = mapped_column(default=None, index=True)

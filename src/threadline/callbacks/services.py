@@ -47,7 +47,7 @@ from threadline.customers.identities import normalise_phone
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity
 from threadline.db import UnitOfWork, utcnow
-from threadline.errors import Conflict, Invalid, NotFound
+from threadline.errors import Conflict, Invalid, NotFound, ThreadlineError
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, lock_thread, open_thread
@@ -533,7 +533,8 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
     )
     if callback.kind == KEEP_PLACE and callback.place_at is not None:
         contact.enqueued_at = callback.place_at  # the place in line it kept
-    callback.contact_id, callback.status = contact.id, "waiting"
+    # through the relationship, the unit of work inserts the contact first in the flush
+    callback.contact, callback.contact_id, callback.status = contact, contact.id, "waiting"
     thread.status = "callback_scheduled"
     _event(uow, thread, callback, "due" if timer.kind == CALLBACK_DUE else "retry")
 
@@ -568,7 +569,8 @@ async def on_accepted(ctx: Context, uow: UnitOfWork, contact: Contact, thread: T
 
 async def _dial(ctx: Context, org_id: str, callback_id: str, attempt: int) -> None:
     """Place the call (outside any transaction) and record its id."""
-    from threadline.channels.voice.outbound import CallFailed, place_call
+    from threadline.channels.voice.exceptions import CallFailed, CallOutcomeUnknown
+    from threadline.channels.voice.outbound import place_call
 
     async with ctx.db.sessions() as session:
         callback = await session.get(Callback, callback_id)
@@ -591,7 +593,11 @@ async def _dial(ctx: Context, org_id: str, callback_id: str, attempt: int) -> No
             announce=translate(language, "callback_announce", company=company),
             timeout_s=_policy(queue).ring_timeout_s if queue else None,
         )
-    except CallFailed as exc:
+    except CallOutcomeUnknown:
+        # it may ring: its status callback will tell; if none comes, the watchdog retries
+        log.warning("callbacks.dial_unknown", callback_id=callback_id)
+        return
+    except (CallFailed, ThreadlineError) as exc:  # refused, no voice number, bad number
         log.warning("callbacks.dial_failed", callback_id=callback_id, error=str(exc))
         async with ctx.uow() as uow:
             callback = await _lock_callback(uow, org_id, callback_id)
@@ -614,7 +620,10 @@ async def _company_name(ctx: Context, org_id: str) -> str:
 
 async def on_call_outcome(ctx: Context, uow: UnitOfWork, outcome: Any) -> None:
     """Voice outcome handler for callback calls: answered, completed or not answered."""
-    callback = await _lock_callback(uow, outcome.org_id, outcome.ref_id)
+    callback: Callback | None = await uow.lock(Callback, outcome.ref_id)
+    if callback is None or callback.org_id != outcome.org_id:
+        log.warning("callbacks.outcome_unknown", ref_id=outcome.ref_id, call_sid=outcome.call_sid)
+        return  # not ours (deleted, or a call placed for something else under this name)
     if callback.call_sid and outcome.call_sid != callback.call_sid:
         return  # the outcome of an earlier attempt
     status = outcome.status
@@ -701,15 +710,27 @@ async def list_callbacks(
         return list(await session.scalars(query.order_by(Callback.created_at.desc()).limit(limit)))
 
 
+async def _prepare_due(uow: UnitOfWork, due: list[Timer]) -> None:
+    """Lock a batch's callbacks, then their threads, in two queries."""
+    await uow.lock_many(Callback, [t.ref_id for t in due])
+    thread_ids = [
+        c.thread_id for t in due if (c := await uow.session.get(Callback, t.ref_id)) is not None
+    ]
+    await uow.lock_many(Thread, thread_ids)
+
+
 def register(ctx: Context) -> None:
     """Wire the callbacks into the routing service, the timer worker and the voice channel."""
     ctx.routing.accept_hooks.append(
         lambda uow, contact, thread: on_accepted(ctx, uow, contact, thread)
     )
     worker = ctx.extras["timers"]
-    worker.register(CALLBACK_DUE, lambda uow, timer: on_due(ctx, uow, timer))
-    worker.register(CALLBACK_RETRY, lambda uow, timer: on_due(ctx, uow, timer))
+    worker.register(CALLBACK_DUE, lambda uow, timer: on_due(ctx, uow, timer), _prepare_due)
+    worker.register(CALLBACK_RETRY, lambda uow, timer: on_due(ctx, uow, timer), _prepare_due)
     worker.register(CALLBACK_WATCH, lambda uow, timer: on_watch(ctx, uow, timer))
+    from threadline.channels.voice.outbound import register_outcome_handler
+
+    register_outcome_handler(ctx, PURPOSE, lambda uow, outcome: on_call_outcome(ctx, uow, outcome))
 
 
 async def contact_wait(ctx: Context, org_id: str, contact_id: str) -> Any:
@@ -758,3 +779,92 @@ async def public_view(ctx: Context, callback_id: str) -> Any:
         low_s=estimate.low_s if estimate else None,
         high_s=estimate.high_s if estimate else None,
     )
+
+
+# ---------------------------------------------------------------- by text message
+CANCEL_WORDS = frozenset(
+    {"cancel", "cancelar", "cancela", "отмена", "отменить", "ακύρωση", "ακυρωση"}
+)
+KEEP_WORDS = frozenset({"1", "callback", "call me", "ligar", "llamar", "позвонить", "κλήση"})
+
+
+async def on_text(ctx: Context, org_id: str, thread_id: str, sender: str, body: str) -> None:
+    """A customer's text message, stored: CANCEL cancels their open callback; 1 accepts the
+    callback offered to their waiting SMS contact; a new SMS contact whose wait is long
+    is offered a callback, once."""
+    word = " ".join(body.strip().casefold().rstrip(".!").split())
+    async with ctx.db.sessions() as session:
+        thread = await session.get(Thread, thread_id)
+        if thread is None or thread.org_id != org_id:
+            return
+        callback_id = await session.scalar(
+            select(Callback.id)
+            .where(
+                Callback.customer_id == thread.customer_id,
+                Callback.status.in_(("scheduled", "waiting", "retry_wait")),
+            )
+            .order_by(Callback.created_at.desc())
+            .limit(1)
+        )
+        contact = await session.scalar(
+            select(Contact).where(
+                Contact.thread_id == thread_id,
+                Contact.channel == "sms",
+                Contact.status == "queued",
+            )
+        )
+    if word in CANCEL_WORDS and callback_id:
+        cancelled = await do_cancel(ctx, org_id, callback_id, by="customer (SMS)")
+        await _text_about(ctx, cancelled, "callback_cancelled")
+        return
+    if contact is None:
+        return
+    if word in KEEP_WORDS and contact.context.get("callback_offered"):
+        try:
+            await do_keep_my_place(ctx, org_id, contact.id, phone=sender, language=thread.language)
+        except ThreadlineError as exc:
+            log.info("callbacks.sms_keep_refused", contact_id=contact.id, reason=str(exc))
+        return
+    if contact.context.get("callback_offered"):
+        return
+    offer = await callback_offer(ctx, org_id, contact.id)
+    if offer is None or not offer.keep_place:
+        return
+    async with ctx.uow() as uow:
+        locked: Contact | None = await uow.lock(Contact, contact.id)
+        if locked is None or locked.status != "queued" or locked.context.get("callback_offered"):
+            return
+        locked.context = {**locked.context, "callback_offered": True}
+        thread_row = await lock_thread(uow, org_id, thread_id)
+        language = pick_language(thread_row.language)
+        wait = _range_text(language, offer.low_s, offer.high_s)
+        await _send_text(ctx, uow, thread_row, "callback_offer_sms", language, wait=wait)
+
+
+def _range_text(language: str, low_s: float | None, high_s: float | None) -> str:
+    low = max(round((low_s or 0) / 60), 1)
+    if high_s is None:
+        return translate(language, "wait_more", low=str(low))
+    return translate(language, "wait_about", low=str(low), high=str(round(high_s / 60)))
+
+
+async def _send_text(
+    ctx: Context, uow: UnitOfWork, thread: Thread, key: str, language: str, **values: str
+) -> None:
+    from threadline.channels.outbox import enqueue_outbound
+
+    event = append_event(
+        uow,
+        thread,
+        kind="message",
+        channel="sms",
+        author_type="system",
+        body=translate(language, key, **values),
+    )
+    await enqueue_outbound(ctx, uow, thread, event)
+
+
+async def _text_about(ctx: Context, callback: Callback, key: str) -> None:
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, callback.org_id, callback.thread_id)
+        await _text_customer(ctx, uow, thread, callback, key)

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol
+
+# A provider asking for more than a day is not asking for a retry: cap what we honour.
+MAX_RETRY_AFTER_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +20,19 @@ class Capabilities:
     voice: bool = False
     typing: bool = False
     read_receipts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLimits:
+    """What files a channel sends with a message (an adapter's `media_limits`, with
+    `capabilities.media`): how many, how big each, of which types, and whether the text goes
+    with them (`captions`; up to `max_caption_chars`). Checked when a reply is queued."""
+
+    max_count: int = 1
+    max_bytes: int = 5 * 1024 * 1024
+    content_types: frozenset[str] = frozenset({"image/jpeg", "image/png", "application/pdf"})
+    captions: bool = True
+    max_caption_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +70,10 @@ class OutboundMessage:
     for providers that can deduplicate on it. `data`: the data of the customer's last message
     on this channel in the thread (an email's subject and Message-ID), to reply in context.
     `template`: an approved message template ({name, language, params}) sent instead of
-    `body`, on channels that declare `sends_templates` (WhatsApp)."""
+    `body`, on channels that declare `sends_templates` (WhatsApp). `attachments`: the files
+    to send, each {sha256, filename, content_type, size, url, data}: `url` a signed,
+    expiring public link for providers that fetch media themselves, `data` the bytes for
+    those that carry them (email)."""
 
     channel: str
     to: str
@@ -74,12 +95,33 @@ class SendResult:
 class SendFailed(Exception):
     """A send did not go through. `retryable`: the provider surely did not take it and a later
     attempt may work (outage, rate limit); otherwise it never will (bad number, bad
-    credentials). Adapters translate provider errors at their boundary: `raise ... from e`."""
+    credentials). `retry_after_s`: the provider asked us to wait that long before trying
+    again (Telegram's `retry_after`, an HTTP Retry-After); the outbox waits at least that.
+    Adapters translate provider errors at their boundary: `raise ... from e`."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """An HTTP Retry-After header (delta-seconds, or an HTTP-date) as seconds from `now`,
+    within [0, MAX_RETRY_AFTER_S]; None when absent or unreadable."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            seconds = (parsedate_to_datetime(text) - now).total_seconds()
+        except (TypeError, ValueError):  # not a date, or a date without a time zone
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class SendOutcomeUnknown(SendFailed):
@@ -116,7 +158,8 @@ class OutboundAdapter(ChannelAdapter, Protocol):
     Optional declarations: `service_window` (an object with `is_open(last_inbound_at, now)`
     and `refusal`, e.g. channels/meta/window.py) makes the outbox refuse free-form messages
     once the customer's last message on the channel is too old; `sends_templates = True`
-    lets messages carry a `template`, which may go at any time."""
+    lets messages carry a `template`, which may go at any time; `media_limits`
+    (MediaLimits) says what attachments go, on a channel whose capabilities say media."""
 
     address_kind: ClassVar[str]
     idempotent_sends: ClassVar[bool]

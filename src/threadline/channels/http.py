@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query
 
 from threadline.auth.dependencies import Admin, Ctx
 from threadline.channels.models import Endpoint
-from threadline.channels.schemas import EndpointIn, EndpointOut
-from threadline.channels.services import do_create_endpoint, list_endpoints
+from threadline.channels.schemas import EndpointIn, EndpointOut, EndpointPatch, WebhookOut
+from threadline.channels.services import do_create_endpoint, do_update_endpoint, list_endpoints
+from threadline.channels.telegram.services import do_register_telegram_webhook
 from threadline.errors import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["channels"], responses=PROBLEM_RESPONSES)
@@ -40,3 +41,21 @@ async def create_endpoint(body: EndpointIn, principal: Admin, ctx: Ctx) -> Endpo
     """Add a channel endpoint: a number, a mailbox, a widget; `secret` is write-only."""
     endpoint = await do_create_endpoint(ctx, principal.org_id, principal.agent_id, body)
     return _out(endpoint)
+
+
+@router.patch("/endpoints/{endpoint_id}", response_model=EndpointOut)
+async def update_endpoint(
+    endpoint_id: str, body: EndpointPatch, principal: Admin, ctx: Ctx
+) -> EndpointOut:
+    """Change an endpoint (name, queue, settings, a new secret, active); fields left out
+    stay as they are."""
+    endpoint = await do_update_endpoint(
+        ctx, principal.org_id, principal.agent_id, endpoint_id, body
+    )
+    return _out(endpoint)
+
+
+@router.post("/endpoints/{endpoint_id}/telegram-webhook", response_model=WebhookOut)
+async def register_telegram_webhook(endpoint_id: str, principal: Admin, ctx: Ctx) -> WebhookOut:
+    """Point a Telegram bot's webhook at this Threadline, with its secret token."""
+    return WebhookOut(url=await do_register_telegram_webhook(ctx, principal.org_id, endpoint_id))

@@ -6,8 +6,9 @@ provider call ever runs inside a database transaction:
    lease, and a recovery timer is set for when the lease ends;
 2. send (after that commit): the adapter calls the provider;
 3. record (a new transaction): `sent` with the provider's message id, or back to `queued`
-   with an exponential backoff and jitter, or `failed` after the last attempt (a
-   `delivery_failed` timeline entry and a `delivery.failed` event for supervisors).
+   with an exponential backoff and jitter (never sooner than a provider's retry-after), or
+   `failed` after the last attempt (a `delivery_failed` timeline entry and a
+   `delivery.failed` event for supervisors).
 
 Timers are never cancelled here: a timer that fires for a row which has moved on does
 nothing (the row's status and `next_attempt_at` say whether it is due). Cancelling would
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.channels.contract import (
     EndpointConfig,
+    MediaLimits,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
@@ -52,6 +54,7 @@ from threadline.customers.models import Customer, Identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid
 from threadline.threads.models import Thread, ThreadEvent
+from threadline.web.media import MediaRef, media_links, media_store
 from threadline.workers.models import Timer
 from threadline.workers.timers import schedule
 
@@ -76,6 +79,15 @@ def backoff_delay(attempt: int, base_s: float, cap_s: float, jitter: float) -> f
     """The wait after failed attempt `attempt` (1-based): base * 2^(attempt-1), capped, then
     scaled into [50%, 100%) by `jitter` in [0, 1) so that retries after an outage spread."""
     return float(min(cap_s, base_s * 2 ** (attempt - 1)) * (0.5 + jitter / 2))
+
+
+def retry_delay(
+    attempt: int, base_s: float, cap_s: float, jitter: float, retry_after_s: float | None
+) -> float:
+    """The wait before the next attempt: our backoff, but never sooner than the provider
+    asked (a rate limit's retry-after may exceed our cap: the provider's word wins)."""
+    delay = backoff_delay(attempt, base_s, cap_s, jitter)
+    return max(delay, retry_after_s) if retry_after_s is not None else delay
 
 
 def endpoint_config(endpoint: Endpoint) -> EndpointConfig:
@@ -103,6 +115,7 @@ async def enqueue_outbound(
     except UnknownChannel:
         raise Invalid(f"cannot send messages on channel {channel!r}") from None
     await _check_service_window(uow.session, thread, adapter, event)
+    _check_attachments(ctx, adapter, event)
     endpoint = await _reply_endpoint(uow.session, thread, channel)
     address = await _address(uow.session, thread.customer_id, adapter.address_kind)
     if address is None:
@@ -199,6 +212,51 @@ async def _check_service_window(
         raise Conflict(window.refusal, channel=event.channel, reason="service_window")
 
 
+def _check_attachments(ctx: Context, adapter: Any, event: ThreadEvent) -> None:
+    """Files go only where the channel sends them, within its limits (MediaLimits), and only
+    files we hold (Invalid otherwise: the reply is refused, nothing stored)."""
+    files = list((event.data or {}).get("attachments") or ())
+    if not files:
+        return
+    channel, body = event.channel, event.body or ""
+    limits: MediaLimits | None = getattr(adapter, "media_limits", None)
+    if not adapter.capabilities.media or limits is None:
+        raise Invalid(f"{channel} cannot send attachments")
+    if len(files) > limits.max_count:
+        raise Invalid(f"{channel} sends at most {limits.max_count} attachment(s) per message")
+    if body and not limits.captions:
+        raise Invalid(f"{channel} sends a file without text: send the text as its own message")
+    if limits.max_caption_chars is not None and len(body) > limits.max_caption_chars:
+        raise Invalid(f"{channel} takes at most {limits.max_caption_chars} characters with a file")
+    store = media_store(ctx.settings)
+    for file in files:
+        content_type, name = file.get("content_type"), file.get("filename") or "attachment"
+        if content_type not in limits.content_types:
+            raise Invalid(f"{channel} cannot send {content_type} files", attachment=name)
+        sha256 = file.get("sha256")
+        try:
+            size = store.path(sha256).stat().st_size
+        except (TypeError, ValueError, OSError):  # not a digest, or no such file
+            raise Invalid(f"no such attachment: {name}", attachment=name) from None
+        if size > limits.max_bytes:
+            limit_mb = limits.max_bytes / 1024 / 1024
+            raise Invalid(f"{name} is larger than {channel}'s {limit_mb:g} MB", attachment=name)
+
+
+async def _outbound_files(ctx: Context, event: ThreadEvent | None) -> tuple[dict[str, Any], ...]:
+    """The event's files as adapters take them: with a signed, expiring public link and the
+    bytes. Raises OSError when a file is no longer stored."""
+    files = (event.data or {}).get("attachments") if event is not None else None
+    if not files:
+        return ()
+    links, store = media_links(ctx.settings), media_store(ctx.settings)
+    out = []
+    for file in files:
+        ref = MediaRef(file["sha256"], file["content_type"], file.get("filename") or "attachment")
+        out.append({**file, "url": links.url(ref), "data": await store.get(ref.sha256)})
+    return tuple(out)
+
+
 async def _address(session: AsyncSession, customer_id: str, kind: str) -> str | None:
     """The customer's identity of this kind: their main one (customer.phone/email), else a
     verified one, else the newest."""
@@ -290,6 +348,10 @@ class OutboxSender:
             adapter = channels_of(self._ctx).sender(row.channel)
         except UnknownChannel:
             return SendFailed(f"no adapter sends on {row.channel}", retryable=False)
+        try:
+            files = await _outbound_files(self._ctx, event)
+        except OSError:
+            return SendFailed("an attachment is no longer stored", retryable=False)
         message = OutboundMessage(
             channel=row.channel,
             to=row.address,
@@ -297,6 +359,7 @@ class OutboxSender:
             thread_id=row.thread_id,
             event_id=row.event_id,
             idempotency_key=row.id,
+            attachments=files,
             data=replied,
             template=(event.data or {}).get("template") if event else None,
         )
@@ -330,11 +393,12 @@ class OutboxSender:
             elif isinstance(outcome, SendOutcomeUnknown):
                 await _settle_unknown(uow, row, outcome.message)
             elif outcome.retryable and row.attempts < settings.outbox_max_attempts:
-                delay = backoff_delay(
+                delay = retry_delay(
                     row.attempts,
                     settings.outbox_backoff_s,
                     settings.outbox_backoff_max_s,
                     random.random(),  # noqa: S311 - jitter, not a secret
+                    outcome.retry_after_s,
                 )
                 row.status, row.last_error = "queued", outcome.message[:500]
                 row.next_attempt_at = utcnow() + timedelta(seconds=delay)

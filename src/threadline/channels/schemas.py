@@ -35,6 +35,21 @@ class EndpointIn(BaseModel):
     )
 
 
+class EndpointPatch(BaseModel):
+    """What an admin may change on an endpoint; fields left out stay as they are. A
+    secret sent replaces the stored one (it is never shown back)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    queue_id: str | None = Field(default=None, max_length=36)
+    secret: str | None = Field(default=None, min_length=1, max_length=4000)
+    settings: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    url: str
+
+
 class EndpointOut(BaseModel):
     id: str
     channel: str

@@ -8,39 +8,55 @@ from sqlalchemy import select
 
 from threadline.channels.models import Endpoint
 from threadline.channels.registry import UnknownChannel, channels_of
-from threadline.channels.schemas import EndpointIn
+from threadline.channels.schemas import EndpointIn, EndpointPatch
 from threadline.context import Context
+from threadline.db import UnitOfWork
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.orgs.services import audit
 from threadline.routing.models import Queue
 
 
-def _configured(ctx: Context, data: EndpointIn) -> dict[str, Any]:
+def _configured(ctx: Context, channel: str, key: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings as the channel's adapter normalises them (it checks the key too)."""
     try:
-        adapter: Any = channels_of(ctx).get(data.channel)
+        adapter: Any = channels_of(ctx).get(channel)
     except UnknownChannel:
-        return dict(data.settings)
+        return dict(settings)
     configure = getattr(adapter, "configure", None)
     if configure is None:
-        return dict(data.settings)
+        return dict(settings)
     try:
-        return dict(configure(data.key, data.settings))
+        return dict(configure(key, settings))
     except ValueError as exc:
         raise Invalid(str(exc)) from None
+
+
+async def _check_queue_names(
+    ctx: Context, uow: UnitOfWork, org_id: str, channel: str, settings: dict[str, Any]
+) -> None:
+    """Queues an endpoint's settings name (a voice IVR's options) must exist: a caller sent
+    to a queue that is not there would wait for nobody."""
+    try:
+        named: Any = getattr(channels_of(ctx).get(channel), "queue_names", None)
+    except UnknownChannel:
+        return
+    if named is None:
+        return
+    known = set(await uow.session.scalars(select(Queue.name).where(Queue.org_id == org_id)))
+    for where, name in named(settings):
+        if name not in known:
+            raise Invalid(f"{where}: no queue named {name!r}", field=where, queue=name)
 
 
 async def do_create_endpoint(
     ctx: Context, org_id: str, actor: str | None, data: EndpointIn
 ) -> Endpoint:
     """Add an endpoint (audited; the secret is neither returned nor logged)."""
-    settings = _configured(ctx, data)
+    settings = _configured(ctx, data.channel, data.key, data.settings)
     async with ctx.uow() as uow:
         session = uow.session
-        if data.queue_id:
-            queue = await session.get(Queue, data.queue_id)
-            if queue is None or queue.org_id != org_id:
-                raise NotFound("no such queue")
+        await _check_queue(uow, org_id, data.queue_id)
+        await _check_queue_names(ctx, uow, org_id, data.channel, settings)
         taken = await session.scalar(
             select(Endpoint.id).where(Endpoint.channel == data.channel, Endpoint.key == data.key)
         )
@@ -58,6 +74,40 @@ async def do_create_endpoint(
         session.add(endpoint)
         await session.flush()
         audit(session, org_id, actor, "endpoint.create", endpoint.id, channel=data.channel)
+    return endpoint
+
+
+async def _check_queue(uow: UnitOfWork, org_id: str, queue_id: str | None) -> None:
+    if queue_id:
+        queue = await uow.session.get(Queue, queue_id)
+        if queue is None or queue.org_id != org_id:
+            raise NotFound("no such queue")
+
+
+async def do_update_endpoint(
+    ctx: Context, org_id: str, actor: str | None, endpoint_id: str, data: EndpointPatch
+) -> Endpoint:
+    """Change an endpoint's name, queue, settings, secret (replaced, never shown) or
+    whether it is active; its channel and key stay. Audited with what changed."""
+    changed = sorted(data.model_fields_set)
+    async with ctx.uow() as uow:
+        endpoint: Endpoint | None = await uow.lock(Endpoint, endpoint_id)
+        if endpoint is None or endpoint.org_id != org_id:
+            raise NotFound("no such endpoint")
+        if "settings" in changed and data.settings is not None:
+            settings = _configured(ctx, endpoint.channel, endpoint.key, data.settings)
+            await _check_queue_names(ctx, uow, org_id, endpoint.channel, settings)
+            endpoint.settings = settings
+        if "queue_id" in changed:
+            await _check_queue(uow, org_id, data.queue_id)
+            endpoint.queue_id = data.queue_id
+        if data.name is not None:
+            endpoint.name = data.name
+        if data.secret is not None:
+            endpoint.secret = data.secret
+        if data.active is not None:
+            endpoint.active = data.active
+        audit(uow.session, org_id, actor, "endpoint.update", endpoint.id, fields=changed)
     return endpoint
 
 

@@ -22,7 +22,7 @@ from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
 from threadline.context import Context
 from threadline.customers.models import Customer
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, new_id, utcnow
 from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
@@ -102,6 +102,9 @@ class RoutingService:
     async def _spec(self, session: Any, contact: Contact) -> ContactSpec:
         queue = await session.get(Queue, contact.queue_id)
         customer = await session.get(Customer, contact.customer_id)
+        return self._spec_of(contact, queue, customer)
+
+    def _spec_of(self, contact: Contact, queue: Queue, customer: Customer | None) -> ContactSpec:
         sticky_until = None
         if customer and customer.last_agent_id and customer.last_served_at:
             sticky_until = _ts(customer.last_served_at) + self._ctx.settings.sticky_window_s
@@ -145,6 +148,7 @@ class RoutingService:
             thread.language if self._language_served(thread.org_id, thread.language) else None
         )
         contact = Contact(
+            id=new_id(),  # known now: no flush (round trip) needed before the event
             org_id=thread.org_id,
             thread_id=thread.id,
             customer_id=thread.customer_id,
@@ -159,7 +163,6 @@ class RoutingService:
             enqueued_at=utcnow(),
         )
         uow.session.add(contact)
-        await uow.session.flush()
         if thread.status not in ("assigned", "waiting_customer") or not thread.assigned_agent_id:
             thread.status = "queued"
             thread.assigned_agent_id = None
@@ -191,10 +194,18 @@ class RoutingService:
     async def _place(self, org_id: str, contact_id: str, *, learn: bool = True) -> None:
         async with self._lock:
             async with self._ctx.db.sessions() as session:
-                contact = await session.get(Contact, contact_id)
-                if contact is None or contact.status != "queued":
+                row = (
+                    await session.execute(
+                        select(Contact, Queue, Customer)
+                        .join(Queue, Queue.id == Contact.queue_id)
+                        .join(Customer, Customer.id == Contact.customer_id)
+                        .where(Contact.id == contact_id)
+                    )
+                ).first()
+                if row is None or row[0].status != "queued":
                     return
-                spec = await self._spec(session, contact)
+                contact = row[0]
+                spec = self._spec_of(contact, row[1], row[2])
                 # a retried callback waits from its kept place: its delay teaches nothing
                 learn = learn and not contact.context.get("callback_retry")
             router = self.router(org_id)
@@ -368,7 +379,9 @@ class RoutingService:
         offer: Offer | None = await uow.lock(Offer, timer.ref_id)
         if offer is None or offer.status != "pending":
             return
-        await self._withdraw(uow, offer, "timed_out")
+        # the agent who missed it is not offered more work with the freed slot: they are
+        # set away, and the engine learns it after commit
+        await self._withdraw(uow, offer, "timed_out", refill=False)
         agent: Agent = await uow.lock(Agent, offer.agent_id)
         if agent.presence == AVAILABLE:
             agent.presence, agent.presence_since = "away", utcnow()
@@ -384,7 +397,9 @@ class RoutingService:
             )
             uow.after_commit(lambda: self.agent_changed(agent.org_id, agent.id))
 
-    async def _withdraw(self, uow: UnitOfWork, offer: Offer, status: str) -> None:
+    async def _withdraw(
+        self, uow: UnitOfWork, offer: Offer, status: str, *, refill: bool = True
+    ) -> None:
         offer.status, offer.responded_at = status, utcnow()
         contact: Contact = await uow.lock(Contact, offer.contact_id)
         contact.status, contact.agent_id = "queued", None
@@ -420,7 +435,8 @@ class RoutingService:
             async with self._lock:
                 self.router(org_id).release(agent_id, channel, _ts(utcnow()))
             await self._place(org_id, contact_id)
-            await self._fill_agent(org_id, agent_id)
+            if refill:
+                await self._fill_agent(org_id, agent_id)
 
         uow.after_commit(_after)
 

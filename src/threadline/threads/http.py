@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, UploadFile
 
 from threadline.auth.dependencies import AgentUser, Ctx
-from threadline.errors import PROBLEM_RESPONSES
+from threadline.errors import PROBLEM_RESPONSES, Invalid
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
-from threadline.threads.schemas import MAX_SEQ, EventOut, MessageIn, NoteIn, ReadIn, ThreadOut
+from threadline.threads.schemas import (
+    MAX_SEQ,
+    AttachmentRef,
+    EventOut,
+    MessageIn,
+    NoteIn,
+    ReadIn,
+    ThreadOut,
+)
 from threadline.threads.services import (
+    MAX_UPLOAD_BYTES,
     agent_view,
     do_add_note,
     do_agent_message,
     do_mark_read,
+    do_upload,
     get_thread,
     list_threads,
     timeline,
@@ -62,10 +75,28 @@ async def events(
 @router.post("/{thread_id}/messages", response_model=EventOut, status_code=201)
 async def reply(thread_id: str, body: MessageIn, principal: AgentUser, ctx: Ctx) -> EventOut:
     template = body.template.model_dump() if body.template else None
+    files = [a.model_dump(exclude_none=True) for a in body.attachments]
     event = await do_agent_message(
-        ctx, principal, thread_id, body.body, body.client_msg_id, body.channel, template
+        ctx, principal, thread_id, body.body, body.client_msg_id, body.channel, template, files
     )
     return EventOut.model_validate(event)
+
+
+_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+@router.post("/{thread_id}/attachments", response_model=AttachmentRef, status_code=201)
+async def upload(
+    thread_id: str, principal: AgentUser, ctx: Ctx, file: Annotated[UploadFile, File()]
+) -> AttachmentRef:
+    """Upload a file to send in a reply (multipart `file`); the answer goes in the reply's
+    `attachments`."""
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    kind = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
+    if not _CONTENT_TYPE.match(kind):
+        raise Invalid("the file's content type is not valid")
+    stored = await do_upload(ctx, principal, thread_id, data, file.filename or "", kind)
+    return AttachmentRef(**stored)
 
 
 @router.post("/{thread_id}/notes", response_model=EventOut, status_code=201)

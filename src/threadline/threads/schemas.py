@@ -57,9 +57,24 @@ class TemplateIn(BaseModel):
     )
 
 
+class AttachmentRef(BaseModel):
+    """A file uploaded with POST /api/v1/attachments, as that answer gave it."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    size: int | None = Field(default=None, ge=0)
+
+
 class MessageIn(BaseModel):
     body: str | None = Field(
-        default=None, min_length=1, max_length=10_000, description="required without template"
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="required without template or attachments",
+    )
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=10, description="files to send (provider channels)"
     )
     client_msg_id: str | None = Field(default=None, max_length=64)
     channel: str | None = Field(default=None, description="reply channel; default: the contact's")
@@ -69,8 +84,10 @@ class MessageIn(BaseModel):
 
     @model_validator(mode="after")
     def _body_or_template(self) -> MessageIn:
-        if self.body is None and self.template is None:
-            raise ValueError("a message needs a body or a template")
+        if self.body is None and self.template is None and not self.attachments:
+            raise ValueError("a message needs a body, a template or attachments")
+        if self.template is not None and self.attachments:
+            raise ValueError("a template goes without attachments")
         return self
 
 

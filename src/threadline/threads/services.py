@@ -196,6 +196,7 @@ async def do_agent_message(
     client_msg_id: str | None,
     channel: str | None = None,
     template: dict[str, Any] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> ThreadEvent:
     """An agent's reply on the customer's channel (or the one given); retried client ids are
     stored once. On a provider channel the reply is queued in the outbox in the same
@@ -209,16 +210,23 @@ async def do_agent_message(
         reply_channel = channel or await _last_customer_channel(uow.session, thread.id) or "chat"
         if template and reply_channel == "chat":
             raise Invalid("templates cannot be sent on chat")
+        if attachments and reply_channel == "chat":
+            raise Invalid("files cannot be sent on chat yet: send a link")
+        data: dict[str, Any] = {}
+        if template:
+            data["template"] = template
+        if attachments:
+            data["attachments"] = attachments
         event = agent_event(
             uow,
             thread,
             principal,
             "message",
             channel=reply_channel,
-            body=body or _template_text(template or {}),
+            body=body or (_template_text(template) if template else None),
             client_msg_id=client_msg_id,
             contact_id=await _open_contact_id(uow.session, thread.id),
-            data={"template": template} if template else None,
+            data=data or None,
         )
         if reply_channel != "chat":  # chat is pushed over the widget's socket
             # imported here: the outbox appends timeline events through this module
@@ -229,6 +237,31 @@ async def do_agent_message(
             thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
         thread.agent_read_seq = thread.last_seq
     return event
+
+
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # above what any channel sends (email: 25 MB)
+
+
+async def do_upload(
+    ctx: Context, principal: Principal, thread_id: str, data: bytes, filename: str, kind: str
+) -> dict[str, Any]:
+    """Keep a file an agent will send in this thread; returns what a reply names it by.
+    Stored by its SHA-256 (the same file twice is kept once); the channel's limits are
+    checked when the reply is queued."""
+    async with ctx.db.sessions() as session:
+        thread = await session.get(Thread, thread_id)
+    if thread is None or thread.org_id != principal.org_id:
+        raise NotFound("no such thread")
+    _may_write(principal, thread)
+    if not data:
+        raise Invalid("the file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise Invalid(f"files are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    from threadline.web.media import media_store  # the store the outbox sends from
+
+    sha256 = await media_store(ctx.settings).put(data)
+    name = filename.replace("/", "_").replace("\\", "_").strip()[:255] or "attachment"
+    return {"sha256": sha256, "filename": name, "content_type": kind, "size": len(data)}
 
 
 def _template_text(template: dict[str, Any]) -> str:

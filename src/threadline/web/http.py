@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -10,7 +11,9 @@ from fastapi.templating import Jinja2Templates
 
 from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.services import principal_from_session
-from threadline.errors import NotAuthenticated
+from threadline.errors import NotAuthenticated, NotFound
+from threadline.web.i18n import accepted_language, page_catalogue
+from threadline.web.media import media_links, media_store
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -53,6 +56,63 @@ async def supervisor(request: Request) -> Response:
     if not principal.has("supervisor"):
         return RedirectResponse("/desktop", status_code=303)
     return templates.TemplateResponse(request, "supervisor.html", {"me": principal})
+
+
+# Where each channel's provider calls us, as paths under the public base URL ({key}: the
+# endpoint's key, URL-encoded; {provider}: settings.provider). The routes are in
+# channels/<channel>/http.py; a mailbox has none (mail comes by SMTP or IMAP).
+WEBHOOK_PATHS = {
+    "sms": "/webhooks/sms/{provider}/{key}",
+    "voice": "/webhooks/voice/twilio/{key}",
+    "whatsapp": "/webhooks/whatsapp/{key}",
+    "messenger": "/webhooks/messenger/{key}",
+    "telegram": "/webhooks/telegram/{key}",
+}
+ADMIN_CHANNELS = ("sms", "voice", "whatsapp", "messenger", "telegram", "email", "chat")
+
+
+@router.get("/admin/channels", response_class=HTMLResponse)
+async def admin_channels(request: Request) -> Response:
+    """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
+    principal = await _principal_or_none(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue("admin_channels", language)
+    context = {"me": principal, "t": strings, "lang": language}
+    if not principal.has("admin"):
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    settings = get_ctx(request).settings
+    smtp = settings.email_smtp_hostname or settings.email_smtp_host
+    config = {
+        "me": {"id": principal.agent_id, "name": principal.name, "role": principal.role},
+        "t": strings,
+        "channels": ADMIN_CHANNELS,
+        "base_url": settings.base_url.rstrip("/"),
+        "webhooks": WEBHOOK_PATHS,
+        "smtp_inbound": f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
+    }
+    return templates.TemplateResponse(request, "admin_channels.html", {**context, "config": config})
+
+
+@router.get("/media/{token}/{filename}")
+async def media(token: str, filename: str, request: Request) -> Response:
+    """A stored attachment behind a signed, expiring link: providers fetch it to send it."""
+    settings = get_ctx(request).settings
+    ref = media_links(settings).read(token)
+    store = media_store(settings)
+    if ref is None or not store.exists(ref.sha256):
+        raise NotFound("no such file, or its link has expired")
+    disposition = f"inline; filename*=UTF-8''{quote(ref.filename, safe='')}"
+    return Response(
+        await store.get(ref.sha256),
+        media_type=ref.content_type,
+        headers={
+            "Content-Disposition": disposition,
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.get("/demo-site", response_class=HTMLResponse)

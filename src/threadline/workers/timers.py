@@ -24,6 +24,9 @@ from threadline.workers.models import Timer
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[UnitOfWork, Timer], Awaitable[None]]
+# called once per batch with the batch's timers of one kind, before their handlers: load
+# and lock what they will touch in a few queries instead of a few per timer
+Prepare = Callable[[UnitOfWork, list[Timer]], Awaitable[None]]
 BATCH = 100
 
 
@@ -50,24 +53,28 @@ async def cancel(session: AsyncSession, kind: str, ref_id: str) -> None:
 
 
 class TimerWorker:
-    """Fires due timers, a batch per transaction, each timer in its own savepoint.
+    """Fires due timers, a batch per transaction.
 
-    A handler that raises rolls back only its own savepoint (and forgets the events and
-    after-commit work it registered); its timer is retried later with a growing delay, so
-    one poisoned timer never blocks the others.  Between batches the worker sleeps until
+    A handler that raises rolls its batch back; the batch is then fired one timer per
+    transaction, and the failing timer is retried later with a growing delay, so one
+    poisoned timer never blocks the others.  Between batches the worker sleeps until
     the next timer is due (at most ``poll_s``); ``wake`` cuts the sleep short when a
     sooner timer is written.
     """
 
-    def __init__(self, ctx: Context, poll_s: float) -> None:
+    def __init__(self, ctx: Context, poll_s: float, lanes: int = 4) -> None:
         self._ctx = ctx
         self._poll_s = poll_s
+        self._lanes = 1 if ctx.db.dialect == "sqlite" else max(1, lanes)
         self._handlers: dict[str, Handler] = {}
+        self._prepare: dict[str, Prepare] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, prepare: Prepare | None = None) -> None:
         self._handlers[kind] = handler
+        if prepare is not None:
+            self._prepare[kind] = prepare
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,7 +92,7 @@ class TimerWorker:
         while True:
             try:
                 fired = await self.fire_due()
-                pause = self._poll_s if fired < BATCH else 0.0
+                pause = self._poll_s if fired < BATCH * self._lanes else 0.0
                 if pause:
                     pause = await self._until_next(pause)
             except Exception:  # keep the loop alive; the timers stay due and are retried
@@ -118,52 +125,81 @@ class TimerWorker:
                     Timer.fired_at.is_(None), Timer.cancelled.is_(False), Timer.due_at <= utcnow()
                 )
                 .order_by(Timer.due_at)
-                .limit(BATCH)
+                .limit(BATCH * self._lanes)
             )
             return list(rows)
 
     async def fire_due(self) -> int:
-        """Fire every timer that is due now (up to one batch); returns how many fired."""
+        """Fire the timers due now (up to a batch per lane); returns how many fired.
+
+        On PostgreSQL the batches of one round run side by side, each in its own
+        transaction and connection (rows claimed with SKIP LOCKED), since firing waits on
+        the database far more than on Python; SQLite has one writer, so one lane.
+        """
         ids = await self._due_ids()
-        return await self._fire(ids) if ids else 0
+        if not ids:
+            return 0
+        batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
+        if len(batches) == 1:
+            return await self._fire(batches[0])
+        return sum(await asyncio.gather(*(self._fire(batch) for batch in batches)))
 
     async def _fire(self, timer_ids: list[str]) -> int:
+        """Fire a batch in one transaction; if any handler fails, the batch is rolled back
+        and each timer is fired again in its own transaction, so only the failing one
+        waits (and is retried later)."""
+        try:
+            async with self._ctx.uow() as uow:
+                return await self._fire_in(uow, timer_ids)
+        except Exception:
+            if len(timer_ids) == 1:
+                await self._postpone_failed(timer_ids[0])
+                return 0
         fired = 0
-        async with self._ctx.uow() as uow:
-            query = (
-                select(Timer)
-                .where(
-                    Timer.id.in_(timer_ids), Timer.fired_at.is_(None), Timer.cancelled.is_(False)
-                )
-                .order_by(Timer.due_at)
-            )
-            if uow.row_locks:
-                query = query.with_for_update(skip_locked=True)
-            # claimed by another worker meanwhile: skipped (PostgreSQL); fired: filtered out
-            for timer in list(await uow.session.scalars(query)):
-                handler = self._handlers.get(timer.kind)
-                if handler is None:
-                    log.error("timers.no_handler", kind=timer.kind, timer_id=timer.id)
-                    continue
-                mark, kind, timer_id = uow.mark(), timer.kind, timer.id
-                try:
-                    async with uow.session.begin_nested():
-                        timer.fired_at = utcnow()
-                        timer.attempts += 1
-                        await handler(uow, timer)
-                except Exception:
-                    uow.rewind(mark)
-                    log.exception("timers.handler_failed", kind=kind, timer_id=timer_id)
-                    await self._postpone(uow, timer_id)
-                    continue
-                fired += 1
+        for timer_id in timer_ids:
+            try:
+                async with self._ctx.uow() as uow:
+                    fired += await self._fire_in(uow, [timer_id])
+            except Exception:
+                await self._postpone_failed(timer_id)
         return fired
+
+    async def _fire_in(self, uow: UnitOfWork, timer_ids: list[str]) -> int:
+        query = (
+            select(Timer)
+            .where(Timer.id.in_(timer_ids), Timer.fired_at.is_(None), Timer.cancelled.is_(False))
+            .order_by(Timer.due_at)
+        )
+        if uow.row_locks:
+            query = query.with_for_update(skip_locked=True)
+        # claimed by another worker meanwhile: skipped (PostgreSQL); fired: filtered out
+        fired = 0
+        claimed = list(await uow.session.scalars(query))
+        for kind, prepare in self._prepare.items():
+            if of_kind := [t for t in claimed if t.kind == kind]:
+                await prepare(uow, of_kind)
+        for timer in claimed:
+            handler = self._handlers.get(timer.kind)
+            if handler is None:
+                log.error("timers.no_handler", kind=timer.kind, timer_id=timer.id)
+                continue
+            timer.fired_at = utcnow()
+            timer.attempts += 1
+            await handler(uow, timer)
+            fired += 1
+        return fired
+
+    async def _postpone_failed(self, timer_id: str) -> None:
+        log.exception("timers.handler_failed", timer_id=timer_id)
+        with contextlib.suppress(Exception):  # the database itself may be what failed
+            async with self._ctx.uow() as uow:
+                await self._postpone(uow, timer_id)
 
     @staticmethod
     async def _postpone(uow: UnitOfWork, timer_id: str) -> None:
         """A failed timer is retried later, a little later each time (at most an hour)."""
-        timer = await uow.session.get(Timer, timer_id, populate_existing=True)
-        if timer is None:
+        timer = await uow.session.get(Timer, timer_id)
+        if timer is None or timer.fired_at is not None:
             return
         timer.attempts += 1
         timer.due_at = utcnow() + timedelta(seconds=min(2.0**timer.attempts, 3600.0))

@@ -27,12 +27,18 @@ from email_validator import EmailNotValidError, validate_email
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    MediaLimits,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
     SendResult,
 )
-from threadline.channels.email.threading import MessageIds, build_message, email_message_id_key
+from threadline.channels.email.threading import (
+    MessageIds,
+    OutgoingAttachment,
+    build_message,
+    email_message_id_key,
+)
 
 # Our Message-IDs are stored as provider ids (String(128)): 76 characters plus the domain,
 # which only has to be unique-ish, so a very long mailbox domain gives way to a short one.
@@ -78,7 +84,7 @@ class Relay:
 
 class EmailAdapter:
     name: ClassVar[str] = "email"
-    capabilities: ClassVar[Capabilities] = Capabilities(text=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True, media=True)
     # Inbound mail carries no signature we check (DKIM is not verified); what makes a reply
     # land in a thread is our own signed Message-ID (channels/email/threading.py).
     verifies_signatures: ClassVar[bool] = False
@@ -87,6 +93,24 @@ class EmailAdapter:
     # delivers it, and a repeat is a second email (our Message-ID is stable across retries,
     # but not every mail client folds duplicates). So an interrupted send is never repeated.
     idempotent_sends: ClassVar[bool] = False
+    # files travel inside the message (MIME parts): mail servers commonly take 25 MB, of
+    # which base64 eats a third
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_count=10,
+        max_bytes=10 * 1024 * 1024,
+        content_types=frozenset(
+            {
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "application/zip",
+            }
+        ),
+    )
 
     def __init__(self, secret_key: str, timeout_s: float = 10.0) -> None:
         self.message_ids = MessageIds(email_message_id_key(secret_key))
@@ -129,6 +153,12 @@ class EmailAdapter:
             date=now,
             in_reply_to=in_reply_to if isinstance(in_reply_to, str) else None,
             references=[r for r in references if isinstance(r, str)],
+            attachments=[
+                OutgoingAttachment(
+                    str(a.get("filename") or "attachment"), str(a["content_type"]), a["data"]
+                )
+                for a in message.attachments
+            ],
         )
 
     async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:

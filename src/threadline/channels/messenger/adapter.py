@@ -16,6 +16,7 @@ import httpx
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    MediaLimits,
     OutboundMessage,
     SendOutcomeUnknown,
     SendResult,
@@ -36,6 +37,13 @@ class MessengerAdapter:
     service_window: ClassVar[ServiceWindow] = ServiceWindow(
         "outside Messenger's 24-hour window: wait for the customer to write"
     )
+    # an attachment message carries no text, so a file goes alone
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_count=1,
+        max_bytes=8 * 1024 * 1024,
+        content_types=frozenset({"image/jpeg", "image/png", "image/gif", "application/pdf"}),
+        captions=False,
+    )
 
     def __init__(self, timeout_s: float = 15.0) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
@@ -45,7 +53,7 @@ class MessengerAdapter:
         payload = {
             "recipient": {"id": message.to},
             "messaging_type": "RESPONSE",
-            "message": {"text": message.body},
+            "message": message_object(message),
         }
         async with provider_errors():
             answer = await self._graph.post("me/messages", payload, **graph_target(endpoint))
@@ -63,3 +71,13 @@ class MessengerAdapter:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def message_object(message: OutboundMessage) -> dict[str, Any]:
+    """The Send API's message: a file Meta fetches from its link, or text."""
+    if not message.attachments:
+        return {"text": message.body}
+    file = message.attachments[0]
+    kind = "image" if str(file["content_type"]).startswith("image/") else "file"
+    payload = {"url": str(file["url"]), "is_reusable": False}
+    return {"attachment": {"type": kind, "payload": payload}}

@@ -24,17 +24,28 @@ from threadline.channels.meta.notification import (
 )
 
 
-def parse_notification(page_id: str, payload: Any) -> Notification:
-    """The messages and delivery reports for this page (other pages' entries are skipped);
-    raises MalformedNotification."""
+def recipients(default: str, payload: Any) -> list[str]:
+    """The page ids the notification is for (each entry's `id`; an entry without one is for
+    `default`, the page whose URL was called)."""
+    found = (str(entry.get("id", default)) for entry in _entries(payload))
+    return list(dict.fromkeys(found))
+
+
+def _entries(payload: Any) -> list[Mapping[str, Any]]:
     if not isinstance(payload, dict) or payload.get("object") != "page":
         raise MalformedNotification("object is not page")
     entries = payload.get("entry")
     if not isinstance(entries, list):
         raise MalformedNotification("entry is not a list")
+    return [_dict(entry) for entry in entries]
+
+
+def parse_notification(page_id: str, payload: Any) -> Notification:
+    """The messages and delivery reports for this page (other pages' entries are skipped);
+    raises MalformedNotification."""
     messages: list[InboundMessage] = []
     statuses: list[StatusUpdate] = []
-    for entry in map(_dict, entries):
+    for entry in _entries(payload):
         if str(entry.get("id", page_id)) != page_id:
             continue
         for event in map(_dict, _list(entry.get("messaging"))):

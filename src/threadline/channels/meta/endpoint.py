@@ -12,10 +12,16 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from threadline.channels.contract import EndpointConfig, SendFailed, SendOutcomeUnknown
+from threadline.channels.contract import (
+    EndpointConfig,
+    SendFailed,
+    SendOutcomeUnknown,
+    retry_after_seconds,
+)
 from threadline.channels.meta.graph_client import (
     DEFAULT_API_BASE,
     DEFAULT_API_VERSION,
@@ -91,4 +97,5 @@ async def provider_errors() -> AsyncIterator[None]:
     except GraphNoAnswer as exc:
         raise SendOutcomeUnknown(str(exc)) from exc
     except GraphApiError as exc:
-        raise SendFailed(str(exc), retryable=exc.retryable) from exc
+        wait = retry_after_seconds(exc.retry_after, datetime.now(UTC))
+        raise SendFailed(str(exc), retryable=exc.retryable, retry_after_s=wait) from exc

@@ -27,15 +27,26 @@ class GraphNoAnswer(GraphError):
     """The request may have been received; its answer never came (or made no sense)."""
 
 
+# Graph error codes that mean "slow down" whatever the HTTP status (often 400): app, user
+# and page call limits (4, 17, 32, 613), WhatsApp's business-account and throughput limits
+# (80007, 130429), its spam and per-recipient pair limits (131048, 131056).
+THROTTLED = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056})
+
+
 class GraphApiError(GraphError):
-    def __init__(self, status: int, code: int | None, message: str) -> None:
+    """Meta answered with an error; `retry_after` is a Retry-After header, as sent."""
+
+    def __init__(
+        self, status: int, code: int | None, message: str, retry_after: str | None = None
+    ) -> None:
         super().__init__(f"HTTP {status}" + (f" (error {code})" if code else "") + f": {message}")
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
-        return self.status == 429 or self.status >= 500
+        return self.status == 429 or self.status >= 500 or self.code in THROTTLED
 
 
 class GraphClient:
@@ -69,7 +80,10 @@ class GraphClient:
             code = error.get("code")
             message = str(error.get("message") or response.reason_phrase or "error")[:300]
             raise GraphApiError(
-                response.status_code, code if isinstance(code, int) else None, message
+                response.status_code,
+                code if isinstance(code, int) else None,
+                message,
+                response.headers.get("retry-after"),
             )
         return data
 

@@ -19,8 +19,21 @@ class Notification:
     statuses: tuple[StatusUpdate, ...] = ()
 
 
-# (the endpoint's key, the decoded JSON body) -> what it says; raises MalformedNotification
+# (an endpoint's key, the decoded JSON body) -> what it says for that endpoint (a phone
+# number id, a page id); raises MalformedNotification
 Parser = Callable[[str, Any], Notification]
+# (the key of the endpoint whose URL was called, the decoded JSON body) -> the keys of the
+# endpoints the notification speaks for, in order: one Meta app's webhook delivers for all
+# its numbers and pages; raises MalformedNotification
+Recipients = Callable[[str, Any], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """How a channel reads Meta's notifications."""
+
+    recipients: Recipients
+    parse: Parser
 
 
 def as_object(value: Any) -> Mapping[str, Any]:

@@ -13,6 +13,7 @@ import phonenumbers
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    MediaLimits,
     OutboundMessage,
     SendResult,
 )
@@ -32,6 +33,12 @@ class SmsAdapter:
     # Twilio's Messages API takes no idempotency key: a send interrupted mid-way is never
     # repeated blindly (see channels/outbox.py).
     idempotent_sends: ClassVar[bool] = False
+    # MMS: Twilio fetches each MediaUrl (up to 10, 5 MB in all for most carriers)
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_count=10,
+        max_bytes=5 * 1024 * 1024,
+        content_types=frozenset({"image/jpeg", "image/png", "image/gif", "application/pdf"}),
+    )
 
     def __init__(self, public_base_url: str, timeout_s: float = 15.0) -> None:
         self._base = public_base_url.rstrip("/")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
+import structlog
 from sqlalchemy import select
 
 from threadline.channels.contract import InboundMessage
@@ -17,6 +18,8 @@ from threadline.channels.sms.adapter import SmsAdapter, UnknownProvider
 from threadline.channels.sms.provider import MalformedWebhook, Params, SmsProvider, WebhookReply
 from threadline.context import Context
 from threadline.errors import Invalid, NotAllowed, NotFound
+
+log = structlog.get_logger(__name__)
 
 
 async def _verified(
@@ -60,7 +63,23 @@ async def do_sms_inbound(
         attachments=sms.media,
         data={"endpoint_id": endpoint.id},  # replies leave through the number written to
     )
-    return await do_ingest(ctx, endpoint, message), provider.reply()
+    ingested = await do_ingest(ctx, endpoint, message)
+    if ingested.created and sms.body:
+        await _callback_words(ctx, endpoint.org_id, ingested, sms.sender, sms.body)
+    return ingested, provider.reply()
+
+
+async def _callback_words(
+    ctx: Context, org_id: str, ingested: Ingested, sender: str, body: str
+) -> None:
+    """Callbacks by text (CANCEL, 1 to accept an offer, the offer itself): the message is
+    stored already, so a failure here is logged, never a reason for the provider to retry."""
+    from threadline.callbacks.services import on_text  # callbacks send through this channel
+
+    try:
+        await on_text(ctx, org_id, ingested.thread.id, sender, body)
+    except Exception:
+        log.exception("sms.callback_words_failed", thread_id=ingested.thread.id)
 
 
 async def do_sms_status(

@@ -31,10 +31,15 @@ class TwilioNoAnswer(TwilioError):
 
 
 class TwilioApiError(TwilioError):
-    def __init__(self, status: int, code: int | None, message: str) -> None:
+    """Twilio answered with an error; `retry_after` is its Retry-After header, as sent."""
+
+    def __init__(
+        self, status: int, code: int | None, message: str, retry_after: str | None = None
+    ) -> None:
         super().__init__(f"HTTP {status}" + (f" (error {code})" if code else "") + f": {message}")
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
@@ -108,4 +113,9 @@ def _api_error(response: httpx.Response) -> TwilioApiError:
     data = _json(response)
     code = data.get("code")
     message = str(data.get("message") or response.reason_phrase or "error")[:300]
-    return TwilioApiError(response.status_code, code if isinstance(code, int) else None, message)
+    return TwilioApiError(
+        response.status_code,
+        code if isinstance(code, int) else None,
+        message,
+        response.headers.get("retry-after"),
+    )

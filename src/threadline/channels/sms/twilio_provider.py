@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from threadline.channels.contract import (
     SendOutcomeUnknown,
     SendResult,
     StatusUpdate,
+    retry_after_seconds,
 )
 from threadline.channels.sms.provider import InboundSms, MalformedWebhook, Params, WebhookReply
 from threadline.channels.sms.twilio_client import (
@@ -138,7 +140,8 @@ class TwilioProvider:
         except TwilioNoAnswer as exc:
             raise SendOutcomeUnknown(str(exc)) from exc
         except TwilioApiError as exc:
-            raise SendFailed(str(exc), retryable=exc.retryable) from exc
+            wait = retry_after_seconds(exc.retry_after, datetime.now(UTC))
+            raise SendFailed(str(exc), retryable=exc.retryable, retry_after_s=wait) from exc
         return SendResult(
             provider_msg_id=message.sid, status=STATUSES.get(message.status) or "sent"
         )

@@ -22,6 +22,7 @@ from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
     InboundMessage,
+    MediaLimits,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
@@ -31,6 +32,7 @@ from threadline.channels.telegram.bot_api import (
     DEFAULT_API_BASE,
     MAX_TEXT,
     BotApiClient,
+    SentMessage,
     TelegramApiError,
     TelegramNoAnswer,
     TelegramUnreachable,
@@ -72,6 +74,14 @@ class TelegramAdapter:
     address_kind: ClassVar[str] = "telegram"  # the user id, which is the private chat's id
     # sendMessage takes no idempotency key: an interrupted send is never repeated blindly.
     idempotent_sends: ClassVar[bool] = False
+    # a photo or a document, fetched by Telegram from its link (5 MB for photos, 20 MB for
+    # other files), the text as its caption
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_count=1,
+        max_bytes=5 * 1024 * 1024,
+        content_types=frozenset({"image/jpeg", "image/png", "application/pdf", "text/plain"}),
+        max_caption_chars=1024,
+    )
 
     def __init__(self, public_base_url: str, timeout_s: float = 15.0) -> None:
         self._base = public_base_url.rstrip("/")
@@ -124,14 +134,27 @@ class TelegramAdapter:
         chat_id: int | str = int(message.to) if message.to.lstrip("-").isdigit() else message.to
         api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
         try:
-            sent = await self.bot_api.send_message(token, chat_id, message.body, api_base=api_base)
+            sent = await self._send(token, chat_id, message, api_base)
         except TelegramUnreachable as exc:
             raise SendFailed(redact(str(exc), token), retryable=True) from None
         except TelegramNoAnswer as exc:
             raise SendOutcomeUnknown(redact(str(exc), token)) from None
         except TelegramApiError as exc:
-            raise SendFailed(redact(str(exc), token), retryable=exc.retryable) from None
+            raise SendFailed(
+                redact(str(exc), token), retryable=exc.retryable, retry_after_s=exc.retry_after
+            ) from None
         return SendResult(provider_msg_id=f"{sent.chat_id}:{sent.message_id}", status="sent")
+
+    async def _send(
+        self, token: str, chat_id: int | str, message: OutboundMessage, api_base: str
+    ) -> SentMessage:
+        if not message.attachments:
+            return await self.bot_api.send_message(token, chat_id, message.body, api_base=api_base)
+        file = message.attachments[0]
+        photo = str(file["content_type"]).startswith("image/")
+        return await self.bot_api.send_file(
+            token, chat_id, str(file["url"]), photo=photo, caption=message.body, api_base=api_base
+        )
 
     async def register_webhook(self, endpoint: EndpointConfig) -> str:
         """Tell Telegram to post this bot's updates to Threadline (setWebhook, with the

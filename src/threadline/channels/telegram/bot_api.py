@@ -1,5 +1,5 @@
-"""A small asynchronous client for the Telegram Bot API (httpx): `sendMessage` and
-`setWebhook`.
+"""A small asynchronous client for the Telegram Bot API (httpx): `sendMessage`,
+`sendPhoto` / `sendDocument` (by URL) and `setWebhook`.
 
 It imports nothing from Threadline, so it could live as its own library. The bot token is
 part of every method's URL (`/bot<token>/<method>`): no error message of this module
@@ -103,13 +103,24 @@ class BotApiClient:
         self, token: str, chat_id: int | str, text: str, *, api_base: str | None = None
     ) -> SentMessage:
         result = await self.call(token, "sendMessage", {"chat_id": chat_id, "text": text}, api_base)
-        if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
-            raise TelegramNoAnswer("sendMessage answered without a message_id")
-        chat = result.get("chat")
-        return SentMessage(
-            message_id=result["message_id"],
-            chat_id=chat.get("id", chat_id) if isinstance(chat, dict) else chat_id,
-        )
+        return _sent("sendMessage", result, chat_id)
+
+    async def send_file(
+        self,
+        token: str,
+        chat_id: int | str,
+        url: str,
+        *,
+        photo: bool,
+        caption: str = "",
+        api_base: str | None = None,
+    ) -> SentMessage:
+        """sendPhoto (`photo`) or sendDocument with a file Telegram fetches from `url`."""
+        method, field = ("sendPhoto", "photo") if photo else ("sendDocument", "document")
+        params: dict[str, Any] = {"chat_id": chat_id, field: url}
+        if caption:
+            params["caption"] = caption
+        return _sent(method, await self.call(token, method, params, api_base), chat_id)
 
     async def set_webhook(
         self,
@@ -146,6 +157,16 @@ class BotApiClient:
             raise TelegramNoAnswer(f"{method}: {type(exc).__name__}") from None
         # `from None`: httpx's exceptions carry the request, and its URL the token
         return _result(method, response)
+
+
+def _sent(method: str, result: Any, chat_id: int | str) -> SentMessage:
+    if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
+        raise TelegramNoAnswer(f"{method} answered without a message_id")
+    chat = result.get("chat")
+    return SentMessage(
+        message_id=result["message_id"],
+        chat_id=chat.get("id", chat_id) if isinstance(chat, dict) else chat_id,
+    )
 
 
 def _result(method: str, response: httpx.Response) -> Any:

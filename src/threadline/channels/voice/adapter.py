@@ -1,20 +1,60 @@
-"""The voice channel adapter: an endpoint is a phone number (key in E.164, secret = the
-provider's auth token); its settings name the account and carry the IVR menu."""
+"""The voice channel adapter: an endpoint is a phone number (key in E.164); its settings name
+the account, carry the IVR menu and, for the agents' softphones, the API key and TwiML app.
+
+The endpoint's write-only secret is the account's auth token (it checks webhook signatures
+and authorises Calls API requests), or, when the number also issues softphone tokens, a JSON
+object `{"auth_token": "...", "api_key_secret": "..."}`."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
+import httpx
 import phonenumbers
 
 from threadline.channels.contract import Capabilities, EndpointConfig
+from threadline.channels.voice.exceptions import CallFailed, CallOutcomeUnknown
 from threadline.channels.voice.ivr import Menu, parse_menu
+from threadline.channels.voice.twilio_calls import (
+    DEFAULT_API_BASE,
+    Account,
+    CallResource,
+    TwilioApiError,
+    TwilioCalls,
+    TwilioError,
+    TwilioNoAnswer,
+    TwilioUnreachable,
+)
 
-ACCOUNT_SID = re.compile(r"[A-Za-z0-9]{2,64}")
-DEFAULT_API_BASE = "https://api.twilio.com"
+SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceCredentials:
+    auth_token: str = field(repr=False)
+    api_key_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, secret: str | None) -> VoiceCredentials:
+        """The credentials in an endpoint's secret (an empty auth token when it has none,
+        which no signature matches)."""
+        text = (secret or "").strip()
+        if not text.startswith("{"):
+            return cls(text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls("")
+        token, key_secret = data.get("auth_token"), data.get("api_key_secret")
+        return cls(
+            token if isinstance(token, str) else "",
+            key_secret if isinstance(key_secret, str) and key_secret else None,
+        )
 
 
 class VoiceAdapter:
@@ -23,19 +63,27 @@ class VoiceAdapter:
     verifies_signatures: ClassVar[bool] = True
     address_kind: ClassVar[str] = "phone"
 
-    def __init__(self, public_base_url: str) -> None:
+    def __init__(self, public_base_url: str, timeout_s: float = 15.0) -> None:
         self._base = public_base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._calls = TwilioCalls(self._http)
 
-    def webhook_url(self, key: str, suffix: str = "", **query: str | int) -> str:
-        """The public URL of one of a number's webhooks, as Twilio will call (and sign) it."""
+    def webhook_url(self, key: str, suffix: str = "", **query: str | int | None) -> str:
+        """The public URL of one of a number's webhooks, as Twilio will call (and sign) it;
+        query values that are None are left out."""
         url = f"{self._base}/webhooks/voice/twilio/{quote(key, safe='')}{suffix}"
-        return url + (f"?{urlencode(query)}" if query else "")
+        given = {k: v for k, v in query.items() if v is not None}
+        return url + (f"?{urlencode(given)}" if given else "")
 
     def menu(self, endpoint: EndpointConfig) -> Menu:
         return parse_menu(endpoint.settings.get("ivr"))
 
+    def records(self, endpoint: EndpointConfig) -> bool:
+        return endpoint.settings.get("record") is True
+
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """The key is the number in E.164; settings: account_sid, api_base, ivr."""
+        """The key is the number in E.164; settings: account_sid, api_base, ivr, record, and
+        for softphones api_key_sid and twiml_app_sid."""
         try:
             number = phonenumbers.parse(key, None)
         except phonenumbers.NumberParseException as exc:
@@ -46,8 +94,14 @@ class VoiceAdapter:
         if provider != "twilio":
             raise ValueError("settings.provider: one of ['twilio']")
         sid = settings.get("account_sid")
-        if not isinstance(sid, str) or not ACCOUNT_SID.fullmatch(sid):
+        if not isinstance(sid, str) or not SID.fullmatch(sid):
             raise ValueError("settings.account_sid: the Twilio account SID is required")
+        for name in ("api_key_sid", "twiml_app_sid"):
+            value = settings.get(name)
+            if value is not None and (not isinstance(value, str) or not SID.fullmatch(value)):
+                raise ValueError(f"settings.{name}: a Twilio SID")
+        if not isinstance(settings.get("record", False), bool):
+            raise ValueError("settings.record: true or false")
         api_base = settings.get("api_base") or DEFAULT_API_BASE
         parts = urlsplit(api_base) if isinstance(api_base, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
@@ -59,3 +113,64 @@ class VoiceAdapter:
             "account_sid": sid,
             "api_base": api_base.rstrip("/"),
         }
+
+    def queue_names(self, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The queues an endpoint's IVR sends callers to, by name, each with the setting that
+        names it (`settings.ivr.options[0].queue`)."""
+        menu = parse_menu(settings.get("ivr"))
+        named = [(f"settings.ivr.options[{i}].queue", o.queue) for i, o in enumerate(menu.options)]
+        if menu.default_queue:
+            named.append(("settings.ivr.default.queue", menu.default_queue))
+        return named
+
+    # ------------------------------------------------------------ the Calls API
+    def account(self, endpoint: EndpointConfig) -> Account:
+        return Account(
+            sid=str(endpoint.settings.get("account_sid", "")),
+            auth_token=VoiceCredentials.parse(endpoint.secret).auth_token,
+            api_base=str(endpoint.settings.get("api_base") or DEFAULT_API_BASE),
+        )
+
+    async def place(
+        self,
+        endpoint: EndpointConfig,
+        *,
+        to: str,
+        answer_url: str,
+        status_callback: str,
+        timeout_s: int = 30,
+        machine_detection: bool = False,
+    ) -> CallResource:
+        """Call `to` from the endpoint's number, ringing `timeout_s`; raises CallFailed /
+        CallOutcomeUnknown."""
+        try:
+            return await self._calls.create(
+                self.account(endpoint),
+                to=to,
+                from_=endpoint.key,
+                url=answer_url,
+                status_callback=status_callback,
+                timeout_s=timeout_s,
+                machine_detection=machine_detection,
+            )
+        except TwilioError as exc:
+            raise _call_failed(exc) from exc
+
+    async def redirect(self, endpoint: EndpointConfig, call_sid: str, url: str) -> CallResource:
+        """Make a live call fetch its TwiML from `url` now; raises CallFailed."""
+        try:
+            return await self._calls.redirect(self.account(endpoint), call_sid, url)
+        except TwilioError as exc:
+            raise _call_failed(exc) from exc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _call_failed(exc: TwilioError) -> CallFailed:
+    if isinstance(exc, TwilioUnreachable):
+        return CallFailed(str(exc), retryable=True)
+    if isinstance(exc, TwilioNoAnswer):
+        return CallOutcomeUnknown(str(exc))
+    retryable = isinstance(exc, TwilioApiError) and exc.retryable
+    return CallFailed(str(exc), retryable=retryable)

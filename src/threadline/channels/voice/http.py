@@ -1,30 +1,71 @@
-"""Provider webhooks for voice: `POST /webhooks/voice/twilio/{endpoint_key}` (an incoming
-call), `.../ivr` (an answer to an IVR question), `.../hold` (the hold loop) and `.../status`
-(call status callbacks). Form posts signed by the provider, answered with TwiML; they are not
-part of Threadline's API document."""
+"""Voice over HTTP.
+
+Provider webhooks under `/webhooks/voice/twilio/{endpoint_key}`: the incoming call (the
+number's Voice URL), `/ivr` (an answer to an IVR question), `/hold` (the hold loop),
+`/hold-callback` (the answer to the offer to call back),
+`/connect` (where a call is redirected when its offer is accepted), `/dialed` (the outcome of
+dialling the agent), `/status` and `/recording` (status and recording callbacks), and
+`/outbound/answer|dialed|status` for the calls we place. Form posts signed by the provider,
+answered with TwiML; they are not part of Threadline's API document.
+
+`GET /api/v1/voice/token`: the signed-in agent's softphone token.
+
+The router's lifespan runs the connector (connect.py) beside the app."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
-from threadline.auth.dependencies import Ctx
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+
+from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.channels.sms.http import public_url
+from threadline.channels.voice.calls import Call, verified_call
+from threadline.channels.voice.connect import CallConnector
+from threadline.channels.voice.hold import do_voice_dialed, do_voice_hold, do_voice_hold_callback
+from threadline.channels.voice.outbound import (
+    CallPurpose,
+    do_outbound_answer,
+    do_outbound_dialed,
+    do_outbound_status,
+)
+from threadline.channels.voice.schemas import VoiceTokenOut
 from threadline.channels.voice.services import (
-    do_voice_hold,
     do_voice_incoming,
     do_voice_ivr,
+    do_voice_recording,
     do_voice_status,
 )
-from threadline.channels.voice.twilio_voice import MEDIA_TYPE, Params
-from threadline.errors import Invalid
+from threadline.channels.voice.softphone import softphone_token
+from threadline.channels.voice.twilio_voice import MEDIA_TYPE
+from threadline.context import Context
+from threadline.errors import PROBLEM_RESPONSES, Invalid
 
-router = APIRouter(include_in_schema=False)
+
+@asynccontextmanager
+async def _connector(app: FastAPI) -> AsyncIterator[None]:
+    connector = CallConnector(app.state.ctx)
+    connector.start()
+    try:
+        yield
+    finally:
+        await connector.stop()
+
+
+router = APIRouter(include_in_schema=False, lifespan=_connector)
+api_router = APIRouter(prefix="/api/v1/voice", tags=["voice"], responses=PROBLEM_RESPONSES)
 PREFIX = "/webhooks/voice/twilio/{endpoint_key}"
 
+Handler = Callable[[Call], Awaitable[str]]
 
-async def _params(request: Request) -> Params:
+
+async def _webhook(request: Request, ctx: Context, key: str, handle: Handler) -> Response:
+    """Verify the provider's signature, then let `handle` answer with TwiML."""
     form = await request.form()
-    return {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
+    params = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
+    call = await verified_call(ctx, key, public_url(ctx, request), params, request.headers)
+    return Response(await handle(call), media_type=MEDIA_TYPE)
 
 
 def _int(request: Request, name: str, default: int) -> int:
@@ -36,59 +77,139 @@ def _int(request: Request, name: str, default: int) -> int:
     return int(raw)
 
 
-def _twiml(body: str) -> Response:
-    return Response(body, media_type=MEDIA_TYPE)
+def _purpose(request: Request) -> CallPurpose:
+    return CallPurpose.from_query(request.query_params)
 
 
 @router.post(PREFIX)
 async def incoming(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """An incoming call: the greeting and the first IVR question."""
-    url = public_url(ctx, request)
-    return _twiml(
-        await do_voice_incoming(ctx, endpoint_key, url, await _params(request), request.headers)
-    )
+    return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_incoming(ctx, call))
 
 
 @router.post(PREFIX + "/ivr")
 async def ivr(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """The caller's answer to an IVR question (Digits or SpeechResult)."""
-    url = public_url(ctx, request)
-    return _twiml(
-        await do_voice_ivr(
-            ctx,
-            endpoint_key,
-            url,
-            await _params(request),
-            request.headers,
-            step=request.query_params.get("step", ""),
-            lang=request.query_params.get("lang"),
-            tries=_int(request, "tries", 1),
-        )
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_ivr(
+            ctx, call, step=q.get("step", ""), lang=q.get("lang"), tries=_int(request, "tries", 1)
+        ),
     )
 
 
 @router.post(PREFIX + "/hold")
 async def hold(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """One turn of the hold loop: announce, wait, or connect to the agent."""
-    url = public_url(ctx, request)
-    return _twiml(
-        await do_voice_hold(
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_hold(
             ctx,
-            endpoint_key,
-            url,
-            await _params(request),
-            request.headers,
-            contact_id=request.query_params.get("contact", ""),
-            lang=request.query_params.get("lang"),
+            call,
+            contact_id=q.get("contact", ""),
+            lang=q.get("lang"),
             turn=_int(request, "turn", 0),
-        )
+        ),
+    )
+
+
+@router.post(PREFIX + "/hold-callback")
+async def hold_callback(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """The caller's answer to the offer to be called back, keeping their place."""
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_hold_callback(
+            ctx,
+            call,
+            contact_id=q.get("contact", ""),
+            lang=q.get("lang"),
+            turn=_int(request, "turn", 0),
+        ),
+    )
+
+
+@router.post(PREFIX + "/connect")
+async def connect(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """Where an accepted call is redirected: dial the agent (or hold on, if that changed)."""
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_hold(
+            ctx, call, contact_id=q.get("contact", ""), lang=q.get("lang"), turn=1
+        ),
+    )
+
+
+@router.post(PREFIX + "/dialed")
+async def dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """How dialling the agent ended (DialCallStatus); a missed agent puts the call back."""
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_dialed(
+            ctx,
+            call,
+            contact_id=q.get("contact", ""),
+            agent_id=q.get("agent", ""),
+            lang=q.get("lang"),
+        ),
     )
 
 
 @router.post(PREFIX + "/status")
 async def status(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
-    """A call status callback (completed, busy, no-answer, ...; duration, recording)."""
-    url = public_url(ctx, request)
-    return _twiml(
-        await do_voice_status(ctx, endpoint_key, url, await _params(request), request.headers)
+    """A call status callback (completed, busy, no-answer, ...; duration)."""
+    return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_status(ctx, call))
+
+
+@router.post(PREFIX + "/recording")
+async def recording(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A recording status callback: the link to the recording, on the call's timeline."""
+    return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_recording(ctx, call))
+
+
+@router.post(PREFIX + "/outbound/answer")
+async def outbound_answer(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A call we placed was answered: the announcement, then the reserved agent."""
+    return await _webhook(
+        request, ctx, endpoint_key, lambda call: do_outbound_answer(ctx, call, _purpose(request))
     )
+
+
+@router.post(PREFIX + "/outbound/dialed")
+async def outbound_dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """How dialling the agent went on a call we placed."""
+    return await _webhook(
+        request, ctx, endpoint_key, lambda call: do_outbound_dialed(ctx, call, _purpose(request))
+    )
+
+
+@router.post(PREFIX + "/outbound/status")
+async def outbound_status(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A status callback of a call we placed: timeline, and its outcome to its handlers."""
+    return await _webhook(
+        request, ctx, endpoint_key, lambda call: do_outbound_status(ctx, call, _purpose(request))
+    )
+
+
+@api_router.get("/token", response_model=VoiceTokenOut)
+async def token(
+    principal: AgentUser,
+    ctx: Ctx,
+    endpoint_id: str | None = Query(default=None, max_length=36),
+) -> VoiceTokenOut:
+    """An access token for the agent's softphone (Twilio Voice SDK), valid for an hour."""
+    return await softphone_token(ctx, principal, endpoint_id)

@@ -1,7 +1,8 @@
 """An IVR menu as configured on a voice endpoint (`settings["ivr"]`), checked and normalised,
 and the matching of a caller's input (a DTMF digit or recognised speech) against it.
 
-Pure: no I/O, no Threadline imports. Shape (every text is per language code):
+Pure: no I/O; it imports only the built-in texts (messages.py). Shape (every text is per
+language code):
 
     {
       "languages": [{"digit": "1", "code": "en", "say": "en-US", "label": "For English, press 1.",
@@ -12,7 +13,7 @@ Pure: no I/O, no Threadline imports. Shape (every text is per language code):
       "default": {"queue": "General", "reason": "ivr_no_choice"},
       "max_prompts": 3,
       "hold": {"poll_s": 5, "announce_every_s": 30, "per_caller_s": 120, "music_url": null},
-      "messages": {"pt": {"invalid": "...", "position": "... {position} ... {minutes} ..."}}
+      "messages": {"pt": {"invalid": "...", "position_range": "... {position} ... {low} ..."}}
     }
 """
 
@@ -24,16 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from threadline.channels.voice.messages import DEFAULT_MESSAGES, PLACEHOLDERS, builtin
+
 DIGITS = frozenset("0123456789")
 MAX_PROMPTS = 5
-DEFAULT_MESSAGES = {
-    "invalid": "Sorry, I did not understand.",
-    "position": "You are number {position} in the queue. "
-    "The estimated wait is about {minutes} minutes.",
-    "connecting": "Connecting you to an agent now.",
-    "no_queue": "Sorry, nobody can take your call now. Please call again later.",
-    "goodbye": "Thank you for calling. Goodbye.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +93,8 @@ class Menu:
         return len(self.languages) > 1 and self.language(known) is None
 
     def text(self, key: str, lang: str) -> str:
-        return self.messages.get(lang, {}).get(key) or DEFAULT_MESSAGES[key]
+        """The endpoint's text for `key` in a language, else the built-in one."""
+        return self.messages.get(lang, {}).get(key) or builtin(key, lang)
 
     def greeting_for(self, lang: str) -> str:
         return self.greeting.get(lang) or self.greeting.get(self.default_language.code, "")
@@ -295,10 +291,11 @@ def parse_menu(raw: Any) -> Menu:
             raise ValueError(f"settings.ivr.messages.{code}: keys among {sorted(DEFAULT_MESSAGES)}")
         for key, template in checked.items():
             try:
-                template.format(position=1, minutes=1)
+                template.format(**PLACEHOLDERS)
             except (KeyError, IndexError, ValueError):
+                names = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
                 raise ValueError(
-                    f"settings.ivr.messages.{code}.{key}: only {{position}} and {{minutes}}"
+                    f"settings.ivr.messages.{code}.{key}: placeholders among {names}"
                 ) from None
         messages[code] = checked
 

@@ -1,156 +1,133 @@
-"""Voice webhooks. An incoming call lands in the caller's one thread (the same customer as
-their SMS: identity kind "phone"), stored once per CallSid, and is answered with the IVR;
-every IVR choice is an internal timeline entry; the choice opens a contact in its queue and
-the caller waits in a hold loop that re-announces the position and connects them to the
-agent who accepts the offer; status callbacks land on the timeline once per (call, status).
+"""Voice webhooks: the incoming call, the IVR, status and recording callbacks.
+
+An incoming call lands in the caller's one thread (the same customer as their SMS: identity
+kind "phone"; a caller who withholds their number is a new customer of their own), stored
+once per CallSid, and is answered with the IVR; every IVR choice is an internal timeline
+entry; the choice opens the call's contact in its queue and the caller goes on hold
+(hold.py). Status and recording callbacks land on the call's timeline once; a call that
+ends while it waits abandons its contact.
 
 The IVR is stateless between webhooks: the step, language and prompt count ride on the
-action URLs, which Twilio signs with the rest of the request."""
+action URLs, which Twilio signs with the rest."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from threadline.channels.models import Endpoint
-from threadline.channels.outbox import endpoint_config
-from threadline.channels.registry import channels_of
 from threadline.channels.voice import twilio_voice as twiml
-from threadline.channels.voice.adapter import VoiceAdapter
-from threadline.channels.voice.ivr import Choice, Language, Menu, Option
-from threadline.channels.voice.twilio_voice import CALL_STATUSES, ENDED, Params, one
+from threadline.channels.voice.calls import (
+    OPEN,
+    WAITING,
+    Call,
+    is_stored,
+    parse_status,
+    stored_call_event,
+)
+from threadline.channels.voice.hold import hold_turn
+from threadline.channels.voice.ivr import Choice, Language, Option
+from threadline.channels.voice.twilio_voice import ENDED, one
 from threadline.context import Context
+from threadline.customers.identities import normalise_phone
 from threadline.customers.models import Customer
 from threadline.customers.services import find_by_identity, resolve_identity
-from threadline.db import UnitOfWork
-from threadline.errors import Invalid, NotAllowed, NotFound
+from threadline.db import UnitOfWork, utcnow
+from threadline.errors import Invalid
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import append_event, lock_thread, open_thread
 
-WAITING = ("queued", "offered")
-OPEN = ("queued", "offered", "assigned")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A verified voice webhook: its endpoint, the number's menu and the call's fields."""
-
-    endpoint: Endpoint
-    adapter: VoiceAdapter
-    menu: Menu
-    sid: str
-    params: Params
-
-
-async def _verified(
-    ctx: Context, key: str, url: str, params: Params, headers: Mapping[str, str]
-) -> Call:
-    """The endpoint a webhook is for, once its signature checks out; nothing is stored
-    before this returns."""
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == "voice", Endpoint.key == key, Endpoint.active.is_(True)
-            )
-        )
-    if endpoint is None:
-        raise NotFound(f"no voice endpoint {key!r}")
-    if not twiml.verify(endpoint.secret or "", url, params, headers):
-        raise NotAllowed("the webhook signature is missing or invalid")
-    adapter = cast(VoiceAdapter, channels_of(ctx).get("voice"))
-    try:
-        menu = adapter.menu(endpoint_config(endpoint))
-    except ValueError as exc:
-        raise Invalid(f"the number's IVR is misconfigured: {exc}") from None
-    sid = one(params, "CallSid")
-    if not sid or len(sid) > 64:
-        raise Invalid("a voice webhook needs a CallSid")
-    return Call(endpoint, adapter, menu, sid, params)
-
-
-async def _call_event(ctx: Context, call: Call) -> ThreadEvent:
-    async with ctx.db.sessions() as session:
-        event = await session.scalar(
-            select(ThreadEvent).where(
-                ThreadEvent.org_id == call.endpoint.org_id,
-                ThreadEvent.channel == "voice",
-                ThreadEvent.provider_msg_id == call.sid,
-            )
-        )
-    if event is None:
-        raise NotFound(f"no call {call.sid!r}")
-    return event
+SERVED = ("assigned", "waiting_customer")  # thread statuses in which an agent has it
+RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
 
 
 # ------------------------------------------------------------------ incoming call
-async def do_voice_incoming(
-    ctx: Context, key: str, url: str, params: Params, headers: Mapping[str, str]
-) -> str:
+async def do_voice_incoming(ctx: Context, call: Call) -> str:
     """Store the call on the caller's timeline (once per CallSid) and answer with the
     greeting and the first IVR question: the language, unless the caller's is known."""
-    call = await _verified(ctx, key, url, params, headers)
-    caller = one(params, "From")
-    if not caller:
-        raise Invalid("an incoming call needs From")
     try:
-        language = await _store_call(ctx, call, caller)
+        language = await _store_call(ctx, call, one(call.params, "From"))
     except IntegrityError:  # a concurrent delivery of the same call stored it first
         language = await _stored_language(ctx, call)
     return _first_question(call, language)
 
 
+def _phone(caller: str) -> str | None:
+    """The caller's number in E.164, or None when they withheld it (or it is no number)."""
+    if twiml.withheld(caller):
+        return None
+    try:
+        return normalise_phone(caller)
+    except Invalid:
+        return None
+
+
 async def _store_call(ctx: Context, call: Call, caller: str) -> str | None:
     endpoint = call.endpoint
+    phone = _phone(caller)
     async with ctx.uow() as uow:
         session = uow.session
-        customer = await find_by_identity(
-            session, endpoint.org_id, "phone", caller, for_update=uow.row_locks
-        )
-        if customer is None:
-            customer = await resolve_identity(session, endpoint.org_id, "phone", caller)
+        customer: Customer | None = None
+        if phone is not None:
+            customer = await find_by_identity(
+                session, endpoint.org_id, "phone", phone, for_update=uow.row_locks
+            )
         stored = await session.scalar(
-            select(ThreadEvent.id).where(
+            select(ThreadEvent).where(
                 ThreadEvent.org_id == endpoint.org_id,
                 ThreadEvent.channel == "voice",
                 ThreadEvent.provider_msg_id == call.sid,
             )
         )
-        if stored is None:
-            thread = await open_thread(
-                session,
-                endpoint.org_id,
-                customer.id,
-                customer.language,
-                for_update=ctx.db.dialect != "sqlite",
-            )
-            append_event(
-                uow,
-                thread,
-                kind="call",
-                channel="voice",
-                author_type="customer",
-                author_id=customer.id,
-                author_name=customer.name,
-                provider_msg_id=call.sid,
-                data={
-                    "direction": "inbound",
-                    "from": caller,
-                    "to": one(call.params, "To") or endpoint.key,
-                    "status": one(call.params, "CallStatus") or "ringing",
-                    "endpoint_id": endpoint.id,
-                },
-            )
+        if stored is not None:  # a retried webhook: the call is on the timeline already
+            known = await session.get(Customer, stored.author_id) if stored.author_id else None
+            return known.language if known else None
+        if customer is None:
+            customer = await _new_caller(uow, endpoint.org_id, phone)
+        thread = await open_thread(
+            session,
+            endpoint.org_id,
+            customer.id,
+            customer.language,
+            for_update=uow.row_locks,
+        )
+        append_event(
+            uow,
+            thread,
+            kind="call",
+            channel="voice",
+            author_type="customer",
+            author_id=customer.id,
+            author_name=customer.name,
+            provider_msg_id=call.sid,
+            data={
+                "direction": "inbound",
+                "from": caller,
+                "anonymous": phone is None,
+                "to": one(call.params, "To") or endpoint.key,
+                "status": one(call.params, "CallStatus") or "ringing",
+                "endpoint_id": endpoint.id,
+            },
+        )
         return customer.language
 
 
+async def _new_caller(uow: UnitOfWork, org_id: str, phone: str | None) -> Customer:
+    """A caller seen for the first time; one who withheld their number is a new customer of
+    their own with no identity, so two anonymous callers are never taken for one."""
+    if phone is not None:
+        return await resolve_identity(uow.session, org_id, "phone", phone)
+    customer = Customer(org_id=org_id, attributes={"anonymous_caller": True})
+    uow.session.add(customer)
+    await uow.session.flush()
+    return customer
+
+
 async def _stored_language(ctx: Context, call: Call) -> str | None:
-    event = await _call_event(ctx, call)
+    event = await stored_call_event(ctx, call)
     async with ctx.db.sessions() as session:
         thread = await session.get_one(Thread, event.thread_id)
         customer = await session.get_one(Customer, thread.customer_id)
@@ -205,26 +182,15 @@ def _menu_question(
 
 
 # ------------------------------------------------------------------ IVR steps
-async def do_voice_ivr(
-    ctx: Context,
-    key: str,
-    url: str,
-    params: Params,
-    headers: Mapping[str, str],
-    *,
-    step: str,
-    lang: str | None,
-    tries: int,
-) -> str:
+async def do_voice_ivr(ctx: Context, call: Call, *, step: str, lang: str | None, tries: int) -> str:
     """One answer to an IVR question (`Digits` or `SpeechResult`, or none on a timeout):
     record it, then ask the next question, ask again, or queue the call."""
-    call = await _verified(ctx, key, url, params, headers)
     if step not in ("language", "menu"):
         raise Invalid("step: language or menu")
-    event = await _call_event(ctx, call)
+    event = await stored_call_event(ctx, call)
     menu = call.menu
-    digits = one(params, "Digits").strip()[:8]
-    speech = one(params, "SpeechResult").strip()[:300]
+    digits = one(call.params, "Digits").strip()[:8]
+    speech = one(call.params, "SpeechResult").strip()[:300]
     if step == "language":
         choice = menu.choose_language(digits, speech)
         chosen = menu.language(choice.result)
@@ -239,10 +205,10 @@ async def do_voice_ivr(
     if option is None and tries < menu.max_prompts:
         await _record(ctx, call, event, choice)
         return _menu_question(call, language, tries=tries + 1, sorry=True)
-    contact_id = await _record(ctx, call, event, choice, option=option, queue_call=True)
+    contact_id = await _record(ctx, call, event, choice, option=option, queue_in=language)
     if contact_id is None:
         return twiml.say_and_hang_up(menu.text("no_queue", language.code), language.say)
-    return await _hold_turn(ctx, call, contact_id, language, turn=0)
+    return await hold_turn(ctx, call, contact_id, language, turn=0)
 
 
 async def _record(
@@ -253,11 +219,11 @@ async def _record(
     *,
     language: str | None = None,
     option: Option | None = None,
-    queue_call: bool = False,
+    queue_in: Language | None = None,
 ) -> str | None:
     """Write the caller's choice on the timeline (internal); a chosen language becomes the
-    customer's when they had none; `queue_call` opens (once per call) the contact in the
-    chosen queue, or the default one. Returns the contact's id."""
+    customer's when they had none; `queue_in` (the caller's language) opens, once per call,
+    the contact in the chosen queue or the default one. Returns the contact's id."""
     endpoint = call.endpoint
     async with ctx.uow() as uow:
         # the caller, then their thread: the order inbound messages lock them in
@@ -281,9 +247,10 @@ async def _record(
             body=_describe(choice),
             data=data,
         )
-        if not queue_call:
+        if queue_in is None:
             return None
-        return await _queue_call(ctx, uow, call, thread, option, [*earlier, choice.as_data()])
+        choices = [*earlier, choice.as_data()]
+        return await _queue_call(ctx, uow, call, thread, customer, option, queue_in, choices)
 
 
 def _describe(choice: Choice) -> str:
@@ -311,9 +278,15 @@ async def _queue_call(
     uow: UnitOfWork,
     call: Call,
     thread: Thread,
+    customer: Customer | None,
     option: Option | None,
+    language: Language,
     choices: list[Any],
 ) -> str | None:
+    """The call's own voice contact (once per call). When an agent is serving the thread
+    already (the customer's SMS, say), the call prefers that agent: they become the
+    customer's last agent, whom routing tries first while eligible; the thread stays theirs
+    while the call waits (RoutingService.enqueue leaves a served thread's assignment)."""
     session = uow.session
     open_contacts = await session.scalars(
         select(Contact).where(
@@ -335,7 +308,15 @@ async def _queue_call(
         queue = await session.get(Queue, call.endpoint.queue_id)
     if queue is None:
         return None
-    context = {"call_sid": call.sid, "endpoint_id": call.endpoint.id, "ivr": choices}
+    if customer is not None and thread.status in SERVED and thread.assigned_agent_id:
+        # the customer row is locked (by _record): routing reads it after commit
+        customer.last_agent_id, customer.last_served_at = thread.assigned_agent_id, utcnow()
+    context = {
+        "call_sid": call.sid,
+        "endpoint_id": call.endpoint.id,
+        "lang": language.code,
+        "ivr": choices,
+    }
     contact = await ctx.routing.enqueue(uow, thread, queue, "voice", reason=reason, context=context)
     return contact.id
 
@@ -348,7 +329,7 @@ async def _abandon_waiting(
         select(Contact).where(
             Contact.thread_id == thread_id,
             Contact.channel == "voice",
-            Contact.status.in_(("queued", "offered")),
+            Contact.status.in_(WAITING),
         )
     )
     for contact in waiting:
@@ -356,108 +337,85 @@ async def _abandon_waiting(
             await ctx.routing.abandon(uow, contact, f"call {status}")
 
 
-# ------------------------------------------------------------------ hold loop
-async def do_voice_hold(
-    ctx: Context,
-    key: str,
-    url: str,
-    params: Params,
-    headers: Mapping[str, str],
-    *,
-    contact_id: str,
-    lang: str | None,
-    turn: int,
-) -> str:
-    """One turn of the hold loop: connect the caller to the agent who accepted the offer,
-    or announce the position now and then and come back in a few seconds."""
-    call = await _verified(ctx, key, url, params, headers)
-    language = call.menu.language(lang) or call.menu.default_language
-    return await _hold_turn(ctx, call, contact_id, language, turn=turn)
-
-
-async def _hold_turn(ctx: Context, call: Call, contact_id: str, lang: Language, turn: int) -> str:
-    menu = call.menu
-    async with ctx.db.sessions() as session:
-        contact = await session.get(Contact, contact_id)
-        if (
-            contact is None
-            or contact.org_id != call.endpoint.org_id
-            or contact.context.get("call_sid") != call.sid
-        ):
-            raise NotFound("no such call in a queue")
-        position = 0
-        if contact.status in WAITING:
-            position = int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(Contact)
-                    .where(
-                        Contact.queue_id == contact.queue_id,
-                        Contact.status.in_(WAITING),
-                        Contact.enqueued_at <= contact.enqueued_at,
-                    )
-                )
-                or 1
-            )
-    if contact.status == "assigned" and contact.agent_id:
-        return twiml.dial_client(menu.text("connecting", lang.code), lang.say, contact.agent_id)
-    if contact.status not in WAITING:
-        return twiml.say_and_hang_up(menu.text("goodbye", lang.code), lang.say)
-    hold = menu.hold
-    every = max(1, hold.announce_every_s // hold.poll_s)
-    announcement = None
-    if turn % every == 0:
-        minutes = max(1, math.ceil(position * hold.per_caller_s / 60))
-        announcement = menu.text("position", lang.code).format(position=position, minutes=minutes)
-    next_url = call.adapter.webhook_url(
-        call.endpoint.key, "/hold", contact=contact_id, lang=lang.code, turn=turn + 1
-    )
-    return twiml.hold(announcement, lang.say, hold.poll_s, hold.music_url, next_url)
-
-
 # ------------------------------------------------------------------ status callbacks
-async def do_voice_status(
-    ctx: Context, key: str, url: str, params: Params, headers: Mapping[str, str]
-) -> str:
-    """A call status callback: on the timeline once per (call, status), with the duration
-    and the recording link when the provider gives them."""
-    call = await _verified(ctx, key, url, params, headers)
-    status = one(params, "CallStatus").lower()
-    if status not in CALL_STATUSES:
-        raise Invalid("a status callback needs a known CallStatus")
-    raw_duration = one(params, "CallDuration") or one(params, "DialCallDuration")
-    try:
-        duration = int(raw_duration) if raw_duration else None
-    except ValueError:
-        raise Invalid("CallDuration is not a number") from None
-    event = await _call_event(ctx, call)
+async def do_voice_status(ctx: Context, call: Call) -> str:
+    """A call status callback: on the timeline once per (call, status), with the duration;
+    a call that ends while it waits for an agent abandons its contact."""
+    status, duration = parse_status(call.params)
+    event = await stored_call_event(ctx, call)
     data: dict[str, Any] = {"call_sid": call.sid, "status": status, "duration_s": duration}
     for field, name in (("recording_url", "RecordingUrl"), ("recording_sid", "RecordingSid")):
-        if value := one(params, name):
+        if value := one(call.params, name):
             data[field] = value
+    key = f"{call.sid}:{status}"
     try:
         async with ctx.uow() as uow:
-            stored = await uow.session.scalar(
-                select(ThreadEvent.id).where(
-                    ThreadEvent.org_id == call.endpoint.org_id,
-                    ThreadEvent.channel == "voice",
-                    ThreadEvent.provider_msg_id == f"{call.sid}:{status}",
-                )
+            # the thread's lock first: a concurrent twin waits, then finds the entry stored
+            thread = await lock_thread(uow, call.endpoint.org_id, event.thread_id)
+            if await is_stored(uow, call.endpoint.org_id, key):
+                return twiml.empty()
+            if status in ENDED:
+                await _abandon_waiting(ctx, uow, call, thread.id, status)
+            append_event(
+                uow,
+                thread,
+                kind="call_status",
+                channel="voice",
+                author_type="system",
+                body=f"call {status}" + (f" ({duration} s)" if duration is not None else ""),
+                provider_msg_id=key,
+                data=data,
             )
-            if stored is None:
-                thread = await lock_thread(uow, call.endpoint.org_id, event.thread_id)
-                if status in ENDED:
-                    await _abandon_waiting(ctx, uow, call, thread.id, status)
-                append_event(
-                    uow,
-                    thread,
-                    kind="call_status",
-                    channel="voice",
-                    author_type="system",
-                    body=f"call {status}" + (f" ({duration} s)" if duration is not None else ""),
-                    provider_msg_id=f"{call.sid}:{status}",
-                    data=data,
-                )
     except IntegrityError:
         pass  # a concurrent delivery of the same callback stored it
     return twiml.empty()
+
+
+async def do_voice_recording(ctx: Context, call: Call) -> str:
+    """A recording status callback: a finished (or failed) recording goes on the call's
+    timeline once, with the link to it."""
+    status = one(call.params, "RecordingStatus").lower()
+    recording_sid = one(call.params, "RecordingSid")
+    recording_url = one(call.params, "RecordingUrl")
+    raw_duration = one(call.params, "RecordingDuration")
+    if status not in RECORDING_STATUSES or not recording_sid or len(recording_sid) > 64:
+        raise Invalid("a recording callback needs RecordingSid and a known RecordingStatus")
+    if status == "completed" and not _http_url(recording_url):
+        raise Invalid("a completed recording needs its RecordingUrl")
+    if raw_duration and (not raw_duration.isdigit() or len(raw_duration) > 7):
+        raise Invalid("RecordingDuration is not a number")
+    if status not in ("completed", "failed"):
+        return twiml.empty()  # nothing to link to (yet)
+    event = await stored_call_event(ctx, call)
+    duration = int(raw_duration) if raw_duration else None
+    key = f"{call.sid}:recording:{recording_sid}"
+    try:
+        async with ctx.uow() as uow:
+            thread = await lock_thread(uow, call.endpoint.org_id, event.thread_id)
+            if await is_stored(uow, call.endpoint.org_id, key):
+                return twiml.empty()
+            append_event(
+                uow,
+                thread,
+                kind="call_recording",
+                channel="voice",
+                author_type="system",
+                body=f"call recording {status}"
+                + (f" ({duration} s)" if duration is not None else ""),
+                provider_msg_id=key,
+                data={
+                    "call_sid": call.sid,
+                    "recording_sid": recording_sid,
+                    "recording_url": recording_url if status == "completed" else None,
+                    "status": status,
+                    "duration_s": duration,
+                },
+            )
+    except IntegrityError:
+        pass  # a concurrent delivery of the same callback stored it
+    return twiml.empty()
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 1000

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from twilio.jwt.access_token import AccessToken  # type: ignore[import-untyped]
+from twilio.jwt.access_token.grants import VoiceGrant  # type: ignore[import-untyped]
 from twilio.request_validator import (  # type: ignore[import-untyped]  # no stubs shipped
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -23,6 +25,27 @@ MEDIA_TYPE = "text/xml"
 # Twilio's CallStatus values: those of a call under way, and those that end it
 ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 CALL_STATUSES = ENDED | {"queued", "initiated", "ringing", "in-progress"}
+# What Twilio puts in From when the caller withheld their number: words, or the keypad
+# spellings of ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN and UNAVAILABLE.
+WITHHELD = frozenset(
+    {
+        "",
+        "anonymous",
+        "restricted",
+        "unknown",
+        "unavailable",
+        "private",
+        "blocked",
+        "+266696687",
+        "+7378742833",
+        "+2562533",
+        "+8656696",
+        "+86282452253",
+    }
+)
+# <Dial> outcomes (DialCallStatus) in which the agent never spoke to the caller
+DIAL_MISSED = frozenset({"no-answer", "busy", "failed"})
+DIAL_STATUSES = DIAL_MISSED | {"completed", "answered", "canceled"}
 
 
 class _Form(dict[str, list[str]]):
@@ -35,6 +58,33 @@ class _Form(dict[str, list[str]]):
 def one(params: Params, name: str) -> str:
     values = params.get(name) or ()
     return values[0] if values else ""
+
+
+def withheld(caller: str) -> bool:
+    """Whether an incoming call's From says the caller's number is withheld."""
+    return caller.strip().casefold() in WITHHELD
+
+
+def client_identity(agent_id: str) -> str:
+    """The Voice SDK identity of an agent's softphone, as `<Dial><Client>` names it (Twilio
+    recommends letters, digits and underscores)."""
+    return "agent_" + agent_id.replace("-", "_")
+
+
+def access_token(
+    *,
+    account_sid: str,
+    api_key_sid: str,
+    api_key_secret: str,
+    twiml_app_sid: str,
+    identity: str,
+    ttl_s: int,
+) -> str:
+    """A Voice SDK access token (JWT signed with the API key): the softphone registers as
+    `identity` and may receive calls; its own outgoing calls go to the TwiML app."""
+    token = AccessToken(account_sid, api_key_sid, api_key_secret, identity=identity, ttl=ttl_s)
+    token.add_grant(VoiceGrant(incoming_allow=True, outgoing_application_sid=twiml_app_sid))
+    return str(token.to_jwt())
 
 
 def verify(secret: str, url: str, params: Params, headers: Mapping[str, str]) -> bool:
@@ -97,12 +147,30 @@ def hold(
     return str(response.to_xml())
 
 
-def dial_client(say: str, language: str, client_identity: str, timeout_s: int = 20) -> str:
-    """Connect the caller to an agent's browser/softphone client (Twilio Client identity)."""
+def dial_client(
+    say: str,
+    language: str,
+    client_identity: str,
+    *,
+    action: str,
+    timeout_s: int = 20,
+    recording_callback: str | None = None,
+) -> str:
+    """Connect the caller to an agent's softphone (a Voice SDK client identity). Twilio posts
+    the outcome (DialCallStatus) to `action` when the dial ends and follows the TwiML it
+    gets back; with `recording_callback` the conversation is recorded (both legs) and the
+    recording reported there."""
     response = VoiceResponse()
     if say:
         response.say(say, language=language)
-    dial = Dial(timeout=timeout_s)
+    options: dict[str, str] = {}
+    if recording_callback:
+        options = {
+            "record": "record-from-answer-dual",
+            "recording_status_callback": recording_callback,
+            "recording_status_callback_event": "completed absent",
+        }
+    dial = Dial(action=action, method="POST", timeout=timeout_s, **options)
     dial.client(client_identity)
     response.append(dial)
     return str(response.to_xml())

@@ -17,6 +17,7 @@ import httpx
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    MediaLimits,
     OutboundMessage,
     SendOutcomeUnknown,
     SendResult,
@@ -39,6 +40,13 @@ class WhatsAppAdapter:
         "outside WhatsApp's 24-hour window: send a template"
     )
     sends_templates: ClassVar[bool] = True
+    # one file per message, fetched by Meta from its link; the text goes as its caption
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_count=1,
+        max_bytes=5 * 1024 * 1024,
+        content_types=frozenset({"image/jpeg", "image/png", "application/pdf", "text/plain"}),
+        max_caption_chars=1024,
+    )
 
     def __init__(self, timeout_s: float = 15.0) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
@@ -73,11 +81,24 @@ class WhatsAppAdapter:
 
 
 def message_content(message: OutboundMessage) -> dict[str, Any]:
-    """The Cloud API's `type` and its object: a template when the message carries one, else
-    text."""
+    """The Cloud API's `type` and its object: a template when the message carries one, a
+    file (by link, the text as its caption) when it has one, else text."""
     if message.template is not None:
         return {"type": "template", "template": template_object(message.template)}
+    if message.attachments:
+        return media_object(message.attachments[0], message.body)
     return {"type": "text", "text": {"body": message.body, "preview_url": False}}
+
+
+def media_object(file: Mapping[str, Any], caption: str) -> dict[str, Any]:
+    """An image, or else a document (with its file name), that Meta fetches from `url`."""
+    kind = "image" if str(file["content_type"]).startswith("image/") else "document"
+    media: dict[str, Any] = {"link": str(file["url"])}
+    if caption:
+        media["caption"] = caption
+    if kind == "document":
+        media["filename"] = str(file.get("filename") or "attachment")
+    return {"type": kind, kind: media}
 
 
 def template_object(template: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,7 @@ STATUSES = {"sent": "sent", "delivered": "delivered", "read": "read", "failed": 
 def parse_notification(phone_number_id: str, payload: Any) -> Notification:
     """The messages and delivery reports for this phone number id (changes for other
     numbers of the same business account are skipped); raises MalformedNotification."""
-    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
-        raise MalformedNotification("object is not whatsapp_business_account")
+    _check_object(payload)
     messages: list[InboundMessage] = []
     statuses: list[StatusUpdate] = []
     for value in _values(payload):
@@ -44,6 +43,21 @@ def parse_notification(phone_number_id: str, payload: Any) -> Notification:
         messages.extend(_message(_dict(m), names) for m in _list(value.get("messages")))
         statuses.extend(s for s in map(_status, _list(value.get("statuses"))) if s)
     return Notification(tuple(messages), tuple(statuses))
+
+
+def recipients(default: str, payload: Any) -> list[str]:
+    """The phone number ids the notification is for (`metadata.phone_number_id` of each
+    change; a change without one is for `default`, the number whose URL was called)."""
+    _check_object(payload)
+    found = (
+        str(_dict(v.get("metadata")).get("phone_number_id", default)) for v in _values(payload)
+    )
+    return list(dict.fromkeys(found))
+
+
+def _check_object(payload: Any) -> None:
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        raise MalformedNotification("object is not whatsapp_business_account")
 
 
 def wa_id_to_e164(wa_id: str) -> str:

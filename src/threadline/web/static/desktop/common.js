@@ -5,10 +5,11 @@
 
 (function () {
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, details) {
       super(message);
       this.status = status;
       this.code = code;
+      this.details = details || null; // a problem's details, e.g. {errors: [{loc, msg}]}
     }
   }
 
@@ -36,7 +37,7 @@
       }
       const message = (data && (data.message || (typeof data.detail === "string" && data.detail)))
         || `Request failed (${response.status})`;
-      throw new ApiError(response.status, (data && data.code) || "error", message);
+      throw new ApiError(response.status, (data && data.code) || "error", message, data && data.details);
     }
     return data;
   }

@@ -366,6 +366,10 @@ document.addEventListener("alpine:init", () => {
           return `Call ${d.direction || ""} from ${d.from || "unknown number"}`;
         case "ivr":
           return e.body || "IVR choice";
+        case "call_recording":
+          return d.recording_url
+            ? `Call recording${d.duration_s != null ? ` (${T.formatDuration(d.duration_s)})` : ""}: ${d.recording_url}`
+            : e.body || "Call recording failed";
         case "call_status":
         case "delivery_failed":
         case "delivery_unknown":

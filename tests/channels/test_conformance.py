@@ -1,0 +1,495 @@
+"""One conformance suite for every adapter that sends through a provider (the channel
+registry's senders), each against its fake provider speaking the real protocol (HTTP APIs,
+SMTP): a text goes out and comes back as the provider's id; an outage or an unreachable
+provider is retryable; a refusal and bad credentials are not; a lost answer is an unknown
+outcome (never retried blindly); a rate limit says how long to wait; no secret shows in
+an error, a traceback or a repr; every adapter declares what the contract asks.
+
+Adapters are called directly (no database): what the outbox does with these answers is
+tested once, in tests/integration/test_sms.py and test_telegram.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tests.fakes import meta, smtp_relay, telegram
+from tests.fakes.http_server import free_port, serving
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from threadline.app import build_channels
+from threadline.channels.contract import (
+    Capabilities,
+    EndpointConfig,
+    MediaLimits,
+    OutboundAdapter,
+    OutboundMessage,
+    SendFailed,
+    SendOutcomeUnknown,
+)
+from threadline.channels.email.adapter import EmailAdapter
+from threadline.channels.messenger.adapter import MessengerAdapter
+from threadline.channels.registry import ChannelRegistry
+from threadline.channels.sms.adapter import SmsAdapter
+from threadline.channels.telegram.adapter import TelegramAdapter
+from threadline.channels.whatsapp.adapter import WhatsAppAdapter
+from threadline.config import Settings
+from threadline.customers.identities import IDENTITY_KINDS
+
+TEST_SECRET_KEY = "conformance-secret-key"
+SLOW_S = 1.5  # how late a slow provider answers
+TIMEOUT_S = 0.5  # how long an adapter under test waits for an answer
+RATE_LIMIT_S = 7
+
+
+class RateLimitingTwilio(FakeTwilio):
+    """The fake Twilio, plus a Retry-After header on its 429 answers."""
+
+    retry_after: int | None = None
+
+    async def _create(self, request: Request) -> JSONResponse:
+        response = await super()._create(request)
+        if response.status_code == 429 and self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+
+@dataclass
+class Provider:
+    """One adapter's fake provider, and how to make it misbehave. Subclasses fill in the
+    endpoint it serves, the customer's address and the adapter."""
+
+    channel: str
+    key: str
+    secret: str
+    to: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    # what of the secret must never show (a Telegram token's id part is public)
+    secret_parts: tuple[str, ...] = ()
+
+    def adapter(self, timeout_s: float) -> OutboundAdapter:
+        raise NotImplementedError
+
+    def sent_ids(self) -> list[str]:
+        """The provider ids of what the provider accepted, in order."""
+        raise NotImplementedError
+
+    def sent_files(self) -> list[tuple[str, str]]:
+        """(the file's link, or the SHA-256 of its bytes where they travel in the message;
+        the text that went with it) for each file the provider accepted."""
+        raise NotImplementedError
+
+    def outage(self) -> None:
+        """The provider is up but failing (HTTP 503; SMTP 451 to DATA)."""
+        raise NotImplementedError
+
+    def refusal(self) -> None:
+        """The provider refuses this message for good (HTTP 400; SMTP 550 to RCPT)."""
+        raise NotImplementedError
+
+    def slow(self) -> None:
+        """The provider takes the message and answers after SLOW_S."""
+        raise NotImplementedError
+
+    def rate_limit(self, seconds: int) -> bool:
+        """The provider says "too many, wait `seconds`"; False when its protocol cannot."""
+        return False
+
+    def unreachable(self) -> dict[str, Any]:
+        """Settings pointing at a port nobody listens on."""
+        return {**self.settings, "api_base": f"http://127.0.0.1:{free_port()}"}
+
+    def wrong_secret(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class HttpProvider(Provider):
+    """A provider with an HTTP API: an outage is a 503, a refusal a 400, a rate limit a 429
+    with its wait (the HTTP fakes share `fail_with`, `delay_s` and `retry_after`)."""
+
+    fake: Any = None
+
+    def outage(self) -> None:
+        self.fake.fail_with = 503
+
+    def refusal(self) -> None:
+        self.fake.fail_with = 400
+
+    def slow(self) -> None:
+        self.fake.delay_s = SLOW_S
+
+    def rate_limit(self, seconds: int) -> bool:
+        self.fake.fail_with, self.fake.retry_after = 429, seconds
+        return True
+
+
+@dataclass
+class TwilioSms(HttpProvider):
+    def adapter(self, timeout_s: float) -> OutboundAdapter:
+        return SmsAdapter("http://threadline.test", timeout_s=timeout_s)
+
+    def sent_ids(self) -> list[str]:
+        return [m.sid for m in self.fake.messages]
+
+    def sent_files(self) -> list[tuple[str, str]]:
+        return [(url, m.body) for m in self.fake.messages for url in m.media_urls]
+
+    def wrong_secret(self) -> str:
+        return "not-the-auth-token-0123"
+
+
+@dataclass
+class Telegram(HttpProvider):
+    def adapter(self, timeout_s: float) -> OutboundAdapter:
+        return TelegramAdapter("http://threadline.test", timeout_s=timeout_s)
+
+    def sent_ids(self) -> list[str]:
+        return [f"{m.chat_id}:{m.message_id}" for m in self.fake.messages]
+
+    def sent_files(self) -> list[tuple[str, str]]:
+        return [(m.file_url, m.text) for m in self.fake.messages if m.file_url]
+
+    def refusal(self) -> None:
+        self.fake.blocked.add(int(self.to))  # 403: bot was blocked by the user
+
+    def wrong_secret(self) -> str:
+        return "7012345678:AAWrongTokenOfSomeoneElse_9876543210"
+
+
+@dataclass
+class Graph(HttpProvider):
+    """WhatsApp Cloud API and Messenger's Send API: one fake Graph API."""
+
+    def adapter(self, timeout_s: float) -> OutboundAdapter:
+        if self.channel == "whatsapp":
+            return WhatsAppAdapter(timeout_s=timeout_s)
+        return MessengerAdapter(timeout_s=timeout_s)
+
+    def sent_ids(self) -> list[str]:
+        return [m.id for m in self.fake.messages]
+
+    def sent_files(self) -> list[tuple[str, str]]:
+        files = []
+        for m in self.fake.messages:
+            body = m.payload.get("message") or m.payload  # Messenger's, or WhatsApp's
+            if "attachment" in body:
+                files.append((body["attachment"]["payload"]["url"], ""))
+            for kind in ("image", "document"):
+                if kind in body:
+                    files.append((body[kind]["link"], body[kind].get("caption", "")))
+        return files
+
+    def wrong_secret(self) -> str:
+        return json.dumps({"app_secret": meta.APP_SECRET, "access_token": "EAAwrongtoken42"})
+
+
+@dataclass
+class Smtp(Provider):
+    fake: smtp_relay.FakeRelay = field(default_factory=smtp_relay.FakeRelay)
+
+    def adapter(self, timeout_s: float) -> OutboundAdapter:
+        return EmailAdapter(TEST_SECRET_KEY, timeout_s=timeout_s)
+
+    def sent_ids(self) -> list[str]:
+        return [str(m.message["Message-ID"]) for m in self.fake.messages]
+
+    def sent_files(self) -> list[tuple[str, str]]:
+        files = []
+        for m in self.fake.messages:
+            text = m.message.get_body(("plain",))
+            caption = text.get_content().strip() if text is not None else ""
+            for part in m.message.iter_attachments():
+                digest = hashlib.sha256(part.get_content()).hexdigest()
+                files.append((digest, caption))
+        return files
+
+    def outage(self) -> None:
+        self.fake.reject_data_with = "451 4.3.0 Temporary failure, try again later"
+
+    def refusal(self) -> None:
+        self.fake.reject_rcpt_with = "550 5.1.1 No such user here"
+
+    def slow(self) -> None:
+        self.fake.data_delay_s = SLOW_S
+
+    def unreachable(self) -> dict[str, Any]:
+        return {**self.settings, "smtp": {**self.settings["smtp"], "port": free_port()}}
+
+    def wrong_secret(self) -> str:
+        return "not-the-relay-password"
+
+
+@asynccontextmanager
+async def _sms() -> AsyncIterator[Provider]:
+    provider = TwilioSms("sms", "+15005550006", AUTH_TOKEN, "+351912345678")
+    provider.fake = RateLimitingTwilio()
+    async with serving(provider.fake.app) as base_url:
+        provider.settings = {"account_sid": ACCOUNT_SID, "api_base": base_url}
+        yield provider
+
+
+@asynccontextmanager
+async def _telegram() -> AsyncIterator[Provider]:
+    token = telegram.BOT_TOKEN
+    provider = Telegram("telegram", telegram.BOT_USERNAME, token, "424242")
+    provider.fake, provider.secret_parts = telegram.FakeTelegram(), (token.split(":", 1)[1],)
+    async with serving(provider.fake.app) as base_url:
+        provider.settings = {"api_base": base_url}
+        yield provider
+
+
+def _graph(channel: str, key: str, to: str) -> Any:
+    @asynccontextmanager
+    async def running() -> AsyncIterator[Provider]:
+        secret = json.dumps({"app_secret": meta.APP_SECRET, "access_token": meta.ACCESS_TOKEN})
+        provider = Graph(channel, key, secret, to, fake=meta.FakeGraph())
+        provider.secret_parts = (meta.APP_SECRET, meta.ACCESS_TOKEN)
+        async with serving(provider.fake.app) as base_url:
+            provider.settings = {"verify_token": meta.VERIFY_TOKEN, "api_base": base_url}
+            yield provider
+
+    return running
+
+
+@asynccontextmanager
+async def _email() -> AsyncIterator[Provider]:
+    provider = Smtp("email", smtp_relay.USERNAME, smtp_relay.PASSWORD, "joao@example.pt")
+    provider.settings = {
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": provider.fake.port,
+            "username": smtp_relay.USERNAME,
+            "starttls": False,
+        }
+    }
+    provider.fake.start()
+    try:
+        yield provider
+    finally:
+        provider.fake.stop()
+
+
+PROVIDERS = {
+    "sms": _sms,
+    "telegram": _telegram,
+    "whatsapp": _graph("whatsapp", meta.PHONE_NUMBER_ID, "+351912345678"),
+    "messenger": _graph("messenger", meta.PAGE_ID, "6483920145327781"),
+    "email": _email,
+}
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[ChannelRegistry]:
+    settings = Settings(secret_key=TEST_SECRET_KEY, _env_file=None)  # type: ignore[call-arg]
+    channels = build_channels(settings)
+    yield channels
+    await channels.aclose()
+
+
+@pytest.fixture(params=sorted(PROVIDERS))
+async def provider(request: pytest.FixtureRequest) -> AsyncIterator[Provider]:
+    async with PROVIDERS[request.param]() as running:
+        yield running
+
+
+@pytest.fixture
+async def adapter(provider: Provider) -> AsyncIterator[OutboundAdapter]:
+    """The channel's adapter, waiting TIMEOUT_S for an answer."""
+    made = provider.adapter(TIMEOUT_S)
+    yield made
+    if (close := getattr(made, "aclose", None)) is not None:
+        await close()
+
+
+def endpoint(
+    provider: Provider,
+    adapter: OutboundAdapter,
+    *,
+    settings: dict[str, Any] | None = None,
+    secret: str | None = None,
+) -> EndpointConfig:
+    """The endpoint as an admin configures it: settings normalised by the adapter."""
+    return EndpointConfig(
+        id=str(uuid.uuid4()),
+        channel=provider.channel,
+        key=provider.key,
+        settings=adapter.configure(provider.key, settings or provider.settings),
+        secret=secret or provider.secret,
+    )
+
+
+def message(provider: Provider, body: str = "Your card is on its way.") -> OutboundMessage:
+    return OutboundMessage(
+        channel=provider.channel,
+        to=provider.to,
+        body=body,
+        thread_id=str(uuid.uuid4()),
+        event_id=1,
+        idempotency_key=str(uuid.uuid4()),
+    )
+
+
+async def failure(adapter: OutboundAdapter, config: EndpointConfig, provider: Provider) -> Any:
+    with pytest.raises(SendFailed) as raised:
+        await adapter.send(config, message(provider))
+    assert_no_secret(provider, raised.value)
+    return raised.value
+
+
+def assert_no_secret(provider: Provider, *shown: object) -> None:
+    """Neither the secret nor any part of it in the text of what is shown: an exception's
+    message, repr and whole traceback (its causes included), or anything's repr."""
+    texts = []
+    for item in shown:
+        texts.append(repr(item))
+        if isinstance(item, BaseException):
+            texts.append(str(item))
+            texts.append("".join(traceback.format_exception(item)))
+    text = "\n".join(texts)
+    for secret in (provider.secret, *provider.secret_parts):
+        assert secret not in text, text
+
+
+# ---- the registry: every sender has a fake, every adapter declares the contract -------------
+
+
+def test_every_sender_in_the_registry_is_checked(registry: ChannelRegistry) -> None:
+    senders = {name for name in registry.names() if _sends(registry, name)}
+    assert senders == set(PROVIDERS)
+
+
+def _sends(registry: ChannelRegistry, name: str) -> bool:
+    return callable(getattr(registry.get(name), "send", None))
+
+
+def test_capabilities_and_declarations(
+    registry: ChannelRegistry, provider: Provider, adapter: OutboundAdapter
+) -> None:
+    registered = registry.sender(provider.channel)
+    assert type(registered) is type(adapter)
+    assert registered.name == provider.channel
+    assert isinstance(registered.capabilities, Capabilities)
+    assert registered.capabilities.text is True
+    assert registered.capabilities.voice is False
+    assert registered.verifies_signatures in (True, False)
+    assert registered.idempotent_sends in (True, False)
+    assert registered.address_kind in IDENTITY_KINDS
+
+
+def test_settings_normalise_once_and_for_all(provider: Provider, adapter: OutboundAdapter) -> None:
+    """What the API shows back can be sent back unchanged (the admin page edits settings)."""
+    normalised = adapter.configure(provider.key, provider.settings)
+    assert adapter.configure(provider.key, normalised) == normalised
+    with pytest.raises(ValueError, match="key"):
+        adapter.configure("not a valid key!", provider.settings)
+
+
+# ---- sending ---------------------------------------------------------------------------------
+
+
+async def test_a_text_goes_out_and_returns_the_provider_id(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    config = endpoint(provider, adapter)
+    result = await adapter.send(config, message(provider))
+    assert result.provider_msg_id and provider.sent_ids() == [result.provider_msg_id]
+    assert result.status in ("queued", "sent", "delivered")
+    assert_no_secret(provider, result, config, adapter)
+
+
+async def test_an_outage_is_retryable(provider: Provider, adapter: OutboundAdapter) -> None:
+    provider.outage()
+    failed = await failure(adapter, endpoint(provider, adapter), provider)
+    assert failed.retryable is True and not isinstance(failed, SendOutcomeUnknown)
+    assert provider.sent_ids() == []
+
+
+async def test_an_unreachable_provider_is_retryable(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    config = endpoint(provider, adapter, settings=provider.unreachable())
+    failed = await failure(adapter, config, provider)
+    assert failed.retryable is True and not isinstance(failed, SendOutcomeUnknown)
+
+
+async def test_a_refusal_is_not_retryable(provider: Provider, adapter: OutboundAdapter) -> None:
+    provider.refusal()
+    failed = await failure(adapter, endpoint(provider, adapter), provider)
+    assert failed.retryable is False and not isinstance(failed, SendOutcomeUnknown)
+    assert provider.sent_ids() == []
+
+
+async def test_wrong_credentials_are_not_retryable_and_not_shown(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    wrong = provider.wrong_secret()
+    config = endpoint(provider, adapter, secret=wrong)
+    failed = await failure(adapter, config, provider)
+    assert failed.retryable is False
+    assert_no_secret(Provider(provider.channel, provider.key, wrong, provider.to), failed)
+
+
+async def test_a_lost_answer_is_an_unknown_outcome(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    """The provider may have the message: the contract says SendOutcomeUnknown, which the
+    outbox never retries blindly."""
+    provider.slow()
+    failed = await failure(adapter, endpoint(provider, adapter), provider)
+    assert isinstance(failed, SendOutcomeUnknown) and failed.retryable is False
+
+
+async def test_a_rate_limit_says_how_long_to_wait(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    if not provider.rate_limit(RATE_LIMIT_S):
+        pytest.skip(f"{provider.channel}'s protocol has no retry-after")
+    failed = await failure(adapter, endpoint(provider, adapter), provider)
+    assert failed.retryable is True
+    assert failed.retry_after_s == pytest.approx(RATE_LIMIT_S)
+
+
+def test_no_adapter_keeps_a_secret_in_its_repr(provider: Provider) -> None:
+    config = EndpointConfig("e1", provider.channel, provider.key, provider.settings, "s3cr3t-x")
+    assert "s3cr3t-x" not in repr(config)
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+async def test_a_file_goes_out_by_link_or_inside_the_message(
+    provider: Provider, adapter: OutboundAdapter
+) -> None:
+    """Within the channel's declared media limits: providers that fetch media get the
+    signed link, email carries the bytes; the text goes with the file where it may."""
+    limits: MediaLimits = adapter.media_limits  # type: ignore[attr-defined]
+    assert adapter.capabilities.media and "image/png" in limits.content_types
+    digest = hashlib.sha256(PNG).hexdigest()
+    url = f"https://threadline.test/media/signed-token/receipt.png?d={digest[:8]}"
+    file = {
+        "sha256": digest,
+        "filename": "receipt.png",
+        "content_type": "image/png",
+        "size": len(PNG),
+        "url": url,
+        "data": PNG,
+    }
+    caption = "Your receipt" if limits.captions else ""
+    sent = replace(message(provider, caption), attachments=(file,))
+    result = await adapter.send(endpoint(provider, adapter), sent)
+    assert provider.sent_ids() == [result.provider_msg_id]
+    by_link = provider.channel != "email"
+    assert provider.sent_files() == [(url if by_link else digest, caption)]

@@ -162,6 +162,8 @@ class UnitOfWork:
         self._deferred: list[Callable[[], dict[str, Any]]] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._locked: set[tuple[Any, Any]] = set()
+        # per-transaction state other modules keep (e.g. routing's contacts to place)
+        self.extras: dict[str, Any] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         if _IN_UNIT_OF_WORK.get():

@@ -198,6 +198,34 @@ async def _phone_for(uow: UnitOfWork, customer: Customer, phone: str | None) -> 
     raise Invalid("a phone number to call back is needed")
 
 
+async def _new_callback(
+    uow: UnitOfWork,
+    thread: Thread,
+    customer: Customer,
+    queue: Queue,
+    kind: str,
+    status: str,
+    phone: str,
+    language: str | None,
+    **fields: Any,
+) -> Callback:
+    callback = Callback(
+        org_id=thread.org_id,
+        thread_id=thread.id,
+        customer_id=customer.id,
+        queue_id=queue.id,
+        kind=kind,
+        status=status,
+        phone=phone,
+        language=language or thread.language or customer.language,
+        max_attempts=_policy(queue).max_attempts,
+        **fields,
+    )
+    uow.session.add(callback)
+    await uow.session.flush()
+    return callback
+
+
 # ---------------------------------------------------------------- offer
 @dataclass(frozen=True, slots=True)
 class CallbackOffer:
@@ -260,21 +288,18 @@ async def do_keep_my_place(
         thread = await lock_thread(uow, org_id, contact.thread_id)
         customer: Customer = await uow.lock(Customer, contact.customer_id)
         number = await _phone_for(uow, customer, phone)
-        callback = Callback(
-            org_id=org_id,
-            thread_id=thread.id,
-            customer_id=customer.id,
-            queue_id=queue.id,
-            kind=KEEP_PLACE,
-            status="waiting",
-            phone=number,
-            language=language or thread.language or customer.language,
+        callback = await _new_callback(
+            uow,
+            thread,
+            customer,
+            queue,
+            KEEP_PLACE,
+            "waiting",
+            number,
+            language,
             contact_id=contact.id,
             place_at=contact.enqueued_at,
-            max_attempts=policy.max_attempts,
         )
-        uow.session.add(callback)
-        await uow.session.flush()
         context = dict(contact.context)
         if call_sid := context.pop("call_sid", None):
             context["from_call_sid"] = call_sid  # hanging up now no longer abandons it
@@ -408,21 +433,18 @@ async def do_book(
             uow.session, org_id, customer.id, language or customer.language, for_update=True
         )
         thread = await lock_thread(uow, org_id, thread.id)
-        callback = Callback(
-            org_id=org_id,
-            thread_id=thread.id,
-            customer_id=customer.id,
-            queue_id=queue.id,
-            kind=BOOKED,
-            status="scheduled",
-            phone=number,
-            language=language or thread.language or customer.language,
+        callback = await _new_callback(
+            uow,
+            thread,
+            customer,
+            queue,
+            BOOKED,
+            "scheduled",
+            number,
+            language,
             window_start=window.start,
             window_end=window.end,
-            max_attempts=_policy(queue).max_attempts,
         )
-        uow.session.add(callback)
-        await uow.session.flush()
         if reason or context:
             # what the customer already told us travels to the agent with the contact
             thread_context = {"reason": reason, "context": dict(context or {})}

@@ -176,7 +176,11 @@ class RoutingService:
             data={"queue": queue.name, "reason": reason},
         )
         uow.publish({"type": "queue.changed", "org_id": thread.org_id, "queue_id": queue.id})
-        uow.after_commit(lambda: self._place(thread.org_id, contact.id))
+        # one read for every contact this transaction opened (a batch of timers opens many)
+        placing: dict[str, list[str]] = uow.extras.setdefault("routing.placing", {})
+        if not placing:
+            uow.after_commit(lambda: self._place_all(placing))
+        placing.setdefault(thread.org_id, []).append(contact.id)
         return contact
 
     def _language_served(self, org_id: str, language: str | None) -> bool:
@@ -192,31 +196,40 @@ class RoutingService:
         )
 
     async def _place(self, org_id: str, contact_id: str, *, learn: bool = True) -> None:
+        await self._place_many(org_id, [contact_id], learn=learn)
+
+    async def _place_many(self, org_id: str, contact_ids: list[str], *, learn: bool = True) -> None:
+        """(Re)file queued contacts in the engine, read in one query, and route each."""
         async with self._lock:
             async with self._ctx.db.sessions() as session:
-                row = (
+                rows = (
                     await session.execute(
                         select(Contact, Queue, Customer)
                         .join(Queue, Queue.id == Contact.queue_id)
                         .join(Customer, Customer.id == Contact.customer_id)
-                        .where(Contact.id == contact_id)
+                        .where(Contact.id.in_(contact_ids), Contact.status == "queued")
                     )
-                ).first()
-                if row is None or row[0].status != "queued":
-                    return
+                ).all()
+                found = {row[0].id: row for row in rows}
+            router = self.router(org_id)
+            for contact_id in contact_ids:  # in the order they were written
+                if (row := found.get(contact_id)) is None:
+                    continue
                 contact = row[0]
                 spec = self._spec_of(contact, row[1], row[2])
-                # a retried callback waits from its kept place: its delay teaches nothing
-                learn = learn and not contact.context.get("callback_retry")
-            router = self.router(org_id)
-            router.remove_contact(contact_id)
-            router.add_contact(spec)
-            now = _ts(utcnow())
-            assignment = router.route_contact(contact_id, now)
-            if assignment:
-                await self._offer(org_id, assignment)
-            elif learn:
-                self.waits.arrived(router, contact_id, spec.queue_id, now)
+                router.remove_contact(contact_id)
+                router.add_contact(spec)
+                now = _ts(utcnow())
+                assignment = router.route_contact(contact_id, now)
+                if assignment:
+                    await self._offer(org_id, assignment)
+                elif learn and not contact.context.get("callback_retry"):
+                    # a retried callback waits from its kept place: its delay teaches nothing
+                    self.waits.arrived(router, contact_id, spec.queue_id, now)
+
+    async def _place_all(self, placing: dict[str, list[str]]) -> None:
+        for org_id, contact_ids in placing.items():
+            await self._place_many(org_id, contact_ids)
 
     async def place(self, org_id: str, contact_id: str) -> None:
         """(Re)file a queued contact in its engine after its routing fields changed (e.g. a

@@ -101,54 +101,39 @@ async def ivr(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     )
 
 
-@router.post(PREFIX + "/hold")
-async def hold(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
-    """One turn of the hold loop: announce, wait, or connect to the agent."""
+HoldStep = Callable[..., Awaitable[str]]
+
+
+async def _hold_step(
+    request: Request, ctx: Context, key: str, step: HoldStep, turn: int | None = None
+) -> Response:
+    """A hold-loop webhook: the contact, language and turn ride on the query."""
     q = request.query_params
+    at = _int(request, "turn", 0) if turn is None else turn
     return await _webhook(
         request,
         ctx,
-        endpoint_key,
-        lambda call: do_voice_hold(
-            ctx,
-            call,
-            contact_id=q.get("contact", ""),
-            lang=q.get("lang"),
-            turn=_int(request, "turn", 0),
-        ),
+        key,
+        lambda call: step(ctx, call, contact_id=q.get("contact", ""), lang=q.get("lang"), turn=at),
     )
+
+
+@router.post(PREFIX + "/hold")
+async def hold(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """One turn of the hold loop: announce, wait, or connect to the agent."""
+    return await _hold_step(request, ctx, endpoint_key, do_voice_hold)
 
 
 @router.post(PREFIX + "/hold-callback")
 async def hold_callback(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """The caller's answer to the offer to be called back, keeping their place."""
-    q = request.query_params
-    return await _webhook(
-        request,
-        ctx,
-        endpoint_key,
-        lambda call: do_voice_hold_callback(
-            ctx,
-            call,
-            contact_id=q.get("contact", ""),
-            lang=q.get("lang"),
-            turn=_int(request, "turn", 0),
-        ),
-    )
+    return await _hold_step(request, ctx, endpoint_key, do_voice_hold_callback)
 
 
 @router.post(PREFIX + "/connect")
 async def connect(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """Where an accepted call is redirected: dial the agent (or hold on, if that changed)."""
-    q = request.query_params
-    return await _webhook(
-        request,
-        ctx,
-        endpoint_key,
-        lambda call: do_voice_hold(
-            ctx, call, contact_id=q.get("contact", ""), lang=q.get("lang"), turn=1
-        ),
-    )
+    return await _hold_step(request, ctx, endpoint_key, do_voice_hold, turn=1)
 
 
 @router.post(PREFIX + "/dialed")

@@ -16,6 +16,9 @@ from threadline.agents.http import router as agents_router
 from threadline.auth.http import router as auth_router
 from threadline.callbacks.http import router as callbacks_router
 from threadline.callbacks.services import register as register_callbacks
+from threadline.channels.app.adapter import AppAdapter
+from threadline.channels.app.http import router as app_api_router
+from threadline.channels.app.pages import router as app_pages_router
 from threadline.channels.chat.adapter import ChatAdapter
 from threadline.channels.chat.http import router as chat_router
 from threadline.channels.email.adapter import EmailAdapter
@@ -57,6 +60,9 @@ def build_channels(settings: Settings) -> ChannelRegistry:
     registry = ChannelRegistry()
     registry.register(
         ChatAdapter(settings.secret_key.get_secret_value(), settings.visitor_token_max_age_s)
+    )
+    registry.register(
+        AppAdapter(settings.secret_key.get_secret_value(), settings.visitor_token_max_age_s)
     )
     registry.register(SmsAdapter(settings.base_url))
     registry.register(VoiceAdapter(settings.base_url))
@@ -142,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routing_router,
         callbacks_router,
         chat_router,
+        app_api_router,
+        app_pages_router,
         channels_router,
         sms_router,
         voice_router,

@@ -87,6 +87,7 @@ def import_models() -> None:
     from threadline.orgs import models as _orgs  # noqa: F401
     from threadline.routing import models as _routing  # noqa: F401
     from threadline.threads import models as _threads  # noqa: F401
+    from threadline.verification import models as _verification  # noqa: F401
     from threadline.workers import models as _workers  # noqa: F401
 
 

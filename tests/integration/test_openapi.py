@@ -22,6 +22,24 @@ PUBLIC = {
     ("get", "/api/v1/public/callbacks/{token}/windows"),
     ("post", "/api/v1/public/callbacks/{token}/reschedule"),
     ("post", "/api/v1/public/callbacks/{token}/cancel"),
+    # the chat widget's visitor: their wait and callbacks, by their signed visitor token
+    ("get", "/api/v1/widget/{key}/wait"),
+    ("post", "/api/v1/widget/{key}/callback"),
+    ("get", "/api/v1/widget/{key}/callback-windows"),
+    ("post", "/api/v1/widget/{key}/callbacks"),
+    # a company's app (and the customer page): its own session, then the session token
+    # authorises that customer's contacts and callbacks only
+    ("post", "/api/v1/app/{key}/session"),
+    ("post", "/api/v1/app/{key}/contacts"),
+    ("get", "/api/v1/app/{key}/contacts/{contact_id}"),
+    ("post", "/api/v1/app/{key}/contacts/{contact_id}/callback"),
+    ("get", "/api/v1/app/{key}/windows"),
+    ("get", "/api/v1/app/{key}/callbacks"),
+    ("post", "/api/v1/app/{key}/callbacks"),
+    ("get", "/api/v1/app/{key}/callbacks/{callback_id}"),
+    ("post", "/api/v1/app/{key}/callbacks/{callback_id}/reschedule"),
+    ("post", "/api/v1/app/{key}/callbacks/{callback_id}/cancel"),
+    ("post", "/api/v1/app/{key}/call-now"),
 }
 
 

@@ -8,6 +8,9 @@ WebSocket protocol (JSON text frames), client -> server:
   {"type": "resume", "after_seq": N}       -> every customer-visible event after N, in order
   {"type": "identify", "name", "email", "phone", "hash"}
 server -> client:
+  {"type": "wait", "wait": {...} | null}   their place in line, wait range, callback offer or
+                                           callback (as GET .../wait); on connect when there is
+                                           one, then on every change
   {"type": "event", "event": {...}}        a timeline entry (message, assigned, resolved, ...)
   {"type": "typing", "name": "...", "on": bool}      the agent is typing
   {"type": "read", "seq": N}               the agent has read up to N
@@ -21,22 +24,32 @@ import asyncio
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from threadline.auth.dependencies import Ctx
+from threadline.callbacks.schemas import KeepPlaceIn, WindowOut
+from threadline.channels.app.cors import CustomerRoute, preflight
+from threadline.channels.app.live import WaitWatch
+from threadline.channels.app.schemas import CustomerWaitOut, WidgetBookIn
+from threadline.channels.app.waits import customer_wait
 from threadline.channels.chat.schemas import IdentifyIn, SessionIn, SessionOut
 from threadline.channels.chat.services import (
     VisitorSession,
     do_identify,
     do_open_session,
+    do_visitor_book,
+    do_visitor_keep_place,
     do_visitor_message,
+    visitor_from_header,
     visitor_session,
+    visitor_wait,
+    visitor_windows,
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
@@ -77,7 +90,7 @@ async def session_preflight(key: str) -> Response:
 async def open_session(key: str, body: SessionIn, ctx: Ctx, response: Response) -> SessionOut:
     """Start or restore a visitor's chat: returns a signed visitor token and the history."""
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return await do_open_session(ctx, key, body.visitor_token, body.locale)
+    return await do_open_session(ctx, key, body)
 
 
 class _Frame(BaseModel):
@@ -109,6 +122,7 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
         )
     )
     writer = asyncio.create_task(_push(websocket, subscription))
+    waits = asyncio.create_task(_push_waits(ctx, websocket, session, state))
     try:
         while True:
             raw = await receive_frame(websocket)
@@ -119,9 +133,10 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
         pass
     finally:
         ctx.bus.unsubscribe(subscription)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        for task in (writer, waits):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def _push(websocket: WebSocket, subscription: Any) -> None:
@@ -130,6 +145,20 @@ async def _push(websocket: WebSocket, subscription: Any) -> None:
         if frame is not None:
             await websocket.send_json(frame)
     await websocket.close(code=4408, reason="too slow; reconnect and resume")
+
+
+async def _push_waits(
+    ctx: Context, websocket: WebSocket, session: VisitorSession, state: dict[str, str]
+) -> None:
+    """The visitor's wait, when it changes (their place, its range, their callback)."""
+    org_id = session.endpoint.org_id
+    watch = WaitWatch(ctx, org_id, lambda: state["customer_id"])
+    views = watch.views(lambda: customer_wait(ctx, org_id, state["customer_id"]))
+    async with contextlib.aclosing(views):
+        async for view in views:
+            await websocket.send_json(
+                {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
+            )
 
 
 def _customer_frame(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -237,3 +266,60 @@ async def _resume(
         await websocket.send_json(
             {"type": "event", "event": EventOut.model_validate(event).model_dump(mode="json")}
         )
+
+
+# ---------------------------------------------------------------- the wait and callbacks
+# Called from the customer's site (another origin) with 'Authorization: Bearer <visitor
+# token>': the token authorises the visitor's own contact and callbacks only.
+visitor_router = APIRouter(
+    prefix="/api/v1/widget/{key}",
+    tags=["chat widget"],
+    responses=PROBLEM_RESPONSES,
+    route_class=CustomerRoute,
+)
+VisitorToken = Annotated[
+    str | None, Header(max_length=1000, description="'Bearer <visitor token>'")
+]
+
+
+@visitor_router.options("/{path:path}", include_in_schema=False)
+async def visitor_preflight(key: str, path: str) -> Response:
+    return preflight()
+
+
+@visitor_router.get("/wait", response_model=CustomerWaitOut)
+async def wait(key: str, ctx: Ctx, authorization: VisitorToken = None) -> CustomerWaitOut:
+    """The visitor's place in line, the wait as a range, and the callback offer or callback
+    (empty when they wait for nothing). Also pushed as `wait` frames on the socket."""
+    return await visitor_wait(ctx, await visitor_from_header(ctx, key, authorization))
+
+
+@visitor_router.post("/callback", response_model=CustomerWaitOut, status_code=201)
+async def keep_my_place(
+    key: str, body: KeepPlaceIn, ctx: Ctx, authorization: VisitorToken = None
+) -> CustomerWaitOut:
+    """Call me back, keep my place: the visitor's waiting contact is called back at its
+    turn, on this number (else the one we know)."""
+    session = await visitor_from_header(ctx, key, authorization)
+    return await do_visitor_keep_place(ctx, session, body.phone)
+
+
+@visitor_router.get("/callback-windows", response_model=list[WindowOut])
+async def callback_windows(
+    key: str, ctx: Ctx, authorization: VisitorToken = None
+) -> list[WindowOut]:
+    """Windows the visitor may book a callback in, soonest first."""
+    found = await visitor_windows(ctx, await visitor_from_header(ctx, key, authorization))
+    return [WindowOut(start=w.start, end=w.end, room=room) for w, room in found]
+
+
+@visitor_router.post("/callbacks", response_model=CustomerWaitOut, status_code=201)
+async def book(
+    key: str, body: WidgetBookIn, ctx: Ctx, authorization: VisitorToken = None
+) -> CustomerWaitOut:
+    """Book a time instead of waiting: the place in line is given up for the window."""
+    session = await visitor_from_header(ctx, key, authorization)
+    return await do_visitor_book(ctx, session, body.window_start, body.phone)
+
+
+router.include_router(visitor_router)

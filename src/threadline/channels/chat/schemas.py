@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from threadline.channels.app.schemas import CustomerWaitOut
 from threadline.threads.schemas import EventOut
 
 
@@ -13,6 +14,9 @@ class SessionIn(BaseModel):
     visitor_token: str | None = Field(default=None, max_length=500)
     locale: str | None = Field(default=None, max_length=35, description="navigator.language")
     page_url: str | None = Field(default=None, max_length=2000)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="the visitor's IANA time zone"
+    )
 
 
 class AgentBrief(BaseModel):
@@ -32,6 +36,9 @@ class SessionOut(BaseModel):
     read_seq: int = Field(description="what the agent has read, up to this seq")
     open: bool = Field(default=True, description="whether agents are working now")
     opens_at: datetime | None = Field(default=None, description="next opening, when closed")
+    wait: CustomerWaitOut | None = Field(
+        default=None, description="their place in line, callback offer or callback, if any"
+    )
 
 
 class IdentifyIn(BaseModel):

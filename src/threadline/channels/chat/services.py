@@ -9,8 +9,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from threadline.agents.models import Agent
+from threadline.callbacks.policy import Window
+from threadline.callbacks.services import available_windows, do_keep_my_place
+from threadline.callbacks.services import do_book as book_callback
+from threadline.channels.app.schemas import CustomerWaitOut
+from threadline.channels.app.services import bearer, remember_zone
+from threadline.channels.app.waits import WAITING, customer_wait, withdraw
 from threadline.channels.chat.adapter import ChatAdapter, Visitor, identity_verified
-from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionOut
+from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionIn, SessionOut
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.models import Endpoint
@@ -18,9 +24,9 @@ from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
 from threadline.db import utcnow
-from threadline.errors import Invalid, NotAuthenticated, NotFound
+from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from threadline.routing import hours
-from threadline.routing.models import Queue
+from threadline.routing.models import Contact, Queue
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
 from threadline.web.i18n import catalogue, pick_language
@@ -53,7 +59,17 @@ async def get_widget(ctx: Context, key: str) -> Endpoint:
 
 async def visitor_session(ctx: Context, key: str, token: str) -> VisitorSession:
     """Who is behind a visitor token; raises NotAuthenticated when it is forged or stale."""
+    return await _visitor_of(ctx, await get_widget(ctx, key), token)
+
+
+async def visitor_from_header(ctx: Context, key: str, authorization: str | None) -> VisitorSession:
+    """The visitor of an HTTP call ('Authorization: Bearer <visitor token>'); an unknown
+    widget is not found whoever asks."""
     endpoint = await get_widget(ctx, key)
+    return await _visitor_of(ctx, endpoint, bearer(authorization))
+
+
+async def _visitor_of(ctx: Context, endpoint: Endpoint, token: str) -> VisitorSession:
     visitor = adapter(ctx).read_visitor_token(token)
     if visitor is None or visitor.endpoint_id != endpoint.id:
         raise NotAuthenticated("invalid visitor token")
@@ -66,21 +82,22 @@ async def visitor_session(ctx: Context, key: str, token: str) -> VisitorSession:
     return VisitorSession(endpoint, customer.id, visitor)
 
 
-async def do_open_session(
-    ctx: Context, key: str, token: str | None, locale: str | None
-) -> SessionOut:
-    """Restore the visitor from their token, or remember a new one; return the history."""
+async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
+    """Restore the visitor from their token, or remember a new one; return the history and
+    their wait (place in line, callback offer or callback)."""
     endpoint = await get_widget(ctx, key)
+    token = body.visitor_token
     visitor = adapter(ctx).read_visitor_token(token) if token else None
     if visitor is None or visitor.endpoint_id != endpoint.id:
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
-    language = pick_language(locale, endpoint.settings.get("language", "en"))
+    language = pick_language(body.locale, endpoint.settings.get("language", "en"))
     async with ctx.uow() as uow:
         customer = await resolve_identity(
             uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=language
         )
         while customer.merged_into_id:
             customer = await uow.session.get_one(Customer, customer.merged_into_id)
+        remember_zone(customer, body.timezone)
         language = customer.language or language
         thread = await current_thread(uow.session, endpoint.org_id, customer.id)
         agent = (
@@ -106,6 +123,7 @@ async def do_open_session(
         read_seq=thread.agent_read_seq if thread else 0,
         open=is_open,
         opens_at=opens_at,
+        wait=(await customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
 
 
@@ -147,7 +165,7 @@ async def do_identify(ctx: Context, session: VisitorSession, data: IdentifyIn) -
     site's HMAC merges into an existing customer; returns the (possibly merged) customer id."""
     secret = session.endpoint.secret
     async with ctx.uow() as uow:
-        customer = await uow.lock(Customer, session.customer_id)
+        customer: Customer = await uow.lock(Customer, session.customer_id)
         if data.name and (not customer.name or data.hash):
             customer.name = data.name
         for kind in ("email", "phone"):
@@ -158,3 +176,71 @@ async def do_identify(ctx: Context, session: VisitorSession, data: IdentifyIn) -
             verified = identity_verified(secret, identifier, data.hash)
             customer = await add_identity(uow.session, customer, kind, value, verified=verified)
         return customer.id
+
+
+# ---------------------------------------------------------------- the wait and callbacks
+async def visitor_wait(ctx: Context, session: VisitorSession) -> CustomerWaitOut:
+    """The visitor's place in line, its wait as a range, the callback offer or callback."""
+    state = await customer_wait(ctx, session.endpoint.org_id, session.customer_id)
+    return state.view or CustomerWaitOut()
+
+
+async def _waiting_contact(ctx: Context, session: VisitorSession) -> Contact | None:
+    """The visitor's contact that waits for an agent, if any."""
+    async with ctx.db.sessions() as db:
+        thread = await current_thread(db, session.endpoint.org_id, session.customer_id)
+        if thread is None:
+            return None
+        return await db.scalar(
+            select(Contact)
+            .where(Contact.thread_id == thread.id, Contact.status.in_(WAITING))
+            .order_by(Contact.enqueued_at.desc())
+            .limit(1)
+        )
+
+
+async def do_visitor_keep_place(
+    ctx: Context, session: VisitorSession, phone: str | None
+) -> CustomerWaitOut:
+    """Call me back, keep my place: the visitor's waiting contact becomes a callback."""
+    contact = await _waiting_contact(ctx, session)
+    if contact is None:
+        raise Conflict("you are not waiting for an agent")
+    await do_keep_my_place(ctx, session.endpoint.org_id, contact.id, phone=phone, language=None)
+    return await visitor_wait(ctx, session)
+
+
+async def visitor_windows(ctx: Context, session: VisitorSession) -> list[tuple[Window, int]]:
+    """Windows the visitor may book in the queue they wait in (else the widget's)."""
+    contact = await _waiting_contact(ctx, session)
+    queue_id = contact.queue_id if contact else session.endpoint.queue_id
+    if queue_id is None:
+        raise Conflict("this chat has no queue to book a callback in")
+    return await available_windows(ctx, session.endpoint.org_id, queue_id)
+
+
+async def do_visitor_book(
+    ctx: Context, session: VisitorSession, window_start: datetime, phone: str | None
+) -> CustomerWaitOut:
+    """Book a window instead of waiting: the waiting contact leaves the queue and what the
+    visitor said travels with the callback."""
+    org_id = session.endpoint.org_id
+    contact = await _waiting_contact(ctx, session)
+    if contact is not None and contact.context.get("callback_id"):
+        raise Conflict("you already have a callback that keeps your place")
+    queue_id = contact.queue_id if contact else session.endpoint.queue_id
+    if queue_id is None:
+        raise Conflict("this chat has no queue to book a callback in")
+    await book_callback(
+        ctx,
+        org_id,
+        customer_id=session.customer_id,
+        queue_id=queue_id,
+        window_start=window_start,
+        phone=phone,
+        reason=contact.reason if contact else None,
+        context=dict(contact.context) if contact else None,
+    )
+    if contact is not None:
+        await withdraw(ctx, org_id, contact.id, "booked a callback")
+    return await visitor_wait(ctx, session)

@@ -11,6 +11,14 @@ document.addEventListener("alpine:init", () => {
   const TYPING_IDLE_MS = 3000;
   const CUSTOMER_TYPING_TTL_MS = 8000;
 
+  /** What the app reached, as agents read it: " · verified · passkey · 2 min ago". */
+  const assuranceText = (a) => {
+    if (!a || !a.level || a.level === "none") return "";
+    const min = a.at ? Math.max(0, Math.round((Date.now() - Date.parse(a.at)) / 60000)) : null;
+    const age = min == null ? null : min < 1 ? "just now" : min < 120 ? `${min} min ago` : `${Math.round(min / 60)} h ago`;
+    return ` · ${[a.level, a.method, age].filter(Boolean).join(" · ")}`;
+  };
+
   window.Alpine.data("desktop", (me) => ({
     me,
     presence: "offline",
@@ -366,6 +374,12 @@ document.addEventListener("alpine:init", () => {
           return `Call ${d.direction || ""} from ${d.from || "unknown number"}`;
         case "ivr":
           return e.body || "IVR choice";
+        case "request":
+          return `In the app: ${e.body || d.reason || "request"}${assuranceText(d.assurance)}`;
+        case "continuation":
+          return d.action === "redeemed"
+            ? `Continued from the app by phone${d.caller ? ` (${d.caller})` : ""}${assuranceText(d.assurance)}`
+            : `"Call now" code given in the app${assuranceText(d.assurance)}`;
         case "call_recording":
           return d.recording_url
             ? `Call recording${d.duration_s != null ? ` (${T.formatDuration(d.duration_s)})` : ""}: ${d.recording_url}`

@@ -8,6 +8,8 @@
  * Threadline.send(text) -> Promise resolved on the server's ack,
  * Threadline.identify({name, email, phone, hash}) -> Promise,
  * Threadline.on(event, cb) / off(event, cb) for ready, message, agent_joined, open, close, error.
+ * While the visitor waits, their place and the wait as a range are shown live (server `wait`
+ * frames), with the queue's callback offer: "call me back, keep my place" or "book a time".
  * Calls made before this script loads are queued by a stub (window.Threadline = {q: [...]})
  * and replayed here; window also receives a `threadline:ready` DOM event.
  *
@@ -105,6 +107,11 @@
     typingOn: false,
     typingTimer: null,
     agentTypingTimer: null,
+    wait: null,             // the server's view: place, wait range, callback offer or callback
+    waitForm: null,         // "keep" | "book" while the visitor fills one in
+    windows: [],            // bookable windows, when the visitor asked for them
+    waitBusy: false,
+    waitError: "",
   };
 
   var listeners = {};
@@ -205,6 +212,21 @@
     ".typing{min-height:22px;padding:0 16px 4px;font-size:12.5px;color:#5b6474;font-style:italic;background:#f5f7fb}",
     ".waiting{font-size:12.5px;color:#5b6474;text-align:center;padding:4px 14px 8px;background:#f5f7fb}",
     ".waiting[hidden]{display:none}",
+    ".wait{background:#fff;border-top:1px solid #e1e6ef;padding:10px 14px;font-size:13px;max-height:46%;overflow-y:auto}",
+    ".wait[hidden],.wait [hidden]{display:none}",
+    ".wait p{margin:0 0 6px}",
+    ".wait .wait-line{font-weight:600}",
+    ".wait .cb-done{color:#0d5b2a}",
+    ".wait .cb-error{color:#8a1c12}",
+    ".wait .row{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0}",
+    ".wait button{font:inherit;border-radius:8px;padding:6px 10px;cursor:pointer;border:1px solid var(--tl-color);",
+    " background:#fff;color:var(--tl-color)}",
+    ".wait button.primary{background:var(--tl-color);color:#fff}",
+    ".wait button:disabled{opacity:.6;cursor:default}",
+    ".wait label{display:block;font-size:12.5px;color:#5b6474;margin:2px 0}",
+    ".wait input{font:inherit;border:1px solid #cfd6e2;border-radius:8px;padding:6px 8px;width:100%;margin:2px 0 6px}",
+    ".wait .windows{display:flex;flex-direction:column;gap:4px;margin:4px 0}",
+    ".wait .windows button{text-align:left}",
     "form{display:flex;gap:8px;align-items:flex-end;padding:10px;border-top:1px solid #e1e6ef;background:#fff;margin:0}",
     "textarea{flex:1;resize:none;border:1px solid #cfd6e2;border-radius:10px;padding:9px 11px;font:inherit;color:inherit;",
     " max-height:120px;min-height:40px;background:#fff}",
@@ -237,6 +259,7 @@
       "aria-labelledby": "tl-title", tabindex: "0" });
     ui.waiting = el("div", { class: "waiting", role: "status", hidden: "" });
     ui.typing = el("div", { class: "typing", role: "status", "aria-live": "polite" });
+    buildWait();
     ui.input = el("textarea", { rows: "1", placeholder: t("placeholder"), "aria-label": t("placeholder"),
       maxlength: "10000", enterkeyhint: "send" });
     ui.sendBtn = el("button", { type: "submit", class: "send", "aria-label": t("send"), title: t("send") },
@@ -245,7 +268,7 @@
     ui.panel = el("section", { class: "panel", id: "tl-panel", role: "dialog", "aria-modal": "false",
       "aria-labelledby": "tl-title", hidden: "" }, [
       el("header", {}, [ui.avatar, el("div", { class: "who" }, [ui.title, ui.sub]), ui.closeBtn]),
-      ui.banner, ui.log, ui.waiting, ui.typing, ui.form,
+      ui.banner, ui.log, ui.waiting, ui.wait, ui.typing, ui.form,
     ]);
     ui.badge = el("span", { class: "badge", "aria-hidden": "true", hidden: "" });
     ui.launcher = el("button", { type: "button", class: "launcher", "aria-controls": "tl-panel",
@@ -279,6 +302,34 @@
     (document.body || document.documentElement).appendChild(host);
 
     ui.log.appendChild(systemOrAgentGreeting());
+  }
+
+  /** The wait panel: place and range, the callback offer, its two forms, the confirmation. */
+  function buildWait() {
+    ui.waitLine = el("p", { class: "wait-line" });
+    ui.cbKeep = el("button", { type: "button", class: "cb-keep", text: t("cb_keep") });
+    ui.cbBook = el("button", { type: "button", class: "cb-book", text: t("cb_book") });
+    ui.cbOffer = el("div", { class: "cb-offer" }, [
+      el("p", { text: t("cb_offer") }), el("div", { class: "row" }, [ui.cbKeep, ui.cbBook])]);
+    ui.cbPhone = el("input", { type: "tel", name: "phone", autocomplete: "tel", maxlength: "32", required: "" });
+    ui.cbPick = el("p", { text: t("cb_pick") });
+    ui.cbWindows = el("div", { class: "windows", role: "list" });
+    ui.cbSubmit = el("button", { type: "submit", class: "primary cb-submit", text: t("cb_confirm") });
+    ui.cbBack = el("button", { type: "button", class: "cb-back", text: t("cb_back") });
+    ui.cbForm = el("form", { class: "cb-form" }, [
+      el("label", { text: t("cb_phone") }, [ui.cbPhone]), ui.cbPick, ui.cbWindows,
+      el("div", { class: "row" }, [ui.cbSubmit, ui.cbBack])]);
+    ui.cbDone = el("p", { class: "cb-done", role: "status" });
+    ui.cbError = el("p", { class: "cb-error", role: "alert" });
+    ui.wait = el("section", { class: "wait", "aria-live": "polite", hidden: "" },
+      [ui.waitLine, ui.cbOffer, ui.cbForm, ui.cbDone, ui.cbError]);
+    ui.cbKeep.addEventListener("click", function () { openWaitForm("keep"); });
+    ui.cbBook.addEventListener("click", function () { openWaitForm("book"); });
+    ui.cbBack.addEventListener("click", function () { S.waitForm = null; S.waitError = ""; renderWait(); });
+    ui.cbForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (S.waitForm === "keep") keepMyPlace();
+    });
   }
 
   function systemOrAgentGreeting() {
@@ -458,6 +509,155 @@
     ui.waiting.hidden = !notice;
   }
 
+  // --- the wait and the callback offer --------------------------------------------
+  var OPEN_CALLBACK = { waiting: 1, scheduled: 1, dialing: 1, connected: 1, retry_wait: 1 };
+
+  function ordinal(n) {
+    var category = "other";
+    try { category = new Intl.PluralRules(S.language, { type: "ordinal" }).select(n); } catch (e) { /* old browser */ }
+    var pattern = S.strings["ord_" + category] || S.strings.ord_other || "{n}";
+    return pattern.replace("{n}", String(n));
+  }
+
+  function minutes(seconds) { return Math.round(seconds / 60); }
+
+  /** "You are 3rd in line · about 5–7 min" (or "more than 30 min" when there is no top). */
+  function waitText(w) {
+    var parts = [];
+    if (w.position) parts.push(t("wait_position", { nth: ordinal(w.position) }));
+    if (w.low_s != null) {
+      if (w.high_s == null) parts.push(t("wait_more", { low: minutes(w.low_s) }));
+      else if (!w.low_s) parts.push(t("wait_less", { high: minutes(w.high_s) }));
+      else parts.push(t("wait_about", { low: minutes(w.low_s), high: minutes(w.high_s) }));
+    }
+    return parts.join(" · ");
+  }
+
+  /** A window in the visitor's own time zone (the browser's): "Tue 25 Nov, 09:00–09:30". */
+  function windowLabel(startIso, endIso) {
+    // the visitor's own locale (en-GB: 24-hour clock) when it is the language we speak
+    var locales = LOCALE.toLowerCase().indexOf(S.language) === 0 ? [LOCALE, S.language] : [S.language];
+    try {
+      var day = new Date(startIso).toLocaleString(locales, { weekday: "short", day: "numeric", month: "short",
+        hour: "2-digit", minute: "2-digit" });
+      return day + "–" + new Date(endIso).toLocaleTimeString(locales, { hour: "2-digit", minute: "2-digit" });
+    } catch (e) {
+      return new Date(startIso).toLocaleString() + "–" + new Date(endIso).toLocaleTimeString();
+    }
+  }
+
+  function callbackText(cb) {
+    var values = { phone: cb.phone, when: cb.window_start ? windowLabel(cb.window_start, cb.window_end) : "" };
+    var key = { waiting: "cb_kept", scheduled: "cb_booked", dialing: "cb_dialing", connected: "cb_connected",
+      retry_wait: "cb_retry", failed: "cb_failed", cancelled: "cb_cancelled", completed: "cb_completed" }[cb.status];
+    return key ? t(key, values) : "";
+  }
+
+  function renderWait() {
+    if (!ui.wait) return;
+    var w = S.wait;
+    var waiting = !!w && (w.status === "queued" || w.status === "offered");
+    var callback = w && w.callback && OPEN_CALLBACK[w.callback.status] ? w.callback : null;
+    if (!w || (!waiting && !callback)) {
+      ui.wait.hidden = true;
+      S.waitForm = null;
+      return;
+    }
+    ui.wait.hidden = false;
+    var line = w.status === "offered" ? t("wait_offered") : (waiting ? waitText(w) : "");
+    ui.waitLine.textContent = line;
+    ui.waitLine.hidden = !line;
+    ui.cbDone.textContent = callback ? callbackText(callback) : "";
+    ui.cbDone.hidden = !callback;
+    if (callback || !w.callback_offer) S.waitForm = null;
+    var offer = !callback && w.callback_offer && w.status === "queued";
+    ui.cbOffer.hidden = !offer || !!S.waitForm;
+    if (offer) {
+      ui.cbKeep.hidden = !w.callback_offer.keep_place;
+      ui.cbBook.hidden = !w.callback_offer.booking;
+    }
+    ui.cbForm.hidden = !S.waitForm;
+    ui.cbSubmit.hidden = S.waitForm !== "keep";
+    ui.cbPick.hidden = ui.cbWindows.hidden = S.waitForm !== "book";
+    [ui.cbKeep, ui.cbBook, ui.cbSubmit, ui.cbBack].forEach(function (b) { b.disabled = S.waitBusy; });
+    ui.cbError.textContent = S.waitError;
+    ui.cbError.hidden = !S.waitError;
+  }
+
+  function renderWindows() {
+    ui.cbWindows.textContent = "";
+    if (!S.windows.length) {
+      ui.cbWindows.appendChild(el("p", { text: t("cb_no_windows") }));
+      return;
+    }
+    S.windows.slice(0, 12).forEach(function (w) {
+      var button = el("button", { type: "button", role: "listitem", "data-start": w.start,
+        text: windowLabel(w.start, w.end) });
+      button.addEventListener("click", function () { book(w.start); });
+      ui.cbWindows.appendChild(button);
+    });
+  }
+
+  /** A call to the widget's API as this visitor; resolves with the JSON, rejects with the
+   *  server's reason. */
+  function visitorCall(method, path, body) {
+    return fetch(API + path, {
+      method: method,
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + S.token },
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+      mode: "cors",
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) throw new Error(data.message || ("HTTP " + response.status));
+        return data;
+      });
+    });
+  }
+
+  function waitCall(promise) {
+    S.waitBusy = true;
+    S.waitError = "";
+    renderWait();
+    return promise.then(function (wait) {
+      S.waitBusy = false;
+      S.waitForm = null;
+      S.wait = wait;
+      renderWait();
+    }, function (error) {
+      S.waitBusy = false;
+      S.waitError = t("cb_error", { reason: error.message });
+      renderWait();
+    });
+  }
+
+  function openWaitForm(kind) {
+    S.waitForm = kind;
+    S.waitError = "";
+    if (!ui.cbPhone.value && S.wait && S.wait.phone) ui.cbPhone.value = S.wait.phone;
+    renderWait();
+    ui.cbPhone.focus();
+    if (kind === "book") {
+      visitorCall("GET", "/callback-windows").then(function (found) {
+        S.windows = found || [];
+        renderWindows();
+      }, function (error) {
+        S.waitError = t("cb_error", { reason: error.message });
+        renderWait();
+      });
+    }
+  }
+
+  function keepMyPlace() {
+    var phone = ui.cbPhone.value.trim();
+    return waitCall(visitorCall("POST", "/callback", { phone: phone || null }));
+  }
+
+  function book(start) {
+    var phone = ui.cbPhone.value.trim();
+    return waitCall(visitorCall("POST", "/callbacks", { window_start: start, phone: phone || null }));
+  }
+
   function openingLabel(iso) {
     var date = new Date(iso);
     var options = { weekday: "long", hour: "2-digit", minute: "2-digit" };
@@ -630,6 +830,8 @@
       flushOutbox();
       flushIdentify();
       sendReceipts();
+      // a wait shown before the break may have ended meanwhile (the socket only says changes)
+      if (S.wait) visitorCall("GET", "/wait").then(function (w) { S.wait = w; renderWait(); }, function () {});
     };
     ws.onmessage = function (msg) {
       if (S.ws !== ws) return;
@@ -701,6 +903,10 @@
           refreshReadMarks();
         }
         break;
+      case "wait":
+        S.wait = data.wait || null;
+        renderWait();
+        break;
       case "agent_joined":
         S.agent = data.agent || S.agent;
         updateHeader();
@@ -740,11 +946,16 @@
   }
 
   // --- session ---------------------------------------------------------------------
+  function localZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }
+  }
+
   function fetchSession() {
     return fetch(API + "/session", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ visitor_token: S.token, locale: LOCALE, page_url: location.href.slice(0, 2000) }),
+      body: JSON.stringify({ visitor_token: S.token, locale: LOCALE, page_url: location.href.slice(0, 2000),
+        timezone: localZone() }),
       credentials: "omit",
       mode: "cors",
     }).then(function (response) {
@@ -764,6 +975,7 @@
     S.agentReadSeq = Math.max(S.agentReadSeq, data.read_seq || 0);
     S.hoursOpen = data.open !== false;
     S.opensAt = data.opens_at || null;
+    S.wait = data.wait || null;
     if (rerender && ui.log) {
       ui.log.textContent = "";
       ui.log.appendChild(systemOrAgentGreeting());
@@ -776,6 +988,7 @@
     if (ui.log) {
       S.outbox.forEach(renderPending);
       updateHeader();
+      renderWait();
     }
   }
 
@@ -905,7 +1118,7 @@
     },
     _debugState: function () {
       return { connected: S.connected, customer_id: S.customerId, thread_id: S.threadId,
-        last_seq: S.lastSeq, outbox: S.outbox.slice(), token: S.token };
+        last_seq: S.lastSeq, outbox: S.outbox.slice(), token: S.token, wait: S.wait };
     },
   };
 

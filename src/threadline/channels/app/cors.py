@@ -1,0 +1,48 @@
+"""Routes a customer's client calls from another origin (the chat widget on the company's
+site, a web app): bearer tokens, no cookies, so any origin may read every answer, problems
+included (a browser hides an error's reason from a page when the header is missing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from threadline.errors import ThreadlineError, problem
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def preflight() -> Response:
+    return Response(status_code=204, headers=CORS)
+
+
+class CustomerRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except ThreadlineError as exc:
+                response = problem(exc.status, exc.code, exc.message, exc.details)
+            except RequestValidationError as exc:
+                errors = [
+                    {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
+                    for e in exc.errors()
+                ]
+                response = problem(
+                    422, "invalid", "the request does not match the schema", {"errors": errors}
+                )
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            return response
+
+        return route

@@ -1,0 +1,77 @@
+"""Live wait updates for customer clients (the app's socket, the chat widget's socket).
+
+A client is woken by the bus events that may move its place: `queue.changed` for the queue
+it waits in, and the customer's own `timeline` and `callback.changed` events. Bursts are
+coalesced (at most one update per THROTTLE_S) and an unchanged view is not sent again;
+estimates also drift with time alone, so a client that waits for something has its view
+recomputed every REFRESH_S; one that waits for nothing sleeps until its customer's next
+event. No polling loop runs faster than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from threadline.channels.app.schemas import CustomerWaitOut
+from threadline.channels.app.waits import WaitState
+from threadline.context import Context
+
+log = structlog.get_logger(__name__)
+THROTTLE_S = 1.0
+REFRESH_S = 20.0
+CUSTOMER_EVENTS = frozenset({"timeline", "callback.changed"})
+
+
+class WaitWatch:
+    """Wakes one client when something that may change its wait happened."""
+
+    def __init__(self, ctx: Context, org_id: str, customer_id: Callable[[], str]) -> None:
+        self._ctx = ctx
+        self._org_id = org_id
+        self._customer_id = customer_id
+        self._queues: frozenset[str] = frozenset()
+        self._subscription = ctx.bus.subscribe(self._relevant)
+
+    def _relevant(self, event: dict[str, Any]) -> bool:
+        if event.get("org_id") != self._org_id:
+            return False
+        if event["type"] == "queue.changed":
+            return event.get("queue_id") in self._queues
+        return event["type"] in CUSTOMER_EVENTS and event.get("customer_id") == self._customer_id()
+
+    async def _wake(self, refresh_s: float | None) -> None:
+        queue = self._subscription.queue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(queue.get(), refresh_s)
+        await asyncio.sleep(THROTTLE_S)
+        while not queue.empty():  # everything that happened meanwhile: one update
+            queue.get_nowait()
+        self._subscription.overflowed = False
+
+    async def views(
+        self, compute: Callable[[], Awaitable[WaitState]]
+    ) -> AsyncGenerator[CustomerWaitOut | None, None]:
+        """The first view at once (unless there is nothing to wait for), then each changed
+        one."""
+        last: CustomerWaitOut | None = None
+        try:
+            while True:
+                try:
+                    state = await compute()
+                except SQLAlchemyError:  # overload: keep the client, try at the next wake
+                    log.warning("live.wait_failed", exc_info=True)
+                    await self._wake(REFRESH_S)
+                    continue
+                self._queues = state.queue_ids
+                if state.view != last:
+                    last = state.view
+                    yield state.view
+                await self._wake(REFRESH_S if state.view is not None else None)
+        finally:
+            self._ctx.bus.unsubscribe(self._subscription)

@@ -1,0 +1,653 @@
+"""The app channel: sessions for a company's app (anonymous, or vouched for by its backend
+with the assurance the customer reached), contacts started with what the customer entered,
+their live wait, callbacks, and "call now" (a number and a one-time continuation code).
+
+Every read and write checks that the contact or callback is the session customer's own:
+anything else is simply not found.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threadline.callbacks.models import Callback
+from threadline.callbacks.policy import Window
+from threadline.callbacks.services import (
+    available_windows,
+    do_cancel,
+    do_keep_my_place,
+    do_reschedule,
+    get_callback,
+    list_callbacks,
+)
+from threadline.callbacks.services import do_book as book_callback
+from threadline.channels.app.adapter import (
+    AppAdapter,
+    AppToken,
+    identity_message,
+    signature_matches,
+)
+from threadline.channels.app.schemas import (
+    AppIdentityIn,
+    AppSessionIn,
+    AppSessionOut,
+    AssuranceOut,
+    CallbackBrief,
+    CallNowIn,
+    CustomerWaitOut,
+    OptionOut,
+    QuestionOut,
+    ReasonOut,
+    RouteIn,
+    StartContactIn,
+)
+from threadline.channels.app.waits import (
+    WAITING,
+    callback_brief,
+    contact_view,
+    customer_wait,
+    withdraw,
+)
+from threadline.channels.models import Endpoint
+from threadline.context import Context
+from threadline.customers.identities import normalise
+from threadline.customers.models import Customer, Identity
+from threadline.customers.services import add_identity, merge_customers, resolve_identity
+from threadline.db import UnitOfWork, utcnow
+from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from threadline.routing.models import Contact, Queue
+from threadline.threads.models import Thread
+from threadline.threads.services import append_event, lock_thread, open_thread
+from threadline.verification import assurance as assurances
+from threadline.verification.assurance import Assurance, InvalidAssurance
+from threadline.verification.continuation import IssuedCode, issue
+from threadline.web.i18n import pick_language, translate
+
+
+@dataclass(frozen=True, slots=True)
+class AppSession:
+    """Who an app session token acts for; `assurance` as it counts now (None: anonymous)."""
+
+    endpoint: Endpoint
+    customer_id: str
+    assurance: Assurance | None
+
+    @property
+    def org_id(self) -> str:
+        return self.endpoint.org_id
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who the identity in a session request says the customer is."""
+
+    name: str | None
+    email: str | None
+    phone: str | None
+    assurance: Assurance | None  # set only when the backend's signature matched
+
+    @property
+    def signed(self) -> bool:
+        return self.assurance is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    queue: Queue
+    min_tier: int
+    reason: str | None
+
+
+def adapter(ctx: Context) -> AppAdapter:
+    return AppAdapter(
+        ctx.settings.secret_key.get_secret_value(), ctx.settings.visitor_token_max_age_s
+    )
+
+
+def bearer(authorization: str | None, token: str | None = None) -> str:
+    """The session token from 'Authorization: Bearer <token>' (or a `token` query
+    parameter, for sockets)."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise NotAuthenticated("use 'Authorization: Bearer <session token>'")
+        return value.strip()
+    if token:
+        return token
+    raise NotAuthenticated("open a session first and send its token")
+
+
+async def get_app(ctx: Context, key: str) -> Endpoint:
+    async with ctx.db.sessions() as session:
+        endpoint = await session.scalar(
+            select(Endpoint).where(
+                Endpoint.channel == "app", Endpoint.key == key, Endpoint.active.is_(True)
+            )
+        )
+    if endpoint is None:
+        raise NotFound(f"no app {key[:64]!r}")
+    return endpoint
+
+
+async def _current(session: AsyncSession, customer_id: str) -> Customer | None:
+    """The customer, or the one they were merged into."""
+    customer = await session.get(Customer, customer_id)
+    while customer is not None and customer.merged_into_id:
+        customer = await session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+async def app_session(
+    ctx: Context, key: str, authorization: str | None, token: str | None = None
+) -> AppSession:
+    """Who is behind a session token (the Authorization header, or a socket's `token`);
+    NotFound for an unknown app, NotAuthenticated for a missing, forged, stale or foreign
+    token."""
+    endpoint = await get_app(ctx, key)
+    data = adapter(ctx).read_session_token(bearer(authorization, token))
+    if data is None or data.endpoint_id != endpoint.id:
+        raise NotAuthenticated("invalid app session token")
+    async with ctx.db.sessions() as session:
+        customer = await _current(session, data.customer_id)
+    if customer is None or customer.org_id != endpoint.org_id:
+        raise NotAuthenticated("unknown customer")
+    assurance = assurances.from_data(data.assurance)
+    return AppSession(endpoint, customer.id, assurance.effective(utcnow()) if assurance else None)
+
+
+# ---------------------------------------------------------------- session
+def _claim(endpoint: Endpoint, identity: AppIdentityIn | None, now: datetime) -> Claim | None:
+    """Check the identity the app sent: signed by the company's backend, or plain claims."""
+    if identity is None:
+        return None
+    identifier = identity.email or identity.phone
+    if not identity.hash:
+        if identity.assurance is not None:
+            raise Invalid("an assurance must be signed: add the identity's hash")
+        return Claim(identity.name, identity.email, identity.phone, None)
+    if not identifier:
+        raise Invalid("a signed identity needs an email or a phone")
+    claimed = identity.assurance.model_dump() if identity.assurance else None
+    if not signature_matches(endpoint.secret, identity_message(identifier, claimed), identity.hash):
+        raise NotAuthenticated("the identity's signature does not match")
+    try:
+        assurance = (
+            assurances.claim(claimed["level"], claimed["method"], claimed["at"], now)
+            if claimed
+            else Assurance("identified")
+        )
+    except InvalidAssurance as exc:
+        raise Invalid(f"assurance: {exc}") from None
+    return Claim(identity.name, identity.email, identity.phone, assurance)
+
+
+async def _verified_owner(
+    session: AsyncSession, org_id: str, kind: str, value: str, claim: Claim, language: str
+) -> Customer:
+    """The customer a verified identity belongs to, created on first sight. An unverified
+    claim on that identity by somebody else (a visitor who typed this email) is taken
+    from them: only the company's signature says whose it is."""
+    value = normalise(kind, value)
+    identity = await session.scalar(
+        select(Identity).where(
+            Identity.org_id == org_id, Identity.kind == kind, Identity.value == value
+        )
+    )
+    if identity is None:
+        return await resolve_identity(
+            session, org_id, kind, value, verified=True, name=claim.name, language=language
+        )
+    if identity.verified:
+        owner = await _current(session, identity.customer_id)
+        assert owner is not None
+        return owner
+    claimer = await session.get(Customer, identity.customer_id)
+    if claimer is not None and getattr(claimer, kind) == value:
+        setattr(claimer, kind, None)
+    owner = Customer(org_id=org_id, name=claim.name, language=language, **{kind: value})
+    session.add(owner)
+    await session.flush()
+    identity.customer_id, identity.verified = owner.id, True
+    return owner
+
+
+async def _session_customer(
+    uow: UnitOfWork,
+    endpoint: Endpoint,
+    previous: AppToken | None,
+    claim: Claim | None,
+    language: str,
+) -> Customer:
+    session, org_id = uow.session, endpoint.org_id
+    current = await _current(session, previous.customer_id) if previous else None
+    if current is not None and current.org_id != org_id:
+        current = None
+    if claim is not None and claim.signed:
+        kind, value = ("email", claim.email) if claim.email else ("phone", claim.phone)
+        owner = await _verified_owner(session, org_id, kind, value or "", claim, language)
+        anonymous = previous is not None and previous.assurance is None
+        if current is not None and current.id != owner.id and anonymous:
+            # what this device did before signing in belongs to the customer they are
+            await merge_customers(session, source=current, target=owner, actor=None)
+        if claim.name:
+            owner.name = claim.name
+        if kind == "email" and claim.phone:  # only the identifier is signed
+            owner = await add_identity(session, owner, "phone", claim.phone, verified=False)
+        return owner
+    if current is None:
+        current = await resolve_identity(
+            session,
+            org_id,
+            "app",
+            str(uuid.uuid4()),
+            name=claim.name if claim else None,
+            language=language,
+        )
+    if claim is not None:  # unsigned: recorded as claims, never taking over a record
+        if claim.name and not current.name:
+            current.name = claim.name
+        for kind in ("email", "phone"):
+            if value := getattr(claim, kind):
+                current = await add_identity(session, current, kind, value, verified=False)
+    return current
+
+
+def remember_zone(customer: Customer, zone: str | None) -> None:
+    """The customer's time zone (from their device), for the times we text them."""
+    if not zone or customer.timezone:
+        return
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return
+    customer.timezone = zone
+
+
+def _label(value: Any, language: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(language) or value.get("en") or next(iter(value.values())))
+    return str(value)
+
+
+def reasons(endpoint: Endpoint, language: str) -> list[ReasonOut]:
+    """The reasons the customer may pick, with their questions, in their language."""
+    configured = (endpoint.settings or {}).get("reasons") or [
+        {"code": "general", "label": translate(language, "app_reason_general"), "questions": []}
+    ]
+    return [
+        ReasonOut(
+            code=r["code"],
+            label=_label(r["label"], language),
+            questions=[
+                QuestionOut(
+                    id=q["id"],
+                    label=_label(q["label"], language),
+                    options=[
+                        OptionOut(value=o["value"], label=_label(o["label"], language))
+                        for o in q["options"]
+                    ]
+                    if q.get("options")
+                    else None,
+                )
+                for q in r.get("questions", [])
+            ],
+        )
+        for r in configured
+    ]
+
+
+async def do_open_session(ctx: Context, key: str, body: AppSessionIn) -> AppSessionOut:
+    """Start or restore an app session; with a signed identity, for that customer."""
+    endpoint = await get_app(ctx, key)
+    previous = adapter(ctx).read_session_token(body.session_token) if body.session_token else None
+    if previous is not None and previous.endpoint_id != endpoint.id:
+        previous = None
+    now = utcnow()
+    claim = _claim(endpoint, body.identity, now)
+    language = pick_language(body.locale, (endpoint.settings or {}).get("language", "en"))
+    async with ctx.uow() as uow:
+        customer = await _session_customer(uow, endpoint, previous, claim, language)
+        remember_zone(customer, body.timezone)
+        language = customer.language or language
+    if claim is not None and claim.signed:
+        assurance = claim.assurance
+    elif previous is not None and previous.customer_id == customer.id:
+        kept = assurances.from_data(previous.assurance)
+        assurance = kept.effective(now) if kept else None
+    else:
+        assurance = None
+    token = AppToken(endpoint.id, customer.id, assurance.as_data() if assurance else None)
+    return AppSessionOut(
+        session_token=adapter(ctx).session_token(token),
+        customer_id=customer.id,
+        customer_name=customer.name,
+        language=language,
+        assurance=AssuranceOut(**assurance.as_data()) if assurance else None,
+        reasons=reasons(endpoint, language),
+        wait=(await customer_wait(ctx, endpoint.org_id, customer.id)).view,
+        phone=customer.phone,
+    )
+
+
+# ---------------------------------------------------------------- routing what they entered
+def _check_answers(reason: dict[str, Any] | None, answers: dict[str, Any]) -> None:
+    questions = {q["id"]: q for q in (reason or {}).get("questions", [])}
+    if not questions:
+        return
+    for question_id, answer in answers.items():
+        question = questions.get(question_id)
+        if question is None:
+            raise Invalid(f"no question {question_id!r} for this reason", field="answers")
+        options = [o["value"] for o in question.get("options") or []]
+        if options and answer not in options:
+            raise Invalid(
+                f"{question_id}: answer one of {', '.join(options)}", field=f"answers.{question_id}"
+            )
+
+
+async def route(session: AsyncSession, endpoint: Endpoint, body: RouteIn) -> Route:
+    """The queue and tier for what the customer entered: the queue they (the app) asked
+    for, if the endpoint allows it, else the reason's, else the endpoint's."""
+    settings = endpoint.settings or {}
+    configured = {r["code"]: r for r in settings.get("reasons", [])}
+    reason = configured.get(body.reason) if body.reason else None
+    if body.reason and configured and reason is None:
+        raise Invalid(f"unknown reason {body.reason!r}", field="reason")
+    _check_answers(reason, body.answers)
+    allowed = set(settings.get("queues", [])) | {
+        r["queue"] for r in configured.values() if r.get("queue")
+    }
+    if body.queue and body.queue not in allowed:
+        raise Invalid(f"this app may not ask for queue {body.queue!r}", field="queue")
+    name = body.queue or (reason or {}).get("queue")
+    queue = None
+    if name:
+        queue = await session.scalar(
+            select(Queue).where(Queue.org_id == endpoint.org_id, Queue.name == name)
+        )
+    elif endpoint.queue_id:
+        queue = await session.get(Queue, endpoint.queue_id)
+    if queue is None:
+        raise Conflict("this app has no queue to send you to; ask its administrator")
+    tier = body.tier if body.tier is not None else int((reason or {}).get("tier", 0))
+    return Route(queue, tier, body.reason)
+
+
+def _entered(body: RouteIn) -> dict[str, Any]:
+    """What the customer entered, as it travels with the contact."""
+    entered: dict[str, Any] = {"reason": body.reason, "answers": dict(body.answers), "via": "app"}
+    if body.account:
+        entered["account"] = body.account
+    return entered
+
+
+def _summary(entered: dict[str, Any]) -> str:
+    answers = "; ".join(f"{k}: {v}" for k, v in entered.get("answers", {}).items())
+    return " · ".join(p for p in (entered.get("reason"), answers) if p)
+
+
+async def _thread(uow: UnitOfWork, org_id: str, customer: Customer) -> Thread:
+    thread = await open_thread(
+        uow.session, org_id, customer.id, customer.language, for_update=uow.row_locks
+    )
+    thread = await lock_thread(uow, org_id, thread.id)
+    if thread.language is None:
+        thread.language = customer.language
+    return thread
+
+
+async def _open_contact(session: AsyncSession, thread_id: str) -> Contact | None:
+    return await session.scalar(
+        select(Contact)
+        .where(
+            Contact.thread_id == thread_id, Contact.status.in_(("queued", "offered", "assigned"))
+        )
+        .order_by(Contact.enqueued_at.desc())
+        .limit(1)
+    )
+
+
+async def do_start_contact(ctx: Context, session: AppSession, body: StartContactIn) -> str:
+    """Talk to someone: what they entered lands in their one thread and the contact
+    queues with it (or joins the contact already open). Returns the contact id."""
+    org_id = session.org_id
+    entered = _entered(body)
+    if session.assurance is not None:
+        entered["assurance"] = session.assurance.as_data()
+    async with ctx.uow() as uow:
+        chosen = await route(uow.session, session.endpoint, body)
+        customer: Customer = await uow.lock(Customer, session.customer_id)
+        thread = await _thread(uow, org_id, customer)
+        event = append_event(
+            uow,
+            thread,
+            kind="request",
+            channel="app",
+            author_type="customer",
+            author_id=customer.id,
+            author_name=customer.name,
+            body=_summary(entered),
+            data=entered,
+        )
+        contact = await _open_contact(uow.session, thread.id)
+        if contact is None:
+            channel = (session.endpoint.settings or {}).get("contact_channel", "app")
+            contact = await ctx.routing.enqueue(
+                uow,
+                thread,
+                chosen.queue,
+                channel,
+                reason=chosen.reason,
+                context=entered,
+                min_tier=chosen.min_tier,
+            )
+        elif contact.status in WAITING:
+            contact.context = {**contact.context, **entered}
+        event.contact_id = contact.id
+        return contact.id
+
+
+# ---------------------------------------------------------------- the customer's own things
+async def own_contact(ctx: Context, session: AppSession, contact_id: str) -> Contact:
+    async with ctx.db.sessions() as db:
+        contact = await db.get(Contact, contact_id)
+    if contact is None or contact.org_id != session.org_id:
+        raise NotFound("no such contact")
+    if contact.customer_id != session.customer_id:
+        raise NotFound("no such contact")
+    return contact
+
+
+async def own_callback(ctx: Context, session: AppSession, callback_id: str) -> Callback:
+    callback = await get_callback(ctx, session.org_id, callback_id)
+    if callback.customer_id != session.customer_id:
+        raise NotFound("no such callback")
+    return callback
+
+
+async def contact_state(ctx: Context, session: AppSession, contact_id: str) -> CustomerWaitOut:
+    contact = await own_contact(ctx, session, contact_id)
+    return await contact_view(ctx, session.org_id, contact.id)
+
+
+async def do_keep_place(
+    ctx: Context, session: AppSession, contact_id: str, phone: str | None
+) -> CustomerWaitOut:
+    """Call me back, keep my place: the waiting contact becomes a callback at its place."""
+    contact = await own_contact(ctx, session, contact_id)
+    await do_keep_my_place(ctx, session.org_id, contact.id, phone=phone, language=None)
+    return await contact_view(ctx, session.org_id, contact.id)
+
+
+async def windows(
+    ctx: Context,
+    session: AppSession,
+    body: RouteIn,
+    *,
+    contact_id: str | None = None,
+    callback_id: str | None = None,
+) -> list[tuple[Window, int]]:
+    """Bookable windows in the queue of the customer's callback or contact, else the queue
+    what they entered routes to."""
+    if callback_id:
+        queue_id = (await own_callback(ctx, session, callback_id)).queue_id
+    elif contact_id:
+        queue_id = (await own_contact(ctx, session, contact_id)).queue_id
+    else:
+        async with ctx.db.sessions() as db:
+            queue_id = (await route(db, session.endpoint, body)).queue.id
+    return await available_windows(ctx, session.org_id, queue_id)
+
+
+async def do_app_book(
+    ctx: Context,
+    session: AppSession,
+    body: RouteIn,
+    *,
+    window_start: datetime,
+    phone: str | None,
+    contact_id: str | None,
+) -> CallbackBrief:
+    """Book a window; a waiting contact it replaces leaves the queue, its context travels."""
+    if contact_id:
+        contact = await own_contact(ctx, session, contact_id)
+        if contact.status not in WAITING:
+            raise Conflict("this contact is no longer waiting")
+        if contact.context.get("callback_id"):
+            raise Conflict("this contact already keeps its place for a callback")
+        queue_id, reason, entered = contact.queue_id, contact.reason, dict(contact.context)
+    else:
+        async with ctx.db.sessions() as db:
+            chosen = await route(db, session.endpoint, body)
+        queue_id, reason, entered = chosen.queue.id, chosen.reason, _entered(body)
+        if session.assurance is not None:
+            entered["assurance"] = session.assurance.as_data()
+    callback = await book_callback(
+        ctx,
+        session.org_id,
+        customer_id=session.customer_id,
+        queue_id=queue_id,
+        window_start=window_start,
+        phone=phone,
+        reason=reason,
+        context=entered,
+    )
+    if contact_id:
+        await withdraw(ctx, session.org_id, contact_id, "booked a callback")
+    return await callback_brief(ctx, callback.id)
+
+
+async def callbacks(ctx: Context, session: AppSession) -> list[CallbackBrief]:
+    rows = await list_callbacks(
+        ctx, session.org_id, status=None, customer_id=session.customer_id, limit=20
+    )
+    return [await callback_brief(ctx, c.id) for c in rows]
+
+
+async def do_reschedule_own(
+    ctx: Context, session: AppSession, callback_id: str, window_start: datetime
+) -> CallbackBrief:
+    callback = await own_callback(ctx, session, callback_id)
+    await do_reschedule(ctx, session.org_id, callback.id, window_start)
+    return await callback_brief(ctx, callback.id)
+
+
+async def do_cancel_own(ctx: Context, session: AppSession, callback_id: str) -> CallbackBrief:
+    callback = await own_callback(ctx, session, callback_id)
+    await do_cancel(ctx, session.org_id, callback.id, by="customer")
+    return await callback_brief(ctx, callback.id)
+
+
+# ---------------------------------------------------------------- call now
+async def voice_number(ctx: Context, endpoint: Endpoint) -> str:
+    """The number "call now" hands out: the app's own setting, else the organisation's
+    first voice line."""
+    if number := (endpoint.settings or {}).get("voice_number"):
+        return str(number)
+    async with ctx.db.sessions() as db:
+        key = await db.scalar(
+            select(Endpoint.key)
+            .where(
+                Endpoint.org_id == endpoint.org_id,
+                Endpoint.channel == "voice",
+                Endpoint.active.is_(True),
+            )
+            .order_by(Endpoint.created_at)
+            .limit(1)
+        )
+    if key is None:
+        raise Conflict("no phone line is configured for calls")
+    return key
+
+
+async def do_call_now(ctx: Context, session: AppSession, body: CallNowIn) -> tuple[str, IssuedCode]:
+    """A number to call and a one-time code that continues this session on the call:
+    the same customer and thread, this assurance, what they entered, routed alike."""
+    number = await voice_number(ctx, session.endpoint)
+    org_id, now = session.org_id, utcnow()
+    async with ctx.uow() as uow:
+        customer: Customer = await uow.lock(Customer, session.customer_id)
+        contact = await _waiting_own(uow, session, body.contact_id) if body.contact_id else None
+        if contact is not None:
+            thread = await lock_thread(uow, org_id, contact.thread_id)
+            keep = ("reason", "answers", "account", "via")
+            entered = {k: v for k, v in contact.context.items() if k in keep}
+            queue_id, tier, reason = contact.queue_id, contact.min_tier, contact.reason
+        else:
+            chosen = await route(uow.session, session.endpoint, body)
+            thread = await _thread(uow, org_id, customer)
+            entered = _entered(body)
+            queue_id, tier, reason = chosen.queue.id, chosen.min_tier, chosen.reason
+        issued = await issue(
+            uow,
+            ctx.settings.secret_key.get_secret_value(),
+            org_id=org_id,
+            customer_id=customer.id,
+            thread_id=thread.id,
+            assurance=session.assurance,
+            context=entered,
+            reason=reason,
+            queue_id=queue_id,
+            min_tier=tier,
+            language=thread.language or customer.language,
+            contact_id=contact.id if contact else None,
+            now=now,
+        )
+        append_event(
+            uow,
+            thread,
+            kind="continuation",
+            channel="app",
+            author_type="customer",
+            author_id=customer.id,
+            author_name=customer.name,
+            contact_id=contact.id if contact else None,
+            body=_summary(entered) or None,
+            data={
+                "action": "issued",
+                **entered,
+                "assurance": (session.assurance or assurances.NONE).as_data(),
+                "expires_at": issued.expires_at.isoformat(),
+            },
+        )
+    return number, issued
+
+
+async def _waiting_own(uow: UnitOfWork, session: AppSession, contact_id: str) -> Contact:
+    contact: Contact | None = await uow.lock(Contact, contact_id)
+    if contact is None or contact.org_id != session.org_id:
+        raise NotFound("no such contact")
+    if contact.customer_id != session.customer_id:
+        raise NotFound("no such contact")
+    if contact.status not in WAITING:
+        raise Conflict("this contact is no longer waiting")
+    if contact.context.get("callback_id"):
+        raise Conflict("this contact already keeps its place for a callback")
+    return contact

@@ -4,6 +4,7 @@ durable timers that open a booked callback when its window comes; SQLite and Pos
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import select, update
 
 from tests.conftest import Running, World, add_endpoint, count, eventually, login
 from tests.fakes.twilio import FakeCall, FakeTwilio, running_fake_twilio
+from tests.integration.test_app_api import LOST_CARD, ago, make_app, open_app, signed
 from tests.integration.test_routing_flow import visitor_writes
 from tests.integration.test_sms import CUSTOMER as SMS_CUSTOMER
 from tests.integration.test_sms import inbound, sms_endpoint
@@ -477,3 +479,53 @@ async def test_a_texter_accepts_a_callback_by_replying_1_and_cancels_it_by_text(
     await eventually(lambda: callback_in("cancelled"))
     await eventually(lambda: texted("Your callback is cancelled"))
     assert len(await texted("Reply 1") or []) == 1  # offered once
+
+
+# ---------------------------------------------------------------- app -> call (journey 3)
+async def test_a_caller_with_an_app_code_skips_the_menus_and_keeps_the_app_context(
+    server: Running, world: World, phone_line: FakeTwilio, anonymous: httpx.AsyncClient
+) -> None:
+    app = await make_app(server, world)  # the phone line above is the app's number too
+    passkey = {"level": "verified", "method": "passkey", "at": ago(minutes=2)}
+    elena = await open_app(anonymous, app.key, identity=signed("elena@example.com", passkey))
+    contact_id = (await elena.post("/contacts", LOST_CARD)).json()["contact_id"]
+    code = (await elena.post("/call-now", {"contact_id": contact_id})).json()["code"]
+    async with server.ctx.db.sessions() as session:
+        app_contact = await session.get(Contact, contact_id)
+    assert app_contact is not None
+
+    async def ring(sid: str) -> ET.Element:
+        return twiml(
+            await phone_line.call_webhook(voice_url(server), sid, CALLER, NUMBER, "ringing")
+        )
+
+    async def enter(root: ET.Element, sid: str, digits: str) -> ET.Element:
+        gather = root.find("Gather")
+        assert gather is not None and gather.get("numDigits") == "6"  # the code, first
+        action = gather.get("action") or ""
+        return twiml(await phone_line.call_webhook(action, sid, CALLER, NUMBER, Digits=digits))
+
+    # a wrong code: said so, then the usual questions
+    wrong = await enter(await ring("CA-x"), "CA-x", "000000")
+    assert "not valid" in " ".join(said(wrong)) and gather_action(wrong)
+
+    # Elena calls from another phone and enters her code: no menus, the app's context
+    on_hold = await enter(await ring("CA-elena"), "CA-elena", code)
+    assert "what you told us in the app" in " ".join(said(on_hold))
+    async with server.ctx.db.sessions() as session:
+        calls = list(await session.scalars(select(Contact).where(Contact.channel == "voice")))
+    [call] = [c for c in calls if c.context.get("call_sid") == "CA-elena"]
+    assert call.thread_id == app_contact.thread_id  # Elena's one thread, not the caller's
+    assert call.reason == "lost_card" and call.min_tier == 2
+    assert call.context["answers"] == {"card": "debit", "when": "yesterday"}
+    assert call.context["assurance"]["method"] == "passkey"
+    assert call.enqueued_at == app_contact.enqueued_at  # the app's place in line
+    # the code is used: the next caller is not asked for one
+    plain = (await ring("CA-2")).find("Gather")
+    assert plain is not None and plain.get("numDigits") == "1"
+    # hanging up while waiting abandons the continued call, in Elena's thread
+    status_url = voice_url(server, "/status")
+    await phone_line.call_webhook(status_url, "CA-elena", CALLER, NUMBER, "completed")
+    async with server.ctx.db.sessions() as session:
+        gone = await session.get(Contact, call.id)
+    assert gone is not None and gone.status == "abandoned"

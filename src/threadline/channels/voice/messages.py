@@ -11,6 +11,9 @@ PLACEHOLDERS = {"position": 1, "minutes": 1, "low": 1, "high": 2}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        "code_prompt": "If you have a code from our app, enter it now. Otherwise, please hold.",
+        "code_invalid": "Sorry, that code is not valid.",
+        "code_ok": "Thank you. We have what you told us in the app.",
         "callback_offer": "To be called back at this number without losing your place, press 1.",
         "callback_kept": "Thank you. We will call you back at this number when it is "
         "your turn. Goodbye.",
@@ -33,6 +36,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "callback_later": "Sorry, no agent can take the call right now. We will call you again.",
     },
     "pt": {
+        "code_prompt": "Se tem um código da nossa aplicação, introduza-o agora. "
+        "Caso contrário, aguarde.",
+        "code_invalid": "Lamentamos, esse código não é válido.",
+        "code_ok": "Obrigado. Já temos o que nos disse na aplicação.",
         "callback_offer": "Para lhe ligarmos de volta para este número sem perder o "
         "seu lugar, prima 1.",
         "callback_kept": "Obrigado. Vamos ligar-lhe para este número quando chegar a "
@@ -56,6 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Voltaremos a ligar-lhe.",
     },
     "es": {
+        "code_prompt": "Si tiene un código de nuestra aplicación, introdúzcalo ahora. "
+        "Si no, espere, por favor.",
+        "code_invalid": "Lo sentimos, ese código no es válido.",
+        "code_ok": "Gracias. Ya tenemos lo que nos dijo en la aplicación.",
         "callback_offer": "Para que le llamemos a este número sin perder su lugar, pulse 1.",
         "callback_kept": "Gracias. Le llamaremos a este número cuando sea su turno. Adiós.",
         "invalid": "Lo siento, no le he entendido.",
@@ -81,6 +92,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Le volveremos a llamar.",
     },
     "ru": {
+        "code_prompt": "Если у вас есть код из нашего приложения, введите его сейчас. "
+        "Иначе, пожалуйста, оставайтесь на линии.",
+        "code_invalid": "Извините, этот код недействителен.",
+        "code_ok": "Спасибо. У нас есть то, что вы указали в приложении.",
         "callback_offer": "Чтобы мы перезвонили вам на этот номер, сохранив ваше место "
         "в очереди, нажмите 1.",
         "callback_kept": "Спасибо. Мы перезвоним вам на этот номер, когда подойдёт "
@@ -102,6 +117,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "callback_later": "Извините, сейчас нет свободных операторов. Мы перезвоним вам позже.",
     },
     "el": {
+        "code_prompt": "Αν έχετε κωδικό από την εφαρμογή μας, πληκτρολογήστε τον τώρα. "
+        "Διαφορετικά, παρακαλούμε περιμένετε.",
+        "code_invalid": "Λυπούμαστε, ο κωδικός δεν είναι έγκυρος.",
+        "code_ok": "Ευχαριστούμε. Έχουμε ό,τι μας είπατε στην εφαρμογή.",
         "callback_offer": "Για να σας καλέσουμε πίσω σε αυτόν τον αριθμό χωρίς να "
         "χάσετε τη σειρά σας, πατήστε 1.",
         "callback_kept": "Ευχαριστούμε. Θα σας καλέσουμε σε αυτόν τον αριθμό όταν "

@@ -39,6 +39,9 @@ from threadline.errors import Invalid
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import append_event, lock_thread, open_thread
+from threadline.verification.continuation import Continuation, redeem
+from threadline.verification.exceptions import ContinuationLocked
+from threadline.verification.models import ContinuationCode
 
 SERVED = ("assigned", "waiting_customer")  # thread statuses in which an agent has it
 RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
@@ -52,7 +55,18 @@ async def do_voice_incoming(ctx: Context, call: Call) -> str:
         language = await _store_call(ctx, call, one(call.params, "From"))
     except IntegrityError:  # a concurrent delivery of the same call stored it first
         language = await _stored_language(ctx, call)
+    if await pending_codes(ctx, call.endpoint.org_id):
+        return _code_question(call, language)
     return _first_question(call, language)
+
+
+def _code_question(call: Call, known_language: str | None) -> str:
+    """Before the menus, while some customer holds an app code ("call now"): ask for it."""
+    menu = call.menu
+    lang = menu.language(known_language) or menu.default_language
+    action = call.adapter.webhook_url(call.endpoint.key, "/ivr", step="code", lang=lang.code)
+    prompt = f"{menu.greeting_for(lang.code)} {menu.text('code_prompt', lang.code)}".strip()
+    return twiml.gather_code(prompt, lang.say, action)
 
 
 def _phone(caller: str) -> str | None:
@@ -134,14 +148,14 @@ async def _stored_language(ctx: Context, call: Call) -> str | None:
         return customer.language
 
 
-def _first_question(call: Call, known_language: str | None) -> str:
+def _first_question(call: Call, known_language: str | None, *, greet: bool = True) -> str:
     menu = call.menu
     lang = menu.language(known_language)
     if lang is None and not menu.needs_language_step(known_language):
         lang = menu.default_language
     if lang is None:
-        return _language_question(call, tries=1, greet=True)
-    return _menu_question(call, lang, tries=1, greet=True)
+        return _language_question(call, tries=1, greet=greet)
+    return _menu_question(call, lang, tries=1, greet=greet)
 
 
 def _language_question(call: Call, *, tries: int, greet: bool = False, sorry: bool = False) -> str:
@@ -181,14 +195,103 @@ def _menu_question(
     )
 
 
+# ------------------------------------------------------------------ the app's code
+async def _code_step(ctx: Context, call: Call, event: ThreadEvent, lang: str | None) -> str:
+    """The caller's app code (or none): a good one continues the app session, skipping
+    the menus: the call queues where the app would have routed it, with what the customer
+    entered there, the assurance they reached and their place in line. Otherwise the
+    usual questions follow."""
+    menu = call.menu
+    language = menu.language(lang) or menu.default_language
+    digits = one(call.params, "Digits").strip()
+    lead = ""
+    if digits:
+        try:
+            continued = await redeem(
+                ctx, call.endpoint.org_id, digits, caller=one(call.params, "From")
+            )
+        except ContinuationLocked:
+            continued = None
+        if continued is not None:
+            chosen = menu.language(continued.language) or language
+            contact_id = await _queue_continued(ctx, call, event, continued, chosen)
+            if contact_id is not None:
+                return await hold_turn(
+                    ctx, call, contact_id, chosen, turn=0, lead=menu.text("code_ok", chosen.code)
+                )
+        lead = menu.text("code_invalid", language.code)
+    question = _first_question(call, language.code if lang else None, greet=False)
+    if not lead:
+        return question
+    return twiml.prepend_say(question, lead, language.say)
+
+
+async def _queue_continued(
+    ctx: Context, call: Call, call_event: ThreadEvent, continued: Continuation, lang: Language
+) -> str | None:
+    """Queue the call as the continuation of the app session, in the app customer's
+    thread (the agent sees the app's request there)."""
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, continued.org_id, continued.thread_id)
+        queue = None
+        if continued.queue_id:
+            queue = await uow.session.get(Queue, continued.queue_id)
+        if queue is None and call.menu.default_queue:
+            queue = await uow.session.scalar(
+                select(Queue).where(
+                    Queue.org_id == thread.org_id, Queue.name == call.menu.default_queue
+                )
+            )
+        if queue is None and call.endpoint.queue_id:
+            queue = await uow.session.get(Queue, call.endpoint.queue_id)
+        if queue is None:
+            return None
+        context = {
+            **continued.contact_context(),
+            "call_sid": call.sid,
+            "endpoint_id": call.endpoint.id,
+            "lang": lang.code,
+            "call_thread_id": call_event.thread_id,
+        }
+        contact = await ctx.routing.enqueue(
+            uow,
+            thread,
+            queue,
+            "voice",
+            reason=continued.reason,
+            context=context,
+            min_tier=continued.min_tier,
+        )
+        if continued.waited_since is not None:
+            contact.enqueued_at = continued.waited_since  # the place the app held
+        return contact.id
+
+
+async def pending_codes(ctx: Context, org_id: str) -> bool:
+    """Whether some customer of the organisation holds an app code that is still good."""
+    async with ctx.db.sessions() as session:
+        found = await session.scalar(
+            select(ContinuationCode.id)
+            .where(
+                ContinuationCode.org_id == org_id,
+                ContinuationCode.used_at.is_(None),
+                ContinuationCode.expires_at > utcnow(),
+            )
+            .limit(1)
+        )
+    return found is not None
+
+
 # ------------------------------------------------------------------ IVR steps
 async def do_voice_ivr(ctx: Context, call: Call, *, step: str, lang: str | None, tries: int) -> str:
     """One answer to an IVR question (`Digits` or `SpeechResult`, or none on a timeout):
     record it, then ask the next question, ask again, or queue the call."""
-    if step not in ("language", "menu"):
-        raise Invalid("step: language or menu")
+    if step not in ("code", "language", "menu"):
+        raise Invalid("step: code, language or menu")
     event = await stored_call_event(ctx, call)
     menu = call.menu
+    if step == "code":
+        return await _code_step(ctx, call, event, lang)
     digits = one(call.params, "Digits").strip()[:8]
     speech = one(call.params, "SpeechResult").strip()[:300]
     if step == "language":
@@ -321,17 +424,16 @@ async def _queue_call(
     return contact.id
 
 
-async def _abandon_waiting(
-    ctx: Context, uow: UnitOfWork, call: Call, thread_id: str, status: str
-) -> None:
+async def _abandon_waiting(ctx: Context, uow: UnitOfWork, call: Call, status: str) -> None:
     """The call ended: a contact of this call still waiting for an agent is abandoned."""
     waiting = await uow.session.scalars(
         select(Contact).where(
-            Contact.thread_id == thread_id,
+            Contact.org_id == call.endpoint.org_id,
             Contact.channel == "voice",
             Contact.status.in_(WAITING),
         )
     )
+    # usually in the caller's thread; a call continuing an app session waits in that one
     for contact in waiting:
         if contact.context.get("call_sid") == call.sid:
             await ctx.routing.abandon(uow, contact, f"call {status}")
@@ -355,7 +457,7 @@ async def do_voice_status(ctx: Context, call: Call) -> str:
             if await is_stored(uow, call.endpoint.org_id, key):
                 return twiml.empty()
             if status in ENDED:
-                await _abandon_waiting(ctx, uow, call, thread.id, status)
+                await _abandon_waiting(ctx, uow, call, status)
             append_event(
                 uow,
                 thread,

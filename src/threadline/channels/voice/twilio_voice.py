@@ -5,6 +5,7 @@ package's RequestValidator over the public URL called) answered with TwiML built
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from xml.etree import ElementTree
 
 from twilio.jwt.access_token import AccessToken  # type: ignore[import-untyped]
 from twilio.jwt.access_token.grants import VoiceGrant  # type: ignore[import-untyped]
@@ -125,6 +126,35 @@ def gather(
     response.append(step)
     response.redirect(action, method="POST")
     return str(response.to_xml())
+
+
+def gather_code(prompt: str, language: str, action: str, *, digits: int = 6) -> str:
+    """Ask for a code of `digits` keys (or fewer, ended by #); when the caller enters
+    nothing the call goes on to the same action without Digits."""
+    response = VoiceResponse()
+    step = Gather(
+        input="dtmf",
+        num_digits=digits,
+        finish_on_key="#",
+        action=action,
+        method="POST",
+        timeout=6,
+    )
+    step.say(prompt, language=language)
+    response.append(step)
+    response.redirect(action, method="POST")
+    return str(response.to_xml())
+
+
+def prepend_say(document: str, text: str, language: str) -> str:
+    """The same TwiML with `text` said first, inside its Gather when it has one (so the
+    caller may answer while it is said)."""
+    root = ElementTree.fromstring(document)  # noqa: S314 - TwiML we just built
+    say = ElementTree.Element("Say", {"language": language})
+    say.text = text
+    target = root.find("Gather")
+    (target if target is not None else root).insert(0, say)
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(root, "unicode")
 
 
 def hold(

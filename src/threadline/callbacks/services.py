@@ -810,11 +810,17 @@ CANCEL_WORDS = frozenset(
 KEEP_WORDS = frozenset({"1", "callback", "call me", "ligar", "llamar", "позвонить", "κλήση"})
 
 
+def callback_word(body: str) -> str | None:
+    """The callback keyword a text message is (CANCEL, 1, ...), or None."""
+    word = " ".join(body.strip().casefold().rstrip(".!").split())
+    return word if word in CANCEL_WORDS or word in KEEP_WORDS else None
+
+
 async def on_text(ctx: Context, org_id: str, thread_id: str, sender: str, body: str) -> None:
     """A customer's text message, stored: CANCEL cancels their open callback; 1 accepts the
     callback offered to their waiting SMS contact; a new SMS contact whose wait is long
     is offered a callback, once."""
-    word = " ".join(body.strip().casefold().rstrip(".!").split())
+    word = callback_word(body)
     async with ctx.db.sessions() as session:
         thread = await session.get(Thread, thread_id)
         if thread is None or thread.org_id != org_id:

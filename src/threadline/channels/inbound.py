@@ -31,6 +31,7 @@ class Ingested:
     event: ThreadEvent
     thread: Thread
     created: bool  # False when this was a retry of a message already stored
+    opened: str | None = None  # the contact this message opened, if it opened one
 
 
 async def do_ingest(
@@ -95,6 +96,7 @@ async def _ingest(
             if queue is not None:
                 contact = await ctx.routing.enqueue(uow, thread, queue, message.channel)
                 event.contact_id = contact.id
+                return Ingested(event, thread, True, opened=contact.id)
         return Ingested(event, thread, True)
 
 

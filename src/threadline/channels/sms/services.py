@@ -64,9 +64,15 @@ async def do_sms_inbound(
         data={"endpoint_id": endpoint.id},  # replies leave through the number written to
     )
     ingested = await do_ingest(ctx, endpoint, message)
-    if ingested.created and sms.body:
+    if ingested.created and (ingested.opened or is_callback_word(sms.body)):
         await _callback_words(ctx, endpoint.org_id, ingested, sms.sender, sms.body)
     return ingested, provider.reply()
+
+
+def is_callback_word(body: str) -> bool:
+    from threadline.callbacks.services import callback_word
+
+    return callback_word(body) is not None
 
 
 async def _callback_words(
@@ -74,7 +80,8 @@ async def _callback_words(
 ) -> None:
     """Callbacks by text (CANCEL, 1 to accept an offer, the offer itself): the message is
     stored already, so a failure here is logged, never a reason for the provider to retry."""
-    from threadline.callbacks.services import on_text  # callbacks send through this channel
+    # imported here: callbacks send their texts through this channel
+    from threadline.callbacks.services import on_text
 
     try:
         await on_text(ctx, org_id, ingested.thread.id, sender, body)

@@ -250,6 +250,7 @@ async def test_a_booked_window_opens_a_contact_ahead_of_the_line_once(
             "window_start": found[0]["start"],
             "reason": "lost_card",
             "context": {"answers": {"card": "debit"}},
+            "min_tier": 2,
         },
     )
     assert booked.status_code == 201, booked.text
@@ -274,6 +275,7 @@ async def test_a_booked_window_opens_a_contact_ahead_of_the_line_once(
     assert contact is not None and contact.channel == "voice" and contact.status == "queued"
     assert contact.reason == "lost_card" and contact.context["answers"] == {"card": "debit"}
     assert contact.context["callback_id"] == callback_id
+    assert contact.min_tier == 2  # booked from the app for tier 2: the tier travels too
 
     async def ahead() -> bool:
         estimate = await server.ctx.routing.estimate(world.org_id, contact.id)

@@ -58,6 +58,7 @@ async def book(body: BookIn, principal: AgentUser, ctx: Ctx) -> CallbackOut:
         reason=body.reason,
         context=body.context,
         language=body.language,
+        min_tier=body.min_tier,
     )
     return CallbackOut.model_validate(callback)
 

@@ -58,6 +58,7 @@ class BookIn(BaseModel):
     reason: str | None = Field(default=None, max_length=100)
     context: dict[str, Any] = Field(default_factory=dict)
     language: str | None = Field(default=None, max_length=8)
+    min_tier: int = Field(default=0, ge=0, le=10, description="agents of this tier or above")
 
 
 class RescheduleIn(BaseModel):

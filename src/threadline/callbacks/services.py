@@ -417,8 +417,10 @@ async def do_book(
     reason: str | None = None,
     context: Mapping[str, Any] | None = None,
     language: str | None = None,
+    min_tier: int = 0,
 ) -> Callback:
-    """Book a callback in a window with forecast room (Conflict when there is none)."""
+    """Book a callback in a window with forecast room (Conflict when there is none); the
+    reason, what the customer entered and the tier travel to the contact it opens."""
     async with ctx.uow() as uow:
         # the queue row serialises bookings, so two customers never take the last place
         queue: Queue | None = await uow.lock(Queue, queue_id)
@@ -445,11 +447,8 @@ async def do_book(
             window_start=window.start,
             window_end=window.end,
         )
-        if reason or context:
-            # what the customer already told us travels to the agent with the contact
-            thread_context = {"reason": reason, "context": dict(context or {})}
-        else:
-            thread_context = {}
+        # what the customer already told us travels to the agent with the contact
+        thread_context = {"reason": reason, "context": dict(context or {}), "min_tier": min_tier}
         timers.schedule(
             uow.session, org_id, CALLBACK_DUE, callback.id, window.start, thread_context
         )
@@ -551,7 +550,7 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
         reason=reason,
         context=context,
         priority=BOOKED_PRIORITY if callback.kind == BOOKED else RETRY_PRIORITY,
-        min_tier=previous.min_tier if previous else 0,
+        min_tier=previous.min_tier if previous else int(payload.get("min_tier") or 0),
     )
     if callback.kind == KEEP_PLACE and callback.place_at is not None:
         contact.enqueued_at = callback.place_at  # the place in line it kept

@@ -523,10 +523,12 @@ async def do_app_book(
         if contact.context.get("callback_id"):
             raise Conflict("this contact already keeps its place for a callback")
         queue_id, reason, entered = contact.queue_id, contact.reason, dict(contact.context)
+        tier = contact.min_tier
     else:
         async with ctx.db.sessions() as db:
             chosen = await route(db, session.endpoint, body)
         queue_id, reason, entered = chosen.queue.id, chosen.reason, _entered(body)
+        tier = chosen.min_tier
         if session.assurance is not None:
             entered["assurance"] = session.assurance.as_data()
     callback = await book_callback(
@@ -538,6 +540,7 @@ async def do_app_book(
         phone=phone,
         reason=reason,
         context=entered,
+        min_tier=tier,
     )
     if contact_id:
         await withdraw(ctx, session.org_id, contact_id, "booked a callback")

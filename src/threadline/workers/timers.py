@@ -155,6 +155,9 @@ class TimerWorker:
             if len(timer_ids) == 1:
                 await self._postpone_failed(timer_ids[0])
                 return 0
+            # a handler failed (rolled back) or the work after commit did (committed):
+            # fired timers are skipped below, the others fire one per transaction
+            log.exception("timers.batch_failed", timers=len(timer_ids))
         fired = 0
         for timer_id in timer_ids:
             try:

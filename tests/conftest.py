@@ -177,6 +177,21 @@ async def world(server: Running) -> World:
     return await make_world(server.ctx)
 
 
+# A queue's callback policy for tests: offered at once, booked windows all day and night
+# with three agents planned, no notice needed.
+ALL_DAY_PLAN = {
+    day: [["00:00", "24:00", 3]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+}
+CALLBACK_POLICY = {
+    "enabled": True,
+    "offer_after_s": 0,
+    "window_minutes": 30,
+    "book_days": 2,
+    "min_notice_minutes": 0,
+    "plan": ALL_DAY_PLAN,
+}
+
+
 T = TypeVar("T")
 
 

@@ -18,6 +18,7 @@ import pytest
 import websockets
 from sqlalchemy import select, update
 
+from tests.conftest import CALLBACK_POLICY as POLICY
 from tests.conftest import Running, World, count, login
 from tests.integration.test_routing_flow import visitor_writes
 from threadline.callbacks.models import Callback
@@ -31,15 +32,6 @@ from threadline.verification.models import ContinuationCode
 
 APP_SECRET = "app-backend-hmac-secret"
 VOICE_NUMBER = "+351210000000"
-ALL_DAY = {d: [["00:00", "24:00", 3]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-POLICY = {
-    "enabled": True,
-    "offer_after_s": 0,
-    "window_minutes": 30,
-    "book_days": 2,
-    "min_notice_minutes": 0,
-    "plan": ALL_DAY,
-}
 SETTINGS: dict[str, Any] = {
     "queues": ["General"],
     "reasons": [

@@ -12,7 +12,16 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, add_endpoint, count, eventually, login
+from tests.conftest import (
+    ALL_DAY_PLAN,
+    CALLBACK_POLICY,
+    Running,
+    World,
+    add_endpoint,
+    count,
+    eventually,
+    login,
+)
 from tests.fakes.twilio import FakeCall, FakeTwilio, running_fake_twilio
 from tests.integration.test_app_api import LOST_CARD, ago, make_app, open_app, signed
 from tests.integration.test_routing_flow import visitor_writes
@@ -39,17 +48,8 @@ from threadline.routing.models import Contact, Queue
 from threadline.threads.models import ThreadEvent
 from threadline.workers.models import Timer
 
-ALL_DAY = {
-    day: [["00:00", "24:00", 3]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-}
-POLICY = {
-    "enabled": True,
-    "offer_after_s": 0,
-    "window_minutes": 30,
-    "book_days": 2,
-    "min_notice_minutes": 0,
-    "plan": ALL_DAY,
-}
+ALL_DAY = ALL_DAY_PLAN
+POLICY = CALLBACK_POLICY
 
 
 @pytest.fixture

@@ -45,24 +45,10 @@
   }
 
   function t(key, values) {
-    var text = STRINGS[key] == null ? key : String(STRINGS[key]);
-    return text.replace(/\{(\w+)\}/g, function (m, name) {
-      return values && values[name] != null ? String(values[name]) : m;
-    });
+    return window.TLPage.format(STRINGS, key, values);
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      var value = attrs[name];
-      if (value == null || value === false) return;
-      if (name === "text") node.textContent = value;
-      else if (name === "on") Object.keys(value).forEach(function (ev) { node.addEventListener(ev, value[ev]); });
-      else node.setAttribute(name, value === true ? "" : value);
-    });
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
-    return node;
-  }
+  var el = window.TLPage.el;
 
   function zone() {
     try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }

@@ -12,6 +12,7 @@ var SHELL = [
   BASE,
   BASE + "/offline",
   BASE + "/manifest.webmanifest",
+  "/static/app/dom.js",
   "/static/app/app.js",
   "/static/app/app.css",
   "/static/app/icon.svg",

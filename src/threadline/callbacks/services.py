@@ -44,7 +44,7 @@ from threadline.callbacks.policy import (
 from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.customers.identities import normalise_phone
-from threadline.customers.models import Customer
+from threadline.customers.models import Customer, Identity
 from threadline.customers.services import add_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotFound, ThreadlineError
@@ -161,6 +161,13 @@ async def _text_customer(
     )
     if endpoint is None:
         return False
+    reachable = await uow.session.scalar(
+        select(Identity.id)
+        .where(Identity.customer_id == callback.customer_id, Identity.kind == "phone")
+        .limit(1)
+    )
+    if reachable is None:
+        return False  # the number given is another customer's: we call it, but text nobody
     # imported here: the outbox appends timeline events through the threads module
     from threadline.channels.outbox import enqueue_outbound
 

@@ -357,6 +357,34 @@ async def test_at_its_turn_the_agent_is_reserved_and_the_customer_called_back(
     assert actions == ["requested", "dialing", "answered", "completed"]
 
 
+async def test_when_the_agent_misses_the_answered_callback_it_is_not_the_customers_attempt(
+    server: Running,
+    world: World,
+    agent: httpx.AsyncClient,
+    phone_line: FakeTwilio,
+) -> None:
+    await _set_policy(server, world.queues["general"].id, POLICY)
+    contact = await _waiting(server, world, "v-missed-agent")
+    made = await agent.post(
+        f"/api/v1/contacts/{contact.id}/callback", json={"phone": "+351 912 000 333"}
+    )
+    callback_id = made.json()["id"]
+    offer_id = await _offer_to_rui(server, world, agent)
+    assert (await agent.post(f"/api/v1/offers/{offer_id}/accept")).status_code == 200
+    call = await _placed_call(phone_line, set())
+    answered = twiml(await phone_line.answer(call))
+    dial = answered.find("Dial")
+    assert dial is not None
+    told = twiml(await phone_line.dial_outcome(call, dial.get("action") or "", "no-answer"))
+    assert "call you again" in " ".join(said(told))
+    await phone_line.finish(call, "completed", duration_s=20)
+    state = await _callback(server, callback_id)
+    assert state.status == "retry_wait" and state.attempts == 0
+    assert state.outcome == "agent-missed"
+    actions = [e.data["action"] for e in await _events(server, contact.thread_id, "callback")]
+    assert actions == ["requested", "dialing", "answered", "agent_missed"]
+
+
 async def test_no_answer_is_retried_at_the_head_of_the_line_then_given_up(
     server: Running,
     world: World,

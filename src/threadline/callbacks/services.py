@@ -65,6 +65,8 @@ WATCH_MARGIN_S = 120.0
 FORECAST_WEEKS = 4
 MANAGE_SALT = "callback-manage"
 ANSWERED = ("answered", "in-progress")
+AGENT_MISSED = ("no-answer", "busy", "failed", "canceled")  # the agent's phone, not theirs
+AGENT_MISSED_RETRY_S = 30.0
 UNANSWERED = ("no-answer", "busy", "failed", "canceled", "no-outcome", "machine")
 
 
@@ -548,7 +550,7 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
         context = {**previous.context, **context}
         context.pop("call_sid", None)
     if timer.kind == CALLBACK_RETRY:
-        context["callback_retry"] = callback.attempts  # routing learns no wait from it
+        context["callback_retry"] = True  # routing learns no wait from it
     contact = await ctx.routing.enqueue(
         uow,
         thread,
@@ -664,11 +666,29 @@ async def on_call_outcome(ctx: Context, uow: UnitOfWork, outcome: Any) -> None:
         _event(uow, thread, callback, "answered")
     elif status == "completed" and callback.status in ("dialing", "connected"):
         await timers.cancel(uow.session, CALLBACK_WATCH, callback.id)
+        if getattr(outcome, "agent_status", None) in AGENT_MISSED:
+            await _agent_missed(ctx, uow, thread, callback)
+            return
         callback.status, callback.outcome, callback.ended_at = "completed", "answered", utcnow()
         _event(uow, thread, callback, "completed", duration_s=outcome.duration_s)
     elif status in UNANSWERED and callback.status == "dialing":
         await timers.cancel(uow.session, CALLBACK_WATCH, callback.id)
         await _unanswered(ctx, uow, callback, status)
+
+
+async def _agent_missed(ctx: Context, uow: UnitOfWork, thread: Thread, callback: Callback) -> None:
+    """The customer answered but the reserved agent's phone did not (they were told we will
+    call again): not the customer's attempt; back to the head of the line shortly."""
+    if callback.contact_id:
+        contact: Contact | None = await uow.lock(Contact, callback.contact_id)
+        if contact is not None:
+            await ctx.routing.end_by_system(uow, contact, "callback agent missed")
+    callback.attempts = max(callback.attempts - 1, 0)
+    callback.status, callback.agent_id, callback.outcome = "retry_wait", None, "agent-missed"
+    retry_at = utcnow() + timedelta(seconds=AGENT_MISSED_RETRY_S)
+    timers.schedule(uow.session, callback.org_id, CALLBACK_RETRY, callback.id, retry_at)
+    _event(uow, thread, callback, "agent_missed", retry_at=retry_at.isoformat())
+    uow.after_commit(_wake(ctx))
 
 
 async def on_watch(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:

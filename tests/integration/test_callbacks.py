@@ -327,23 +327,36 @@ async def _placed_call(twilio: FakeTwilio, known: set[str]) -> FakeCall:
     return call
 
 
+async def _kept_and_dialled(
+    server: Running,
+    world: World,
+    agent: httpx.AsyncClient,
+    phone_line: FakeTwilio,
+    visitor: str,
+    phone: str,
+) -> tuple[Contact, str, FakeCall]:
+    """A waiting chat keeps its place as a callback to `phone`; at its turn Rui accepts
+    and the call goes out: the contact, the callback's id and the ringing call."""
+    await _set_policy(server, world.queues["general"].id, POLICY)
+    contact = await _waiting(server, world, visitor)
+    made = await agent.post(f"/api/v1/contacts/{contact.id}/callback", json={"phone": phone})
+    callback_id = made.json()["id"]
+    offer_id = await _offer_to_rui(server, world, agent)
+    accepted = await agent.post(f"/api/v1/offers/{offer_id}/accept")
+    assert accepted.status_code == 200, accepted.text
+    return contact, callback_id, await _placed_call(phone_line, set())
+
+
 async def test_at_its_turn_the_agent_is_reserved_and_the_customer_called_back(
     server: Running,
     world: World,
     agent: httpx.AsyncClient,
     phone_line: FakeTwilio,
 ) -> None:
-    await _set_policy(server, world.queues["general"].id, POLICY)
-    contact = await _waiting(server, world, "v-dmitri")
-    made = await agent.post(
-        f"/api/v1/contacts/{contact.id}/callback", json={"phone": "+351 912 000 111"}
-    )
-    callback_id = made.json()["id"]
-    offer_id = await _offer_to_rui(server, world, agent)
-    accepted = await agent.post(f"/api/v1/offers/{offer_id}/accept")
-    assert accepted.status_code == 200, accepted.text
     # the agent sees the thread first; then the phone rings, from our number
-    call = await _placed_call(phone_line, set())
+    contact, callback_id, call = await _kept_and_dialled(
+        server, world, agent, phone_line, "v-dmitri", "+351 912 000 111"
+    )
     assert call.to == "+351912000111"
     assert (await _callback(server, callback_id)).status == "dialing"
     answered = await phone_line.answer(call)
@@ -363,15 +376,9 @@ async def test_when_the_agent_misses_the_answered_callback_it_is_not_the_custome
     agent: httpx.AsyncClient,
     phone_line: FakeTwilio,
 ) -> None:
-    await _set_policy(server, world.queues["general"].id, POLICY)
-    contact = await _waiting(server, world, "v-missed-agent")
-    made = await agent.post(
-        f"/api/v1/contacts/{contact.id}/callback", json={"phone": "+351 912 000 333"}
+    contact, callback_id, call = await _kept_and_dialled(
+        server, world, agent, phone_line, "v-missed-agent", "+351 912 000 333"
     )
-    callback_id = made.json()["id"]
-    offer_id = await _offer_to_rui(server, world, agent)
-    assert (await agent.post(f"/api/v1/offers/{offer_id}/accept")).status_code == 200
-    call = await _placed_call(phone_line, set())
     answered = twiml(await phone_line.answer(call))
     dial = answered.find("Dial")
     assert dial is not None

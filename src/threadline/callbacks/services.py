@@ -170,21 +170,8 @@ async def _text_customer(
     )
     if reachable is None:
         return False  # the number given is another customer's: we call it, but text nobody
-    # imported here: the outbox appends timeline events through the threads module
-    from threadline.channels.outbox import enqueue_outbound
-
     language = pick_language(callback.language)
-    body = translate(language, key, **values)
-    event = append_event(
-        uow,
-        thread,
-        kind="message",
-        channel="sms",
-        author_type="system",
-        body=body,
-        data={"callback_id": callback.id},
-    )
-    await enqueue_outbound(ctx, uow, thread, event)
+    await _send_text(ctx, uow, thread, key, language, data={"callback_id": callback.id}, **values)
     return True
 
 
@@ -903,8 +890,17 @@ def _range_text(language: str, low_s: float | None, high_s: float | None) -> str
 
 
 async def _send_text(
-    ctx: Context, uow: UnitOfWork, thread: Thread, key: str, language: str, **values: str
+    ctx: Context,
+    uow: UnitOfWork,
+    thread: Thread,
+    key: str,
+    language: str,
+    *,
+    data: dict[str, Any] | None = None,
+    **values: str,
 ) -> None:
+    """A system text (SMS, through the outbox) in the customer's language, on the timeline."""
+    # imported here: the outbox appends timeline events through the threads module
     from threadline.channels.outbox import enqueue_outbound
 
     event = append_event(
@@ -914,6 +910,7 @@ async def _send_text(
         channel="sms",
         author_type="system",
         body=translate(language, key, **values),
+        data=data,
     )
     await enqueue_outbound(ctx, uow, thread, event)
 

@@ -344,13 +344,9 @@ class RoutingService:
             for hook in self.accept_hooks:
                 await hook(uow, contact, thread)
             if not contact.context.get("callback_retry"):
-                self._learn(
-                    uow,
-                    "answered",
-                    contact.queue_id,
-                    contact.id,
-                    (now - contact.enqueued_at).total_seconds(),
-                )
+                waited = (now - contact.enqueued_at).total_seconds()
+                queue_id, contact_id = contact.queue_id, contact.id
+                self._learn(uow, lambda: self.waits.answered(queue_id, contact_id, waited))
             uow.publish(
                 {
                     "type": "offer.closed",
@@ -515,7 +511,8 @@ class RoutingService:
                 customer.last_agent_id, customer.last_served_at = agent_id, now
                 if contact.accepted_at is not None:
                     handle_s = (now - contact.accepted_at).total_seconds()
-                    self._learn(uow, "handled", contact.queue_id, None, handle_s)
+                    queue_id = contact.queue_id
+                    self._learn(uow, lambda: self.waits.handled(queue_id, handle_s))
             uow.publish(
                 {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
             )
@@ -571,32 +568,20 @@ class RoutingService:
             contact_id=contact.id,
             data={"why": why, "wait_s": round((utcnow() - contact.enqueued_at).total_seconds(), 1)},
         )
-        self._learn(
-            uow,
-            "abandoned",
-            contact.queue_id,
-            contact.id,
-            (utcnow() - contact.enqueued_at).total_seconds(),
-        )
+        waited = (utcnow() - contact.enqueued_at).total_seconds()
+        queue_id, contact_id = contact.queue_id, contact.id
+        self._learn(uow, lambda: self.waits.abandoned(queue_id, contact_id, waited))
         uow.publish(
             {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
         )
         self._after_contact_left(uow, contact, agent_id, previous_status)
         return True
 
-    def _learn(
-        self, uow: UnitOfWork, what: str, queue_id: str, contact_id: str | None, seconds: float
-    ) -> None:
+    def _learn(self, uow: UnitOfWork, feed: Callable[[], None]) -> None:
         """Feed the wait estimator once the transaction that saw it has committed."""
-        waits = self.waits
 
         async def _after() -> None:
-            if what == "answered":
-                waits.answered(queue_id, contact_id, seconds)
-            elif what == "abandoned":
-                waits.abandoned(queue_id, contact_id, seconds)
-            else:
-                waits.handled(queue_id, seconds)
+            feed()
 
         uow.after_commit(_after)
 

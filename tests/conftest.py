@@ -4,15 +4,20 @@ and factories for test data."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import websockets
 from sqlalchemy import create_engine, func, select, text
+from websockets.asyncio.client import ClientConnection
 
 from tests.fakes.http_server import free_port, serving
 from threadline.agents.models import Agent
@@ -28,6 +33,7 @@ from threadline.orgs.services import do_create_org
 from threadline.routing.models import Queue
 from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
+from threadline.threads.models import ThreadEvent
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "THREADLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -252,6 +258,31 @@ async def take_thread(running: Running, email: str, thread_id: str) -> httpx.Asy
     return agent
 
 
+@asynccontextmanager
+async def authed_socket(url: str, token: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
+    """A WebSocket authenticated as the clients do it: the token in the first frame
+    ({"type": "auth"}), never in the URL (URLs end up in access logs)."""
+    async with websockets.connect(url, **kwargs) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        yield ws
+
+
 async def _offer_for(agent: httpx.AsyncClient, thread_id: str) -> dict[str, Any] | None:
     offers = (await agent.get("/api/v1/offers")).json()
     return next((o for o in offers if o["thread_id"] == thread_id), None)
+
+
+RECORDED_PAYLOADS = Path(__file__).parent / "channels" / "fixtures"
+
+
+def recorded_payload(channel: str, name: str) -> dict[str, Any]:
+    """A provider payload recorded beside the conformance suite (tests/channels/fixtures)."""
+    path = RECORDED_PAYLOADS / channel / f"{name}.json"
+    payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return payload
+
+
+async def events_of(server: Running, *where: Any) -> list[ThreadEvent]:
+    """The timeline entries matching `where`, oldest first, across every thread."""
+    async with server.ctx.db.sessions() as db:
+        return list(await db.scalars(select(ThreadEvent).where(*where).order_by(ThreadEvent.id)))

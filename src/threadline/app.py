@@ -13,7 +13,9 @@ from fastapi.staticfiles import StaticFiles
 
 from threadline import __version__
 from threadline.agents.http import router as agents_router
+from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.auth.http import router as auth_router
+from threadline.boundary import install_boundary
 from threadline.callbacks.http import router as callbacks_router
 from threadline.callbacks.services import register as register_callbacks
 from threadline.channels.app.adapter import AppAdapter
@@ -43,12 +45,15 @@ from threadline.customers.http import router as customers_router
 from threadline.db import Database
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
+from threadline.i18n import language
 from threadline.logging import configure_logging
+from threadline.ratelimit import RateLimits
 from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
 from threadline.threads.http import router as threads_router
 from threadline.web.http import router as web_router
+from threadline.web.security import SecurityMiddleware
 from threadline.workers.timers import TimerWorker
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -81,6 +86,7 @@ def build_context(settings: Settings) -> Context:
     )
     ctx._routing = RoutingService(ctx)
     ctx.extras["channels"] = build_channels(settings)
+    ctx.extras["rate_limits"] = RateLimits(settings)
     outbox = OutboxSender(ctx)
     timer_worker = TimerWorker(ctx, settings.timer_poll_s)
     timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
@@ -104,6 +110,7 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     """Start the bus, the routing engines and the workers; stop them in reverse."""
     await ctx.bus.start()
     await ctx.routing.start()
+    await asyncio.to_thread(language.load)  # py3langid's model, read before the first message
     timer_worker: TimerWorker = ctx.extras["timers"]
     await timer_worker.start()
     ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
@@ -118,6 +125,7 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await timer_worker.stop()
         await ctx.extras["outbox"].stop()
         await ctx.extras["channels"].aclose()
+        await ctx.extras["rate_limits"].aclose()
         await ctx.bus.stop()
         await ctx.db.dispose()
 
@@ -137,9 +145,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="One customer, one thread, every channel.",
+        # /docs and /redoc are served from vendored assets by web/http.py (not a CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_boundary(app)
     for router in (
         auth_router,
         agents_router,
@@ -162,4 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        SecurityMiddleware,
+        base_url=settings.base_url,
+        session_cookie=SESSION_COOKIE,
+        app_frame_ancestors=settings.app_frame_ancestors,
+    )
     return app

@@ -59,6 +59,9 @@ def serve(
         log_level=settings.log_level.lower(),
         ws="websockets-sansio",
         ws_per_message_deflate=False,  # chat frames are small; compressing them costs CPU
+        # the client address is the socket peer unless Settings.trusted_proxies says which
+        # proxies' X-Forwarded-For to believe (ratelimit.py), not uvicorn's own default
+        proxy_headers=False,
     )
 
 

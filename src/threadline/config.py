@@ -9,6 +9,24 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# What a stranger may do, per client address (chat_* per visitor), in `limits` notation.
+# Sized so that a busy office or a mobile carrier's NAT, where hundreds of people share one
+# address, is never stopped, while one machine cannot fill the database or the queues.
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    # every page view of the site opens (mostly restores) a widget or app session
+    "widget_session": "300/minute;6000/hour",
+    "app_session": "300/minute;6000/hour",
+    # a customer's writes with a session token anyone can get: contacts, callbacks, call-now
+    "customer_write": "60/minute;1000/hour",
+    # the signed manage link of a callback: reschedule, cancel
+    "callback_manage": "30/minute;300/hour",
+    # one visitor on the chat socket: a fast typist sends a message every two seconds
+    "chat_message": "30/minute;600/hour",
+    "chat_identify": "10/minute;60/hour",
+    "chat_typing": "120/minute",
+    "chat_other": "120/minute",  # receipts and resumes
+}
+
 
 class Settings(BaseSettings):
     """Threadline configuration; every field can be set as THREADLINE_<NAME>."""
@@ -21,6 +39,8 @@ class Settings(BaseSettings):
     # logs everyone out on restart; `threadline demo`/`make demo` write a stable one to .env.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     base_url: str = "http://127.0.0.1:8000"
+    # Sites allowed to frame the customer app page /app/{key} (origins; none by default)
+    app_frame_ancestors: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
     # Routing
@@ -51,9 +71,38 @@ class Settings(BaseSettings):
     # Sessions
     session_max_age_s: int = 12 * 3600
     visitor_token_max_age_s: int = 365 * 24 * 3600
+    # Session cookies are Secure whenever base_url is https (`secure_cookies`); True also
+    # makes them Secure with an http base_url (TLS ended by a proxy in front).
     cookie_secure: bool = False
+    # Abuse limits, moving windows per client address (shared by every node through Redis
+    # when bus_url is redis://). The client address is the socket peer, or the nearest
+    # untrusted address of X-Forwarded-For when the peer is one of these proxies (CIDRs).
+    # Loopback by default: a proxy on the same host (only local processes connect from it).
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    rate_limits_enabled: bool = True  # off only for load benchmarks run from one address
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict, description="overrides of DEFAULT_RATE_LIMITS by name"
+    )
+    rate_limit_key_prefix: str = "threadline:limits"  # Redis keys; one per installation
+    # Login: this many failures within the window lock the account (whoever tries) or the
+    # address (whatever account) for login_lockout_s, doubling with each further lockout
+    # within a day up to login_lockout_max_s. A success never unlocks early.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 50  # a call centre's office shares one address
+    login_failure_window_s: int = 15 * 60
+    login_lockout_s: int = 60
+    login_lockout_max_s: int = 3600
     log_level: str = "INFO"
     log_json: bool = False
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether session cookies carry `Secure`: always when the public URL is https."""
+        return self.cookie_secure or self.base_url.lower().startswith("https://")
+
+    def rate_limit(self, name: str) -> str:
+        """The limits of one abuse-prone action, in `limits` notation ("30/minute;...")."""
+        return self.rate_limits.get(name, DEFAULT_RATE_LIMITS[name])
 
     @cached_property
     def is_sqlite(self) -> bool:

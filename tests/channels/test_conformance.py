@@ -17,8 +17,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,17 +32,23 @@ from threadline.app import build_channels
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    InboundMessage,
     MediaLimits,
     OutboundAdapter,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
+    StatusUpdate,
 )
 from threadline.channels.email.adapter import EmailAdapter
+from threadline.channels.messenger import payload as messenger_payload
 from threadline.channels.messenger.adapter import MessengerAdapter
 from threadline.channels.registry import ChannelRegistry
 from threadline.channels.sms.adapter import SmsAdapter
+from threadline.channels.sms.twilio_provider import TwilioProvider
 from threadline.channels.telegram.adapter import TelegramAdapter
+from threadline.channels.telegram.updates import Ignored, parse_update
+from threadline.channels.whatsapp import payload as whatsapp_payload
 from threadline.channels.whatsapp.adapter import WhatsAppAdapter
 from threadline.config import Settings
 from threadline.customers.identities import IDENTITY_KINDS
@@ -493,3 +501,278 @@ async def test_a_file_goes_out_by_link_or_inside_the_message(
     assert provider.sent_ids() == [result.provider_msg_id]
     by_link = provider.channel != "email"
     assert provider.sent_files() == [(url if by_link else digest, caption)]
+
+
+# ---- inbound: every adapter reads every recorded payload of its channel ---------------------
+#
+# tests/channels/fixtures/<channel>/*.json are bodies the providers really send (sources and
+# licences in fixtures/README.md). Each is read by its channel's parser into normalised
+# events, with nothing skipped, and summed up as below: what the thread will show.
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WA_PHONE_NUMBER_ID = "106540352242922"  # the business number of Meta's examples
+MS_PAGE_ID = "104729785590011"
+TG_BOT = "threadline_test_bot"
+SHEENA = "Sheena Nelson"
+WA_ORIGINAL = "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA="
+MS_MID = "m_1457764197618:41d102a3e1ae206a38"
+BARBARA = {
+    "name": "Barbara J. Johnson",
+    "phones": [{"phone": "+1 (415) 555-0829", "type": "MOBILE"}],
+    "emails": [],
+    "org": "Social Tsunami",
+}
+
+# fixture -> what each event in it is, in order: a message (kind, body, and what it carries),
+# a delivery report ("status"), or an update read and left aside ("ignored")
+EXPECTED: dict[str, list[dict[str, Any]]] = {
+    "whatsapp/text.json": [{"kind": "message", "body": "Does it come in another color?"}],
+    "whatsapp/contacts.json": [{"kind": "message", "body": "", "contacts": [BARBARA]}],
+    "whatsapp/reaction.json": [
+        {"kind": "reaction", "body": "\U0001f44d", "relates_to": WA_ORIGINAL}
+    ],
+    "whatsapp/reaction_removed.json": [{"kind": "reaction", "body": "", "relates_to": WA_ORIGINAL}],
+    "whatsapp/location.json": [
+        {
+            "kind": "message",
+            "body": "",
+            "location": {
+                "latitude": 37.483253479003906,
+                "longitude": -122.14960479736328,
+                "name": "Main Street Beach",
+                "address": "1 Hacker Way, Menlo Park, CA 94025",
+                "url": "https://foursquare.com/v/4d7031d35b5df7744",
+            },
+        }
+    ],
+    "whatsapp/image.json": [{"kind": "message", "body": "This is a caption", "files": 1}],
+    "whatsapp/edit.json": [
+        {
+            "kind": "edit",
+            "body": "The blue one, not the red one",
+            "relates_to": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=",
+            "files": 1,
+        }
+    ],
+    "whatsapp/unsupported.json": [
+        {"kind": "message", "body": "", "unsupported": "unsupported: Message type unknown"}
+    ],
+    "whatsapp/interactive_button_reply.json": [{"kind": "message", "body": "Cancel"}],
+    "whatsapp/system_number_changed.json": [],
+    "whatsapp/status_delivered.json": [{"status": "delivered"}],
+    "whatsapp/status_failed.json": [{"status": "failed"}],
+    "whatsapp/batch_with_contacts.json": [
+        {"kind": "message", "body": "Here is my colleague"},
+        {
+            "kind": "message",
+            "body": "",
+            "contacts": [
+                {
+                    "name": "Barbara J. Johnson",
+                    "phones": [{"phone": "+1 (415) 555-0829", "type": "MOBILE"}],
+                    "emails": [{"email": "bjohnson@socialtsunami.com", "type": "WORK"}],
+                }
+            ],
+        },
+        {"kind": "message", "body": "Please call her"},
+    ],
+    "messenger/text.json": [{"kind": "message", "body": "hello, world!"}],
+    "messenger/image.json": [{"kind": "message", "body": "", "files": 1}],
+    "messenger/location.json": [
+        {
+            "kind": "message",
+            "body": "",
+            "location": {
+                "latitude": 37.483872693672,
+                "longitude": -122.14900441942,
+                "name": "Pinned Location",
+            },
+        }
+    ],
+    "messenger/postback_without_mid.json": [{"kind": "message", "body": "Get Started"}],
+    "messenger/postback.json": [{"kind": "message", "body": "Talk to an agent"}],
+    "messenger/reaction.json": [{"kind": "reaction", "body": "\u2764\ufe0f", "relates_to": MS_MID}],
+    "messenger/unreaction.json": [{"kind": "reaction", "body": "", "relates_to": MS_MID}],
+    "messenger/delivery.json": [{"status": "delivered"}],
+    "messenger/read.json": [],
+    "messenger/echo.json": [],
+    "telegram/message.json": [{"kind": "message", "body": "Hi, world!"}],
+    "telegram/edited_message.json": [
+        {"kind": "edit", "body": "hi there (edited)", "relates_to": f"{TG_BOT}:12345678:12345"}
+    ],
+    "telegram/message_with_location.json": [
+        {"kind": "message", "body": "", "location": {"latitude": 55.693416, "longitude": 37.624605}}
+    ],
+    "telegram/message_with_venue.json": [
+        {
+            "kind": "message",
+            "body": "",
+            "location": {
+                "latitude": 38.710832,
+                "longitude": -9.136742,
+                "name": "Praça do Comércio",
+                "address": "Praça do Comércio, 1100-148 Lisboa",
+            },
+        }
+    ],
+    "telegram/message_with_contact.json": [
+        {
+            "kind": "message",
+            "body": "",
+            "contacts": [
+                {
+                    "name": "Rui Costa",
+                    "phones": [{"phone": "+351912345678"}],
+                    "emails": [],
+                    "telegram_user_id": 87654321,
+                }
+            ],
+        }
+    ],
+    "telegram/message_with_photo.json": [{"kind": "message", "body": "description", "files": 1}],
+    "telegram/message_with_voice.json": [{"kind": "message", "body": "", "files": 1}],
+    "telegram/reply_message.json": [{"kind": "message", "body": "Reply to quoted message"}],
+    "telegram/message_with_game.json": [{"ignored": True}],
+    "telegram/shipping_query.json": [{"ignored": True}],
+    "sms/inbound_text.json": [{"kind": "message", "body": "Hola, necesito ayuda con mi pedido"}],
+    "sms/inbound_mms.json": [{"kind": "message", "body": "", "files": 1}],
+    "sms/status_delivered.json": [{"status": "delivered"}],
+    "sms/status_undelivered.json": [{"status": "failed"}],
+}
+# the sender's name each channel's payloads give (Messenger's come from the profile API;
+# Telegram's are the sender's first and last name)
+NAMES = {"whatsapp": SHEENA, "messenger": None, "sms": None}
+
+
+def recorded(channel: str | None = None) -> list[str]:
+    pattern = f"{channel}/*.json" if channel else "*/*.json"
+    return sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob(pattern))
+
+
+Read = InboundMessage | StatusUpdate | str  # a str: an update read and left aside, and why
+
+
+def read(name: str, telegram_adapter: TelegramAdapter) -> list[Read]:
+    """What the channel's parser makes of a recorded body, as the webhook hands it over."""
+    channel = name.split("/")[0]
+    payload = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    if channel == "whatsapp":
+        notification = whatsapp_payload.parse_notification(WA_PHONE_NUMBER_ID, payload)
+    elif channel == "messenger":
+        notification = messenger_payload.parse_notification(MS_PAGE_ID, payload)
+    elif channel == "telegram":
+        update = parse_update(payload)
+        if isinstance(update, Ignored):
+            return [update.reason]
+        config = EndpointConfig(id="e1", channel="telegram", key=TG_BOT, secret="t")
+        return [telegram_adapter.inbound(config, update)]
+    elif channel == "sms":
+        twilio = TwilioProvider(httpx.AsyncClient())
+        if "MessageStatus" in payload:
+            return [twilio.parse_status(payload)]
+        sms = twilio.parse_inbound(payload)
+        return [
+            InboundMessage(
+                channel="sms",
+                identity_kind="phone",
+                identity_value=sms.sender,
+                body=sms.body,
+                provider_msg_id=sms.provider_msg_id,
+                attachments=sms.media,
+            )
+        ]
+    else:
+        raise AssertionError(f"no inbound reader for {channel}")
+    assert notification.skipped == (), notification.skipped
+    return [*notification.messages, *notification.statuses]
+
+
+def summary(item: Read) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"ignored": True}
+    if isinstance(item, StatusUpdate):
+        return {"status": item.status}
+    out: dict[str, Any] = {"kind": item.kind, "body": item.body}
+    if item.relates_to:
+        out["relates_to"] = item.relates_to
+    if item.attachments:
+        out["files"] = len(item.attachments)
+    for name in ("location", "contacts"):
+        if name in item.data:
+            out[name] = item.data[name]
+    if (unsupported := item.data.get("unsupported")) is not None:
+        out["unsupported"] = f"{unsupported['type']}: {unsupported.get('reason', '')}"
+    return out
+
+
+@pytest.fixture
+async def telegram_adapter() -> AsyncIterator[TelegramAdapter]:
+    made = TelegramAdapter("http://127.0.0.1")
+    yield made
+    await made.aclose()
+
+
+def test_every_recorded_payload_has_its_expectation() -> None:
+    assert recorded() == sorted(EXPECTED)
+    for channel in ("whatsapp", "messenger", "telegram", "sms"):
+        assert len(recorded(channel)) >= 4, channel
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_recorded_payload_reads_into_normalised_events(
+    name: str, telegram_adapter: TelegramAdapter
+) -> None:
+    channel = name.split("/")[0]
+    events = read(name, telegram_adapter)
+    assert [summary(e) for e in events] == EXPECTED[name]
+    for event in events:
+        if not isinstance(event, InboundMessage):
+            continue
+        assert event.channel == channel and event.identity_value and event.provider_msg_id
+        json.dumps(dict(event.data))  # what is stored must be JSON
+        if channel in NAMES:
+            assert event.sender_name == NAMES[channel]
+        else:
+            raw = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+            sender = (raw.get("message") or raw.get("edited_message"))["from"]
+            given = (sender.get("first_name"), sender.get("last_name"))
+            assert event.sender_name == " ".join(p for p in given if p)
+
+
+def test_a_postback_without_mid_has_a_stable_key_of_its_own() -> None:
+    payload = json.loads((FIXTURES / "messenger/postback_without_mid.json").read_text())
+    first = messenger_payload.parse_notification(MS_PAGE_ID, payload).messages[0]
+    again = messenger_payload.parse_notification(MS_PAGE_ID, payload).messages[0]
+    assert first.provider_msg_id == again.provider_msg_id
+    assert first.provider_msg_id and first.data == {"postback": "GET_STARTED_PAYLOAD"}
+    later = json.loads(json.dumps(payload))
+    later["entry"][0]["messaging"][0]["timestamp"] += 1000  # the same button, tapped again
+    tapped_again = messenger_payload.parse_notification(MS_PAGE_ID, later).messages[0]
+    assert tapped_again.provider_msg_id != first.provider_msg_id
+
+
+def test_one_unreadable_message_is_skipped_and_the_others_kept() -> None:
+    payload = json.loads((FIXTURES / "whatsapp/batch_with_contacts.json").read_text())
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    messages.insert(1, {"id": "wamid.X", "from": "16505551234", "type": "location"})
+    messages.insert(0, "not an object")
+    notification = whatsapp_payload.parse_notification(WA_PHONE_NUMBER_ID, payload)
+    assert [m.provider_msg_id for m in notification.messages] == [
+        "wamid.BATCH.1",
+        "wamid.BATCH.2",
+        "wamid.BATCH.3",
+    ]
+    assert len(notification.skipped) == 2
+
+
+def test_only_a_reaction_or_an_edit_relates_to_a_message() -> None:
+    said = {"channel": "whatsapp", "identity_kind": "phone", "identity_value": "+1", "body": ""}
+    assert InboundMessage(**said, kind="reaction", relates_to="wamid.1").relates_to == "wamid.1"
+    for wrong in (
+        {"kind": "reaction"},
+        {"kind": "edit", "relates_to": ""},
+        {"kind": "message", "relates_to": "wamid.1"},
+        {"kind": "sticker", "relates_to": "wamid.1"},
+    ):
+        with pytest.raises(ValueError):
+            InboundMessage(**said, **wrong)

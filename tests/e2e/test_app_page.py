@@ -112,7 +112,7 @@ async def test_book_a_time_then_call_now_verified_with_a_code(
     app = await make_app(server, world)
     context, page, errors = await _browse(browser, zone="America/New_York")
     passkey = {"level": "verified", "method": "passkey", "at": ago(minutes=2)}
-    identity = {**signed("elena@example.com", passkey), "name": "Elena"}
+    identity = signed("elena@example.com", passkey, name="Elena")
     await page.goto(f"{server.base_url}/app/{app.key}#identity={_fragment(identity)}")
     await expect(page.get_by_test_id("assurance")).to_have_text("Verified · passkey")
     assert "identity" not in page.url  # the signed identity does not stay in the address
@@ -190,7 +190,7 @@ async def test_the_page_is_an_installable_app_that_opens_offline(
         assert body["start_url"] == f"/app/{app.key}" and body["display"] == "standalone"
 
     # the shell is cached: offline, the page still opens and says it is offline
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")  # claimed
+    await page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # claimed
     await context.set_offline(True)
     await page.reload()
     await expect(page.locator("h1")).to_have_text("Test Bank")

@@ -52,8 +52,9 @@ async def _visitor(server: Running, world: World, name: str) -> AsyncIterator[Cl
         session = (
             await http.post(f"/api/v1/widget/{world.widget.key}/session", json={"locale": "pt-PT"})
         ).json()
-    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
     async with connect(url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": session["visitor_token"]}))
         await ws.send(json.dumps({"type": "identify", "name": name}))
         await _recv_until(ws, "identified")
         yield ws

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +16,7 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 
 from tests.conftest import WIDGET_SECRET, Running, World, login
+from tests.fakes.site_backend import site_hash
 from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.routing.hours import DAYS
 from threadline.routing.models import Queue
@@ -39,8 +38,8 @@ async def _open_page(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{server.base_url}/demo-site?widget={world.widget.key}")
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
-    await page.wait_for_function("window.Threadline._debugState().connected")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => window.Threadline._debugState().connected")
     assert errors == []
     return context, page
 
@@ -145,7 +144,7 @@ async def test_visitor_chats_with_an_agent_in_portuguese_and_keeps_it_after_relo
     await page.screenshot(path="/tmp/widget.png")  # noqa: S108 - a fixed path to look at by hand
 
     await page.reload()
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
     await expect(page.locator(f"{WIDGET} li.me .bubble")).to_have_text(
         ["o meu cartão não chegou", "obrigada"]
     )
@@ -179,7 +178,7 @@ async def test_javascript_api_send_on_message_and_identify(
 
     thread_id = await _accept_offer(rui)
     await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "How can I help?"})
-    await page.wait_for_function("window.seen.includes('How can I help?')")
+    await page.wait_for_function("() => window.seen.includes('How can I help?')")
     assert await page.evaluate("window.seen") == ["joined:Rui", "How can I help?"]
 
     # a verified identity merges the visitor into the customer the bank already knows
@@ -187,7 +186,7 @@ async def test_javascript_api_send_on_message_and_identify(
         "/api/v1/customers", json={"name": "Marta Silva", "email": "marta@example.com"}
     )
     assert known.status_code == 201, known.text
-    good = hmac.new(WIDGET_SECRET.encode(), b"marta@example.com", hashlib.sha256).hexdigest()
+    good = site_hash(WIDGET_SECRET, name="Marta", email="marta@example.com")
     result = await page.evaluate(
         "h => Threadline.identify({name: 'Marta', email: 'marta@example.com', hash: h})", good
     )
@@ -199,16 +198,17 @@ async def test_javascript_api_send_on_message_and_identify(
     assert "After identify" in bodies
     await expect(page.locator(f"{WIDGET} li.me .bubble")).to_have_count(2)
 
-    # a wrong hash is only a claim: another visitor cannot take over a known customer
+    # a wrong hash is refused: another visitor cannot take over a known customer
     other = await rui.post(
         "/api/v1/customers", json={"name": "Joana", "email": "joana@example.com"}
     )
     context2, page2 = await _open_page(browser, server, world)
     await page2.evaluate("Threadline.send('I am someone else')")
-    result = await page2.evaluate(
+    refused = await page2.evaluate(
         "() => Threadline.identify({name: 'Joana', email: 'joana@example.com', hash: 'bad'})"
+        ".then(() => 'accepted', (e) => e.message)"
     )
-    assert result["customer_id"] != other.json()["id"]
+    assert "signature" in refused
     timeline = (await rui.get(f"/api/v1/customers/{other.json()['id']}/timeline")).json()
     assert all(event["body"] != "I am someone else" for event in timeline)
     await context2.close()
@@ -249,7 +249,7 @@ async def test_outbox_survives_offline_reconnects_and_never_duplicates(
     # the network goes away: the socket drops, typing still works, the message waits
     await context.set_offline(True)
     await page.evaluate("Threadline._debugDisconnect()")
-    await page.wait_for_function("!Threadline._debugState().connected")
+    await page.wait_for_function("() => !Threadline._debugState().connected")
     box = page.locator(f"{WIDGET} textarea")
     await box.fill("written while offline")
     await box.press("Enter")
@@ -275,12 +275,12 @@ async def test_outbox_survives_offline_reconnects_and_never_duplicates(
     item = json.dumps([{"client_id": client_id, "text": "written while offline", "ts": 0}])
     await page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, item])
     await page.reload()
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
-    await page.wait_for_function("Threadline._debugState().outbox.length === 0")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => Threadline._debugState().outbox.length === 0")
     await page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, item])
     await page.reload()
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
-    await page.wait_for_function("Threadline._debugState().outbox.length === 0")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => Threadline._debugState().outbox.length === 0")
     assert await _stored(server, client_msg_id=client_id) == 1
     texts = await page.locator(f"{WIDGET} li.me .bubble").all_text_contents()
     assert texts == ["first", "written while offline"]
@@ -328,7 +328,7 @@ async def test_embeds_on_another_site_with_one_async_script_tag(
     )
     async with _static_site(html) as site:
         await page.goto(site)
-        await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
+        await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
         await page.locator(f"{WIDGET} .launcher").click()
         await expect(page.locator(f"{WIDGET} h2")).to_have_text("Chatea con nosotros")
         ack = await page.evaluate("Threadline.send('hola desde otro sitio')")

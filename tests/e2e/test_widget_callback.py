@@ -35,8 +35,8 @@ async def _page(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{server.base_url}/demo-site?widget={world.widget.key}")
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
-    await page.wait_for_function("window.Threadline._debugState().connected")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => window.Threadline._debugState().connected")
     return context, page, errors
 
 
@@ -105,7 +105,7 @@ async def test_a_waiting_visitor_keeps_their_place_with_a_callback(
     assert customer.timezone == "Europe/Lisbon"  # from the browser, for the texts we send
 
     await page.reload()
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
     await expect(done).to_have_text("We'll call you at +35191234••78 when it's your turn.")
     await expect(page.locator(f"{WIDGET} .cb-offer")).to_be_hidden()
     assert errors == []
@@ -140,7 +140,7 @@ async def test_a_visitor_books_a_time_shown_in_their_own_time_zone(
     assert contact is not None and contact.status == "abandoned"
 
     await page.reload()
-    await page.wait_for_function("window.Threadline && window.Threadline.ready === true")
+    await page.wait_for_function("() => window.Threadline && window.Threadline.ready === true")
     await expect(done).to_contain_text(f"{local:%H:%M}")
     # a second booking while one is kept is refused by the server with its reason, shown
     refused = await page.evaluate(

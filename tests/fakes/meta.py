@@ -1,6 +1,7 @@
-"""A fake Meta Graph API: the WhatsApp Cloud API's and Messenger's Send API endpoints as a
-real HTTP server on a free port, plus Meta's side of the webhooks (notifications signed
-with X-Hub-Signature-256 over the raw body, keyed with the app secret).
+"""A fake Meta Graph API: the WhatsApp Cloud API's and Messenger's Send API endpoints and
+Messenger's user profiles (`GET /{psid}`) as a real HTTP server on a free port, plus Meta's
+side of the webhooks (notifications signed with X-Hub-Signature-256 over the raw body, keyed
+with the app secret).
 
 Switch `fail_with` to an HTTP status to simulate an outage (500/503), a refusal (400) or a
 rate limit (429; `fail_code` sets the Graph error code, e.g. 130429 for WhatsApp's
@@ -62,9 +63,31 @@ class FakeGraph:
         self.retry_after: int | None = None
         self.delay_s = 0.0
         self.base_url = ""
+        # Messenger user profiles by PSID, as the Graph API serves them to the Page token;
+        # `profile_requests` counts the reads
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.profile_requests = 0
         self.app = Starlette(
-            routes=[Route("/{version}/{node}/messages", self._messages, methods=["POST"])]
+            routes=[
+                Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
+                Route("/{version}/{node}", self._node, methods=["GET"]),
+            ]
         )
+
+    async def _node(self, request: Request) -> JSONResponse:
+        """`GET /{psid}?fields=first_name,last_name`: a user's profile, only the fields asked
+        for (plus id), as Meta answers it; an unknown id is error 100."""
+        self.profile_requests += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self._token(request) != self.access_token:
+            return _error(401, 190, "Invalid OAuth access token")
+        node = request.path_params["node"]
+        profile = self.profiles.get(node)
+        if profile is None:
+            return _error(400, 100, f"(#100) Unsupported get request. Object {node} does not exist")
+        fields = [f for f in request.query_params.get("fields", "").split(",") if f]
+        return JSONResponse({"id": node, **{f: profile[f] for f in fields if f in profile}})
 
     def _token(self, request: Request) -> str:
         header = request.headers.get("authorization", "")

@@ -8,12 +8,23 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import pytest
 import websockets
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, add_endpoint, count, login
+from tests.fakes.telegram import running_fake_telegram
+from tests.fakes.twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
+from tests.fakes.twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
+from tests.fakes.twilio import running_fake_twilio
 from tests.integration.test_openapi import (
     body_schema,
     example_body,
@@ -23,6 +34,18 @@ from tests.integration.test_openapi import (
     resolve,
     served_document,
 )
+from threadline.channels.telegram.services import do_register_telegram_webhook
+from threadline.config import Settings
+from threadline.customers.models import Customer
+from threadline.threads.models import ThreadEvent
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The walks send thousands of requests from one address: the abuse limits (tested in
+    their own module) would answer them with 429 before the code they are aimed at."""
+    return settings.model_copy(update={"rate_limits_enabled": False})
+
 
 WRONG_VALUES: list[Any] = [
     None,
@@ -64,9 +87,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
     ).status_code == 200
     session = (await rui.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
-    ) as visitor:
+    async with widget_socket(server, world, session["visitor_token"]) as visitor:
         await visitor.send(json.dumps({"type": "message", "client_id": "c1", "text": "hello"}))
         ack = await _recv_type(visitor, "ack")
     offers: list[dict[str, Any]] = []
@@ -91,6 +112,16 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "callback_id": "no-such-callback",  # garbage must still give a problem, not a 500
         "token": "not-a-signed-token",
     }
+
+
+@asynccontextmanager
+async def widget_socket(
+    server: Running, world: World, visitor_token: str
+) -> AsyncIterator[ClientConnection]:
+    """The visitor's chat socket, authenticated by its first frame (never the URL)."""
+    async with websockets.connect(f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": visitor_token}))
+        yield ws
 
 
 async def _recv_type(ws: Any, *wanted: str, timeout: float = 5) -> dict[str, Any]:
@@ -258,9 +289,7 @@ async def test_malformed_widget_frames_get_error_frames(server: Running, world: 
         session = (
             await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
         ).json()
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
-    ) as ws:
+    async with widget_socket(server, world, session["visitor_token"]) as ws:
         await ws.send(json.dumps({"type": "message", "client_id": "first", "text": "hi"}))
         assert (await _recv_type(ws, "ack"))["seq"] == 1
         for number, frame in enumerate(MALFORMED_FRAMES):
@@ -324,3 +353,243 @@ async def test_malformed_desktop_frames_keep_the_stream(server: Running, world: 
         assert presence["agent_id"] == world.agents["rui"].id
         assert presence["presence"] == "away"
     await rui.aclose()
+
+
+# NUL (U+0000): PostgreSQL cannot store it in text and no person types it. The API refuses it
+# once, at the boundary, with a 422 that says where it was; provider webhooks keep the text
+# with the NUL as U+FFFD (a refusal would make the provider retry the whole batch).
+
+
+# httpx would send the filename as "a%00.txt": a raw multipart body carries the NUL itself
+NUL_UPLOAD_TYPE = "multipart/form-data; boundary=nul-boundary"
+NUL_FILENAME_UPLOAD = (
+    b"--nul-boundary\r\n"
+    b'Content-Disposition: form-data; name="file"; filename="a\x00.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\nhello\r\n--nul-boundary--\r\n"
+)
+
+
+async def test_nul_anywhere_in_a_request_is_a_422_naming_where(
+    server: Running, world: World
+) -> None:
+    ids = await _fixture_ids(server, world)
+    admin = await login(server, "admin@example.com")
+    thread = ids["thread_id"]
+    customers_before = await count(server, Customer)
+    notes_before = await count(server, ThreadEvent, ThreadEvent.kind == "note")
+    cases: list[tuple[str, str, dict[str, Any], list[Any]]] = [
+        ("post", "/api/v1/customers", {"json": {"name": "Ana\x00"}}, ["body", "name"]),
+        (
+            "post",
+            "/api/v1/customers",
+            {"json": {"attributes": {"k": ["a", "\x00"]}}},
+            ["body", "attributes", "k", 1],
+        ),
+        (
+            "post",
+            "/api/v1/customers",
+            {"json": {"attributes": {"\x00": 1}}},
+            ["body", "attributes", "\x00"],
+        ),
+        (
+            "patch",
+            f"/api/v1/customers/{ids['customer_id']}",
+            {"json": {"name": "\x00"}},
+            ["body", "name"],
+        ),
+        ("post", f"/api/v1/threads/{thread}/notes", {"json": {"body": "a\x00b"}}, ["body", "body"]),
+        (
+            "post",
+            f"/api/v1/threads/{thread}/attachments",
+            {"content": NUL_FILENAME_UPLOAD, "headers": {"Content-Type": NUL_UPLOAD_TYPE}},
+            ["body", "file"],
+        ),
+        ("get", "/api/v1/customers", {"params": {"q": "\x00"}}, ["query", "q"]),
+        ("get", "/api/v1/customers/%00", {}, ["path", "customer_id"]),
+        ("get", f"/api/v1/threads/{thread}/events", {"params": {"x\x00": "1"}}, ["query", "x\x00"]),
+    ]
+    for method, url, kwargs, loc in cases:
+        response = await admin.request(method, url, **kwargs)
+        assert_problem(response, (method, url, loc))
+        assert response.status_code == 422, (method, url, response.text)
+        body = response.json()
+        assert body["code"] == "invalid" and "NUL" in body["message"], body
+        assert body["details"]["errors"] == [{"loc": loc, "msg": body["message"]}], body
+    async with server.client() as anonymous:  # public operations too, before anything else
+        response = await anonymous.post(
+            f"/api/v1/widget/{world.widget.key}/session", json={"visitor_token": "\x00"}
+        )
+        assert response.status_code == 422 and "NUL" in response.json()["message"]
+        response = await anonymous.post("/api/v1/auth/login", json={"email": "a\x00@b.c"})
+        assert response.status_code == 422 and "NUL" in response.json()["message"]
+    assert await count(server, Customer) == customers_before
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "note") == notes_before
+    # a backslash-zero typed as two characters is text like any other
+    note = await admin.post(f"/api/v1/threads/{thread}/notes", json={"body": "C:\\0 and \\u0000"})
+    assert note.status_code == 201, note.text
+    await admin.aclose()
+
+
+async def test_nul_in_a_socket_frame_is_an_error_frame_and_stores_nothing(
+    server: Running, world: World
+) -> None:
+    async with server.client() as anonymous:
+        session = (
+            await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
+        ).json()
+    async with widget_socket(server, world, session["visitor_token"]) as ws:
+        for frame in [
+            {"type": "message", "client_id": "n1", "text": "card\x00blocked"},
+            {"type": "identify", "name": "\x00"},
+            {"type": "message", "client_id": "n\x00", "text": "hello"},
+        ]:
+            await ws.send(json.dumps(frame))
+            error = await _recv_type(ws, "error", "ack")
+            assert error["type"] == "error" and error["code"] == "invalid", (frame, error)
+            assert "NUL" in error["message"]
+            assert error.get("client_id") == ("n1" if frame.get("client_id") == "n1" else None)
+        await ws.send(json.dumps({"type": "message", "client_id": "ok", "text": "card blocked"}))
+        assert (await _recv_type(ws, "ack"))["client_id"] == "ok"
+    bodies = [e.body for e in await _customer_messages(server) if e.author_type == "customer"]
+    assert bodies == ["card blocked"]
+    # a NUL in the handshake's URL is refused before the socket opens
+    for url in [f"/api/v1/widget/{world.widget.key}/ws?x=%00", "/api/v1/widget/a%00b/ws"]:
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(server.ws_url + url):
+                pass
+        assert refused.value.response.status_code == 403, url
+
+
+async def _customer_messages(server: Running) -> list[ThreadEvent]:
+    async with server.ctx.db.sessions() as db:
+        return list(
+            await db.scalars(
+                select(ThreadEvent).where(ThreadEvent.kind == "message").order_by(ThreadEvent.seq)
+            )
+        )
+
+
+async def test_a_webhook_keeps_text_with_nul_as_replacement_character(
+    server: Running, world: World
+) -> None:
+    """A provider's batch is not refused over a NUL: Telegram (JSON) and Twilio SMS (form)
+    messages are stored with U+FFFD in its place, on PostgreSQL too."""
+    async with running_fake_telegram() as telegram, running_fake_twilio() as twilio:
+        bot = await add_endpoint(
+            server, **telegram.endpoint("Support bot", world.queues["general"].id)
+        )
+        await do_register_telegram_webhook(server.ctx, world.org_id, bot["id"])
+        update = telegram.private_message("card\x00blocked", message_id=5, first_name="A\x00na")
+        posted = await telegram.post_update(update)
+        assert posted.status_code == 200, posted.text
+        number = "+15005550006"
+        await add_endpoint(
+            server,
+            channel="sms",
+            key=number,
+            name="Support line",
+            queue_id=world.queues["general"].id,
+            secret=TWILIO_AUTH_TOKEN,
+            settings={"account_sid": TWILIO_ACCOUNT_SID, "api_base": twilio.base_url},
+        )
+        form = {
+            "MessageSid": "SMnul",
+            "SmsSid": "SMnul",
+            "AccountSid": TWILIO_ACCOUNT_SID,
+            "From": "+351912345678",
+            "To": number,
+            "Body": "hello\x00there",
+            "NumMedia": "0",
+        }
+        url = f"{server.base_url}/webhooks/sms/twilio/{quote(number, safe='')}"
+        sent = await twilio.post_signed(url, form)
+        assert sent.status_code == 200, sent.text
+    stored = {e.channel: e for e in await _customer_messages(server)}
+    assert stored["telegram"].body == "card\ufffdblocked"
+    assert stored["telegram"].author_name == "A\ufffdna Silva"
+    assert stored["sms"].body == "hello\ufffdthere"
+
+
+async def test_a_405_says_which_methods_the_resource_allows(server: Running) -> None:
+    async with server.client() as anonymous:
+        for method, url, allowed in [
+            ("DELETE", "/api/v1/queues", "GET, POST"),  # two routes share the path
+            ("TRACE", "/api/v1/customers/some-id", "GET, PATCH"),
+            ("POST", "/api/v1/queues/stats", "GET"),  # not PUT of /queues/{queue_id}
+            # not the CORS preflight's /{path}
+            ("DELETE", "/api/v1/widget/some-key/session", "POST"),
+            ("DELETE", "/api/v1/app/some-key/session", "POST"),
+            ("PUT", "/webhooks/whatsapp/some-key", "GET, POST"),
+        ]:
+            response = await anonymous.request(method, url)
+            assert response.status_code == 405, (method, url, response.status_code)
+            assert response.headers["allow"] == allowed, (method, url)
+            assert_problem(response, (method, url))
+            assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_json_numbers_and_booleans_are_not_coerced(server: Running, world: World) -> None:
+    """The document says integer or boolean: false or "5" is refused, not read as 0 or 5
+    (3.0 is an integer to JSON Schema, and accepted as one)."""
+    admin = await login(server, "admin@example.com")
+    queue = {"name": f"Strict-{uuid.uuid4().hex[:6]}"}
+    agent = f"/api/v1/agents/{world.agents['olga'].id}"
+    for url, method, body in [
+        ("/api/v1/queues", "post", {**queue, "priority": False}),
+        ("/api/v1/queues", "post", {**queue, "sl_threshold_s": "20"}),
+        ("/api/v1/queues", "post", {**queue, "offer_timeout_s": 30.5}),
+        (agent, "patch", {"tier": True}),
+        (agent, "patch", {"capacity": {"chat": "2"}}),
+        (agent, "patch", {"skills": {"general": True}}),
+        (agent, "patch", {"active": "yes"}),
+        (agent, "patch", {"active": 1}),
+    ]:
+        response = await admin.request(method, url, json=body)
+        assert response.status_code == 422, (url, body, response.text)
+        assert response.json()["code"] == "invalid"
+    created = await admin.post("/api/v1/queues", json={**queue, "priority": 3.0})
+    assert created.status_code == 201 and created.json()["priority"] == 3
+    await admin.aclose()
+
+
+def _nullable(doc: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = resolve(doc, schema)
+    return schema.get("type") == "null" or any(
+        resolve(doc, branch).get("type") == "null" for branch in schema.get("anyOf", [])
+    )
+
+
+async def test_null_is_accepted_wherever_the_document_allows_it(
+    server: Running, world: World
+) -> None:
+    """No `null` in the document where the server refuses it: every body property documented
+    as nullable takes null without a complaint about that property."""
+    doc = await served_document(server)
+    ids = await _fixture_ids(server, world)
+    admin = await login(server, "admin@example.com")
+    tried = 0
+    for method, path, operation in operations(doc):
+        schema = body_schema(doc, operation)
+        if schema is None or path.endswith("/logout"):
+            continue
+        for name, prop in resolve(doc, schema).get("properties", {}).items():
+            if not _nullable(doc, prop):
+                continue
+            tried += 1
+            body = {**example_body(doc, schema), name: None}
+            response = await admin.request(method, fill_path(path, ids), json=body)
+            assert_problem(response, (method, path, name))
+            if response.status_code == 422 and response.json()["code"] == "invalid":
+                blamed = [e["loc"] for e in response.json().get("details", {}).get("errors", [])]
+                assert ["body", name] not in blamed, (method, path, name, response.text)
+    assert tried >= 20
+    await admin.aclose()
+
+
+async def test_an_empty_queue_id_names_no_queue(server: Running, world: World) -> None:
+    """An empty string used to slip past the queue check and reach the foreign key (409)."""
+    admin = await login(server, "admin@example.com")
+    response = await admin.patch(f"/api/v1/endpoints/{world.widget.id}", json={"queue_id": ""})
+    await admin.aclose()
+    assert_problem(response, "empty queue id")
+    assert response.status_code == 404 and response.json()["code"] == "not_found", response.text

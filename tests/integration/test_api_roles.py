@@ -4,6 +4,7 @@ operations check the role, bearer tokens work until revoked, and sockets refuse 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, Running, World, login
+from tests.conftest import PASSWORD, Running, World, authed_socket, login
 from tests.integration.test_openapi import PUBLIC, fill_path, operations, served_document
 from threadline.agents.models import Agent
 
@@ -147,9 +148,7 @@ async def test_bearer_tokens_work_until_revoked(server: Running, world: World) -
         # the token carries rui's role, no more
         assert_problem(await api.get("/api/v1/contacts"), 403, "forbidden")
         # the desktop stream accepts the token too
-        async with websockets.connect(
-            f"{server.ws_url}/api/v1/stream?token={token['token']}"
-        ) as desk:
+        async with authed_socket(f"{server.ws_url}/api/v1/stream", token["token"]) as desk:
             hello = await asyncio.wait_for(desk.recv(), 5)
             assert '"hello"' in hello
         # somebody else cannot revoke it
@@ -208,10 +207,17 @@ async def test_login_does_not_reveal_which_emails_exist(server: Running, world: 
         assert_problem(await anonymous.get("/api/v1/auth/me"), 401)
 
 
-async def _close_code(url: str, **kwargs: Any) -> int | None:
-    """Connect and read until the server closes; the close code it sent."""
+def _auth(token: str) -> str:
+    return json.dumps({"type": "auth", "token": token})
+
+
+async def _close_code(url: str, first: str | None = None, **kwargs: Any) -> int | None:
+    """Connect, send `first` (a frame), and read until the server closes; the close code
+    it sent."""
     try:
         async with websockets.connect(url, **kwargs) as ws:
+            if first is not None:
+                await ws.send(first)
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
             return ws.close_code
@@ -220,8 +226,10 @@ async def _close_code(url: str, **kwargs: Any) -> int | None:
 
 
 async def test_desktop_stream_refuses_strangers(server: Running, world: World) -> None:
-    assert await _close_code(f"{server.ws_url}/api/v1/stream") == 4401
-    assert await _close_code(f"{server.ws_url}/api/v1/stream?token=tl_forged") == 4401
+    stream = f"{server.ws_url}/api/v1/stream"
+    assert await _close_code(stream, '{"type": "watch", "thread_id": "t"}') == 4401
+    assert await _close_code(stream, _auth("tl_forged")) == 4401
+    assert await _close_code(f"{stream}?token=tl_forged") == 4401  # never in the URL
     assert (
         await _close_code(
             f"{server.ws_url}/api/v1/stream", additional_headers={"Cookie": "tl_session=forged"}
@@ -236,17 +244,19 @@ async def test_widget_socket_refuses_forged_tokens(server: Running, world: World
             await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
         ).json()
     base = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
-    assert await _close_code(base) == 4401
-    assert await _close_code(f"{base}?token=forged") == 4401
+    assert await _close_code(base, '{"type": "resume", "after_seq": 0}') == 4401
+    assert await _close_code(base, _auth("forged")) == 4401
     tampered = session["visitor_token"][:-2] + (
         "AA" if session["visitor_token"][-2:] != "AA" else "BB"
     )
-    assert await _close_code(f"{base}?token={tampered}") == 4401
+    assert await _close_code(base, _auth(tampered)) == 4401
     # a real token for another widget does not open this one
-    other = f"{server.ws_url}/api/v1/widget/no-such-widget/ws?token={session['visitor_token']}"
-    assert await _close_code(other) == 4401
-    # and the real token does open it
-    async with websockets.connect(f"{base}?token={session['visitor_token']}") as ws:
+    other = f"{server.ws_url}/api/v1/widget/no-such-widget/ws"
+    assert await _close_code(other, _auth(session["visitor_token"])) == 4401
+    # a real token in the URL is refused too: it has been logged on the way in
+    assert await _close_code(f"{base}?token={session['visitor_token']}") == 4401
+    # and the real token in the first frame does open it
+    async with authed_socket(base, session["visitor_token"]) as ws:
         await ws.send('{"type": "resume", "after_seq": 0}')
         await ws.send('{"type": "nonsense"}')
         assert '"unknown_type"' in await asyncio.wait_for(ws.recv(), 5)

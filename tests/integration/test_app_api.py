@@ -6,8 +6,6 @@ windows, reschedule, cancel), "call now" with a continuation code, and who may s
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,7 +17,8 @@ import websockets
 from sqlalchemy import select, update
 
 from tests.conftest import CALLBACK_POLICY as POLICY
-from tests.conftest import Running, World, count, login
+from tests.conftest import Running, World, authed_socket, count, login
+from tests.fakes.site_backend import site_hash
 from tests.integration.test_routing_flow import visitor_writes
 from threadline.callbacks.models import Callback
 from threadline.channels.app.adapter import AppAdapter
@@ -94,15 +93,12 @@ async def make_app(
 
 
 def signed(
-    email: str, assurance: dict[str, Any] | None = None, secret: str = APP_SECRET
+    email: str, assurance: dict[str, Any] | None = None, secret: str = APP_SECRET, **more: str
 ) -> dict[str, Any]:
-    """What the company's backend computes (docs/app.md), written out independently."""
-    message = email
-    if assurance:
-        parts = [assurance["level"], assurance.get("method") or "", assurance.get("at") or ""]
-        message = "|".join([email, *parts])
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return {"email": email, "assurance": assurance, "hash": digest}
+    """An identity as the company's backend sends it (docs/app.md): the hash covers every
+    field (`more`: name, phone as stored, E.164)."""
+    digest = site_hash(secret, email=email, assurance=assurance, **more)
+    return {"email": email, "assurance": assurance, "hash": digest, **more}
 
 
 def ago(**delta: float) -> str:
@@ -206,11 +202,7 @@ async def test_the_backend_vouches_for_the_customer_and_the_assurance_travels(
         client,
         app.key,
         session_token=device.token,
-        identity={
-            **signed("elena@example.com", passkey),
-            "name": "Elena",
-            "phone": "+30 21 0000 0001",
-        },
+        identity=signed("elena@example.com", passkey, name="Elena", phone="+302100000001"),
     )
     assurance = elena.session["assurance"]
     assert assurance["level"] == "verified" and assurance["method"] == "passkey"
@@ -225,7 +217,7 @@ async def test_the_backend_vouches_for_the_customer_and_the_assurance_travels(
     assert (
         email is not None and email.verified and email.customer_id == elena.session["customer_id"]
     )
-    assert phone is not None and not phone.verified  # only the identifier is signed
+    assert phone is not None and phone.verified  # the hash covers the phone too
 
     # a contact started in a signed session carries the assurance (the desktop shows it)
     nikos = await open_app(client, app.key, identity=signed("nikos@example.com", passkey))
@@ -308,8 +300,8 @@ async def test_a_signed_identity_takes_over_an_unverified_claim(
     app = await make_app(server, world)
     # a visitor typed Elena's email in the chat (unverified: anyone can type it)
     session = (await client.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", session["visitor_token"]
     ) as ws:
         await ws.send(json.dumps({"type": "identify", "email": "elena@example.com"}))
         while json.loads(await ws.recv())["type"] != "identified":
@@ -348,8 +340,8 @@ async def test_nobody_sees_another_customers_contacts_or_callbacks(
         assert response.status_code == 404, (response.request.url, response.text)
         assert response.json()["code"] == "not_found"
     assert (await elena.get("/callbacks")).json() == []
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{contact_id}/ws?token={elena.token}"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{contact_id}/ws", elena.token
     ) as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
@@ -371,8 +363,8 @@ async def test_nobody_sees_another_customers_contacts_or_callbacks(
         headers={"Authorization": f"Bearer {dmitri.token}"},
     )
     assert missing.status_code == 404
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{contact_id}/ws?token=forged"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{contact_id}/ws", "forged"
     ) as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
@@ -398,8 +390,8 @@ async def test_the_wait_is_pushed_live_and_keeping_the_place_keeps_it(
     second = await open_app(client, app.key)
     ahead = (await first.post("/contacts", LOST_CARD)).json()["contact_id"]
     mine = (await second.post("/contacts", LOST_CARD)).json()["contact_id"]
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{mine}/ws?token={second.token}"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/app/{app.key}/contacts/{mine}/ws", second.token
     ) as ws:
         wait = await _frame(ws)
         assert wait["position"] == 2 and wait["callback"] is None

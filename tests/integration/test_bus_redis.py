@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as redis
 import websockets
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, authed_socket, login
 from threadline.config import Settings
 from threadline.events.bus import Event, RedisStreamBus, Subscription, create_bus
 
@@ -178,9 +178,8 @@ async def test_widget_message_reaches_the_desktop_through_redis(
                 f"{server.ws_url}/api/v1/stream",
                 additional_headers={"Cookie": f"tl_session={cookie}"},
             ) as desk,
-            websockets.connect(
-                f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
-                f"?token={session['visitor_token']}"
+            authed_socket(
+                f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", session["visitor_token"]
             ) as visitor,
         ):
             await _recv_type(desk, "hello")

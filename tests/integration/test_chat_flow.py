@@ -9,7 +9,7 @@ from typing import Any
 import websockets
 from sqlalchemy import func, select
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, authed_socket, login
 from threadline.threads.models import ThreadEvent
 
 
@@ -37,8 +37,8 @@ async def test_visitor_to_agent_and_back(server: Running, world: World) -> None:
         websockets.connect(
             f"{server.ws_url}/api/v1/stream", additional_headers={"Cookie": f"tl_session={cookie}"}
         ) as desk,
-        websockets.connect(
-            f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+        authed_socket(
+            f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", session["visitor_token"]
         ) as visitor,
     ):
         await _recv_until(desk, "hello")

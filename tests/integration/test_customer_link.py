@@ -11,13 +11,12 @@ import uuid
 from typing import Any
 
 import httpx
-import websockets
 from sqlalchemy import select, update
 
-from tests.conftest import PASSWORD, WIDGET_SECRET, Running, World, login
+from tests.conftest import PASSWORD, WIDGET_SECRET, Running, World, authed_socket, login
+from tests.fakes.site_backend import signed_identify
 from threadline.agents.schemas import AgentCreate
 from threadline.agents.services import do_create_agent
-from threadline.channels.chat.adapter import identity_hash
 from threadline.customers.models import Customer, Identity
 from threadline.customers.services import find_by_identity
 from threadline.orgs.models import AuditEntry
@@ -42,8 +41,8 @@ async def _visitor_writes(server: Running, world: World, text: str) -> dict[str,
         response = await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
     assert response.status_code == 200, response.text
     session: dict[str, Any] = response.json()
-    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
-    async with websockets.connect(url) as ws:
+    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
+    async with authed_socket(url, session["visitor_token"]) as ws:
         await ws.send(json.dumps({"type": "message", "client_id": "m1", "text": text}))
         session["thread_id"] = (await _recv_type(ws, "ack"))["thread_id"]
     return session
@@ -308,23 +307,17 @@ async def test_an_automatic_link_by_verified_identify_is_undoable(
     known = created.json()
     async with server.client() as anonymous:
         session = (
-            await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
+            await anonymous.post(
+                f"/api/v1/widget/{world.widget.key}/session", json={"locale": "pt-PT"}
+            )
         ).json()
-    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
     visitor_owned_before: dict[str, set[str]] = {}
-    async with websockets.connect(url) as ws:
+    async with authed_socket(url, session["visitor_token"]) as ws:
         await ws.send(json.dumps({"type": "message", "client_id": "m1", "text": "olá"}))
         await _recv_type(ws, "ack")
         visitor_owned_before = await _owned(server, session["customer_id"])
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "identify",
-                    "email": "maria@example.com",
-                    "hash": identity_hash(WIDGET_SECRET, "maria@example.com"),
-                }
-            )
-        )
+        await ws.send(json.dumps(signed_identify(WIDGET_SECRET, email="maria@example.com")))
         identified = await _recv_type(ws, "identified", "error")
     assert identified == {"type": "identified", "customer_id": known["id"]}
     assert await _messages(rui, known["id"]) == ["olá"]

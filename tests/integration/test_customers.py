@@ -9,11 +9,10 @@ import json
 from typing import Any
 
 import httpx
-import websockets
 from sqlalchemy import select
 
-from tests.conftest import WIDGET_SECRET, Running, World, login
-from threadline.channels.chat.adapter import identity_hash
+from tests.conftest import WIDGET_SECRET, Running, World, authed_socket, login
+from tests.fakes.site_backend import signed_identify, site_hash
 from threadline.customers.models import Customer, Identity
 from threadline.customers.services import find_by_identity, resolve_identity
 from threadline.orgs.models import AuditEntry
@@ -35,7 +34,7 @@ async def _visitor(server: Running, world: World) -> tuple[dict[str, Any], str]:
         response = await anonymous.post(f"/api/v1/widget/{world.widget.key}/session", json={})
     assert response.status_code == 200, response.text
     session = response.json()
-    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
     return session, url
 
 
@@ -139,7 +138,7 @@ async def test_merge_moves_identities_and_timeline_and_is_audited(
     agent = await login(server, "rui@example.com")
     target = await _create(agent, name="Maria", email="maria@example.com")
     session, url = await _visitor(server, world)
-    async with websockets.connect(url) as ws:
+    async with authed_socket(url, session["visitor_token"]) as ws:
         await ws.send(json.dumps({"type": "message", "client_id": "m1", "text": "card lost"}))
         ack = await _recv_type(ws, "ack")
     source_id = session["customer_id"]
@@ -209,18 +208,11 @@ async def test_widget_identify_with_the_sites_hmac_merges(server: Running, world
     agent = await login(server, "rui@example.com")
     known = await _create(agent, name="Maria Santos", email="maria@example.com")
     session, url = await _visitor(server, world)
-    async with websockets.connect(url) as ws:
+    async with authed_socket(url, session["visitor_token"]) as ws:
         await ws.send(json.dumps({"type": "message", "client_id": "m1", "text": "olá"}))
         first = await _recv_type(ws, "ack")
         await ws.send(
-            json.dumps(
-                {
-                    "type": "identify",
-                    "name": "Maria",
-                    "email": "maria@example.com",
-                    "hash": identity_hash(WIDGET_SECRET, "maria@example.com"),
-                }
-            )
+            json.dumps(signed_identify(WIDGET_SECRET, name="Maria", email="maria@example.com"))
         )
         identified = await _recv_type(ws, "identified", "error")
         assert identified == {"type": "identified", "customer_id": known["id"]}
@@ -229,15 +221,7 @@ async def test_widget_identify_with_the_sites_hmac_merges(server: Running, world
         second = await _recv_type(ws, "ack")
         assert second["thread_id"] == first["thread_id"] and second["seq"] > first["seq"]
         # identifying again (a page reload does) is harmless
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "identify",
-                    "email": "maria@example.com",
-                    "hash": identity_hash(WIDGET_SECRET, "maria@example.com"),
-                }
-            )
-        )
+        await ws.send(json.dumps(signed_identify(WIDGET_SECRET, email="maria@example.com")))
         again = await _recv_type(ws, "identified", "error")
         assert again == {"type": "identified", "customer_id": known["id"]}
     profile = (await agent.get(f"/api/v1/customers/{known['id']}")).json()
@@ -261,21 +245,23 @@ async def test_widget_identify_with_a_wrong_hash_does_not_merge(
     agent = await login(server, "rui@example.com")
     known = await _create(agent, name="Maria Santos", email="maria@example.com")
     session, url = await _visitor(server, world)
+    fields = {"name": "Impostor", "email": "maria@example.com"}
     forged = [
-        identity_hash("not-the-widget-secret", "maria@example.com"),
-        identity_hash(WIDGET_SECRET, "someone-else@example.com"),
-        "",
-        None,
+        site_hash("not-the-widget-secret", **fields),
+        site_hash(WIDGET_SECRET, name="Impostor", email="someone-else@example.com"),
+        site_hash(WIDGET_SECRET, email="maria@example.com"),  # does not cover the name
+        "é" * 64,  # not even hex (compare_digest on str used to raise: a 500)
     ]
-    async with websockets.connect(url) as ws:
+    async with authed_socket(url, session["visitor_token"]) as ws:
         for given in forged:
-            frame: dict[str, Any] = {
-                "type": "identify",
-                "name": "Impostor",
-                "email": "maria@example.com",
-            }
-            if given is not None:
-                frame["hash"] = given
+            await ws.send(json.dumps({"type": "identify", **fields, "hash": given}))
+            refused = await _recv_type(ws, "identified", "error")
+            assert refused["type"] == "error" and refused["code"] == "not_authenticated"
+            assert "signature" in refused["message"]
+        for unsigned in ("", None):  # no hash: claims of the visitor's own
+            frame: dict[str, Any] = {"type": "identify", **fields}
+            if unsigned is not None:
+                frame["hash"] = unsigned
             await ws.send(json.dumps(frame))
             identified = await _recv_type(ws, "identified", "error")
             assert identified == {"type": "identified", "customer_id": session["customer_id"]}
@@ -287,6 +273,7 @@ async def test_widget_identify_with_a_wrong_hash_does_not_merge(
     assert (await agent.get(f"/api/v1/customers/{known['id']}/timeline")).json() == []
     visitor = (await agent.get(f"/api/v1/customers/{session['customer_id']}")).json()
     assert visitor["id"] == session["customer_id"]
+    assert visitor["name"] == "Impostor"  # their own record: a claim, shown as such
     assert visitor["email"] is None  # the unverified claim did not take the address
     assert {i["kind"] for i in visitor["identities"]} == {"visitor"}
     thread = (await agent.get(f"/api/v1/threads/{ack['thread_id']}")).json()
@@ -297,14 +284,14 @@ async def test_widget_identify_with_a_wrong_hash_does_not_merge(
 
 async def test_identify_a_new_email_attaches_it(server: Running, world: World) -> None:
     session, url = await _visitor(server, world)
-    async with websockets.connect(url) as ws:
+    async with authed_socket(url, session["visitor_token"]) as ws:
         await ws.send(
             json.dumps(
                 {
                     "type": "identify",
                     "name": "Nikos",
-                    "email": "Nikos@Example.com",
-                    "hash": identity_hash(WIDGET_SECRET, "Nikos@Example.com"),
+                    "email": "Nikos@Example.com",  # signed as it is stored: lower-case
+                    "hash": site_hash(WIDGET_SECRET, name="Nikos", email="nikos@example.com"),
                 }
             )
         )

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.channels.test_email_corpus import REALWORLD
 from tests.channels.test_email_parsing import OUR_OLD_ID, fixture
 from tests.conftest import Running, World, add_endpoint, login, set_capacity
 from tests.fakes.http_server import free_port
@@ -184,7 +185,8 @@ async def test_reply_threads_in_the_customers_mailbox_and_their_answer_comes_bac
         ),
         sender="joao@other.example.pt",
     )
-    answer = await eventually(lambda: _event(server, answer_id))
+    # stored under (Message-ID, sender): parsing.provider_id
+    answer = await eventually(lambda: _event(server, f"{answer_id} joao@other.example.pt"))
     assert answer.thread_id == thread_id
     assert answer.data["from_other_address"] is True
 
@@ -258,3 +260,58 @@ async def test_mailbox_endpoints_are_checked(mailboxes: Mailboxes) -> None:
         "ssl": False,
     }
     await admin.aclose()
+
+
+async def test_a_plain_text_bounce_without_a_report_wrapper_fails_the_send(
+    mailboxes: Mailboxes,
+) -> None:
+    """A real Postfix report (flufl.bounce's postfix_02) in plain text: no multipart/report,
+    no recipient fields, only our Message-ID quoted in the returned headers."""
+    server = mailboxes.server
+    rui, thread_id = await thread_with_agent(mailboxes)
+    sent = await reply(rui, thread_id, "Here is your new PIN letter.")
+    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
+    assert row.provider_msg_id is not None
+    original = b"<14915.64162.965657.699956@anthem.concentric.net>"
+    report = (REALWORLD / "flufl-postfix_02.eml").read_bytes()
+    assert original in report
+    await mailboxes.asend(report.replace(original, row.provider_msg_id.encode()), sender="")
+    failed = await eventually(lambda: row_of(server, sent["id"], "failed"))
+    assert (failed.last_error or "").startswith("bounced: ")
+    kinds = [e["kind"] for e in await timeline(rui, thread_id)]
+    assert kinds[-2:] == ["delivery_failed", "status"]
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 2  # no contact
+    await rui.aclose()
+
+
+async def test_a_spam_complaint_stops_email_to_the_customer(mailboxes: Mailboxes) -> None:
+    """A mailbox provider's ARF report (flanker's Yahoo sample, pointed at our message; the
+    recipient it names is not our customer's address, as when a provider redacts it): a
+    status note in the thread, the address we wrote to marked, and no further email."""
+    server = mailboxes.server
+    rui, thread_id = await thread_with_agent(mailboxes)
+    sent = await reply(rui, thread_id, "Would you like our new credit card?")
+    row = await eventually(lambda: row_of(server, sent["id"], "sent"))
+    assert row.provider_msg_id is not None
+    report = (
+        (REALWORLD / "flanker-complaint-yahoo.eml")
+        .read_bytes()
+        .replace(b"<20120711015015.4A8BE2E088E@www.example.com>", row.provider_msg_id.encode())
+    )
+    await mailboxes.asend(report, sender="feedback@arf.mail.yahoo.com")
+    note = (await eventually(lambda: _last_status(rui, thread_id)))["data"]
+    assert note["email"] == "complaint"
+    assert note["complaint"]["recipients"] == ["user@yahoo.com"]
+    refused = await rui.post(
+        f"/api/v1/threads/{thread_id}/messages", json={"body": "Hello?", "channel": "email"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "spam" in refused.text
+    assert len(mailboxes.relay.messages) == 1  # only the message complained about
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 2  # no contact
+    await rui.aclose()
+
+
+async def _last_status(rui: httpx.AsyncClient, thread_id: str) -> dict[str, Any] | None:
+    events = await timeline(rui, thread_id)
+    return events[-1] if events and events[-1]["kind"] == "status" else None

@@ -6,6 +6,7 @@ delivery reports, and the 24-hour window; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,16 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, add_endpoint, login, set_capacity, take_thread
+from tests.conftest import (
+    Running,
+    World,
+    add_endpoint,
+    events_of,
+    login,
+    recorded_payload,
+    set_capacity,
+    take_thread,
+)
 from tests.fakes.meta import (
     ACCESS_TOKEN,
     APP_SECRET,
@@ -91,11 +101,13 @@ async def test_unsigned_forged_and_malformed_notifications_store_nothing(
     assert unsigned.status_code == 403 and forged.status_code == 403
     for wrong in (
         {"object": "whatsapp_business_account", "entry": []},
-        messenger_event({"sender": {"id": PSID}, "message": {"text": "no mid"}}),
         {"object": "page", "entry": [{"id": PAGE_ID, "messaging": "x"}]},
     ):
         response = await graph.notify(hook(server), wrong)
         assert response.status_code == 422, (wrong, response.text)
+    # an event that cannot be read is skipped, not retried forever: Meta gets its 200
+    unreadable = messenger_event({"sender": {"id": PSID}, "message": {"text": "no mid"}})
+    assert (await graph.notify(hook(server), unreadable)).status_code == 200
     assert await count(server, ThreadEvent) == 0
     assert await count(server, Customer) == 0
 
@@ -175,3 +187,78 @@ async def test_one_app_webhook_routes_each_page_to_its_endpoint(
     assert row.endpoint_id == shop["id"] and row.address == SHOP_PSID
     assert [m.payload["recipient"]["id"] for m in graph.messages] == [SHOP_PSID]
     await rui.aclose()
+
+
+# ---- payloads as Meta really sends them (tests/channels/fixtures/messenger) ----------------
+
+RECORDED_PSID = "6945038035584561"  # the customer of the recorded payloads
+
+
+def recorded(name: str) -> dict[str, Any]:
+    return recorded_payload("messenger", name)
+
+
+async def test_a_postback_without_mid_is_stored_once_however_often_meta_sends_it(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    for _ in range(3):
+        response = await graph.notify(hook(server), recorded("postback_without_mid"))
+        assert response.status_code == 200, response.text
+    [tap] = await events_of(server, ThreadEvent.kind == "message")
+    assert tap.body == "Get Started" and tap.data["postback"] == "GET_STARTED_PAYLOAD"
+    assert tap.provider_msg_id and tap.provider_msg_id.startswith("postback.")
+    again = recorded("postback_without_mid")
+    again["entry"][0]["messaging"][0]["timestamp"] += 60_000  # tapped again a minute later
+    assert (await graph.notify(hook(server), again)).status_code == 200
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 2
+
+
+async def test_a_location_is_a_location_and_reactions_land_on_their_message(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    for name in ("text", "location", "reaction", "reaction", "unreaction", "read", "echo"):
+        response = await graph.notify(hook(server), recorded(name))
+        assert response.status_code == 200, (name, response.text)
+    said, place = await events_of(server, ThreadEvent.kind == "message")
+    assert place.body == "" and place.data["location"] == {
+        "latitude": 37.483872693672,
+        "longitude": -122.14900441942,
+        "name": "Pinned Location",
+    }
+    loved, unloved = await events_of(server, ThreadEvent.kind == "reaction")
+    assert loved.data["relates_to"]["event_id"] == said.id
+    assert unloved.data["relates_to"]["event_id"] == said.id
+    assert (loved.data["emoji"], unloved.data["emoji"]) == ("\u2764\ufe0f", "")
+
+
+async def test_the_sender_is_named_from_the_graph_profile_asked_once(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    graph.profiles[RECORDED_PSID] = {"first_name": "Peter", "last_name": "Chang"}
+    for name in ("text", "image", "postback"):
+        assert (await graph.notify(hook(server), recorded(name))).status_code == 200
+    async with server.ctx.db.sessions() as db:
+        customer = await db.scalar(select(Customer))
+    assert customer is not None and customer.name == "Peter Chang"
+    said = await events_of(server, ThreadEvent.author_type == "customer")
+    assert len(said) == 3 and {e.author_name for e in said} == {"Peter Chang"}
+    assert graph.profile_requests == 1  # then the customer has a name
+
+
+async def test_without_a_profile_the_message_is_stored_all_the_same(
+    server: Running, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    graph.delay_s = 5.0  # slower than the profile read waits; the message does not wait more
+    response = await graph.notify(hook(server), recorded("text"))
+    assert response.status_code == 200, response.text
+    started = time.monotonic()  # and the next one from them does not wait for it again
+    again = messenger_message("m_again", RECORDED_PSID, "still there?")
+    assert (await graph.notify(hook(server), again)).status_code == 200
+    assert time.monotonic() - started < 2.5 and graph.profile_requests == 1
+    graph.delay_s = 0.0
+    unknown = messenger_message("m_nobody", "1111111111111111", "who am I")
+    assert (await graph.notify(hook(server), unknown)).status_code == 200  # error 100
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 3
+    async with server.ctx.db.sessions() as db:
+        names = set(await db.scalars(select(Customer.name)))
+    assert names == {None}

@@ -226,4 +226,76 @@ async def test_main_resources_are_listed(server: Running) -> None:
     for name in ("AgentOut", "CustomerOut", "ThreadOut", "EventOut", "QueueOut", "Problem"):
         assert name in schemas, name
     # pages and the widget script are not API: they stay out of the document
-    assert not [p for p in doc["paths"] if not p.startswith("/api/v1/")]
+    assert not [p for p in doc["paths"] if not p.startswith(("/api/v1/", "/webhooks/"))]
+
+
+async def test_provider_webhooks_are_documented(server: Running) -> None:
+    """What each provider webhook accepts and how a stranger is answered (no such endpoint,
+    a bad signature, a payload it cannot read), so that schemathesis fuzzes them too."""
+    doc = await served_document(server)
+    webhooks = list(operations(doc, prefix="/webhooks/"))
+    paths = {p for _, p, _ in webhooks}
+    for channel in ("sms/{provider}", "voice/twilio", "telegram", "whatsapp", "messenger"):
+        assert any(p.startswith(f"/webhooks/{channel}/") for p in paths), channel
+    for method, path, operation in webhooks:
+        assert operation["tags"] == ["provider webhooks"], (method, path)
+        assert {"200", "403", "404", "422"} <= set(operation["responses"]), (method, path)
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                assert list(response["content"]) == ["application/json"], (path, status)
+        if method == "post":
+            body = operation["requestBody"]
+            assert body["required"] and len(body["content"]) == 1, path
+            twilio = path.startswith(("/webhooks/sms/", "/webhooks/voice/"))
+            media = "application/x-www-form-urlencoded" if twilio else "application/json"
+            assert media in body["content"], path
+            if twilio:
+                assert "text/xml" in operation["responses"]["200"]["content"], path
+        else:
+            assert "text/plain" in operation["responses"]["200"]["content"], path
+
+
+def _string_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if node.get("type") == "string":
+            yield node
+        for value in node.values():
+            yield from _string_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _string_schemas(value)
+
+
+async def test_free_text_is_documented_without_nul(server: Running) -> None:
+    """The server refuses U+0000 in any text (PostgreSQL cannot store it): every string the
+    document describes says so with a pattern, unless its format, pattern or enum does."""
+    doc = await served_document(server)
+    strings = list(_string_schemas(doc))
+    assert len(strings) > 100
+    for schema in strings:
+        if not {"format", "enum", "const"} & set(schema):
+            assert "pattern" in schema, schema
+            assert not re.fullmatch(schema["pattern"], "a\x00b"), schema
+    name = doc["components"]["schemas"]["CustomerCreate"]["properties"]["name"]
+    assert {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"} in name["anyOf"]
+    search = next(
+        p for p in doc["paths"]["/api/v1/customers"]["get"]["parameters"] if p["name"] == "q"
+    )
+    assert re.fullmatch(resolve(doc, search["schema"]["anyOf"][0])["pattern"], "card")
+
+
+async def test_fields_that_refuse_null_are_not_documented_as_nullable(server: Running) -> None:
+    doc = await served_document(server)
+    schemas = doc["components"]["schemas"]
+    for model, field in [
+        ("AgentUpdate", "name"),
+        ("AgentUpdate", "role"),
+        ("AgentUpdate", "capacity"),
+        ("AgentUpdate", "active"),
+        ("CustomerUpdate", "attributes"),
+    ]:
+        prop = schemas[model]["properties"][field]
+        assert {"type": "null"} not in prop.get("anyOf", []), (model, field, prop)
+        assert prop.get("type") != "null" and "default" not in prop, (model, field, prop)
+    # an optional field that takes null still says so
+    assert {"type": "null"} in schemas["AgentUpdate"]["properties"]["max_total"]["anyOf"]

@@ -23,14 +23,15 @@ from tests.conftest import (
     Running,
     World,
     add_endpoint,
+    authed_socket,
     count,
     eventually,
     login,
     set_capacity,
 )
+from tests.fakes.site_backend import signed_identify
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from threadline.auth.roles import Principal
-from threadline.channels.chat.adapter import identity_hash
 from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.channels.outbox import OUTBOX_SEND
 from threadline.config import Settings
@@ -371,8 +372,8 @@ async def test_replying_by_sms_needs_a_phone(server: Running, world: World, sms:
     rui = await login(server, "rui@example.com")
     await rui.put("/api/v1/agents/me/presence", json={"presence": "available"})
     session = (await rui.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", session["visitor_token"]
     ) as visitor:
         await visitor.send(json.dumps({"type": "message", "client_id": "c1", "text": "hi"}))
         ack = await _recv_until(visitor, lambda f: f["type"] == "ack")
@@ -407,19 +408,10 @@ async def test_one_phone_on_sms_and_chat_is_one_customer(
         assert by_sms is not None
     async with httpx.AsyncClient(base_url=server.base_url) as browser:
         session = (await browser.post(f"/api/v1/widget/{world.widget.key}/session", json={})).json()
-    async with websockets.connect(
-        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws?token={session['visitor_token']}"
+    async with authed_socket(
+        f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", session["visitor_token"]
     ) as visitor:
-        await visitor.send(
-            json.dumps(
-                {
-                    "type": "identify",
-                    "name": "Ana",
-                    "phone": CUSTOMER,
-                    "hash": identity_hash(WIDGET_SECRET, CUSTOMER),
-                }
-            )
-        )
+        await visitor.send(json.dumps(signed_identify(WIDGET_SECRET, name="Ana", phone=CUSTOMER)))
         identified = await _recv_until(visitor, lambda f: f["type"] == "identified")
         await visitor.send(json.dumps({"type": "message", "client_id": "c1", "text": "me again"}))
         ack = await _recv_until(visitor, lambda f: f["type"] == "ack")

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -166,7 +167,7 @@ async def test_media_and_start_links_are_kept_in_the_event_data(
     assert note.body == "" and note.data["attachments"] == [{"kind": "voice", **voice}]
 
 
-async def test_a_retried_update_is_stored_once_and_an_edit_is_a_new_entry(
+async def test_a_retried_update_is_stored_once_and_an_edit_is_an_edit_of_the_original(
     server: Running, telegram: FakeTelegram, bot: dict[str, Any]
 ) -> None:
     update = telegram.private_message("once", message_id=11)
@@ -177,12 +178,18 @@ async def test_a_retried_update_is_stored_once_and_an_edit_is_a_new_entry(
     for _ in range(2):
         assert (await telegram.post_update(edit)).status_code == 200
     messages = (ThreadEvent.channel == "telegram", ThreadEvent.kind == "message")
-    assert await count(server, ThreadEvent, *messages) == 2
+    assert await count(server, ThreadEvent, *messages) == 1
     assert await count(server, Contact) == 1
     async with server.ctx.db.sessions() as db:
+        original = await db.scalar(select(ThreadEvent).where(ThreadEvent.body == "once"))
         edited = await db.scalar(select(ThreadEvent).where(ThreadEvent.body == "once, edited"))
-    assert edited is not None
-    assert edited.data["edit_of"] == f"{BOT_USERNAME}:{USER_ID}:11"
+    assert original is not None and edited is not None
+    assert edited.kind == "edit" and edited.author_type == "customer"
+    assert edited.data["relates_to"] == {
+        "provider_msg_id": f"{BOT_USERNAME}:{USER_ID}:11",
+        "event_id": original.id,
+        "seq": original.seq,
+    }
     assert edited.provider_msg_id == f"{BOT_USERNAME}:{USER_ID}:11:edit:1700000100"
 
 
@@ -205,14 +212,16 @@ async def test_forged_malformed_and_foreign_updates_store_nothing(
     for body in (b"{not json", b"\xff\xfe", b"[1, 2]", b'{"update_id": "1"}', b"null"):
         malformed = await telegram.post_update(None, content=body)
         assert malformed.status_code == 422, (body, malformed.text)
-    for wrong in (no_chat, no_sender):
-        malformed = await telegram.post_update(wrong)
-        assert malformed.status_code == 422, malformed.text
+    bad_place = telegram.private_message(None, location={"latitude": "north", "longitude": 0})
     ignored = [
         group,
         {"update_id": 1, "callback_query": {"id": "1", "from": {"id": 1, "first_name": "A"}}},
         {"update_id": 2, "channel_post": {"message_id": 1, "chat": {"id": -1, "type": "channel"}}},
-        telegram.private_message(None, location={"latitude": 38.7, "longitude": -9.1}),
+        telegram.private_message(None, poll={"id": "1", "question": "?", "options": []}),
+        # Updates whose message cannot be read: logged and acknowledged, never retried
+        no_chat,
+        no_sender,
+        bad_place,
     ]
     for well_formed in ignored:  # acknowledged, or Telegram would retry them for a day
         response = await telegram.post_update(well_formed)
@@ -308,3 +317,58 @@ async def test_telegram_endpoints_are_checked(
     assert created.status_code == 201, created.text
     assert created.json()["settings"] == {"api_base": "https://api.telegram.org"}
     await admin.aclose()
+
+
+# ---- updates as Telegram really sends them (tests/channels/fixtures/telegram) --------------
+
+FIXTURES = Path(__file__).parents[1] / "channels" / "fixtures" / "telegram"
+
+
+def recorded(name: str) -> dict[str, Any]:
+    update: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return update
+
+
+async def test_locations_venues_and_contacts_are_stored_as_what_they_are(
+    server: Running, telegram: FakeTelegram, bot: dict[str, Any]
+) -> None:
+    names = ("message_with_location", "message_with_venue", "message_with_contact")
+    for name in names:
+        for _ in range(2):  # a retried update is stored once
+            response = await telegram.post_update(recorded(name))
+            assert response.status_code == 200, (name, response.text)
+    async with server.ctx.db.sessions() as db:
+        located, venue, contact = list(
+            await db.scalars(
+                select(ThreadEvent).where(ThreadEvent.kind == "message").order_by(ThreadEvent.id)
+            )
+        )
+        customer = await db.scalar(select(Customer))
+    assert located.data["location"] == {"latitude": 55.693416, "longitude": 37.624605}
+    assert venue.data["location"] == {
+        "latitude": 38.710832,
+        "longitude": -9.136742,
+        "name": "Praça do Comércio",
+        "address": "Praça do Comércio, 1100-148 Lisboa",
+    }
+    assert contact.data["contacts"] == [
+        {
+            "name": "Rui Costa",
+            "phones": [{"phone": "+351912345678"}],
+            "emails": [],
+            "telegram_user_id": 87654321,
+        }
+    ]
+    assert {e.body for e in (located, venue, contact)} == {""}
+    # the name Telegram gives (first and last name) names the customer
+    assert customer is not None and customer.name == "Name"
+    assert located.author_name == "Name"
+
+
+async def test_the_telegram_name_names_a_customer_who_has_none(
+    server: Running, telegram: FakeTelegram, bot: dict[str, Any]
+) -> None:
+    assert (await telegram.post_update(recorded("message"))).status_code == 200
+    async with server.ctx.db.sessions() as db:
+        customer = await db.scalar(select(Customer))
+    assert customer is not None and customer.name == "FirstName LastName"

@@ -16,7 +16,16 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import Running, World, add_endpoint, login, set_capacity, take_thread
+from tests.conftest import (
+    Running,
+    World,
+    add_endpoint,
+    events_of,
+    login,
+    recorded_payload,
+    set_capacity,
+    take_thread,
+)
 from tests.fakes.meta import (
     ACCESS_TOKEN,
     APP_SECRET,
@@ -187,12 +196,18 @@ async def test_unsigned_forged_and_malformed_notifications_store_nothing(
     malformed = [
         {"object": "page", "entry": []},
         {"object": "whatsapp_business_account", "entry": "nope"},
-        text("wamid.BAD2", "hi", wa_id="not-a-number"),
-        whatsapp_message("", WA_ID, "text", body="no id"),
     ]
     for wrong in malformed:
         response = await graph.notify(hook(server), wrong)
         assert response.status_code == 422, (wrong, response.text)
+    # a message that cannot be read is skipped, not retried forever: Meta gets its 200
+    unreadable = [
+        text("wamid.BAD2", "hi", wa_id="not-a-number"),
+        whatsapp_message("", WA_ID, "text", body="no id"),
+    ]
+    for skipped in unreadable:
+        response = await graph.notify(hook(server), skipped)
+        assert response.status_code == 200, (skipped, response.text)
     async with httpx.AsyncClient(timeout=10) as meta:
         garbage = b"\xff\x00{"
         not_json = await meta.post(
@@ -437,3 +452,150 @@ async def test_one_app_webhook_routes_each_number_to_its_endpoint(
     assert report.status_code == 200, report.text
     await eventually(lambda: outbox_row(server, status="delivered"))
     await rui.aclose()
+
+
+# ---- payloads as Meta really sends them (tests/channels/fixtures/whatsapp) -----------------
+
+SHEENA = "+16505551234"  # the customer of Meta's examples (wa_id 16505551234)
+
+
+def recorded(name: str) -> dict[str, Any]:
+    return recorded_payload("whatsapp", name)
+
+
+async def test_a_contacts_message_does_not_sink_the_notification_it_came_in(
+    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    for _ in range(2):  # and Meta's retry of it is stored once
+        response = await graph.notify(hook(server), recorded("batch_with_contacts"))
+        assert response.status_code == 200, response.text
+    stored = await events_of(server, ThreadEvent.kind == "message")
+    assert [e.provider_msg_id for e in stored] == [
+        "wamid.BATCH.1",
+        "wamid.BATCH.2",
+        "wamid.BATCH.3",
+    ]
+    assert [e.body for e in stored] == ["Here is my colleague", "", "Please call her"]
+    [card] = stored[1].data["contacts"]
+    assert card["name"] == "Barbara J. Johnson"
+    assert card["phones"] == [{"phone": "+1 (415) 555-0829", "type": "MOBILE"}]
+    assert card["emails"] == [{"email": "bjohnson@socialtsunami.com", "type": "WORK"}]
+    assert {e.author_name for e in stored} == {"Sheena Nelson"}
+    async with server.ctx.db.sessions() as db:
+        customer = await db.scalar(select(Customer))
+    assert customer is not None and customer.name == "Sheena Nelson"
+    # a message of a type nobody knows yet is kept as what it is, never refused
+    assert (await graph.notify(hook(server), recorded("unsupported"))).status_code == 200
+    unsupported = (await events_of(server, ThreadEvent.kind == "message"))[-1]
+    assert unsupported.data["unsupported"] == {
+        "type": "unsupported",
+        "reason": "Message type unknown",
+    }
+
+
+async def test_a_location_and_a_contact_card_are_stored_as_what_they_are(
+    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    for name in ("location", "contacts"):
+        assert (await graph.notify(hook(server), recorded(name))).status_code == 200
+    place, contacts = await events_of(server, ThreadEvent.kind == "message")
+    assert place.data["location"] == {
+        "latitude": 37.483253479003906,
+        "longitude": -122.14960479736328,
+        "name": "Main Street Beach",
+        "address": "1 Hacker Way, Menlo Park, CA 94025",
+        "url": "https://foursquare.com/v/4d7031d35b5df7744",
+    }
+    assert place.body == "" and "Location" not in json.dumps(place.data)
+    assert contacts.data["contacts"][0]["org"] == "Social Tsunami"
+
+
+async def test_a_reaction_lands_on_the_message_it_refers_to_and_removal_removes_it(
+    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    # the customer's own message (the wamid the reactions name), then an agent's reply
+    reacted_to = text("wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=", "hi")
+    original = recorded("text")["entry"][0]["changes"][0]["value"]
+    reacted_to["entry"][0]["changes"][0]["value"]["contacts"] = original["contacts"]
+    reacted_to["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = "16505551234"
+    assert (await graph.notify(hook(server), reacted_to)).status_code == 200
+    for name in ("reaction", "reaction", "reaction_removed"):  # a retry changes nothing
+        assert (await graph.notify(hook(server), recorded(name))).status_code == 200
+    [message] = await events_of(server, ThreadEvent.kind == "message")
+    added, removed = await events_of(server, ThreadEvent.kind == "reaction")
+    for reaction in (added, removed):
+        assert reaction.thread_id == message.thread_id and reaction.author_type == "customer"
+        assert reaction.data["relates_to"] == {
+            "provider_msg_id": message.provider_msg_id,
+            "event_id": message.id,
+            "seq": message.seq,
+        }
+    assert (added.data["emoji"], removed.data["emoji"]) == ("\U0001f44d", "")
+    assert await count(server, ThreadEvent, ThreadEvent.kind == "message") == 1
+    assert await count(server, Contact) == 1  # a reaction is no new demand
+
+
+async def test_a_reaction_to_an_agent_reply_names_the_reply(
+    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    rui, thread_id = await whatsapp_thread_with_agent(server, graph)
+    reply = await rui.post(f"/api/v1/threads/{thread_id}/messages", json={"body": "Done!"})
+    assert reply.status_code == 201, reply.text
+    await eventually(lambda: outbox_row(server, status="sent"))
+    [sent] = graph.messages
+    thumbs = whatsapp_message("wamid.R1", WA_ID, "reaction", message_id=sent.id, emoji="\u2764")
+    assert (await graph.notify(hook(server), thumbs)).status_code == 200
+    [reaction] = await events_of(server, ThreadEvent.kind == "reaction")
+    assert reaction.data["relates_to"]["event_id"] == reply.json()["id"]
+    assert reaction.data["emoji"] == "\u2764" and reaction.thread_id == thread_id
+    timeline = (await rui.get(f"/api/v1/threads/{thread_id}/events")).json()
+    assert timeline[-1]["kind"] == "reaction"
+    assert timeline[-1]["data"]["relates_to"]["seq"] == reply.json()["seq"]
+    await rui.aclose()
+
+
+async def test_an_edit_is_an_edit_of_the_original_with_its_new_caption_and_file(
+    server: Running, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    assert (await graph.notify(hook(server), recorded("image"))).status_code == 200
+    for _ in range(2):
+        assert (await graph.notify(hook(server), recorded("edit"))).status_code == 200
+    [original] = await events_of(server, ThreadEvent.kind == "message")
+    [edit] = await events_of(server, ThreadEvent.kind == "edit")
+    assert original.body == "This is a caption"  # the history is kept
+    assert edit.body == "The blue one, not the red one"
+    assert edit.data["relates_to"]["event_id"] == original.id
+    assert edit.data["attachments"] == [
+        {
+            "type": "image",
+            "media_id": "1003383421387299",
+            "mime_type": "image/jpeg",
+            "sha256": "c2hhMjU2IG9mIHRoZSBuZXcgaW1hZ2UgYnl0ZXMgaGVyZQ==",
+            "caption": "The blue one, not the red one",
+        }
+    ]
+    assert "does not show" not in json.dumps(edit.data) + (edit.body or "")
+
+
+async def test_the_profile_name_names_a_customer_without_one_and_never_replaces_a_name(
+    server: Running, world: World, graph: FakeGraph, twilio: FakeTwilio, whatsapp: dict[str, Any]
+) -> None:
+    await add_endpoint(server, **sms_endpoint(twilio, world.queues["general"].id))
+    # known by SMS first, so with no name: the WhatsApp profile names them
+    texted = await twilio.post_signed(
+        sms_webhook_url(server), sms_inbound("SM-N1", "hi", sender=SHEENA)
+    )
+    assert texted.status_code == 200, texted.text
+    assert (await graph.notify(hook(server), recorded("text"))).status_code == 200
+    async with server.ctx.db.sessions() as db:
+        customer = await db.scalar(select(Customer))
+    assert customer is not None and customer.name == "Sheena Nelson"
+    # an agent renames them: a later profile name leaves that name alone
+    admin = await login(server, "admin@example.com")
+    renamed = await admin.patch(f"/api/v1/customers/{customer.id}", json={"name": "Sheena N."})
+    assert renamed.status_code == 200, renamed.text
+    assert (await graph.notify(hook(server), recorded("location"))).status_code == 200
+    async with server.ctx.db.sessions() as db:
+        again = await db.get(Customer, customer.id)
+    assert again is not None and again.name == "Sheena N."
+    await admin.aclose()

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+)
+
+from threadline.boundary import JsonInt, not_null
 
 Presence = Literal["available", "busy", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
@@ -19,7 +28,7 @@ def _known_channels(capacity: dict[str, int]) -> dict[str, int]:
     return capacity
 
 
-Capacity = Annotated[dict[str, int], AfterValidator(_known_channels)]
+Capacity = Annotated[dict[str, JsonInt], AfterValidator(_known_channels)]
 LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 
@@ -45,23 +54,24 @@ class AgentCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=8, max_length=200)
     role: Role = "agent"
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: dict[str, JsonInt] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=lambda: ["en"])
-    tier: int = Field(default=1, ge=1, le=5)
+    tier: JsonInt = Field(default=1, ge=1, le=5)
     capacity: Capacity = Field(default_factory=lambda: {"chat": 3})
-    max_total: int | None = Field(default=None, ge=1, le=1000)
+    max_total: JsonInt | None = Field(default=None, ge=1, le=1000)
     timezone: str = "UTC"
 
 
 class AgentUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: Role | None = None
-    skills: dict[str, int] | None = None
-    languages: list[str] | None = None
-    tier: int | None = Field(default=None, ge=1, le=5)
-    capacity: Capacity | None = None
-    max_total: int | None = Field(default=None, ge=1, le=1000)
-    active: bool | None = None
+    # null is refused where the column is NOT NULL: the document offers the type alone
+    name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=not_null)
+    role: Role | None = Field(default=None, json_schema_extra=not_null)
+    skills: dict[str, JsonInt] | None = Field(default=None, json_schema_extra=not_null)
+    languages: list[str] | None = Field(default=None, json_schema_extra=not_null)
+    tier: JsonInt | None = Field(default=None, ge=1, le=5, json_schema_extra=not_null)
+    capacity: Capacity | None = Field(default=None, json_schema_extra=not_null)
+    max_total: JsonInt | None = Field(default=None, ge=1, le=1000)
+    active: bool | None = Field(default=None, strict=True, json_schema_extra=not_null)
 
     @field_validator("name", "role", "skills", "languages", "tier", "capacity", "active")
     @classmethod

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from threadline.agents.models import Agent
 from threadline.agents.schemas import AgentCreate, AgentUpdate
 from threadline.auth.passwords import hash_password
+from threadline.auth.services import revoke_sessions
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import Conflict, Invalid, NotFound
@@ -81,6 +82,9 @@ async def do_update_agent(
             raise NotFound("no such agent")
         for name, value in changes.items():
             setattr(agent, name, value)
+        if changes.get("active") is False:
+            # a deactivated agent is signed out, their open desktops closed
+            await revoke_sessions(uow, org_id, agent_id, tokens_too=True)
         audit(uow.session, org_id, actor, "agent.update", agent_id, **changes)
         uow.after_commit(lambda: ctx.routing.agent_changed(org_id, agent_id))
     return agent

@@ -11,6 +11,7 @@ from threadline.auth.roles import Principal
 from threadline.auth.services import principal_from_session, principal_from_token
 from threadline.context import Context
 from threadline.errors import NotAllowed, NotAuthenticated
+from threadline.realtime.auth import first_frame_token
 
 SESSION_COOKIE = "tl_session"
 
@@ -41,11 +42,14 @@ async def current_principal(request: Request) -> Principal:
 
 
 async def websocket_principal(websocket: WebSocket) -> Principal:
+    """Who an accepted desktop socket is for: the session cookie (SecurityMiddleware refused
+    the handshake if its Origin was foreign), else the API token of its first frame."""
     ctx: Context = websocket.app.state.ctx
-    token = websocket.query_params.get("token")
-    return await principal_for(
-        ctx, f"Bearer {token}" if token else None, websocket.cookies.get(SESSION_COOKIE)
-    )
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return await principal_for(ctx, None, cookie)
+    token = await first_frame_token(websocket)
+    return await principal_for(ctx, f"Bearer {token}", None)
 
 
 def require(role: str) -> Callable[[Request], Awaitable[Principal]]:

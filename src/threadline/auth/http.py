@@ -1,28 +1,48 @@
-"""Login, logout, who-am-I and API tokens."""
+"""Login, logout, password change, who-am-I and API tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from threadline.auth.dependencies import SESSION_COOKIE, AgentUser, Ctx
-from threadline.auth.schemas import LoginIn, MeOut, TokenIn, TokenOut
-from threadline.auth.services import do_create_token, do_login, do_revoke_token, sign_session
+from threadline.auth.roles import Principal
+from threadline.auth.schemas import LoginIn, MeOut, PasswordIn, TokenIn, TokenOut
+from threadline.auth.services import (
+    Client,
+    do_change_password,
+    do_create_token,
+    do_login,
+    do_logout,
+    do_revoke_token,
+)
+from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES
+from threadline.ratelimit import rate_limits
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/login", response_model=MeOut)
-async def login(body: LoginIn, response: Response, ctx: Ctx) -> MeOut:
-    principal = await do_login(ctx, body.org, body.email, body.password)
+def _client(ctx: Context, request: Request) -> Client:
+    return Client(rate_limits(ctx).client(request), request.headers.get("user-agent"))
+
+
+def _set_session_cookie(response: Response, ctx: Context, value: str) -> None:
+    # HttpOnly: no script reads it. SameSite=Lax, not Strict: a link to the desktop from
+    # a mail or a ticket opens it signed in, while other sites' forms and fetches carry no
+    # cookie (Lax does not guard against another port of the same host, which is the same
+    # site: the CSRF checks do). Secure whenever the public URL is https (config).
     response.set_cookie(
         SESSION_COOKIE,
-        sign_session(ctx, principal),
+        value,
         max_age=ctx.settings.session_max_age_s,
+        path="/",
         httponly=True,
         samesite="lax",
-        secure=ctx.settings.cookie_secure,
+        secure=ctx.settings.secure_cookies,
     )
+
+
+def _me(principal: Principal) -> MeOut:
     return MeOut(
         agent_id=principal.agent_id,
         org_id=principal.org_id,
@@ -31,21 +51,48 @@ async def login(body: LoginIn, response: Response, ctx: Ctx) -> MeOut:
     )
 
 
+@router.post("/login", response_model=MeOut)
+async def login(body: LoginIn, request: Request, response: Response, ctx: Ctx) -> MeOut:
+    """Open a session (a cookie). Failed passwords lock the account and the address for a
+    while, longer each time: 429 with Retry-After, whatever the password."""
+    principal, cookie = await do_login(
+        ctx, body.org, body.email, body.password, _client(ctx, request)
+    )
+    _set_session_cookie(response, ctx, cookie)
+    return _me(principal)
+
+
 @router.post("/logout", status_code=204)
-async def logout(response: Response) -> Response:
-    response.delete_cookie(SESSION_COOKIE)
-    response.status_code = 204
+async def logout(request: Request, ctx: Ctx) -> Response:
+    """End this session on the server (the cookie opens nothing any more) and drop it."""
+    await do_logout(ctx, request.cookies.get(SESSION_COOKIE))
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
+    )
     return response
+
+
+@router.post("/password", response_model=MeOut)
+async def change_password(
+    body: PasswordIn, principal: AgentUser, request: Request, response: Response, ctx: Ctx
+) -> MeOut:
+    """Set a new password: every other session of this agent ends; this one goes on with a
+    fresh cookie."""
+    cookie = await do_change_password(
+        ctx, principal, body.current_password, body.new_password, _client(ctx, request)
+    )
+    _set_session_cookie(response, ctx, cookie)
+    return _me(principal)
 
 
 @router.get("/me", response_model=MeOut)
 async def me(principal: AgentUser) -> MeOut:
-    return MeOut(
-        agent_id=principal.agent_id,
-        org_id=principal.org_id,
-        role=principal.role,
-        name=principal.name,
-    )
+    return _me(principal)
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201)

@@ -15,6 +15,11 @@ class LoginIn(BaseModel):
     )
 
 
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=8, max_length=200)
+
+
 class MeOut(BaseModel):
     agent_id: str
     org_id: str

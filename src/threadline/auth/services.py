@@ -1,23 +1,41 @@
-"""Login, signed session cookies and API bearer tokens."""
+"""Login, server-side sessions (named by a signed cookie) and API bearer tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.agents.models import Agent
-from threadline.auth.models import ApiToken
+from threadline.auth.models import AgentSession, ApiToken
 from threadline.auth.passwords import hash_password, needs_rehash, verify_password
 from threadline.auth.roles import Principal
+from threadline.auth.throttle import LoginThrottle
 from threadline.context import Context
-from threadline.db import utcnow
-from threadline.errors import NotAuthenticated, NotFound
+from threadline.db import UnitOfWork, utcnow
+from threadline.errors import NotAllowed, NotAuthenticated, NotFound
 from threadline.orgs.models import Organization
+from threadline.orgs.services import audit
+from threadline.ratelimit import rate_limits
 
 SESSION_SALT = "threadline.session"
+# how often a session's last_seen_at is written (not on every request: it is a write)
+LAST_SEEN_EVERY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is logging in, as the session remembers it."""
+
+    address: str
+    user_agent: str | None = None
 
 
 def _serializer(ctx: Context) -> URLSafeTimedSerializer:
@@ -28,33 +46,170 @@ def _principal(agent: Agent) -> Principal:
     return Principal(agent_id=agent.id, org_id=agent.org_id, role=agent.role, name=agent.name)
 
 
-async def do_login(ctx: Context, org_slug: str | None, email: str, password: str) -> Principal:
-    """Check an agent's password; rehash it if argon2's parameters changed."""
+def _session_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def do_login(
+    ctx: Context, org_slug: str | None, email: str, password: str, client: Client
+) -> tuple[Principal, str]:
+    """Check an agent's password and open a session; returns the principal and the value of
+    the session cookie. Throttled (auth/throttle.py): raises RateLimited while the account
+    or the client's address is locked, whatever the password."""
+    throttle = LoginThrottle(rate_limits(ctx), ctx.settings)
+    async with throttle.attempt(email, client.address) as attempt:
+        agent = await _agent_by_email(ctx, org_slug, email)
+        # argon2 takes tens of milliseconds of CPU: off the event loop
+        hashed = agent.password_hash if agent else None
+        attempt.succeeded = await asyncio.to_thread(verify_password, hashed, password)
+    if not attempt.succeeded or agent is None:
+        raise NotAuthenticated("wrong email or password")
     async with ctx.uow() as uow:
-        query = select(Agent).where(Agent.email == email.strip().lower(), Agent.active.is_(True))
-        if org_slug:
-            query = query.join(Organization, Organization.id == Agent.org_id).where(
-                Organization.slug == org_slug
-            )
-        agents = (await uow.session.scalars(query)).all()
-        agent = agents[0] if len(agents) == 1 else None
-        if not verify_password(agent.password_hash if agent else None, password) or not agent:
-            raise NotAuthenticated("wrong email or password")
         if needs_rehash(agent.password_hash):
-            agent.password_hash = hash_password(password)
-        return _principal(agent)
+            row = await uow.session.get_one(Agent, agent.id)
+            row.password_hash = hash_password(password)
+        cookie = await _open_session(ctx, uow.session, agent, client)
+    return _principal(agent), cookie
 
 
-def sign_session(ctx: Context, principal: Principal) -> str:
-    return _serializer(ctx).dumps({"a": principal.agent_id, "o": principal.org_id})
+async def _agent_by_email(ctx: Context, org_slug: str | None, email: str) -> Agent | None:
+    query = select(Agent).where(Agent.email == email.strip().lower(), Agent.active.is_(True))
+    if org_slug:
+        query = query.join(Organization, Organization.id == Agent.org_id).where(
+            Organization.slug == org_slug
+        )
+    async with ctx.db.sessions() as session:
+        agents = (await session.scalars(query)).all()
+    return agents[0] if len(agents) == 1 else None
+
+
+async def _open_session(ctx: Context, session: AsyncSession, agent: Agent, client: Client) -> str:
+    """Store a new session for `agent` (inside the caller's transaction); returns the signed
+    cookie value, which carries the session's secret and nothing else."""
+    now = utcnow()
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        AgentSession(
+            id=_session_digest(secret),
+            org_id=agent.org_id,
+            agent_id=agent.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.session_max_age_s),
+            user_agent=(client.user_agent or "")[:300] or None,
+            address=client.address[:45],
+        )
+    )
+    # the agent's sessions that ended a day ago are kept no longer
+    await session.execute(
+        delete(AgentSession).where(
+            AgentSession.agent_id == agent.id, AgentSession.expires_at < now - timedelta(days=1)
+        )
+    )
+    return _serializer(ctx).dumps(secret)
+
+
+def session_id_of(ctx: Context, cookie: str) -> str | None:
+    """The stored id of the session a cookie names; None when it is not ours or too old."""
+    try:
+        secret = _serializer(ctx).loads(cookie, max_age=ctx.settings.session_max_age_s)
+    except BadSignature:
+        return None
+    return _session_digest(secret) if isinstance(secret, str) else None
 
 
 async def principal_from_session(ctx: Context, cookie: str) -> Principal:
-    try:
-        data = _serializer(ctx).loads(cookie, max_age=ctx.settings.session_max_age_s)
-    except BadSignature as exc:
-        raise NotAuthenticated("session expired or invalid; log in again") from exc
-    return await _active_principal(ctx, data["o"], data["a"])
+    """The agent behind a session cookie: one primary-key lookup (with the agent joined);
+    401 when the session expired, was revoked, or the agent is no longer active."""
+    session_id = session_id_of(ctx, cookie)
+    if session_id is None:
+        raise NotAuthenticated("session expired or invalid; log in again")
+    async with ctx.db.sessions() as db:
+        found = (
+            await db.execute(
+                select(AgentSession, Agent)
+                .join(Agent, Agent.id == AgentSession.agent_id)
+                .where(AgentSession.id == session_id)
+            )
+        ).first()
+    now = utcnow()
+    if found is None or found[0].revoked_at is not None or found[0].expires_at <= now:
+        raise NotAuthenticated("session expired or ended; log in again")
+    stored, agent = found
+    if not agent.active or agent.org_id != stored.org_id:
+        raise NotAuthenticated("this account is no longer active")
+    if now - stored.last_seen_at >= LAST_SEEN_EVERY:
+        async with ctx.uow() as uow:
+            await uow.session.execute(
+                update(AgentSession).where(AgentSession.id == session_id).values(last_seen_at=now)
+            )
+    return _principal(agent)
+
+
+async def do_logout(ctx: Context, cookie: str | None) -> None:
+    """End the session a cookie names, on the server: the cookie opens nothing any more, and
+    the desktop sockets it opened are closed (`session.ended`)."""
+    session_id = session_id_of(ctx, cookie) if cookie else None
+    if session_id is None:
+        return
+    async with ctx.uow() as uow:
+        stored = await uow.session.get(AgentSession, session_id)
+        if stored is None or stored.revoked_at is not None:
+            return
+        stored.revoked_at = utcnow()
+        uow.publish(_session_ended(stored.org_id, stored.agent_id, [session_id]))
+
+
+async def revoke_sessions(uow: UnitOfWork, org_id: str, agent_id: str, *, tokens_too: bool) -> None:
+    """End every open session of an agent (deactivated, or a new password); call inside the
+    transaction that makes the change. Their open sockets are closed after commit, and with
+    `tokens_too` (the agent may no longer work at all) those opened by an API token too."""
+    ended = list(
+        await uow.session.scalars(
+            update(AgentSession)
+            .where(AgentSession.agent_id == agent_id, AgentSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(AgentSession.id)
+        )
+    )
+    uow.publish(_session_ended(org_id, agent_id, ended, tokens_too=tokens_too))
+
+
+def _session_ended(
+    org_id: str, agent_id: str, session_ids: list[str], *, tokens_too: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": "session.ended",
+        "org_id": org_id,
+        "agent_id": agent_id,
+        "session_ids": session_ids,
+        "tokens_too": tokens_too,
+    }
+
+
+async def do_change_password(
+    ctx: Context, principal: Principal, current: str, new: str, client: Client
+) -> str:
+    """An agent sets a new password: every session of theirs ends (a thief's too) and this
+    client gets a fresh one, whose cookie value is returned. The current password is checked
+    under the login throttle."""
+    throttle = LoginThrottle(rate_limits(ctx), ctx.settings)
+    async with ctx.db.sessions() as db:
+        agent = await db.get(Agent, principal.agent_id)
+    if agent is None or not agent.active:
+        raise NotAuthenticated("this account is no longer active")
+    async with throttle.attempt(agent.email, client.address) as attempt:
+        attempt.succeeded = await asyncio.to_thread(verify_password, agent.password_hash, current)
+    if not attempt.succeeded:
+        # 403, not 401: the session is fine, the proof is not (401 would sign the page out)
+        raise NotAllowed("the current password is wrong")
+    async with ctx.uow() as uow:
+        row = await uow.session.get_one(Agent, agent.id)
+        row.password_hash = hash_password(new)
+        await revoke_sessions(uow, agent.org_id, agent.id, tokens_too=False)
+        cookie = await _open_session(ctx, uow.session, row, client)
+        audit(uow.session, agent.org_id, agent.id, "agent.password", agent.id)
+    return cookie
 
 
 async def _active_principal(ctx: Context, org_id: str, agent_id: str) -> Principal:

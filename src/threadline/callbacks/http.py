@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.callbacks.schemas import (
@@ -27,6 +27,7 @@ from threadline.callbacks.services import (
     public_view,
 )
 from threadline.errors import PROBLEM_RESPONSES
+from threadline.ratelimit import rate_limited
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"], responses=PROBLEM_RESPONSES)
 
@@ -120,14 +121,22 @@ async def public_windows(token: str, ctx: Ctx) -> list[WindowOut]:
     return [WindowOut(start=w.start, end=w.end, room=room) for w, room in found]
 
 
-@router.post("/public/callbacks/{token}/reschedule", response_model=PublicCallbackOut)
+@router.post(
+    "/public/callbacks/{token}/reschedule",
+    response_model=PublicCallbackOut,
+    dependencies=[Depends(rate_limited("callback_manage"))],
+)
 async def public_reschedule(token: str, body: RescheduleIn, ctx: Ctx) -> PublicCallbackOut:
     callback_id = callback_id_from(ctx, token)
     await do_reschedule(ctx, None, callback_id, body.window_start)
     return await public_view(ctx, callback_id)
 
 
-@router.post("/public/callbacks/{token}/cancel", response_model=PublicCallbackOut)
+@router.post(
+    "/public/callbacks/{token}/cancel",
+    response_model=PublicCallbackOut,
+    dependencies=[Depends(rate_limited("callback_manage"))],
+)
 async def public_cancel(token: str, ctx: Ctx) -> PublicCallbackOut:
     callback_id = callback_id_from(ctx, token)
     await do_cancel(ctx, None, callback_id, by="customer")

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from threadline.boundary import JsonInt
+
 
 class CallbackOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -58,7 +60,7 @@ class BookIn(BaseModel):
     reason: str | None = Field(default=None, max_length=100)
     context: dict[str, Any] = Field(default_factory=dict)
     language: str | None = Field(default=None, max_length=8)
-    min_tier: int = Field(default=0, ge=0, le=10, description="agents of this tier or above")
+    min_tier: JsonInt = Field(default=0, ge=0, le=10, description="agents of this tier or above")
 
 
 class RescheduleIn(BaseModel):

@@ -48,6 +48,7 @@ from threadline.customers.models import Customer, Identity
 from threadline.customers.services import add_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotFound, ThreadlineError
+from threadline.i18n.waits import wait_phrase
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, lock_thread, open_thread
@@ -883,10 +884,7 @@ async def on_text(ctx: Context, org_id: str, thread_id: str, sender: str, body: 
 
 
 def _range_text(language: str, low_s: float | None, high_s: float | None) -> str:
-    low = max(round((low_s or 0) / 60), 1)
-    if high_s is None:
-        return translate(language, "wait_more", low=str(low))
-    return translate(language, "wait_about", low=str(low), high=str(round(high_s / 60)))
+    return wait_phrase(language, low_s or 0.0, high_s)  # worded as the widget words it
 
 
 async def _send_text(

@@ -35,10 +35,23 @@ class MediaLimits:
     max_caption_chars: int | None = None
 
 
+# What an inbound message is (`InboundMessage.kind`): a message in its own right, a reaction
+# to an earlier message (`body` the emoji, empty when the reaction is taken back), or a new
+# version of an earlier message (`body` and `attachments` its new text and files).
+INBOUND_KINDS = ("message", "reaction", "edit")
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A customer's message, normalised. `client_msg_id` / `provider_msg_id` make retries
-    idempotent: the same id is stored once."""
+    idempotent: the same id is stored once.
+
+    `kind` is one of INBOUND_KINDS; a reaction or an edit names the message it is about by
+    that message's provider id (`relates_to`). `sender_name` is the name the provider gives
+    (a WhatsApp profile, Telegram's first and last name): it names a customer who has none
+    yet. What is not text is kept as data in a shape every channel shares: `data["location"]`
+    = {latitude, longitude, name?, address?, url?}, `data["contacts"]` = [{name, phones:
+    [{phone, type?}], emails: [{email, type?}], org?}]."""
 
     channel: str
     identity_kind: str
@@ -50,6 +63,14 @@ class InboundMessage:
     language: str | None = None
     attachments: tuple[Mapping[str, Any], ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "message"
+    relates_to: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in INBOUND_KINDS:
+            raise ValueError(f"kind: one of {INBOUND_KINDS}, not {self.kind!r}")
+        if (self.kind != "message") != bool(self.relates_to):
+            raise ValueError("a reaction or an edit, and only they, relate to a message")
 
 
 @dataclass(frozen=True, slots=True)

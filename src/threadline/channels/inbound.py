@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from threadline.boundary import replace_nul
 from threadline.channels.contract import InboundMessage
-from threadline.channels.models import Endpoint
+from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.context import Context
 from threadline.customers.models import Customer
-from threadline.customers.services import find_by_identity, resolve_identity
+from threadline.customers.services import owner_of_address, resolve_identity
 from threadline.db import UnitOfWork
 from threadline.errors import Conflict
+from threadline.i18n.services import learn_language
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import (
@@ -42,6 +45,9 @@ async def do_ingest(
 
     The first attempt is optimistic: the unique indexes on (thread, client id) and (org,
     channel, provider id) refuse a duplicate, and only then is the stored one looked up."""
+    # Providers and mail servers are not refused over a NUL (they would retry the whole
+    # batch): it is kept as U+FFFD, which both databases store.
+    message = replace_nul(message)
     try:
         return await _ingest(ctx, endpoint, message, customer_id, look_for_duplicate=False)
     except IntegrityError:
@@ -61,6 +67,10 @@ async def _ingest(
         customer = await _customer(uow, endpoint, message, customer_id)
         if look_for_duplicate and (stored := await _stored(uow, endpoint, message, customer.id)):
             return stored
+        if message.kind != "message":
+            return await _relation(ctx, uow, endpoint, message, customer)
+        if message.language is None:  # nothing told us: the message itself may (i18n/)
+            await learn_language(session, endpoint, customer, message.body)
         thread = await open_thread(
             session,
             endpoint.org_id,
@@ -68,6 +78,8 @@ async def _ingest(
             customer.language or message.language,
             for_update=ctx.db.dialect != "sqlite",
         )
+        if thread.language is None:  # opened before the customer's language was known
+            thread.language = customer.language
         contact_id = await session.scalar(
             select(Contact.id).where(
                 Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
@@ -100,13 +112,86 @@ async def _ingest(
         return Ingested(event, thread, True)
 
 
+async def _relation(
+    ctx: Context, uow: UnitOfWork, endpoint: Endpoint, message: InboundMessage, customer: Customer
+) -> Ingested:
+    """A reaction to, or an edit of, an earlier message: an entry of the thread that holds
+    that message, naming it (`data.relates_to`: its event id, seq and provider id), so the
+    timeline keeps every version while showing the latest. It opens no contact: a thumbs-up
+    or a corrected typo is not new demand. A target nobody stored (older than Threadline,
+    or of another customer) is still recorded, without the event it would point to."""
+    target = await _related_event(uow, endpoint, message, customer.id)
+    if target is not None:
+        thread = await uow.lock(Thread, target.thread_id)
+    else:
+        thread = await open_thread(
+            uow.session,
+            endpoint.org_id,
+            customer.id,
+            customer.language or message.language,
+            for_update=ctx.db.dialect != "sqlite",
+        )
+    relates_to: dict[str, Any] = {"provider_msg_id": message.relates_to}
+    if target is not None:
+        relates_to |= {"event_id": target.id, "seq": target.seq}
+    data: dict[str, Any] = {**message.data, "relates_to": relates_to}
+    if message.kind == "reaction":
+        data["emoji"] = message.body  # "" takes the customer's reaction back
+    elif message.attachments:
+        data["attachments"] = list(message.attachments)
+    event = append_event(
+        uow,
+        thread,
+        kind=message.kind,
+        channel=message.channel,
+        author_type="customer",
+        author_id=customer.id,
+        author_name=customer.name or message.sender_name,
+        body=message.body,
+        client_msg_id=message.client_msg_id,
+        provider_msg_id=message.provider_msg_id,
+        contact_id=target.contact_id if target is not None else None,
+        data=data,
+    )
+    return Ingested(event, thread, True)
+
+
+async def _related_event(
+    uow: UnitOfWork, endpoint: Endpoint, message: InboundMessage, customer_id: str
+) -> ThreadEvent | None:
+    """The event a reaction or edit is about: the customer's own message (its provider id
+    is stored on the event) or a reply sent to them (the id is on its outbox row); only in
+    this customer's threads."""
+    session = uow.session
+    target: ThreadEvent | None = await session.scalar(
+        select(ThreadEvent).where(
+            ThreadEvent.org_id == endpoint.org_id,
+            ThreadEvent.channel == message.channel,
+            ThreadEvent.provider_msg_id == message.relates_to,
+        )
+    )
+    if target is None:
+        event_id = await session.scalar(
+            select(OutboxMessage.event_id).where(
+                OutboxMessage.org_id == endpoint.org_id,
+                OutboxMessage.channel == message.channel,
+                OutboxMessage.provider_msg_id == message.relates_to,
+            )
+        )
+        target = await session.get(ThreadEvent, event_id) if event_id is not None else None
+    if target is None:
+        return None
+    owner = await session.scalar(select(Thread.customer_id).where(Thread.id == target.thread_id))
+    return target if owner == customer_id else None
+
+
 async def _customer(
     uow: UnitOfWork, endpoint: Endpoint, message: InboundMessage, customer_id: str | None
 ) -> Customer:
     """The sender, row-locked: one customer's messages are stored one at a time, so a new
     customer never gets two threads."""
     if not customer_id:
-        known = await find_by_identity(
+        known = await owner_of_address(  # a self-service customer's mere claim is not theirs
             uow.session,
             endpoint.org_id,
             message.identity_kind,
@@ -114,6 +199,10 @@ async def _customer(
             for_update=uow.row_locks,
         )
         if known is not None:
+            if not known.name and message.sender_name:
+                # the name the provider gives names a customer nobody named yet; a name an
+                # agent or a verified identity set is never replaced
+                known.name = message.sender_name[:200]
             return known
         # First sight: a new row nobody else can hold (a concurrent twin of this message
         # loses on the identity's unique index and is retried by do_ingest).
@@ -122,7 +211,7 @@ async def _customer(
             endpoint.org_id,
             message.identity_kind,
             message.identity_value,
-            name=message.sender_name,
+            name=message.sender_name[:200] if message.sender_name else None,
             language=message.language,
         )
     customer: Customer | None = await uow.lock(Customer, customer_id)

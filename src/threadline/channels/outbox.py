@@ -123,6 +123,10 @@ async def enqueue_outbound(
             f"the customer has no {adapter.address_kind} to reach them on {channel}",
             channel=channel,
         )
+    customer = await uow.session.get(Customer, thread.customer_id)
+    blocked = (customer.attributes or {}).get("do_not_email") or {} if customer else {}
+    if adapter.address_kind == "email" and address in blocked:  # a spam complaint (email in)
+        raise Conflict(f"{address} reported our email as spam: none is sent to it")
     await uow.session.flush()  # the event's id
     row = OutboxMessage(
         org_id=thread.org_id,

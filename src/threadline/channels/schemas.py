@@ -43,7 +43,7 @@ class EndpointPatch(BaseModel):
     queue_id: str | None = Field(default=None, max_length=36)
     secret: str | None = Field(default=None, min_length=1, max_length=4000)
     settings: dict[str, Any] | None = None
-    active: bool | None = None
+    active: bool | None = Field(default=None, strict=True)
 
 
 class WebhookOut(BaseModel):

@@ -78,7 +78,7 @@ async def do_create_endpoint(
 
 
 async def _check_queue(uow: UnitOfWork, org_id: str, queue_id: str | None) -> None:
-    if queue_id:
+    if queue_id is not None:  # "" names no queue either (it used to reach the foreign key)
         queue = await uow.session.get(Queue, queue_id)
         if queue is None or queue.org_id != org_id:
             raise NotFound("no such queue")

@@ -23,7 +23,9 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
 
 def normalise_email(raw: str) -> str:
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        # a quoted local part ("john doe"@example.com) is a valid address (RFC 5321 4.1.2)
+        valid = validate_email(raw.strip(), check_deliverability=False, allow_quoted_local=True)
+        return valid.normalized.lower()
     except EmailNotValidError as exc:
         raise Invalid(f"not an email address: {raw!r}") from exc
 

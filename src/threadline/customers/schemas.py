@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from threadline.boundary import not_null
+
 
 class IdentityOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -43,7 +45,7 @@ class CustomerUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
     timezone: str | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = Field(default=None, json_schema_extra=not_null)
 
     @field_validator("attributes")
     @classmethod

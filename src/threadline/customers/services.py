@@ -64,14 +64,27 @@ async def resolve_identity(
     return customer
 
 
+# A customer who holds a self-service credential (a chat visitor token, an app session)
+# can be read by whoever holds that credential: an unverified identity on such a customer
+# was typed by that person, so it is a claim that decides nothing for anybody else.
+SELF_SERVICE_KINDS = ("visitor", "app")
+
+
 async def add_identity(
     session: AsyncSession, customer: Customer, kind: str, value: str, *, verified: bool
 ) -> Customer:
-    """Attach an identity to a customer. If a verified identity already belongs to another
-    customer, that customer is the one the person really is: merge into it and return it."""
+    """Attach an identity to a customer; returns the customer the person turns out to be.
+
+    * Unverified (a claim: typed by the visitor, sent unsigned): recorded on this customer
+      only when nobody holds it; it never links to or merges into another customer.
+    * Verified (vouched for: signed by the company's site or backend): held by nobody, it
+      is added; held verified by another customer, or by one who got it from a channel
+      (an email, an SMS, an agent), that customer is the person: merge into it. Held as a
+      mere claim by a self-service customer (`SELF_SERVICE_KINDS`), the claim is taken
+      from them: never merge into what somebody else can read."""
     value = normalise(kind, value)
-    owner = await find_by_identity(session, customer.org_id, kind, value)
-    if owner is None:
+    identity = await _identity(session, customer.org_id, kind, value)
+    if identity is None:
         session.add(
             Identity(
                 org_id=customer.org_id,
@@ -81,13 +94,115 @@ async def add_identity(
                 verified=verified,
             )
         )
-        if kind in ("phone", "email") and getattr(customer, kind) is None:
-            setattr(customer, kind, value)
+        _fill_profile(customer, kind, value)
         return customer
-    if owner.id == customer.id or not verified:
+    owner = await _current(session, identity.customer_id)
+    if owner is None or owner.id == customer.id:
+        identity.verified = identity.verified or verified
+        return customer
+    if not verified:
         return customer  # unverified claims never take over somebody else's record
+    # a visitor or app identity is the self-service credential itself, never a claim
+    claimable = kind not in SELF_SERVICE_KINDS and not identity.verified
+    if claimable and await _self_service(session, identity.customer_id):
+        await _take_claim(session, identity, customer)
+        return customer
+    identity.verified = True
     await merge_customers(session, source=customer, target=owner, actor=None)
     return owner
+
+
+async def resolve_vouched(
+    session: AsyncSession,
+    org_id: str,
+    kind: str,
+    value: str,
+    *,
+    name: str | None = None,
+    language: str | None = None,
+) -> Customer:
+    """The customer an identity vouched for by the company (its backend's signature)
+    belongs to, created on first sight (holding it verified). A self-service customer's
+    mere claim on it is taken from them: the owner is then a new customer."""
+    value = normalise(kind, value)
+    identity = await _identity(session, org_id, kind, value)
+    if identity is None:
+        return await resolve_identity(
+            session, org_id, kind, value, verified=True, name=name, language=language
+        )
+    if identity.verified or not await _self_service(session, identity.customer_id):
+        identity.verified = True
+        owner = await _current(session, identity.customer_id)
+        assert owner is not None  # identities reference customers (foreign key)
+        return owner
+    owner = Customer(org_id=org_id, name=name, language=language)
+    session.add(owner)
+    await session.flush()
+    await _take_claim(session, identity, owner)
+    return owner
+
+
+async def owner_of_address(
+    session: AsyncSession, org_id: str, kind: str, value: str, *, for_update: bool = False
+) -> Customer | None:
+    """The customer a message delivered from this address (an SMS's number, a mail's
+    sender) belongs to; None on first sight. An address a self-service customer merely
+    claimed is not theirs: the claim is dropped (None), so the sender's messages never
+    land where the claimer reads them."""
+    identity = await _identity(session, org_id, kind, normalise(kind, value))
+    if identity is None:
+        return None
+    # a visitor or app identity is the self-service credential itself, never a claim
+    claimable = kind not in SELF_SERVICE_KINDS and not identity.verified
+    if claimable and await _self_service(session, identity.customer_id):
+        claimer = await session.get(Customer, identity.customer_id)
+        if claimer is not None and getattr(claimer, kind, None) == identity.value:
+            setattr(claimer, kind, None)
+        await session.delete(identity)
+        await session.flush()
+        return None
+    return await find_by_identity(session, org_id, kind, value, for_update=for_update)
+
+
+async def _identity(session: AsyncSession, org_id: str, kind: str, value: str) -> Identity | None:
+    return await session.scalar(
+        select(Identity).where(
+            Identity.org_id == org_id, Identity.kind == kind, Identity.value == value
+        )
+    )
+
+
+async def _current(session: AsyncSession, customer_id: str) -> Customer | None:
+    """The customer, or the one they were merged into."""
+    customer = await session.get(Customer, customer_id)
+    while customer is not None and customer.merged_into_id:
+        customer = await session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+async def _self_service(session: AsyncSession, customer_id: str) -> bool:
+    """Whether a self-service credential reads this customer (a visitor or app identity)."""
+    found = await session.scalar(
+        select(Identity.id)
+        .where(Identity.customer_id == customer_id, Identity.kind.in_(SELF_SERVICE_KINDS))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _take_claim(session: AsyncSession, identity: Identity, customer: Customer) -> None:
+    """Move a claimed identity to the customer it is vouched for, verified."""
+    claimer = await session.get(Customer, identity.customer_id)
+    if claimer is not None and getattr(claimer, identity.kind, None) == identity.value:
+        setattr(claimer, identity.kind, None)
+    identity.customer_id, identity.verified = customer.id, True
+    _fill_profile(customer, identity.kind, identity.value)
+    await session.flush()
+
+
+def _fill_profile(customer: Customer, kind: str, value: str) -> None:
+    if kind in ("phone", "email") and getattr(customer, kind) is None:
+        setattr(customer, kind, value)
 
 
 MERGE = "customer.merge"

@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from threadline.boundary import NUL_MESSAGE, nul_location
+
 MAX_FRAME_CHARS = 64_000
 
 
@@ -31,7 +33,15 @@ async def receive_frame(websocket: WebSocket) -> dict[str, Any] | None:
     if not isinstance(frame, dict):
         await send_error(websocket, "invalid_json", "a frame must be a JSON object")
         return None
+    if nul_location(frame) is not None:  # PostgreSQL cannot store it; no one types it
+        await send_error(websocket, "invalid", NUL_MESSAGE, _client_id(frame))
+        return None
     return frame
+
+
+def _client_id(frame: dict[str, Any]) -> str | None:
+    client_id = frame.get("client_id")
+    return client_id if isinstance(client_id, str) and nul_location(client_id) is None else None
 
 
 async def send_error(

@@ -5,6 +5,10 @@ Server -> client frames are bus events as they are (`offer.created`, `offer.clos
 `delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
 threads they watch or are assigned, every queue and presence change of their organisation,
 and, for supervisors, every failed delivery.
+Authentication: the session cookie (pages of this origin), else an API token in the first
+frame, {"type": "auth", "token"} (see realtime/auth.py); a refusal closes with 4401, and
+so does the end of the session the socket was opened with (logout, deactivation, a new
+password: the `session.ended` event).
 Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
 "thread_id", "on"}.
 """
@@ -17,10 +21,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from threadline.auth.dependencies import websocket_principal
+from threadline.auth.dependencies import SESSION_COOKIE, websocket_principal
 from threadline.auth.roles import Principal
+from threadline.auth.services import session_id_of
 from threadline.context import Context
 from threadline.errors import ThreadlineError
+from threadline.realtime.auth import refuse
 from threadline.realtime.frames import receive_frame, send_error
 
 router = APIRouter()
@@ -45,18 +51,21 @@ def visible(principal: Principal, watched: set[str], event: dict[str, Any]) -> b
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket) -> None:
     ctx: Context = websocket.app.state.ctx
+    # Accept first: a close before the handshake becomes an HTTP 403, and the clients could
+    # not tell "log in again" (4401) from any other failure. Cookie or first-frame token.
+    await websocket.accept()
     try:
         principal = await websocket_principal(websocket)
     except ThreadlineError as exc:
-        # Accept first: a close before the handshake becomes an HTTP 403, and the clients
-        # could not tell "log in again" (4401) from any other failure.
-        await websocket.accept()
-        await websocket.close(code=4401, reason=exc.message)
+        await refuse(websocket, exc.message)
         return
-    await websocket.accept()
+    except WebSocketDisconnect:
+        return
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    session_id = session_id_of(ctx, cookie) if cookie else None
     watched: set[str] = set()
     subscription = ctx.bus.subscribe(lambda e: visible(principal, watched, e))
-    writer = asyncio.create_task(_push(websocket, subscription))
+    writer = asyncio.create_task(_push(websocket, subscription, session_id))
     await websocket.send_json(
         {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
     )
@@ -78,10 +87,22 @@ async def stream(websocket: WebSocket) -> None:
             await writer
 
 
-async def _push(websocket: WebSocket, subscription: Any) -> None:
+async def _push(websocket: WebSocket, subscription: Any, session_id: str | None) -> None:
     async for event in subscription:
-        await websocket.send_json(event)
+        if event["type"] != "session.ended":
+            await websocket.send_json(event)
+        elif _ends(event, session_id):
+            await websocket.close(code=4401, reason="session ended; log in again")
+            return
     await websocket.close(code=4408, reason="too slow; reconnect")
+
+
+def _ends(event: dict[str, Any], session_id: str | None) -> bool:
+    """Whether a `session.ended` event (already this agent's) ends this socket: one opened
+    with an ended session, or by an API token of an agent who may no longer work."""
+    if session_id is None:
+        return bool(event.get("tokens_too"))
+    return session_id in event.get("session_ids", ())
 
 
 async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from threadline.boundary import JsonInt
 from threadline.callbacks.policy import InvalidPolicy, parse_policy
 from threadline.routing import hours
 
@@ -14,11 +15,11 @@ from threadline.routing import hours
 class QueueIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     required_skills: list[str] = Field(default_factory=list)
-    priority: int = Field(default=0, ge=0, le=10)
-    sl_target_pct: int = Field(default=80, ge=1, le=100)
-    sl_threshold_s: int = Field(default=20, ge=1, le=86_400)
-    offer_timeout_s: int | None = Field(default=None, ge=5, le=600)
-    overflow_after_s: int | None = Field(default=None, ge=1, le=86_400)
+    priority: JsonInt = Field(default=0, ge=0, le=10)
+    sl_target_pct: JsonInt = Field(default=80, ge=1, le=100)
+    sl_threshold_s: JsonInt = Field(default=20, ge=1, le=86_400)
+    offer_timeout_s: JsonInt | None = Field(default=None, ge=5, le=600)
+    overflow_after_s: JsonInt | None = Field(default=None, ge=1, le=86_400)
     overflow_skills: list[str] | None = None
     business_hours: dict[str, Any] = Field(
         default_factory=dict,

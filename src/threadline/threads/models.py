@@ -46,7 +46,9 @@ class ThreadEvent(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     thread_id: Mapped[str] = mapped_column(ForeignKey("threads.id"))
     seq: Mapped[int]
-    # message|note|queued|assigned|transferred|resolved|identified|status
+    # message|note|queued|assigned|transferred|resolved|identified|status|...; a customer's
+    # `reaction` to or `edit` of an earlier message names it in data.relates_to ({event_id,
+    # seq, provider_msg_id}): the message stays as it was said, readers show the latest
     kind: Mapped[str] = mapped_column(String(24))
     channel: Mapped[str | None] = mapped_column(String(16), default=None)
     author_type: Mapped[str] = mapped_column(String(12))  # customer|agent|bot|system

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from threadline.boundary import JsonInt
+
 
 class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -14,7 +16,11 @@ class EventOut(BaseModel):
     id: int
     thread_id: str
     seq: int
-    kind: str
+    kind: str = Field(
+        description="message, note, queued, assigned, ...; `reaction` and `edit` name the "
+        "message they are about in data.relates_to (event_id, seq, provider_msg_id); a "
+        "reaction's data.emoji is empty when it is taken back"
+    )
     channel: str | None
     author_type: str
     author_id: str | None
@@ -63,7 +69,7 @@ class AttachmentRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    size: int | None = Field(default=None, ge=0)
+    size: JsonInt | None = Field(default=None, ge=0)
 
 
 class MessageIn(BaseModel):
@@ -100,4 +106,4 @@ MAX_SEQ = 2**31 - 1
 
 
 class ReadIn(BaseModel):
-    seq: int = Field(ge=0, le=MAX_SEQ)
+    seq: JsonInt = Field(ge=0, le=MAX_SEQ)

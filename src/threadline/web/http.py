@@ -6,17 +6,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.services import principal_from_session
 from threadline.errors import NotAuthenticated, NotFound
 from threadline.web.i18n import accepted_language, page_catalogue
-from threadline.web.media import media_links, media_store
+from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATIC = Path(__file__).parent / "static"
 
 
 async def _principal_or_none(request: Request):  # type: ignore[no-untyped-def]
@@ -45,7 +46,11 @@ async def desktop(request: Request) -> Response:
     principal = await _principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return templates.TemplateResponse(request, "desktop.html", {"me": principal})
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue("desktop", language)
+    return templates.TemplateResponse(
+        request, "desktop.html", {"me": principal, "t": strings, "lang": language}
+    )
 
 
 @router.get("/supervisor", response_class=HTMLResponse)
@@ -103,14 +108,15 @@ async def media(token: str, filename: str, request: Request) -> Response:
     store = media_store(settings)
     if ref is None or not store.exists(ref.sha256):
         raise NotFound("no such file, or its link has expired")
-    disposition = f"inline; filename*=UTF-8''{quote(ref.filename, safe='')}"
+    how = "inline" if shown_inline(ref.content_type) else "attachment"
     return Response(
         await store.get(ref.sha256),
         media_type=ref.content_type,
         headers={
-            "Content-Disposition": disposition,
+            "Content-Disposition": f"{how}; filename*=UTF-8''{quote(ref.filename, safe='')}",
             "Cache-Control": "private, max-age=3600",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": MEDIA_CSP,
         },
     )
 
@@ -119,6 +125,36 @@ async def media(token: str, filename: str, request: Request) -> Response:
 async def demo_site(request: Request, widget: str = "demo") -> Response:
     """A sample customer web page with the chat widget embedded by one script tag."""
     return templates.TemplateResponse(request, "demo_site.html", {"widget_key": widget})
+
+
+# The API's documentation pages, from vendored assets (static/vendor, see its README): they
+# work offline and under the pages' CSP (their start-up script is a file, not inline).
+@router.get("/docs", response_class=HTMLResponse)
+async def swagger_ui(request: Request) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "api_docs.html",
+        {"title": request.app.title, "openapi_url": request.app.openapi_url},
+    )
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+async def redoc(request: Request) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "api_redoc.html",
+        {"title": request.app.title, "openapi_url": request.app.openapi_url},
+    )
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """What browsers ask for on every page (without it, a 404 on each)."""
+    return FileResponse(
+        STATIC / "app" / "icon-192.png",
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/healthz")

@@ -19,6 +19,42 @@ MEDIA_SALT = "threadline.media"
 MEDIA_LINK_MAX_AGE_S = 24 * 3600
 
 
+# Shown in the browser when opened; every other type is downloaded (Content-Disposition:
+# attachment). Raster images, audio and video cannot run script. Not SVG (an SVG document
+# runs script), not HTML or XML, not PDF (readers run scripts and forms, and Chromium will
+# not render one under the sandbox CSP these files get), not text (nothing needs it inline).
+INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/ogg",
+        "audio/opus",
+        "audio/wav",
+        "audio/webm",
+        "audio/amr",
+        "video/mp4",
+        "video/webm",
+        "video/ogg",
+        "video/quicktime",
+        "video/3gpp",
+    }
+)
+# Whatever a file is, it runs nothing and loads nothing if a browser renders it anyway.
+MEDIA_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+
+
+def shown_inline(content_type: str) -> bool:
+    """Whether a stored file of this type may be shown in the browser (else downloaded)."""
+    return content_type.split(";", 1)[0].strip().lower() in INLINE_TYPES
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     sha256: str

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadline.channels.contract import InboundMessage
 from threadline.channels.meta.notification import MalformedNotification
 from threadline.channels.meta.webhooks import (
     handshake_challenge,
@@ -78,16 +79,17 @@ def test_notifications_for_another_number_of_the_account_are_skipped() -> None:
     assert message.identity_value == "+351912345678" and message.provider_msg_id == "wamid.1"
 
 
-def test_locations_and_unknown_types_read_as_text() -> None:
-    def one(kind: str, content: dict[str, object]) -> str:
+def test_locations_and_unknown_types_are_kept_as_what_they_are() -> None:
+    def one(kind: str, content: dict[str, object]) -> InboundMessage:
         message = {"from": "351912345678", "id": "wamid.1", "type": kind, kind: content}
         payload = {
             "object": "whatsapp_business_account",
             "entry": [{"changes": [{"value": {"messages": [message]}}]}],
         }
-        return parse_notification("111", payload).messages[0].body
+        return parse_notification("111", payload).messages[0]
 
-    assert one("location", {"latitude": 38.7, "longitude": -9.1, "name": "Branch"}) == (
-        "Location: Branch (38.7, -9.1)"
-    )
-    assert "unsupported" in one("unsupported", {}) or "does not show" in one("unsupported", {})
+    place = one("location", {"latitude": 38.7, "longitude": -9.1, "name": "Branch"})
+    assert place.body == ""
+    assert place.data["location"] == {"latitude": 38.7, "longitude": -9.1, "name": "Branch"}
+    unknown = one("poll", {"question": "?"})
+    assert unknown.body == "" and unknown.data["unsupported"] == {"type": "poll"}

@@ -2,10 +2,10 @@
 
 An app endpoint has a key (public, in the app) and a secret (on the company's backend only).
 The backend vouches for its logged-in customer as the chat widget's host site does
-(docs/widget.md): `hash = HMAC-SHA256(secret, message)` in hex, where the message is the
-identifier (the email, else the phone) and, when the app reached an assurance,
-`identifier|level|method|at` (the `at` text exactly as sent). Threadline answers with a
-signed session token (itsdangerous) that authorises the app for that customer only.
+(docs/widget.md, docs/app.md): `hash` is the hex HMAC-SHA256, keyed with the secret, of the
+canonical encoding of every field it sends, the assurance the app reached included
+(verification/signed_identity.py). Threadline answers with a signed session token
+(itsdangerous) that authorises the app for that customer only.
 
 Settings (all optional), checked by `configure`:
   voice_number     the number "call now" hands out (default: the organisation's first
@@ -19,8 +19,6 @@ Settings (all optional), checked by `configure`:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,25 +47,6 @@ class AppToken:
     endpoint_id: str
     customer_id: str
     assurance: dict[str, Any] | None = None
-
-
-def identity_message(identifier: str, assurance: Mapping[str, Any] | None) -> str:
-    """What the company's backend signs for one customer."""
-    if not assurance:
-        return identifier
-    parts = (assurance.get("level"), assurance.get("method") or "", assurance.get("at") or "")
-    return "|".join([identifier, *(str(p) for p in parts)])
-
-
-def identity_signature(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def signature_matches(secret: str | None, message: str, given: str) -> bool:
-    if not secret:
-        return False
-    expected = identity_signature(secret, message)
-    return hmac.compare_digest(expected, given.strip().lower())
 
 
 class AppAdapter:

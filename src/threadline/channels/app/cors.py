@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from threadline.errors import ThreadlineError, problem
+from threadline.errors import ThreadlineError, problem, problem_for
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -33,7 +33,7 @@ class CustomerRoute(APIRoute):
             try:
                 response = await handler(request)
             except ThreadlineError as exc:
-                response = problem(exc.status, exc.code, exc.message, exc.details)
+                response = problem_for(exc)
             except RequestValidationError as exc:
                 errors = [
                     {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
@@ -43,6 +43,8 @@ class CustomerRoute(APIRoute):
                     422, "invalid", "the request does not match the schema", {"errors": errors}
                 )
             response.headers["Access-Control-Allow-Origin"] = "*"
+            # a page may read when to try again after a 429
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
             return response
 
         return route

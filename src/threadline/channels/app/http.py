@@ -2,9 +2,11 @@
 
 Open a session (anonymous, or vouched for by the company's backend), then send its token as
 `Authorization: Bearer <token>`. Live updates of a contact's wait come over a WebSocket:
-`/api/v1/app/{key}/contacts/{contact_id}/ws?token=<token>`, server -> client frames
-`{"type": "wait", "wait": {...}}` (the same shape as GET .../contacts/{contact_id}); close
-codes 4401 (the token was refused) and 4404 (no such contact). See docs/app.md.
+`/api/v1/app/{key}/contacts/{contact_id}/ws`: the client's first frame is
+`{"type": "auth", "token": "<token>"}` (never `?token=` in the URL: URLs are logged), then
+server -> client frames `{"type": "wait", "wait": {...}}` (the same shape as GET
+.../contacts/{contact_id}); close codes 4401 (the token was refused) and 4404 (no such
+contact). See docs/app.md.
 
 The app and the token are checked inside each handler, after the body: a request that
 does not parse is told so first.
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
 from threadline.auth.dependencies import Ctx
@@ -54,6 +56,8 @@ from threadline.channels.app.waits import WaitState, callback_brief, contact_vie
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.ratelimit import rate_limited
+from threadline.realtime.auth import first_frame_token, refuse
 
 router = APIRouter(
     prefix="/api/v1/app/{key}",
@@ -72,14 +76,21 @@ async def cors_preflight(key: str, path: str) -> Response:
     return preflight()
 
 
-@router.post("/session", response_model=AppSessionOut)
+@router.post(
+    "/session", response_model=AppSessionOut, dependencies=[Depends(rate_limited("app_session"))]
+)
 async def open_session(key: str, body: AppSessionIn, ctx: Ctx) -> AppSessionOut:
     """Start or restore the app's session; with a signed identity, for that customer at the
     assurance they reached. Returns the token, the reasons to pick from and any open wait."""
     return await do_open_session(ctx, key, body)
 
 
-@router.post("/contacts", response_model=CustomerWaitOut, status_code=201)
+@router.post(
+    "/contacts",
+    response_model=CustomerWaitOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def start_contact(
     key: str, body: StartContactIn, ctx: Ctx, authorization: Authorization = None
 ) -> CustomerWaitOut:
@@ -98,7 +109,12 @@ async def contact(
     return await contact_state(ctx, session, contact_id)
 
 
-@router.post("/contacts/{contact_id}/callback", response_model=CustomerWaitOut, status_code=201)
+@router.post(
+    "/contacts/{contact_id}/callback",
+    response_model=CustomerWaitOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def keep_my_place(
     key: str, contact_id: str, body: KeepPlaceIn, ctx: Ctx, authorization: Authorization = None
 ) -> CustomerWaitOut:
@@ -133,7 +149,12 @@ async def my_callbacks(
     return await callbacks(ctx, await app_session(ctx, key, authorization))
 
 
-@router.post("/callbacks", response_model=CallbackBrief, status_code=201)
+@router.post(
+    "/callbacks",
+    response_model=CallbackBrief,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def book(
     key: str, body: AppBookIn, ctx: Ctx, authorization: Authorization = None
 ) -> CallbackBrief:
@@ -157,7 +178,11 @@ async def one_callback(
     return await callback_brief(ctx, (await own_callback(ctx, session, callback_id)).id)
 
 
-@router.post("/callbacks/{callback_id}/reschedule", response_model=CallbackBrief)
+@router.post(
+    "/callbacks/{callback_id}/reschedule",
+    response_model=CallbackBrief,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def reschedule(
     key: str, callback_id: str, body: RescheduleIn, ctx: Ctx, authorization: Authorization = None
 ) -> CallbackBrief:
@@ -166,7 +191,11 @@ async def reschedule(
     return await do_reschedule_own(ctx, session, callback_id, body.window_start)
 
 
-@router.post("/callbacks/{callback_id}/cancel", response_model=CallbackBrief)
+@router.post(
+    "/callbacks/{callback_id}/cancel",
+    response_model=CallbackBrief,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def cancel(
     key: str, callback_id: str, ctx: Ctx, authorization: Authorization = None
 ) -> CallbackBrief:
@@ -175,7 +204,12 @@ async def cancel(
     return await do_cancel_own(ctx, session, callback_id)
 
 
-@router.post("/call-now", response_model=CallNowOut, status_code=201)
+@router.post(
+    "/call-now",
+    response_model=CallNowOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def call_now(
     key: str, body: CallNowIn, ctx: Ctx, authorization: Authorization = None
 ) -> CallNowOut:
@@ -192,15 +226,17 @@ async def call_now(
 @router.websocket("/contacts/{contact_id}/ws")
 async def contact_socket(websocket: WebSocket, key: str, contact_id: str) -> None:
     ctx: Context = websocket.app.state.ctx
+    # Accept first: a close before the handshake is an HTTP 403 the client cannot read.
+    # The session token comes in the first frame, never in the URL (realtime/auth.py).
+    await websocket.accept()
     try:
-        session = await app_session(ctx, key, None, websocket.query_params.get("token"))
+        session = await app_session(ctx, key, None, await first_frame_token(websocket))
         await own_contact(ctx, session, contact_id)
     except ThreadlineError as exc:
-        # Accept first: a close before the handshake is an HTTP 403 the client cannot read.
-        await websocket.accept()
-        await websocket.close(code=4404 if exc.status == 404 else 4401, reason=exc.message)
+        await refuse(websocket, exc.message, 4404 if exc.status == 404 else 4401)
         return
-    await websocket.accept()
+    except WebSocketDisconnect:
+        return
     pusher = asyncio.create_task(_push(ctx, websocket, session, contact_id))
     try:
         while (await websocket.receive())["type"] != "websocket.disconnect":

@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, computed_field
+
+from threadline.boundary import JsonInt
+from threadline.i18n.waits import Promise, promise
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Answer = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
@@ -49,6 +52,16 @@ class CustomerWaitOut(BaseModel):
     callback: CallbackBrief | None = None
     phone: str | None = Field(default=None, description="the customer's number, to prefill")
 
+    @computed_field(  # type: ignore[prop-decorator]  # pydantic's documented idiom
+        description="what the customer may be promised: soon ('shortly'), range (only the "
+        "range), unknown (no promise); from the same estimate as low_s/high_s"
+    )
+    @property
+    def promise(self) -> Promise:
+        if self.status == "offered":
+            return "soon"
+        return promise(self.low_s, self.high_s) if self.status == "queued" else "unknown"
+
 
 # ---------------------------------------------------------------- session
 class AssuranceIn(BaseModel):
@@ -72,7 +85,11 @@ class AppIdentityIn(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     assurance: AssuranceIn | None = None
-    hash: str | None = Field(default=None, max_length=128)
+    hash: str | None = Field(
+        default=None,
+        max_length=128,
+        description="hex HMAC-SHA256 of the canonical identity, covering every field sent",
+    )
 
 
 class AppSessionIn(BaseModel):
@@ -120,7 +137,7 @@ class RouteIn(BaseModel):
     answers: dict[Code, Answer] = Field(default_factory=dict, max_length=20)
     account: str | None = Field(default=None, max_length=64)
     queue: str | None = Field(default=None, max_length=100, description="a queue's name")
-    tier: int | None = Field(default=None, ge=0, le=5, description="the agents' minimum tier")
+    tier: JsonInt | None = Field(default=None, ge=0, le=5, description="the agents' minimum tier")
 
 
 class StartContactIn(RouteIn):

@@ -28,12 +28,7 @@ from threadline.callbacks.services import (
     list_callbacks,
 )
 from threadline.callbacks.services import do_book as book_callback
-from threadline.channels.app.adapter import (
-    AppAdapter,
-    AppToken,
-    identity_message,
-    signature_matches,
-)
+from threadline.channels.app.adapter import AppAdapter, AppToken
 from threadline.channels.app.schemas import (
     AppIdentityIn,
     AppSessionIn,
@@ -57,9 +52,13 @@ from threadline.channels.app.waits import (
 )
 from threadline.channels.models import Endpoint
 from threadline.context import Context
-from threadline.customers.identities import normalise
-from threadline.customers.models import Customer, Identity
-from threadline.customers.services import add_identity, merge_customers, resolve_identity
+from threadline.customers.models import Customer
+from threadline.customers.services import (
+    add_identity,
+    merge_customers,
+    resolve_identity,
+    resolve_vouched,
+)
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from threadline.routing.models import Contact, Queue
@@ -68,6 +67,12 @@ from threadline.threads.services import append_event, lock_thread, open_thread
 from threadline.verification import assurance as assurances
 from threadline.verification.assurance import Assurance, InvalidAssurance
 from threadline.verification.continuation import IssuedCode, issue
+from threadline.verification.signed_identity import (
+    IdentityRefused,
+    canonical_message,
+    signature_matches,
+    signed_fields,
+)
 from threadline.web.i18n import pick_language, translate
 
 
@@ -164,58 +169,40 @@ async def app_session(
 
 # ---------------------------------------------------------------- session
 def _claim(endpoint: Endpoint, identity: AppIdentityIn | None, now: datetime) -> Claim | None:
-    """Check the identity the app sent: signed by the company's backend, or plain claims."""
+    """Check the identity the app sent: signed by the company's backend (the hash covers
+    every field sent, docs/app.md), or plain claims."""
     if identity is None:
         return None
-    identifier = identity.email or identity.phone
+    claimed = identity.assurance
+    try:
+        fields = signed_fields(
+            email=identity.email,
+            phone=identity.phone,
+            name=identity.name,
+            level=claimed.level if claimed else None,
+            method=claimed.method if claimed else None,
+            at=claimed.at if claimed else None,
+        )
+        canonical_message(fields)
+    except IdentityRefused as exc:
+        raise Invalid(str(exc)) from None
     if not identity.hash:
-        if identity.assurance is not None:
+        if claimed is not None:
             raise Invalid("an assurance must be signed: add the identity's hash")
-        return Claim(identity.name, identity.email, identity.phone, None)
-    if not identifier:
+        return Claim(identity.name, fields.email, fields.phone, None)
+    if not (fields.email or fields.phone):
         raise Invalid("a signed identity needs an email or a phone")
-    claimed = identity.assurance.model_dump() if identity.assurance else None
-    if not signature_matches(endpoint.secret, identity_message(identifier, claimed), identity.hash):
+    if not signature_matches(endpoint.secret, fields, identity.hash):
         raise NotAuthenticated("the identity's signature does not match")
     try:
         assurance = (
-            assurances.claim(claimed["level"], claimed["method"], claimed["at"], now)
+            assurances.claim(claimed.level, claimed.method, claimed.at, now)
             if claimed
             else Assurance("identified")
         )
     except InvalidAssurance as exc:
         raise Invalid(f"assurance: {exc}") from None
-    return Claim(identity.name, identity.email, identity.phone, assurance)
-
-
-async def _verified_owner(
-    session: AsyncSession, org_id: str, kind: str, value: str, claim: Claim, language: str
-) -> Customer:
-    """The customer a verified identity belongs to, created on first sight. An unverified
-    claim on that identity by somebody else (a visitor who typed this email) is taken
-    from them: only the company's signature says whose it is."""
-    value = normalise(kind, value)
-    identity = await session.scalar(
-        select(Identity).where(
-            Identity.org_id == org_id, Identity.kind == kind, Identity.value == value
-        )
-    )
-    if identity is None:
-        return await resolve_identity(
-            session, org_id, kind, value, verified=True, name=claim.name, language=language
-        )
-    if identity.verified:
-        owner = await _current(session, identity.customer_id)
-        assert owner is not None
-        return owner
-    claimer = await session.get(Customer, identity.customer_id)
-    if claimer is not None and getattr(claimer, kind) == value:
-        setattr(claimer, kind, None)
-    owner = Customer(org_id=org_id, name=claim.name, language=language, **{kind: value})
-    session.add(owner)
-    await session.flush()
-    identity.customer_id, identity.verified = owner.id, True
-    return owner
+    return Claim(identity.name, fields.email, fields.phone, assurance)
 
 
 async def _session_customer(
@@ -231,15 +218,20 @@ async def _session_customer(
         current = None
     if claim is not None and claim.signed:
         kind, value = ("email", claim.email) if claim.email else ("phone", claim.phone)
-        owner = await _verified_owner(session, org_id, kind, value or "", claim, language)
+        owner = await resolve_vouched(
+            session, org_id, kind, value or "", name=claim.name, language=language
+        )
         anonymous = previous is not None and previous.assurance is None
         if current is not None and current.id != owner.id and anonymous:
             # what this device did before signing in belongs to the customer they are
             await merge_customers(session, source=current, target=owner, actor=None)
+        elif current is None or current.id != owner.id:
+            # a device reads this customer now: what it types must count as a mere claim
+            await add_identity(session, owner, "app", str(uuid.uuid4()), verified=True)
+        if kind == "email" and claim.phone:  # signed too: the hash covers every field
+            owner = await add_identity(session, owner, "phone", claim.phone, verified=True)
         if claim.name:
             owner.name = claim.name
-        if kind == "email" and claim.phone:  # only the identifier is signed
-            owner = await add_identity(session, owner, "phone", claim.phone, verified=False)
         return owner
     if current is None:
         current = await resolve_identity(

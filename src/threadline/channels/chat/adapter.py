@@ -1,15 +1,13 @@
 """The web chat channel: signed visitor tokens and verified identities.
 
 A visitor is remembered across reloads by a signed token (itsdangerous) the widget keeps in
-localStorage. A host site proves who a visitor is with `hash = HMAC-SHA256(widget secret,
-identifier)` (identifier: the email, else the phone), computed on its server, as with
-Chatwoot's identity validation; only verified identities merge into existing customers.
+localStorage. A host site proves who a visitor is with a hash its server computes over every
+field it vouches for (verification/signed_identity.py, docs/widget.md); only the fields a
+valid hash covers are verified, and only verified identities merge into existing customers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -46,14 +44,3 @@ class ChatAdapter:
         except BadSignature:
             return None
         return Visitor(visitor_id=str(data["v"]), endpoint_id=str(data["e"]))
-
-
-def identity_hash(widget_secret: str, identifier: str) -> str:
-    """What the host site's server computes to vouch for a visitor's identity."""
-    return hmac.new(widget_secret.encode(), identifier.encode(), hashlib.sha256).hexdigest()
-
-
-def identity_verified(widget_secret: str | None, identifier: str, given: str | None) -> bool:
-    if not widget_secret or not given:
-        return False
-    return hmac.compare_digest(identity_hash(widget_secret, identifier), given.strip().lower())

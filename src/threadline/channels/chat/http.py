@@ -1,6 +1,8 @@
 """The web chat widget: its script, its session endpoint and its WebSocket.
 
 WebSocket protocol (JSON text frames), client -> server:
+  {"type": "auth", "token": "<visitor token>"}   first, always (never ?token= in the URL);
+                                            refused: close 4401 (open a new session)
   {"type": "message", "client_id": "<uuid>", "text": "..."}
                                             ack: {"type": "ack", "client_id", "seq"}
   {"type": "typing", "on": true|false}
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Header, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,6 +55,8 @@ from threadline.channels.chat.services import (
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.ratelimit import rate_limited, rate_limits
+from threadline.realtime.auth import first_frame_token, refuse
 from threadline.realtime.frames import receive_frame, send_error
 from threadline.threads.schemas import MAX_SEQ, EventOut
 from threadline.threads.services import do_mark_read, get_current_thread_id, timeline
@@ -71,28 +75,6 @@ async def widget_script() -> FileResponse:
     )
 
 
-# The widget runs on the customer's own site, another origin: its one HTTP call must be
-# allowed from anywhere. No cookies are involved (the visitor token travels in the body).
-WIDGET_CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST",
-    "Access-Control-Allow-Headers": "Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
-
-
-@router.options("/api/v1/widget/{key}/session", include_in_schema=False)
-async def session_preflight(key: str) -> Response:
-    return Response(status_code=204, headers=WIDGET_CORS)
-
-
-@router.post("/api/v1/widget/{key}/session", response_model=SessionOut)
-async def open_session(key: str, body: SessionIn, ctx: Ctx, response: Response) -> SessionOut:
-    """Start or restore a visitor's chat: returns a signed visitor token and the history."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return await do_open_session(ctx, key, body)
-
-
 class _Frame(BaseModel):
     type: str = Field(max_length=20)
     client_id: str | None = Field(default=None, max_length=64)
@@ -105,15 +87,17 @@ class _Frame(BaseModel):
 @router.websocket("/api/v1/widget/{key}/ws")
 async def widget_socket(websocket: WebSocket, key: str) -> None:
     ctx: Context = websocket.app.state.ctx
-    try:
-        session = await visitor_session(ctx, key, websocket.query_params.get("token", ""))
-    except ThreadlineError as exc:
-        # Accept first: a close before the handshake becomes an HTTP 403, and the clients
-        # could not tell "log in again" (4401) from any other failure.
-        await websocket.accept()
-        await websocket.close(code=4401, reason=exc.message)
-        return
+    # Accept first: a close before the handshake becomes an HTTP 403, and the clients could
+    # not tell "log in again" (4401) from any other failure. The visitor token comes in the
+    # first frame, never in the URL (realtime/auth.py).
     await websocket.accept()
+    try:
+        session = await visitor_session(ctx, key, await first_frame_token(websocket))
+    except ThreadlineError as exc:
+        await refuse(websocket, exc.message)
+        return
+    except WebSocketDisconnect:
+        return
     state = {"customer_id": session.customer_id}
     subscription = ctx.bus.subscribe(
         lambda e: (
@@ -184,7 +168,9 @@ async def _handle(
     client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
     try:
         frame = _Frame.model_validate(raw)
-        await _dispatch(ctx, websocket, session, state, frame, raw)
+        visitor = (session.endpoint.id, session.visitor.visitor_id)
+        if await rate_limits(ctx).chat_frame(frame.type, *visitor):  # False: typing, dropped
+            await _dispatch(ctx, websocket, session, state, frame, raw)
     except ValidationError as exc:
         await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
@@ -287,6 +273,19 @@ async def visitor_preflight(key: str, path: str) -> Response:
     return preflight()
 
 
+# The widget runs on the customer's own site, another origin: its session call is allowed
+# from anywhere (CustomerRoute: problems included, so the widget can read a 429's
+# Retry-After). No cookies are involved (the visitor token travels in the body).
+@visitor_router.post(
+    "/session",
+    response_model=SessionOut,
+    dependencies=[Depends(rate_limited("widget_session"))],
+)
+async def open_session(key: str, body: SessionIn, ctx: Ctx) -> SessionOut:
+    """Start or restore a visitor's chat: returns a signed visitor token and the history."""
+    return await do_open_session(ctx, key, body)
+
+
 @visitor_router.get("/wait", response_model=CustomerWaitOut)
 async def wait(key: str, ctx: Ctx, authorization: VisitorToken = None) -> CustomerWaitOut:
     """The visitor's place in line, the wait as a range, and the callback offer or callback
@@ -294,7 +293,12 @@ async def wait(key: str, ctx: Ctx, authorization: VisitorToken = None) -> Custom
     return await visitor_wait(ctx, await visitor_from_header(ctx, key, authorization))
 
 
-@visitor_router.post("/callback", response_model=CustomerWaitOut, status_code=201)
+@visitor_router.post(
+    "/callback",
+    response_model=CustomerWaitOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def keep_my_place(
     key: str, body: KeepPlaceIn, ctx: Ctx, authorization: VisitorToken = None
 ) -> CustomerWaitOut:
@@ -313,7 +317,12 @@ async def callback_windows(
     return [WindowOut(start=w.start, end=w.end, room=room) for w, room in found]
 
 
-@visitor_router.post("/callbacks", response_model=CustomerWaitOut, status_code=201)
+@visitor_router.post(
+    "/callbacks",
+    response_model=CustomerWaitOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("customer_write"))],
+)
 async def book(
     key: str, body: WidgetBookIn, ctx: Ctx, authorization: VisitorToken = None
 ) -> CustomerWaitOut:

@@ -42,7 +42,14 @@ class SessionOut(BaseModel):
 
 
 class IdentifyIn(BaseModel):
+    """Who the host page says the visitor is. With `hash`, every field is vouched for by
+    the site's server, or the frame is refused; without it, every field is a claim."""
+
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
-    hash: str | None = Field(default=None, max_length=128)
+    phone: str | None = Field(default=None, max_length=40, description="E.164, e.g. +351…")
+    hash: str | None = Field(
+        default=None,
+        max_length=128,
+        description="hex HMAC-SHA256 of the canonical identity (docs/widget.md)",
+    )

@@ -15,7 +15,7 @@ from threadline.callbacks.services import do_book as book_callback
 from threadline.channels.app.schemas import CustomerWaitOut
 from threadline.channels.app.services import bearer, remember_zone
 from threadline.channels.app.waits import WAITING, customer_wait, withdraw
-from threadline.channels.chat.adapter import ChatAdapter, Visitor, identity_verified
+from threadline.channels.chat.adapter import ChatAdapter, Visitor
 from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionIn, SessionOut
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import Ingested, do_ingest
@@ -29,6 +29,13 @@ from threadline.routing import hours
 from threadline.routing.models import Contact, Queue
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
+from threadline.verification.signed_identity import (
+    IdentityRefused,
+    SignedFields,
+    canonical_message,
+    signature_matches,
+    signed_fields,
+)
 from threadline.web.i18n import catalogue, pick_language
 
 
@@ -92,8 +99,11 @@ async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
     language = pick_language(body.locale, endpoint.settings.get("language", "en"))
     async with ctx.uow() as uow:
+        # only a language the browser names is the customer's; else their first message
+        # may tell (i18n/), and until then the widget speaks the endpoint's default
+        told = pick_language(body.locale, "") or None
         customer = await resolve_identity(
-            uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=language
+            uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=told
         )
         while customer.merged_into_id:
             customer = await uow.session.get_one(Customer, customer.merged_into_id)
@@ -161,21 +171,37 @@ async def do_visitor_message(
 
 
 async def do_identify(ctx: Context, session: VisitorSession, data: IdentifyIn) -> str:
-    """Attach what the host page knows of the visitor. Only an identity vouched for by the
-    site's HMAC merges into an existing customer; returns the (possibly merged) customer id."""
-    secret = session.endpoint.secret
+    """Attach what the host page knows of the visitor; returns the (possibly merged)
+    customer id. With a hash, it must be the site's signature of exactly the fields sent
+    (docs/widget.md): they are then vouched for, and a vouched email or phone finds the
+    customer it belongs to. Without one, every field is the visitor's own claim: recorded
+    on their customer only, never linking to another, never replacing a name."""
+    fields = _identify_fields(data)
+    signed = bool(data.hash)
+    if signed and not (fields.email or fields.phone):
+        raise Invalid("a signed identity needs an email or a phone")
+    if signed and not signature_matches(session.endpoint.secret, fields, data.hash):
+        raise NotAuthenticated(
+            "the hash is not the site's signature of these fields (see docs/widget.md)"
+        )
     async with ctx.uow() as uow:
         customer: Customer = await uow.lock(Customer, session.customer_id)
-        if data.name and (not customer.name or data.hash):
-            customer.name = data.name
+        name = (data.name or "").strip()
+        if name and (signed or not customer.name):
+            customer.name = name  # the visitor's own record; a merge keeps the known name
         for kind in ("email", "phone"):
-            value = getattr(data, kind)
-            if not value:
-                continue
-            identifier = data.email or data.phone or ""
-            verified = identity_verified(secret, identifier, data.hash)
-            customer = await add_identity(uow.session, customer, kind, value, verified=verified)
+            if value := getattr(fields, kind):
+                customer = await add_identity(uow.session, customer, kind, value, verified=signed)
         return customer.id
+
+
+def _identify_fields(data: IdentifyIn) -> SignedFields:
+    try:
+        fields = signed_fields(email=data.email, phone=data.phone, name=data.name)
+        canonical_message(fields)  # refuses what cannot be signed (a line break)
+    except IdentityRefused as exc:
+        raise Invalid(str(exc)) from None
+    return fields
 
 
 # ---------------------------------------------------------------- the wait and callbacks

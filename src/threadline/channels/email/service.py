@@ -2,11 +2,14 @@
 
 A received email is parsed and classified (channels/email/parsing.py), then:
 - our own message coming back (a loop, a Bcc to ourselves) is dropped;
-- a bounce or an automatic reply never opens a contact: it is counted, logged, and, when it
-  refers to one of our messages, written as an internal `status` entry on that thread (a
-  bounce also goes to the `bounce_handlers`: `outbox_bounce_handler` marks the send failed);
+- a bounce, a spam complaint or an automatic reply never opens a contact: it is counted,
+  logged, and, when it refers to one of our messages, written as an internal `status` entry
+  on that thread (a bounce also goes to the `bounce_handlers`: `outbox_bounce_handler` marks
+  the send failed; a complaint marks the complaining address `do_not_email` on its customer,
+  so that no further email is queued to it: channels/outbox.py);
 - a mailing-list message is counted, logged and dropped;
-- a person's message is stored once (the Message-ID is the provider id) in the customer's
+- a person's message is stored once (its sender and Message-ID are the provider id) in the
+  customer's
   thread and opens a contact (do_ingest). If it answers one of our Message-IDs, it goes to
   that thread's customer even from another address: the signed id proves the sender holds
   a message we sent to that thread. The other address is NOT added to the customer (a
@@ -31,7 +34,13 @@ from sqlalchemy.exc import IntegrityError
 
 from threadline.channels.contract import StatusUpdate
 from threadline.channels.email.attachments import AttachmentStore
-from threadline.channels.email.parsing import MAX_PROVIDER_ID, Bounce, ParsedEmail, parse_email
+from threadline.channels.email.parsing import (
+    MAX_PROVIDER_ID,
+    Bounce,
+    Complaint,
+    ParsedEmail,
+    parse_email,
+)
 from threadline.channels.email.threading import MessageIds, email_message_id_key
 from threadline.channels.inbound import do_ingest
 from threadline.channels.models import Endpoint, OutboxMessage
@@ -39,7 +48,9 @@ from threadline.channels.outbox import do_delivery_status
 from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.identities import normalise_email
+from threadline.customers.models import Customer
 from threadline.customers.services import find_by_identity
+from threadline.db import utcnow
 from threadline.errors import Invalid
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, lock_thread
@@ -75,7 +86,7 @@ class EmailOptions:
 class Receipt:
     """What became of one received email."""
 
-    classification: str  # message|auto_reply|bounce|list|own
+    classification: str  # message|auto_reply|bounce|complaint|list|own
     reason: str
     thread_id: str | None = None
     event_id: int | None = None
@@ -199,6 +210,8 @@ class EmailReceiver:
         if parsed.bounce is not None:
             for handler in self.bounce_handlers:
                 await handler(endpoint, parsed.bounce)
+        if parsed.complaint is not None:
+            await self._stop_emailing(endpoint, parsed.complaint)
         if thread is None or kind == "list":
             return Receipt(kind, parsed.reason)
         event_id = await self._status_entry(endpoint, parsed, thread.id)
@@ -215,6 +228,8 @@ class EmailReceiver:
             "subject": message.data.get("subject"),
             "from": message.data.get("from"),
         }
+        if parsed.complaint is not None:
+            data["complaint"] = dataclasses.asdict(parsed.complaint)
         if parsed.bounce is not None:
             data["bounce"] = {
                 "original_message_id": parsed.bounce.original_message_id,
@@ -238,9 +253,52 @@ class EmailReceiver:
         except IntegrityError:
             return None  # the same bounce or auto-reply delivered again
 
+    async def _stop_emailing(self, endpoint: Endpoint, complaint: Complaint) -> None:
+        """Mark the complaining addresses `do_not_email` on their customers: the address our
+        reported message went to (its outbox row, found by the Message-ID the report quotes;
+        providers often redact the recipient), and each address the report names that is a
+        customer's. Whoever reported our mail as spam gets no more of it until the mark is
+        cleared (channels/outbox.py refuses to queue email to a marked address)."""
+        mark = {
+            "reason": "complaint",
+            "feedback_type": complaint.feedback_type,
+            "reporter": complaint.reporter,
+            "at": utcnow().isoformat(),
+        }
+        async with self.ctx.uow() as uow:
+            targets: list[tuple[str, Customer | None]] = []
+            if complaint.original_message_id:
+                sent = await uow.session.execute(
+                    select(OutboxMessage.address, Thread.customer_id)
+                    .join(Thread, Thread.id == OutboxMessage.thread_id)
+                    .where(
+                        OutboxMessage.endpoint_id == endpoint.id,
+                        OutboxMessage.provider_msg_id == complaint.original_message_id,
+                    )
+                    .limit(1)
+                )
+                for address, customer_id in sent:
+                    targets.append((address, await uow.session.get(Customer, customer_id)))
+            for address in complaint.recipients:
+                try:
+                    owner = await find_by_identity(uow.session, endpoint.org_id, "email", address)
+                except Invalid:
+                    continue
+                targets.append((address, owner))
+            for address, customer in targets:
+                if customer is None or customer.org_id != endpoint.org_id:
+                    continue
+                attributes = dict(customer.attributes or {})
+                attributes["do_not_email"] = {**attributes.get("do_not_email", {}), address: mark}
+                customer.attributes = attributes
+                log.info("email.complaint", customer=customer.id, address=address)
+
 
 def _summary(parsed: ParsedEmail) -> str:
     subject = parsed.message.data.get("subject") or ""
+    if parsed.complaint is not None:
+        who = ", ".join(parsed.complaint.recipients) or "a recipient"
+        return f"Reported as spam by {who} ({parsed.complaint.feedback_type})"
     if parsed.bounce is None:
         return f"Automatic reply from {parsed.message.identity_value}: {subject}".strip()
     verb = "could not be delivered" if parsed.bounce.failed else "is delayed"

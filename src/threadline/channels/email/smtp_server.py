@@ -3,9 +3,11 @@ for the configured mailboxes and nothing else.
 
 - RCPT TO an address that is no active email endpoint: 550 (we are not an open relay);
 - a message over the size limit: 552 (aiosmtpd, from `data_size_limit`);
+- lines longer than RFC 5321's 998 characters are taken (Outlook and many web mailers send
+  HTML on one long line); only the message's total size is limited;
 - the message is committed before 250 is answered (storage is the truth); a database or
   disk failure answers 451 so the sending server retries, and the retry is stored once;
-- a message that can never be stored (no sender address): 550.
+- a message that can never be stored (no sender at all: no From, Sender nor MAIL FROM): 550.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 MAX_RECIPIENTS = 50
+
+
+class MailboxSMTP(SMTP):
+    """aiosmtpd's SMTP with the line limit raised from 1001 bytes to the message size limit:
+    refusing real mail over a line length helps nobody. Commands stay bounded by aiosmtpd's
+    `command_size_limit`."""
+
+    def __init__(self, handler: MailboxHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its reader
+        super().__init__(handler, **kwargs)
 
 
 class MailboxHandler:
@@ -71,8 +83,9 @@ async def start_smtp_server(receiver: EmailReceiver, options: EmailOptions) -> a
     loop = asyncio.get_running_loop()
     handler = MailboxHandler(receiver)
     return await loop.create_server(
-        lambda: SMTP(
+        lambda: MailboxSMTP(
             handler,
+            line_length_limit=max(options.max_message_bytes, SMTP.line_length_limit),
             data_size_limit=options.max_message_bytes,
             enable_SMTPUTF8=True,
             hostname=options.smtp_hostname,

@@ -78,7 +78,7 @@ class MessageIds:
         if found is None:
             return None
         hex_id, nonce, mac = found.groups()
-        if not hmac.compare_digest(mac, self._mac(hex_id, nonce)):
+        if not hmac.compare_digest(mac.encode(), self._mac(hex_id, nonce).encode()):
             return None
         return str(uuid.UUID(hex_id))
 

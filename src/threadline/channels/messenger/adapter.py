@@ -8,24 +8,34 @@ token (see channels/meta/endpoint.py)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
+import structlog
 
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
     MediaLimits,
     OutboundMessage,
+    SendFailed,
     SendOutcomeUnknown,
     SendResult,
 )
 from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
-from threadline.channels.meta.graph_client import GraphClient
+from threadline.channels.meta.graph_client import GraphClient, GraphError
 from threadline.channels.meta.window import ServiceWindow
 
+log = structlog.get_logger(__name__)
+
 PAGE_ID = re.compile(r"\d{5,32}")
+# a webhook waits for the profile: Meta expects its answer within seconds
+PROFILE_TIMEOUT_S = 3.0
+PROFILE_CACHE_S = 3600.0
+PROFILE_RETRY_S = 300.0
+PROFILE_CACHE_SIZE = 10_000
 
 
 class MessengerAdapter:
@@ -48,6 +58,8 @@ class MessengerAdapter:
     def __init__(self, timeout_s: float = 15.0) -> None:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
         self._graph = GraphClient(self._http)
+        # (page id, PSID) -> (until when, the name or None): names change rarely
+        self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:
         payload = {
@@ -61,6 +73,36 @@ class MessengerAdapter:
         if not isinstance(mid, str) or not mid:
             raise SendOutcomeUnknown("the Send API answered without a message id")
         return SendResult(provider_msg_id=mid, status="sent")
+
+    async def profile_name(self, endpoint: EndpointConfig, psid: str) -> str | None:
+        """The customer's name from the Graph API's user profile (`GET /{psid}?fields=
+        first_name,last_name`, with the Page token); None when the page has no token, Meta
+        does not answer in time or will not tell. Remembered for a while per page and PSID,
+        so a busy customer costs one call, not one per message."""
+        cache_key = (endpoint.key, psid)
+        now = time.monotonic()
+        if (cached := self._names.get(cache_key)) is not None and cached[0] > now:
+            return cached[1]
+        try:
+            target = graph_target(endpoint)
+            profile = await self._graph.get(
+                psid, {"fields": "first_name,last_name"}, timeout_s=PROFILE_TIMEOUT_S, **target
+            )
+        except (SendFailed, GraphError) as exc:
+            log.info("messenger.profile_unavailable", endpoint_id=endpoint.id, reason=str(exc))
+            # not asked again for a while: a slow or failing Graph API must not make every
+            # message of a busy page wait for it
+            self._remember(cache_key, now + PROFILE_RETRY_S, None)
+            return None
+        parts = (profile.get("first_name"), profile.get("last_name"))
+        name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip()) or None
+        self._remember(cache_key, now + PROFILE_CACHE_S, name)
+        return name
+
+    def _remember(self, key: tuple[str, str], until: float, name: str | None) -> None:
+        if key not in self._names and len(self._names) >= PROFILE_CACHE_SIZE:
+            self._names.pop(next(iter(self._names)))  # the oldest entry
+        self._names[key] = (until, name)
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the Page's id; settings: verify_token (kept as its digest), api_base,

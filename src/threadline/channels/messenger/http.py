@@ -1,6 +1,6 @@
 """Messenger webhooks: `GET /webhooks/messenger/{page_id}` (Meta's verify-token handshake)
-and `POST` (notifications signed with X-Hub-Signature-256). Not part of Threadline's API
-document."""
+and `POST` (notifications signed with X-Hub-Signature-256). The API document describes them
+(channels/webhook_docs.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,24 @@ from threadline.channels.messenger.services import (
     do_messenger_handshake,
     do_messenger_notification,
 )
+from threadline.channels.webhook_docs import (
+    HANDSHAKE_RESPONSES,
+    JSON_BODY,
+    WEBHOOK_RESPONSES,
+    WEBHOOK_TAGS,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=WEBHOOK_TAGS, responses=WEBHOOK_RESPONSES, default_response_class=Response)
 
 
-@router.get("/webhooks/messenger/{endpoint_key}")
+@router.get("/webhooks/messenger/{endpoint_key}", responses=HANDSHAKE_RESPONSES)
 async def handshake(endpoint_key: str, request: Request, ctx: Ctx) -> PlainTextResponse:
     """Echo hub.challenge when hub.verify_token is the endpoint's; 403 otherwise."""
     params = dict(request.query_params)
     return PlainTextResponse(await do_messenger_handshake(ctx, endpoint_key, params))
 
 
-@router.post("/webhooks/messenger/{endpoint_key}")
+@router.post("/webhooks/messenger/{endpoint_key}", openapi_extra=JSON_BODY)
 async def notification(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """Messages and delivery reports; 200 once stored (Meta retries anything else)."""
     await do_messenger_notification(ctx, endpoint_key, await request.body(), request.headers)

@@ -1,5 +1,5 @@
-"""A small asynchronous client for Meta's Graph API (httpx): one JSON POST with a bearer
-token. It imports nothing from Threadline.
+"""A small asynchronous client for Meta's Graph API (httpx): a JSON POST or a GET with a
+bearer token. It imports nothing from Threadline.
 
 Errors tell whether the request surely never reached Meta (`GraphUnreachable`), was answered
 with an error (`GraphApiError`), or may have reached it with the answer lost
@@ -65,10 +65,35 @@ class GraphClient:
         api_version: str = DEFAULT_API_VERSION,
     ) -> dict[str, Any]:
         url = f"{api_base.rstrip('/')}/{api_version}/{path.lstrip('/')}"
+        headers = {"Authorization": f"Bearer {access_token}"}
+        return await self._call(
+            self._http.build_request("POST", url, json=payload, headers=headers)
+        )
+
+    async def get(
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        access_token: str,
+        api_base: str = DEFAULT_API_BASE,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Read a node (e.g. a Messenger user's profile: `{psid}` with `fields`)."""
+        url = f"{api_base.rstrip('/')}/{api_version}/{path.lstrip('/')}"
+        request = self._http.build_request(
+            "GET",
+            url,
+            params=params,
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
+        )
+        return await self._call(request)
+
+    async def _call(self, request: httpx.Request) -> dict[str, Any]:
         try:
-            response = await self._http.post(
-                url, json=payload, headers={"Authorization": f"Bearer {access_token}"}
-            )
+            response = await self._http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise GraphUnreachable(f"{type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:

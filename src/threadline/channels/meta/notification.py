@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +15,12 @@ class MalformedNotification(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Notification:
+    """`skipped`: why each part that could not be read was left out (logged, never a
+    reason to refuse the rest)."""
+
     messages: tuple[InboundMessage, ...] = ()
     statuses: tuple[StatusUpdate, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 # (an endpoint's key, the decoded JSON body) -> what it says for that endpoint (a phone
@@ -28,12 +32,18 @@ Parser = Callable[[str, Any], Notification]
 Recipients = Callable[[str, Any], list[str]]
 
 
+# (the context, the endpoint, a parsed message) -> the message with what the notification
+# left out and the provider's API tells (Messenger: the sender's name); never raises
+Enricher = Callable[[Any, Any, InboundMessage], Awaitable[InboundMessage]]
+
+
 @dataclass(frozen=True, slots=True)
 class Reader:
     """How a channel reads Meta's notifications."""
 
     recipients: Recipients
     parse: Parser
+    enrich: Enricher | None = None
 
 
 def as_object(value: Any) -> Mapping[str, Any]:

@@ -24,7 +24,7 @@ from threadline.channels.meta.webhooks import (
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import do_delivery_status
 from threadline.context import Context
-from threadline.errors import Invalid, NotAllowed, NotFound
+from threadline.errors import Invalid, NotAllowed, NotFound, ThreadlineError
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +78,7 @@ async def do_meta_notification(
     for recipient, part in parts.items():
         target = targets.get(recipient)
         if target is None:
-            if part.messages or part.statuses:
+            if part.messages or part.statuses or part.skipped:
                 log.warning(
                     "meta.unknown_recipient",
                     channel=channel,
@@ -88,7 +88,7 @@ async def do_meta_notification(
                     statuses=len(part.statuses),
                 )
             continue
-        await _apply(ctx, channel, target, part)
+        await _apply(ctx, channel, target, part, reader)
         applied.append(part)
     return Notification(
         tuple(m for p in applied for m in p.messages),
@@ -119,11 +119,28 @@ async def _same_app(
     return same
 
 
-async def _apply(ctx: Context, channel: str, endpoint: Endpoint, part: Notification) -> None:
+async def _apply(
+    ctx: Context, channel: str, endpoint: Endpoint, part: Notification, reader: Reader
+) -> None:
+    for reason in part.skipped:
+        log.warning("meta.part_skipped", channel=channel, endpoint_id=endpoint.id, reason=reason)
     for message in part.messages:
         # replies leave through the endpoint the customer wrote to
         tagged = replace(message, data={**message.data, "endpoint_id": endpoint.id})
-        await do_ingest(ctx, endpoint, tagged)
+        if reader.enrich is not None:
+            tagged = await reader.enrich(ctx, endpoint, tagged)
+        try:
+            await do_ingest(ctx, endpoint, tagged)
+        except ThreadlineError as exc:
+            # this message is refused (e.g. a customer that cannot be written to); the
+            # others are stored, and Meta is not asked to retry what would fail again
+            log.warning(
+                "meta.message_refused",
+                channel=channel,
+                endpoint_id=endpoint.id,
+                provider_msg_id=message.provider_msg_id,
+                reason=str(exc),
+            )
     for update in part.statuses:
         if await do_delivery_status(ctx, endpoint, update) is None:
             log.info("meta.status_for_unknown_message", channel=channel, endpoint_id=endpoint.id)

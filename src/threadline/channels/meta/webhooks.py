@@ -29,7 +29,7 @@ def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
     """Whether `header` is the app's signature of `body` (constant-time compare)."""
     if not app_secret or not header or not header.startswith("sha256="):
         return False
-    return hmac.compare_digest(sign(app_secret, body), header.strip())
+    return hmac.compare_digest(sign(app_secret, body).encode(), header.strip().encode())
 
 
 def handshake_challenge(params: Mapping[str, str], verify_token_sha256: str) -> str | None:
@@ -37,6 +37,6 @@ def handshake_challenge(params: Mapping[str, str], verify_token_sha256: str) -> 
     token = params.get("hub.verify_token") or ""
     if params.get("hub.mode") != "subscribe" or not token or not verify_token_sha256:
         return None
-    if not hmac.compare_digest(token_digest(token), verify_token_sha256):
+    if not hmac.compare_digest(token_digest(token).encode(), verify_token_sha256.encode()):
         return None
     return params.get("hub.challenge") or None

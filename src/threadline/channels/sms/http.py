@@ -1,6 +1,6 @@
 """Provider webhooks for SMS: `POST /webhooks/sms/{provider}/{endpoint_key}` (inbound
-messages) and `.../status` (delivery reports). Form posts, signed by the provider; they are
-not part of Threadline's API document."""
+messages) and `.../status` (delivery reports). Form posts, signed by the provider; the API
+document describes them (channels/webhook_docs.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from fastapi import APIRouter, Request, Response
 from threadline.auth.dependencies import Ctx
 from threadline.channels.sms.provider import Params
 from threadline.channels.sms.services import do_sms_inbound, do_sms_status
+from threadline.channels.webhook_docs import FORM_BODY, TWIML_WEBHOOK_RESPONSES, WEBHOOK_TAGS
 from threadline.context import Context
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(
+    tags=WEBHOOK_TAGS, responses=TWIML_WEBHOOK_RESPONSES, default_response_class=Response
+)
 
 
 def public_url(ctx: Context, request: Request) -> str:
@@ -28,7 +31,7 @@ async def _params(request: Request) -> Params:
     return {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
 
 
-@router.post("/webhooks/sms/{provider}/{endpoint_key}")
+@router.post("/webhooks/sms/{provider}/{endpoint_key}", openapi_extra=FORM_BODY)
 async def inbound(provider: str, endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """An inbound SMS; answered with the provider's empty reply (no auto-response)."""
     _ingested, reply = await do_sms_inbound(
@@ -42,7 +45,7 @@ async def inbound(provider: str, endpoint_key: str, request: Request, ctx: Ctx) 
     return Response(reply.body, media_type=reply.media_type)
 
 
-@router.post("/webhooks/sms/{provider}/{endpoint_key}/status")
+@router.post("/webhooks/sms/{provider}/{endpoint_key}/status", openapi_extra=FORM_BODY)
 async def status(provider: str, endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """A delivery report for a message sent through the outbox."""
     reply = await do_sms_status(

@@ -99,8 +99,9 @@ class TelegramAdapter:
         return hmac.compare_digest(expected.encode(), secret_token.encode())
 
     def inbound(self, endpoint: EndpointConfig, message: ChatMessage) -> InboundMessage:
-        """The message as the core stores it: an edit is a new event naming the original
-        (`edit_of`), since the timeline never rewrites what was said."""
+        """The message as the core stores it: an edit is an `edit` of the original (named by
+        its provider id), since the timeline never rewrites what was said. The sender's
+        first and last name (else their username) names a customer who has none yet."""
         data: dict[str, Any] = {
             "endpoint_id": endpoint.id,  # replies leave through the bot written to
             "chat_id": message.chat_id,
@@ -110,9 +111,14 @@ class TelegramAdapter:
             "start_payload": message.start_payload,
             "reply_to_message_id": message.reply_to_message_id,
         }
+        original = None
         if message.edit_date is not None:
             original = provider_msg_id(endpoint.key, replace(message, edit_date=None))
-            data |= {"edit_of": original, "edit_date": message.edit_date}
+            data["edit_date"] = message.edit_date
+        if message.location is not None:
+            data["location"] = dict(message.location)
+        if message.contacts:
+            data["contacts"] = [dict(c) for c in message.contacts]
         return InboundMessage(
             channel=self.name,
             identity_kind=self.address_kind,
@@ -123,6 +129,8 @@ class TelegramAdapter:
             language=primary_language(message.sender.language_code),
             attachments=message.attachments,
             data={k: v for k, v in data.items() if v is not None},
+            kind="edit" if original else "message",
+            relates_to=original,
         )
 
     async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:

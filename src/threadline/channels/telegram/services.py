@@ -50,7 +50,7 @@ async def do_telegram_update(
         reason = str(exc) if isinstance(exc, MalformedUpdate) else "the body is not JSON"
         raise Invalid(reason) from None
     if isinstance(update, Ignored):
-        log.info(
+        (log.warning if update.unreadable else log.info)(
             "telegram.update_ignored",
             endpoint_id=endpoint.id,
             update_id=update.update_id,

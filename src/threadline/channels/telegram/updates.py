@@ -1,16 +1,17 @@
 """Telegram `Update` objects (as the Bot API posts them to a webhook) read into plain data.
 
-Only private chats' `message` and `edited_message` updates carry a customer's words; every
-other well-formed update (groups, channels, callback queries, member changes, messages with
-nothing we keep) is `Ignored` with its reason, so that the webhook still answers 200 and
-Telegram does not retry it. Imports nothing from Threadline."""
+Only private chats' `message` and `edited_message` updates carry a customer's words (text,
+media, a location or venue, a contact); every other well-formed update (groups, channels,
+callback queries, member changes, messages with nothing we keep) is `Ignored` with its
+reason, so that the webhook still answers 200 and Telegram does not retry it. Imports
+nothing from Threadline."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 # Media whose objects carry a file_id; a photo is a list of sizes (the last is the largest).
 FILE_KINDS = ("document", "voice", "audio", "video", "video_note", "animation", "sticker")
@@ -56,6 +57,9 @@ class ChatMessage:
     text: str
     date: int
     attachments: tuple[Mapping[str, Any], ...] = ()
+    # a shared location (or venue), and contact cards, in the shape every channel shares
+    location: Mapping[str, Any] | None = None
+    contacts: tuple[Mapping[str, Any], ...] = ()
     edit_date: int | None = None
     start_payload: str | None = None
     reply_to_message_id: int | None = None
@@ -63,12 +67,17 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class Ignored:
+    """An update left aside; `unreadable` when it is an Update whose message lacks what
+    every message has (acknowledged all the same: Telegram would retry it for a day)."""
+
     update_id: int
     reason: str
+    unreadable: bool = False
 
 
 def parse_update(data: Any) -> ChatMessage | Ignored:
-    """Raises MalformedUpdate."""
+    """Raises MalformedUpdate when `data` is not an Update at all; an Update whose message
+    cannot be read is `Ignored` (unreadable), with the reason."""
     if not isinstance(data, dict) or not _is_int(data.get("update_id")):
         raise MalformedUpdate("an update is a JSON object with an integer update_id")
     update_id: int = data["update_id"]
@@ -76,7 +85,13 @@ def parse_update(data: Any) -> ChatMessage | Ignored:
     if kind is None:
         other = next((k for k in data if k != "update_id"), "empty")
         return Ignored(update_id, f"{other} updates are not handled")
-    message = data[kind]
+    try:
+        return _chat_message(update_id, kind, data[kind])
+    except MalformedUpdate as exc:
+        return Ignored(update_id, str(exc), unreadable=True)
+
+
+def _chat_message(update_id: int, kind: str, message: Any) -> ChatMessage | Ignored:
     chat = message.get("chat") if isinstance(message, dict) else None
     if not isinstance(chat, dict) or not _is_int(chat.get("id")):
         raise MalformedUpdate(f"{kind} needs a chat with an integer id")
@@ -95,8 +110,10 @@ def _message(
 ) -> ChatMessage | Ignored:
     text = _str(message.get("text")) or _str(message.get("caption")) or ""
     attachments = _attachments(message)
-    if not text and not attachments:
-        return Ignored(update_id, "a message with no text or media we keep (location, poll, ...)")
+    location = _location(message)
+    contact = _contact(message.get("contact"))
+    if not text and not attachments and location is None and contact is None:
+        return Ignored(update_id, "a message with nothing we keep (a poll, a dice, a game, ...)")
     start = START.fullmatch(text) if kind == "message" else None
     reply_to = message.get("reply_to_message")
     edit_date = message.get("edit_date")
@@ -108,12 +125,46 @@ def _message(
         text=text,
         date=message["date"] if _is_int(message.get("date")) else 0,
         attachments=attachments,
+        location=location,
+        contacts=(contact,) if contact is not None else (),
         edit_date=(edit_date if _is_int(edit_date) else 0) if kind == "edited_message" else None,
         start_payload=start.group(1) if start else None,
         reply_to_message_id=reply_to.get("message_id")
         if isinstance(reply_to, dict) and _is_int(reply_to.get("message_id"))
         else None,
     )
+
+
+def _location(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A `location`, or a `venue` (a location with a title and an address)."""
+    venue = message.get("venue") if isinstance(message.get("venue"), dict) else None
+    raw = (venue or {}).get("location") or message.get("location")
+    if not isinstance(raw, dict):
+        return None
+    latitude, longitude = raw.get("latitude"), raw.get("longitude")
+    if not (_number(latitude) and _number(longitude)):
+        raise MalformedUpdate("a location needs numeric latitude and longitude")
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise MalformedUpdate("a location's coordinates are out of range")
+    place: dict[str, Any] = {"latitude": float(latitude), "longitude": float(longitude)}
+    if venue is not None:
+        place |= {k: v for k in ("title", "address") if (v := _str(venue.get(k)))}
+        if "title" in place:
+            place["name"] = place.pop("title")
+    if isinstance(raw.get("live_period"), int):
+        place["live_period"] = raw["live_period"]
+    return place
+
+
+def _contact(raw: Any) -> dict[str, Any] | None:
+    """A shared contact (`phone_number`, `first_name`, `last_name`, `user_id`) as a card."""
+    if not isinstance(raw, dict) or not _str(raw.get("phone_number")):
+        return None
+    name = " ".join(p for p in (_str(raw.get("first_name")), _str(raw.get("last_name"))) if p)
+    card: dict[str, Any] = {"name": name, "phones": [{"phone": raw["phone_number"]}], "emails": []}
+    if _is_int(raw.get("user_id")):
+        card["telegram_user_id"] = raw["user_id"]
+    return card
 
 
 def _sender(raw: Any) -> Sender | None:
@@ -147,6 +198,10 @@ def _file(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _str(value: Any) -> str | None:

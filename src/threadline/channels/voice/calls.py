@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy import select
 
+from threadline.boundary import replace_nul
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
@@ -58,6 +59,7 @@ async def verified_call(
         menu = adapter.menu(endpoint_config(endpoint))
     except ValueError as exc:
         raise Invalid(f"the number's IVR is misconfigured: {exc}") from None
+    params = replace_nul(params)  # signed as sent; stored with any NUL as U+FFFD
     sid = one(params, "CallSid")
     if not sid or len(sid) > 64:
         raise Invalid("a voice webhook needs a CallSid")

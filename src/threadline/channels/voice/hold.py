@@ -6,8 +6,6 @@ its place in the queue, through routing's own offer-timeout path."""
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import func, select
 
 from threadline.channels.outbox import endpoint_config
@@ -124,8 +122,8 @@ async def _call_contact(ctx: Context, call: Call, contact_id: str) -> Contact:
 async def _place_and_wait(ctx: Context, call: Call, contact: Contact, lang: Language) -> str:
     """The caller's place and wait: routing's live estimate (the place among the contacts
     the same agents serve, the EWT as a range of minutes); for a contact routing is not
-    holding as waiting (offered to an agent this moment), its place in the queue and the
-    number's minutes per caller."""
+    holding as waiting (offered to an agent this moment), its place in the queue and no
+    promise of a wait (the only estimate is routing's, the one every channel shows)."""
     menu = call.menu
     estimate = await ctx.routing.estimate(contact.org_id, contact.id)
     if estimate is not None:
@@ -140,9 +138,7 @@ async def _place_and_wait(ctx: Context, call: Call, contact: Contact, lang: Lang
                 Contact.enqueued_at <= contact.enqueued_at,
             )
         )
-    place = int(position or 1)
-    minutes = max(1, math.ceil(place * menu.hold.per_caller_s / 60))
-    return menu.text("position", lang.code).format(position=place, minutes=minutes)
+    return menu.text("position_only", lang.code).format(position=int(position or 1))
 
 
 def wait_text(menu: Menu, lang: str, position: int, low_s: float, high_s: float | None) -> str:

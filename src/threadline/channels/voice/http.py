@@ -39,6 +39,7 @@ from threadline.channels.voice.services import (
 )
 from threadline.channels.voice.softphone import softphone_token
 from threadline.channels.voice.twilio_voice import MEDIA_TYPE
+from threadline.channels.webhook_docs import FORM_BODY, TWIML_WEBHOOK_RESPONSES, WEBHOOK_TAGS
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 
@@ -53,7 +54,12 @@ async def _connector(app: FastAPI) -> AsyncIterator[None]:
         await connector.stop()
 
 
-router = APIRouter(include_in_schema=False, lifespan=_connector)
+router = APIRouter(
+    tags=WEBHOOK_TAGS,
+    responses=TWIML_WEBHOOK_RESPONSES,
+    default_response_class=Response,
+    lifespan=_connector,
+)
 api_router = APIRouter(prefix="/api/v1/voice", tags=["voice"], responses=PROBLEM_RESPONSES)
 PREFIX = "/webhooks/voice/twilio/{endpoint_key}"
 
@@ -81,13 +87,13 @@ def _purpose(request: Request) -> CallPurpose:
     return CallPurpose.from_query(request.query_params)
 
 
-@router.post(PREFIX)
+@router.post(PREFIX, openapi_extra=FORM_BODY)
 async def incoming(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """An incoming call: the greeting and the first IVR question."""
     return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_incoming(ctx, call))
 
 
-@router.post(PREFIX + "/ivr")
+@router.post(PREFIX + "/ivr", openapi_extra=FORM_BODY)
 async def ivr(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """The caller's answer to an IVR question (Digits or SpeechResult)."""
     q = request.query_params
@@ -118,25 +124,25 @@ async def _hold_step(
     )
 
 
-@router.post(PREFIX + "/hold")
+@router.post(PREFIX + "/hold", openapi_extra=FORM_BODY)
 async def hold(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """One turn of the hold loop: announce, wait, or connect to the agent."""
     return await _hold_step(request, ctx, endpoint_key, do_voice_hold)
 
 
-@router.post(PREFIX + "/hold-callback")
+@router.post(PREFIX + "/hold-callback", openapi_extra=FORM_BODY)
 async def hold_callback(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """The caller's answer to the offer to be called back, keeping their place."""
     return await _hold_step(request, ctx, endpoint_key, do_voice_hold_callback)
 
 
-@router.post(PREFIX + "/connect")
+@router.post(PREFIX + "/connect", openapi_extra=FORM_BODY)
 async def connect(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """Where an accepted call is redirected: dial the agent (or hold on, if that changed)."""
     return await _hold_step(request, ctx, endpoint_key, do_voice_hold, turn=1)
 
 
-@router.post(PREFIX + "/dialed")
+@router.post(PREFIX + "/dialed", openapi_extra=FORM_BODY)
 async def dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """How dialling the agent ended (DialCallStatus); a missed agent puts the call back."""
     q = request.query_params
@@ -154,19 +160,19 @@ async def dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     )
 
 
-@router.post(PREFIX + "/status")
+@router.post(PREFIX + "/status", openapi_extra=FORM_BODY)
 async def status(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """A call status callback (completed, busy, no-answer, ...; duration)."""
     return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_status(ctx, call))
 
 
-@router.post(PREFIX + "/recording")
+@router.post(PREFIX + "/recording", openapi_extra=FORM_BODY)
 async def recording(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """A recording status callback: the link to the recording, on the call's timeline."""
     return await _webhook(request, ctx, endpoint_key, lambda call: do_voice_recording(ctx, call))
 
 
-@router.post(PREFIX + "/outbound/answer")
+@router.post(PREFIX + "/outbound/answer", openapi_extra=FORM_BODY)
 async def outbound_answer(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """A call we placed was answered: the announcement, then the reserved agent."""
     return await _webhook(
@@ -174,7 +180,7 @@ async def outbound_answer(endpoint_key: str, request: Request, ctx: Ctx) -> Resp
     )
 
 
-@router.post(PREFIX + "/outbound/dialed")
+@router.post(PREFIX + "/outbound/dialed", openapi_extra=FORM_BODY)
 async def outbound_dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """How dialling the agent went on a call we placed."""
     return await _webhook(
@@ -182,7 +188,7 @@ async def outbound_dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Resp
     )
 
 
-@router.post(PREFIX + "/outbound/status")
+@router.post(PREFIX + "/outbound/status", openapi_extra=FORM_BODY)
 async def outbound_status(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """A status callback of a call we placed: timeline, and its outcome to its handlers."""
     return await _webhook(

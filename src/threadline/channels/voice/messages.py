@@ -3,7 +3,12 @@ may override any text per language (`settings.ivr.messages`). Pure data.
 
 Placeholders: {position} (the caller's place), {minutes} (the simple estimate), {low} and
 {high} (the live estimate's range, in whole minutes). The wait texts avoid a singular
-"minute" after a number: the ranges start at 1 and end at 2 or more."""
+"minute" after a number: the ranges start at 1 and end at 2 or more.
+
+What the hold loop says about the wait comes only from routing's live estimate, the one the
+widget and the app page show (i18n/waits.py): without it the caller hears their place and no
+promise (`position_only`). `position` ({minutes}, from `hold.per_caller_s`) is kept so IVR
+settings that override it stay valid; nothing says it any more."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "position_under": "You are number {position} in the queue. "
         "The wait is less than {high} minutes.",
         "position_soon": "You are number {position} in the queue. The wait is less than a minute.",
+        "position_only": "You are number {position} in the queue.",
         "position_over": "You are number {position} in the queue. "
         "The wait is more than {low} minutes.",
         "connecting": "Connecting you to an agent now.",
@@ -51,6 +57,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "position_under": "É o número {position} na fila. "
         "A espera será de menos de {high} minutos.",
         "position_soon": "É o número {position} na fila. A espera será de menos de um minuto.",
+        "position_only": "É o número {position} na fila.",
         "position_over": "É o número {position} na fila. A espera será de mais de {low} minutos.",
         "connecting": "Vamos passar a sua chamada a um assistente.",
         "missed": "Lamentamos, o assistente não conseguiu atender. Mantém o seu lugar na fila.",
@@ -78,6 +85,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "La espera será de menos de {high} minutos.",
         "position_soon": "Usted es el número {position} en la cola. "
         "La espera será de menos de un minuto.",
+        "position_only": "Usted es el número {position} en la cola.",
         "position_over": "Usted es el número {position} en la cola. "
         "La espera será de más de {low} minutos.",
         "connecting": "Le pasamos con un agente.",
@@ -106,6 +114,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Время ожидания: от {low} до {high} минут.",
         "position_under": "Ваш номер в очереди: {position}. Время ожидания: менее {high} минут.",
         "position_soon": "Ваш номер в очереди: {position}. Время ожидания: менее минуты.",
+        "position_only": "Ваш номер в очереди: {position}.",
         "position_over": "Ваш номер в очереди: {position}. Время ожидания: более {low} минут.",
         "connecting": "Соединяем вас с оператором.",
         "missed": "Извините, оператор не смог ответить. Ваше место в очереди сохранено.",
@@ -134,6 +143,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Η αναμονή θα είναι λιγότερο από {high} λεπτά.",
         "position_soon": "Είστε νούμερο {position} στην ουρά. "
         "Η αναμονή θα είναι λιγότερο από ένα λεπτό.",
+        "position_only": "Είστε νούμερο {position} στην ουρά.",
         "position_over": "Είστε νούμερο {position} στην ουρά. "
         "Η αναμονή θα είναι περισσότερο από {low} λεπτά.",
         "connecting": "Σας συνδέουμε με έναν εκπρόσωπο.",

@@ -33,7 +33,7 @@ from threadline.channels.voice.twilio_voice import ENDED, one
 from threadline.context import Context
 from threadline.customers.identities import normalise_phone
 from threadline.customers.models import Customer
-from threadline.customers.services import find_by_identity, resolve_identity
+from threadline.customers.services import owner_of_address, resolve_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid
 from threadline.routing.models import Contact, Queue
@@ -86,7 +86,7 @@ async def _store_call(ctx: Context, call: Call, caller: str) -> str | None:
         session = uow.session
         customer: Customer | None = None
         if phone is not None:
-            customer = await find_by_identity(
+            customer = await owner_of_address(  # a self-service customer's claim is not theirs
                 session, endpoint.org_id, "phone", phone, for_update=uow.row_locks
             )
         stored = await session.scalar(

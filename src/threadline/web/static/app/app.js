@@ -183,11 +183,14 @@
       old.close();
     }
     if (!contactId || !navigator.onLine) return;
-    var ws = new WebSocket(WS_BASE + "/contacts/" + encodeURIComponent(contactId) + "/ws?token="
-      + encodeURIComponent(S.token));
+    // the token goes in the first frame, never in the URL (URLs are logged)
+    var ws = new WebSocket(WS_BASE + "/contacts/" + encodeURIComponent(contactId) + "/ws");
     S.socket = ws;
     S.socketFor = contactId;
-    ws.onopen = function () { S.attempts = 0; };
+    ws.onopen = function () {
+      S.attempts = 0;
+      ws.send(JSON.stringify({ type: "auth", token: S.token }));
+    };
     ws.onmessage = function (message) {
       var frame;
       try { frame = JSON.parse(message.data); } catch (e) { return; }

@@ -19,6 +19,70 @@ document.addEventListener("alpine:init", () => {
     return ` · ${[a.level, a.method, age].filter(Boolean).join(" · ")}`;
   };
 
+  /* Reactions to, edits of, and what else a customer's message is (a location, contact
+   * cards), as the timeline shows them. The page's strings come from the server, in the
+   * agent's language (web/locales/desktop). */
+  const stringsTag = document.getElementById("desktop-strings");
+  const S = stringsTag ? JSON.parse(stringsTag.textContent || "{}") : {};
+  const tr = (key, values) => String(S[key] || key).replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? values[k] : m));
+  /** A map link that embeds nothing: OpenStreetMap, opened in a new tab. */
+  const osmUrl = (lat, lon) => `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}`;
+  const locationOf = (d) => {
+    const place = d && d.location;
+    const lat = place ? Number(place.latitude) : NaN;
+    const lon = place ? Number(place.longitude) : NaN;
+    if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+    const where = [place.name, place.address].filter(Boolean).join(", ");
+    return { url: osmUrl(lat, lon), label: where || `${lat.toFixed(5)}, ${lon.toFixed(5)}`, open: tr("location_open") };
+  };
+  const cardsOf = (d, key) => ((d && Array.isArray(d.contacts)) ? d.contacts : []).map((c, i) => ({
+    key: `${key}-card-${i}`,
+    name: c.name || tr("contact_no_name"),
+    org: c.org || "",
+    phones: (c.phones || []).map((p) => [p.phone, p.type].filter(Boolean).join(" · ")).join(", "),
+    emails: (c.emails || []).map((m) => m.email).filter(Boolean).join(", "),
+  }));
+  /** Per message event id: its reactions (the latest of each author; "" takes one back) and
+   * its versions (edits, oldest first). Events arrive in timeline order. */
+  const relationsOf = (events) => {
+    const reactions = new Map();
+    const edits = new Map();
+    for (const e of events) {
+      const target = e.data && e.data.relates_to && e.data.relates_to.event_id;
+      if (!target) continue;
+      if (e.kind === "reaction") {
+        const mine = reactions.get(target) || new Map();
+        mine.set(`${e.author_type}:${e.author_id}`, e.data.emoji || "");
+        reactions.set(target, mine);
+      } else if (e.kind === "edit") {
+        edits.set(target, [...(edits.get(target) || []), e]);
+      }
+    }
+    return { reactions, edits };
+  };
+  /** What a message row shows: its latest text, whether and when it was edited (the earlier
+   * versions in the title), its reactions, its location or contact cards. */
+  const messageView = (e, rel) => {
+    const versions = rel.edits.get(e.id) || [];
+    const latest = versions.length ? versions[versions.length - 1] : e;
+    const d = latest.data || {};
+    const emojis = [...(rel.reactions.get(e.id) || new Map()).values()].filter(Boolean).join(" ");
+    const unsupported = d.unsupported ? tr("unsupported", { type: d.unsupported.type || "?" }) : "";
+    return {
+      body: latest.body || unsupported,
+      edited: versions.length ? tr("edited", { time: T.formatTime(latest.created_at) }) : "",
+      history: [e, ...versions.slice(0, -1)].map((v) => `${T.formatTime(v.created_at)}: ${v.body || "—"}`).join("\n"),
+      reactions: emojis,
+      reactionsLabel: emojis ? tr("reactions", { emojis }) : "",
+      location: locationOf(d),
+      cards: cardsOf(d, `e-${e.id}`),
+    };
+  };
+  /** A reaction or edit whose message is not on this timeline, as a line of its own. */
+  const relationText = (e) => (e.kind === "reaction"
+    ? (e.data && e.data.emoji ? tr("reacted_unknown", { emoji: e.data.emoji }) : tr("unreacted_unknown"))
+    : tr("edited_unknown", { body: e.body || "" }));
+
   window.Alpine.data("desktop", (me) => ({
     me,
     presence: "offline",
@@ -338,14 +402,19 @@ document.addEventListener("alpine:init", () => {
     get timelineRows() {
       const rows = [];
       let lastThread = null;
+      const rel = relationsOf(this.events);
+      const shown = new Set(this.events.map((e) => e.id));
       for (const e of this.events) {
+        const target = e.data && e.data.relates_to && e.data.relates_to.event_id;
+        if ((e.kind === "reaction" || e.kind === "edit") && target && shown.has(target)) continue;
         if (e.thread_id !== lastThread) {
           rows.push({ key: `divider-${e.thread_id}-${e.id}`, divider: true,
                       label: e.thread_id === this.selectedId ? "Current conversation" : "Earlier conversation",
                       day: T.formatDay(e.created_at) });
           lastThread = e.thread_id;
         }
-        rows.push({ key: `e-${e.id}`, divider: false, e });
+        const view = e.kind === "message" ? messageView(e, rel) : { body: e.body, cards: [] };
+        rows.push({ key: `e-${e.id}`, divider: false, e, ...view });
       }
       return rows;
     },
@@ -384,6 +453,9 @@ document.addEventListener("alpine:init", () => {
           return d.recording_url
             ? `Call recording${d.duration_s != null ? ` (${T.formatDuration(d.duration_s)})` : ""}: ${d.recording_url}`
             : e.body || "Call recording failed";
+        case "reaction":
+        case "edit":
+          return `${who ? `${who} · ` : ""}${relationText(e)}`;
         case "call_status":
         case "delivery_failed":
         case "delivery_unknown":
@@ -400,6 +472,13 @@ document.addEventListener("alpine:init", () => {
     },
 
     time(iso) { return T.formatTime(iso); },
+    /** The customer's attributes as rows of text (a template may not call globals). */
+    attributeRows() {
+      const attributes = (this.customer && this.customer.attributes) || {};
+      return Object.entries(attributes).map(([key, v]) => ({
+        key, value: typeof v === "object" ? JSON.stringify(v) : String(v),
+      }));
+    },
     day(iso) { return T.formatDay(iso); },
     fullTime(iso) { return T.formatFull(iso); },
     initials(name) { return T.initials(name); },

@@ -21,9 +21,12 @@ document.addEventListener("alpine:init", () => {
         });
         window.location.assign("/desktop");
       } catch (err) {
+        const wait = err.details && err.details.retry_after_s;
         this.error = err.status === 401 || err.code === "not_authenticated"
           ? "Wrong email or password. Please try again."
-          : err.message;
+          : err.status === 429 && wait
+            ? `Too many attempts. Try again in ${wait < 120 ? `${wait} s` : `${Math.ceil(wait / 60)} min`}.`
+            : err.message;
         this.password = "";
         this.busy = false;
         this.$nextTick(() => document.getElementById("password").focus());

@@ -227,14 +227,34 @@
     ".wait input{font:inherit;border:1px solid #cfd6e2;border-radius:8px;padding:6px 8px;width:100%;margin:2px 0 6px}",
     ".wait .windows{display:flex;flex-direction:column;gap:4px;margin:4px 0}",
     ".wait .windows button{text-align:left}",
-    "form{display:flex;gap:8px;align-items:flex-end;padding:10px;border-top:1px solid #e1e6ef;background:#fff;margin:0}",
+    // the composer only: the callback form inside .wait is a plain block (label, times, buttons)
+    ".composer{display:flex;gap:8px;align-items:flex-end;padding:10px;border-top:1px solid #e1e6ef;background:#fff;margin:0}",
+    ".cb-form{display:block;margin:0}",
     "textarea{flex:1;resize:none;border:1px solid #cfd6e2;border-radius:10px;padding:9px 11px;font:inherit;color:inherit;",
     " max-height:120px;min-height:40px;background:#fff}",
     ".send{border:0;background:var(--tl-color);color:#fff;border-radius:10px;height:40px;min-width:40px;padding:0 10px;",
     " cursor:pointer;display:flex;align-items:center;justify-content:center}",
     ".send svg{width:20px;height:20px;fill:currentColor}",
     ".sr{position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
-    "@media (max-width:480px){.panel{position:fixed;inset:0;width:auto;height:auto;max-height:none;border-radius:0}}",
+    // A phone: the open chat is the whole screen (its header's close button closes it), the
+    // launcher hides so it cannot sit over Send, controls are finger-sized, text fields are
+    // 16px (iOS zooms into smaller ones), and the notch and home bar keep their insets.
+    "@media (max-width:480px){",
+    " .tl{bottom:calc(16px + env(safe-area-inset-bottom));" + (LEFT ? "left" : "right") + ":calc(16px + env(safe-area-inset-" + (LEFT ? "left" : "right") + "))}",
+    " .panel{position:fixed;inset:0;width:auto;height:auto;max-height:none;border-radius:0;box-shadow:none}",
+    " .tl.open .launcher{display:none}",
+    " header{padding:calc(10px + env(safe-area-inset-top)) calc(8px + env(safe-area-inset-right)) 10px calc(14px + env(safe-area-inset-left))}",
+    " .x{width:44px;height:44px}",
+    " .log{padding-left:calc(12px + env(safe-area-inset-left));padding-right:calc(12px + env(safe-area-inset-right))}",
+    " .composer{padding:8px calc(8px + env(safe-area-inset-right)) calc(8px + env(safe-area-inset-bottom)) calc(8px + env(safe-area-inset-left))}",
+    " .send{height:44px;min-width:44px}",
+    " textarea{min-height:44px}",
+    " .wait{max-height:55%;padding-left:calc(14px + env(safe-area-inset-left));padding-right:calc(14px + env(safe-area-inset-right))}",
+    " .wait .row{flex-direction:column;align-items:stretch}",
+    " .wait button{min-height:44px;padding:10px 12px;width:100%}",
+    " .wait .windows{gap:6px}",
+    "}",
+    "@media (max-width:480px),(pointer:coarse){textarea,.wait input{font-size:16px}}",
     "@media (prefers-reduced-motion:reduce){.launcher{transition:none}}",
   ].join("\n");
 
@@ -264,7 +284,7 @@
       maxlength: "10000", enterkeyhint: "send" });
     ui.sendBtn = el("button", { type: "submit", class: "send", "aria-label": t("send"), title: t("send") },
       [icon(ICON_SEND)]);
-    ui.form = el("form", {}, [ui.input, ui.sendBtn]);
+    ui.form = el("form", { class: "composer" }, [ui.input, ui.sendBtn]);
     ui.panel = el("section", { class: "panel", id: "tl-panel", role: "dialog", "aria-modal": "false",
       "aria-labelledby": "tl-title", hidden: "" }, [
       el("header", {}, [ui.avatar, el("div", { class: "who" }, [ui.title, ui.sub]), ui.closeBtn]),
@@ -504,13 +524,22 @@
     else ui.avatar.appendChild(icon(ICON_CHAT));
     var notice = "";
     if (!S.hoursOpen && !S.agent) notice = S.opensAt ? t("closed_until", { time: openingLabel(S.opensAt) }) : t("closed");
-    else if (!S.agent && hasOwnMessages() && !lastWasResolved()) notice = t("waiting");
+    else if (!S.agent && hasOwnMessages() && !lastWasResolved()) notice = queueNotice();
     ui.waiting.textContent = notice;
     ui.waiting.hidden = !notice;
   }
 
   // --- the wait and the callback offer --------------------------------------------
   var OPEN_CALLBACK = { waiting: 1, scheduled: 1, dialing: 1, connected: 1, retry_wait: 1 };
+
+  /** "You're in the queue", promising "shortly" only when the server's wait estimate says
+   *  so (`promise`, i18n/waits.py); a long wait is told by its range below, and no estimate
+   *  promises nothing. */
+  function queueNotice() {
+    var w = S.wait;
+    if (w && w.status !== "queued" && w.status !== "offered") return ""; // booked, or not queued
+    return t(w && w.promise === "soon" ? "waiting_soon" : "waiting");
+  }
 
   function ordinal(n) {
     var category = "other";
@@ -561,6 +590,7 @@
     if (!w || (!waiting && !callback)) {
       ui.wait.hidden = true;
       S.waitForm = null;
+      updateHeader();
       return;
     }
     ui.wait.hidden = false;
@@ -582,6 +612,7 @@
     [ui.cbKeep, ui.cbBook, ui.cbSubmit, ui.cbBack].forEach(function (b) { b.disabled = S.waitBusy; });
     ui.cbError.textContent = S.waitError;
     ui.cbError.hidden = !S.waitError;
+    updateHeader(); // the queue notice follows the same estimate
   }
 
   function renderWindows() {
@@ -810,7 +841,7 @@
     if (S.ws && (S.ws.readyState === 0 || S.ws.readyState === 1)) return;
     var ws;
     try {
-      ws = new WebSocket(WS_URL + "?token=" + encodeURIComponent(S.token));
+      ws = new WebSocket(WS_URL); // the token goes in the first frame: URLs are logged
     } catch (e) {
       scheduleReconnect();
       return;
@@ -823,6 +854,7 @@
       S.attempts = 0;
       S.inflight = {};
       showBanner(null);
+      ws.send(JSON.stringify({ type: "auth", token: S.token }));
       // catch up on what happened while we were away; sets the server's current thread too
       frame({ type: "resume", after_seq: S.lastSeq });
       S.sentDelivered = 0;
@@ -959,7 +991,12 @@
       credentials: "omit",
       mode: "cors",
     }).then(function (response) {
-      if (!response.ok) throw new Error("session: HTTP " + response.status);
+      if (!response.ok) {
+        var error = new Error("session: HTTP " + response.status);
+        // a 429 says when to come back (Retry-After, in seconds)
+        error.retryAfterS = Number(response.headers.get("Retry-After")) || 0;
+        throw error;
+      }
       return response.json();
     });
   }
@@ -1000,6 +1037,7 @@
     }, function (error) {
       emit("error", { code: "session", message: String(error && error.message || error) });
       var delay = Math.min(60000, 1000 * Math.pow(2, sessionAttempts++));
+      delay = Math.max(delay, 1000 * ((error && error.retryAfterS) || 0));
       return new Promise(function (resolve) { setTimeout(resolve, delay); }).then(startSession);
     });
   }
@@ -1027,6 +1065,7 @@
     store.set("open", open);
     if (!ui.panel) return;
     ui.panel.hidden = !open;
+    ui.wrap.classList.toggle("open", open); // a phone hides the launcher under the open chat
     ui.launcher.setAttribute("aria-expanded", open ? "true" : "false");
     ui.launcher.setAttribute("aria-label", open ? t("close") : t("open"));
     ui.launcher.setAttribute("title", open ? t("close") : t("open"));

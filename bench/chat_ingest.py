@@ -467,11 +467,10 @@ class Visitor:
         r = await http.post(f"/api/v1/widget/{self.key}/session", json={"locale": "en"})
         r.raise_for_status()
         token = r.json()["visitor_token"]
-        ws_url = (
-            self.base_url.replace("http://", "ws://")
-            + f"/api/v1/widget/{self.key}/ws?token={token}"
-        )
+        ws_url = self.base_url.replace("http://", "ws://") + f"/api/v1/widget/{self.key}/ws"
         self.ws = await connect(ws_url, max_queue=None, open_timeout=10)
+        # the widget authenticates by its first frame (a token in the URL would be logged)
+        await self.ws.send(json.dumps({"type": "auth", "token": token}))
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from threadline.auth.roles import Principal
 from threadline.context import Context
@@ -148,20 +149,33 @@ async def owner_of_address(
     """The customer a message delivered from this address (an SMS's number, a mail's
     sender) belongs to; None on first sight. An address a self-service customer merely
     claimed is not theirs: the claim is dropped (None), so the sender's messages never
-    land where the claimer reads them."""
-    identity = await _identity(session, org_id, kind, normalise(kind, value))
-    if identity is None:
+    land where the claimer reads them. One query (row-locking the customer with
+    `for_update`), as on every inbound message."""
+    held = aliased(Identity)
+    self_service = (
+        select(Identity.id)
+        .where(Identity.customer_id == Customer.id, Identity.kind.in_(SELF_SERVICE_KINDS))
+        .exists()
+    )
+    query = (
+        select(Customer, held, self_service)
+        .join(held, held.customer_id == Customer.id)
+        .where(held.org_id == org_id, held.kind == kind, held.value == normalise(kind, value))
+    )
+    found = (
+        await session.execute(query.with_for_update(of=Customer) if for_update else query)
+    ).first()
+    if found is None:
         return None
+    customer, identity, read_by_self_service = found
     # a visitor or app identity is the self-service credential itself, never a claim
-    claimable = kind not in SELF_SERVICE_KINDS and not identity.verified
-    if claimable and await _self_service(session, identity.customer_id):
-        claimer = await session.get(Customer, identity.customer_id)
-        if claimer is not None and getattr(claimer, kind, None) == identity.value:
-            setattr(claimer, kind, None)
-        await session.delete(identity)
-        await session.flush()
-        return None
-    return await find_by_identity(session, org_id, kind, value, for_update=for_update)
+    if kind in SELF_SERVICE_KINDS or identity.verified or not read_by_self_service:
+        return customer
+    if getattr(customer, kind, None) == identity.value:
+        setattr(customer, kind, None)
+    await session.delete(identity)
+    await session.flush()
+    return None
 
 
 async def _identity(session: AsyncSession, org_id: str, kind: str, value: str) -> Identity | None:

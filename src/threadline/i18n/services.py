@@ -34,7 +34,9 @@ async def learn_language(
     message may still tell. Call inside the write that stores the message."""
     if customer.language or not text.strip():
         return None
-    language = language_of(text, await organisation_languages(session, endpoint.org_id))
-    if language is not None:
-        customer.language = language
+    # the pure guess first: most messages that say nothing clear cost no query
+    language = language_of(text, LANGUAGES)
+    if language is None or language not in await organisation_languages(session, endpoint.org_id):
+        return None
+    customer.language = language
     return language

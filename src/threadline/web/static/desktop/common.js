@@ -44,6 +44,10 @@
 
   /** The desktop event stream (/api/v1/stream) with reconnect and exponential backoff.
    * handlers: onFrame(frame), onReady() after each (re)connect's hello, onState("live"|"connecting"|"down"). */
+  // Set while this page signs out: the server then closes our stream (4401, the session
+  // ended), and that close must not start a second navigation to /login beside ours.
+  let signingOut = false;
+
   function connectStream(handlers) {
     let socket = null;
     let attempt = 0;
@@ -67,7 +71,7 @@
       });
       socket.addEventListener("close", (event) => {
         socket = null;
-        if (stopped) return;
+        if (stopped || signingOut) return;
         if (event.code === 4401) {
           window.location.assign("/login");
           return;
@@ -146,6 +150,7 @@
   }
 
   async function logout(setOffline) {
+    signingOut = true;
     if (setOffline) {
       try { await api("PUT", "/api/v1/agents/me/presence", { presence: "offline" }); } catch (err) { /* signing out anyway */ }
     }

@@ -85,21 +85,14 @@ async def _ingest(
                 Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
             )
         )
-        event = append_event(
+        data = {"attachments": list(message.attachments), **message.data}
+        event = _customer_entry(
             uow,
             thread,
-            kind="message",
-            channel=message.channel,
-            author_type="customer",
-            author_id=customer.id,
-            author_name=customer.name or message.sender_name,
-            body=message.body,
-            client_msg_id=message.client_msg_id,
-            provider_msg_id=message.provider_msg_id,
-            contact_id=contact_id,
-            data={"attachments": list(message.attachments), **message.data}
-            if message.attachments or message.data
-            else None,
+            message,
+            customer,
+            contact_id,
+            data if message.attachments or message.data else None,
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"
@@ -139,7 +132,21 @@ async def _relation(
         data["emoji"] = message.body  # "" takes the customer's reaction back
     elif message.attachments:
         data["attachments"] = list(message.attachments)
-    event = append_event(
+    contact_id = target.contact_id if target is not None else None
+    event = _customer_entry(uow, thread, message, customer, contact_id, data)
+    return Ingested(event, thread, True)
+
+
+def _customer_entry(
+    uow: UnitOfWork,
+    thread: Thread,
+    message: InboundMessage,
+    customer: Customer,
+    contact_id: str | None,
+    data: dict[str, Any] | None,
+) -> ThreadEvent:
+    """The timeline entry of what the customer sent (a message, a reaction, an edit)."""
+    return append_event(
         uow,
         thread,
         kind=message.kind,
@@ -150,10 +157,9 @@ async def _relation(
         body=message.body,
         client_msg_id=message.client_msg_id,
         provider_msg_id=message.provider_msg_id,
-        contact_id=target.contact_id if target is not None else None,
+        contact_id=contact_id,
         data=data,
     )
-    return Ingested(event, thread, True)
 
 
 async def _related_event(

@@ -51,9 +51,10 @@ test: install-test services ## the whole suite: unit, integration (SQLite + Post
 test-fast: install-test
 	$(PY) -m pytest tests/unit
 
-lint: install-test
+lint: install-test ## ruff (lint + format) over src, tests, bench; mypy --strict over src
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
 
 bench: install services
 	$(PY) bench/routing.py

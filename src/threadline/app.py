@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,9 +16,10 @@ from threadline import __version__
 from threadline.agents.http import router as agents_router
 from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.auth.http import router as auth_router
+from threadline.auth.services import register as register_auth
 from threadline.boundary import install_boundary
+from threadline.callbacks.dialing import register as register_callbacks
 from threadline.callbacks.http import router as callbacks_router
-from threadline.callbacks.services import register as register_callbacks
 from threadline.channels.app.adapter import AppAdapter
 from threadline.channels.app.http import router as app_api_router
 from threadline.channels.app.pages import router as app_pages_router
@@ -37,23 +39,31 @@ from threadline.channels.telegram.http import router as telegram_router
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.voice.http import api_router as voice_api_router
 from threadline.channels.voice.http import router as voice_router
+from threadline.channels.voice.outbound import VoiceCalls
 from threadline.channels.whatsapp.adapter import WhatsAppAdapter
 from threadline.channels.whatsapp.http import router as whatsapp_router
 from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.http import router as customers_router
+from threadline.customers.services import link_rows_with_customers
 from threadline.db import Database
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
+from threadline.events.handlers import Handlers
+from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
 from threadline.logging import configure_logging
 from threadline.ratelimit import RateLimits
 from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
+from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
 from threadline.threads.http import router as threads_router
+from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
 from threadline.web.security import SecurityMiddleware
+from threadline.webhooks.http import router as webhooks_router
+from threadline.webhooks.wiring import register as register_webhooks
 from threadline.workers.timers import TimerWorker
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -81,20 +91,37 @@ def build_channels(settings: Settings) -> ChannelRegistry:
 
 
 def build_context(settings: Settings) -> Context:
+    """The composition root: every part built once, every handler registered here."""
+    bus = create_bus(settings.bus_url)
     ctx = Context(
-        settings=settings, db=Database(settings.database_url), bus=create_bus(settings.bus_url)
+        settings=settings,
+        db=Database(settings.database_url),
+        bus=bus,
+        handlers=Handlers(bus),
+        channels=build_channels(settings),
+        rate_limits=RateLimits(settings),
     )
-    ctx._routing = RoutingService(ctx)
-    ctx.extras["channels"] = build_channels(settings)
-    ctx.extras["rate_limits"] = RateLimits(settings)
-    outbox = OutboxSender(ctx)
-    timer_worker = TimerWorker(ctx, settings.timer_poll_s)
-    timer_worker.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
-    timer_worker.register(EXCLUSION_EXPIRY, ctx.routing.on_exclusion_expiry)
-    timer_worker.register(OUTBOX_SEND, outbox.on_timer)
-    ctx.extras["timers"] = timer_worker
-    ctx.extras["outbox"] = outbox
+    ctx.routing = RoutingService(ctx)
+    ctx.channels.provide_calls(VoiceCalls(ctx))
+    ctx.outbox = OutboxSender(ctx)
+    ctx.timers = TimerWorker(ctx, settings.timer_poll_s)
+    ctx.consumers = ConsumerRunner(
+        ctx.db,
+        ctx.handlers,
+        ctx.uow,
+        poll_s=settings.event_poll_s,
+        retention=timedelta(hours=settings.event_log_retention_h),
+    )
+    ctx.timers.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
+    ctx.timers.register(EXCLUSION_EXPIRY, ctx.routing.on_exclusion_expiry)
+    ctx.timers.register(OUTBOX_SEND, ctx.outbox.on_timer)
+    link_rows_with_customers("threads", Thread)
+    link_rows_with_customers("contacts", Contact)
+    register_auth(ctx.handlers)
+    ctx.routing.register(ctx.handlers)
+    ctx.outbox.register(ctx.handlers)
     register_callbacks(ctx)
+    ctx.webhooks = register_webhooks(ctx)
     return ctx
 
 
@@ -111,8 +138,8 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     await ctx.bus.start()
     await ctx.routing.start()
     await asyncio.to_thread(language.load)  # py3langid's model, read before the first message
-    timer_worker: TimerWorker = ctx.extras["timers"]
-    await timer_worker.start()
+    await ctx.timers.start()
+    await ctx.consumers.start()
     ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
     email_inbound = await start_email_inbound(ctx)
     try:
@@ -122,10 +149,12 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
-        await timer_worker.stop()
-        await ctx.extras["outbox"].stop()
-        await ctx.extras["channels"].aclose()
-        await ctx.extras["rate_limits"].aclose()
+        await ctx.consumers.stop()
+        await ctx.timers.stop()
+        await ctx.outbox.stop()
+        await ctx.webhooks.stop()
+        await ctx.channels.aclose()
+        await ctx.rate_limits.aclose()
         await ctx.bus.stop()
         await ctx.db.dispose()
 
@@ -170,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         whatsapp_router,
         messenger_router,
         realtime_router,
+        webhooks_router,
         web_router,
     ):
         app.include_router(router)

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from threadline.config import Settings
-from threadline.queueing import simulate_cli, staffing_cli
+from threadline.queueing import staffing_cli
+from threadline.simulation import cli as simulate_cli
 
 app = typer.Typer(help="Threadline: one customer, one thread, every channel.", no_args_is_help=True)
 console = Console()

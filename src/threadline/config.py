@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # handle time assumed for a queue's wait estimates until it has answered contacts
     default_handle_s: float = 300.0
     timer_poll_s: float = 0.25
+    # Durable event consumers (events/log.py): how often each looks for events other nodes
+    # logged (this node's commits wake them at once), and how long handled events are kept
+    event_poll_s: float = 1.0
+    event_log_retention_h: float = 7 * 24.0
     # Outbox: sends through providers, retried with exponential backoff and jitter
     # Email in: the built-in SMTP server listens when a port is set; IMAP mailboxes are
     # polled when a poll interval is set (mailboxes are channel endpoints).
@@ -68,6 +72,22 @@ class Settings(BaseSettings):
     outbox_backoff_max_s: float = 600.0
     outbox_send_timeout_s: float = 20.0  # a provider call taking longer has an unknown outcome
     outbox_lease_s: float = 60.0  # > send timeout: a `sending` row older than this was orphaned
+    # Outbound webhooks (webhooks/): signed POSTs of domain events to the company's systems.
+    # https only, to public addresses; allow_http also allows http://localhost|127.0.0.1 and
+    # private/internal addresses (tests, a receiver on the same host or network).
+    webhooks_allow_http: bool = False
+    # the waits after each failed attempt (jittered); their number + 1 is the attempts made
+    webhooks_retry_delays_s: list[float] = Field(
+        default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]
+    )
+    webhooks_retry_after_max_s: float = 24 * 3600.0  # a receiver's Retry-After, at most this
+    webhooks_connect_timeout_s: float = 5.0
+    webhooks_timeout_s: float = 10.0  # the whole request, connection included
+    webhooks_lease_s: float = 30.0  # > timeout: a `sending` delivery older than this is retried
+    webhooks_max_concurrent_sends: int = 16
+    # a subscription whose deliveries failed for good this many times in a row is disabled
+    webhooks_disable_after_failures: int = 10
+    webhooks_keep_deliveries_days: float = 30.0
     # Sessions
     session_max_age_s: int = 12 * 3600
     visitor_token_max_age_s: int = 365 * 24 * 3600

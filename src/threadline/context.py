@@ -1,30 +1,44 @@
-"""The wiring every service receives: settings, database, bus (built by create_app)."""
+"""The wiring every service receives, built once by create_app (app.build_context).
+
+Named fields only: what a service may use is spelled out here, typed. The parts that need
+the context to be built (routing, the workers) are set by the composition root right after
+it is created, and only there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from threadline.config import Settings
 from threadline.db import Database, UnitOfWork
 from threadline.events.bus import Bus
 
 if TYPE_CHECKING:
+    from threadline.channels.outbox import OutboxSender
+    from threadline.channels.registry import ChannelRegistry
+    from threadline.events.handlers import Handlers
+    from threadline.events.log import ConsumerRunner
+    from threadline.ratelimit import RateLimits
     from threadline.routing.services import RoutingService
+    from threadline.webhooks.delivery import WebhookSender
+    from threadline.workers.timers import TimerWorker
 
 
-@dataclass
+@dataclass(eq=False)
 class Context:
     settings: Settings
     db: Database
     bus: Bus
-    extras: dict[str, Any] = field(default_factory=dict)
-    _routing: RoutingService | None = None
+    handlers: Handlers
+    channels: ChannelRegistry
+    rate_limits: RateLimits
+    # set by app.build_context once the context exists (they hold it)
+    routing: RoutingService = field(init=False)
+    timers: TimerWorker = field(init=False)
+    outbox: OutboxSender = field(init=False)
+    consumers: ConsumerRunner = field(init=False)
+    webhooks: WebhookSender = field(init=False)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.bus.publish)
-
-    @property
-    def routing(self) -> RoutingService:
-        assert self._routing is not None, "routing service not started"
-        return self._routing
+        return UnitOfWork(self.db, self.handlers)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event, select
 from sqlalchemy.dialects.postgresql import JSONB
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+M = TypeVar("M")
 _IN_UNIT_OF_WORK: ContextVar[bool] = ContextVar("in_unit_of_work", default=False)
 
 NAMING_CONVENTION = {
@@ -75,20 +76,6 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def import_models() -> None:
-    """Import every domain's models so Base.metadata knows all tables (Alembic, create_all)."""
-    from threadline.agents import models as _agents  # noqa: F401
-    from threadline.auth import models as _auth  # noqa: F401
-    from threadline.callbacks import models as _callbacks  # noqa: F401
-    from threadline.channels import models as _channels  # noqa: F401
-    from threadline.customers import models as _customers  # noqa: F401
-    from threadline.orgs import models as _orgs  # noqa: F401
-    from threadline.routing import models as _routing  # noqa: F401
-    from threadline.threads import models as _threads  # noqa: F401
-    from threadline.verification import models as _verification  # noqa: F401
-    from threadline.workers import models as _workers  # noqa: F401
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
@@ -146,21 +133,41 @@ class Database:
         if self.read_engine is not None:
             await self.read_engine.dispose()
 
-    async def lock(self, session: AsyncSession, model: Any, ident: Any) -> Any:
+    async def lock(self, session: AsyncSession, model: type[M], ident: Any) -> M | None:
         """Load one row for update: the row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
         already serialises writers."""
         return await session.get(model, ident, with_for_update=self.dialect != "sqlite")
 
 
+def unit_of(session: AsyncSession) -> UnitOfWork:
+    """The unit of work a write session belongs to (to emit events from code that is handed
+    only the session)."""
+    uow: UnitOfWork | None = session.info.get("uow")
+    if uow is None:
+        raise RuntimeError("this session is not a unit of work's: it cannot emit events")
+    return uow
+
+
+class EventFlow(Protocol):
+    """What a unit of work does with the domain events it collected (events/handlers.py)."""
+
+    async def run_in_transaction(self, uow: UnitOfWork, event: Any) -> None: ...
+    async def record(self, uow: UnitOfWork, events: list[Any]) -> None: ...
+    async def committed(self, events: list[Any]) -> None: ...
+    async def react(self, events: list[Any]) -> None: ...
+
+
 class UnitOfWork:
-    """A transaction plus the events it produced: events go out only after the commit,
+    """A transaction plus the domain events it produced. Before the commit, the handlers
+    that are part of the write run and the durable events join the event log (in the same
+    transaction); after the commit the events reach the bus and this process's listeners,
     so nothing reaches a socket or a provider for data that was rolled back."""
 
-    def __init__(self, db: Database, publish: Callable[[list[dict[str, Any]]], Awaitable[None]]):
+    def __init__(self, db: Database, flow: EventFlow):
         self._db = db
-        self._publish = publish
-        self.events: list[dict[str, Any]] = []
-        self._deferred: list[Callable[[], dict[str, Any]]] = []
+        self._flow = flow
+        self.events: list[Any] = []
+        self._announced: list[Callable[[], Any]] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._locked: set[tuple[Any, Any]] = set()
         # per-transaction state other modules keep (e.g. routing's contacts to place)
@@ -174,6 +181,7 @@ class UnitOfWork:
             await self._db.write_lock.acquire()
         try:
             self.session = self._db.write_sessions()
+            self.session.info["uow"] = self
             await self.session.begin()
         except BaseException:
             self._release()
@@ -190,27 +198,46 @@ class UnitOfWork:
             if exc_type is not None:
                 await self.session.rollback()
                 return
+            try:
+                await self._settle_events()
+            except BaseException:
+                await self.session.rollback()
+                raise
             await self.session.commit()
         finally:
             await self.session.close()
             self._release()
-        events = self.events + [make() for make in self._deferred]
+        events = self.events + [make() for make in self._announced]
         if events:
-            await self._publish(events)
+            await self._flow.committed(events)
+        # the writer's own follow-ups first (routing settles its engine), then the reactions
         for callback in self._after_commit:
             await callback()
+        if events:
+            await self._flow.react(events)
 
-    def publish(self, event: dict[str, Any]) -> None:
+    async def _settle_events(self) -> None:
+        """Run the in-transaction handlers (which may emit more), then log the durable."""
+        done = 0
+        while done < len(self.events):
+            await self._flow.run_in_transaction(self, self.events[done])
+            done += 1
+        if self.events:
+            await self._flow.record(self, self.events)
+
+    def emit(self, event: Any) -> None:
+        """State a domain event (events/domain.py) that this transaction makes true."""
         self.events.append(event)
 
-    def publish_later(self, make: Callable[[], dict[str, Any]]) -> None:
-        """Publish an event built after commit (when database defaults such as ids exist)."""
-        self._deferred.append(make)
+    def announce_later(self, make: Callable[[], Any]) -> None:
+        """A live-only event (a screen's signal, never logged, no in-transaction handler)
+        built after the commit, when database defaults such as ids exist."""
+        self._announced.append(make)
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(callback)
 
-    async def lock(self, model: Any, ident: Any) -> Any:
+    async def lock(self, model: type[M], ident: Any) -> M | None:
         """Load one row for update; a row this transaction already locked (``lock_many``)
         comes from the session without another round trip."""
         if (model, ident) in self._locked:
@@ -218,6 +245,13 @@ class UnitOfWork:
         row = await self._db.lock(self.session, model, ident)
         if row is not None:
             self._locked.add((model, ident))
+        return row
+
+    async def lock_existing(self, model: type[M], ident: Any) -> M:
+        """`lock` for a row that must exist (a foreign key names it); LookupError if not."""
+        row = await self.lock(model, ident)
+        if row is None:
+            raise LookupError(f"{getattr(model, '__name__', model)} {ident!r} is not stored")
         return row
 
     async def lock_many(self, model: Any, idents: Iterable[Any]) -> None:

@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.agents.models import Agent
 from threadline.agents.schemas import AgentCreate
@@ -134,8 +135,8 @@ async def load_demo(ctx: Context) -> bool:
 
 
 async def _history(
-    session, org_id: str, queues: dict[str, Queue], agents: dict[str, Agent]
-) -> None:  # type: ignore[no-untyped-def]
+    session: AsyncSession, org_id: str, queues: dict[str, Queue], agents: dict[str, Agent]
+) -> None:
     """Marta's card conversation with Rui last week: she is sticky to him."""
     rui = agents["rui@demo.bank"]
     marta = await resolve_identity(

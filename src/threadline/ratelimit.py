@@ -69,6 +69,7 @@ class RateLimits:
                 implementation="redispy",
                 wrap_exceptions=True,  # StorageError: see `hit`
                 key_prefix=settings.rate_limit_key_prefix,
+                # limits types **options as float | str | bool, though its docs take a pool
                 connection_pool=self._pool,  # type: ignore[arg-type]
             )
         else:
@@ -139,8 +140,7 @@ def window(amount: int, seconds: int) -> RateLimitItem:
 
 
 def rate_limits(ctx: Context) -> RateLimits:
-    limits: RateLimits = ctx.extras["rate_limits"]
-    return limits
+    return ctx.rate_limits
 
 
 def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:

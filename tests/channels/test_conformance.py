@@ -5,6 +5,10 @@ provider is retryable; a refusal and bad credentials are not; a lost answer is a
 outcome (never retried blindly); a rate limit says how long to wait; no secret shows in
 an error, a traceback or a repr; every adapter declares what the contract asks.
 
+And for every adapter that receives a provider's webhooks (the registry's receivers): each
+recorded payload, correctly signed, verifies and parses into the expected normalised events;
+a missing or wrong signature is refused, and so is a body changed after it was signed.
+
 Adapters are called directly (no database): what the outbox does with these answers is
 tested once, in tests/integration/test_sms.py and test_telegram.py."""
 
@@ -14,40 +18,49 @@ import hashlib
 import json
 import traceback
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from twilio.request_validator import RequestValidator
 
 from tests.fakes import meta, smtp_relay, telegram
 from tests.fakes.http_server import free_port, serving
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from threadline.app import build_channels
+from threadline.channel_kinds import WEBHOOK_PATHS
 from threadline.channels.contract import (
+    CallUpdate,
     Capabilities,
     EndpointConfig,
+    InboundAdapter,
+    InboundEvent,
     InboundMessage,
+    InboundRequest,
+    MalformedPayload,
     MediaLimits,
     OutboundAdapter,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
+    SignatureInvalid,
+    Skipped,
     StatusUpdate,
 )
 from threadline.channels.email.adapter import EmailAdapter
 from threadline.channels.messenger import payload as messenger_payload
 from threadline.channels.messenger.adapter import MessengerAdapter
+from threadline.channels.meta import webhooks as meta_webhooks
 from threadline.channels.registry import ChannelRegistry
 from threadline.channels.sms.adapter import SmsAdapter
-from threadline.channels.sms.twilio_provider import TwilioProvider
-from threadline.channels.telegram.adapter import TelegramAdapter
-from threadline.channels.telegram.updates import Ignored, parse_update
+from threadline.channels.telegram.adapter import TelegramAdapter, webhook_secret
+from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.whatsapp import payload as whatsapp_payload
 from threadline.channels.whatsapp.adapter import WhatsAppAdapter
 from threadline.config import Settings
@@ -516,6 +529,7 @@ TG_BOT = "threadline_test_bot"
 SHEENA = "Sheena Nelson"
 WA_ORIGINAL = "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA="
 MS_MID = "m_1457764197618:41d102a3e1ae206a38"
+CALLER = "+14155552671"
 BARBARA = {
     "name": "Barbara J. Johnson",
     "phones": [{"phone": "+1 (415) 555-0829", "type": "MOBILE"}],
@@ -638,6 +652,14 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "sms/inbound_mms.json": [{"kind": "message", "body": "", "files": 1}],
     "sms/status_delivered.json": [{"status": "delivered"}],
     "sms/status_undelivered.json": [{"status": "failed"}],
+    "voice/incoming_call.json": [{"call": "ringing", "from": CALLER, "to": "+15005550006"}],
+    "voice/gather_digits.json": [{"call": "in-progress", "from": CALLER, "to": "+15005550006"}],
+    "voice/status_completed.json": [
+        {"call": "completed", "from": CALLER, "to": "+15005550006", "duration_s": 184}
+    ],
+    "voice/status_no_answer.json": [
+        {"call": "no-answer", "from": CALLER, "to": "+15005550006", "duration_s": 0}
+    ],
 }
 # the sender's name each channel's payloads give (Messenger's come from the profile API;
 # Telegram's are the sender's first and last name)
@@ -649,49 +671,164 @@ def recorded(channel: str | None = None) -> list[str]:
     return sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob(pattern))
 
 
-Read = InboundMessage | StatusUpdate | str  # a str: an update read and left aside, and why
+# ---- the inbound contract: verify, then parse, for every webhook adapter --------------------
+
+WEBHOOK_BASE = "https://threadline.test"
+NUMBER = "+15005550006"
+TWILIO_TOKEN = "recorded-payloads-auth-token"
+META_SECRET = json.dumps({"app_secret": meta.APP_SECRET, "access_token": meta.ACCESS_TOKEN})
 
 
-def read(name: str, telegram_adapter: TelegramAdapter) -> list[Read]:
-    """What the channel's parser makes of a recorded body, as the webhook hands it over."""
+class _Form(dict[str, list[str]]):
+    """The shape Twilio's RequestValidator reads repeated fields from."""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self[name])
+
+
+def _twilio_signature(secret: str, request: InboundRequest) -> dict[str, str]:
+    form = _Form({k: list(v) for k, v in request.form.items()})
+    return {"x-twilio-signature": RequestValidator(secret).compute_signature(request.url, form)}
+
+
+def _meta_signature(secret: str, request: InboundRequest) -> dict[str, str]:
+    app_secret = json.loads(secret)["app_secret"]
+    return {"x-hub-signature-256": meta_webhooks.sign(app_secret, request.body)}
+
+
+def _telegram_token(secret: str, request: InboundRequest) -> dict[str, str]:
+    return {"x-telegram-bot-api-secret-token": webhook_secret(secret, TG_BOT)}
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """How a channel's provider calls its endpoint: the endpoint (with the provider
+    credential), where, and how the provider signs a request with a credential."""
+
+    endpoint: EndpointConfig
+    path: str
+    sign: Callable[[str, InboundRequest], dict[str, str]]
+    wrong_secret: str
+    signs_body: bool = True  # Telegram's secret token proves the sender, not the body
+
+
+WEBHOOKS = {
+    "sms": Webhook(
+        EndpointConfig("e-sms", "sms", NUMBER, {"provider": "twilio"}, TWILIO_TOKEN),
+        "/webhooks/sms/twilio/%2B15005550006",
+        _twilio_signature,
+        "not-the-auth-token-0123",
+    ),
+    "voice": Webhook(
+        EndpointConfig("e-voice", "voice", NUMBER, {"provider": "twilio"}, TWILIO_TOKEN),
+        "/webhooks/voice/twilio/%2B15005550006",
+        _twilio_signature,
+        "not-the-auth-token-0123",
+    ),
+    "whatsapp": Webhook(
+        EndpointConfig("e-wa", "whatsapp", WA_PHONE_NUMBER_ID, {}, META_SECRET),
+        f"/webhooks/whatsapp/{WA_PHONE_NUMBER_ID}",
+        _meta_signature,
+        json.dumps({"app_secret": "another-app", "access_token": meta.ACCESS_TOKEN}),
+    ),
+    "messenger": Webhook(
+        EndpointConfig("e-ms", "messenger", MS_PAGE_ID, {}, META_SECRET),
+        f"/webhooks/messenger/{MS_PAGE_ID}",
+        _meta_signature,
+        json.dumps({"app_secret": "another-app", "access_token": meta.ACCESS_TOKEN}),
+    ),
+    "telegram": Webhook(
+        EndpointConfig("e-tg", "telegram", TG_BOT, {}, telegram.BOT_TOKEN),
+        f"/webhooks/telegram/{TG_BOT}",
+        _telegram_token,
+        "7012345678:AAWrongTokenOfSomeoneElse_9876543210",
+        signs_body=False,
+    ),
+}
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[dict[str, InboundAdapter]]:
+    """Every webhook channel's adapter, as build_channels makes it."""
+    made: dict[str, Any] = {
+        "sms": SmsAdapter(WEBHOOK_BASE),
+        "voice": VoiceAdapter(WEBHOOK_BASE),
+        "whatsapp": WhatsAppAdapter(),
+        "messenger": MessengerAdapter(),
+        "telegram": TelegramAdapter(WEBHOOK_BASE),
+    }
+    yield made
+    for adapter in made.values():
+        await adapter.aclose()
+
+
+def _form_request(url: str, form: Mapping[str, Sequence[str]]) -> InboundRequest:
+    fields = {k: tuple(v) for k, v in form.items()}
+    body = urlencode([(k, v) for k, values in fields.items() for v in values]).encode()
+    content_type = {"content-type": "application/x-www-form-urlencoded"}
+    return InboundRequest(url, content_type, body, fields, dict(parse_qsl(urlsplit(url).query)))
+
+
+def _json_request(url: str, body: bytes) -> InboundRequest:
+    return InboundRequest(url, {"content-type": "application/json"}, body)
+
+
+def unsigned(name: str) -> InboundRequest:
+    """A recorded payload as its provider posts it to its endpoint's webhook, unsigned: a
+    Twilio form to the URL of its kind (a delivery report to `/status`), a JSON body as
+    recorded, byte for byte."""
     channel = name.split("/")[0]
-    payload = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    if channel == "whatsapp":
-        notification = whatsapp_payload.parse_notification(WA_PHONE_NUMBER_ID, payload)
-    elif channel == "messenger":
-        notification = messenger_payload.parse_notification(MS_PAGE_ID, payload)
-    elif channel == "telegram":
-        update = parse_update(payload)
-        if isinstance(update, Ignored):
-            return [update.reason]
-        config = EndpointConfig(id="e1", channel="telegram", key=TG_BOT, secret="t")
-        return [telegram_adapter.inbound(config, update)]
-    elif channel == "sms":
-        twilio = TwilioProvider(httpx.AsyncClient())
-        if "MessageStatus" in payload:
-            return [twilio.parse_status(payload)]
-        sms = twilio.parse_inbound(payload)
-        return [
-            InboundMessage(
-                channel="sms",
-                identity_kind="phone",
-                identity_value=sms.sender,
-                body=sms.body,
-                provider_msg_id=sms.provider_msg_id,
-                attachments=sms.media,
-            )
-        ]
-    else:
-        raise AssertionError(f"no inbound reader for {channel}")
-    assert notification.skipped == (), notification.skipped
-    return [*notification.messages, *notification.statuses]
+    raw = (FIXTURES / name).read_bytes()
+    url = WEBHOOK_BASE + WEBHOOKS[channel].path
+    if channel not in ("sms", "voice"):
+        return _json_request(url, raw)
+    form = json.loads(raw)
+    if "MessageStatus" in form:
+        url += "/status?outbox_id=4b0c8f0e-1f0a-4d8e-9a51-0d3c2f6e7a10"
+    elif "CallDuration" in form:
+        url += "/status"
+    elif "Digits" in form:
+        url += "/ivr?step=menu&tries=1"
+    return _form_request(url, form)
+
+
+def signed(channel: str, request: InboundRequest, secret: str | None = None) -> InboundRequest:
+    webhook = WEBHOOKS[channel]
+    headers = webhook.sign(secret or str(webhook.endpoint.secret), request)
+    return replace(request, headers={**request.headers, **headers})
+
+
+def tampered(request: InboundRequest) -> InboundRequest:
+    """The same request with one value changed after it was signed (the signature kept)."""
+    if request.form:
+        first = sorted(request.form)[0]
+        form = {**request.form, first: ("tampered",)}
+        return replace(_form_request(request.url, form), headers=request.headers)
+    payload = json.loads(request.body)
+    return replace(request, body=json.dumps({**payload, "tampered": True}).encode())
+
+
+Read = InboundEvent
+
+
+def read(name: str, receivers: dict[str, InboundAdapter]) -> list[Read]:
+    """What the channel's adapter makes of a recorded body, correctly signed: verify, then
+    parse, as the webhook route does."""
+    channel = name.split("/")[0]
+    adapter, config = receivers[channel], WEBHOOKS[channel].endpoint
+    request = signed(channel, unsigned(name))
+    adapter.verify(config, request)
+    return adapter.parse(config, request)
 
 
 def summary(item: Read) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {"ignored": True}
+    if isinstance(item, Skipped):
+        return {"ignored": True, "unreadable": True} if item.unreadable else {"ignored": True}
     if isinstance(item, StatusUpdate):
         return {"status": item.status}
+    if isinstance(item, CallUpdate):
+        call = {"call": item.status, "from": item.caller, "to": item.called}
+        return call if item.duration_s is None else {**call, "duration_s": item.duration_s}
     out: dict[str, Any] = {"kind": item.kind, "body": item.body}
     if item.relates_to:
         out["relates_to"] = item.relates_to
@@ -705,27 +842,32 @@ def summary(item: Read) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-async def telegram_adapter() -> AsyncIterator[TelegramAdapter]:
-    made = TelegramAdapter("http://127.0.0.1")
-    yield made
-    await made.aclose()
-
-
 def test_every_recorded_payload_has_its_expectation() -> None:
     assert recorded() == sorted(EXPECTED)
-    for channel in ("whatsapp", "messenger", "telegram", "sms"):
+    for channel in WEBHOOKS:
         assert len(recorded(channel)) >= 4, channel
+
+
+def test_every_webhook_channel_has_an_inbound_adapter(registry: ChannelRegistry) -> None:
+    """The registry's receivers are exactly the channels with a webhook, and each is
+    checked here."""
+    receiving = {n for n in registry.names() if callable(getattr(registry.get(n), "parse", None))}
+    assert receiving == set(WEBHOOK_PATHS) == set(WEBHOOKS)
+    for channel in receiving:
+        assert registry.receiver(channel).verifies_signatures is True
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_recorded_payload_reads_into_normalised_events(
-    name: str, telegram_adapter: TelegramAdapter
+    name: str, receivers: dict[str, InboundAdapter]
 ) -> None:
     channel = name.split("/")[0]
-    events = read(name, telegram_adapter)
+    events = read(name, receivers)
     assert [summary(e) for e in events] == EXPECTED[name]
+    assert read(name, receivers) == events  # plain data: the same request, the same events
     for event in events:
+        if channel in ("whatsapp", "messenger") and not isinstance(event, CallUpdate):
+            assert event.recipient == WEBHOOKS[channel].endpoint.key
         if not isinstance(event, InboundMessage):
             continue
         assert event.channel == channel and event.identity_value and event.provider_msg_id
@@ -737,6 +879,66 @@ def test_every_recorded_payload_reads_into_normalised_events(
             sender = (raw.get("message") or raw.get("edited_message"))["from"]
             given = (sender.get("first_name"), sender.get("last_name"))
             assert event.sender_name == " ".join(p for p in given if p)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_wrong_or_missing_signature_is_refused(
+    name: str, receivers: dict[str, InboundAdapter]
+) -> None:
+    channel = name.split("/")[0]
+    adapter, webhook = receivers[channel], WEBHOOKS[channel]
+    request = unsigned(name)
+    for refused in (request, signed(channel, request, webhook.wrong_secret)):
+        with pytest.raises(SignatureInvalid):
+            adapter.verify(webhook.endpoint, refused)
+    without_secret = replace(webhook.endpoint, secret=None)
+    with pytest.raises(SignatureInvalid):
+        adapter.verify(without_secret, signed(channel, request))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_tampered_body_is_refused(name: str, receivers: dict[str, InboundAdapter]) -> None:
+    channel = name.split("/")[0]
+    adapter, webhook = receivers[channel], WEBHOOKS[channel]
+    if not webhook.signs_body:
+        pytest.skip(f"{channel} signs no body: its secret token proves the sender only")
+    request = signed(channel, unsigned(name))
+    adapter.verify(webhook.endpoint, request)
+    with pytest.raises(SignatureInvalid):
+        adapter.verify(webhook.endpoint, tampered(request))
+
+
+@pytest.mark.parametrize(
+    ("channel", "body"),
+    [
+        ("whatsapp", b"not json"),
+        ("whatsapp", b"[]"),
+        ("messenger", b'{"object": "page", "entry": "not a list"}'),
+        ("telegram", b"not json"),
+        ("telegram", b'{"message": {}}'),
+    ],
+)
+def test_a_signed_body_of_another_kind_is_malformed(
+    channel: str, body: bytes, receivers: dict[str, InboundAdapter]
+) -> None:
+    webhook = WEBHOOKS[channel]
+    request = signed(channel, _json_request(WEBHOOK_BASE + webhook.path, body))
+    receivers[channel].verify(webhook.endpoint, request)
+    with pytest.raises(MalformedPayload):
+        receivers[channel].parse(webhook.endpoint, request)
+
+
+@pytest.mark.parametrize(("channel", "missing"), [("sms", "From"), ("voice", "CallSid")])
+def test_a_signed_form_without_what_it_must_say_is_malformed(
+    channel: str, missing: str, receivers: dict[str, InboundAdapter]
+) -> None:
+    form = json.loads((FIXTURES / f"{channel}/{recorded(channel)[0].split('/')[1]}").read_text())
+    webhook = WEBHOOKS[channel]
+    form.pop(missing)
+    request = signed(channel, _form_request(WEBHOOK_BASE + webhook.path, form))
+    receivers[channel].verify(webhook.endpoint, request)
+    with pytest.raises(MalformedPayload):
+        receivers[channel].parse(webhook.endpoint, request)
 
 
 def test_a_postback_without_mid_has_a_stable_key_of_its_own() -> None:

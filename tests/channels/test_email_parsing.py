@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from threadline.channels.email.attachments import AttachmentStore
+from threadline.attachments import AttachmentStore
 from threadline.channels.email.parsing import html_to_text, parse_email, split_quoted
 from threadline.customers.identities import normalise_email
 

@@ -25,7 +25,7 @@ from tests.integration.test_app_api import (
     signed,
 )
 from threadline.callbacks.models import Callback
-from threadline.callbacks.services import manage_token
+from threadline.callbacks.tokens import manage_token
 from threadline.channels.models import Endpoint
 from threadline.routing.models import Contact
 from threadline.verification.continuation import redeem

@@ -248,7 +248,7 @@ async def test_the_app_page_and_the_manage_page_on_a_phone(
     async with server.ctx.db.sessions() as session:
         callback = await session.scalar(select(Callback))
     assert callback is not None
-    from threadline.callbacks.services import manage_token
+    from threadline.callbacks.tokens import manage_token
 
     await page.goto(f"{server.base_url}/callback/{manage_token(server.ctx, callback.id)}")
     await expect(page.get_by_test_id("status")).to_contain_text("We'll call you at")

@@ -110,6 +110,8 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "contact_id": offers[0]["contact_id"],
         "endpoint_id": world.widget.id,
         "callback_id": "no-such-callback",  # garbage must still give a problem, not a 500
+        "subscription_id": "no-such-webhook",
+        "delivery_id": "no-such-delivery",
         "token": "not-a-signed-token",
     }
 

@@ -17,6 +17,7 @@ import websockets
 from tests.conftest import Running, World, authed_socket, login
 from threadline.config import Settings
 from threadline.events.bus import Event, RedisStreamBus, Subscription, create_bus
+from threadline.events.domain import QueueChanged, TimelineEntryAdded
 
 pytestmark = pytest.mark.redis
 
@@ -48,6 +49,16 @@ async def nodes(stream: str) -> AsyncIterator[list[tuple[RedisStreamBus, str]]]:
         await bus.stop()
 
 
+def _numbered(n: int, origin: str) -> Event:
+    """A small event that says its number (in queue_id) and which node published it."""
+    return QueueChanged(org_id=origin, queue_id=str(n))
+
+
+def _n(event: Event) -> int:
+    assert isinstance(event, QueueChanged)
+    return int(event.queue_id)
+
+
 async def _take(subscription: Subscription, count: int, timeout: float = 5) -> list[Event]:
     async def _loop() -> list[Event]:
         return [await subscription.queue.get() for _ in range(count)]
@@ -66,32 +77,39 @@ async def test_an_event_reaches_subscribers_on_both_nodes_in_order(
     (a, _), (b, _) = nodes
     on_a, on_b = a.subscribe(lambda e: True), b.subscribe(lambda e: True)
     also_on_b = b.subscribe(lambda e: True)
-    only_odd = b.subscribe(lambda e: e["n"] % 2 == 1)
-    published = []
+    only_odd = b.subscribe(lambda e: _n(e) % 2 == 1)
+    published: list[Event] = []
     for n in range(12):  # from both nodes, interleaved, in batches and one by one
         publisher = a if n % 3 else b
-        events = [{"type": "test", "n": n, "from": "a" if publisher is a else "b", "id": str(n)}]
+        events = [_numbered(n, "a" if publisher is a else "b")]
         published += events
         await publisher.publish(events)
-    batch = [{"type": "test", "n": n, "from": "a", "id": str(n)} for n in range(12, 20)]
+    batch = [_numbered(n, "a") for n in range(12, 20)]
     await a.publish(batch)
     published += batch
     for subscription in (on_a, on_b, also_on_b):
         assert await _take(subscription, 20) == published
         await _nothing_more(subscription, 0.05)
-    assert await _take(only_odd, 10) == [e for e in published if e["n"] % 2 == 1]
+    assert await _take(only_odd, 10) == [e for e in published if _n(e) % 2 == 1]
     await _nothing_more(only_odd)
     # an unsubscribed listener hears nothing more; the others still do
     b.unsubscribe(also_on_b)
-    await a.publish([{"type": "test", "n": 20}])
-    assert (await _take(on_b, 1))[0]["n"] == 20
+    await a.publish([_numbered(20, "a")])
+    assert _n((await _take(on_b, 1))[0]) == 20
     await _nothing_more(also_on_b)
 
 
 async def test_events_survive_json_round_trip(nodes: list[tuple[RedisStreamBus, str]]) -> None:
     (a, _), (b, _) = nodes
     on_b = b.subscribe(lambda e: True)
-    event = {"type": "timeline", "body": "Olá, Κώστας — Привет 🙂", "nested": {"seq": [1, 2]}}
+    event = TimelineEntryAdded(
+        org_id="o",
+        thread_id="t",
+        customer_id="c",
+        agent_id=None,
+        internal=False,
+        event={"body": "Olá, Κώστας — Привет 🙂", "nested": {"seq": [1, 2]}},
+    )
     await a.publish([event])
     assert await _take(on_b, 1) == [event]
 
@@ -99,13 +117,14 @@ async def test_events_survive_json_round_trip(nodes: list[tuple[RedisStreamBus, 
 async def test_a_node_started_later_hears_only_new_events(stream: str) -> None:
     first = RedisStreamBus(REDIS_URL, stream=stream)
     await first.start()
-    await first.publish([{"type": "old", "n": n} for n in range(3)])
+    await first.publish([_numbered(n, "old") for n in range(3)])
     late = RedisStreamBus(REDIS_URL, stream=stream)
     await late.start()
     try:
         heard = late.subscribe(lambda e: True)
-        await first.publish([{"type": "new", "n": 3}])
-        assert await _take(heard, 1) == [{"type": "new", "n": 3}]
+        new = _numbered(3, "new")
+        await first.publish([new])
+        assert await _take(heard, 1) == [new]
         await _nothing_more(heard)
     finally:
         await late.stop()
@@ -130,13 +149,12 @@ async def test_a_node_that_reconnects_catches_up_from_its_last_id(
 ) -> None:
     (a, _), (b, b_name) = nodes
     on_b = b.subscribe(lambda e: True)
-    await a.publish([{"type": "test", "n": 0}])
-    assert await _take(on_b, 1) == [{"type": "test", "n": 0}]
+    first = _numbered(0, "a")
+    await a.publish([first])
+    assert await _take(on_b, 1) == [first]
     for round_number in range(2):  # twice: the retry loop keeps working
         assert await _kill_connections(b_name) >= 1  # b's blocking read loses its connection
-        missed = [
-            {"type": "test", "n": n} for n in range(1 + 5 * round_number, 6 + 5 * round_number)
-        ]
+        missed = [_numbered(n, "a") for n in range(1 + 5 * round_number, 6 + 5 * round_number)]
         for event in missed:  # published while b is disconnected
             await a.publish([event])
         assert await _take(on_b, 5, timeout=10) == missed  # none lost, in order
@@ -165,7 +183,7 @@ async def test_widget_message_reaches_the_desktop_through_redis(
     assert isinstance(server.ctx.bus, RedisStreamBus)
     other_node = create_bus(REDIS_URL)  # another process on the same stream
     await other_node.start()
-    seen_elsewhere = other_node.subscribe(lambda e: e.get("org_id") == world.org_id)
+    seen_elsewhere = other_node.subscribe(lambda e: e.org_id == world.org_id)
     try:
         agent = await login(server, "rui@example.com")
         assert (
@@ -202,7 +220,7 @@ async def test_widget_message_reaches_the_desktop_through_redis(
         # the same events went through the Redis stream: another node heard them
         kinds: list[str] = []
         while not seen_elsewhere.queue.empty():
-            kinds.append(seen_elsewhere.queue.get_nowait()["type"])
+            kinds.append(seen_elsewhere.queue.get_nowait().type)
         assert {"offer.created", "timeline", "agent.presence"} <= set(kinds), kinds
         await agent.aclose()
     finally:

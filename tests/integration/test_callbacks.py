@@ -41,7 +41,8 @@ from tests.integration.test_voice import (
 )
 from tests.integration.test_voice import url as voice_url
 from threadline.callbacks.models import Callback
-from threadline.callbacks.services import CALLBACK_DUE, manage_token
+from threadline.callbacks.services import CALLBACK_DUE
+from threadline.callbacks.tokens import manage_token
 from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.routing.models import Contact, Queue
@@ -262,7 +263,7 @@ async def test_a_booked_window_opens_a_contact_ahead_of_the_line_once(
             .where(Timer.ref_id == callback_id)
             .values(due_at=utcnow() - timedelta(seconds=1))
         )
-    server.ctx.extras["timers"].wake()
+    server.ctx.timers.wake()
 
     async def opened() -> Callback | None:
         async with server.ctx.db.sessions() as session:
@@ -423,7 +424,7 @@ async def test_no_answer_is_retried_at_the_head_of_the_line_then_given_up(
                     .where(Timer.ref_id == callback_id, Timer.fired_at.is_(None))
                     .values(due_at=utcnow() - timedelta(seconds=1))
                 )
-            server.ctx.extras["timers"].wake()
+            server.ctx.timers.wake()
     failed = await _callback(server, callback_id)
     assert failed.status == "failed" and failed.outcome == "no-answer"
     actions = [e.data["action"] for e in await _events(server, contact.thread_id, "callback")]

@@ -20,7 +20,7 @@ from tests.channels.test_email_corpus import MANIFEST, REALWORLD
 from tests.channels.test_email_parsing import OUR_OLD_ID, fixture
 from tests.conftest import World, make_world
 from tests.fakes.dovecot import DOVECOT, Dovecot, running_dovecot
-from threadline.channels.email.attachments import AttachmentStore
+from threadline.attachments import AttachmentStore
 from threadline.channels.email.imap_poller import ImapPoller
 from threadline.channels.email.parsing import parse_email
 from threadline.channels.email.service import EmailInbound, EmailOptions, start_email_inbound

@@ -29,12 +29,11 @@ import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
 
-from tests.conftest import TEST_SECRET, _truncate_postgres
+from tests.conftest import TEST_SECRET, fresh_database_url
 from tests.fakes.http_server import free_port
 from threadline.app import create_app
 from threadline.config import Settings
 from threadline.demo import AGENTS, DEMO_PASSWORD, DEMO_WIDGET_KEY, load_demo
-from threadline.migrate import upgrade
 
 MAX_EXAMPLES = 6
 ADMIN_EMAIL = next(email for _, email, role, *_ in AGENTS if role == "admin")
@@ -105,16 +104,8 @@ class ThreadedServer:
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def fuzz_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'threadline.db'}"
-        upgrade(url)
-        return url
-    url = str(request.getfixturevalue("postgres_url"))
-    _truncate_postgres(url)
-    return url
+def fuzz_database_url(request: pytest.FixtureRequest) -> str:
+    return fresh_database_url(request, request.param)
 
 
 @pytest.fixture(scope="module")

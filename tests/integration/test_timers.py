@@ -19,7 +19,7 @@ from threadline.workers.models import Timer
 
 async def test_each_due_timer_fires_once_and_a_failing_one_stays_apart(ctx: Context) -> None:
     world: World = await make_world(ctx)
-    worker: timers.TimerWorker = ctx.extras["timers"]
+    worker: timers.TimerWorker = ctx.timers
     seen: list[str] = []
 
     async def good(uow: UnitOfWork, timer: Timer) -> None:

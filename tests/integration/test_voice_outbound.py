@@ -32,13 +32,13 @@ from tests.integration.test_voice import (  # the fixtures and helpers of the vo
 )
 from threadline.channels.voice.outbound import (
     CallFailed,
-    OutboundCallOutcome,
     place_call,
     register_outcome_handler,
 )
 from threadline.channels.voice.twilio_voice import client_identity
 from threadline.db import UnitOfWork
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.events.domain import CallOutcome
 from threadline.orgs.services import do_create_org
 from threadline.threads.models import ThreadEvent
 
@@ -53,9 +53,9 @@ class Outcomes:
     """A real outcome handler: what it was told, and that it ran inside the transaction."""
 
     def __init__(self) -> None:
-        self.seen: list[OutboundCallOutcome] = []
+        self.seen: list[CallOutcome] = []
 
-    async def __call__(self, uow: UnitOfWork, outcome: OutboundCallOutcome) -> None:
+    async def __call__(self, uow: UnitOfWork, outcome: CallOutcome) -> None:
         assert uow.session.in_transaction()
         self.seen.append(outcome)
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from threadline.auth.passwords import hash_password, needs_rehash, verify_password
+from threadline.passwords import hash_password, needs_rehash, verify_password
 
 
 def test_hash_is_argon2id_salted_and_verifiable() -> None:

@@ -15,10 +15,10 @@ from pydantic import (
 )
 
 from threadline.boundary import JsonInt, not_null
+from threadline.channel_kinds import CHANNELS
 
 Presence = Literal["available", "busy", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
-CHANNELS = ("chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video")
 
 
 def _known_channels(capacity: dict[str, int]) -> dict[str, int]:

@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from threadline.agents.models import Agent
 from threadline.agents.schemas import AgentCreate, AgentUpdate
-from threadline.auth.passwords import hash_password
-from threadline.auth.services import revoke_sessions
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.events.domain import AgentChanged, PresenceChanged
 from threadline.orgs.services import audit
+from threadline.passwords import hash_password
 
 
 def _check_profile(skills: dict[str, int] | None, capacity: dict[str, int] | None) -> None:
@@ -82,11 +82,8 @@ async def do_update_agent(
             raise NotFound("no such agent")
         for name, value in changes.items():
             setattr(agent, name, value)
-        if changes.get("active") is False:
-            # a deactivated agent is signed out, their open desktops closed
-            await revoke_sessions(uow, org_id, agent_id, tokens_too=True)
         audit(uow.session, org_id, actor, "agent.update", agent_id, **changes)
-        uow.after_commit(lambda: ctx.routing.agent_changed(org_id, agent_id))
+        uow.emit(AgentChanged(org_id=org_id, agent_id=agent_id, active=agent.active))
     return agent
 
 
@@ -101,14 +98,9 @@ async def do_set_presence(ctx: Context, org_id: str, agent_id: str, presence: st
             agent.presence_since = utcnow()
             if presence == "available":
                 agent.idle_since = agent.presence_since
-        uow.publish(
-            {
-                "type": "agent.presence",
-                "org_id": org_id,
-                "agent_id": agent_id,
-                "presence": presence,
-                "at": agent.presence_since.isoformat(),
-            }
+        uow.emit(
+            PresenceChanged(
+                org_id=org_id, agent_id=agent_id, presence=presence, at=agent.presence_since
+            )
         )
-        uow.after_commit(lambda: ctx.routing.agent_changed(org_id, agent_id))
     return agent

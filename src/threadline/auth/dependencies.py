@@ -9,9 +9,9 @@ from fastapi import Depends, Request, WebSocket
 
 from threadline.auth.roles import Principal
 from threadline.auth.services import principal_from_session, principal_from_token
+from threadline.auth.sockets import first_frame_token
 from threadline.context import Context
 from threadline.errors import NotAllowed, NotAuthenticated
-from threadline.realtime.auth import first_frame_token
 
 SESSION_COOKIE = "tl_session"
 

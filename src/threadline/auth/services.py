@@ -7,7 +7,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
@@ -15,14 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.agents.models import Agent
 from threadline.auth.models import AgentSession, ApiToken
-from threadline.auth.passwords import hash_password, needs_rehash, verify_password
 from threadline.auth.roles import Principal
 from threadline.auth.throttle import LoginThrottle
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import NotAllowed, NotAuthenticated, NotFound
+from threadline.events.domain import AgentChanged, SessionEnded
+from threadline.events.handlers import Handlers
 from threadline.orgs.models import Organization
 from threadline.orgs.services import audit
+from threadline.passwords import hash_password, needs_rehash, verify_password
 from threadline.ratelimit import rate_limits
 
 SESSION_SALT = "threadline.session"
@@ -157,7 +158,7 @@ async def do_logout(ctx: Context, cookie: str | None) -> None:
         if stored is None or stored.revoked_at is not None:
             return
         stored.revoked_at = utcnow()
-        uow.publish(_session_ended(stored.org_id, stored.agent_id, [session_id]))
+        uow.emit(_session_ended(stored.org_id, stored.agent_id, [session_id]))
 
 
 async def revoke_sessions(uow: UnitOfWork, org_id: str, agent_id: str, *, tokens_too: bool) -> None:
@@ -172,19 +173,25 @@ async def revoke_sessions(uow: UnitOfWork, org_id: str, agent_id: str, *, tokens
             .returning(AgentSession.id)
         )
     )
-    uow.publish(_session_ended(org_id, agent_id, ended, tokens_too=tokens_too))
+    uow.emit(_session_ended(org_id, agent_id, ended, tokens_too=tokens_too))
+
+
+def register(handlers: Handlers) -> None:
+    """A deactivated agent is signed out in the same write, their open desktops closed."""
+    handlers.in_transaction(AgentChanged, _on_agent_changed)
+
+
+async def _on_agent_changed(uow: UnitOfWork, event: AgentChanged) -> None:
+    if not event.active:
+        await revoke_sessions(uow, event.org_id, event.agent_id, tokens_too=True)
 
 
 def _session_ended(
     org_id: str, agent_id: str, session_ids: list[str], *, tokens_too: bool = False
-) -> dict[str, Any]:
-    return {
-        "type": "session.ended",
-        "org_id": org_id,
-        "agent_id": agent_id,
-        "session_ids": session_ids,
-        "tokens_too": tokens_too,
-    }
+) -> SessionEnded:
+    return SessionEnded(
+        org_id=org_id, agent_id=agent_id, session_ids=session_ids, tokens_too=tokens_too
+    )
 
 
 async def do_change_password(

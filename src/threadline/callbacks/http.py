@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from threadline.auth.dependencies import AgentUser, Ctx
+from threadline.callbacks.availability import available_windows
+from threadline.callbacks.offers import contact_wait
 from threadline.callbacks.schemas import (
     BookIn,
     CallbackOut,
@@ -15,9 +17,6 @@ from threadline.callbacks.schemas import (
     WindowOut,
 )
 from threadline.callbacks.services import (
-    available_windows,
-    callback_id_from,
-    contact_wait,
     do_book,
     do_cancel,
     do_keep_my_place,
@@ -26,6 +25,7 @@ from threadline.callbacks.services import (
     list_callbacks,
     public_view,
 )
+from threadline.callbacks.tokens import callback_id_from
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.ratelimit import rate_limited
 

@@ -51,7 +51,7 @@ class InboundMessage:
     (a WhatsApp profile, Telegram's first and last name): it names a customer who has none
     yet. What is not text is kept as data in a shape every channel shares: `data["location"]`
     = {latitude, longitude, name?, address?, url?}, `data["contacts"]` = [{name, phones:
-    [{phone, type?}], emails: [{email, type?}], org?}]."""
+    [{phone, type?}], emails: [{email, type?}], org?}]. `recipient`: see InboundEvent."""
 
     channel: str
     identity_kind: str
@@ -65,6 +65,7 @@ class InboundMessage:
     data: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "message"
     relates_to: str | None = None
+    recipient: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in INBOUND_KINDS:
@@ -153,11 +154,58 @@ class SendOutcomeUnknown(SendFailed):
         super().__init__(message, retryable=False)
 
 
+class CallFailed(Exception):
+    """The provider did not place (or redirect) the call. `retryable`: it surely did not take
+    the request and a later attempt may work (outage, rate limit); otherwise it never will
+    (bad number, bad credentials, a call that already ended)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class CallOutcomeUnknown(CallFailed):
+    """The request may have reached the provider (its answer was lost): placing the call again
+    could ring the customer twice, so it is not retried blindly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class PlacedCall(Protocol):
+    @property
+    def call_sid(self) -> str: ...
+
+
+class OutboundCalls(Protocol):
+    """Calling a customer, for any domain that needs to (a callback of the virtual queue):
+    the voice channel provides it (channels/voice/outbound.py) and the registry hands it out,
+    so no domain imports the voice channel. `purpose` and `ref_id` come back on each
+    `CallOutcome` domain event of the call. Raises CallFailed / CallOutcomeUnknown at the
+    provider boundary; Invalid, NotFound or Conflict for a bad number, thread or setup."""
+
+    async def place_call(
+        self,
+        org_id: str,
+        *,
+        to: str,
+        thread_id: str,
+        agent_id: str | None,
+        purpose: str,
+        ref_id: str,
+        language: str | None = None,
+        announce: str | None = None,
+        timeout_s: int | None = None,
+    ) -> PlacedCall: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
     provider_msg_id: str
     status: str  # queued|sent|delivered|read|failed
     error: str | None = None
+    recipient: str | None = None  # see InboundEvent
 
 
 class ChannelAdapter(Protocol):
@@ -166,6 +214,96 @@ class ChannelAdapter(Protocol):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     verifies_signatures: ClassVar[bool]
+
+
+# ---- inbound: a provider's webhook request in, normalised events out ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A provider's webhook request as it arrived, before anything trusts it. `url` is the
+    public URL the provider called (rebuilt from the configured base URL: Twilio signs it),
+    `headers` have lower-case names, `body` is the raw bytes (Meta signs them), `form` the
+    fields of a form post with all their values (Twilio), `query` the URL's query."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    form: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class SignatureInvalid(Exception):
+    """The request's signature (or secret token) is missing or wrong: nothing in it is read."""
+
+
+class MalformedPayload(ValueError):
+    """A correctly signed request that is not a payload of its kind (answered 422)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallUpdate:
+    """What a voice webhook says of a call: its provider id, its status as the provider
+    names it (e.g. Twilio's ringing, in-progress, completed, busy, no-answer; "" when not
+    given), who called whom, and its duration once it has ended."""
+
+    call_sid: str
+    status: str = ""
+    caller: str = ""
+    called: str = ""
+    direction: str = ""
+    duration_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A part of a request that was read and left aside, and why: an update of a kind the
+    channel keeps no record of (a Telegram group message), or one that could not be read
+    (`unreadable`), logged and never a reason to refuse the rest: the provider would retry
+    the whole request."""
+
+    reason: str
+    unreadable: bool = False
+    recipient: str | None = None
+
+
+# What `InboundAdapter.parse` hands over. A message or a delivery report may be for another
+# endpoint of the same provider account than the one whose URL was called (one Meta app's
+# webhook delivers for all its numbers and pages): `recipient` names that endpoint's key.
+InboundEvent = InboundMessage | StatusUpdate | CallUpdate | Skipped
+
+
+class InboundAdapter(ChannelAdapter, Protocol):
+    """A channel whose provider calls a webhook (sms, voice, whatsapp, messenger, telegram).
+
+    The route builds an InboundRequest, finds the endpoint by the key in its URL, then calls
+    `verify` and only then `parse`: nothing is read from, or stored for, a request whose
+    signature does not check out. Both are pure (no database, no network, no clock); what the
+    events become (a message stored once per provider id, an outbox row's new status, a
+    call's next TwiML) is the services' business.
+
+    The channels that are not webhooks map onto the same events by their own transport:
+    - email: mail arrives by SMTP (aiosmtpd) or IMAP; the raw RFC 5322 bytes are parsed
+      (channels/email/parsing.py) into an InboundMessage keyed by its Message-ID. The
+      sender's authentication is the receiving server's business (SPF/DKIM), not a
+      signature over a request.
+    - chat and app: the customer's browser or app speaks to Threadline directly (HTTP and a
+      WebSocket) under a signed, timed token that Threadline issued itself; each message
+      becomes an InboundMessage keyed by its `client_msg_id`. There is no provider to verify.
+    """
+
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """Check that the request comes from the provider, with the endpoint's secret;
+        raises SignatureInvalid."""
+        ...
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """The events a verified request carries, in order; raises MalformedPayload when the
+        request itself is not of its kind (one unreadable part is a Skipped)."""
+        ...
 
 
 class OutboundAdapter(ChannelAdapter, Protocol):

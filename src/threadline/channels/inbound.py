@@ -10,13 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from threadline.boundary import replace_nul
 from threadline.channels.contract import InboundMessage
+from threadline.channels.language import learn_language
 from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import owner_of_address, resolve_identity
 from threadline.db import UnitOfWork
 from threadline.errors import Conflict
-from threadline.i18n.services import learn_language
+from threadline.events.domain import MessageReceived
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import (
@@ -115,7 +116,7 @@ async def _relation(
     or of another customer) is still recorded, without the event it would point to."""
     target = await _related_event(uow, endpoint, message, customer.id)
     if target is not None:
-        thread = await uow.lock(Thread, target.thread_id)
+        thread = await uow.lock_existing(Thread, target.thread_id)
     else:
         thread = await open_thread(
             uow.session,
@@ -145,8 +146,9 @@ def _customer_entry(
     contact_id: str | None,
     data: dict[str, Any] | None,
 ) -> ThreadEvent:
-    """The timeline entry of what the customer sent (a message, a reaction, an edit)."""
-    return append_event(
+    """The timeline entry of what the customer sent (a message, a reaction, an edit), and
+    the fact that it was received."""
+    entry = append_event(
         uow,
         thread,
         kind=message.kind,
@@ -160,6 +162,20 @@ def _customer_entry(
         contact_id=contact_id,
         data=data,
     )
+    uow.emit(
+        MessageReceived(
+            org_id=thread.org_id,
+            thread_id=thread.id,
+            customer_id=customer.id,
+            channel=message.channel,
+            seq=entry.seq,
+            kind=message.kind,
+            body=message.body,
+            attachments=len(message.attachments),
+            language=thread.language,
+        )
+    )
+    return entry
 
 
 async def _related_event(

@@ -28,7 +28,6 @@ for the same reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +37,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threadline.aio import finish
 from threadline.channels.contract import (
     EndpointConfig,
     MediaLimits,
@@ -53,7 +53,11 @@ from threadline.context import Context
 from threadline.customers.models import Customer, Identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid
+from threadline.events.domain import DeliveryFailed, DeliveryUpdated, MessageSent
+from threadline.events.handlers import Handlers
 from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.schemas import EventOut
+from threadline.threads.services import append_event, entry_at, lock_thread
 from threadline.web.media import MediaRef, media_links, media_store
 from threadline.workers.models import Timer
 from threadline.workers.timers import schedule
@@ -103,6 +107,35 @@ def endpoint_config(endpoint: Endpoint) -> EndpointConfig:
 # ---- enqueue: inside the agent's reply transaction -------------------------------------------
 
 
+async def agent_view(ctx: Context, events: list[ThreadEvent]) -> list[EventOut]:
+    """Timeline entries as agents see them: provider messages carry their delivery state."""
+    ids = [e.id for e in events if e.kind == "message" and e.author_type == "agent"]
+    states: dict[int, str] = {}
+    if ids:
+        async with ctx.db.sessions() as session:
+            rows = await session.execute(
+                select(OutboxMessage.event_id, OutboxMessage.status).where(
+                    OutboxMessage.event_id.in_(ids)
+                )
+            )
+            states = {event_id: status for event_id, status in rows}
+    return [
+        EventOut.model_validate(e).model_copy(update={"delivery": states.get(e.id)}) for e in events
+    ]
+
+
+async def on_message_sent(ctx: Context, uow: UnitOfWork, sent: MessageSent) -> None:
+    """In the transaction that writes an agent's reply: queue it on its provider channel
+    (chat is pushed over the widget's socket, not sent by the outbox)."""
+    if sent.channel == "chat":
+        return
+    thread = await lock_thread(uow, sent.org_id, sent.thread_id)
+    event = await entry_at(uow.session, sent.thread_id, sent.seq)
+    if event is None:
+        raise RuntimeError(f"entry {sent.seq} of thread {sent.thread_id} is not stored")
+    await enqueue_outbound(ctx, uow, thread, event)
+
+
 async def enqueue_outbound(
     ctx: Context, uow: UnitOfWork, thread: Thread, event: ThreadEvent
 ) -> OutboxMessage:
@@ -146,8 +179,7 @@ async def enqueue_outbound(
 
 def _wake_timers(ctx: Context) -> Any:
     async def wake() -> None:
-        if worker := ctx.extras.get("timers"):
-            worker.wake()
+        ctx.timers.wake()
 
     return wake
 
@@ -296,6 +328,12 @@ class OutboxSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
 
+    def register(self, handlers: Handlers) -> None:
+        """An agent's reply is queued in the transaction that writes it."""
+        handlers.in_transaction(
+            MessageSent, lambda uow, sent: on_message_sent(self._ctx, uow, sent)
+        )
+
     async def on_timer(self, uow: UnitOfWork, timer: Timer) -> None:
         """Phase 1, in the timer's transaction: claim the row if it is due."""
         row: OutboxMessage | None = await uow.lock(OutboxMessage, timer.ref_id)
@@ -413,38 +451,31 @@ class OutboxSender:
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Let the sends in flight finish (briefly); any cut short is settled by its lease."""
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await finish(self._tasks, grace_s)
 
 
 # ---- settling a row: timeline and bus ---------------------------------------------------------
 
 
-async def _announce(uow: UnitOfWork, row: OutboxMessage, **extra: Any) -> None:
+async def _announce(
+    uow: UnitOfWork, row: OutboxMessage, *, retry_in_s: float | None = None
+) -> None:
     """Tell the desktop how the message is doing (`delivery` on the bus, after commit)."""
     thread = await uow.session.get(Thread, row.thread_id)
-    uow.publish(
-        {
-            "type": "delivery",
-            "org_id": row.org_id,
-            "thread_id": row.thread_id,
-            "customer_id": thread.customer_id if thread else None,
-            "agent_id": thread.assigned_agent_id if thread else None,
-            "event_id": row.event_id,
-            "outbox_id": row.id,
-            "channel": row.channel,
-            "status": row.status,
-            "attempts": row.attempts,
-            "error": row.last_error,
-            **extra,
-        }
+    uow.emit(
+        DeliveryUpdated(
+            org_id=row.org_id,
+            thread_id=row.thread_id,
+            customer_id=thread.customer_id if thread else None,
+            agent_id=thread.assigned_agent_id if thread else None,
+            event_id=row.event_id,
+            outbox_id=row.id,
+            channel=row.channel,
+            status=row.status,
+            attempts=row.attempts,
+            error=row.last_error,
+            retry_in_s=retry_in_s,
+        )
     )
 
 
@@ -464,8 +495,6 @@ async def _settle_unknown(uow: UnitOfWork, row: OutboxMessage, reason: str) -> N
 
 async def _problem(uow: UnitOfWork, row: OutboxMessage, kind: str, text: str) -> None:
     """An internal timeline entry and a supervisor-wide bus event for a failed delivery."""
-    from threadline.threads.services import append_event, lock_thread
-
     thread = await lock_thread(uow, row.org_id, row.thread_id)
     append_event(
         uow,
@@ -477,17 +506,16 @@ async def _problem(uow: UnitOfWork, row: OutboxMessage, kind: str, text: str) ->
         data={"outbox_id": row.id, "event_id": row.event_id, "error": row.last_error},
     )
     await _announce(uow, row)
-    uow.publish(
-        {
-            "type": "delivery.failed",
-            "org_id": row.org_id,
-            "thread_id": row.thread_id,
-            "event_id": row.event_id,
-            "outbox_id": row.id,
-            "channel": row.channel,
-            "status": row.status,
-            "error": row.last_error,
-        }
+    uow.emit(
+        DeliveryFailed(
+            org_id=row.org_id,
+            thread_id=row.thread_id,
+            event_id=row.event_id,
+            outbox_id=row.id,
+            channel=row.channel,
+            status=row.status,
+            error=row.last_error,
+        )
     )
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from threadline.channels.contract import ChannelAdapter, OutboundAdapter
+from threadline.channel_kinds import CHANNELS, KINDS
+from threadline.channels.contract import (
+    ChannelAdapter,
+    InboundAdapter,
+    OutboundAdapter,
+    OutboundCalls,
+)
 
 if TYPE_CHECKING:
     from threadline.context import Context
-
-# The vocabulary of shared/DESIGN.md: endpoints may be configured for any of these, even
-# before their adapter exists.
-CHANNELS = ("chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video")
 
 
 class UnknownChannel(LookupError):
@@ -22,8 +24,21 @@ class UnknownChannel(LookupError):
 class ChannelRegistry:
     def __init__(self) -> None:
         self._adapters: dict[str, ChannelAdapter] = {}
+        self._calls: OutboundCalls | None = None
+
+    def provide_calls(self, calls: OutboundCalls) -> None:
+        """The channel that places outbound calls (voice), named by the composition root."""
+        self._calls = calls
+
+    @property
+    def calls(self) -> OutboundCalls:
+        if self._calls is None:
+            raise UnknownChannel("voice")
+        return self._calls
 
     def register(self, adapter: ChannelAdapter) -> None:
+        if adapter.name not in KINDS:
+            raise ValueError(f"{adapter.name!r} is not a channel: one of {', '.join(CHANNELS)}")
         if adapter.name in self._adapters:
             raise ValueError(f"channel {adapter.name!r} registered twice")
         self._adapters[adapter.name] = adapter
@@ -41,6 +56,14 @@ class ChannelRegistry:
             raise UnknownChannel(channel)
         return cast(OutboundAdapter, adapter)
 
+    def receiver(self, channel: str) -> InboundAdapter:
+        """The adapter that verifies and parses `channel`'s provider webhooks; UnknownChannel
+        if none."""
+        adapter: Any = self._adapters.get(channel)
+        if adapter is None or not callable(getattr(adapter, "parse", None)):
+            raise UnknownChannel(channel)
+        return cast(InboundAdapter, adapter)
+
     def names(self) -> list[str]:
         return sorted(self._adapters)
 
@@ -53,5 +76,4 @@ class ChannelRegistry:
 
 
 def channels_of(ctx: Context) -> ChannelRegistry:
-    registry: ChannelRegistry = ctx.extras["channels"]
-    return registry
+    return ctx.channels

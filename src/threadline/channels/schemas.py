@@ -4,13 +4,11 @@ whether one is set."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-ChannelName = Literal[
-    "chat", "sms", "email", "voice", "whatsapp", "telegram", "messenger", "app", "video"
-]
+from threadline.channel_kinds import ChannelName
 
 
 class EndpointIn(BaseModel):

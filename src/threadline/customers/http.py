@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from threadline.auth.dependencies import AgentUser, Ctx
+from threadline.channels.outbox import agent_view
 from threadline.customers.schemas import (
     AgentRef,
     CustomerCreate,
@@ -30,7 +31,7 @@ from threadline.customers.services import (
 )
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.threads.schemas import EventOut
-from threadline.threads.services import agent_view, timeline
+from threadline.threads.services import timeline
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=PROBLEM_RESPONSES)
 

@@ -11,12 +11,15 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
 from threadline.context import Context
 from threadline.customers.identities import normalise
 from threadline.customers.models import Customer, Identity
 from threadline.customers.schemas import CustomerCreate, CustomerUpdate
+from threadline.db import unit_of
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.events.domain import CustomersMerged
 from threadline.orgs.models import AuditEntry
 
 
@@ -226,12 +229,19 @@ _SINGULAR = {"identities": "identity", "threads": "thread", "contacts": "contact
 _MAX_LINK_ID = 2**31 - 1  # audit_log.id is a 32-bit integer on PostgreSQL
 
 
+# Rows of other domains that belong to a customer (a `customer_id` column) and move with a
+# link, by their key in the link's record: named by the composition root (app.py), so that
+# customers, below threads and routing, imports neither.
+_LINKED_ROWS: dict[str, Any] = {}
+
+
+def link_rows_with_customers(key: str, model: Any) -> None:
+    _LINKED_ROWS[key] = model
+
+
 def _linked_models() -> dict[str, Any]:
     """The rows that belong to a customer and move with a link, by their key in the record."""
-    from threadline.routing.models import Contact
-    from threadline.threads.models import Thread
-
-    return {"identities": Identity, "threads": Thread, "contacts": Contact}
+    return {"identities": Identity, **_LINKED_ROWS}
 
 
 def _audit_entry(
@@ -283,6 +293,14 @@ async def merge_customers(
         attributes=attributes,
     )
     await session.flush()
+    unit_of(session).emit(
+        CustomersMerged(
+            org_id=target.org_id,
+            survivor_id=target.id,
+            merged_id=source.id,
+            reason="by an agent" if actor else "verified identity",
+        )
+    )
     return entry.id
 
 
@@ -420,8 +438,6 @@ def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
 async def list_links(ctx: Context, org_id: str, customer_id: str) -> list[Link]:
     """The links into a customer (this record itself, not the one it may be linked into),
     newest first, each with who made it and whether (and by whom) it was undone."""
-    from threadline.agents.models import Agent
-
     async with ctx.db.sessions() as session:
         customer = await session.get(Customer, customer_id)
         if customer is None or customer.org_id != org_id:
@@ -538,6 +554,7 @@ async def do_merge(ctx: Context, principal: Principal, *, target_id: str, source
         for customer in (target, source):
             if customer is None or customer.org_id != principal.org_id or customer.merged_into_id:
                 raise NotFound("no such customer (or already merged)")
+        assert target is not None and source is not None  # checked just above
         return await merge_customers(
             uow.session, source=source, target=target, actor=principal.agent_id
         )

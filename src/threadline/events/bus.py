@@ -1,8 +1,11 @@
-"""The event bus: domain events fan out to desktops, widgets, supervisors and workers.
+"""The live bus: typed domain events (events/domain.py) fan out to the screens
+(desktops, widgets, app views) and to whatever this node keeps in memory.
 
 One process: an in-memory bus. Several processes: Redis Streams, each node reading the
 stream from its last id so it catches up after a reconnect (pub/sub would drop events).
-Events are published only after the transaction that produced them commits.
+Events are published only after the transaction that produced them commits. The bus is
+for what is live; what must never be missed is read from the durable event log
+(events/log.py).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any, Protocol, cast
 
 import structlog
 
+from threadline.events.domain import DomainEvent, decode, encode
+
 log = structlog.get_logger(__name__)
 
-Event = dict[str, Any]
+Event = DomainEvent
 Predicate = Callable[[Event], bool]
 SUBSCRIBER_BUFFER = 1000
 
@@ -118,7 +123,7 @@ class RedisStreamBus(_LocalFanout):
             for event in events:
                 pipe.xadd(
                     self._stream,
-                    {"e": json.dumps(event, default=str)},
+                    {"e": json.dumps(encode(event))},
                     maxlen=self._maxlen,
                     approximate=True,
                 )
@@ -138,7 +143,11 @@ class RedisStreamBus(_LocalFanout):
             for _stream, entries in stream_batches:
                 for entry_id, fields in entries:
                     self._last_id = entry_id.decode()
-                    self.dispatch(json.loads(fields[b"e"]))
+                    try:
+                        event = decode(json.loads(fields[b"e"]))
+                    except (KeyError, TypeError, ValueError):
+                        continue  # a type a newer node wrote: not ours to read
+                    self.dispatch(event)
 
 
 def create_bus(url: str) -> Bus:

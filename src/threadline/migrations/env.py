@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from threadline.db import Base, import_models
+from threadline.db import Base
+from threadline.models import import_models
 
 import_models()
 target_metadata = Base.metadata

@@ -6,7 +6,7 @@ Server -> client frames are bus events as they are (`offer.created`, `offer.clos
 threads they watch or are assigned, every queue and presence change of their organisation,
 and, for supervisors, every failed delivery.
 Authentication: the session cookie (pages of this origin), else an API token in the first
-frame, {"type": "auth", "token"} (see realtime/auth.py); a refusal closes with 4401, and
+frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new
 password: the `session.ended` event).
 Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
@@ -24,28 +24,63 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from threadline.auth.dependencies import SESSION_COOKIE, websocket_principal
 from threadline.auth.roles import Principal
 from threadline.auth.services import session_id_of
+from threadline.auth.sockets import refuse
 from threadline.context import Context
 from threadline.errors import ThreadlineError
-from threadline.realtime.auth import refuse
+from threadline.events.domain import (
+    ContactAccepted,
+    ContactOffered,
+    DeliveryFailed,
+    DeliveryUpdated,
+    DomainEvent,
+    OfferClosed,
+    PresenceChanged,
+    QueueChanged,
+    ReceiptMoved,
+    SessionEnded,
+    TimelineEntryAdded,
+    Typing,
+)
 from threadline.realtime.frames import receive_frame, send_error
+from threadline.threads.services import get_thread
 
 router = APIRouter()
-ORG_WIDE = frozenset({"queue.changed", "agent.presence"})
-SUPERVISOR_WIDE = frozenset({"delivery.failed"})
+# what the desktop draws (other facts reach it as timeline entries)
+SHOWN = (
+    TimelineEntryAdded,
+    ContactOffered,
+    OfferClosed,
+    ContactAccepted,
+    Typing,
+    ReceiptMoved,
+    PresenceChanged,
+    QueueChanged,
+    DeliveryUpdated,
+    DeliveryFailed,
+    SessionEnded,
+)
+ORG_WIDE = (QueueChanged, PresenceChanged)
+SUPERVISOR_WIDE = (DeliveryFailed,)
+AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
 
 
-def visible(principal: Principal, watched: set[str], event: dict[str, Any]) -> bool:
-    if event.get("org_id") != principal.org_id:
+def visible(principal: Principal, watched: set[str], event: DomainEvent) -> bool:
+    """Whether this desktop's agent may see the event (their organisation, their own work,
+    what is org-wide, or a thread they watch)."""
+    if event.org_id != principal.org_id or not isinstance(event, SHOWN):
         return False
-    if event.get("agent_id") == principal.agent_id and event["type"] != "typing":
+    typing = isinstance(event, Typing)
+    if getattr(event, "agent_id", None) == principal.agent_id and not typing:
         return True
-    if event["type"] in ORG_WIDE:
-        return True
-    if event["type"] in SUPERVISOR_WIDE and principal.has("supervisor"):
-        return True
-    if event["type"] == "typing" and event.get("who") != "customer":
+    if isinstance(event, AGENT_ONLY):
         return False
-    return event.get("thread_id") in watched
+    if isinstance(event, ORG_WIDE):
+        return True
+    if isinstance(event, SUPERVISOR_WIDE) and principal.has("supervisor"):
+        return True
+    if isinstance(event, Typing) and event.who != "customer":
+        return False
+    return getattr(event, "thread_id", None) in watched
 
 
 @router.websocket("/api/v1/stream")
@@ -89,20 +124,20 @@ async def stream(websocket: WebSocket) -> None:
 
 async def _push(websocket: WebSocket, subscription: Any, session_id: str | None) -> None:
     async for event in subscription:
-        if event["type"] != "session.ended":
-            await websocket.send_json(event)
+        if not isinstance(event, SessionEnded):
+            await websocket.send_json(event.frame())
         elif _ends(event, session_id):
             await websocket.close(code=4401, reason="session ended; log in again")
             return
     await websocket.close(code=4408, reason="too slow; reconnect")
 
 
-def _ends(event: dict[str, Any], session_id: str | None) -> bool:
+def _ends(event: SessionEnded, session_id: str | None) -> bool:
     """Whether a `session.ended` event (already this agent's) ends this socket: one opened
     with an ended session, or by an API token of an agent who may no longer work."""
     if session_id is None:
-        return bool(event.get("tokens_too"))
-    return session_id in event.get("session_ids", ())
+        return event.tokens_too
+    return session_id in event.session_ids
 
 
 async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: Any) -> None:
@@ -116,20 +151,17 @@ async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: 
     elif frame.get("type") == "unwatch":
         watched.discard(thread_id)
     elif frame.get("type") == "typing":
-        from threadline.threads.services import get_thread
-
         thread = await get_thread(ctx, principal.org_id, thread_id)
         await ctx.bus.publish(
             [
-                {
-                    "type": "typing",
-                    "who": "agent",
-                    "org_id": principal.org_id,
-                    "thread_id": thread_id,
-                    "customer_id": thread.customer_id,
-                    "agent_id": principal.agent_id,
-                    "name": principal.name,
-                    "on": bool(frame.get("on")),
-                }
+                Typing(
+                    org_id=principal.org_id,
+                    who="agent",
+                    thread_id=thread_id,
+                    customer_id=thread.customer_id,
+                    agent_id=principal.agent_id,
+                    agent_name=principal.name,
+                    on=bool(frame.get("on")),
+                )
             ]
         )

@@ -500,7 +500,7 @@ class Router:
                             continue
                         entry = found
                     best = entry
-        return None if best is _WORST else best  # type: ignore[return-value]
+        return None if best is _WORST else best
 
     # ----------------------------------------------------------- arrival path
 

@@ -27,7 +27,7 @@ class Queue(Base):
     overflow_skills: Mapped[list[str] | None] = mapped_column(default=None)
     # {"timezone": "Europe/Lisbon", "days": {"mon": [["09:00","18:00"]], ...}}; empty = 24/7
     business_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # callbacks/policy.py: when to offer, retries, booked windows and the staffing plan
+    # routing/callback_policy.py: when to offer, retries, booked windows and the staffing plan
     callback_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from threadline.boundary import JsonInt
-from threadline.callbacks.policy import InvalidPolicy, parse_policy
 from threadline.routing import hours
+from threadline.routing.callback_policy import InvalidPolicy, parse_policy
 
 
 class QueueIn(BaseModel):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,12 +23,29 @@ from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.db import UnitOfWork, new_id, utcnow
 from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
+from threadline.events.domain import (
+    AgentChanged,
+    ContactAbandoned,
+    ContactAccepted,
+    ContactEnded,
+    ContactOffered,
+    ContactQueued,
+    ContactRefiled,
+    ContactResolved,
+    ContactTransferred,
+    MessageSent,
+    OfferClosed,
+    OfferExpired,
+    PresenceChanged,
+    QueueChanged,
+)
+from threadline.events.handlers import Handlers
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
 from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
 from threadline.routing.waits import WaitEstimate, WaitEstimator
 from threadline.threads.models import Thread, ThreadEvent
-from threadline.threads.services import agent_event, append_event, lock_thread
+from threadline.threads.services import agent_event, append_event, entry_at, lock_thread
 from threadline.workers import timers
 from threadline.workers.models import Timer
 
@@ -42,6 +58,31 @@ OPEN_CONTACT = ("queued", "offered", "assigned")
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def _contact_facts(contact: Contact) -> dict[str, Any]:
+    """What every ContactEvent says of its contact."""
+    return {
+        "org_id": contact.org_id,
+        "contact_id": contact.id,
+        "thread_id": contact.thread_id,
+        "customer_id": contact.customer_id,
+        "queue_id": contact.queue_id,
+        "channel": contact.channel,
+    }
+
+
+def _offer_closed(offer: Offer, thread_id: str | None = None) -> OfferClosed:
+    """The event of an offer that has just ended (its status says how)."""
+    closed = OfferExpired if offer.status == "timed_out" else OfferClosed
+    return closed(
+        org_id=offer.org_id,
+        offer_id=offer.id,
+        agent_id=offer.agent_id,
+        contact_id=offer.contact_id,
+        status=offer.status,
+        thread_id=thread_id,
+    )
 
 
 def agent_spec(agent: Agent) -> AgentSpec:
@@ -64,9 +105,6 @@ class RoutingService:
         self._languages: dict[str, dict[str, frozenset[str]]] = {}  # org -> agent -> languages
         self._lock = asyncio.Lock()
         self.waits = WaitEstimator(ctx.settings.default_handle_s)
-        # awaited inside the accept transaction, after the contact is assigned: other
-        # domains (callbacks) act on an accepted contact without routing importing them
-        self.accept_hooks: list[Callable[[UnitOfWork, Contact, Thread], Awaitable[None]]] = []
 
     def router(self, org_id: str) -> Router:
         if org_id not in self._routers:
@@ -124,7 +162,7 @@ class RoutingService:
             sticky_until=sticky_until,
             excluded_agents=frozenset(contact.excluded_agents),
             overflow_at=overflow_at,
-            overflow_skills=frozenset(queue.overflow_skills) if overflow_at else None,
+            overflow_skills=frozenset(queue.overflow_skills or ()) if overflow_at else None,
         )
 
     # ---------------------------------------------------------------- enqueue
@@ -175,12 +213,16 @@ class RoutingService:
             contact_id=contact.id,
             data={"queue": queue.name, "reason": reason},
         )
-        uow.publish({"type": "queue.changed", "org_id": thread.org_id, "queue_id": queue.id})
-        # one read for every contact this transaction opened (a batch of timers opens many)
-        placing: dict[str, list[str]] = uow.extras.setdefault("routing.placing", {})
-        if not placing:
-            uow.after_commit(lambda: self._place_all(placing))
-        placing.setdefault(thread.org_id, []).append(contact.id)
+        uow.emit(
+            ContactQueued(
+                **_contact_facts(contact),
+                priority=contact.priority,
+                reason=reason,
+                language=language,
+                required_skills=list(contact.required_skills),
+            )
+        )
+        uow.emit(QueueChanged(org_id=thread.org_id, queue_id=queue.id))
         return contact
 
     def _language_served(self, org_id: str, language: str | None) -> bool:
@@ -227,9 +269,17 @@ class RoutingService:
                     # a retried callback waits from its kept place: its delay teaches nothing
                     self.waits.arrived(router, contact_id, spec.queue_id, now)
 
-    async def _place_all(self, placing: dict[str, list[str]]) -> None:
+    async def _on_queued(self, events: list[ContactQueued]) -> None:
+        """After commit: route the contacts a transaction opened, one read for all of them
+        (a batch of timers opens many)."""
+        placing: dict[str, list[str]] = {}
+        for event in events:
+            placing.setdefault(event.org_id, []).append(event.contact_id)
         for org_id, contact_ids in placing.items():
             await self._place_many(org_id, contact_ids)
+
+    async def _on_refiled(self, event: ContactRefiled) -> None:
+        await self._place(event.org_id, event.contact_id, learn=False)
 
     async def place(self, org_id: str, contact_id: str) -> None:
         """(Re)file a queued contact in its engine after its routing fields changed (e.g. a
@@ -294,22 +344,18 @@ class RoutingService:
         contact.status = "offered"
         contact.agent_id = agent_id
         timers.schedule(uow.session, contact.org_id, OFFER_TIMEOUT, offer.id, offer.expires_at)
-        uow.publish(await self._offer_event(uow, offer, contact, queue))
-        uow.publish(
-            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
-        )
-        return offer
-
-    async def _offer_event(
-        self, uow: UnitOfWork, offer: Offer, contact: Contact, queue: Queue | None
-    ) -> dict[str, Any]:
         details = await offer_details(uow.session, offer, contact, queue)
-        return {
-            "type": "offer.created",
-            "org_id": offer.org_id,
-            "agent_id": offer.agent_id,
-            "offer": details.model_dump(mode="json"),
-        }
+        uow.emit(
+            ContactOffered(
+                **_contact_facts(contact),
+                agent_id=agent_id,
+                offer_id=offer.id,
+                expires_at=offer.expires_at,
+                offer=details.model_dump(mode="json"),
+            )
+        )
+        uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
+        return offer
 
     async def _load_offer(self, uow: UnitOfWork, org_id: str, offer_id: str) -> Offer:
         offer: Offer | None = await uow.lock(Offer, offer_id)
@@ -328,7 +374,7 @@ class RoutingService:
             now = utcnow()
             offer.status, offer.responded_at = "accepted", now
             await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
-            contact: Contact = await uow.lock(Contact, offer.contact_id)
+            contact = await uow.lock_existing(Contact, offer.contact_id)
             contact.status, contact.accepted_at = "assigned", now
             thread = await lock_thread(uow, principal.org_id, contact.thread_id)
             thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
@@ -341,35 +387,18 @@ class RoutingService:
                 contact_id=contact.id,
                 data={"wait_s": round((now - contact.enqueued_at).total_seconds(), 1)},
             )
-            for hook in self.accept_hooks:
-                await hook(uow, contact, thread)
-            if not contact.context.get("callback_retry"):
-                waited = (now - contact.enqueued_at).total_seconds()
-                queue_id, contact_id = contact.queue_id, contact.id
-                self._learn(uow, lambda: self.waits.answered(queue_id, contact_id, waited))
-            uow.publish(
-                {
-                    "type": "offer.closed",
-                    "org_id": offer.org_id,
-                    "agent_id": offer.agent_id,
-                    "offer_id": offer.id,
-                    "status": "accepted",
-                    "thread_id": thread.id,
-                }
+            uow.emit(_offer_closed(offer, thread_id=thread.id))
+            uow.emit(
+                ContactAccepted(
+                    **_contact_facts(contact),
+                    agent_id=principal.agent_id,
+                    agent_name=principal.name,
+                    offer_id=offer.id,
+                    waited_s=(now - contact.enqueued_at).total_seconds(),
+                    callback_retry=bool(contact.context.get("callback_retry")),
+                )
             )
-            uow.publish(
-                {
-                    "type": "agent.joined",
-                    "org_id": offer.org_id,
-                    "thread_id": thread.id,
-                    "customer_id": thread.customer_id,
-                    "agent_id": principal.agent_id,
-                    "agent": {"id": principal.agent_id, "name": principal.name},
-                }
-            )
-            uow.publish(
-                {"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id}
-            )
+            uow.emit(QueueChanged(org_id=offer.org_id, queue_id=contact.queue_id))
         return contact
 
     async def reject(self, principal: Principal, offer_id: str) -> None:
@@ -391,38 +420,28 @@ class RoutingService:
         # the agent who missed it is not offered more work with the freed slot: they are
         # set away, and the engine learns it after commit
         await self._withdraw(uow, offer, "timed_out", refill=False)
-        agent: Agent = await uow.lock(Agent, offer.agent_id)
+        agent = await uow.lock_existing(Agent, offer.agent_id)
         if agent.presence == AVAILABLE:
             agent.presence, agent.presence_since = "away", utcnow()
-            uow.publish(
-                {
-                    "type": "agent.presence",
-                    "org_id": agent.org_id,
-                    "agent_id": agent.id,
-                    "presence": "away",
-                    "at": agent.presence_since.isoformat(),
-                    "reason": "missed_offer",
-                }
+            uow.emit(
+                PresenceChanged(
+                    org_id=agent.org_id,
+                    agent_id=agent.id,
+                    presence="away",
+                    at=agent.presence_since,
+                    reason="missed_offer",
+                )
             )
-            uow.after_commit(lambda: self.agent_changed(agent.org_id, agent.id))
 
     async def _withdraw(
         self, uow: UnitOfWork, offer: Offer, status: str, *, refill: bool = True
     ) -> None:
         offer.status, offer.responded_at = status, utcnow()
-        contact: Contact = await uow.lock(Contact, offer.contact_id)
+        contact = await uow.lock_existing(Contact, offer.contact_id)
         contact.status, contact.agent_id = "queued", None
         contact.excluded_agents = sorted({*contact.excluded_agents, offer.agent_id})
-        uow.publish(
-            {
-                "type": "offer.closed",
-                "org_id": offer.org_id,
-                "agent_id": offer.agent_id,
-                "offer_id": offer.id,
-                "status": status,
-            }
-        )
-        uow.publish({"type": "queue.changed", "org_id": offer.org_id, "queue_id": contact.queue_id})
+        uow.emit(_offer_closed(offer))
+        uow.emit(QueueChanged(org_id=offer.org_id, queue_id=contact.queue_id))
         # The agent is passed over for this contact only for a while: in a small team the
         # one agent who missed it may be the only one who can ever take it.
         timers.schedule(
@@ -506,17 +525,23 @@ class RoutingService:
                 contact_id=contact.id,
                 data={"reason": reason},
             )
+            handle_s = None
             if agent_id and previous_status == "assigned":
-                customer: Customer = await uow.lock(Customer, contact.customer_id)
+                customer = await uow.lock_existing(Customer, contact.customer_id)
                 customer.last_agent_id, customer.last_served_at = agent_id, now
                 if contact.accepted_at is not None:
                     handle_s = (now - contact.accepted_at).total_seconds()
-                    queue_id = contact.queue_id
-                    self._learn(uow, lambda: self.waits.handled(queue_id, handle_s))
-            uow.publish(
-                {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+            uow.emit(
+                ContactResolved(
+                    **_contact_facts(contact),
+                    agent_id=agent_id,
+                    reason=reason,
+                    note=note,
+                    handle_s=handle_s,
+                    from_status=previous_status,
+                )
             )
-            self._after_contact_left(uow, contact, agent_id, previous_status)
+            uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
         return contact
 
     async def end_by_system(
@@ -540,10 +565,14 @@ class RoutingService:
             body=body,
             data={"reason": wrapup},
         )
-        uow.publish(
-            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+        uow.emit(
+            ContactEnded(
+                **_contact_facts(contact),
+                agent_id=agent_id,
+                wrapup=wrapup,
+            )
         )
-        self._after_contact_left(uow, contact, agent_id, "assigned")
+        uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
         return True
 
     async def abandon(self, uow: UnitOfWork, contact: Contact, why: str) -> bool:
@@ -568,39 +597,64 @@ class RoutingService:
             contact_id=contact.id,
             data={"why": why, "wait_s": round((utcnow() - contact.enqueued_at).total_seconds(), 1)},
         )
-        waited = (utcnow() - contact.enqueued_at).total_seconds()
-        queue_id, contact_id = contact.queue_id, contact.id
-        self._learn(uow, lambda: self.waits.abandoned(queue_id, contact_id, waited))
-        uow.publish(
-            {"type": "queue.changed", "org_id": contact.org_id, "queue_id": contact.queue_id}
+        uow.emit(
+            ContactAbandoned(
+                **_contact_facts(contact),
+                why=why,
+                waited_s=(utcnow() - contact.enqueued_at).total_seconds(),
+                agent_id=agent_id,
+                from_status=previous_status,
+            )
         )
-        self._after_contact_left(uow, contact, agent_id, previous_status)
+        uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
         return True
 
-    def _learn(self, uow: UnitOfWork, feed: Callable[[], None]) -> None:
-        """Feed the wait estimator once the transaction that saw it has committed."""
+    # ---------------------------------------------------------------- reactions
+    def register(self, handlers: Handlers) -> None:
+        """Routing's engines and the wait estimator follow the contacts' and agents' facts
+        after each commit (both are rebuilt from storage at start-up)."""
+        handlers.in_transaction(MessageSent, self._on_message_sent)
+        handlers.after_commit_batch(ContactQueued, self._on_queued)
+        handlers.after_commit(ContactRefiled, self._on_refiled)
+        handlers.after_commit(ContactResolved, self._on_contact_left)
+        handlers.after_commit(ContactEnded, self._on_contact_left)
+        handlers.after_commit(ContactAbandoned, self._on_contact_left)
+        handlers.after_commit(PresenceChanged, self._on_agent_changed)
+        handlers.after_commit(AgentChanged, self._on_agent_changed)
+        waits = self.waits
+        handlers.after_commit(ContactAccepted, waits.on_accepted)
+        handlers.after_commit(ContactResolved, waits.on_resolved)
+        handlers.after_commit(ContactAbandoned, waits.on_abandoned)
 
-        async def _after() -> None:
-            feed()
+    async def _on_message_sent(self, uow: UnitOfWork, sent: MessageSent) -> None:
+        """An agent's reply belongs to the contact the thread has open (for handle times
+        and reports)."""
+        contact_id = await uow.session.scalar(
+            select(Contact.id)
+            .where(Contact.thread_id == sent.thread_id, Contact.ended_at.is_(None))
+            .order_by(Contact.enqueued_at.desc())
+            .limit(1)
+        )
+        if contact_id is not None:
+            entry = await entry_at(uow.session, sent.thread_id, sent.seq)
+            if entry is not None:
+                entry.contact_id = contact_id
 
-        uow.after_commit(_after)
+    async def _on_agent_changed(self, event: PresenceChanged | AgentChanged) -> None:
+        await self.agent_changed(event.org_id, event.agent_id)
 
-    def _after_contact_left(
-        self, uow: UnitOfWork, contact: Contact, agent_id: str | None, previous_status: str
+    async def _on_contact_left(
+        self, event: ContactResolved | ContactEnded | ContactAbandoned
     ) -> None:
-        org_id, channel, contact_id = contact.org_id, contact.channel, contact.id
-
-        async def _after() -> None:
-            async with self._lock:
-                router = self.router(org_id)
-                if previous_status == "queued":
-                    router.remove_contact(contact_id)
-                elif agent_id:
-                    router.release(agent_id, channel, _ts(utcnow()))
-            if agent_id:
-                await self._fill_agent(org_id, agent_id)
-
-        uow.after_commit(_after)
+        """A contact ended: out of the waiting set, or its agent's slot is free again."""
+        async with self._lock:
+            router = self.router(event.org_id)
+            if event.from_status == "queued":
+                router.remove_contact(event.contact_id)
+            elif event.agent_id:
+                router.release(event.agent_id, event.channel, _ts(utcnow()))
+        if event.agent_id:
+            await self._fill_agent(event.org_id, event.agent_id)
 
     async def _cancel_pending_offers(self, uow: UnitOfWork, contact: Contact) -> None:
         offers = await uow.session.scalars(
@@ -609,15 +663,7 @@ class RoutingService:
         for offer in offers:
             offer.status, offer.responded_at = "cancelled", utcnow()
             await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
-            uow.publish(
-                {
-                    "type": "offer.closed",
-                    "org_id": offer.org_id,
-                    "agent_id": offer.agent_id,
-                    "offer_id": offer.id,
-                    "status": "cancelled",
-                }
-            )
+            uow.emit(_offer_closed(offer))
 
     async def transfer(
         self,
@@ -663,6 +709,15 @@ class RoutingService:
                     contact.required_skills = list(target.required_skills)
                 else:
                     await self._create_offer(uow, contact, target.id, sticky=False)
+                uow.emit(
+                    ContactTransferred(
+                        **_contact_facts(contact),
+                        from_agent_id=previous_agent,
+                        to_agent_id=agent_id,
+                        to_queue_id=queue_id,
+                        note=note,
+                    )
+                )
             # Committed: bring the engine in line, still under the lock.
             router = self.router(org_id)
             if previous_status == "queued":

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from threadline.events.domain import ContactAbandoned, ContactAccepted, ContactResolved
 from threadline.queueing import ewt
 from threadline.routing.engine import Router
 from threadline.routing.models import Contact
@@ -125,6 +126,18 @@ class WaitEstimator:
     def handled(self, queue_id: str, handle_s: float) -> None:
         if handle_s > 0:
             self.figures(queue_id).handle.add(handle_s)
+
+    # ---- fed by the contacts' domain events, after each commit (routing/services.register)
+    async def on_accepted(self, event: ContactAccepted) -> None:
+        if not event.callback_retry:  # a kept place called back: its delay teaches nothing
+            self.answered(event.queue_id, event.contact_id, event.waited_s)
+
+    async def on_resolved(self, event: ContactResolved) -> None:
+        if event.handle_s is not None:
+            self.handled(event.queue_id, event.handle_s)
+
+    async def on_abandoned(self, event: ContactAbandoned) -> None:
+        self.abandoned(event.queue_id, event.contact_id, event.waited_s)
 
     def forget(self, contact_id: str) -> None:
         self._at_arrival.pop(contact_id, None)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, UploadFile
 
 from threadline.auth.dependencies import AgentUser, Ctx
+from threadline.channels.outbox import agent_view
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
 from threadline.threads.schemas import (
@@ -21,7 +22,6 @@ from threadline.threads.schemas import (
 )
 from threadline.threads.services import (
     MAX_UPLOAD_BYTES,
-    agent_view,
     do_add_note,
     do_agent_message,
     do_mark_read,

@@ -11,8 +11,10 @@ from threadline.auth.roles import Principal
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid, NotAllowed, NotFound
+from threadline.events.domain import MessageSent, ReceiptMoved, TimelineEntryAdded
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.schemas import EventOut
+from threadline.web.media import media_store
 
 CUSTOMER_VISIBLE_KINDS = frozenset({"message", "assigned", "resolved", "transferred"})
 
@@ -21,17 +23,16 @@ def event_payload(event: ThreadEvent) -> dict[str, Any]:
     return EventOut.model_validate(event).model_dump(mode="json")
 
 
-def timeline_event(org_id: str, thread: Thread, event: ThreadEvent) -> dict[str, Any]:
+def timeline_event(org_id: str, thread: Thread, event: ThreadEvent) -> TimelineEntryAdded:
     """The bus message announcing one new timeline entry."""
-    return {
-        "type": "timeline",
-        "org_id": org_id,
-        "thread_id": thread.id,
-        "customer_id": thread.customer_id,
-        "agent_id": thread.assigned_agent_id,
-        "internal": event.kind not in CUSTOMER_VISIBLE_KINDS,
-        "event": event_payload(event),
-    }
+    return TimelineEntryAdded(
+        org_id=org_id,
+        thread_id=thread.id,
+        customer_id=thread.customer_id,
+        agent_id=thread.assigned_agent_id,
+        internal=event.kind not in CUSTOMER_VISIBLE_KINDS,
+        event=event_payload(event),
+    )
 
 
 async def lock_thread(uow: UnitOfWork, org_id: str, thread_id: str) -> Thread:
@@ -55,7 +56,7 @@ def append_event(uow: UnitOfWork, thread: Thread, **fields: Any) -> ThreadEvent:
         **fields,
     )
     uow.session.add(event)
-    uow.publish_later(lambda: timeline_event(thread.org_id, thread, event))
+    uow.announce_later(lambda: timeline_event(thread.org_id, thread, event))
     return event
 
 
@@ -72,6 +73,13 @@ def agent_event(
         author_id=principal.agent_id,
         author_name=principal.name,
         **fields,
+    )
+
+
+async def entry_at(session: AsyncSession, thread_id: str, seq: int) -> ThreadEvent | None:
+    """The timeline entry at `seq` of a thread (flushing what this session has pending)."""
+    return await session.scalar(
+        select(ThreadEvent).where(ThreadEvent.thread_id == thread_id, ThreadEvent.seq == seq)
     )
 
 
@@ -115,25 +123,6 @@ async def open_thread(
         session.add(thread)
         await session.flush()
     return thread
-
-
-async def agent_view(ctx: Context, events: list[ThreadEvent]) -> list[EventOut]:
-    """Timeline entries as agents see them: provider messages carry their delivery state."""
-    from threadline.channels.models import OutboxMessage
-
-    ids = [e.id for e in events if e.kind == "message" and e.author_type == "agent"]
-    states: dict[int, str] = {}
-    if ids:
-        async with ctx.db.sessions() as session:
-            rows = await session.execute(
-                select(OutboxMessage.event_id, OutboxMessage.status).where(
-                    OutboxMessage.event_id.in_(ids)
-                )
-            )
-            states = {event_id: status for event_id, status in rows}
-    return [
-        EventOut.model_validate(e).model_copy(update={"delivery": states.get(e.id)}) for e in events
-    ]
 
 
 async def get_thread(ctx: Context, org_id: str, thread_id: str) -> Thread:
@@ -225,14 +214,21 @@ async def do_agent_message(
             channel=reply_channel,
             body=body or (_template_text(template) if template else None),
             client_msg_id=client_msg_id,
-            contact_id=await _open_contact_id(uow.session, thread.id),
             data=data or None,
         )
-        if reply_channel != "chat":  # chat is pushed over the widget's socket
-            # imported here: the outbox appends timeline events through this module
-            from threadline.channels.outbox import enqueue_outbound
-
-            await enqueue_outbound(ctx, uow, thread, event)
+        # the channel's outbox queues it in this transaction (a MessageSent handler)
+        uow.emit(
+            MessageSent(
+                org_id=thread.org_id,
+                thread_id=thread.id,
+                customer_id=thread.customer_id,
+                agent_id=principal.agent_id,
+                channel=reply_channel,
+                seq=event.seq,
+                body=event.body,
+                attachments=len(attachments or ()),
+            )
+        )
         if thread.status in ("assigned", "queued"):
             thread.status = "waiting_customer" if thread.assigned_agent_id else thread.status
         thread.agent_read_seq = thread.last_seq
@@ -257,8 +253,6 @@ async def do_upload(
         raise Invalid("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
         raise Invalid(f"files are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    from threadline.web.media import media_store  # the store the outbox sends from
-
     sha256 = await media_store(ctx.settings).put(data)
     name = filename.replace("/", "_").replace("\\", "_").strip()[:255] or "attachment"
     return {"sha256": sha256, "filename": name, "content_type": kind, "size": len(data)}
@@ -292,17 +286,6 @@ async def _last_customer_channel(session: AsyncSession, thread_id: str) -> str |
     )
 
 
-async def _open_contact_id(session: AsyncSession, thread_id: str) -> str | None:
-    from threadline.routing.models import Contact
-
-    return await session.scalar(
-        select(Contact.id)
-        .where(Contact.thread_id == thread_id, Contact.ended_at.is_(None))
-        .order_by(Contact.enqueued_at.desc())
-        .limit(1)
-    )
-
-
 async def do_mark_read(
     ctx: Context, org_id: str, thread_id: str, by: str, seq: int, pointer: str = "read"
 ) -> Thread:
@@ -321,17 +304,16 @@ async def do_mark_read(
         for field in moved:
             setattr(thread, field, seq)
         if moved:
-            uow.publish(
-                {
-                    "type": "receipt",
-                    "org_id": org_id,
-                    "thread_id": thread_id,
-                    "customer_id": thread.customer_id,
-                    "agent_id": thread.assigned_agent_id,
-                    "by": by,
-                    "pointer": pointer,
-                    "read_seq": seq,
-                }
+            uow.emit(
+                ReceiptMoved(
+                    org_id=org_id,
+                    thread_id=thread_id,
+                    customer_id=thread.customer_id,
+                    agent_id=thread.assigned_agent_id,
+                    by=by,
+                    pointer=pointer,
+                    read_seq=seq,
+                )
             )
     return thread
 

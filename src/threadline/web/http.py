@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.services import principal_from_session
+from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
 from threadline.errors import NotAuthenticated, NotFound
 from threadline.web.i18n import accepted_language, page_catalogue
 from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
@@ -63,19 +64,6 @@ async def supervisor(request: Request) -> Response:
     return templates.TemplateResponse(request, "supervisor.html", {"me": principal})
 
 
-# Where each channel's provider calls us, as paths under the public base URL ({key}: the
-# endpoint's key, URL-encoded; {provider}: settings.provider). The routes are in
-# channels/<channel>/http.py; a mailbox has none (mail comes by SMTP or IMAP).
-WEBHOOK_PATHS = {
-    "sms": "/webhooks/sms/{provider}/{key}",
-    "voice": "/webhooks/voice/twilio/{key}",
-    "whatsapp": "/webhooks/whatsapp/{key}",
-    "messenger": "/webhooks/messenger/{key}",
-    "telegram": "/webhooks/telegram/{key}",
-}
-ADMIN_CHANNELS = ("sms", "voice", "whatsapp", "messenger", "telegram", "email", "chat")
-
-
 @router.get("/admin/channels", response_class=HTMLResponse)
 async def admin_channels(request: Request) -> Response:
     """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
@@ -98,6 +86,24 @@ async def admin_channels(request: Request) -> Response:
         "smtp_inbound": f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
     }
     return templates.TemplateResponse(request, "admin_channels.html", {**context, "config": config})
+
+
+@router.get("/admin/webhooks", response_class=HTMLResponse)
+async def admin_webhooks(request: Request) -> Response:
+    """Admins subscribe URLs to events and follow deliveries (through /api/v1/webhooks)."""
+    principal = await _principal_or_none(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue("admin_webhooks", language)
+    context = {"me": principal, "t": strings, "lang": language}
+    if not principal.has("admin"):
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    config = {
+        "me": {"id": principal.agent_id, "name": principal.name, "role": principal.role},
+        "t": strings,
+    }
+    return templates.TemplateResponse(request, "admin_webhooks.html", {**context, "config": config})
 
 
 @router.get("/media/{token}/{filename}")

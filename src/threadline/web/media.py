@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from threadline.channels.email.attachments import AttachmentStore
+from threadline.attachments import AttachmentStore
 from threadline.config import Settings
 
 MEDIA_SALT = "threadline.media"

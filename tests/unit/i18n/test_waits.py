@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadline.channels.app.schemas import CustomerWaitOut
 from threadline.i18n.waits import SHORT_WAIT_S, promise, wait_phrase
+from threadline.journey.schemas import CustomerWaitOut
 from threadline.queueing.ewt import wait_range
 
 

@@ -22,17 +22,14 @@ from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketDisco
 from fastapi.responses import Response
 
 from threadline.auth.dependencies import Ctx
+from threadline.auth.sockets import first_frame_token, refuse
 from threadline.callbacks.schemas import KeepPlaceIn, RescheduleIn, WindowOut
-from threadline.channels.app.cors import CustomerRoute, preflight
-from threadline.channels.app.live import WaitWatch
 from threadline.channels.app.schemas import (
     AppBookIn,
     AppSessionIn,
     AppSessionOut,
-    CallbackBrief,
     CallNowIn,
     CallNowOut,
-    CustomerWaitOut,
     RouteIn,
     StartContactIn,
 )
@@ -52,12 +49,14 @@ from threadline.channels.app.services import (
     own_contact,
     windows,
 )
-from threadline.channels.app.waits import WaitState, callback_brief, contact_view
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.journey.live import WaitWatch
+from threadline.journey.schemas import CallbackBrief, CustomerWaitOut
+from threadline.journey.services import WaitState, callback_brief, contact_view
 from threadline.ratelimit import rate_limited
-from threadline.realtime.auth import first_frame_token, refuse
+from threadline.web.customer_api import CustomerRoute, preflight
 
 router = APIRouter(
     prefix="/api/v1/app/{key}",
@@ -227,7 +226,7 @@ async def call_now(
 async def contact_socket(websocket: WebSocket, key: str, contact_id: str) -> None:
     ctx: Context = websocket.app.state.ctx
     # Accept first: a close before the handshake is an HTTP 403 the client cannot read.
-    # The session token comes in the first frame, never in the URL (realtime/auth.py).
+    # The session token comes in the first frame, never in the URL (auth/sockets.py).
     await websocket.accept()
     try:
         session = await app_session(ctx, key, None, await first_frame_token(websocket))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from threadline.channels.app.pages import DEFAULT_COLOR, STATIC
+from threadline.channels.app.brand import DEFAULT_COLOR, STATIC
 
 SIZES = (192, 512)
 

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from threadline.callbacks.services import callback_id_from, get_callback
+from threadline.callbacks.services import get_callback
+from threadline.callbacks.tokens import callback_id_from
+from threadline.channels.app.brand import DEFAULT_COLOR, STATIC
 from threadline.channels.app.services import get_app
 from threadline.context import Context
 from threadline.errors import NotFound
@@ -21,8 +23,6 @@ from threadline.web.i18n import catalogue, pick_language
 router = APIRouter(include_in_schema=False)
 WEB = Path(__file__).parents[2] / "web"
 templates = Jinja2Templates(directory=WEB / "templates")
-STATIC = WEB / "static" / "app"
-DEFAULT_COLOR = "#0b5cad"
 NO_STORE = {"Cache-Control": "no-cache"}
 
 

@@ -1,66 +1,19 @@
-"""API shapes of the app channel, and the customer's view of their wait (shared with the
-chat widget). Windows, keep-my-place and reschedule bodies are the callbacks' own shapes."""
+"""API shapes of the app channel. The customer's view of their wait is the journey's
+(journey/schemas.py); windows, keep-my-place and reschedule bodies are the callbacks'."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, computed_field
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from threadline.boundary import JsonInt
-from threadline.i18n.waits import Promise, promise
+from threadline.journey.schemas import CustomerWaitOut
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Answer = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
 PHONE = Field(default=None, min_length=3, max_length=32, description="the number to call")
-
-
-# ---------------------------------------------------------------- the customer's wait
-class CallbackOffer(BaseModel):
-    keep_place: bool = Field(description="may be called back without losing their place")
-    booking: bool = Field(description="may book a time window instead")
-
-
-class CallbackBrief(BaseModel):
-    """A callback as its customer sees it: the number masked, no agent."""
-
-    id: str
-    kind: str = Field(description="keep_place | booked")
-    status: str
-    phone: str
-    window_start: datetime | None = None
-    window_end: datetime | None = None
-    attempts: int
-    max_attempts: int
-    position: int | None = None
-    low_s: float | None = None
-    high_s: float | None = None
-
-
-class CustomerWaitOut(BaseModel):
-    """A customer's place in line and wait as a range; their callback offer or callback."""
-
-    contact_id: str | None = None
-    status: str | None = Field(
-        default=None, description="queued | offered | assigned | resolved | abandoned"
-    )
-    position: int | None = Field(default=None, description="1 = next to be answered")
-    low_s: float | None = None
-    high_s: float | None = Field(default=None, description="None: 'more than low_s'")
-    callback_offer: CallbackOffer | None = None
-    callback: CallbackBrief | None = None
-    phone: str | None = Field(default=None, description="the customer's number, to prefill")
-
-    @computed_field(  # type: ignore[prop-decorator]  # pydantic's documented idiom
-        description="what the customer may be promised: soon ('shortly'), range (only the "
-        "range), unknown (no promise); from the same estimate as low_s/high_s"
-    )
-    @property
-    def promise(self) -> Promise:
-        if self.status == "offered":
-            return "soon"
-        return promise(self.low_s, self.high_s) if self.status == "queued" else "unknown"
 
 
 # ---------------------------------------------------------------- session
@@ -163,8 +116,3 @@ class CallNowOut(BaseModel):
     code: str = Field(description="the one-time code the IVR asks for")
     expires_at: datetime
     expires_in_s: int
-
-
-class WidgetBookIn(BaseModel):
-    window_start: AwareDatetime
-    phone: str | None = PHONE

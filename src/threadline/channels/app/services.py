@@ -12,43 +12,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.callbacks.models import Callback
-from threadline.callbacks.policy import Window
-from threadline.callbacks.services import (
-    available_windows,
-    do_cancel,
-    do_keep_my_place,
-    do_reschedule,
-    get_callback,
-    list_callbacks,
-)
-from threadline.callbacks.services import do_book as book_callback
 from threadline.channels.app.adapter import AppAdapter, AppToken
 from threadline.channels.app.schemas import (
     AppIdentityIn,
     AppSessionIn,
     AppSessionOut,
     AssuranceOut,
-    CallbackBrief,
     CallNowIn,
-    CustomerWaitOut,
     OptionOut,
     QuestionOut,
     ReasonOut,
     RouteIn,
     StartContactIn,
-)
-from threadline.channels.app.waits import (
-    WAITING,
-    callback_brief,
-    contact_view,
-    customer_wait,
-    withdraw,
 )
 from threadline.channels.models import Endpoint
 from threadline.context import Context
@@ -61,18 +41,23 @@ from threadline.customers.services import (
 )
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from threadline.journey import call_now as journey_call_now
+from threadline.journey import services as journey
+from threadline.journey.schemas import CallbackBrief, CustomerWaitOut
+from threadline.journey.services import WAITING, Request, customer_thread, summary
+from threadline.routing.callback_policy import Window
 from threadline.routing.models import Contact, Queue
-from threadline.threads.models import Thread
-from threadline.threads.services import append_event, lock_thread, open_thread
+from threadline.threads.services import append_event
 from threadline.verification import assurance as assurances
 from threadline.verification.assurance import Assurance, InvalidAssurance
-from threadline.verification.continuation import IssuedCode, issue
+from threadline.verification.continuation import IssuedCode
 from threadline.verification.signed_identity import (
     IdentityRefused,
     canonical_message,
     signature_matches,
     signed_fields,
 )
+from threadline.web.customer_api import bearer
 from threadline.web.i18n import pick_language, translate
 
 
@@ -114,19 +99,6 @@ def adapter(ctx: Context) -> AppAdapter:
     return AppAdapter(
         ctx.settings.secret_key.get_secret_value(), ctx.settings.visitor_token_max_age_s
     )
-
-
-def bearer(authorization: str | None, token: str | None = None) -> str:
-    """The session token from 'Authorization: Bearer <token>' (or a `token` query
-    parameter, for sockets)."""
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise NotAuthenticated("use 'Authorization: Bearer <session token>'")
-        return value.strip()
-    if token:
-        return token
-    raise NotAuthenticated("open a session first and send its token")
 
 
 async def get_app(ctx: Context, key: str) -> Endpoint:
@@ -251,17 +223,6 @@ async def _session_customer(
     return current
 
 
-def remember_zone(customer: Customer, zone: str | None) -> None:
-    """The customer's time zone (from their device), for the times we text them."""
-    if not zone or customer.timezone:
-        return
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return
-    customer.timezone = zone
-
-
 def _label(value: Any, language: str) -> str:
     if isinstance(value, dict):
         return str(value.get(language) or value.get("en") or next(iter(value.values())))
@@ -306,7 +267,7 @@ async def do_open_session(ctx: Context, key: str, body: AppSessionIn) -> AppSess
     language = pick_language(body.locale, (endpoint.settings or {}).get("language", "en"))
     async with ctx.uow() as uow:
         customer = await _session_customer(uow, endpoint, previous, claim, language)
-        remember_zone(customer, body.timezone)
+        journey.remember_zone(customer, body.timezone)
         language = customer.language or language
     if claim is not None and claim.signed:
         assurance = claim.assurance
@@ -323,7 +284,7 @@ async def do_open_session(ctx: Context, key: str, body: AppSessionIn) -> AppSess
         language=language,
         assurance=AssuranceOut(**assurance.as_data()) if assurance else None,
         reasons=reasons(endpoint, language),
-        wait=(await customer_wait(ctx, endpoint.org_id, customer.id)).view,
+        wait=(await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
         phone=customer.phone,
     )
 
@@ -380,21 +341,6 @@ def _entered(body: RouteIn) -> dict[str, Any]:
     return entered
 
 
-def _summary(entered: dict[str, Any]) -> str:
-    answers = "; ".join(f"{k}: {v}" for k, v in entered.get("answers", {}).items())
-    return " · ".join(p for p in (entered.get("reason"), answers) if p)
-
-
-async def _thread(uow: UnitOfWork, org_id: str, customer: Customer) -> Thread:
-    thread = await open_thread(
-        uow.session, org_id, customer.id, customer.language, for_update=uow.row_locks
-    )
-    thread = await lock_thread(uow, org_id, thread.id)
-    if thread.language is None:
-        thread.language = customer.language
-    return thread
-
-
 async def _open_contact(session: AsyncSession, thread_id: str) -> Contact | None:
     return await session.scalar(
         select(Contact)
@@ -415,8 +361,8 @@ async def do_start_contact(ctx: Context, session: AppSession, body: StartContact
         entered["assurance"] = session.assurance.as_data()
     async with ctx.uow() as uow:
         chosen = await route(uow.session, session.endpoint, body)
-        customer: Customer = await uow.lock(Customer, session.customer_id)
-        thread = await _thread(uow, org_id, customer)
+        customer = await uow.lock_existing(Customer, session.customer_id)
+        thread = await customer_thread(uow, org_id, customer)
         event = append_event(
             uow,
             thread,
@@ -425,7 +371,7 @@ async def do_start_contact(ctx: Context, session: AppSession, body: StartContact
             author_type="customer",
             author_id=customer.id,
             author_name=customer.name,
-            body=_summary(entered),
+            body=summary(entered),
             data=entered,
         )
         contact = await _open_contact(uow.session, thread.id)
@@ -448,25 +394,16 @@ async def do_start_contact(ctx: Context, session: AppSession, body: StartContact
 
 # ---------------------------------------------------------------- the customer's own things
 async def own_contact(ctx: Context, session: AppSession, contact_id: str) -> Contact:
-    async with ctx.db.sessions() as db:
-        contact = await db.get(Contact, contact_id)
-    if contact is None or contact.org_id != session.org_id:
-        raise NotFound("no such contact")
-    if contact.customer_id != session.customer_id:
-        raise NotFound("no such contact")
-    return contact
+    return await journey.own_contact(ctx, session.org_id, session.customer_id, contact_id)
 
 
 async def own_callback(ctx: Context, session: AppSession, callback_id: str) -> Callback:
-    callback = await get_callback(ctx, session.org_id, callback_id)
-    if callback.customer_id != session.customer_id:
-        raise NotFound("no such callback")
-    return callback
+    return await journey.own_callback(ctx, session.org_id, session.customer_id, callback_id)
 
 
 async def contact_state(ctx: Context, session: AppSession, contact_id: str) -> CustomerWaitOut:
     contact = await own_contact(ctx, session, contact_id)
-    return await contact_view(ctx, session.org_id, contact.id)
+    return await journey.contact_view(ctx, session.org_id, contact.id)
 
 
 async def do_keep_place(
@@ -474,8 +411,8 @@ async def do_keep_place(
 ) -> CustomerWaitOut:
     """Call me back, keep my place: the waiting contact becomes a callback at its place."""
     contact = await own_contact(ctx, session, contact_id)
-    await do_keep_my_place(ctx, session.org_id, contact.id, phone=phone, language=None)
-    return await contact_view(ctx, session.org_id, contact.id)
+    await journey.do_keep_place(ctx, session.org_id, contact.id, phone=phone)
+    return await journey.contact_view(ctx, session.org_id, contact.id)
 
 
 async def windows(
@@ -495,7 +432,15 @@ async def windows(
     else:
         async with ctx.db.sessions() as db:
             queue_id = (await route(db, session.endpoint, body)).queue.id
-    return await available_windows(ctx, session.org_id, queue_id)
+    return await journey.windows(ctx, session.org_id, queue_id)
+
+
+def _request(session: AppSession, chosen: Route, body: RouteIn) -> Request:
+    """What the customer entered, routed, with the assurance the session reached."""
+    entered = _entered(body)
+    if session.assurance is not None:
+        entered["assurance"] = session.assurance.as_data()
+    return Request(chosen.queue.id, chosen.min_tier, chosen.reason, entered)
 
 
 async def do_app_book(
@@ -509,140 +454,55 @@ async def do_app_book(
 ) -> CallbackBrief:
     """Book a window; a waiting contact it replaces leaves the queue, its context travels."""
     if contact_id:
-        contact = await own_contact(ctx, session, contact_id)
-        if contact.status not in WAITING:
-            raise Conflict("this contact is no longer waiting")
-        if contact.context.get("callback_id"):
-            raise Conflict("this contact already keeps its place for a callback")
-        queue_id, reason, entered = contact.queue_id, contact.reason, dict(contact.context)
-        tier = contact.min_tier
+        contact = journey.replaceable(await own_contact(ctx, session, contact_id))
+        request = journey.request_of(contact)
     else:
         async with ctx.db.sessions() as db:
-            chosen = await route(db, session.endpoint, body)
-        queue_id, reason, entered = chosen.queue.id, chosen.reason, _entered(body)
-        tier = chosen.min_tier
-        if session.assurance is not None:
-            entered["assurance"] = session.assurance.as_data()
-    callback = await book_callback(
+            request = _request(session, await route(db, session.endpoint, body), body)
+    callback = await journey.do_book_instead(
         ctx,
         session.org_id,
-        customer_id=session.customer_id,
-        queue_id=queue_id,
+        session.customer_id,
+        request,
         window_start=window_start,
         phone=phone,
-        reason=reason,
-        context=entered,
-        min_tier=tier,
+        replaces=contact_id,
     )
-    if contact_id:
-        await withdraw(ctx, session.org_id, contact_id, "booked a callback")
-    return await callback_brief(ctx, callback.id)
+    return await journey.callback_brief(ctx, callback.id)
 
 
 async def callbacks(ctx: Context, session: AppSession) -> list[CallbackBrief]:
-    rows = await list_callbacks(
-        ctx, session.org_id, status=None, customer_id=session.customer_id, limit=20
-    )
-    return [await callback_brief(ctx, c.id) for c in rows]
+    return await journey.customer_callbacks(ctx, session.org_id, session.customer_id)
 
 
 async def do_reschedule_own(
     ctx: Context, session: AppSession, callback_id: str, window_start: datetime
 ) -> CallbackBrief:
-    callback = await own_callback(ctx, session, callback_id)
-    await do_reschedule(ctx, session.org_id, callback.id, window_start)
-    return await callback_brief(ctx, callback.id)
+    return await journey.do_reschedule_own(
+        ctx, session.org_id, session.customer_id, callback_id, window_start
+    )
 
 
 async def do_cancel_own(ctx: Context, session: AppSession, callback_id: str) -> CallbackBrief:
-    callback = await own_callback(ctx, session, callback_id)
-    await do_cancel(ctx, session.org_id, callback.id, by="customer")
-    return await callback_brief(ctx, callback.id)
+    return await journey.do_cancel_own(ctx, session.org_id, session.customer_id, callback_id)
 
 
 # ---------------------------------------------------------------- call now
-async def voice_number(ctx: Context, endpoint: Endpoint) -> str:
-    """The number "call now" hands out: the app's own setting, else the organisation's
-    first voice line."""
-    if number := (endpoint.settings or {}).get("voice_number"):
-        return str(number)
-    async with ctx.db.sessions() as db:
-        key = await db.scalar(
-            select(Endpoint.key)
-            .where(
-                Endpoint.org_id == endpoint.org_id,
-                Endpoint.channel == "voice",
-                Endpoint.active.is_(True),
-            )
-            .order_by(Endpoint.created_at)
-            .limit(1)
-        )
-    if key is None:
-        raise Conflict("no phone line is configured for calls")
-    return key
-
-
 async def do_call_now(ctx: Context, session: AppSession, body: CallNowIn) -> tuple[str, IssuedCode]:
     """A number to call and a one-time code that continues this session on the call:
     the same customer and thread, this assurance, what they entered, routed alike."""
-    number = await voice_number(ctx, session.endpoint)
-    org_id, now = session.org_id, utcnow()
-    async with ctx.uow() as uow:
-        customer: Customer = await uow.lock(Customer, session.customer_id)
-        contact = await _waiting_own(uow, session, body.contact_id) if body.contact_id else None
-        if contact is not None:
-            thread = await lock_thread(uow, org_id, contact.thread_id)
-            keep = ("reason", "answers", "account", "via")
-            entered = {k: v for k, v in contact.context.items() if k in keep}
-            queue_id, tier, reason = contact.queue_id, contact.min_tier, contact.reason
-        else:
-            chosen = await route(uow.session, session.endpoint, body)
-            thread = await _thread(uow, org_id, customer)
-            entered = _entered(body)
-            queue_id, tier, reason = chosen.queue.id, chosen.min_tier, chosen.reason
-        issued = await issue(
-            uow,
-            ctx.settings.secret_key.get_secret_value(),
-            org_id=org_id,
-            customer_id=customer.id,
-            thread_id=thread.id,
-            assurance=session.assurance,
-            context=entered,
-            reason=reason,
-            queue_id=queue_id,
-            min_tier=tier,
-            language=thread.language or customer.language,
-            contact_id=contact.id if contact else None,
-            now=now,
-        )
-        append_event(
-            uow,
-            thread,
-            kind="continuation",
-            channel="app",
-            author_type="customer",
-            author_id=customer.id,
-            author_name=customer.name,
-            contact_id=contact.id if contact else None,
-            body=_summary(entered) or None,
-            data={
-                "action": "issued",
-                **entered,
-                "assurance": (session.assurance or assurances.NONE).as_data(),
-                "expires_at": issued.expires_at.isoformat(),
-            },
-        )
+    number = await journey_call_now.voice_number(ctx, session.endpoint)
+
+    async def routed(db: AsyncSession) -> Request:
+        chosen = await route(db, session.endpoint, body)
+        return Request(chosen.queue.id, chosen.min_tier, chosen.reason, _entered(body))
+
+    issued = await journey_call_now.do_call_now(
+        ctx,
+        session.org_id,
+        session.customer_id,
+        session.assurance,
+        contact_id=body.contact_id,
+        route=routed,
+    )
     return number, issued
-
-
-async def _waiting_own(uow: UnitOfWork, session: AppSession, contact_id: str) -> Contact:
-    contact: Contact | None = await uow.lock(Contact, contact_id)
-    if contact is None or contact.org_id != session.org_id:
-        raise NotFound("no such contact")
-    if contact.customer_id != session.customer_id:
-        raise NotFound("no such contact")
-    if contact.status not in WAITING:
-        raise Conflict("this contact is no longer waiting")
-    if contact.context.get("callback_id"):
-        raise Conflict("this contact already keeps its place for a callback")
-    return contact

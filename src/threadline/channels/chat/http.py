@@ -35,12 +35,9 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from threadline.auth.dependencies import Ctx
+from threadline.auth.sockets import first_frame_token, refuse
 from threadline.callbacks.schemas import KeepPlaceIn, WindowOut
-from threadline.channels.app.cors import CustomerRoute, preflight
-from threadline.channels.app.live import WaitWatch
-from threadline.channels.app.schemas import CustomerWaitOut, WidgetBookIn
-from threadline.channels.app.waits import customer_wait
-from threadline.channels.chat.schemas import IdentifyIn, SessionIn, SessionOut
+from threadline.channels.chat.schemas import IdentifyIn, SessionIn, SessionOut, WidgetBookIn
 from threadline.channels.chat.services import (
     VisitorSession,
     do_identify,
@@ -55,11 +52,21 @@ from threadline.channels.chat.services import (
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.events.domain import (
+    ContactAccepted,
+    DomainEvent,
+    ReceiptMoved,
+    TimelineEntryAdded,
+    Typing,
+)
+from threadline.journey.live import WaitWatch
+from threadline.journey.schemas import CustomerWaitOut
+from threadline.journey.services import customer_wait
 from threadline.ratelimit import rate_limited, rate_limits
-from threadline.realtime.auth import first_frame_token, refuse
 from threadline.realtime.frames import receive_frame, send_error
 from threadline.threads.schemas import MAX_SEQ, EventOut
 from threadline.threads.services import do_mark_read, get_current_thread_id, timeline
+from threadline.web.customer_api import CustomerRoute, preflight
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["chat widget"], responses=PROBLEM_RESPONSES)
@@ -89,7 +96,7 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     ctx: Context = websocket.app.state.ctx
     # Accept first: a close before the handshake becomes an HTTP 403, and the clients could
     # not tell "log in again" (4401) from any other failure. The visitor token comes in the
-    # first frame, never in the URL (realtime/auth.py).
+    # first frame, never in the URL (auth/sockets.py).
     await websocket.accept()
     try:
         session = await visitor_session(ctx, key, await first_frame_token(websocket))
@@ -101,8 +108,8 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     state = {"customer_id": session.customer_id}
     subscription = ctx.bus.subscribe(
         lambda e: (
-            e.get("org_id") == session.endpoint.org_id
-            and e.get("customer_id") == state["customer_id"]
+            e.org_id == session.endpoint.org_id
+            and getattr(e, "customer_id", None) == state["customer_id"]
         )
     )
     writer = asyncio.create_task(_push(websocket, subscription))
@@ -145,16 +152,16 @@ async def _push_waits(
             )
 
 
-def _customer_frame(event: dict[str, Any]) -> dict[str, Any] | None:
-    kind = event["type"]
-    if kind == "timeline" and not event["internal"]:
-        return {"type": "event", "event": event["event"]}
-    if kind == "typing" and event.get("who") == "agent":
-        return {"type": "typing", "name": event.get("name"), "on": event.get("on", False)}
-    if kind == "receipt" and event.get("by") == "agent":
-        return {"type": "read", "seq": event["read_seq"]}
-    if kind == "agent.joined":
-        return {"type": "agent_joined", "agent": event["agent"]}
+def _customer_frame(event: DomainEvent) -> dict[str, Any] | None:
+    """What the visitor's widget is told of an event of theirs (its public protocol)."""
+    if isinstance(event, TimelineEntryAdded) and not event.internal:
+        return {"type": "event", "event": event.event}
+    if isinstance(event, Typing) and event.who == "agent":
+        return {"type": "typing", "name": event.agent_name, "on": event.on}
+    if isinstance(event, ReceiptMoved) and event.by == "agent":
+        return {"type": "read", "seq": event.read_seq}
+    if isinstance(event, ContactAccepted):
+        return {"type": "agent_joined", "agent": {"id": event.agent_id, "name": event.agent_name}}
     return None
 
 
@@ -207,14 +214,13 @@ async def _dispatch(
     elif frame.type == "typing":
         await ctx.bus.publish(
             [
-                {
-                    "type": "typing",
-                    "who": "customer",
-                    "org_id": org_id,
-                    "customer_id": state["customer_id"],
-                    "thread_id": state.get("thread_id"),
-                    "on": frame.on,
-                }
+                Typing(
+                    org_id=org_id,
+                    who="customer",
+                    customer_id=state["customer_id"],
+                    thread_id=state.get("thread_id"),
+                    on=frame.on,
+                )
             ]
         )
     elif frame.type in ("read", "delivered") and state.get("thread_id"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
-from threadline.channels.app.schemas import CustomerWaitOut
+from threadline.journey.schemas import CustomerWaitOut
 from threadline.threads.schemas import EventOut
 
 
@@ -52,4 +52,11 @@ class IdentifyIn(BaseModel):
         default=None,
         max_length=128,
         description="hex HMAC-SHA256 of the canonical identity (docs/widget.md)",
+    )
+
+
+class WidgetBookIn(BaseModel):
+    window_start: AwareDatetime
+    phone: str | None = Field(
+        default=None, min_length=3, max_length=32, description="the number to call"
     )

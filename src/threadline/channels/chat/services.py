@@ -9,12 +9,6 @@ from datetime import datetime
 from sqlalchemy import select
 
 from threadline.agents.models import Agent
-from threadline.callbacks.policy import Window
-from threadline.callbacks.services import available_windows, do_keep_my_place
-from threadline.callbacks.services import do_book as book_callback
-from threadline.channels.app.schemas import CustomerWaitOut
-from threadline.channels.app.services import bearer, remember_zone
-from threadline.channels.app.waits import WAITING, customer_wait, withdraw
 from threadline.channels.chat.adapter import ChatAdapter, Visitor
 from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionIn, SessionOut
 from threadline.channels.contract import InboundMessage
@@ -25,7 +19,10 @@ from threadline.customers.models import Customer
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
 from threadline.db import utcnow
 from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from threadline.journey import services as journey
+from threadline.journey.schemas import CustomerWaitOut
 from threadline.routing import hours
+from threadline.routing.callback_policy import Window
 from threadline.routing.models import Contact, Queue
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
@@ -36,6 +33,7 @@ from threadline.verification.signed_identity import (
     signature_matches,
     signed_fields,
 )
+from threadline.web.customer_api import bearer
 from threadline.web.i18n import catalogue, pick_language
 
 
@@ -107,7 +105,7 @@ async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut
         )
         while customer.merged_into_id:
             customer = await uow.session.get_one(Customer, customer.merged_into_id)
-        remember_zone(customer, body.timezone)
+        journey.remember_zone(customer, body.timezone)
         language = customer.language or language
         thread = await current_thread(uow.session, endpoint.org_id, customer.id)
         agent = (
@@ -133,7 +131,7 @@ async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut
         read_seq=thread.agent_read_seq if thread else 0,
         open=is_open,
         opens_at=opens_at,
-        wait=(await customer_wait(ctx, endpoint.org_id, customer.id)).view,
+        wait=(await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
 
 
@@ -185,7 +183,7 @@ async def do_identify(ctx: Context, session: VisitorSession, data: IdentifyIn) -
             "the hash is not the site's signature of these fields (see docs/widget.md)"
         )
     async with ctx.uow() as uow:
-        customer: Customer = await uow.lock(Customer, session.customer_id)
+        customer = await uow.lock_existing(Customer, session.customer_id)
         name = (data.name or "").strip()
         if name and (signed or not customer.name):
             customer.name = name  # the visitor's own record; a merge keeps the known name
@@ -207,22 +205,13 @@ def _identify_fields(data: IdentifyIn) -> SignedFields:
 # ---------------------------------------------------------------- the wait and callbacks
 async def visitor_wait(ctx: Context, session: VisitorSession) -> CustomerWaitOut:
     """The visitor's place in line, its wait as a range, the callback offer or callback."""
-    state = await customer_wait(ctx, session.endpoint.org_id, session.customer_id)
+    state = await journey.customer_wait(ctx, session.endpoint.org_id, session.customer_id)
     return state.view or CustomerWaitOut()
 
 
 async def _waiting_contact(ctx: Context, session: VisitorSession) -> Contact | None:
     """The visitor's contact that waits for an agent, if any."""
-    async with ctx.db.sessions() as db:
-        thread = await current_thread(db, session.endpoint.org_id, session.customer_id)
-        if thread is None:
-            return None
-        return await db.scalar(
-            select(Contact)
-            .where(Contact.thread_id == thread.id, Contact.status.in_(WAITING))
-            .order_by(Contact.enqueued_at.desc())
-            .limit(1)
-        )
+    return await journey.waiting_contact(ctx, session.endpoint.org_id, session.customer_id)
 
 
 async def do_visitor_keep_place(
@@ -232,7 +221,7 @@ async def do_visitor_keep_place(
     contact = await _waiting_contact(ctx, session)
     if contact is None:
         raise Conflict("you are not waiting for an agent")
-    await do_keep_my_place(ctx, session.endpoint.org_id, contact.id, phone=phone, language=None)
+    await journey.do_keep_place(ctx, session.endpoint.org_id, contact.id, phone=phone)
     return await visitor_wait(ctx, session)
 
 
@@ -242,7 +231,7 @@ async def visitor_windows(ctx: Context, session: VisitorSession) -> list[tuple[W
     queue_id = contact.queue_id if contact else session.endpoint.queue_id
     if queue_id is None:
         raise Conflict("this chat has no queue to book a callback in")
-    return await available_windows(ctx, session.endpoint.org_id, queue_id)
+    return await journey.windows(ctx, session.endpoint.org_id, queue_id)
 
 
 async def do_visitor_book(
@@ -250,23 +239,22 @@ async def do_visitor_book(
 ) -> CustomerWaitOut:
     """Book a window instead of waiting: the waiting contact leaves the queue and what the
     visitor said travels with the callback."""
-    org_id = session.endpoint.org_id
     contact = await _waiting_contact(ctx, session)
     if contact is not None and contact.context.get("callback_id"):
         raise Conflict("you already have a callback that keeps your place")
-    queue_id = contact.queue_id if contact else session.endpoint.queue_id
-    if queue_id is None:
+    if contact is not None:
+        request = journey.request_of(contact)
+    elif session.endpoint.queue_id is not None:
+        request = journey.Request(session.endpoint.queue_id)
+    else:
         raise Conflict("this chat has no queue to book a callback in")
-    await book_callback(
+    await journey.do_book_instead(
         ctx,
-        org_id,
-        customer_id=session.customer_id,
-        queue_id=queue_id,
+        session.endpoint.org_id,
+        session.customer_id,
+        request,
         window_start=window_start,
         phone=phone,
-        reason=contact.reason if contact else None,
-        context=dict(contact.context) if contact else None,
+        replaces=contact.id if contact else None,
     )
-    if contact is not None:
-        await withdraw(ctx, org_id, contact.id, "booked a callback")
     return await visitor_wait(ctx, session)

@@ -1,6 +1,6 @@
 """Inbound email (RFC 5322 bytes) -> a classified, normalised InboundMessage. Pure: stdlib
 `email` with `policy.default`, no I/O; attachment and HTML bytes come back as blobs for the
-caller to store (channels/email/attachments.py).
+caller to store (attachments.py).
 
 Classification, first rule that matches wins (never a contact unless `message`):
   complaint   a spam complaint (ARF, RFC 5965): a message/feedback-report part in any

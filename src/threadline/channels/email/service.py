@@ -32,8 +32,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from threadline.attachments import AttachmentStore
 from threadline.channels.contract import StatusUpdate
-from threadline.channels.email.attachments import AttachmentStore
 from threadline.channels.email.parsing import (
     MAX_PROVIDER_ID,
     Bounce,

@@ -18,14 +18,18 @@ import structlog
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    InboundEvent,
+    InboundRequest,
     MediaLimits,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
     SendResult,
 )
+from threadline.channels.messenger import payload
 from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
 from threadline.channels.meta.graph_client import GraphClient, GraphError
+from threadline.channels.meta.notification import read_notification, verify_signature
 from threadline.channels.meta.window import ServiceWindow
 
 log = structlog.get_logger(__name__)
@@ -103,6 +107,17 @@ class MessengerAdapter:
         if key not in self._names and len(self._names) >= PROFILE_CACHE_SIZE:
             self._names.pop(next(iter(self._names)))  # the oldest entry
         self._names[key] = (until, name)
+
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """Meta's X-Hub-Signature-256 over the raw body; raises SignatureInvalid."""
+        verify_signature(endpoint, request)
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """The messages and delivery reports of a notification, each with the key of the
+        page it is for (`recipient`); raises MalformedPayload."""
+        return read_notification(
+            self.name, endpoint.key, request.body, payload.recipients, payload.parse_notification
+        )
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the Page's id; settings: verify_token (kept as its digest), api_base,

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import cast
 
-from threadline.channels.contract import InboundMessage
+from threadline.channels.contract import InboundMessage, InboundRequest
 from threadline.channels.messenger.adapter import MessengerAdapter
-from threadline.channels.messenger.payload import parse_notification, recipients
-from threadline.channels.meta.notification import Notification, Reader
+from threadline.channels.meta.notification import Notification
 from threadline.channels.meta.services import do_meta_handshake, do_meta_notification
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
@@ -37,15 +36,12 @@ async def _with_profile_name(
     return replace(message, sender_name=name) if name else message
 
 
-READER = Reader(recipients, parse_notification, _with_profile_name)
-
-
 async def do_messenger_handshake(ctx: Context, key: str, params: Mapping[str, str]) -> str:
     return await do_meta_handshake(ctx, "messenger", key, params)
 
 
 async def do_messenger_notification(
-    ctx: Context, key: str, body: bytes, headers: Mapping[str, str]
+    ctx: Context, key: str, request: InboundRequest
 ) -> Notification:
     """Store the customer messages (once per mid) and apply the delivery reports."""
-    return await do_meta_notification(ctx, "messenger", key, body, headers, READER)
+    return await do_meta_notification(ctx, "messenger", key, request, _with_profile_name)

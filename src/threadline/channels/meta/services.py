@@ -6,25 +6,28 @@ Nothing is stored before the signature checks out."""
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 
 import structlog
 from sqlalchemy import select
 
+from threadline.channels.contract import (
+    InboundEvent,
+    InboundMessage,
+    InboundRequest,
+    Skipped,
+    StatusUpdate,
+)
 from threadline.channels.inbound import do_ingest
 from threadline.channels.meta.endpoint import MetaCredentials
-from threadline.channels.meta.notification import MalformedNotification, Notification, Reader
-from threadline.channels.meta.webhooks import (
-    SIGNATURE_HEADER,
-    handshake_challenge,
-    signature_valid,
-)
+from threadline.channels.meta.notification import Enricher, Notification
+from threadline.channels.meta.webhooks import handshake_challenge
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import do_delivery_status
+from threadline.channels.webhooks import receive
 from threadline.context import Context
-from threadline.errors import Invalid, NotAllowed, NotFound, ThreadlineError
+from threadline.errors import NotAllowed, NotFound, ThreadlineError
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +55,11 @@ async def do_meta_handshake(ctx: Context, channel: str, key: str, params: Mappin
 
 
 async def do_meta_notification(
-    ctx: Context, channel: str, key: str, body: bytes, headers: Mapping[str, str], reader: Reader
+    ctx: Context,
+    channel: str,
+    key: str,
+    request: InboundRequest,
+    enrich: Enricher | None = None,
 ) -> Notification:
     """Verify, route and apply one notification; returns what was applied.
 
@@ -63,36 +70,31 @@ async def do_meta_notification(
     would retry it for days. The whole body is read before anything is stored; then each
     message is its own transaction, so a retried, half-applied notification stores the rest
     once."""
-    endpoint = await _endpoint(ctx, channel, key)
-    credentials = MetaCredentials.parse(endpoint.secret)
-    signature = headers.get(SIGNATURE_HEADER.lower()) or headers.get(SIGNATURE_HEADER)
-    if credentials is None or not signature_valid(credentials.app_secret, body, signature):
-        raise NotAllowed("the webhook signature is missing or invalid")
-    try:
-        payload = json.loads(body)
-        parts = {k: reader.parse(k, payload) for k in reader.recipients(endpoint.key, payload)}
-    except (ValueError, MalformedNotification) as exc:  # JSONDecodeError is a ValueError
-        raise Invalid(f"not a {channel} notification: {exc}") from None
+    received = await receive(ctx, channel, key, request)
+    credentials = MetaCredentials.parse(received.endpoint.secret)
+    assert credentials is not None, "verified with it"
+    parts: dict[str, list[InboundEvent]] = {}
+    for event in received.events:
+        parts.setdefault(getattr(event, "recipient", None) or key, []).append(event)
     targets = await _same_app(ctx, channel, list(parts), credentials.app_secret)
-    applied: list[Notification] = []
-    for recipient, part in parts.items():
+    applied: list[InboundEvent] = []
+    for recipient, events in parts.items():
         target = targets.get(recipient)
         if target is None:
-            if part.messages or part.statuses or part.skipped:
-                log.warning(
-                    "meta.unknown_recipient",
-                    channel=channel,
-                    recipient=recipient,
-                    via_endpoint_id=endpoint.id,
-                    messages=len(part.messages),
-                    statuses=len(part.statuses),
-                )
+            log.warning(
+                "meta.unknown_recipient",
+                channel=channel,
+                recipient=recipient,
+                via_endpoint_id=received.endpoint.id,
+                messages=sum(isinstance(e, InboundMessage) for e in events),
+                statuses=sum(isinstance(e, StatusUpdate) for e in events),
+            )
             continue
-        await _apply(ctx, channel, target, part, reader)
-        applied.append(part)
+        await _apply(ctx, channel, target, events, enrich)
+        applied.extend(events)
     return Notification(
-        tuple(m for p in applied for m in p.messages),
-        tuple(u for p in applied for u in p.statuses),
+        tuple(e for e in applied if isinstance(e, InboundMessage)),
+        tuple(e for e in applied if isinstance(e, StatusUpdate)),
     )
 
 
@@ -120,27 +122,46 @@ async def _same_app(
 
 
 async def _apply(
-    ctx: Context, channel: str, endpoint: Endpoint, part: Notification, reader: Reader
+    ctx: Context,
+    channel: str,
+    endpoint: Endpoint,
+    events: list[InboundEvent],
+    enrich: Enricher | None,
 ) -> None:
-    for reason in part.skipped:
-        log.warning("meta.part_skipped", channel=channel, endpoint_id=endpoint.id, reason=reason)
-    for message in part.messages:
-        # replies leave through the endpoint the customer wrote to
-        tagged = replace(message, data={**message.data, "endpoint_id": endpoint.id})
-        if reader.enrich is not None:
-            tagged = await reader.enrich(ctx, endpoint, tagged)
-        try:
-            await do_ingest(ctx, endpoint, tagged)
-        except ThreadlineError as exc:
-            # this message is refused (e.g. a customer that cannot be written to); the
-            # others are stored, and Meta is not asked to retry what would fail again
+    for event in events:
+        if isinstance(event, Skipped):
             log.warning(
-                "meta.message_refused",
-                channel=channel,
-                endpoint_id=endpoint.id,
-                provider_msg_id=message.provider_msg_id,
-                reason=str(exc),
+                "meta.part_skipped", channel=channel, endpoint_id=endpoint.id, reason=event.reason
             )
-    for update in part.statuses:
-        if await do_delivery_status(ctx, endpoint, update) is None:
+        elif isinstance(event, InboundMessage):
+            await _ingest(ctx, channel, endpoint, event, enrich)
+        elif (
+            isinstance(event, StatusUpdate)
+            and await do_delivery_status(ctx, endpoint, event) is None
+        ):
             log.info("meta.status_for_unknown_message", channel=channel, endpoint_id=endpoint.id)
+
+
+async def _ingest(
+    ctx: Context,
+    channel: str,
+    endpoint: Endpoint,
+    message: InboundMessage,
+    enrich: Enricher | None,
+) -> None:
+    # replies leave through the endpoint the customer wrote to
+    tagged = replace(message, data={**message.data, "endpoint_id": endpoint.id})
+    if enrich is not None:
+        tagged = await enrich(ctx, endpoint, tagged)
+    try:
+        await do_ingest(ctx, endpoint, tagged)
+    except ThreadlineError as exc:
+        # this message is refused (e.g. a customer that cannot be written to); the
+        # others are stored, and Meta is not asked to retry what would fail again
+        log.warning(
+            "meta.message_refused",
+            channel=channel,
+            endpoint_id=endpoint.id,
+            provider_msg_id=message.provider_msg_id,
+            reason=str(exc),
+        )

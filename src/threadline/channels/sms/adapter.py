@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import phonenumbers
@@ -13,11 +13,16 @@ import phonenumbers
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    InboundEvent,
+    InboundMessage,
+    InboundRequest,
+    MalformedPayload,
     MediaLimits,
     OutboundMessage,
     SendResult,
+    SignatureInvalid,
 )
-from threadline.channels.sms.provider import SmsProvider
+from threadline.channels.sms.provider import MalformedWebhook, SmsProvider
 from threadline.channels.sms.twilio_provider import TwilioProvider
 
 
@@ -58,6 +63,33 @@ class SmsAdapter:
     def webhook_url(self, endpoint: EndpointConfig, suffix: str = "") -> str:
         provider = endpoint.settings.get("provider", "twilio")
         return f"{self._base}/webhooks/sms/{provider}/{quote(endpoint.key, safe='')}{suffix}"
+
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """The provider's signature over the public URL and the form; raises
+        SignatureInvalid (UnknownProvider for an endpoint whose provider is not known)."""
+        provider = self.provider_of(endpoint)
+        if not provider.verify(endpoint.secret or "", request.url, request.form, request.headers):
+            raise SignatureInvalid("the webhook signature is missing or invalid")
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """An inbound message, or (posted to `.../status`) a delivery report whose status is
+        "" when it says nothing new; raises MalformedPayload."""
+        provider = self.provider_of(endpoint)
+        try:
+            if urlsplit(request.url).path.endswith("/status"):
+                return [provider.parse_status(request.form)]
+            sms = provider.parse_inbound(request.form)
+        except MalformedWebhook as exc:
+            raise MalformedPayload(str(exc)) from None
+        message = InboundMessage(
+            channel=self.name,
+            identity_kind=self.address_kind,
+            identity_value=sms.sender,
+            body=sms.body,
+            provider_msg_id=sms.provider_msg_id,
+            attachments=sms.media,
+        )
+        return [message]
 
     async def send(self, endpoint: EndpointConfig, message: OutboundMessage) -> SendResult:
         # the outbox row's id rides on the callback URL: a report settles even a send

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,16 +22,22 @@ import httpx
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    InboundEvent,
     InboundMessage,
+    InboundRequest,
+    MalformedPayload,
     MediaLimits,
     OutboundMessage,
     SendFailed,
     SendOutcomeUnknown,
     SendResult,
+    SignatureInvalid,
+    Skipped,
 )
 from threadline.channels.telegram.bot_api import (
     DEFAULT_API_BASE,
     MAX_TEXT,
+    SECRET_TOKEN_HEADER,
     BotApiClient,
     SentMessage,
     TelegramApiError,
@@ -38,7 +45,7 @@ from threadline.channels.telegram.bot_api import (
     TelegramUnreachable,
     redact,
 )
-from threadline.channels.telegram.updates import ChatMessage
+from threadline.channels.telegram.updates import ChatMessage, Ignored, MalformedUpdate, parse_update
 
 # Telegram bot usernames: 5-32 characters of [A-Za-z0-9_], ending in "bot"
 BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")
@@ -91,12 +98,28 @@ class TelegramAdapter:
     def webhook_url(self, endpoint: EndpointConfig) -> str:
         return f"{self._base}/webhooks/telegram/{quote(endpoint.key, safe='')}"
 
-    def verify(self, endpoint: EndpointConfig, secret_token: str | None) -> bool:
-        """Whether an update's secret token header is this bot's (constant-time)."""
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """The update's secret token header must be this bot's (constant-time); raises
+        SignatureInvalid. Telegram signs no body: who knows the token could send any."""
+        secret_token = request.header(SECRET_TOKEN_HEADER)
         if not endpoint.secret or not secret_token:
-            return False
+            raise SignatureInvalid("the secret token is missing or invalid")
         expected = webhook_secret(endpoint.secret, endpoint.key)
-        return hmac.compare_digest(expected.encode(), secret_token.encode())
+        if not hmac.compare_digest(expected.encode(), secret_token.encode()):
+            raise SignatureInvalid("the secret token is missing or invalid")
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """A private chat's message or edit; any other well-formed update is Skipped (and
+        acknowledged, or Telegram retries it). Raises MalformedPayload when the body is not
+        an Update."""
+        try:
+            update = parse_update(json.loads(request.body))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and MalformedUpdate
+            reason = str(exc) if isinstance(exc, MalformedUpdate) else "the body is not JSON"
+            raise MalformedPayload(reason) from None
+        if isinstance(update, Ignored):
+            return [Skipped(f"update {update.update_id}: {update.reason}", update.unreadable)]
+        return [self.inbound(endpoint, update)]
 
     def inbound(self, endpoint: EndpointConfig, message: ChatMessage) -> InboundMessage:
         """The message as the core stores it: an edit is an `edit` of the original (named by

@@ -7,9 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from threadline.auth.dependencies import Ctx
-from threadline.channels.telegram.bot_api import SECRET_TOKEN_HEADER
 from threadline.channels.telegram.services import do_telegram_update
 from threadline.channels.webhook_docs import JSON_BODY, WEBHOOK_RESPONSES, WEBHOOK_TAGS
+from threadline.channels.webhooks import inbound_request
 
 router = APIRouter(tags=WEBHOOK_TAGS, responses=WEBHOOK_RESPONSES, default_response_class=Response)
 
@@ -18,6 +18,5 @@ router = APIRouter(tags=WEBHOOK_TAGS, responses=WEBHOOK_RESPONSES, default_respo
 async def update(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """An update from Telegram: 200 once stored, or once seen to be of no interest (any
     other answer makes Telegram retry it)."""
-    secret_token = request.headers.get(SECRET_TOKEN_HEADER)
-    await do_telegram_update(ctx, endpoint_key, secret_token, await request.body())
+    await do_telegram_update(ctx, endpoint_key, await inbound_request(ctx, request))
     return Response(status_code=200)

@@ -3,21 +3,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import cast
 
 import structlog
-from sqlalchemy import select
 
+from threadline.channels.contract import InboundMessage, InboundRequest, Skipped
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.channels.telegram.adapter import TelegramAdapter
 from threadline.channels.telegram.bot_api import TelegramError, redact
-from threadline.channels.telegram.updates import Ignored, MalformedUpdate, parse_update
+from threadline.channels.webhooks import receive
 from threadline.context import Context
-from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
+from threadline.errors import Conflict, NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -26,38 +25,20 @@ def _adapter(ctx: Context) -> TelegramAdapter:
     return cast(TelegramAdapter, channels_of(ctx).get("telegram"))
 
 
-async def do_telegram_update(
-    ctx: Context, key: str, secret_token: str | None, body: bytes
-) -> Ingested | None:
+async def do_telegram_update(ctx: Context, key: str, request: InboundRequest) -> Ingested | None:
     """Store a bot's update; None when it is well-formed but not for us (groups, channels,
     other update kinds), which Telegram must still see acknowledged. Nothing is read from
     the body before the secret token checks out."""
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == "telegram", Endpoint.key == key, Endpoint.active.is_(True)
+    received = await receive(ctx, "telegram", key, request)
+    ingested = None
+    for event in received.events:
+        if isinstance(event, Skipped):
+            (log.warning if event.unreadable else log.info)(
+                "telegram.update_ignored", endpoint_id=received.endpoint.id, reason=event.reason
             )
-        )
-    if endpoint is None:
-        raise NotFound(f"no telegram endpoint {key!r}")
-    config = endpoint_config(endpoint)
-    adapter = _adapter(ctx)
-    if not adapter.verify(config, secret_token):
-        raise NotAllowed("the secret token is missing or invalid")
-    try:
-        update = parse_update(json.loads(body))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and MalformedUpdate
-        reason = str(exc) if isinstance(exc, MalformedUpdate) else "the body is not JSON"
-        raise Invalid(reason) from None
-    if isinstance(update, Ignored):
-        (log.warning if update.unreadable else log.info)(
-            "telegram.update_ignored",
-            endpoint_id=endpoint.id,
-            update_id=update.update_id,
-            reason=update.reason,
-        )
-        return None
-    return await do_ingest(ctx, endpoint, adapter.inbound(config, update))
+        elif isinstance(event, InboundMessage):
+            ingested = await do_ingest(ctx, received.endpoint, event)
+    return ingested
 
 
 async def do_register_telegram_webhook(ctx: Context, org_id: str, endpoint_id: str) -> str:

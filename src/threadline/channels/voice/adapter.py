@@ -17,8 +17,18 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import phonenumbers
 
-from threadline.channels.contract import Capabilities, EndpointConfig
-from threadline.channels.voice.exceptions import CallFailed, CallOutcomeUnknown
+from threadline.channels.contract import (
+    CallFailed,
+    CallOutcomeUnknown,
+    CallUpdate,
+    Capabilities,
+    EndpointConfig,
+    InboundEvent,
+    InboundRequest,
+    MalformedPayload,
+    SignatureInvalid,
+)
+from threadline.channels.voice import twilio_voice
 from threadline.channels.voice.ivr import Menu, parse_menu
 from threadline.channels.voice.twilio_calls import (
     DEFAULT_API_BASE,
@@ -74,6 +84,32 @@ class VoiceAdapter:
         url = f"{self._base}/webhooks/voice/twilio/{quote(key, safe='')}{suffix}"
         given = {k: v for k, v in query.items() if v is not None}
         return url + (f"?{urlencode(given)}" if given else "")
+
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """Twilio's signature over the public URL called and the form, with the account's
+        auth token; raises SignatureInvalid."""
+        token = VoiceCredentials.parse(endpoint.secret).auth_token
+        if not twilio_voice.verify(token, request.url, request.form, request.headers):
+            raise SignatureInvalid("the webhook signature is missing or invalid")
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """What every voice webhook says of its call (an incoming call, an IVR answer, a
+        status callback...); what is particular to one webhook (Digits, RecordingUrl) stays
+        in the form for its service. Raises MalformedPayload without a CallSid."""
+        form = request.form
+        sid = twilio_voice.one(form, "CallSid")
+        if not sid or len(sid) > 64:
+            raise MalformedPayload("a voice webhook needs a CallSid")
+        duration = twilio_voice.one(form, "CallDuration")
+        update = CallUpdate(
+            call_sid=sid,
+            status=twilio_voice.one(form, "CallStatus").lower(),
+            caller=twilio_voice.one(form, "From"),
+            called=twilio_voice.one(form, "To"),
+            direction=twilio_voice.one(form, "Direction"),
+            duration_s=int(duration) if duration.isdigit() and len(duration) <= 7 else None,
+        )
+        return [update]
 
     def menu(self, endpoint: EndpointConfig) -> Menu:
         return parse_menu(endpoint.settings.get("ivr"))

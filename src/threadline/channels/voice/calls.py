@@ -4,23 +4,22 @@ nothing is stored before `verified_call` has checked the provider's signature.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import select
 
 from threadline.boundary import replace_nul
+from threadline.channels.contract import CallUpdate, InboundRequest
 from threadline.channels.models import Endpoint
-from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
-from threadline.channels.voice import twilio_voice as twiml
-from threadline.channels.voice.adapter import VoiceAdapter, VoiceCredentials
+from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.voice.ivr import Menu
 from threadline.channels.voice.twilio_voice import CALL_STATUSES, Params, one
+from threadline.channels.webhooks import receive
 from threadline.context import Context
 from threadline.db import UnitOfWork
-from threadline.errors import Invalid, NotAllowed, NotFound
+from threadline.errors import Invalid, NotFound
 from threadline.threads.models import ThreadEvent
 
 WAITING = ("queued", "offered")  # a call's contact waiting for an agent
@@ -29,41 +28,30 @@ OPEN = ("queued", "offered", "assigned")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A verified voice webhook: its endpoint, the number's menu and the call's fields."""
+    """A verified voice webhook: its endpoint, the number's menu, the call's fields as
+    posted and what they say of the call."""
 
     endpoint: Endpoint
     adapter: VoiceAdapter
     menu: Menu
     sid: str
     params: Params
+    update: CallUpdate  # what the webhook says of the call, normalised by the adapter
 
 
-async def verified_call(
-    ctx: Context, key: str, url: str, params: Params, headers: Mapping[str, str]
-) -> Call:
-    """The call a webhook is about, once its signature (over `url`, the public URL Twilio
-    called) checks out; nothing is stored before this returns."""
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == "voice", Endpoint.key == key, Endpoint.active.is_(True)
-            )
-        )
-    if endpoint is None:
-        raise NotFound(f"no voice endpoint {key!r}")
-    token = VoiceCredentials.parse(endpoint.secret).auth_token
-    if not twiml.verify(token, url, params, headers):
-        raise NotAllowed("the webhook signature is missing or invalid")
+async def verified_call(ctx: Context, key: str, request: InboundRequest) -> Call:
+    """The call a webhook is about, once its signature (over the public URL Twilio called)
+    checks out; nothing is stored before this returns."""
+    received = await receive(ctx, "voice", key, request)
+    endpoint = received.endpoint
     adapter = cast(VoiceAdapter, channels_of(ctx).get("voice"))
     try:
-        menu = adapter.menu(endpoint_config(endpoint))
+        menu = adapter.menu(received.config)
     except ValueError as exc:
         raise Invalid(f"the number's IVR is misconfigured: {exc}") from None
-    params = replace_nul(params)  # signed as sent; stored with any NUL as U+FFFD
-    sid = one(params, "CallSid")
-    if not sid or len(sid) > 64:
-        raise Invalid("a voice webhook needs a CallSid")
-    return Call(endpoint, adapter, menu, sid, params)
+    params = replace_nul(request.form)  # signed as sent; stored with any NUL as U+FFFD
+    update = replace_nul(next(e for e in received.events if isinstance(e, CallUpdate)))
+    return Call(endpoint, adapter, menu, update.call_sid, params, update)
 
 
 async def call_event(ctx: Context, org_id: str, call_sid: str) -> ThreadEvent | None:

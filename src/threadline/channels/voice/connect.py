@@ -17,13 +17,13 @@ from typing import Any, cast
 
 import structlog
 
+from threadline.channels.contract import CallFailed
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.channels.voice.adapter import VoiceAdapter
-from threadline.channels.voice.exceptions import CallFailed
 from threadline.context import Context
-from threadline.events.bus import Event
+from threadline.events.domain import DomainEvent, OfferClosed
 from threadline.routing.models import Contact, Offer
 
 log = structlog.get_logger(__name__)
@@ -31,8 +31,8 @@ log = structlog.get_logger(__name__)
 MAX_CONCURRENT = 32
 
 
-def _accepted(event: Event) -> bool:
-    return event.get("type") == "offer.closed" and event.get("status") == "accepted"
+def _accepted(event: DomainEvent) -> bool:
+    return type(event) is OfferClosed and event.status == "accepted"
 
 
 class CallConnector:
@@ -71,12 +71,13 @@ class CallConnector:
             # Fell too far behind: events were dropped. The hold loop connects those calls.
             log.warning("voice.connector.resubscribed")
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, event: DomainEvent) -> None:
+        assert isinstance(event, OfferClosed)
         async with self._slots:
             try:
-                await self.connect(str(event.get("offer_id", "")))
+                await self.connect(event.offer_id)
             except Exception:
-                log.exception("voice.connect_failed", offer_id=event.get("offer_id"))
+                log.exception("voice.connect_failed", offer_id=event.offer_id)
 
     async def connect(self, offer_id: str) -> bool:
         """Redirect the call of an accepted voice offer to its agent; False when there is

@@ -16,6 +16,7 @@ from threadline.channels.voice.twilio_voice import DIAL_MISSED, DIAL_STATUSES, o
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid, NotFound, ThreadlineError
+from threadline.journey.services import do_keep_place, may_keep_place
 from threadline.routing.models import Contact, Offer
 from threadline.routing.services import OFFER_TIMEOUT
 from threadline.threads.models import Thread
@@ -72,11 +73,7 @@ async def _may_offer_callback(ctx: Context, call: Call, contact: Contact) -> boo
     enough and the caller's number is known."""
     if twiml.withheld(one(call.params, "From")):
         return False
-    # imported here: callbacks use the voice channel to place their calls
-    from threadline.callbacks.services import callback_offer
-
-    offer = await callback_offer(ctx, contact.org_id, contact.id)
-    return offer is not None and offer.keep_place
+    return await may_keep_place(ctx, contact.org_id, contact.id)
 
 
 async def do_voice_hold_callback(
@@ -88,11 +85,9 @@ async def do_voice_hold_callback(
     digits = one(call.params, "Digits")
     speech = one(call.params, "SpeechResult").strip().lower().rstrip(".")
     if digits == "1" or speech in ("1", "one", "um", "uno", "один", "ένα"):
-        from threadline.callbacks.services import do_keep_my_place
-
         contact = await _call_contact(ctx, call, contact_id)
         try:
-            await do_keep_my_place(
+            await do_keep_place(
                 ctx,
                 contact.org_id,
                 contact.id,

@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from threadline.auth.dependencies import AgentUser, Ctx
-from threadline.channels.sms.http import public_url
 from threadline.channels.voice.calls import Call, verified_call
 from threadline.channels.voice.connect import CallConnector
 from threadline.channels.voice.hold import do_voice_dialed, do_voice_hold, do_voice_hold_callback
@@ -40,6 +39,7 @@ from threadline.channels.voice.services import (
 from threadline.channels.voice.softphone import softphone_token
 from threadline.channels.voice.twilio_voice import MEDIA_TYPE
 from threadline.channels.webhook_docs import FORM_BODY, TWIML_WEBHOOK_RESPONSES, WEBHOOK_TAGS
+from threadline.channels.webhooks import inbound_request
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 
@@ -68,9 +68,7 @@ Handler = Callable[[Call], Awaitable[str]]
 
 async def _webhook(request: Request, ctx: Context, key: str, handle: Handler) -> Response:
     """Verify the provider's signature, then let `handle` answer with TwiML."""
-    form = await request.form()
-    params = {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
-    call = await verified_call(ctx, key, public_url(ctx, request), params, request.headers)
+    call = await verified_call(ctx, key, await inbound_request(ctx, request))
     return Response(await handle(call), media_type=MEDIA_TYPE)
 
 

@@ -28,19 +28,20 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from threadline.channels.contract import CallFailed, CallOutcomeUnknown
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.voice.calls import Call, is_stored, parse_status
-from threadline.channels.voice.exceptions import CallFailed, CallOutcomeUnknown
 from threadline.channels.voice.messages import SAY
 from threadline.channels.voice.twilio_voice import DIAL_MISSED, DIAL_STATUSES, one
 from threadline.context import Context
 from threadline.customers.identities import normalise_phone
 from threadline.db import UnitOfWork
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.events.domain import CallOutcome
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import append_event, lock_thread
 
@@ -48,8 +49,6 @@ __all__ = [
     "CallFailed",
     "CallOutcomeUnknown",
     "OutboundCall",
-    "OutboundCallOutcome",
-    "OutcomeHandler",
     "place_call",
     "register_outcome_handler",
 ]
@@ -65,7 +64,6 @@ OUTCOMES = {
 }
 MAX_ANNOUNCE = 500
 DEFAULT_RING_S = 30
-_HANDLERS = "voice.outcome_handlers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,39 +80,19 @@ class OutboundCall:
     agent_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundCallOutcome:
-    """How an outbound call went. `status`: answered|completed|no-answer|busy|failed|canceled;
-    `answered_by` (with machine detection): human|machine_start|machine_end_beep|fax|unknown;
-    `agent_status`: the outcome of dialling the agent once the customer answered
-    (completed|no-answer|busy|failed|canceled), None when no agent was dialled (yet)."""
+def register_outcome_handler(
+    ctx: Context, purpose: str, handler: Callable[[UnitOfWork, CallOutcome], Awaitable[None]]
+) -> None:
+    """Hand the outcomes (`CallOutcome` events) of the calls placed for `purpose` to
+    `handler`, inside the transaction that stores the status callback, once per (call,
+    outcome). A handler that raises rolls that transaction back: the provider's retry
+    brings the outcome again."""
 
-    call_sid: str
-    org_id: str
-    thread_id: str
-    purpose: str
-    ref_id: str
-    agent_id: str | None
-    status: str
-    duration_s: int | None
-    answered_by: str | None
-    agent_status: str | None = None
+    async def on_outcome(uow: UnitOfWork, event: CallOutcome) -> None:
+        if event.purpose == purpose:
+            await handler(uow, event)
 
-
-OutcomeHandler = Callable[[UnitOfWork, OutboundCallOutcome], Awaitable[None]]
-
-
-def register_outcome_handler(ctx: Context, purpose: str, handler: OutcomeHandler) -> None:
-    """Hand the outcomes of the calls placed for `purpose` to `handler`, awaited inside the
-    transaction that stores the status callback, once per (call, outcome). A handler that
-    raises rolls that transaction back: the provider's retry brings the outcome again."""
-    handlers: dict[str, list[OutcomeHandler]] = ctx.extras.setdefault(_HANDLERS, {})
-    handlers.setdefault(purpose, []).append(handler)
-
-
-def _handlers(ctx: Context, purpose: str) -> list[OutcomeHandler]:
-    handlers: dict[str, list[OutcomeHandler]] = ctx.extras.get(_HANDLERS, {})
-    return list(handlers.get(purpose, ()))
+    ctx.handlers.in_transaction(CallOutcome, on_outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +203,40 @@ async def place_call(
         ref_id=ref_id,
         agent_id=agent_id,
     )
+
+
+class VoiceCalls:
+    """The voice channel's outbound calls as other domains reach them: the registry's
+    `calls` (channels/contract.OutboundCalls)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def place_call(
+        self,
+        org_id: str,
+        *,
+        to: str,
+        thread_id: str,
+        agent_id: str | None,
+        purpose: str,
+        ref_id: str,
+        language: str | None = None,
+        announce: str | None = None,
+        timeout_s: int | None = None,
+    ) -> OutboundCall:
+        return await place_call(
+            self._ctx,
+            org_id,
+            to=to,
+            thread_id=thread_id,
+            agent_id=agent_id,
+            purpose=purpose,
+            ref_id=ref_id,
+            language=language,
+            announce=announce,
+            timeout_s=timeout_s,
+        )
 
 
 def _adapter(ctx: Context) -> VoiceAdapter:
@@ -393,7 +405,7 @@ async def do_outbound_status(ctx: Context, call: Call, what: CallPurpose) -> str
                 },
             )
             if status in OUTCOMES:
-                outcome = OutboundCallOutcome(
+                outcome = CallOutcome(
                     call_sid=call.sid,
                     org_id=org_id,
                     thread_id=thread.id,
@@ -405,8 +417,7 @@ async def do_outbound_status(ctx: Context, call: Call, what: CallPurpose) -> str
                     answered_by=answered_by,
                     agent_status=await _dial_status(uow, org_id, call.sid),
                 )
-                for handler in _handlers(ctx, what.purpose):
-                    await handler(uow, outcome)
+                uow.emit(outcome)
     except IntegrityError:
         pass  # a concurrent delivery of the same callback stored it (and told the handlers)
     return twiml.empty()

@@ -17,6 +17,8 @@ import httpx
 from threadline.channels.contract import (
     Capabilities,
     EndpointConfig,
+    InboundEvent,
+    InboundRequest,
     MediaLimits,
     OutboundMessage,
     SendOutcomeUnknown,
@@ -24,7 +26,9 @@ from threadline.channels.contract import (
 )
 from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
 from threadline.channels.meta.graph_client import GraphClient
+from threadline.channels.meta.notification import read_notification, verify_signature
 from threadline.channels.meta.window import ServiceWindow
+from threadline.channels.whatsapp import payload
 
 PHONE_NUMBER_ID = re.compile(r"\d{5,32}")
 
@@ -68,6 +72,17 @@ class WhatsAppAdapter:
         if not isinstance(wamid, str) or not wamid:
             raise SendOutcomeUnknown("the Cloud API answered without a message id")
         return SendResult(provider_msg_id=wamid, status="sent")
+
+    def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
+        """Meta's X-Hub-Signature-256 over the raw body; raises SignatureInvalid."""
+        verify_signature(endpoint, request)
+
+    def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
+        """The messages and delivery reports of a notification, each with the key of the
+        number it is for (`recipient`); raises MalformedPayload."""
+        return read_notification(
+            self.name, endpoint.key, request.body, payload.recipients, payload.parse_notification
+        )
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the phone number's id at Meta; settings: verify_token (kept as its

@@ -14,6 +14,7 @@ from threadline.channels.webhook_docs import (
     WEBHOOK_RESPONSES,
     WEBHOOK_TAGS,
 )
+from threadline.channels.webhooks import inbound_request
 from threadline.channels.whatsapp.services import do_whatsapp_handshake, do_whatsapp_notification
 
 router = APIRouter(tags=WEBHOOK_TAGS, responses=WEBHOOK_RESPONSES, default_response_class=Response)
@@ -29,5 +30,5 @@ async def handshake(endpoint_key: str, request: Request, ctx: Ctx) -> PlainTextR
 @router.post("/webhooks/whatsapp/{endpoint_key}", openapi_extra=JSON_BODY)
 async def notification(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
     """Messages and delivery reports; 200 once stored (Meta retries anything else)."""
-    await do_whatsapp_notification(ctx, endpoint_key, await request.body(), request.headers)
+    await do_whatsapp_notification(ctx, endpoint_key, await inbound_request(ctx, request))
     return Response(status_code=200)

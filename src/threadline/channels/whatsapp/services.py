@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from threadline.channels.meta.notification import Notification, Reader
+from threadline.channels.contract import InboundRequest
+from threadline.channels.meta.notification import Notification
 from threadline.channels.meta.services import do_meta_handshake, do_meta_notification
-from threadline.channels.whatsapp.payload import parse_notification, recipients
 from threadline.context import Context
-
-READER = Reader(recipients, parse_notification)
 
 
 async def do_whatsapp_handshake(ctx: Context, key: str, params: Mapping[str, str]) -> str:
     return await do_meta_handshake(ctx, "whatsapp", key, params)
 
 
-async def do_whatsapp_notification(
-    ctx: Context, key: str, body: bytes, headers: Mapping[str, str]
-) -> Notification:
+async def do_whatsapp_notification(ctx: Context, key: str, request: InboundRequest) -> Notification:
     """Store the customer messages (once per wamid) and apply the delivery reports."""
-    return await do_meta_notification(ctx, "whatsapp", key, body, headers, READER)
+    return await do_meta_notification(ctx, "whatsapp", key, request)

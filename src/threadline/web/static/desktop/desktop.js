@@ -617,6 +617,7 @@ document.addEventListener("alpine:init", () => {
           this.addOffer(frame.offer);
           break;
         case "offer.closed":
+        case "offer.expired":
           this.removeOffer(frame.offer_id);
           if (frame.status === "timed_out") this.flash("An offer timed out and went to the next agent.", "warn");
           break;
@@ -631,7 +632,7 @@ document.addEventListener("alpine:init", () => {
             this.customerReadSeq = Math.max(this.customerReadSeq, frame.read_seq);
           }
           break;
-        case "agent.joined":
+        case "contact.accepted":
           if (frame.agent_id === this.me.id) this.scheduleThreadRefresh();
           break;
         case "agent.presence":

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from threadline.errors import ThreadlineError, problem, problem_for
+from threadline.errors import NotAuthenticated, ThreadlineError, problem, problem_for
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -19,6 +19,19 @@ CORS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+
+
+def bearer(authorization: str | None, token: str | None = None) -> str:
+    """The session token from 'Authorization: Bearer <token>' (or a `token` argument, for
+    sockets)."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise NotAuthenticated("use 'Authorization: Bearer <session token>'")
+        return value.strip()
+    if token:
+        return token
+    raise NotAuthenticated("open a session first and send its token")
 
 
 def preflight() -> Response:

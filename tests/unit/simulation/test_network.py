@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from threadline.callbacks.policy import CallbackPolicy
 from threadline.queueing import erlang
-from threadline.queueing.network import (
+from threadline.routing.callback_policy import CallbackPolicy
+from threadline.simulation.network import (
     AgentGroup,
     Network,
     NetworkResult,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadline.callbacks.policy import (
+from threadline.queueing import erlang
+from threadline.routing.callback_policy import (
     CallbackPolicy,
     InvalidPolicy,
     Window,
@@ -19,7 +20,6 @@ from threadline.callbacks.policy import (
     window_capacity,
     windows,
 )
-from threadline.queueing import erlang
 
 PLAN = {
     "enabled": True,

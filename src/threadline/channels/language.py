@@ -1,4 +1,6 @@
-"""A customer's language, learnt from what they write when nothing told us yet."""
+"""A customer's language, learnt from what they write when nothing told us yet (the
+languages an organisation works in come from its agents and its endpoints; the guess itself
+is i18n/language.py's)."""
 
 from __future__ import annotations
 

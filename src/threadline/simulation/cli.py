@@ -1,7 +1,7 @@
 """`threadline simulate`: a "what if" run of the real routing engine, EWT and callbacks.
 
 One queue of voice contacts and one group of agents, driven by
-:func:`threadline.queueing.network.simulate_network`; ``--callbacks both`` runs the same
+:func:`threadline.simulation.network.simulate_network`; ``--callbacks both`` runs the same
 arrivals with callbacks off and on, side by side.  Prints a table (or one JSON object
 with ``--json``) and draws charts: a PNG (matplotlib, Agg) and a self-contained HTML
 page (Chart.js inlined, the data as JSON), both readable offline.
@@ -28,12 +28,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from threadline.callbacks.policy import CallbackPolicy, InvalidPolicy, parse_policy
 from threadline.queueing.simulation import sinusoidal_rate
 from threadline.queueing.staffing_cli import parse_duration
+from threadline.routing.callback_policy import CallbackPolicy, InvalidPolicy, parse_policy
 
 if TYPE_CHECKING:  # the simulation imports the routing and callback services: load it on use
-    from threadline.queueing.network import IntervalStats, Network, NetworkResult
+    from threadline.simulation.network import IntervalStats, Network, NetworkResult
 
 CHART_JS = "chart-4.6.1.umd.min.js"
 DAY_AMPLITUDE = 0.4  # --rate-profile day: 60% of the mean at opening and closing, 140% mid-day
@@ -87,7 +87,7 @@ class Scenario:
 
     def networks(self, modes: Sequence[str]) -> dict[str, Network]:
         """One network per mode ("off", "on"): the same arrivals, callbacks switched."""
-        from threadline.queueing.network import AgentGroup, Network, QueueDemand
+        from threadline.simulation.network import AgentGroup, Network, QueueDemand
 
         horizon_s = self.hours * 3600.0
         rate = self.arrivals_per_hour * self.volume / 3600.0
@@ -370,7 +370,7 @@ def _run_all(networks: Mapping[str, Network]) -> dict[str, NetworkResult]:
         TaskProgressColumn(),
         TimeRemainingColumn(),
     )
-    from threadline.queueing.network import simulate_network
+    from threadline.simulation.network import simulate_network
 
     results = {}
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

@@ -10,7 +10,7 @@ runs what the server runs, so that a "what if" is answered for Threadline itself
 * ``callbacks.policy`` decides when a keep-my-place callback is offered
   (``should_offer``) and when an unanswered one is tried again (``next_attempt_at``).
 
-The calls mirror routing/services.py and callbacks/services.py: ``arrived`` when routing
+The calls mirror routing/services.py and callbacks/dialing.py: ``arrived`` when routing
 finds no free agent, ``answered`` when an agent takes a contact (a callback's wait counted
 from the place it kept), ``handled`` when a conversation ends, ``abandoned`` on a hang-up.
 A customer who keeps their place stays in the Router with its arrival time and can no
@@ -39,12 +39,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate, count, pairwise
 from typing import Any
 
-from threadline.callbacks.policy import (
-    RETRY_PRIORITY,
-    CallbackPolicy,
-    next_attempt_at,
-    should_offer,
-)
 from threadline.queueing import ewt
 from threadline.queueing.simulation import (
     PredictorScore,
@@ -53,6 +47,12 @@ from threadline.queueing.simulation import (
     _handle_sampler,
     _rate,
     _Tally,
+)
+from threadline.routing.callback_policy import (
+    RETRY_PRIORITY,
+    CallbackPolicy,
+    next_attempt_at,
+    should_offer,
 )
 from threadline.routing.engine import AVAILABLE, AWAY, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.engine import Strategy as RoutingStrategy

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from threadline.queueing.simulate_cli import _plan, register
+from threadline.simulation.cli import _plan, register
 
 SHORT = ["--hours", "2", "--arrivals-per-hour", "120", "--agents", "8", "--volume", "1.3"]
 RUN_KEYS = {

@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from threadline.channels.app.schemas import CustomerWaitOut
-from threadline.channels.app.waits import WaitState
 from threadline.context import Context
+from threadline.events.domain import CallbackChanged, DomainEvent, QueueChanged, TimelineEntryAdded
+from threadline.journey.schemas import CustomerWaitOut
+from threadline.journey.services import WaitState
 
 log = structlog.get_logger(__name__)
 THROTTLE_S = 1.0
 REFRESH_S = 20.0
-CUSTOMER_EVENTS = frozenset({"timeline", "callback.changed"})
+CUSTOMER_EVENTS = (TimelineEntryAdded, CallbackChanged)
 
 
 class WaitWatch:
@@ -38,12 +38,12 @@ class WaitWatch:
         self._queues: frozenset[str] = frozenset()
         self._subscription = ctx.bus.subscribe(self._relevant)
 
-    def _relevant(self, event: dict[str, Any]) -> bool:
-        if event.get("org_id") != self._org_id:
+    def _relevant(self, event: DomainEvent) -> bool:
+        if event.org_id != self._org_id:
             return False
-        if event["type"] == "queue.changed":
-            return event.get("queue_id") in self._queues
-        return event["type"] in CUSTOMER_EVENTS and event.get("customer_id") == self._customer_id()
+        if isinstance(event, QueueChanged):
+            return event.queue_id in self._queues
+        return isinstance(event, CUSTOMER_EVENTS) and event.customer_id == self._customer_id()
 
     async def _wake(self, refresh_s: float | None) -> None:
         queue = self._subscription.queue

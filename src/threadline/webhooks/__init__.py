@@ -1,0 +1,1 @@
+"""Outbound webhooks: admins subscribe URLs to domain events; signed, retried deliveries."""

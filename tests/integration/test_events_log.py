@@ -1,0 +1,246 @@
+"""The seam: typed domain events, handlers in or after the transaction, and durable
+consumers reading the event log from their stored position (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import eventually
+from threadline.app import build_context, running
+from threadline.config import Settings
+from threadline.context import Context
+from threadline.db import UnitOfWork
+from threadline.events import log as event_log
+from threadline.events.domain import (
+    AgentChanged,
+    DomainEvent,
+    PresenceChanged,
+    QueueChanged,
+    encode,
+)
+from threadline.events.models import EventConsumer, EventRecord
+from threadline.orgs.services import do_create_org
+
+pytestmark = pytest.mark.asyncio
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 8) -> None:
+    async def check() -> bool:
+        return condition()
+
+    await eventually(check, timeout)
+
+
+class Probe:
+    """A consumer that remembers, after each commit, the events it handled."""
+
+    def __init__(self, fail_on: set[str] | None = None, always_fail: set[str] | None = None):
+        self.seen: list[str] = []
+        self.fail_on = set(fail_on or ())  # fail once on these event ids
+        self.always_fail = set(always_fail or ())
+
+    async def __call__(self, uow: UnitOfWork, event: DomainEvent) -> None:
+        if event.id in self.always_fail:
+            raise RuntimeError("a poisoned event")
+        if event.id in self.fail_on:
+            self.fail_on.discard(event.id)
+            raise RuntimeError("a passing failure")
+        uow.after_commit(self._remember(event.id))
+
+    def _remember(self, event_id: str):  # type: ignore[no-untyped-def]
+        async def remember() -> None:
+            self.seen.append(event_id)
+
+        return remember
+
+
+@pytest.fixture
+async def org_id(settings: Settings) -> AsyncIterator[str]:
+    ctx = build_context(settings)
+    org = await do_create_org(ctx, f"org-{uuid.uuid4().hex[:6]}", "Events Ltd")
+    await ctx.db.dispose()
+    yield org.id
+
+
+def _context(settings: Settings, probe: Probe | None, name: str = "probe") -> Context:
+    ctx = build_context(settings)
+    if probe is not None:
+        ctx.handlers.consumer(name, probe, types=[AgentChanged])
+    return ctx
+
+
+async def _emit(ctx: Context, org_id: str, n: int) -> list[str]:
+    ids = []
+    for _ in range(n):
+        event = AgentChanged(org_id=org_id, agent_id=str(uuid.uuid4()))
+        async with ctx.uow() as uow:
+            uow.emit(event)
+            uow.emit(QueueChanged(org_id=org_id, queue_id="q"))  # live only: never logged
+        ids.append(event.id)
+    return ids
+
+
+async def test_events_round_trip_through_encode_and_the_log(
+    settings: Settings, org_id: str
+) -> None:
+    ctx = _context(settings, None)
+    event = PresenceChanged(
+        org_id=org_id, agent_id="a1", presence="away", at=event_log.utcnow(), reason="missed_offer"
+    )
+    async with ctx.uow() as uow:
+        uow.emit(event)
+    async with ctx.db.sessions() as session:
+        record = await session.scalar(select(EventRecord).where(EventRecord.id == event.id))
+    assert record is not None and record.type == "agent.presence"
+    assert record.data == encode(event)
+    await ctx.db.dispose()
+
+
+async def test_handlers_run_once_in_or_after_the_transaction(
+    settings: Settings, org_id: str
+) -> None:
+    ctx = _context(settings, None)
+    calls: list[tuple[str, bool, int]] = []
+
+    async def logged(uow_or_none: UnitOfWork | None) -> int:
+        async with ctx.db.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(EventRecord)) or 0)
+
+    async def inside(uow: UnitOfWork, event: AgentChanged) -> None:
+        calls.append(("in", uow.session.in_transaction(), await logged(uow)))
+        if event.agent_id == "refuse":
+            raise ValueError("refused by a handler that is part of the write")
+
+    async def after(event: AgentChanged) -> None:
+        calls.append(("after", False, await logged(None)))
+
+    ctx.handlers.in_transaction(AgentChanged, inside)
+    ctx.handlers.after_commit(AgentChanged, after)
+    async with ctx.uow() as uow:
+        uow.emit(AgentChanged(org_id=org_id, agent_id="a1"))
+    # inside: in the transaction, before the log row is visible to others; after: committed
+    assert calls == [("in", True, 0), ("after", False, 1)]
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        async with ctx.uow() as uow:
+            uow.emit(AgentChanged(org_id=org_id, agent_id="refuse"))
+    assert [c[0] for c in calls] == ["in"]  # no after-commit: nothing was committed
+    assert await logged(None) == 1  # and the refused write's event is not in the log
+    await ctx.db.dispose()
+
+
+async def test_a_stopped_consumer_catches_up_with_none_missed_and_none_twice(
+    settings: Settings, org_id: str
+) -> None:
+    probe = Probe()
+    ctx = _context(settings, probe)
+    emitted: list[str] = []
+    async with running(ctx):
+        emitted += await _emit(ctx, org_id, 20)
+        await wait_for(lambda: len(probe.seen) == 20, timeout=10)
+        burst = asyncio.create_task(_emit(ctx, org_id, 120))
+        await wait_for(lambda: len(probe.seen) >= 40, timeout=10)
+        await ctx.consumers.stop()  # the consumer goes down in the middle of the burst
+        emitted += await burst
+    stopped_at = len(probe.seen)
+    assert stopped_at < len(emitted)
+
+    # a new process (same database, same consumer name) picks up from the stored position;
+    # the first event it reads fails once: the batch is rolled back and retried
+    assert probe.seen == emitted[:stopped_at]
+    probe.fail_on = {emitted[stopped_at + 3]}
+    again = _context(settings, probe)
+    async with running(again):
+        await wait_for(lambda: len(probe.seen) == len(emitted), timeout=20)
+        await asyncio.sleep(0.3)  # nothing more arrives
+    assert probe.seen == emitted
+    assert not probe.fail_on
+    await ctx.db.dispose()
+
+
+async def test_consumers_on_two_nodes_share_the_log_exactly_once(
+    settings: Settings, org_id: str
+) -> None:
+    """Two processes run the same consumer against one database while four writers emit:
+    together they handle every event once (on PostgreSQL the consumer's row is claimed with
+    SKIP LOCKED; on SQLite the single writer serialises them)."""
+    probe = Probe()
+    nodes = [_context(settings, probe), _context(settings, probe)]
+    async with running(nodes[0]), running(nodes[1]):
+        writers = [_emit(nodes[i % 2], org_id, 40) for i in range(4)]
+        emitted = [e for batch in await asyncio.gather(*writers) for e in batch]
+        await wait_for(lambda: len(probe.seen) >= len(emitted), timeout=30)
+        await asyncio.sleep(0.5)
+    counts = Counter(probe.seen)
+    assert set(counts) == set(emitted)
+    assert max(counts.values()) == 1
+
+
+async def test_log_positions_follow_commit_order(settings: Settings, org_id: str) -> None:
+    """Concurrent writers: a reader that saw position N never finds a smaller one later."""
+    ctx = _context(settings, None)
+    stop = asyncio.Event()
+    late: list[int] = []
+
+    async def reader() -> None:
+        highest = 0
+        seen: set[int] = set()
+        while not stop.is_set():
+            async with ctx.db.sessions() as session:
+                positions = list(await session.scalars(select(EventRecord.position)))
+            for position in positions:
+                if position not in seen and position < highest:
+                    late.append(position)
+                seen.add(position)
+            highest = max(positions, default=0)
+            await asyncio.sleep(0)
+
+    watching = asyncio.create_task(reader())
+    await asyncio.gather(*(_emit(ctx, org_id, 30) for _ in range(6)))
+    stop.set()
+    await watching
+    assert late == []
+    await ctx.db.dispose()
+
+
+async def test_a_poisoned_event_is_set_aside_and_the_consumer_goes_on(
+    settings: Settings, org_id: str
+) -> None:
+    ctx = _context(settings, None)
+    ids = await _emit(ctx, org_id, 5)
+    probe = Probe(always_fail={ids[1]})
+    ctx.handlers.consumer("probe", probe, types=[AgentChanged])
+    await ctx.consumers.ensure_positions()
+    for _ in range(event_log.MAX_FAILURES + 3):
+        with contextlib.suppress(RuntimeError):
+            await ctx.consumers.run_once("probe")
+    assert probe.seen == [ids[0], ids[2], ids[3], ids[4]]
+    async with ctx.db.sessions() as session:
+        state = await session.get(EventConsumer, "probe")
+    assert state is not None and ids[1] in (state.last_error or "")
+    await ctx.db.dispose()
+
+
+async def test_handled_events_are_pruned_after_the_retention(
+    settings: Settings, org_id: str
+) -> None:
+    probe = Probe()
+    ctx = _context(settings, probe)
+    await _emit(ctx, org_id, 3)
+    await ctx.consumers.ensure_positions()
+    assert await ctx.consumers.prune() == 0  # not yet handled
+    for name in ctx.handlers.consumers:  # every consumer, not only ours, has handled them
+        while await ctx.consumers.run_once(name):
+            pass
+    assert await ctx.consumers.prune() == 0  # handled, but younger than the retention
+    ctx.consumers._retention = event_log.timedelta(0)
+    assert await ctx.consumers.prune() >= 3
+    await ctx.db.dispose()

@@ -26,6 +26,8 @@ log = structlog.get_logger(__name__)
 THROTTLE_S = 1.0
 REFRESH_S = 20.0
 CUSTOMER_EVENTS = (TimelineEntryAdded, CallbackChanged)
+# timeline entries that never move a wait: what is said in the thread, not where it stands
+WAIT_NEUTRAL = frozenset({"message", "note", "reaction", "edit"})
 
 
 class WaitWatch:
@@ -43,6 +45,8 @@ class WaitWatch:
             return False
         if isinstance(event, QueueChanged):
             return event.queue_id in self._queues
+        if isinstance(event, TimelineEntryAdded) and event.event.get("kind") in WAIT_NEUTRAL:
+            return False  # the busiest kind by far: a chat's messages
         return isinstance(event, CUSTOMER_EVENTS) and event.customer_id == self._customer_id()
 
     async def _wake(self, refresh_s: float | None) -> None:

@@ -547,10 +547,12 @@ async def test_call_now_hands_out_a_number_and_a_code_the_ivr_redeems_once(
         actions = [
             e.data.get("action")
             for e in await db.scalars(
-                select(ThreadEvent).where(
+                select(ThreadEvent)
+                .where(
                     ThreadEvent.thread_id == continuation.thread_id,
                     ThreadEvent.kind == "continuation",
                 )
+                .order_by(ThreadEvent.seq)  # rows come back in no set order otherwise
             )
         ]
     assert contact.status == "abandoned"  # the call replaces the app's place in line

@@ -244,3 +244,15 @@ async def test_handled_events_are_pruned_after_the_retention(
     ctx.consumers._retention = event_log.timedelta(0)
     assert await ctx.consumers.prune() >= 3
     await ctx.db.dispose()
+
+
+async def test_two_nodes_starting_together_share_one_position(
+    settings: Settings, org_id: str
+) -> None:
+    nodes = [_context(settings, Probe()), _context(settings, Probe())]
+    await asyncio.gather(*(node.consumers.ensure_positions() for node in nodes))
+    async with nodes[0].db.sessions() as session:
+        names = list(await session.scalars(select(EventConsumer.name)))
+    assert "probe" in names and len(names) == len(set(names))
+    for node in nodes:
+        await node.db.dispose()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from threadline.aio import finish
 from threadline.db import UnitOfWork, utcnow
@@ -139,12 +140,14 @@ class ConsumerRunner:
             event.set()
 
     async def ensure_positions(self) -> None:
-        """A consumer seen for the first time starts at the beginning of the kept log."""
-        async with self._uow() as uow:
-            known = set(await uow.session.scalars(select(EventConsumer.name)))
-            for name in self._handlers.consumers:
-                if name not in known:
-                    uow.session.add(EventConsumer(name=name, position=0))
+        """A consumer seen for the first time starts at the beginning of the kept log (a
+        node starting at the same moment may create it first: then it is there)."""
+        with contextlib.suppress(IntegrityError):
+            async with self._uow() as uow:
+                known = set(await uow.session.scalars(select(EventConsumer.name)))
+                for name in self._handlers.consumers:
+                    if name not in known:
+                        uow.session.add(EventConsumer(name=name, position=0))
 
     async def _run(self, name: str) -> None:
         wake = self._wakes[name]

@@ -30,6 +30,7 @@ from threadline.customers.models import Customer
 from threadline.customers.services import add_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.events.domain import ContactRefiled
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread
 from threadline.threads.services import lock_thread, open_thread
@@ -134,7 +135,17 @@ async def do_keep_my_place(
             position=str(position if position is not None else ""),
             link=manage_url(ctx, callback.id),
         )
-        uow.after_commit(lambda: ctx.routing.place(org_id, contact_id))
+        # now a voice contact at its kept place: routing files it again after commit
+        uow.emit(
+            ContactRefiled(
+                org_id=contact.org_id,
+                contact_id=contact.id,
+                thread_id=contact.thread_id,
+                customer_id=contact.customer_id,
+                queue_id=contact.queue_id,
+                channel=contact.channel,
+            )
+        )
     return callback
 
 

@@ -105,11 +105,6 @@ def decode(data: dict[str, Any]) -> DomainEvent:
     return cls(**values)
 
 
-def event_type(name: str) -> type[DomainEvent]:
-    """The class of a named event type; KeyError when there is none."""
-    return EVENT_TYPES[name]
-
-
 def durable_types() -> list[str]:
     """The names of the facts kept in the log (what a webhook may subscribe to)."""
     return sorted(name for name, cls in EVENT_TYPES.items() if cls.durable)

@@ -271,9 +271,3 @@ class ConsumerRunner:
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def consumer_positions(db: Database) -> dict[str, int]:
-    async with db.sessions() as session:
-        rows = await session.execute(select(EventConsumer.name, EventConsumer.position))
-        return {name: position for name, position in rows}

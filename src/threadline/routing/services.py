@@ -281,11 +281,6 @@ class RoutingService:
     async def _on_refiled(self, event: ContactRefiled) -> None:
         await self._place(event.org_id, event.contact_id, learn=False)
 
-    async def place(self, org_id: str, contact_id: str) -> None:
-        """(Re)file a queued contact in its engine after its routing fields changed (e.g. a
-        keep-my-place callback turned it into a voice contact) and route it."""
-        await self._place(org_id, contact_id, learn=False)
-
     async def estimate(self, org_id: str, contact_id: str) -> WaitEstimate | None:
         """The live place and EWT of a waiting contact; None once it is not waiting."""
         router = self._routers.get(org_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -64,46 +65,41 @@ async def supervisor(request: Request) -> Response:
     return templates.TemplateResponse(request, "supervisor.html", {"me": principal})
 
 
-@router.get("/admin/channels", response_class=HTMLResponse)
-async def admin_channels(request: Request) -> Response:
-    """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
+async def _admin_page(request: Request, page: str, **config: Any) -> Response:
+    """An admin page, `page`.html with its strings: /login for nobody, 403 for a non-admin;
+    `config` (with who is signed in and the strings) goes to the page's script."""
     principal = await _principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue("admin_channels", language)
+    strings = page_catalogue(page, language)
     context = {"me": principal, "t": strings, "lang": language}
     if not principal.has("admin"):
         return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
+    config = {"me": me, "t": strings, **config}
+    return templates.TemplateResponse(request, f"{page}.html", {**context, "config": config})
+
+
+@router.get("/admin/channels", response_class=HTMLResponse)
+async def admin_channels(request: Request) -> Response:
+    """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
     settings = get_ctx(request).settings
     smtp = settings.email_smtp_hostname or settings.email_smtp_host
-    config = {
-        "me": {"id": principal.agent_id, "name": principal.name, "role": principal.role},
-        "t": strings,
-        "channels": ADMIN_CHANNELS,
-        "base_url": settings.base_url.rstrip("/"),
-        "webhooks": WEBHOOK_PATHS,
-        "smtp_inbound": f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
-    }
-    return templates.TemplateResponse(request, "admin_channels.html", {**context, "config": config})
+    return await _admin_page(
+        request,
+        "admin_channels",
+        channels=ADMIN_CHANNELS,
+        base_url=settings.base_url.rstrip("/"),
+        webhooks=WEBHOOK_PATHS,
+        smtp_inbound=f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
+    )
 
 
 @router.get("/admin/webhooks", response_class=HTMLResponse)
 async def admin_webhooks(request: Request) -> Response:
     """Admins subscribe URLs to events and follow deliveries (through /api/v1/webhooks)."""
-    principal = await _principal_or_none(request)
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue("admin_webhooks", language)
-    context = {"me": principal, "t": strings, "lang": language}
-    if not principal.has("admin"):
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
-    config = {
-        "me": {"id": principal.agent_id, "name": principal.name, "role": principal.role},
-        "t": strings,
-    }
-    return templates.TemplateResponse(request, "admin_webhooks.html", {**context, "config": config})
+    return await _admin_page(request, "admin_webhooks")
 
 
 @router.get("/media/{token}/{filename}")

@@ -30,7 +30,7 @@ from threadline.app import build_context, create_app
 from threadline.channels.models import Endpoint
 from threadline.config import Settings
 from threadline.context import Context
-from threadline.db import Base
+from threadline.db import Base, across_orgs
 from threadline.migrate import upgrade
 from threadline.models import import_models
 from threadline.orgs.services import do_create_org
@@ -45,6 +45,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-key-not-for-production"
 PASSWORD = "correct horse battery"
 WIDGET_SECRET = "widget-hmac-secret"
+
+
+@pytest.fixture(autouse=True)
+def _test_code_spans_orgs() -> Iterator[None]:
+    """A test's own code sets up and inspects every organisation's rows, like an operator
+    at the console. The server's requests, sockets and workers do not inherit this: each
+    starts with no organisation in scope (app.RequestsStartUnscoped, app.running), so a
+    path that forgets to say whose data it reads fails its tests (db.UnscopedQuery)."""
+    with across_orgs():
+        yield
 
 
 def sqlite_url(path: Path) -> str:

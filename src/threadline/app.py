@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadline import __version__
 from threadline.agents.http import router as agents_router
@@ -46,7 +47,7 @@ from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.http import router as customers_router
 from threadline.customers.services import link_rows_with_customers
-from threadline.db import Database
+from threadline.db import Database, across_orgs, no_org
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
 from threadline.events.handlers import Handlers
@@ -126,22 +127,27 @@ def build_context(settings: Settings) -> Context:
 
 
 async def _tick_forever(ctx: Context) -> None:
-    while True:
-        await asyncio.sleep(OVERFLOW_TICK_S)
-        with contextlib.suppress(Exception):
-            await ctx.routing.tick()
+    with across_orgs():  # overflow and business hours, for every organisation's queues
+        while True:
+            await asyncio.sleep(OVERFLOW_TICK_S)
+            with contextlib.suppress(Exception):
+                await ctx.routing.tick()
 
 
 @asynccontextmanager
 async def running(ctx: Context) -> AsyncIterator[Context]:
-    """Start the bus, the routing engines and the workers; stop them in reverse."""
-    await ctx.bus.start()
-    await ctx.routing.start()
-    await asyncio.to_thread(language.load)  # py3langid's model, read before the first message
-    await ctx.timers.start()
-    await ctx.consumers.start()
-    ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
-    email_inbound = await start_email_inbound(ctx)
+    """Start the bus, the routing engines and the workers; stop them in reverse. The workers
+    start with no organisation in scope (whoever started the server), so each says whose
+    rows it works on (db.enter_org, org_scope, across_orgs)."""
+    with no_org():
+        await ctx.bus.start()
+        with across_orgs():  # every organisation's engines
+            await ctx.routing.start()
+        await asyncio.to_thread(language.load)  # py3langid's model, before the first message
+        await ctx.timers.start()
+        await ctx.consumers.start()
+        ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
+        email_inbound = await start_email_inbound(ctx)
     try:
         yield ctx
     finally:
@@ -210,4 +216,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_cookie=SESSION_COOKIE,
         app_frame_ancestors=settings.app_frame_ancestors,
     )
+    app.add_middleware(RequestsStartUnscoped)
     return app
+
+
+class RequestsStartUnscoped:
+    """Outermost: each request and socket starts with no organisation in scope, whatever
+    its caller's (a test's client runs the app in its own task), so every path must say
+    whose it is (auth's principal, a widget's or endpoint's key) before it reads a row."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        with no_org():
+            await self.app(scope, receive, send)

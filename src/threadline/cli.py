@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from threadline.config import Settings
+from threadline.db import across_orgs
 from threadline.queueing import staffing_cli
 from threadline.simulation import cli as simulate_cli
 
@@ -105,7 +106,8 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
 
     ctx = build_context(settings)
     try:
-        return await work(ctx)
+        with across_orgs():  # the operator at the console acts for any organisation
+            return await work(ctx)
     finally:
         await ctx.db.dispose()
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event, select
+from sqlalchemy import JSON, DateTime, MetaData, String, bindparam, event, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -24,7 +25,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    with_loader_criteria,
+)
 from sqlalchemy.types import TypeDecorator
 
 M = TypeVar("M")
@@ -68,6 +76,149 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONType,
         list[str]: JSONType,
     }
+
+
+class OrgOwned:
+    """Marks a model whose rows belong to one organisation (its `org_id`). Every query on it
+    is scoped to the current organisation in one place, `_scope_to_org` below; a model with
+    an `org_id` that does not say so fails tests/unit/test_org_scope.py. Each model declares
+    its own `org_id` (foreign key, index); this one is what the filter is written against."""
+
+    org_id: Mapped[str] = mapped_column(String(36))
+
+
+class UnscopedQuery(RuntimeError):
+    """A query or write on an organisation's table with no organisation in scope: the code
+    path never said whose data it works on (`enter_org`) nor that it spans them all
+    (`across_orgs`). Refused rather than guessed."""
+
+
+class _AcrossOrgs:
+    def __repr__(self) -> str:
+        return "ACROSS_ORGS"
+
+
+ACROSS_ORGS = _AcrossOrgs()
+_ORG_SCOPE: ContextVar[str | _AcrossOrgs | None] = ContextVar("org_scope", default=None)
+_SCOPE_PARAM = "org_scope_id"
+# Built once: a new option per query costs ~160 Python calls, this one ~20 (a bound value).
+_ORG_CRITERIA = with_loader_criteria(
+    OrgOwned,
+    lambda cls: cls.org_id == bindparam("org_scope_id"),  # a literal: lambdas track names
+    include_aliases=True,
+)
+
+
+def current_org() -> str | None:
+    """The organisation this code runs for; None when none (or all) are in scope."""
+    scope = _ORG_SCOPE.get()
+    return scope if isinstance(scope, str) else None
+
+
+def enter_org(org_id: str) -> None:
+    """Scope the rest of this task (and the tasks it starts) to one organisation: called
+    where a request learns whose it is (the signed-in agent, a widget's or endpoint's key)."""
+    _ORG_SCOPE.set(org_id)
+
+
+@contextmanager
+def org_scope(org_id: str) -> Iterator[None]:
+    """Work on one organisation's rows within the block (a worker handling one item)."""
+    token = _ORG_SCOPE.set(org_id)
+    try:
+        yield
+    finally:
+        _ORG_SCOPE.reset(token)
+
+
+@contextmanager
+def across_orgs() -> Iterator[None]:
+    """Declare, within the block, work that spans organisations: resolving whose a
+    credential is, a worker claiming due work of every organisation, start-up rebuilds."""
+    token = _ORG_SCOPE.set(ACROSS_ORGS)
+    try:
+        yield
+    finally:
+        _ORG_SCOPE.reset(token)
+
+
+@contextmanager
+def no_org() -> Iterator[None]:
+    """Nothing in scope within the block: tasks started here (workers) and requests begin
+    unscoped and must say whose data they touch, whoever started them."""
+    token = _ORG_SCOPE.set(None)
+    try:
+        yield
+    finally:
+        _ORG_SCOPE.reset(token)
+
+
+def _org_owned_tables() -> frozenset[str]:
+    return frozenset(
+        str(getattr(mapper.local_table, "name", ""))
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, OrgOwned)
+    )
+
+
+def _touches_org_tables(state: ORMExecuteState) -> list[str]:
+    names = [m.class_.__name__ for m in state.all_mappers if issubclass(m.class_, OrgOwned)]
+    if names:
+        return names
+    froms = getattr(state.statement, "get_final_froms", None)
+    if froms is None:
+        return []
+    owned = _org_owned_tables()
+    return [f.name for f in froms() if getattr(f, "name", None) in owned]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_org(state: ORMExecuteState) -> None:
+    """The organisation filter, in one place: every ORM SELECT, UPDATE and DELETE (and
+    Session.get) on an OrgOwned model gets `org_id = <the current organisation>`; with no
+    organisation in scope such a query is refused (UnscopedQuery)."""
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent row was loaded under the filter
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    scope = _ORG_SCOPE.get()
+    if scope is ACROSS_ORGS:
+        return
+    if scope is None:
+        touched = _touches_org_tables(state)
+        if touched:
+            raise UnscopedQuery(
+                f"query on {', '.join(touched)} with no organisation in scope "
+                "(enter_org / org_scope, or across_orgs for work that spans them)"
+            )
+        return
+    state.statement = state.statement.options(_ORG_CRITERIA)
+    params = state.parameters
+    if isinstance(params, Mapping) or params is None:
+        state.parameters = {**(params or {}), _SCOPE_PARAM: scope}
+    else:  # many rows: each carries the scope
+        state.parameters = [{**p, _SCOPE_PARAM: scope} for p in params]
+
+
+@event.listens_for(Session, "before_flush")
+def _writes_stay_in_org(session: Session, _context: Any, _instances: Any) -> None:
+    """New rows belong to the organisation in scope: a write never lands in another's."""
+    scope = _ORG_SCOPE.get()
+    if scope is ACROSS_ORGS:
+        return
+    for row in session.new:
+        if not isinstance(row, OrgOwned):
+            continue
+        row_org = getattr(row, "org_id", None)
+        if scope is None:
+            raise UnscopedQuery(
+                f"new {type(row).__name__} with no organisation in scope "
+                "(enter_org / org_scope, or across_orgs)"
+            )
+        if row_org != scope:
+            raise UnscopedQuery(
+                f"new {type(row).__name__} for organisation {row_org!r} while working for {scope!r}"
+            )
 
 
 def new_id() -> str:

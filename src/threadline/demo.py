@@ -14,7 +14,7 @@ from threadline.agents.services import do_create_agent
 from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.customers.services import resolve_identity
-from threadline.db import utcnow
+from threadline.db import org_scope, utcnow
 from threadline.orgs.models import Organization
 from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact, Queue
@@ -99,12 +99,18 @@ async def load_demo(ctx: Context) -> bool:
         if await session.scalar(select(Organization.id).where(Organization.slug == "demo")):
             return False
     org = await do_create_org(ctx, "demo", "Demo Bank", "Europe/Lisbon")
-    queues = {q.name: await do_create_queue(ctx, org.id, q) for q in QUEUES}
+    with org_scope(org.id):  # everything else is the demo bank's
+        await _populate(ctx, org.id)
+    return True
+
+
+async def _populate(ctx: Context, org_id: str) -> None:
+    queues = {q.name: await do_create_queue(ctx, org_id, q) for q in QUEUES}
     agents: dict[str, Agent] = {}
     for name, email, role, skills, languages, tier, capacity in AGENTS:
         agents[email] = await do_create_agent(
             ctx,
-            org.id,
+            org_id,
             AgentCreate.model_validate(
                 {
                     "email": email,
@@ -121,7 +127,7 @@ async def load_demo(ctx: Context) -> bool:
     async with ctx.uow() as uow:
         uow.session.add(
             Endpoint(
-                org_id=org.id,
+                org_id=org_id,
                 channel="chat",
                 key=DEMO_WIDGET_KEY,
                 name="Website chat",
@@ -130,8 +136,7 @@ async def load_demo(ctx: Context) -> bool:
                 settings={"language": "en"},
             )
         )
-        await _history(uow.session, org.id, queues, agents)
-    return True
+        await _history(uow.session, org_id, queues, agents)
 
 
 async def _history(

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Agent(Base):
+class Agent(OrgOwned, Base):
     __tablename__ = "agents"
     __table_args__ = (UniqueConstraint("org_id", "email"),)
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class AgentSession(Base):
+class AgentSession(OrgOwned, Base):
     """One browser's login. The signed cookie carries a random secret; only its SHA-256 is
     stored (the primary key), so a copy of the database opens no session. A session ends
     when it expires, or is revoked (logout, deactivation, a password change)."""
@@ -29,7 +29,7 @@ class AgentSession(Base):
     address: Mapped[str | None] = mapped_column(String(45), default=None)
 
 
-class ApiToken(Base):
+class ApiToken(OrgOwned, Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -17,7 +17,7 @@ from threadline.auth.models import AgentSession, ApiToken
 from threadline.auth.roles import Principal
 from threadline.auth.throttle import LoginThrottle
 from threadline.context import Context
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, across_orgs, enter_org, utcnow
 from threadline.errors import NotAllowed, NotAuthenticated, NotFound
 from threadline.events.domain import AgentChanged, SessionEnded
 from threadline.events.handlers import Handlers
@@ -65,6 +65,7 @@ async def do_login(
         attempt.succeeded = await asyncio.to_thread(verify_password, hashed, password)
     if not attempt.succeeded or agent is None:
         raise NotAuthenticated("wrong email or password")
+    enter_org(agent.org_id)
     async with ctx.uow() as uow:
         if needs_rehash(agent.password_hash):
             row = await uow.session.get_one(Agent, agent.id)
@@ -79,8 +80,9 @@ async def _agent_by_email(ctx: Context, org_slug: str | None, email: str) -> Age
         query = query.join(Organization, Organization.id == Agent.org_id).where(
             Organization.slug == org_slug
         )
-    async with ctx.db.sessions() as session:
-        agents = (await session.scalars(query)).all()
+    with across_orgs():  # whose account it is, is what we are finding out
+        async with ctx.db.sessions() as session:
+            agents = (await session.scalars(query)).all()
     return agents[0] if len(agents) == 1 else None
 
 
@@ -125,20 +127,22 @@ async def principal_from_session(ctx: Context, cookie: str) -> Principal:
     session_id = session_id_of(ctx, cookie)
     if session_id is None:
         raise NotAuthenticated("session expired or invalid; log in again")
-    async with ctx.db.sessions() as db:
-        found = (
-            await db.execute(
-                select(AgentSession, Agent)
-                .join(Agent, Agent.id == AgentSession.agent_id)
-                .where(AgentSession.id == session_id)
-            )
-        ).first()
+    with across_orgs():  # the session says whose it is
+        async with ctx.db.sessions() as db:
+            found = (
+                await db.execute(
+                    select(AgentSession, Agent)
+                    .join(Agent, Agent.id == AgentSession.agent_id)
+                    .where(AgentSession.id == session_id)
+                )
+            ).first()
     now = utcnow()
     if found is None or found[0].revoked_at is not None or found[0].expires_at <= now:
         raise NotAuthenticated("session expired or ended; log in again")
     stored, agent = found
     if not agent.active or agent.org_id != stored.org_id:
         raise NotAuthenticated("this account is no longer active")
+    enter_org(agent.org_id)
     if now - stored.last_seen_at >= LAST_SEEN_EVERY:
         async with ctx.uow() as uow:
             await uow.session.execute(
@@ -153,6 +157,11 @@ async def do_logout(ctx: Context, cookie: str | None) -> None:
     session_id = session_id_of(ctx, cookie) if cookie else None
     if session_id is None:
         return
+    with across_orgs():  # the cookie names the session, and the session its organisation
+        await _end_session(ctx, session_id)
+
+
+async def _end_session(ctx: Context, session_id: str) -> None:
     async with ctx.uow() as uow:
         stored = await uow.session.get(AgentSession, session_id)
         if stored is None or stored.revoked_at is not None:
@@ -246,12 +255,14 @@ async def do_create_token(ctx: Context, principal: Principal, name: str) -> tupl
 
 
 async def principal_from_token(ctx: Context, token: str) -> Principal:
-    async with ctx.db.sessions() as session:
-        row = await session.scalar(
-            select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))
-        )
+    with across_orgs():  # the token says whose it is
+        async with ctx.db.sessions() as session:
+            row = await session.scalar(
+                select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))
+            )
     if row is None or row.revoked_at is not None:
         raise NotAuthenticated("unknown or revoked API token")
+    enter_org(row.org_id)
     return await _active_principal(ctx, row.org_id, row.agent_id)
 
 

@@ -25,7 +25,7 @@ from threadline.callbacks.services import (
     list_callbacks,
     public_view,
 )
-from threadline.callbacks.tokens import callback_id_from
+from threadline.callbacks.tokens import callback_of_link
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.ratelimit import rate_limited
 
@@ -111,12 +111,12 @@ async def keep_my_place(
 @router.get("/public/callbacks/{token}", response_model=PublicCallbackOut)
 async def public_callback(token: str, ctx: Ctx) -> PublicCallbackOut:
     """The customer's view of their callback, by the signed token in their link."""
-    return await public_view(ctx, callback_id_from(ctx, token))
+    return await public_view(ctx, await callback_of_link(ctx, token))
 
 
 @router.get("/public/callbacks/{token}/windows", response_model=list[WindowOut])
 async def public_windows(token: str, ctx: Ctx) -> list[WindowOut]:
-    callback = await get_callback(ctx, None, callback_id_from(ctx, token))
+    callback = await get_callback(ctx, None, await callback_of_link(ctx, token))
     found = await available_windows(ctx, callback.org_id, callback.queue_id)
     return [WindowOut(start=w.start, end=w.end, room=room) for w, room in found]
 
@@ -127,7 +127,7 @@ async def public_windows(token: str, ctx: Ctx) -> list[WindowOut]:
     dependencies=[Depends(rate_limited("callback_manage"))],
 )
 async def public_reschedule(token: str, body: RescheduleIn, ctx: Ctx) -> PublicCallbackOut:
-    callback_id = callback_id_from(ctx, token)
+    callback_id = await callback_of_link(ctx, token)
     await do_reschedule(ctx, None, callback_id, body.window_start)
     return await public_view(ctx, callback_id)
 
@@ -138,6 +138,6 @@ async def public_reschedule(token: str, body: RescheduleIn, ctx: Ctx) -> PublicC
     dependencies=[Depends(rate_limited("callback_manage"))],
 )
 async def public_cancel(token: str, ctx: Ctx) -> PublicCallbackOut:
-    callback_id = callback_id_from(ctx, token)
+    callback_id = await callback_of_link(ctx, token)
     await do_cancel(ctx, None, callback_id, by="customer")
     return await public_view(ctx, callback_id)

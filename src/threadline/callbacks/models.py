@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 from threadline.routing.models import Contact
 
 KEEP_PLACE = "keep_place"
@@ -23,7 +23,7 @@ OPEN = ("scheduled", "waiting", "dialing", "connected", "retry_wait")
 ENDED = ("completed", "failed", "cancelled")
 
 
-class Callback(Base):
+class Callback(OrgOwned, Base):
     __tablename__ = "callbacks"
     __table_args__ = (Index("ix_callbacks_org_status", "org_id", "status"),)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
 
+from threadline.callbacks.models import Callback
 from threadline.context import Context
+from threadline.db import across_orgs, enter_org
 from threadline.errors import NotFound
 
 MANAGE_SALT = "callback-manage"
@@ -28,6 +31,19 @@ def callback_id_from(ctx: Context, token: str) -> str:
     if not isinstance(value, str):
         raise NotFound("no such callback")
     return value
+
+
+async def callback_of_link(ctx: Context, token: str) -> str:
+    """The callback of a customer's manage link; the rest of the request works for its
+    organisation (the link is the customer's only credential)."""
+    callback_id = callback_id_from(ctx, token)
+    with across_orgs():  # the signed link says whose callback it is
+        async with ctx.db.sessions() as session:
+            org_id = await session.scalar(select(Callback.org_id).where(Callback.id == callback_id))
+    if org_id is None:
+        raise NotFound("no such callback")
+    enter_org(org_id)
+    return callback_id
 
 
 def manage_url(ctx: Context, callback_id: str) -> str:

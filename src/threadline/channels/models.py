@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Endpoint(Base):
+class Endpoint(OrgOwned, Base):
     __tablename__ = "endpoints"
     __table_args__ = (UniqueConstraint("channel", "key"),)
 
@@ -29,7 +29,7 @@ class Endpoint(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class OutboxMessage(Base):
+class OutboxMessage(OrgOwned, Base):
     """One outbound message on a provider channel, written in the same transaction as its
     timeline event (unique per event: never sent twice). Status:
     queued -> sending -> sent -> delivered -> read, or failed; `unknown` when a send was

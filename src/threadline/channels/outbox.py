@@ -51,7 +51,7 @@ from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.channels.registry import UnknownChannel, channels_of
 from threadline.context import Context
 from threadline.customers.models import Customer, Identity
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, org_scope, utcnow
 from threadline.errors import Conflict, Invalid
 from threadline.events.domain import DeliveryFailed, DeliveryUpdated, MessageSent
 from threadline.events.handlers import Handlers
@@ -352,8 +352,11 @@ class OutboxSender:
         schedule(uow.session, row.org_id, OUTBOX_SEND, row.id, row.leased_until)  # recovery
         claim = _Claim(row.id, row.attempts)
 
+        org_id = row.org_id
+
         async def start() -> None:
-            task = asyncio.create_task(self._deliver(claim), name=f"outbox-{claim.outbox_id}")
+            with org_scope(org_id):
+                task = asyncio.create_task(self._deliver(claim), name=f"outbox-{claim.outbox_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -22,6 +22,7 @@ from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.context import Context
+from threadline.db import across_orgs, enter_org
 from threadline.errors import Invalid, NotAllowed, NotFound
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -55,12 +56,17 @@ async def inbound_request(ctx: Context, request: Request) -> InboundRequest:
 
 
 async def active_endpoint(ctx: Context, channel: str, key: str) -> Endpoint | None:
-    async with ctx.db.sessions() as session:
-        return await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == channel, Endpoint.key == key, Endpoint.active.is_(True)
+    """The endpoint a provider called; the rest of the request works for its organisation."""
+    with across_orgs():  # the key in the URL says whose endpoint it is
+        async with ctx.db.sessions() as session:
+            endpoint = await session.scalar(
+                select(Endpoint).where(
+                    Endpoint.channel == channel, Endpoint.key == key, Endpoint.active.is_(True)
+                )
             )
-        )
+    if endpoint is not None:
+        enter_org(endpoint.org_id)
+    return endpoint
 
 
 def verified_events(

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Customer(Base):
+class Customer(OrgOwned, Base):
     __tablename__ = "customers"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -28,7 +28,7 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Identity(Base):
+class Identity(OrgOwned, Base):
     """One way to recognise a customer; (org, kind, value) finds the same customer again."""
 
     __tablename__ = "identities"

@@ -35,7 +35,7 @@ from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from threadline.aio import finish
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, across_orgs, utcnow
 from threadline.events.domain import DomainEvent, decode, encode
 from threadline.events.handlers import Consumer, Handlers
 from threadline.events.models import EventConsumer, EventRecord
@@ -122,10 +122,11 @@ class ConsumerRunner:
 
     async def start(self) -> None:
         self._stopping = False
-        await self.ensure_positions()
-        for name in self._handlers.consumers:
-            self._wakes[name] = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self._run(name), name=f"consumer-{name}"))
+        with across_orgs():  # the log holds every organisation's events, in commit order
+            await self.ensure_positions()
+            for name in self._handlers.consumers:
+                self._wakes[name] = asyncio.Event()
+                self._tasks.append(asyncio.create_task(self._run(name), name=f"consumer-{name}"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let each consumer finish the batch it is in (a batch cut short by cancellation

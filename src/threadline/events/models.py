@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, utcnow
+from threadline.db import Base, OrgOwned, utcnow
 
 # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY (64-bit anyway)
 Position = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class EventRecord(Base):
+class EventRecord(OrgOwned, Base):
     __tablename__ = "event_log"
     __table_args__ = (Index("ix_event_log_occurred_at", "occurred_at"),)
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
 class Organization(Base):
@@ -21,7 +21,7 @@ class Organization(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AuditEntry(Base):
+class AuditEntry(OrgOwned, Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Queue(Base):
+class Queue(OrgOwned, Base):
     __tablename__ = "queues"
     __table_args__ = (UniqueConstraint("org_id", "name"),)
 
@@ -32,7 +32,7 @@ class Queue(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Contact(Base):
+class Contact(OrgOwned, Base):
     """One episode of demand that needs an agent."""
 
     __tablename__ = "contacts"
@@ -60,7 +60,7 @@ class Contact(Base):
     wrapup_reason: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
-class Offer(Base):
+class Offer(OrgOwned, Base):
     __tablename__ = "offers"
     __table_args__ = (Index("ix_offers_agent_status", "agent_id", "status"),)
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Thread(Base):
+class Thread(OrgOwned, Base):
     __tablename__ = "threads"
     __table_args__ = (Index("ix_threads_org_status", "org_id", "status"),)
 
@@ -32,7 +32,7 @@ class Thread(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ThreadEvent(Base):
+class ThreadEvent(OrgOwned, Base):
     """One immutable entry of a thread's timeline; `seq` orders it within the thread."""
 
     __tablename__ = "thread_events"

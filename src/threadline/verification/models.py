@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class ContinuationCode(Base):
+class ContinuationCode(OrgOwned, Base):
     """A one-time code handed to a customer (the app's "call now") so that the call they
     make is matched to their session: who they are, how sure we are, what they entered."""
 
@@ -42,7 +42,7 @@ class ContinuationCode(Base):
     used_by: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
-class ContinuationFailure(Base):
+class ContinuationFailure(OrgOwned, Base):
     """One wrong, expired or used code entered by a caller: counted to lock out guessing."""
 
     __tablename__ = "continuation_failures"

@@ -36,7 +36,7 @@ from sqlalchemy import delete, select, update
 from threadline import __version__
 from threadline.aio import finish
 from threadline.context import Context
-from threadline.db import UnitOfWork, new_id, utcnow
+from threadline.db import UnitOfWork, new_id, org_scope, utcnow
 from threadline.events.domain import DomainEvent, encode
 from threadline.webhooks import signing
 from threadline.webhooks.destinations import Refused, destination
@@ -244,8 +244,13 @@ class WebhookSender:
             body_of(delivery.payload),
         )
 
+        org_id = delivery.org_id
+
         async def start() -> None:
-            task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
+            with org_scope(org_id):
+                task = asyncio.create_task(
+                    self._deliver(claim), name=f"webhook-{claim.delivery_id}"
+                )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class WebhookSubscription(Base):
+class WebhookSubscription(OrgOwned, Base):
     """A URL that receives an organisation's events of some types ("*": all), signed with
     `secret` (whsec_..., shown once on create and on rotation, never logged)."""
 
@@ -39,7 +39,7 @@ class WebhookSubscription(Base):
         return "*" in self.event_types or event_type in self.event_types
 
 
-class WebhookDelivery(Base):
+class WebhookDelivery(OrgOwned, Base):
     """One event for one subscription: pending -> sending -> delivered, or back to pending
     (a retry is due at `next_attempt_at`), or failed. `event_id` is the `webhook-id` header
     and the payload's `id`: the same on every attempt, so the receiver can deduplicate."""
@@ -71,7 +71,7 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class WebhookAttempt(Base):
+class WebhookAttempt(OrgOwned, Base):
     """One HTTP request of a delivery: when, how long, and what came back."""
 
     __tablename__ = "webhook_attempts"

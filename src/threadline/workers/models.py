@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.db import Base, new_id, utcnow
+from threadline.db import Base, OrgOwned, new_id, utcnow
 
 
-class Timer(Base):
+class Timer(OrgOwned, Base):
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_pending_due", "fired_at", "due_at"),)
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.context import Context
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, across_orgs, utcnow
 from threadline.workers.models import Timer
 
 log = structlog.get_logger(__name__)
@@ -80,7 +80,8 @@ class TimerWorker:
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="timer-worker")
+        with across_orgs():  # due timers of every organisation, in shared batches
+            self._task = asyncio.create_task(self._run(), name="timer-worker")
 
     async def stop(self) -> None:
         if self._task:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from threadline.callbacks.services import get_callback
-from threadline.callbacks.tokens import callback_id_from
+from threadline.callbacks.tokens import callback_of_link
 from threadline.channels.app.brand import DEFAULT_COLOR, STATIC
 from threadline.channels.app.services import get_app
 from threadline.context import Context
@@ -125,7 +125,7 @@ async def callback_page(request: Request, token: str) -> Response:
     """The callback manage link: its status, reschedule to an offered window, cancel."""
     ctx = _ctx(request)
     try:
-        callback = await get_callback(ctx, None, callback_id_from(ctx, token))
+        callback = await get_callback(ctx, None, await callback_of_link(ctx, token))
     except NotFound:
         return _page(request, "callback_missing.html", browser_language(request), status=404)
     return _page(

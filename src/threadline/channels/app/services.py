@@ -39,7 +39,7 @@ from threadline.customers.services import (
     resolve_identity,
     resolve_vouched,
 )
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, across_orgs, enter_org, utcnow
 from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from threadline.journey import call_now as journey_call_now
 from threadline.journey import services as journey
@@ -102,14 +102,17 @@ def adapter(ctx: Context) -> AppAdapter:
 
 
 async def get_app(ctx: Context, key: str) -> Endpoint:
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == "app", Endpoint.key == key, Endpoint.active.is_(True)
+    """The app endpoint called; the rest of the request works for its organisation."""
+    with across_orgs():  # the app's public key says whose it is
+        async with ctx.db.sessions() as session:
+            endpoint = await session.scalar(
+                select(Endpoint).where(
+                    Endpoint.channel == "app", Endpoint.key == key, Endpoint.active.is_(True)
+                )
             )
-        )
     if endpoint is None:
         raise NotFound(f"no app {key[:64]!r}")
+    enter_org(endpoint.org_id)
     return endpoint
 
 

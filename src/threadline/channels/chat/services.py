@@ -17,7 +17,7 @@ from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
-from threadline.db import utcnow
+from threadline.db import across_orgs, enter_org, utcnow
 from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from threadline.journey import services as journey
 from threadline.journey.schemas import CustomerWaitOut
@@ -51,14 +51,17 @@ def adapter(ctx: Context) -> ChatAdapter:
 
 
 async def get_widget(ctx: Context, key: str) -> Endpoint:
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == "chat", Endpoint.key == key, Endpoint.active.is_(True)
+    """The widget a page embeds; the rest of the request works for its organisation."""
+    with across_orgs():  # the widget's public key says whose it is
+        async with ctx.db.sessions() as session:
+            endpoint = await session.scalar(
+                select(Endpoint).where(
+                    Endpoint.channel == "chat", Endpoint.key == key, Endpoint.active.is_(True)
+                )
             )
-        )
     if endpoint is None:
         raise NotFound(f"no chat widget {key!r}")
+    enter_org(endpoint.org_id)
     return endpoint
 
 

@@ -30,6 +30,7 @@ from aioimaplib import (  # type: ignore[import-untyped]  # the package ships no
 from sqlalchemy import select
 
 from threadline.channels.models import Endpoint
+from threadline.db import across_orgs, org_scope
 from threadline.errors import ThreadlineError
 
 if TYPE_CHECKING:
@@ -86,19 +87,21 @@ class ImapPoller:
             await asyncio.sleep(self.interval_s)
 
     async def poll_all(self) -> None:
-        async with self.receiver.ctx.db.sessions() as session:
-            endpoints = list(
-                await session.scalars(
-                    select(Endpoint).where(Endpoint.channel == "email", Endpoint.active)
+        with across_orgs():  # every organisation's mailboxes
+            async with self.receiver.ctx.db.sessions() as session:
+                endpoints = list(
+                    await session.scalars(
+                        select(Endpoint).where(Endpoint.channel == "email", Endpoint.active)
+                    )
                 )
-            )
         now = asyncio.get_running_loop().time()
         due = [e for e in endpoints if ImapAccount.of(e) and self._retry_at.get(e.id, 0) <= now]
         await asyncio.gather(*(self._poll_guarded(e) for e in due))
 
     async def _poll_guarded(self, endpoint: Endpoint) -> None:
         try:
-            await self.poll(endpoint)
+            with org_scope(endpoint.org_id):
+                await self.poll(endpoint)
         except Exception as exc:  # one bad mailbox must not stop the others
             failures = self._failures.get(endpoint.id, 0) + 1
             self._failures[endpoint.id] = failures

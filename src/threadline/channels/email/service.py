@@ -50,7 +50,7 @@ from threadline.context import Context
 from threadline.customers.identities import normalise_email
 from threadline.customers.models import Customer
 from threadline.customers.services import find_by_identity
-from threadline.db import utcnow
+from threadline.db import across_orgs, org_scope, utcnow
 from threadline.errors import Invalid
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, lock_thread
@@ -113,13 +113,14 @@ class EmailReceiver:
             return None
         local, _, domain = address.partition("@")
         candidates = list(dict.fromkeys([address, f"{local.split('+', 1)[0]}@{domain}"]))
-        async with self.ctx.db.sessions() as session:
-            found = await session.scalars(
-                select(Endpoint).where(
-                    Endpoint.channel == "email", Endpoint.key.in_(candidates), Endpoint.active
+        with across_orgs():  # the recipient address says whose mailbox it is
+            async with self.ctx.db.sessions() as session:
+                found = await session.scalars(
+                    select(Endpoint).where(
+                        Endpoint.channel == "email", Endpoint.key.in_(candidates), Endpoint.active
+                    )
                 )
-            )
-            by_key = {e.key: e for e in found}
+                by_key = {e.key: e for e in found}
         return next((by_key[key] for key in candidates if key in by_key), None)
 
     async def receive(
@@ -127,6 +128,10 @@ class EmailReceiver:
     ) -> Receipt:
         """Store one received email (see the module docstring). Raises Invalid for a message
         that can never be stored (no sender address): refuse it, do not retry."""
+        with org_scope(endpoint.org_id):  # the mailbox's organisation
+            return await self._receive(endpoint, raw, envelope_from)
+
+    async def _receive(self, endpoint: Endpoint, raw: bytes, envelope_from: str | None) -> Receipt:
         parsed = parse_email(raw, envelope_from=envelope_from)
         if self.message_ids.thread_of(parsed.message_id):
             receipt = Receipt("own", "one of our own messages came back")

@@ -27,20 +27,23 @@ from threadline.channels.models import Endpoint
 from threadline.channels.outbox import do_delivery_status
 from threadline.channels.webhooks import receive
 from threadline.context import Context
+from threadline.db import across_orgs, enter_org, org_scope
 from threadline.errors import NotAllowed, NotFound, ThreadlineError
 
 log = structlog.get_logger(__name__)
 
 
 async def _endpoint(ctx: Context, channel: str, key: str) -> Endpoint:
-    async with ctx.db.sessions() as session:
-        endpoint = await session.scalar(
-            select(Endpoint).where(
-                Endpoint.channel == channel, Endpoint.key == key, Endpoint.active.is_(True)
+    with across_orgs():  # the key in the URL says whose endpoint it is
+        async with ctx.db.sessions() as session:
+            endpoint = await session.scalar(
+                select(Endpoint).where(
+                    Endpoint.channel == channel, Endpoint.key == key, Endpoint.active.is_(True)
+                )
             )
-        )
     if endpoint is None:
         raise NotFound(f"no {channel} endpoint {key!r}")
+    enter_org(endpoint.org_id)
     return endpoint
 
 
@@ -105,12 +108,13 @@ async def _same_app(
     notification (an endpoint of another app is not spoken for by this signature)."""
     if not keys:
         return {}
-    async with ctx.db.sessions() as session:
-        found = await session.scalars(
-            select(Endpoint).where(
-                Endpoint.channel == channel, Endpoint.key.in_(keys), Endpoint.active.is_(True)
+    with across_orgs():  # one notification may speak for pages of several organisations
+        async with ctx.db.sessions() as session:
+            found = await session.scalars(
+                select(Endpoint).where(
+                    Endpoint.channel == channel, Endpoint.key.in_(keys), Endpoint.active.is_(True)
+                )
             )
-        )
     same = {}
     for candidate in found:
         credentials = MetaCredentials.parse(candidate.secret)
@@ -122,6 +126,17 @@ async def _same_app(
 
 
 async def _apply(
+    ctx: Context,
+    channel: str,
+    endpoint: Endpoint,
+    events: list[InboundEvent],
+    enrich: Enricher | None,
+) -> None:
+    with org_scope(endpoint.org_id):  # each page's part works for the page's organisation
+        await _apply_events(ctx, channel, endpoint, events, enrich)
+
+
+async def _apply_events(
     ctx: Context,
     channel: str,
     endpoint: Endpoint,

@@ -23,6 +23,7 @@ from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.context import Context
+from threadline.db import org_scope
 from threadline.events.domain import DomainEvent, OfferClosed
 from threadline.routing.models import Contact, Offer
 
@@ -63,7 +64,8 @@ class CallConnector:
             subscription = self._ctx.bus.subscribe(_accepted)
             try:
                 async for event in subscription:
-                    task = asyncio.create_task(self._handle(event))
+                    with org_scope(event.org_id):  # the accepted contact's organisation
+                        task = asyncio.create_task(self._handle(event))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             finally:

@@ -538,8 +538,8 @@ class Router:
         if self._dirty:
             self._refresh_index()
         bucket = rec.bucket
-        if not _live_agent_on_top(bucket):
-            return None
+        if not bucket.agents or not _live_agent_on_top(bucket):
+            return None  # the usual case in a busy centre: nobody free for this key
         top = bucket.agents[0][4]
         if not rec.excluded or top.spec.id not in rec.excluded:
             return top
@@ -567,8 +567,8 @@ class Router:
                 indexed.clear()
                 agent.indexed_idle = agent.idle_since
             free = agent.free_channels()
-            if len(free) == len(indexed) and all(ch in indexed for ch in free):
-                continue  # the usual case: a slot freed and refilled at once
+            if free == list(indexed):
+                continue  # the usual case: a slot freed and refilled at once (same order)
             for channel in [ch for ch in indexed if ch not in free]:
                 del indexed[channel]
             for channel in free:
@@ -639,12 +639,13 @@ class Router:
     def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
         """Apply an offer: the contact stops waiting and takes one slot of the agent."""
         self._unwait(rec)
-        spec = rec.spec
-        agent.load[spec.channel] = agent.load.get(spec.channel, 0) + 1
+        spec, agent_id = rec.spec, agent.spec.id
+        load = agent.load
+        load[spec.channel] = load.get(spec.channel, 0) + 1
         agent.total += 1
-        self._dirty[agent.spec.id] = agent
-        sticky = spec.last_agent_id == agent.spec.id and _in_sticky_window(spec, now)
-        return Assignment(spec.id, agent.spec.id, sticky)
+        self._dirty[agent_id] = agent
+        sticky = spec.last_agent_id == agent_id and _in_sticky_window(spec, now)
+        return Assignment(spec.id, agent_id, sticky)
 
     # ------------------------------------------------------- agent bookkeeping
 

@@ -16,7 +16,16 @@ keeps the queue from silting up with contacts nobody can serve.  Each decision i
 whole with ``time.perf_counter_ns``, so on a shared machine the figures include time
 the process spent descheduled: the table prints the CPU share it actually got.
 Simulated time advances 5 ms per decision, so overflow (bullseye) times pass during the
-run; ``match`` is timed on its own every 1,000 decisions.  Last line: one JSON object.
+run; ``match`` is timed on its own every 1,000 decisions.
+
+The baseline, measured in the same run on the same agents and the same kind of stream:
+a bare longest-idle heap per skill in pure Python (``BareHeap``: free agents in one heap
+per skill keyed by idle time, lazily deleted; waiting contacts in one heap per skill by
+priority then arrival; an arrival pops the longest-idle free agent of its skill, a freed
+agent takes the best-ranked head among its skills' contact heaps).  It knows nothing of
+levels, languages, tiers, channels, overflow, stickiness or exclusions, so it is the
+ceiling of what a Python router can do per decision; ``ratio_vs_bare_heap`` is the
+engine's decisions/s over it.  Last line: one JSON object.
 
 Run: ``python bench/routing.py [--decisions N]``.
 """
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import heapq
 import json
 import os
 import random
@@ -258,6 +268,99 @@ def abandon(router: Router, world: World, now: float) -> int:
     return gone
 
 
+class BareHeap:
+    """The baseline: one longest-idle heap of free agents and one contact heap per skill."""
+
+    def __init__(self, specs: list[AgentSpec], rng: random.Random) -> None:
+        self.skills = {s.id: list(s.skills) for s in specs}
+        self.slots = {s.id: min(sum(s.capacity.values()), s.max_total or AGENTS) for s in specs}
+        self.load = dict.fromkeys(self.skills, 0)
+        self.token = dict.fromkeys(self.skills, 0)
+        self.free: dict[str, list[tuple[float, str, int]]] = {s: [] for s in SKILLS}
+        self.waiting: dict[str, list[tuple[int, float, str]]] = {s: [] for s in SKILLS}
+        self.queued = 0
+        for agent_id in self.skills:
+            self._enter(agent_id, -rng.uniform(0, 3600))
+
+    def _enter(self, agent_id: str, idle_since: float) -> None:
+        self.token[agent_id] += 1
+        entry = (idle_since, agent_id, self.token[agent_id])
+        for skill in self.skills[agent_id]:
+            heapq.heappush(self.free[skill], entry)
+
+    def arrival(self, contact_id: str, skill: str, priority: int, now: float) -> str | None:
+        """Give the contact the longest-idle free agent of its skill, or queue it."""
+        heap, token = self.free[skill], self.token
+        while heap:
+            _, agent_id, tok = heapq.heappop(heap)
+            if token[agent_id] == tok:
+                self.load[agent_id] += 1
+                token[agent_id] += 1
+                if self.load[agent_id] < self.slots[agent_id]:
+                    self._enter(agent_id, now)
+                return agent_id
+        heapq.heappush(self.waiting[skill], (-priority, now, contact_id))
+        self.queued += 1
+        return None
+
+    def agent_free(self, agent_id: str, now: float) -> str | None:
+        """A slot frees up: the oldest waiting head among the agent's skills, if any."""
+        best: list[tuple[int, float, str]] | None = None
+        for skill in self.skills[agent_id]:
+            line = self.waiting[skill]
+            if line and (best is None or line[0] < best[0]):
+                best = line
+        if best is not None:
+            self.queued -= 1
+            return heapq.heappop(best)[2]
+        self.load[agent_id] -= 1
+        self._enter(agent_id, now)
+        return None
+
+
+def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> float:
+    """Decisions/s of the bare heap on the same agents, timed like the engine's."""
+    rng = random.Random(seed)
+    bare = BareHeap(specs, rng)
+    weights = [1 / (i + 1) ** 0.7 for i in range(len(SKILLS))]
+    busy: list[str] = []
+    serial = 0
+    for _ in range(WAITING):  # the start-up queue, and the agents it fills
+        serial += 1
+        skill, priority = (
+            rng.choices(SKILLS, weights)[0],
+            rng.choices(range(4), PRIORITY_WEIGHTS)[0],
+        )
+        got = bare.arrival(f"c{serial}", skill, priority, -rng.uniform(0, 600))
+        if got is not None:
+            busy.append(got)
+    gc.collect()
+    gc.freeze()  # as for the engine
+    timings = array("q")
+    now = 0.0
+    for _ in range(decisions):
+        now += STEP_S
+        if bare.queued < WAITING or not busy:
+            serial += 1
+            contact_id, skill = f"c{serial}", rng.choices(SKILLS, weights)[0]
+            priority = rng.choices(range(4), PRIORITY_WEIGHTS)[0]
+            t0 = time.perf_counter_ns()
+            got = bare.arrival(contact_id, skill, priority, now)
+            timings.append(time.perf_counter_ns() - t0)
+            if got is not None:
+                busy.append(got)
+        else:
+            i = rng.randrange(len(busy))
+            busy[i], busy[-1] = busy[-1], busy[i]
+            agent_id = busy.pop()
+            t0 = time.perf_counter_ns()
+            took = bare.agent_free(agent_id, now)
+            timings.append(time.perf_counter_ns() - t0)
+            if took is not None:
+                busy.append(agent_id)
+    return len(timings) / (sum(timings) / 1e9)
+
+
 def percentile(sorted_ns: array[int] | list[int], p: float) -> float:
     """Nearest-rank percentile, in milliseconds."""
     if not sorted_ns:
@@ -294,6 +397,8 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     ordered = sorted(timings)
     total_s = sum(timings) / 1e9
+    bare_per_s = bare_heap(world.specs, decisions, seed)
+    per_s = len(ordered) / total_s
     slots = sum(min(sum(a.capacity.values()), a.max_total or AGENTS) for a in world.specs)
     rows = [
         ("agents / queues / skills", f"{AGENTS:,} / {QUEUES} / {len(SKILLS)}"),
@@ -304,7 +409,9 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
             (f"  {kind}", f"{n:,} ({placed / n:.0%} placed at once)")
             for kind, (n, placed) in sorted(kinds.items())
         ),
-        ("decisions/s", f"{len(ordered) / total_s:,.0f}"),
+        ("decisions/s", f"{per_s:,.0f}"),
+        ("bare longest-idle heap per skill", f"{bare_per_s:,.0f}/s"),
+        ("ratio vs the bare heap", f"{per_s / bare_per_s:.3f}"),
         ("p50 / p99 / p99.9 / max", _spread(ordered)),
         ("match() every 1,000 decisions", _spread(sorted(matches))),
         ("waiting at the end", f"{router.waiting():,} after {now:.0f} simulated s"),
@@ -317,7 +424,9 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     ]
     print_table(rows)
     return {
-        "decisions_per_s": round(len(ordered) / total_s),
+        "decisions_per_s": round(per_s),
+        "bare_heap_per_s": round(bare_per_s),
+        "ratio_vs_bare_heap": round(per_s / bare_per_s, 3),
         "p50_ms": round(percentile(ordered, 50), 4),
         "p99_ms": round(percentile(ordered, 99), 4),
         "p999_ms": round(percentile(ordered, 99.9), 4),

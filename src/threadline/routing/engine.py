@@ -156,15 +156,17 @@ def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
 
 
 class _Waiting:
-    """A waiting contact; ``seq`` names its one live heap entry (-1 once gone)."""
+    """A waiting contact; ``seq`` names its one live heap entry (-1 once gone), ``entry``
+    is that entry (also the contact's item in its bucket's sorted ranks)."""
 
-    __slots__ = ("bucket", "excluded", "seq", "spec")
+    __slots__ = ("bucket", "entry", "excluded", "seq", "spec")
 
     def __init__(self, spec: ContactSpec, bucket: _Bucket, seq: int) -> None:
         self.spec = spec
         self.bucket = bucket
         self.seq = seq
         self.excluded = spec.excluded_agents
+        self.entry: _ContactEntry = (-spec.priority, spec.enqueued_at, spec.id, seq, self)
 
 
 class _Agent:
@@ -233,8 +235,9 @@ class _Bucket:
         self.channel = key[3]
         self.contacts: list[_ContactEntry] = []
         self.agents: list[_AgentEntry] = []
-        # the live contacts' ranks, sorted: a contact's place in line is a bisection
-        self.ranked: list[_Rank] = []
+        # the live contacts' entries, sorted: a contact's place in line is a bisection
+        # (ids are unique, so entries compare by rank alone)
+        self.ranked: list[_ContactEntry] = []
         self.members: dict[str, _Agent] = {}  # every agent who qualifies for the key
         self.contact_limit = self.agent_limit = _MIN_HEAP_LIMIT
 
@@ -257,8 +260,6 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
-# (-priority, enqueued_at, contact id): a contact's rank, smaller first.
-_Rank: TypeAlias = tuple[int, float, str]
 # (-priority, enqueued_at, contact id, seq, record): unique ids keep records uncompared.
 _ContactEntry: TypeAlias = tuple[int, float, str, int, _Waiting]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
@@ -365,14 +366,36 @@ class Router:
 
     def add_contact(self, contact: ContactSpec) -> None:
         """Put a contact in the waiting set; its overflow applies from the next routing call."""
-        if contact.id in self._waiting:
-            raise ValueError(f"contact {contact.id!r} is already waiting")
-        rec = _Waiting(contact, self._bucket(routing_key(contact)), next(self._seq))
-        self._waiting[contact.id] = rec
-        self._per_queue[contact.queue_id] = self._per_queue.get(contact.queue_id, 0) + 1
-        self._file(rec)
+        contact_id = contact.id
+        if contact_id in self._waiting:
+            raise ValueError(f"contact {contact_id!r} is already waiting")
+        key = (
+            routing_key(contact)
+            if contact.min_levels
+            else (
+                contact.required_skills,
+                (),
+                contact.language,
+                contact.channel,
+                contact.min_tier,
+            )
+        )
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._bucket(key)
+        rec = _Waiting(contact, bucket, next(self._seq))
+        self._waiting[contact_id] = rec
+        per_queue = self._per_queue
+        per_queue[contact.queue_id] = per_queue.get(contact.queue_id, 0) + 1
+        entry = rec.entry
+        bucket.push_contact(entry)
+        ranked = bucket.ranked
+        if not ranked or ranked[-1] < entry:
+            ranked.append(entry)  # the usual arrival: last of its bucket
+        else:
+            insort(ranked, entry)
         at = contact.overflow_at
-        if at is not None and routing_key(contact, overflowed=True) != rec.bucket.key:
+        if at is not None and routing_key(contact, overflowed=True) != key:
             heapq.heappush(self._overflow, (at, rec.seq, rec))
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
@@ -403,7 +426,7 @@ class Router:
         if rec is None:
             return None
         bucket = rec.bucket
-        ahead = bisect_left(bucket.ranked, _rank(rec.spec))
+        ahead = bisect_left(bucket.ranked, rec.entry)
         head = bucket.ranked[0][1] if bucket.ranked else rec.spec.enqueued_at
         channel = bucket.channel
         slots = busy = agents = 0
@@ -423,7 +446,8 @@ class Router:
 
     def route_contact(self, contact_id: str, now: float) -> Assignment | None:
         """Arrival path: place one waiting contact now, or None (not waiting, no agent)."""
-        self._advance(now)
+        if self._overflow and self._overflow[0][0] <= now:
+            self._advance(now)
         rec = self._waiting.get(contact_id)
         if rec is None:
             return None
@@ -514,8 +538,8 @@ class Router:
         if self._dirty:
             self._refresh_index()
         bucket = rec.bucket
-        if not _live_agent_on_top(bucket):
-            return None
+        if not bucket.agents or not _live_agent_on_top(bucket):
+            return None  # the usual case in a busy centre: nobody free for this key
         top = bucket.agents[0][4]
         if not rec.excluded or top.spec.id not in rec.excluded:
             return top
@@ -538,15 +562,18 @@ class Router:
     def _refresh_index(self) -> None:
         """Re-enter the agents changed since the last lookup, where anything changed."""
         for agent in self._dirty.values():
+            indexed = agent.indexed
             if agent.indexed_idle != agent.idle_since:
-                agent.indexed.clear()
+                indexed.clear()
                 agent.indexed_idle = agent.idle_since
             free = agent.free_channels()
-            for channel in [ch for ch in agent.indexed if ch not in free]:
-                del agent.indexed[channel]
+            if free == list(indexed):
+                continue  # the usual case: a slot freed and refilled at once (same order)
+            for channel in [ch for ch in indexed if ch not in free]:
+                del indexed[channel]
             for channel in free:
-                if channel not in agent.indexed:
-                    agent.indexed[channel] = next(self._seq)
+                if channel not in indexed:
+                    indexed[channel] = next(self._seq)
                     self._enter(agent, agent.buckets.get(channel, ()))
         self._dirty.clear()
 
@@ -578,10 +605,11 @@ class Router:
         return bucket
 
     def _file(self, rec: _Waiting) -> None:
-        """Push a contact's live entry into its bucket."""
+        """Push a contact's live entry (made for its current ``seq``) into its bucket."""
         spec = rec.spec
-        rec.bucket.push_contact((-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec))
-        insort(rec.bucket.ranked, _rank(spec))
+        rec.entry = (-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec)
+        rec.bucket.push_contact(rec.entry)
+        insort(rec.bucket.ranked, rec.entry)
 
     def _advance(self, now: float) -> None:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
@@ -611,12 +639,13 @@ class Router:
     def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
         """Apply an offer: the contact stops waiting and takes one slot of the agent."""
         self._unwait(rec)
-        spec = rec.spec
-        agent.load[spec.channel] = agent.load.get(spec.channel, 0) + 1
+        spec, agent_id = rec.spec, agent.spec.id
+        load = agent.load
+        load[spec.channel] = load.get(spec.channel, 0) + 1
         agent.total += 1
-        self._dirty[agent.spec.id] = agent
-        sticky = spec.last_agent_id == agent.spec.id and _in_sticky_window(spec, now)
-        return Assignment(spec.id, agent.spec.id, sticky)
+        self._dirty[agent_id] = agent
+        sticky = spec.last_agent_id == agent_id and _in_sticky_window(spec, now)
+        return Assignment(spec.id, agent_id, sticky)
 
     # ------------------------------------------------------- agent bookkeeping
 
@@ -652,15 +681,14 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     agent.heaps.setdefault(bucket.channel, []).append(bucket.contacts)
 
 
-def _rank(spec: ContactSpec) -> _Rank:
-    return (-spec.priority, spec.enqueued_at, spec.id)
-
-
 def _unrank(rec: _Waiting) -> None:
-    """Take a contact's rank out of its bucket's sorted ranks."""
-    ranked, rank = rec.bucket.ranked, _rank(rec.spec)
-    at = bisect_left(ranked, rank)
-    if at < len(ranked) and ranked[at] == rank:
+    """Take a contact's entry out of its bucket's sorted ranks."""
+    ranked, entry = rec.bucket.ranked, rec.entry
+    if ranked and ranked[0] is entry:  # the usual case: the head is assigned
+        del ranked[0]
+        return
+    at = bisect_left(ranked, entry)
+    if at < len(ranked) and ranked[at] is entry:
         del ranked[at]
 
 

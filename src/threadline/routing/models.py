@@ -36,7 +36,13 @@ class Contact(OrgOwned, Base):
     """One episode of demand that needs an agent."""
 
     __tablename__ = "contacts"
-    __table_args__ = (Index("ix_contacts_org_status", "org_id", "status"),)
+    __table_args__ = (
+        Index("ix_contacts_org_status", "org_id", "status"),
+        # start-up (routing/services.py): every organisation's waiting and held contacts
+        Index("ix_contacts_status_agent", "status", "agent_id"),
+        # start-up (routing/waits.py): each queue's last ended contacts, newest first
+        Index("ix_contacts_queue_ended", "queue_id", "ended_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))

@@ -85,6 +85,25 @@ def _offer_closed(offer: Offer, thread_id: str | None = None) -> OfferClosed:
     )
 
 
+# What a waiting contact's ContactSpec is made of, read in one join at start-up.
+_SPEC_COLUMNS = (
+    Contact.id,
+    Contact.org_id,
+    Contact.queue_id,
+    Contact.channel,
+    Contact.required_skills,
+    Contact.language,
+    Contact.priority,
+    Contact.enqueued_at,
+    Contact.min_tier,
+    Contact.excluded_agents,
+    Queue.overflow_after_s,
+    Queue.overflow_skills,
+    Customer.last_agent_id,
+    Customer.last_served_at,
+)
+
+
 def agent_spec(agent: Agent) -> AgentSpec:
     return AgentSpec(
         id=agent.id,
@@ -113,7 +132,13 @@ class RoutingService:
 
     # ---------------------------------------------------------------- start-up
     async def start(self) -> None:
-        """Rebuild every engine from storage, then offer whatever can be offered."""
+        """Rebuild every engine from storage, then offer whatever can be offered.
+
+        A handful of set queries whatever the size of the backlog: the agents, their
+        loads, and every waiting contact with its queue's overflow and its customer's
+        last agent in one join (tens of thousands of contacts wait after a restart in a
+        busy centre; a query each made start-up take most of a minute).
+        """
         async with self._lock:
             self._routers.clear()
             async with self._ctx.db.sessions() as session:
@@ -121,9 +146,14 @@ class RoutingService:
                 loads = await self._loads(session)
                 for agent in await session.scalars(select(Agent).where(Agent.active.is_(True))):
                     self._upsert(agent, loads.get(agent.id, Counter()))
-                queued = await session.scalars(select(Contact).where(Contact.status == "queued"))
-                for contact in queued:
-                    self.router(contact.org_id).add_contact(await self._spec(session, contact))
+                rows = await session.execute(
+                    select(*_SPEC_COLUMNS)
+                    .join(Queue, Queue.id == Contact.queue_id)
+                    .outerjoin(Customer, Customer.id == Contact.customer_id)
+                    .where(Contact.status == "queued")
+                )
+                for row in rows:
+                    self.router(row.org_id).add_contact(self._spec_of_row(row))
         await self._match_all()
 
     async def _loads(self, session: Any) -> dict[str, Counter[str]]:
@@ -143,12 +173,34 @@ class RoutingService:
         return self._spec_of(contact, queue, customer)
 
     def _spec_of(self, contact: Contact, queue: Queue, customer: Customer | None) -> ContactSpec:
+        return self._contact_spec(
+            contact,
+            queue.overflow_after_s,
+            queue.overflow_skills,
+            customer.last_agent_id if customer else None,
+            customer.last_served_at if customer else None,
+        )
+
+    def _spec_of_row(self, row: Any) -> ContactSpec:
+        """The spec of a row of ``_SPEC_COLUMNS`` (the contact's columns by their names)."""
+        return self._contact_spec(
+            row, row.overflow_after_s, row.overflow_skills, row.last_agent_id, row.last_served_at
+        )
+
+    def _contact_spec(
+        self,
+        contact: Any,  # a Contact or a row with the same attribute names
+        overflow_after_s: int | None,
+        overflow_skills: list[str] | None,
+        last_agent_id: str | None,
+        last_served_at: datetime | None,
+    ) -> ContactSpec:
         sticky_until = None
-        if customer and customer.last_agent_id and customer.last_served_at:
-            sticky_until = _ts(customer.last_served_at) + self._ctx.settings.sticky_window_s
+        if last_agent_id and last_served_at:
+            sticky_until = _ts(last_served_at) + self._ctx.settings.sticky_window_s
         overflow_at = None
-        if queue.overflow_after_s is not None and queue.overflow_skills is not None:
-            overflow_at = _ts(contact.enqueued_at) + queue.overflow_after_s
+        if overflow_after_s is not None and overflow_skills is not None:
+            overflow_at = _ts(contact.enqueued_at) + overflow_after_s
         return ContactSpec(
             id=contact.id,
             queue_id=contact.queue_id,
@@ -158,11 +210,11 @@ class RoutingService:
             priority=contact.priority,
             enqueued_at=_ts(contact.enqueued_at),
             min_tier=contact.min_tier,
-            last_agent_id=customer.last_agent_id if customer else None,
+            last_agent_id=last_agent_id,
             sticky_until=sticky_until,
             excluded_agents=frozenset(contact.excluded_agents),
             overflow_at=overflow_at,
-            overflow_skills=frozenset(queue.overflow_skills or ()) if overflow_at else None,
+            overflow_skills=frozenset(overflow_skills or ()) if overflow_at else None,
         )
 
     # ---------------------------------------------------------------- enqueue

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from threadline.events.domain import ContactAbandoned, ContactAccepted, ContactResolved
 from threadline.queueing import ewt
 from threadline.routing.engine import Router
-from threadline.routing.models import Contact
+from threadline.routing.models import Contact, Queue
 
 SEED_CONTACTS = 500  # ended contacts per queue read at start-up
 _MEMORY = 10_000  # arrival estimates kept for learning; the oldest are dropped
@@ -80,7 +80,9 @@ class WaitEstimator:
     async def seed(self, session: Any) -> None:
         """Learn each queue's recent handle times, delays and hang-ups from storage."""
         self._queues.clear()
-        queue_ids = await session.scalars(select(Contact.queue_id).distinct())
+        # one indexed read per queue (ix_contacts_queue_ended), newest first: never a pass
+        # over all the contacts ever handled
+        queue_ids = await session.scalars(select(Queue.id))
         for queue_id in list(queue_ids):
             rows = await session.execute(
                 select(Contact.status, Contact.enqueued_at, Contact.accepted_at, Contact.ended_at)

@@ -91,16 +91,25 @@ class Subscription:
     Filed under `keys` (see event_keys), it is offered only the events filed under one of
     them, and its predicate decides among those; with no keys given (None) it is offered
     every event, as a node-wide observer. Keys may change while it lives (a desktop
-    watching one more thread, a visitor who turned out to be a known customer)."""
+    watching one more thread, a visitor who turned out to be a known customer).
+
+    With a `sink`, an accepted event is handed to it at once, inside the dispatch, instead
+    of waiting in `queue` for a reader task to wake: a socket that can take the frame now
+    is written to without a task switch (realtime/outbox.py). A sink must not raise and
+    must not block: it keeps its own bounded backlog."""
 
     predicate: Predicate
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_BUFFER))
     overflowed: bool = False
     keys: set[Key] = field(default_factory=set)
+    sink: Callable[[Event], None] | None = None
     _fanout: _LocalFanout | None = None
 
     def offer(self, event: Event) -> None:
         if not self.predicate(event):
+            return
+        if self.sink is not None:
+            self.sink(event)
             return
         try:
             self.queue.put_nowait(event)
@@ -139,7 +148,10 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
     async def publish(self, events: list[Event]) -> None: ...
     def subscribe(
-        self, predicate: Predicate, keys: Iterable[Key] | None = None
+        self,
+        predicate: Predicate,
+        keys: Iterable[Key] | None = None,
+        sink: Callable[[Event], None] | None = None,
     ) -> Subscription: ...
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
@@ -151,8 +163,13 @@ class _LocalFanout:
         self._everything: set[Subscription] = set()
         self._index: dict[Key, set[Subscription]] = {}
 
-    def subscribe(self, predicate: Predicate, keys: Iterable[Key] | None = None) -> Subscription:
-        subscription = Subscription(predicate)
+    def subscribe(
+        self,
+        predicate: Predicate,
+        keys: Iterable[Key] | None = None,
+        sink: Callable[[Event], None] | None = None,
+    ) -> Subscription:
+        subscription = Subscription(predicate, sink=sink)
         if keys is None:
             self._everything.add(subscription)
             return subscription

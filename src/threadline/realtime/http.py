@@ -15,8 +15,6 @@ Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -43,7 +41,8 @@ from threadline.events.domain import (
     TimelineEntryAdded,
     Typing,
 )
-from threadline.realtime.frames import event_text, receive_frame, send_error
+from threadline.realtime.frames import receive_frame, send_error
+from threadline.realtime.outbox import Outbox
 from threadline.threads.services import get_thread
 
 router = APIRouter()
@@ -119,14 +118,17 @@ async def stream(websocket: WebSocket) -> None:
     cookie = websocket.cookies.get(SESSION_COOKIE)
     session_id = session_id_of(ctx, cookie) if cookie else None
     watched: set[str] = set()
+    outbox = Outbox(websocket, lambda event: _ends(event, session_id))
     subscription = ctx.bus.subscribe(
-        lambda e: visible(principal, watched, e), desktop_keys(principal, watched)
-    )
-    writer = asyncio.create_task(_push(websocket, subscription, session_id))
-    await websocket.send_json(
-        {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
+        lambda e: visible(principal, watched, e),
+        desktop_keys(principal, watched),
+        sink=outbox.deliver,
     )
     try:
+        await websocket.send_json(
+            {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
+        )
+        outbox.release()
         while True:
             frame = await receive_frame(websocket)
             if frame is None:
@@ -139,21 +141,7 @@ async def stream(websocket: WebSocket) -> None:
         pass
     finally:
         ctx.bus.unsubscribe(subscription)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
-
-
-async def _push(websocket: WebSocket, subscription: Any, session_id: str | None) -> None:
-    """This socket's writer: its own task and its own bounded queue (the subscription's),
-    so a slow socket delays no other; one that falls a whole queue behind is closed."""
-    async for event in subscription:
-        if not isinstance(event, SessionEnded):
-            await websocket.send_text(event_text(event))
-        elif _ends(event, session_id):
-            await websocket.close(code=4401, reason="session ended; log in again")
-            return
-    await websocket.close(code=4408, reason="too slow; reconnect")
+        await outbox.close()
 
 
 def _ends(event: SessionEnded, session_id: str | None) -> bool:

@@ -12,7 +12,6 @@ import dataclasses
 import itertools
 import json
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given, settings
@@ -23,9 +22,7 @@ from threadline.events.bus import (
     Event,
     MemoryBus,
     Subscription,
-    customer_key,
     event_keys,
-    queue_key,
 )
 from threadline.events.domain import (
     EVENT_TYPES,
@@ -35,7 +32,6 @@ from threadline.events.domain import (
     TimelineEntryAdded,
     Typing,
 )
-from threadline.journey.live import WaitWatch
 from threadline.realtime.frames import event_text
 from threadline.realtime.http import desktop_keys, visible
 
@@ -239,33 +235,6 @@ def test_every_key_of_an_event_but_its_type_names_its_organisation(event: Domain
     keys = event_keys(event)
     assert keys[:2] == [("type", event.type), ("org", event.org_id, event.type)]
     assert all(key[1] == event.org_id for key in keys[1:])
-
-
-async def test_a_wait_watch_follows_its_customer_and_queues() -> None:
-    """The chat widget's wait: filed under its customer (and, once known, the queues it
-    waits in); after an identify merged the visitor, under the customer they became."""
-    bus = MemoryBus()
-    ctx: Any = SimpleNamespace(bus=bus)
-    state = {"customer_id": "cu-1"}
-    watch = WaitWatch(ctx, "org-a", lambda: state["customer_id"])
-    sub = watch._subscription
-    assert sub.keys == {customer_key("org-a", "cu-1")}
-    watch._queues = frozenset({"qu-1"})
-    watch.follow()
-    assert sub.keys == {customer_key("org-a", "cu-1"), queue_key("org-a", "qu-1")}
-    state["customer_id"] = "cu-2"
-    watch.follow()
-    assert sub.keys == {customer_key("org-a", "cu-2"), queue_key("org-a", "qu-1")}
-    await bus.publish(
-        [
-            QueueChanged(org_id="org-a", queue_id="qu-1"),
-            QueueChanged(org_id="org-a", queue_id="qu-2"),
-            QueueChanged(org_id="org-b", queue_id="qu-1"),
-        ]
-    )
-    assert [e.queue_id for e in _drain(sub)] == ["qu-1"]  # type: ignore[attr-defined]
-    watch.close()
-    assert bus._index == {}
 
 
 def test_a_frame_is_serialised_once_and_as_send_json_would() -> None:

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from threadline.context import Context
+from threadline.events.bus import Key, customer_key, queue_key
 from threadline.events.domain import CallbackChanged, DomainEvent, QueueChanged, TimelineEntryAdded
 from threadline.journey.schemas import CustomerWaitOut
 from threadline.journey.services import WaitState
@@ -38,7 +39,21 @@ class WaitWatch:
         self._org_id = org_id
         self._customer_id = customer_id
         self._queues: frozenset[str] = frozenset()
-        self._subscription = ctx.bus.subscribe(self._relevant)
+        self._subscription = ctx.bus.subscribe(self._relevant, self._keys())
+
+    def _keys(self) -> set[Key]:
+        """Where it is filed on the bus: every event `_relevant` may accept is filed under
+        its customer's key or the key of a queue it waits in."""
+        keys = {queue_key(self._org_id, queue_id) for queue_id in self._queues}
+        keys.add(customer_key(self._org_id, self._customer_id()))
+        return keys
+
+    def follow(self) -> None:
+        """File it again after its customer changed (a visitor merged into a known one)."""
+        self._subscription.rekey(self._keys())
+
+    def close(self) -> None:
+        self._ctx.bus.unsubscribe(self._subscription)
 
     def _relevant(self, event: DomainEvent) -> bool:
         if event.org_id != self._org_id:
@@ -72,10 +87,12 @@ class WaitWatch:
                     log.warning("live.wait_failed", exc_info=True)
                     await self._wake(REFRESH_S)
                     continue
-                self._queues = state.queue_ids
+                if state.queue_ids != self._queues:
+                    self._queues = state.queue_ids
+                    self.follow()
                 if state.view != last:
                     last = state.view
                     yield state.view
                 await self._wake(REFRESH_S if state.view is not None else None)
         finally:
-            self._ctx.bus.unsubscribe(self._subscription)
+            self.close()

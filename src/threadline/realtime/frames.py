@@ -8,8 +8,29 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 
 from threadline.boundary import NUL_MESSAGE, nul_location
+from threadline.events.domain import DomainEvent
 
 MAX_FRAME_CHARS = 64_000
+# Events whose frame text is kept for the sockets still to send it. One event reaches up to
+# every desktop of an organisation; each socket's writer sends it when its turn comes, so
+# the text must outlive the dispatch by as many events as a writer may lag (a writer further
+# behind than this serialises again: slower, never wrong).
+FRAME_TEXTS_KEPT = 512
+_frame_texts: dict[int, tuple[DomainEvent, str]] = {}
+
+
+def event_text(event: DomainEvent) -> str:
+    """The event's frame as JSON text, serialised once for every socket that sends it
+    (the same text `send_json` would write). Keyed by the event object itself: an entry
+    holds the event, so its id() cannot be reused while the entry lives."""
+    entry = _frame_texts.get(id(event))
+    if entry is not None and entry[0] is event:
+        return entry[1]
+    text = json.dumps(event.frame(), separators=(",", ":"), ensure_ascii=False)
+    _frame_texts[id(event)] = (event, text)
+    if len(_frame_texts) > FRAME_TEXTS_KEPT:
+        del _frame_texts[next(iter(_frame_texts))]  # the oldest (dicts keep insertion order)
+    return text
 
 
 async def receive_frame(websocket: WebSocket) -> dict[str, Any] | None:

@@ -15,8 +15,6 @@ Client -> server: {"type": "watch" | "unwatch", "thread_id"}, {"type": "typing",
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -27,7 +25,9 @@ from threadline.auth.services import session_id_of
 from threadline.auth.sockets import refuse
 from threadline.context import Context
 from threadline.errors import ThreadlineError
+from threadline.events.bus import Key, Subscription, agent_key, org_key, thread_key
 from threadline.events.domain import (
+    EVENT_TYPES,
     ContactAccepted,
     ContactOffered,
     DeliveryFailed,
@@ -42,6 +42,7 @@ from threadline.events.domain import (
     Typing,
 )
 from threadline.realtime.frames import receive_frame, send_error
+from threadline.realtime.outbox import Outbox
 from threadline.threads.services import get_thread
 
 router = APIRouter()
@@ -62,6 +63,24 @@ SHOWN = (
 ORG_WIDE = (QueueChanged, PresenceChanged)
 SUPERVISOR_WIDE = (DeliveryFailed,)
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
+
+
+def _types(classes: tuple[type[DomainEvent], ...]) -> tuple[str, ...]:
+    """The wire names of these classes and of their subclasses (what isinstance accepts)."""
+    return tuple(sorted(name for name, cls in EVENT_TYPES.items() if issubclass(cls, classes)))
+
+
+def desktop_keys(principal: Principal, watched: set[str]) -> set[Key]:
+    """Where a desktop is filed on the bus: every event `visible` may accept is filed under
+    one of these (its agent's own events, the org-wide kinds, a supervisor's org-wide
+    kinds, each watched thread), so the bus offers it nothing else."""
+    org_id = principal.org_id
+    keys: set[Key] = {agent_key(org_id, principal.agent_id)}
+    keys.update(org_key(org_id, name) for name in _types(ORG_WIDE))
+    if principal.has("supervisor"):
+        keys.update(org_key(org_id, name) for name in _types(SUPERVISOR_WIDE))
+    keys.update(thread_key(org_id, thread_id) for thread_id in watched)
+    return keys
 
 
 def visible(principal: Principal, watched: set[str], event: DomainEvent) -> bool:
@@ -99,37 +118,30 @@ async def stream(websocket: WebSocket) -> None:
     cookie = websocket.cookies.get(SESSION_COOKIE)
     session_id = session_id_of(ctx, cookie) if cookie else None
     watched: set[str] = set()
-    subscription = ctx.bus.subscribe(lambda e: visible(principal, watched, e))
-    writer = asyncio.create_task(_push(websocket, subscription, session_id))
-    await websocket.send_json(
-        {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
+    outbox = Outbox(websocket, lambda event: _ends(event, session_id))
+    subscription = ctx.bus.subscribe(
+        lambda e: visible(principal, watched, e),
+        desktop_keys(principal, watched),
+        sink=outbox.deliver,
     )
     try:
+        await websocket.send_json(
+            {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
+        )
+        outbox.release()
         while True:
             frame = await receive_frame(websocket)
             if frame is None:
                 continue
             try:
-                await _handle(ctx, principal, watched, frame)
+                await _handle(ctx, principal, watched, subscription, frame)
             except ThreadlineError as exc:
                 await send_error(websocket, exc.code, exc.message)
     except WebSocketDisconnect:
         pass
     finally:
         ctx.bus.unsubscribe(subscription)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
-
-
-async def _push(websocket: WebSocket, subscription: Any, session_id: str | None) -> None:
-    async for event in subscription:
-        if not isinstance(event, SessionEnded):
-            await websocket.send_json(event.frame())
-        elif _ends(event, session_id):
-            await websocket.close(code=4401, reason="session ended; log in again")
-            return
-    await websocket.close(code=4408, reason="too slow; reconnect")
+        await outbox.close()
 
 
 def _ends(event: SessionEnded, session_id: str | None) -> bool:
@@ -140,7 +152,9 @@ def _ends(event: SessionEnded, session_id: str | None) -> bool:
     return session_id in event.session_ids
 
 
-async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: Any) -> None:
+async def _handle(
+    ctx: Context, principal: Principal, watched: set[str], subscription: Subscription, frame: Any
+) -> None:
     if not isinstance(frame, dict):
         return
     thread_id = frame.get("thread_id")
@@ -148,8 +162,10 @@ async def _handle(ctx: Context, principal: Principal, watched: set[str], frame: 
         return
     if frame.get("type") == "watch":
         watched.add(thread_id)
+        subscription.add_key(thread_key(principal.org_id, thread_id))
     elif frame.get("type") == "unwatch":
         watched.discard(thread_id)
+        subscription.discard_key(thread_key(principal.org_id, thread_id))
     elif frame.get("type") == "typing":
         thread = await get_thread(ctx, principal.org_id, thread_id)
         await ctx.bus.publish(

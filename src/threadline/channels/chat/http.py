@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,7 @@ from threadline.channels.chat.services import (
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
+from threadline.events.bus import customer_key
 from threadline.events.domain import (
     ContactAccepted,
     DomainEvent,
@@ -105,25 +107,31 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
         return
     except WebSocketDisconnect:
         return
+    org_id = session.endpoint.org_id
     state = {"customer_id": session.customer_id}
     subscription = ctx.bus.subscribe(
-        lambda e: (
-            e.org_id == session.endpoint.org_id
-            and getattr(e, "customer_id", None) == state["customer_id"]
-        )
+        lambda e: e.org_id == org_id and getattr(e, "customer_id", None) == state["customer_id"],
+        [customer_key(org_id, state["customer_id"])],
     )
+    watch = WaitWatch(ctx, org_id, lambda: state["customer_id"])
+
+    def follow() -> None:  # the visitor turned out to be another customer: hear theirs
+        subscription.rekey([customer_key(org_id, state["customer_id"])])
+        watch.follow()
+
     writer = asyncio.create_task(_push(websocket, subscription))
-    waits = asyncio.create_task(_push_waits(ctx, websocket, session, state))
+    waits = asyncio.create_task(_push_waits(ctx, websocket, watch, session, state))
     try:
         while True:
             raw = await receive_frame(websocket)
             if raw is None:
                 continue
-            await _handle(ctx, websocket, session, state, raw)
+            await _handle(ctx, websocket, session, state, raw, follow)
     except WebSocketDisconnect:
         pass
     finally:
         ctx.bus.unsubscribe(subscription)
+        watch.close()
         for task in (writer, waits):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -139,11 +147,14 @@ async def _push(websocket: WebSocket, subscription: Any) -> None:
 
 
 async def _push_waits(
-    ctx: Context, websocket: WebSocket, session: VisitorSession, state: dict[str, str]
+    ctx: Context,
+    websocket: WebSocket,
+    watch: WaitWatch,
+    session: VisitorSession,
+    state: dict[str, str],
 ) -> None:
     """The visitor's wait, when it changes (their place, its range, their callback)."""
     org_id = session.endpoint.org_id
-    watch = WaitWatch(ctx, org_id, lambda: state["customer_id"])
     views = watch.views(lambda: customer_wait(ctx, org_id, state["customer_id"]))
     async with contextlib.aclosing(views):
         async for view in views:
@@ -171,13 +182,14 @@ async def _handle(
     session: VisitorSession,
     state: dict[str, str],
     raw: dict[str, Any],
+    follow: Callable[[], None],
 ) -> None:
     client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
     try:
         frame = _Frame.model_validate(raw)
         visitor = (session.endpoint.id, session.visitor.visitor_id)
         if await rate_limits(ctx).chat_frame(frame.type, *visitor):  # False: typing, dropped
-            await _dispatch(ctx, websocket, session, state, frame, raw)
+            await _dispatch(ctx, websocket, session, state, frame, raw, follow)
     except ValidationError as exc:
         await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
@@ -196,6 +208,7 @@ async def _dispatch(
     state: dict[str, str],
     frame: _Frame,
     raw: Any,
+    follow: Callable[[], None],
 ) -> None:
     org_id = session.endpoint.org_id
     if frame.type == "message":
@@ -235,6 +248,7 @@ async def _dispatch(
         # have merged them), or a second identify re-merges the merged-away record
         current = dataclasses.replace(session, customer_id=state["customer_id"])
         state["customer_id"] = await do_identify(ctx, current, data)
+        follow()
         await websocket.send_json({"type": "identified", "customer_id": state["customer_id"]})
     else:
         await send_error(websocket, "unknown_type", f"unknown frame type {frame.type!r}")

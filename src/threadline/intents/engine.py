@@ -80,9 +80,9 @@ class Prediction:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What training may vary. The defaults are not tuned to any one data set: they are the
-    usual choices for short customer messages (cross-validated on a split of BANKING77's
-    training data, see bench/intents.py)."""
+    """What training may vary. The defaults are the usual choices for short messages (C=1,
+    word 1-2 and character 2-5 grams); the embedding weight 2 was picked from {1, 2, 3} on an
+    80/20 split of BANKING77's training data (differences under a point), nothing finer."""
 
     embeddings: str = "use"
     c: float = 1.0

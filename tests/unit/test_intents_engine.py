@@ -215,3 +215,16 @@ def test_sentence_embeddings_path_trains_and_reloads(tmp_path: Path) -> None:
         "card_lost",
         "transfer",
     ]
+
+
+def test_a_class_with_one_example_is_learnt_and_the_rest_still_calibrate() -> None:
+    rows = [*examples(per_phrase=2, seed=4), Example("where is the nearest ATM", "atm")]
+    model = train(rows, FAST)
+    assert "atm" in model.classes
+    assert model.stats["calibrated_on"] > 0
+    assert model.temperature != 1.0
+
+
+def test_texts_without_a_single_word_are_a_data_error() -> None:
+    with pytest.raises(IntentDataError, match="cannot learn"):
+        train([Example("!!", "a"), Example("??", "b"), Example("..", "a")], FAST)

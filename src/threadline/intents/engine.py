@@ -400,16 +400,18 @@ def train(rows: Sequence[Example], settings: Settings | None = None) -> IntentMo
 
     everything = np.arange(len(rows), dtype=np.int64)
     temperature = 1.0
-    counts = Counter(labels.tolist())
-    held = _calibration_split(labels, s) if min(counts.values()) >= 2 else None
-    if held is not None:
-        fit_idx, cal_idx = held
-        word, char, svm = fit(fit_idx)
-        sub = embedded[cal_idx] if embedded is not None else None
-        features = _features([texts[i] for i in cal_idx], word, char, embedder, s, sub)
-        margins = _full_margins(svm, features, len(classes))
-        temperature = fit_temperature(margins, labels[cal_idx])
-    word, char, svm = fit(everything)
+    held = _calibration_split(labels, s)
+    try:
+        if held is not None:
+            fit_idx, cal_idx = held
+            word, char, svm = fit(fit_idx)
+            sub = embedded[cal_idx] if embedded is not None else None
+            features = _features([texts[i] for i in cal_idx], word, char, embedder, s, sub)
+            margins = _full_margins(svm, features, len(classes))
+            temperature = fit_temperature(margins, labels[cal_idx])
+        word, char, svm = fit(everything)
+    except ValueError as exc:  # e.g. not one word in any text: scikit-learn says why
+        raise IntentDataError(f"cannot learn from these examples: {exc}") from exc
     coef, intercept = _full_coef(svm, len(classes))
     stats = {"examples": len(rows), "calibrated_on": 0 if held is None else len(held[1])}
     return IntentModel(classes, word, char, coef, intercept, s, temperature, stats)
@@ -418,16 +420,26 @@ def train(rows: Sequence[Example], settings: Settings | None = None) -> IntentMo
 def _calibration_split(
     labels: npt.NDArray[np.int64], s: Settings
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    n_classes = len(set(labels.tolist()))
-    size = max(round(len(labels) * s.calibration_fraction), n_classes)
-    if size >= len(labels) - n_classes:
-        return None
+    """A stratified held-out part for the temperature; a class with a single example always
+    stays in the part trained on (it cannot be in both, and the model must know it)."""
+    counts = Counter(labels.tolist())
     idx = np.arange(len(labels), dtype=np.int64)
-    fit_idx, cal_idx = train_test_split(idx, test_size=size, stratify=labels, random_state=s.seed)
-    # The part trained on must still see every class, or its margins lack a column.
-    if len(set(labels[fit_idx].tolist())) < n_classes:
+    splittable = np.array([i for i in idx if counts[int(labels[i])] >= 2], dtype=np.int64)
+    singles = np.array([i for i in idx if counts[int(labels[i])] < 2], dtype=np.int64)
+    n_classes = len(set(labels[splittable].tolist()))
+    if n_classes < 2:
         return None
-    return np.asarray(fit_idx), np.asarray(cal_idx)
+    size = max(round(len(splittable) * s.calibration_fraction), n_classes)
+    if size > len(splittable) - n_classes:
+        return None
+    fit_idx, cal_idx = train_test_split(
+        splittable, test_size=size, stratify=labels[splittable], random_state=s.seed
+    )
+    fit_idx = np.concatenate([np.asarray(fit_idx, dtype=np.int64), singles])
+    # The part trained on must still see every class, or its margins lack a column.
+    if len(set(labels[fit_idx].tolist())) < len(counts):
+        return None
+    return fit_idx, np.asarray(cal_idx, dtype=np.int64)
 
 
 def _full_coef(

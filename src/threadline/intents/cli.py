@@ -87,6 +87,9 @@ def predict_command(
     """One text per line on stdin; one JSON object per line on stdout, in input order."""
     loaded = _load(model)
     batch: list[str] = []
+    # A file or pipe is read in batches (the embedding is much faster per batch); someone
+    # typing at a terminal gets each answer at once.
+    size = 1 if sys.stdin.isatty() else BATCH
 
     def flush() -> None:
         for prediction in loaded.predict(batch, top_k=top, threshold=threshold):
@@ -96,7 +99,7 @@ def predict_command(
 
     for line in sys.stdin:
         batch.append(line.rstrip("\r\n"))
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             flush()
     if batch:
         flush()

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from threadline.config import Settings
 from threadline.db import across_orgs
+from threadline.intents import cli as intents_cli
 from threadline.queueing import staffing_cli
 from threadline.simulation import cli as simulate_cli
 
@@ -19,6 +20,7 @@ app = typer.Typer(help="Threadline: one customer, one thread, every channel.", n
 console = Console()
 staffing_cli.register(app)
 simulate_cli.register(app)
+intents_cli.register(app)
 
 
 def _settings() -> Settings:

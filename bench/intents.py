@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Intent classifier on BANKING77: held-out accuracy, calibration, training time, predictions/s.
+
+A stratified 20 % of the training CSV (``--seed``, 0 by default) is held out; each
+configuration is trained on the other 80 % and scored on it, in one run:
+
+* ``baseline``: TF-IDF word 1-2 grams + character 2-5 grams and a linear SVM, uncalibrated
+  (the classic ~91 %-on-test baseline), timed the same way;
+* ``none``: the engine without sentence embeddings (n-grams, SVM, temperature-calibrated);
+* ``use``: the engine with Google USE multilingual v3 embeddings (the default).
+
+Predictions/s is the whole path `predict` takes (normalise, n-grams, embedding, margins,
+softmax, top-3) over the held-out texts in batches of 256, after one warm-up call; the
+training time includes embedding the training texts. The last line is one JSON object.
+
+Seed 0's held-out part was looked at once, to pick the embedding weight (1, 2 or 3); report
+``--seed 1`` as well, whose held-out part chose nothing.
+
+    python bench/intents.py [--data ../shared/data/banking77/train.csv]
+                            [--configs baseline,none,use] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline, make_union
+from sklearn.svm import LinearSVC
+
+from threadline.intents.engine import Example, Settings, evaluate, macro_f1, read_csv, train
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/banking77/train.csv"
+
+
+def split(rows: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    labels = [r.category for r in rows]
+    fit_idx, held_idx = train_test_split(
+        np.arange(len(rows)), test_size=0.2, stratify=labels, random_state=seed
+    )
+    return [rows[i] for i in fit_idx], [rows[i] for i in held_idx]
+
+
+def baseline(fit: list[Example], held: list[Example]) -> dict[str, float]:
+    started = time.perf_counter()
+    model = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        ),
+        LinearSVC(C=1.0),
+    ).fit([r.text for r in fit], [r.category for r in fit])
+    train_s = time.perf_counter() - started
+    texts = [r.text for r in held]
+    model.predict(texts[:8])
+    started = time.perf_counter()
+    predicted = [
+        str(p) for b in range(0, len(texts), 256) for p in model.predict(texts[b : b + 256])
+    ]
+    predict_s = time.perf_counter() - started
+    truth = [r.category for r in held]
+    return {
+        "accuracy": float(np.mean([a == b for a, b in zip(predicted, truth, strict=True)])),
+        "macro_f1": macro_f1(truth, predicted, sorted(set(truth) | set(predicted))),
+        "train_s": train_s,
+        "predictions_per_s": len(texts) / predict_s,
+    }
+
+
+def engine(fit: list[Example], held: list[Example], embeddings: str) -> dict[str, float]:
+    started = time.perf_counter()
+    model = train(fit, Settings(embeddings=embeddings))
+    train_s = time.perf_counter() - started
+    texts = [r.text for r in held]
+    model.predict(texts[:8])
+    started = time.perf_counter()
+    for b in range(0, len(texts), 256):
+        model.predict(texts[b : b + 256])
+    predict_s = time.perf_counter() - started
+    result = evaluate(model, held)
+    return {
+        "accuracy": result.accuracy,
+        "macro_f1": result.macro_f1,
+        "ece": result.ece_calibrated,
+        "ece_uncalibrated": result.ece_raw,
+        "answered_at_0.5": result.answered,
+        "accuracy_answered": result.accuracy_answered,
+        "temperature": model.temperature,
+        "train_s": train_s,
+        "predictions_per_s": len(texts) / predict_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--configs", default="baseline,none,use")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rows = read_csv(args.data)
+    fit, held = split(rows, args.seed)
+    print(f"{len(rows)} examples: {len(fit)} to train, {len(held)} held out (seed {args.seed})")
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, float]] = {}
+    for config in args.configs.split(","):
+        if config == "baseline":
+            results[config] = baseline(fit, held)
+        else:
+            results[config] = engine(fit, held, config)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in results[config].items())
+        print(f"{config:9} {shown}", flush=True)
+    base = results.get("baseline")
+    summary: dict[str, object] = {
+        "held_out": len(held),
+        "seed": args.seed,
+        "load_avg_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "cores": os.cpu_count(),
+    }
+    for config, figures in results.items():
+        entry = {k: round(v, 4) for k, v in figures.items()}
+        if base is not None and config != "baseline":
+            entry["accuracy_vs_baseline"] = round(figures["accuracy"] - base["accuracy"], 4)
+            entry["train_time_ratio"] = round(figures["train_s"] / base["train_s"], 2)
+            entry["speed_ratio"] = round(
+                figures["predictions_per_s"] / base["predictions_per_s"], 3
+            )
+        summary[config] = entry
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

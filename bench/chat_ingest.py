@@ -315,6 +315,8 @@ class Server:
             script = str(ROOT / "bench" / "minimal_chat_app.py")
             cmd = [sys.executable, script, "--url", url, "--port", str(self.port)]
             py_spy = None
+        elif wrapper := os.environ.get("THREADLINE_BENCH_SERVE_SCRIPT"):
+            cmd = [sys.executable, wrapper, "serve"]  # a local instrumentation hook
         elif profile := os.environ.get("THREADLINE_BENCH_CPROFILE"):
             code = (
                 "import cProfile\nfrom threadline.cli import main\n"

@@ -773,9 +773,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
                         f"{prefix}_ratio_vs_app": round(vs_app, 3),
                         f"{prefix}_app_msgs_per_s": round(app.msgs_per_s, 1),
                         f"{prefix}_app_p99_ms": round(app.p99_ms, 2),
-                        f"{prefix}_app_server_cpu_ms_per_msg": round(
-                            app.server_cpu_ms_per_msg, 2
-                        ),
+                        f"{prefix}_app_server_cpu_ms_per_msg": round(app.server_cpu_ms_per_msg, 2),
                         f"{prefix}_app_failed_messages": app.failed,
                     }
                 )
@@ -797,7 +795,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
             print(
                 f"{backend:<9} {mode:<10} {ph.msgs_per_s:>8.1f} {ph.p50_ms:>8.1f} "
                 f"{ph.p99_ms:>8.1f} {ph.ack_p50_ms:>8.1f} {raw_seq:>12.0f} {raw_conc:>10.0f} "
-                f"{ratio:>6.3f} {app_rate:>9.1f} {vs_app:>6.3f} {ph.server_cpu_pct:>8.0f} {ph.server_sys_pct:>6.0f} "
+                f"{ratio:>6.3f} {app_rate:>9.1f} {vs_app:>6.3f} {ph.server_cpu_pct:>8.0f} "
+                f"{ph.server_sys_pct:>6.0f} "
                 f"{ph.server_cpu_ms_per_msg:>10.2f} {ph.client_cpu_pct:>8.0f} {ph.lost:>5} "
                 f"{ph.failed:>6}"
             )

@@ -253,7 +253,7 @@ async def _customer_with_thread(
     query = query.join(Thread, Thread.id == newest).where(
         Customer.id == customer_id, Customer.org_id == endpoint.org_id
     )
-    row = (await uow.session.execute(query)).first()
+    row: Any = (await uow.session.execute(query)).first()
     if row is None:
         return None
     return row[0], row[1], (row[2] if len(row) > 2 else _UNREAD)

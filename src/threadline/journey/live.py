@@ -8,11 +8,13 @@ own. Here a single bus subscription routes each event by its customer to that cu
 sockets (an index, `CustomerStreams`), and `WaitHub` keeps the waits:
 
 * a wait is computed once per customer (or contact) however many sockets show it;
-* the routing engine's `queue.changed` marks dirty only the views of customers *waiting*
-  in that queue (an index by queue, kept from each computed view); the customer's own
-  `timeline` entries that may move a wait (not a chat's messages) and `callback.changed`
-  mark their own view dirty;
-* changes are coalesced for BATCH_S, then each dirty view is recomputed once and sent to
+* the customer's own `timeline` entries that may move a wait (not a chat's messages) and
+  `callback.changed` mark their own view for a full computation (a few reads);
+* the routing engine's `queue.changed` marks only the views of customers *waiting* in that
+  queue (an index by queue, kept from each computed view), and those are refreshed
+  together: place, range, status and offer from the engine's memory and one read of all
+  their contacts (journey.services.refresh_views), not ten reads per customer;
+* changes are coalesced for BATCH_S, then each marked view is computed once and sent to
   the sockets whose last view differs;
 * a waiting view drifts with time alone: it is recomputed every REFRESH_S; a customer who
   waits for nothing costs nothing until their next event.
@@ -35,7 +37,7 @@ from threadline.context import Context
 from threadline.events.bus import Subscription
 from threadline.events.domain import CallbackChanged, DomainEvent, QueueChanged, TimelineEntryAdded
 from threadline.journey.schemas import CustomerWaitOut
-from threadline.journey.services import WaitState
+from threadline.journey.services import WaitState, refresh_views
 
 log = structlog.get_logger(__name__)
 BATCH_S = 0.5
@@ -47,6 +49,10 @@ WAIT_NEUTRAL = frozenset({"message", "note", "reaction", "edit"})
 
 Send = Callable[[CustomerWaitOut | None], Awaitable[None]]
 Compute = Callable[[], Awaitable[WaitState]]
+# (org id, {view key: its last waiting view}) -> each refreshed, None: compute it in full
+Refresh = Callable[
+    [str, dict[Hashable, CustomerWaitOut]], Awaitable[dict[Hashable, CustomerWaitOut | None]]
+]
 _UNSENT: Any = object()
 
 
@@ -85,14 +91,17 @@ class _View:
 class WaitHub:
     """The live waits of one process: computed once per view, pushed on change."""
 
-    def __init__(self) -> None:
+    def __init__(self, refresh: Refresh | None = None) -> None:
+        self._refresh = refresh
         self._views: dict[Hashable, _View] = {}
         self._by_customer: dict[tuple[str, str], set[Hashable]] = {}
         self._by_queue: dict[tuple[str, str], set[Hashable]] = {}
-        self._dirty: set[Hashable] = set()
+        self._dirty: set[Hashable] = set()  # to compute in full
+        self._moved: set[Hashable] = set()  # waiting in a queue that changed: to refresh
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.computed = 0  # views computed so far (tests and benchmarks read it)
+        self.computed = 0  # views computed in full so far (tests and benchmarks read it)
+        self.refreshed = 0  # views refreshed from their queue
 
     # ------------------------------------------------------------ sockets
     def watch(
@@ -125,6 +134,7 @@ class WaitHub:
     def _drop(self, view: _View) -> None:
         self._views.pop(view.key, None)
         self._dirty.discard(view.key)
+        self._moved.discard(view.key)
         self._unindex(self._by_customer, (view.org_id, view.customer_id), view.key)
         for queue in view.queues:
             self._unindex(self._by_queue, queue, view.key)
@@ -144,7 +154,10 @@ class WaitHub:
     def on_event(self, event: DomainEvent) -> None:
         """Mark the views an event may move (cheap: index look-ups, no I/O)."""
         if isinstance(event, QueueChanged):
-            self._mark(self._by_queue.get((event.org_id, event.queue_id), ()))
+            keys = self._by_queue.get((event.org_id, event.queue_id), ())
+            if keys:
+                self._moved.update(keys)
+                self._wake.set()
         elif moves_wait(event):
             customer_id = getattr(event, "customer_id", None)
             if customer_id:
@@ -170,9 +183,48 @@ class WaitHub:
             await asyncio.sleep(BATCH_S)  # what happens meanwhile joins this round
             self._wake.clear()
             now = time.monotonic()
-            keys = self._dirty | {k for k, v in self._views.items() if v.timed and v.due <= now}
-            self._dirty = set()
-            await self._recompute_all(keys)
+            full, self._dirty = self._dirty, set()
+            due = {k for k, v in self._views.items() if v.timed and v.due <= now}
+            moved, self._moved = (self._moved | due) - full, set()
+            full |= await self._refresh_moved(moved)
+            await self._recompute_all(full)
+
+    async def _refresh_moved(self, keys: set[Hashable]) -> set[Hashable]:
+        """Refresh the waiting views whose queue moved, per organisation in one go;
+        returns those to compute in full."""
+        by_org: dict[str, dict[Hashable, CustomerWaitOut]] = {}
+        full: set[Hashable] = set()
+        refresh = self._refresh
+        for key in keys:
+            view = self._views.get(key)
+            if view is None:
+                continue
+            shown = view.state.view if view.state is not None else None
+            if refresh is None or view.retry or shown is None or not shown.contact_id:
+                full.add(key)
+            else:
+                by_org.setdefault(view.org_id, {})[key] = shown
+        for org_id, shown_views in by_org.items():
+            if refresh is None:
+                break
+            try:
+                refreshed = await refresh(org_id, shown_views)
+            except SQLAlchemyError:
+                log.warning("live.wait_refresh_failed", exc_info=True)
+                full.update(shown_views)
+                continue
+            for key, new in refreshed.items():
+                view = self._views.get(key)
+                if view is None or view.state is None:
+                    continue
+                if new is None:
+                    full.add(key)
+                    continue
+                self.refreshed += 1
+                view.state = WaitState(new, view.state.queue_ids)
+                view.due = time.monotonic() + REFRESH_S
+                await self._publish(view, new)
+        return full
 
     async def _recompute_all(self, keys: set[Hashable]) -> None:
         limit = asyncio.Semaphore(CONCURRENCY)
@@ -204,11 +256,14 @@ class WaitHub:
             self._by_queue.setdefault(queue, set()).add(key)
         view.queues = queues
         view.due = time.monotonic() + REFRESH_S
+        await self._publish(view, state.view)
+
+    async def _publish(self, view: _View, shown: CustomerWaitOut | None) -> None:
         for watcher in tuple(view.watchers):
-            if watcher.last is _UNSENT and state.view is None:
+            if watcher.last is _UNSENT and shown is None:
                 watcher.last = None  # nothing to wait for: the first view is not sent
-            elif watcher.last != state.view:
-                await self._send(watcher, state.view)
+            elif watcher.last != shown:
+                await self._send(watcher, shown)
 
     async def _send(self, watcher: _Watcher, view: CustomerWaitOut | None) -> None:
         watcher.last = view
@@ -230,7 +285,7 @@ class CustomerStreams:
     wait hub; the cost of an event does not grow with the number of connected visitors."""
 
     def __init__(self, ctx: Context) -> None:
-        self.waits = WaitHub()
+        self.waits = WaitHub(lambda org_id, views: refresh_views(ctx, org_id, views))
         self._sockets: dict[tuple[str, str], set[Subscription]] = {}
         self._subscription = ctx.bus.subscribe(self._route)
 

@@ -43,6 +43,7 @@ log = structlog.get_logger(__name__)
 BATCH_S = 0.5
 REFRESH_S = 20.0
 CONCURRENCY = 4  # views recomputed at once (each is a few reads)
+SEND_TIMEOUT_S = 10.0
 CUSTOMER_EVENTS = (TimelineEntryAdded, CallbackChanged)
 # timeline entries that never move a wait: what is said in the thread, not where it stands
 WAIT_NEUTRAL = frozenset({"message", "note", "reaction", "edit"})
@@ -209,7 +210,7 @@ class WaitHub:
                 break
             try:
                 refreshed = await refresh(org_id, shown_views)
-            except SQLAlchemyError:
+            except Exception:  # computed in full instead, one by one
                 log.warning("live.wait_refresh_failed", exc_info=True)
                 full.update(shown_views)
                 continue
@@ -241,8 +242,12 @@ class WaitHub:
             return
         try:
             state = await view.compute()
-        except SQLAlchemyError:  # overload: keep the sockets, try again at the next refresh
-            log.warning("live.wait_failed", exc_info=True)
+        except Exception as exc:  # one failing view must not stop the others
+            # overload (SQLAlchemyError) or a contact gone: keep the sockets, retry later
+            if isinstance(exc, SQLAlchemyError):
+                log.warning("live.wait_failed", exc_info=True)
+            else:
+                log.exception("live.wait_failed")
             view.due, view.retry = time.monotonic() + REFRESH_S, True
             return
         self.computed += 1
@@ -263,12 +268,14 @@ class WaitHub:
             if watcher.last is _UNSENT and shown is None:
                 watcher.last = None  # nothing to wait for: the first view is not sent
             elif watcher.last != shown:
-                await self._send(watcher, shown)
+                watcher.last = shown
+                # not awaited here: one slow socket must not hold back everyone's waits
+                self._spawn(self._send(watcher, shown))
 
     async def _send(self, watcher: _Watcher, view: CustomerWaitOut | None) -> None:
         watcher.last = view
         with contextlib.suppress(Exception):  # a closed socket: its handler unwatches it
-            await watcher.send(view)
+            await asyncio.wait_for(watcher.send(view), SEND_TIMEOUT_S)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -211,3 +211,16 @@ async def test_customer_streams_route_events_by_customer_through_one_subscriptio
     streams.unsubscribe(ORG, "ben", ana)
     await ctx.bus.publish([entry("ben", "message")])
     assert ana.queue.qsize() == 1
+
+
+async def test_a_view_that_fails_does_not_stop_the_others() -> None:
+    hub, customers, _, sockets = await _world()
+
+    async def broken() -> WaitState:
+        raise LookupError("its contact is gone")
+
+    hub.watch("gone", ORG, "gone", broken, Socket().send)
+    customers["cy"].queue = "q1"
+    hub.on_event(entry("cy", "transferred"))
+    await settle()
+    assert [f.position for f in sockets["cy"].frames if f] == [1]

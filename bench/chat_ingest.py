@@ -21,8 +21,14 @@ Latency = send of the widget frame -> the agent's socket receives the `timeline`
 that client_msg_id. Throughput = messages / (first send -> last arrival at an agent).
 The ratio (messages/s / raw single-connection commits/s) is the figure that matters: each
 message is one transaction, so 1.0 would mean the app costs nothing beyond the commit.
+The in-run baseline that matters most: the minimal app on the same stack
+(bench/minimal_chat_app.py: FastAPI + uvicorn/uvloop + SQLAlchemy async through the app's
+engine settings; WebSocket in -> INSERT one timeline-like row + COMMIT -> JSON to the
+agent's socket -> ack), started as its own process on the same database and driven by the
+same clients and phases: `BACKEND_ratio_vs_app` = Threadline msgs/s / minimal msgs/s.
 Also printed: server CPU (% of one core, and ms per message, from /proc), failures.
-`--py-spy out.svg|out.json|out.txt` records the server under py-spy (if installed).
+`--py-spy out.svg|out.json|out.txt` records the server under py-spy (if installed);
+without it, THREADLINE_BENCH_CPROFILE=PATH writes cProfile stats to PATH.BACKEND.prof.
 
     python bench/chat_ingest.py [--backends sqlite,postgres] [--visitors 50] [--messages 40]
 
@@ -279,9 +285,14 @@ async def raw_commits(url: str, count: int, concurrency: int) -> float:
 
 # ------------------------------------------------------------------ the server
 class Server:
-    """`threadline serve` in its own process, bound to 127.0.0.1 on a free port."""
+    """`threadline serve` in its own process, bound to 127.0.0.1 on a free port; or, with
+    `minimal=True`, the minimal same-stack app (bench/minimal_chat_app.py) on the same
+    database. `THREADLINE_BENCH_CPROFILE=PATH` profiles Threadline's server with cProfile
+    (PATH.BACKEND.prof) when py-spy is not installed."""
 
-    def __init__(self, url: str, workdir: Path, py_spy: str | None) -> None:
+    def __init__(
+        self, url: str, workdir: Path, py_spy: str | None, *, minimal: bool = False
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         env = dict(os.environ)
@@ -300,7 +311,21 @@ class Server:
                 "PYTHONPATH": str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", ""),
             }
         )
-        cmd = [sys.executable, "-c", "from threadline.cli import main; main()", "serve"]
+        if minimal:
+            script = str(ROOT / "bench" / "minimal_chat_app.py")
+            cmd = [sys.executable, script, "--url", url, "--port", str(self.port)]
+            py_spy = None
+        elif wrapper := os.environ.get("THREADLINE_BENCH_SERVE_SCRIPT"):
+            cmd = [sys.executable, wrapper, "serve"]  # a local instrumentation hook
+        elif profile := os.environ.get("THREADLINE_BENCH_CPROFILE"):
+            code = (
+                "import cProfile\nfrom threadline.cli import main\n"
+                "prof = cProfile.Profile()\nprof.enable()\ntry:\n    main()\n"
+                f"finally:\n    prof.disable()\n    prof.dump_stats({profile!r})\n"
+            )
+            cmd = [sys.executable, "-c", code, "serve"]
+        else:
+            cmd = [sys.executable, "-c", "from threadline.cli import main; main()", "serve"]
         if py_spy:
             exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
             fmt = {"json": "speedscope", "txt": "raw"}.get(py_spy.rsplit(".", 1)[-1], "flamegraph")
@@ -692,13 +717,29 @@ async def run_backend(
             if ext in ("svg", "json", "txt")
             else f"{args.py_spy}.{backend}.svg"
         )
+    # The minimal same-stack app first (its own process, its own scratch table, the same
+    # clients and phases), then Threadline; both on this database in this run.
+    minimal: dict[str, Phase] = {}
+    if not args.no_minimal:
+        app = Server(url, workdir, None, minimal=True)
+        try:
+            await app.ready()
+            minimal = await drive(app, world, args.visitors, args.messages, not args.no_pipeline)
+        finally:
+            app.stop()
+        log(f"  {backend}: minimal app {minimal['closed'].msgs_per_s:.0f} msgs/s")
+    profile = os.environ.get("THREADLINE_BENCH_CPROFILE")
+    if profile:
+        os.environ["THREADLINE_BENCH_CPROFILE"] = f"{profile}.{backend}.prof"
     server = Server(url, workdir, py_spy)
+    if profile:
+        os.environ["THREADLINE_BENCH_CPROFILE"] = profile
     try:
         await server.ready()
         phases = await drive(server, world, args.visitors, args.messages, not args.no_pipeline)
     finally:
         server.stop()
-    return {"raw_seq": raw_seq, "raw_conc": raw_conc, "phases": phases}
+    return {"raw_seq": raw_seq, "raw_conc": raw_conc, "phases": phases, "minimal": minimal}
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -706,6 +747,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
     header = (
         f"{'backend':<9} {'mode':<10} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'ack p50':>8} {'raw 1-conn/s':>12} {'raw conc/s':>10} {'ratio':>6} "
+        f"{'app msg/s':>9} {'vs app':>6} "
         f"{'srv cpu%':>8} {'(sys)':>6} {'cpu ms/msg':>10} {'cli cpu%':>8} {'lost':>5} "
         f"{'failed':>6}"
     )
@@ -722,6 +764,19 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         for mode, ph in res["phases"].items():
             ratio = ph.msgs_per_s / raw_seq
             prefix = backend if mode == "closed" else f"{backend}_{mode}"
+            app = res["minimal"].get(mode)
+            app_rate = app.msgs_per_s if app else float("nan")
+            vs_app = ph.msgs_per_s / app_rate if app else float("nan")
+            if app:
+                figures.update(
+                    {
+                        f"{prefix}_ratio_vs_app": round(vs_app, 3),
+                        f"{prefix}_app_msgs_per_s": round(app.msgs_per_s, 1),
+                        f"{prefix}_app_p99_ms": round(app.p99_ms, 2),
+                        f"{prefix}_app_server_cpu_ms_per_msg": round(app.server_cpu_ms_per_msg, 2),
+                        f"{prefix}_app_failed_messages": app.failed,
+                    }
+                )
             figures.update(
                 {
                     f"{prefix}_msgs_per_s": round(ph.msgs_per_s, 1),
@@ -740,12 +795,16 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
             print(
                 f"{backend:<9} {mode:<10} {ph.msgs_per_s:>8.1f} {ph.p50_ms:>8.1f} "
                 f"{ph.p99_ms:>8.1f} {ph.ack_p50_ms:>8.1f} {raw_seq:>12.0f} {raw_conc:>10.0f} "
-                f"{ratio:>6.3f} {ph.server_cpu_pct:>8.0f} {ph.server_sys_pct:>6.0f} "
+                f"{ratio:>6.3f} {app_rate:>9.1f} {vs_app:>6.3f} {ph.server_cpu_pct:>8.0f} "
+                f"{ph.server_sys_pct:>6.0f} "
                 f"{ph.server_cpu_ms_per_msg:>10.2f} {ph.client_cpu_pct:>8.0f} {ph.lost:>5} "
                 f"{ph.failed:>6}"
             )
     print(
         "ratio = msgs/s / raw single-connection one-row commits/s on the same database; "
+        "app msg/s = the minimal same-stack app (bench/minimal_chat_app.py: WebSocket in, "
+        "INSERT + COMMIT, push to the agent's socket, ack) driven by the same clients; "
+        "vs app = Threadline msgs/s / that; "
         "srv cpu% 100 = one core busy (sys = kernel part); cpu ms/msg = server CPU per "
         f"message; lost = never reached an agent; failed = never acked; {os.cpu_count()} "
         f"cores, load average before the run {LOAD_BEFORE}"
@@ -765,6 +824,9 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=50)
     parser.add_argument("--messages", type=int, default=40)
     parser.add_argument("--no-pipeline", action="store_true", help="skip the pipelined phase")
+    parser.add_argument(
+        "--no-minimal", action="store_true", help="skip the minimal same-stack app baseline"
+    )
     parser.add_argument(
         "--py-spy",
         metavar="PREFIX",

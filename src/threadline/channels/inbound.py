@@ -65,27 +65,38 @@ async def _ingest(
 ) -> Ingested:
     async with ctx.uow() as uow:
         session = uow.session
-        customer = await _customer(uow, endpoint, message, customer_id)
+        known = (
+            await _customer_with_thread(uow, endpoint, customer_id)
+            if customer_id and message.kind == "message" and not look_for_duplicate
+            else None
+        )
+        if known is not None:  # the usual case of a chat: one statement, not three
+            customer, thread, contact_id = known
+        else:
+            customer = await _customer(uow, endpoint, message, customer_id)
+            thread, contact_id = None, None
         if look_for_duplicate and (stored := await _stored(uow, endpoint, message, customer.id)):
             return stored
         if message.kind != "message":
             return await _relation(ctx, uow, endpoint, message, customer)
         if message.language is None:  # nothing told us: the message itself may (i18n/)
             await learn_language(session, endpoint, customer, message.body)
-        thread = await open_thread(
-            session,
-            endpoint.org_id,
-            customer.id,
-            customer.language or message.language,
-            for_update=ctx.db.dialect != "sqlite",
-        )
+        if thread is None:
+            thread = await open_thread(
+                session,
+                endpoint.org_id,
+                customer.id,
+                customer.language or message.language,
+                for_update=ctx.db.dialect != "sqlite",
+            )
         if thread.language is None:  # opened before the customer's language was known
             thread.language = customer.language
-        contact_id = await session.scalar(
-            select(Contact.id).where(
-                Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
+        if contact_id is _UNREAD or known is None:
+            contact_id = await session.scalar(
+                select(Contact.id).where(
+                    Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
+                )
             )
-        )
         data = {"attachments": list(message.attachments), **message.data}
         event = _customer_entry(
             uow,
@@ -205,6 +216,47 @@ async def _related_event(
         return None
     owner = await session.scalar(select(Thread.customer_id).where(Thread.id == target.thread_id))
     return target if owner == customer_id else None
+
+
+_UNREAD: Any = object()  # the open contact was not read with the customer and thread
+
+
+async def _customer_with_thread(
+    uow: UnitOfWork, endpoint: Endpoint, customer_id: str
+) -> tuple[Customer, Thread, str | None] | None:
+    """A known customer and their current thread in one statement, both row-locked on
+    PostgreSQL (customer first, then thread: the order `_customer` + `open_thread` take);
+    on SQLite, whose BEGIN IMMEDIATE already excludes every other writer, the thread's open
+    contact comes in the same statement too (each statement is a hop to aiosqlite's thread).
+    None when the customer has no thread yet (or is not this endpoint's): the general path
+    decides."""
+    newest = (
+        select(Thread.id)
+        .where(Thread.org_id == endpoint.org_id, Thread.customer_id == customer_id)
+        .order_by(Thread.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    if uow.row_locks:
+        # PostgreSQL: the contact is read after the locks are held (a statement that
+        # waited for a lock would otherwise read it from before the wait)
+        query = select(Customer, Thread).with_for_update()
+    else:
+        open_contact = (
+            select(Contact.id)
+            .where(Contact.thread_id == Thread.id, Contact.status.in_(OPEN_STATUSES))
+            .limit(1)
+            .correlate(Thread)
+            .scalar_subquery()
+        )
+        query = select(Customer, Thread, open_contact)
+    query = query.join(Thread, Thread.id == newest).where(
+        Customer.id == customer_id, Customer.org_id == endpoint.org_id
+    )
+    row: Any = (await uow.session.execute(query)).first()
+    if row is None:
+        return None
+    return row[0], row[1], (row[2] if len(row) > 2 else _UNREAD)
 
 
 async def _customer(

@@ -52,7 +52,7 @@ from threadline.channels.app.services import (
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
-from threadline.journey.live import WaitWatch
+from threadline.journey.live import customer_streams
 from threadline.journey.schemas import CallbackBrief, CustomerWaitOut
 from threadline.journey.services import WaitState, callback_brief, contact_view
 from threadline.ratelimit import rate_limited
@@ -254,9 +254,16 @@ async def _push(ctx: Context, websocket: WebSocket, session: AppSession, contact
         view = await contact_view(ctx, session.org_id, contact.id)
         return WaitState(view, frozenset({contact.queue_id}))
 
-    watch = WaitWatch(ctx, session.org_id, lambda: session.customer_id)
-    async with contextlib.aclosing(watch.views(compute)) as views:
-        async for view in views:
-            await websocket.send_json(
-                {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
-            )
+    async def send(view: CustomerWaitOut | None) -> None:
+        await websocket.send_json(
+            {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
+        )
+
+    # one computed view per contact, however many of the customer's screens show it
+    hub = customer_streams(ctx).waits
+    key = ("contact", session.org_id, contact_id)
+    watcher = hub.watch(key, session.org_id, session.customer_id, compute, send)
+    try:
+        await asyncio.Event().wait()  # until the socket's handler cancels this
+    finally:
+        hub.unwatch(key, watcher)

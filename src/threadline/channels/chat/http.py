@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,7 +52,6 @@ from threadline.channels.chat.services import (
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, ThreadlineError
-from threadline.events.bus import customer_key
 from threadline.events.domain import (
     ContactAccepted,
     DomainEvent,
@@ -61,7 +59,7 @@ from threadline.events.domain import (
     TimelineEntryAdded,
     Typing,
 )
-from threadline.journey.live import WaitWatch
+from threadline.journey.live import customer_streams
 from threadline.journey.schemas import CustomerWaitOut
 from threadline.journey.services import customer_wait
 from threadline.ratelimit import rate_limited, rate_limits
@@ -109,33 +107,29 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
         return
     org_id = session.endpoint.org_id
     state = {"customer_id": session.customer_id}
-    subscription = ctx.bus.subscribe(
-        lambda e: e.org_id == org_id and getattr(e, "customer_id", None) == state["customer_id"],
-        [customer_key(org_id, state["customer_id"])],
-    )
-    watch = WaitWatch(ctx, org_id, lambda: state["customer_id"])
-
-    def follow() -> None:  # the visitor turned out to be another customer: hear theirs
-        subscription.rekey([customer_key(org_id, state["customer_id"])])
-        watch.follow()
-
+    streams = customer_streams(ctx)
+    subscription = streams.subscribe(org_id, state["customer_id"])
     writer = asyncio.create_task(_push(websocket, subscription))
-    waits = asyncio.create_task(_push_waits(ctx, websocket, watch, session, state))
+    waits = _Waits(ctx, websocket, org_id)
+    waits.watch(state["customer_id"])
     try:
         while True:
             raw = await receive_frame(websocket)
             if raw is None:
                 continue
-            await _handle(ctx, websocket, session, state, raw, follow)
+            customer_id = state["customer_id"]
+            await _handle(ctx, websocket, session, state, raw)
+            if state["customer_id"] != customer_id:  # an identify merged the visitor
+                streams.move(org_id, customer_id, state["customer_id"], subscription)
+                waits.watch(state["customer_id"])
     except WebSocketDisconnect:
         pass
     finally:
-        ctx.bus.unsubscribe(subscription)
-        watch.close()
-        for task in (writer, waits):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        streams.unsubscribe(org_id, state["customer_id"], subscription)
+        waits.stop()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
 
 
 async def _push(websocket: WebSocket, subscription: Any) -> None:
@@ -146,21 +140,33 @@ async def _push(websocket: WebSocket, subscription: Any) -> None:
     await websocket.close(code=4408, reason="too slow; reconnect and resume")
 
 
-async def _push_waits(
-    ctx: Context,
-    websocket: WebSocket,
-    watch: WaitWatch,
-    session: VisitorSession,
-    state: dict[str, str],
-) -> None:
-    """The visitor's wait, when it changes (their place, its range, their callback)."""
-    org_id = session.endpoint.org_id
-    views = watch.views(lambda: customer_wait(ctx, org_id, state["customer_id"]))
-    async with contextlib.aclosing(views):
-        async for view in views:
-            await websocket.send_json(
-                {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
-            )
+class _Waits:
+    """The visitor's wait on this socket, when it changes (their place, its range, their
+    callback): one view per customer, shared by their sockets (journey/live.py)."""
+
+    def __init__(self, ctx: Context, websocket: WebSocket, org_id: str) -> None:
+        self._ctx, self._websocket, self._org_id = ctx, websocket, org_id
+        self._hub = customer_streams(ctx).waits
+        self._watching: tuple[Any, Any] | None = None
+
+    def watch(self, customer_id: str) -> None:
+        self.stop()
+        ctx, org_id = self._ctx, self._org_id
+        key = ("customer", org_id, customer_id)
+        watcher = self._hub.watch(
+            key, org_id, customer_id, lambda: customer_wait(ctx, org_id, customer_id), self._send
+        )
+        self._watching = (key, watcher)
+
+    def stop(self) -> None:
+        if self._watching is not None:
+            self._hub.unwatch(*self._watching)
+            self._watching = None
+
+    async def _send(self, view: CustomerWaitOut | None) -> None:
+        await self._websocket.send_json(
+            {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
+        )
 
 
 def _customer_frame(event: DomainEvent) -> dict[str, Any] | None:
@@ -182,14 +188,13 @@ async def _handle(
     session: VisitorSession,
     state: dict[str, str],
     raw: dict[str, Any],
-    follow: Callable[[], None],
 ) -> None:
     client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
     try:
         frame = _Frame.model_validate(raw)
         visitor = (session.endpoint.id, session.visitor.visitor_id)
         if await rate_limits(ctx).chat_frame(frame.type, *visitor):  # False: typing, dropped
-            await _dispatch(ctx, websocket, session, state, frame, raw, follow)
+            await _dispatch(ctx, websocket, session, state, frame, raw)
     except ValidationError as exc:
         await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
@@ -208,7 +213,6 @@ async def _dispatch(
     state: dict[str, str],
     frame: _Frame,
     raw: Any,
-    follow: Callable[[], None],
 ) -> None:
     org_id = session.endpoint.org_id
     if frame.type == "message":
@@ -248,7 +252,6 @@ async def _dispatch(
         # have merged them), or a second identify re-merges the merged-away record
         current = dataclasses.replace(session, customer_id=state["customer_id"])
         state["customer_id"] = await do_identify(ctx, current, data)
-        follow()
         await websocket.send_json({"type": "identified", "customer_id": state["customer_id"]})
     else:
         await send_error(websocket, "unknown_type", f"unknown frame type {frame.type!r}")

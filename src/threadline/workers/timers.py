@@ -176,7 +176,7 @@ class TimerWorker:
                     )
             except Exception:
                 await self._postpone_failed(timer_id)
-        return fired, False
+        return fired, len(claimed) == BATCH  # a full batch: more may be due behind it
 
     async def _claim(self, uow: UnitOfWork, which: ColumnElement[bool], limit: int) -> list[Timer]:
         """One query: the oldest pending timers matching ``which``, locked for this

@@ -336,7 +336,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 os.killpg(server.proc.pid, signal.SIGKILL)
                 server.proc.wait(10)
                 server = Server(url, workdir, None)
-                await server.ready()
+                # start-up rebuilds routing from the thousands of contacts already open
+                await server.ready(within_s=180)
                 ready_at = datetime.now(UTC)
                 restarts = 1
             deadline = first_due + timedelta(seconds=args.spread + args.grace)

@@ -15,7 +15,15 @@ For each backend (SQLite file, PostgreSQL), in one run:
    available, so contacts wait and no offer traffic competes with the timers);
 3. with `--crash-at S`, the server is killed with SIGKILL S seconds into the minute and
    started again: nothing may be lost or fire twice;
-4. a poller reads the fired timers every 50 ms while it runs (the progress bar).
+4. a poller reads the newly fired timers every 50 ms while it runs (the progress bar): only
+   those fired in the last `WINDOW_S` seconds, not all of them each time, so the bench
+   process takes little of the CPU the server needs on a 2-core machine.
+
+Baseline, in the same database before the callbacks are written: the raw rate at which
+this process claims and completes bare timer rows (batches of 100: the oldest due, `FOR
+UPDATE SKIP LOCKED` on PostgreSQL, marked fired, committed), a kind the server does not
+handle; `load_vs_raw` = the callbacks' due rate (N / spread) over that raw rate: how much
+of what the database can do with timers at all the load asks for.
 
 Figures, over all N callbacks:
 
@@ -26,6 +34,15 @@ Figures, over all N callbacks:
   poll period);
 * **exactly once**: callbacks with exactly one contact and one `due` timeline entry,
   and none with two; callbacks still `scheduled` at the end.
+
+With `--crash-at`, also (keys `crash_*`): `crash_downtime_s`, from the SIGKILL until the
+restarted server answered; `crash_recovered_s`, from the SIGKILL until every timer due
+before the restart had fired (the backlog drained); the timers *affected* by the crash are
+those not yet fired at the SIGKILL and due before the backlog drained (`crash_affected`,
+with their own `crash_affected_p99_s` and `crash_affected_max_s`: about the downtime);
+`crash_unaffected_p99_s` is the p99 lateness of all the others (fired before the kill, or
+due after the backlog drained), which must stay as without a crash. The grace period
+counts from the restart, so every callback has its chance to fire.
 
     python bench/callbacks.py [--backends sqlite,postgres] [--callbacks 10000]
         [--spread 60] [--crash-at 30] [--py-spy out.txt]
@@ -61,7 +78,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # 
 from chat_ingest import SECRET, Server, database, log, pct  # noqa: E402
 
 POLL_S = 0.05
+WINDOW_S = 30.0  # a firing commits well within this after its fired_at
 CHUNK = 2000
+RAW_TIMERS = 5000
+RAW_KIND = "bench_raw"
 
 
 async def make_world(url: str, n: int, lead_s: float, spread_s: float) -> tuple[str, datetime]:
@@ -148,10 +168,72 @@ async def make_world(url: str, n: int, lead_s: float, spread_s: float) -> tuple[
     return str(queue.id), first_due
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def raw_claim_rate(url: str) -> float:
+    """Timers per second this process claims and completes with bare statements, in
+    batches of 100 (the baseline: no handler, no ORM objects, no events), measured before
+    the server starts."""
+    from sqlalchemy import delete, insert, select, update
+
+    from threadline.db import Database
+    from threadline.orgs.models import Organization
+    from threadline.workers.models import Timer
+
+    db = Database(url)
+    try:
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        org_id = str(uuid.uuid4())
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "org_id": org_id,
+                "kind": RAW_KIND,
+                "ref_id": "-",
+                "payload": {},
+                "due_at": due,
+            }
+            for _ in range(RAW_TIMERS)
+        ]
+        async with db.write_sessions() as session, session.begin():
+            await session.execute(
+                insert(Organization), {"id": org_id, "slug": f"raw-{org_id[:8]}", "name": "Raw"}
+            )
+            await session.execute(insert(Timer), rows)
+        started = time.perf_counter()
+        done = 0
+        while done < RAW_TIMERS:
+            async with db.write_sessions() as session, session.begin():
+                query = (
+                    select(Timer.id)
+                    .where(Timer.kind == RAW_KIND, Timer.fired_at.is_(None), Timer.due_at <= due)
+                    .order_by(Timer.due_at)
+                    .limit(100)
+                )
+                if db.dialect != "sqlite":
+                    query = query.with_for_update(skip_locked=True)
+                ids = list(await session.scalars(query))
+                await session.execute(
+                    update(Timer)
+                    .where(Timer.id.in_(ids))
+                    .values(fired_at=datetime.now(UTC), attempts=Timer.attempts + 1)
+                )
+            done += len(ids)
+        rate = done / (time.perf_counter() - started)
+        async with db.write_sessions() as session, session.begin():
+            await session.execute(delete(Timer).where(Timer.kind == RAW_KIND))
+        return rate
+    finally:
+        await db.dispose()
+
+
 async def poll_fired(url: str, n: int, seen: dict[str, float], stop: asyncio.Event) -> None:
     """Record when each fired timer was first visible, with a progress bar."""
     from sqlalchemy import select
 
+    from threadline.callbacks.services import CALLBACK_DUE
     from threadline.db import Database
     from threadline.workers.models import Timer
 
@@ -165,15 +247,23 @@ async def poll_fired(url: str, n: int, seen: dict[str, float], stop: asyncio.Eve
             transient=True,
         ) as progress:
             task = progress.add_task("fired", total=n)
+            since = datetime(2000, 1, 1, tzinfo=UTC)
             while not stop.is_set():
                 with contextlib.suppress(Exception):  # the server restarting (SQLite busy)
                     async with db.sessions() as session:
                         rows = await session.execute(
-                            select(Timer.id).where(Timer.fired_at.is_not(None))
+                            select(Timer.id, Timer.fired_at).where(
+                                Timer.fired_at >= since, Timer.kind == CALLBACK_DUE
+                            )
                         )
                         now = time.time()
-                        for (timer_id,) in rows:
+                        latest = since
+                        for timer_id, fired_at in rows:
                             seen.setdefault(timer_id, now)
+                            latest = max(latest, _aware(fired_at))
+                        # only what fired lately from now on (a lane's commit lands within
+                        # WINDOW_S of its fired_at)
+                        since = max(since, latest - timedelta(seconds=WINDOW_S))
                 progress.update(task, completed=len(seen))
                 if len(seen) >= n:
                     return
@@ -225,6 +315,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         database(backend, Path(tmp)) as url,
     ):
         workdir = Path(tmp)
+        raw_rate = await raw_claim_rate(url)
+        log(f"[{backend}] baseline: {raw_rate:,.0f} bare timers claimed and completed a second")
         log(f"[{backend}] writing {args.callbacks:,} booked callbacks")
         server = Server(url, workdir, args.py_spy)
         await server.ready()
@@ -234,17 +326,23 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         stop = asyncio.Event()
         poller = asyncio.create_task(poll_fired(url, args.callbacks, seen, stop))
         restarts = 0
+        killed_at = ready_at = None
         try:
             if args.crash_at is not None:
                 crash_at = first_due + timedelta(seconds=args.crash_at)
                 await asyncio.sleep(max((crash_at - datetime.now(UTC)).total_seconds(), 0))
                 log(f"[{backend}] SIGKILL the server, start it again")
+                killed_at = datetime.now(UTC)
                 os.killpg(server.proc.pid, signal.SIGKILL)
                 server.proc.wait(10)
                 server = Server(url, workdir, None)
-                await server.ready()
+                # start-up rebuilds routing from the thousands of contacts already open
+                await server.ready(within_s=180)
+                ready_at = datetime.now(UTC)
                 restarts = 1
             deadline = first_due + timedelta(seconds=args.spread + args.grace)
+            if ready_at is not None:  # the grace counts from when the server was back
+                deadline = max(deadline, ready_at + timedelta(seconds=args.grace))
             remaining = (deadline - datetime.now(UTC)).total_seconds()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(poller), max(remaining, 1))
@@ -254,11 +352,12 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
         found = await check(url)
     late, visible, twice = [], [], 0
+    firings: list[tuple[datetime, float]] = []  # (due, lateness) of each fired timer
     for timer_id, due, fired, attempts in found["timers"]:
-        due = due if due.tzinfo else due.replace(tzinfo=UTC)
+        due = _aware(due)
         if fired is not None:
-            fired = fired if fired.tzinfo else fired.replace(tzinfo=UTC)
-            late.append((fired - due).total_seconds())
+            late.append((_aware(fired) - due).total_seconds())
+            firings.append((due, late[-1]))
         if timer_id in seen:
             visible.append(seen[timer_id] - due.timestamp())
         twice += attempts > 1
@@ -280,6 +379,39 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "timers_claimed_twice": twice,
         "still_scheduled": found["statuses"].get("scheduled", 0),
         "restarts": restarts,
+        "raw_claim_per_s": round(raw_rate, 1),
+        "due_per_s": round(args.callbacks / args.spread, 1) if args.spread else None,
+        "load_vs_raw": round(args.callbacks / args.spread / raw_rate, 4) if args.spread else None,
+        **crash_figures(firings, killed_at, ready_at),
+    }
+
+
+def crash_figures(
+    firings: list[tuple[datetime, float]], killed_at: datetime | None, ready_at: datetime | None
+) -> dict[str, Any]:
+    """Split the lateness at a crash. Affected: the timers that were still to fire at the
+    SIGKILL and were due before the restarted server had drained its backlog (fired every
+    timer due before it came back). All others (fired before the kill, or due after the
+    backlog drained) must fire as on time as without a crash."""
+    if killed_at is None or ready_at is None:
+        return {}
+    backlog = [due + timedelta(seconds=lateness) for due, lateness in firings if due <= ready_at]
+    recovered = max([ready_at, *backlog])
+
+    def hit(due: datetime, lateness: float) -> bool:
+        return due <= recovered and due + timedelta(seconds=lateness) >= killed_at
+
+    affected = [lateness for due, lateness in firings if hit(due, lateness)]
+    others = [lateness for due, lateness in firings if not hit(due, lateness)]
+    return {
+        "crash_downtime_s": round((ready_at - killed_at).total_seconds(), 3),
+        "crash_recovered_s": round((recovered - killed_at).total_seconds(), 3),
+        "crash_affected": len(affected),
+        "crash_affected_p99_s": round(pct(affected, 99), 3),
+        "crash_affected_max_s": round(max(affected, default=float("nan")), 3),
+        "crash_unaffected": len(others),
+        "crash_unaffected_p99_s": round(pct(others, 99), 3),
+        "crash_unaffected_max_s": round(max(others, default=float("nan")), 3),
     }
 
 
@@ -306,6 +438,27 @@ def main() -> None:
             f"{r['visible_p99_s']:>11.3f} {r['exactly_once']:>7,} {r['more_than_once']:>6} "
             f"{r['still_scheduled']:>5}"
         )
+    print()
+    print(f"{'backend':<10} {'raw claims/s':>12} {'due/s':>7} {'load/raw':>8}")
+    for r in results:
+        print(
+            f"{r['backend']:<10} {r['raw_claim_per_s']:>12,.0f} {r['due_per_s'] or 0:>7.1f} "
+            f"{r['load_vs_raw'] or 0:>8.4f}"
+        )
+    if any("crash_downtime_s" in r for r in results):
+        print()
+        print(
+            f"{'backend':<10} {'down s':>7} {'recovered s':>11} {'affected':>8} "
+            f"{'aff. p99':>8} {'aff. max':>8} {'others p99':>10} {'others max':>10}"
+        )
+        for r in results:
+            if "crash_downtime_s" in r:
+                print(
+                    f"{r['backend']:<10} {r['crash_downtime_s']:>7.2f} "
+                    f"{r['crash_recovered_s']:>11.2f} {r['crash_affected']:>8,} "
+                    f"{r['crash_affected_p99_s']:>8.3f} {r['crash_affected_max_s']:>8.3f} "
+                    f"{r['crash_unaffected_p99_s']:>10.3f} {r['crash_unaffected_max_s']:>10.3f}"
+                )
     print(json.dumps({"results": results}))
 
 

@@ -321,6 +321,10 @@ class UnitOfWork:
         self._announced: list[Callable[[], Any]] = []
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._locked: set[tuple[Any, Any]] = set()
+        # the session's identity map holds rows weakly: a row lock_many loaded and nobody
+        # referenced yet would be collected, and lock() would fetch it again (a round trip
+        # per row); the transaction keeps what it locked
+        self._held: list[Any] = []
         # per-transaction state other modules keep (e.g. routing's contacts to place)
         self.extras: dict[str, Any] = {}
 
@@ -396,6 +400,7 @@ class UnitOfWork:
         row = await self._db.lock(self.session, model, ident)
         if row is not None:
             self._locked.add((model, ident))
+            self._held.append(row)
         return row
 
     async def lock_existing(self, model: type[M], ident: Any) -> M:
@@ -416,6 +421,7 @@ class UnitOfWork:
             query = query.with_for_update()
         for row in await self.session.scalars(query):
             self._locked.add((model, row.id))
+            self._held.append(row)
 
     @property
     def row_locks(self) -> bool:

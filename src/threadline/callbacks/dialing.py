@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 
 from threadline.callbacks.models import BOOKED, KEEP_PLACE, Callback
 from threadline.callbacks.services import CALLBACK_DUE, CALLBACK_RETRY
@@ -262,12 +263,17 @@ async def _unanswered(ctx: Context, uow: UnitOfWork, callback: Callback, why: st
 
 
 async def _prepare_due(uow: UnitOfWork, due: list[Timer]) -> None:
-    """Lock a batch's callbacks, then their threads, in two queries."""
+    """A batch's rows in four queries instead of four per timer: its callbacks and their
+    threads locked (in that order, as on_due takes them), their queues and earlier contacts
+    loaded; the transaction holds them, so on_due finds each in the session."""
     await uow.lock_many(Callback, [t.ref_id for t in due])
-    thread_ids = [
-        c.thread_id for t in due if (c := await uow.session.get(Callback, t.ref_id)) is not None
-    ]
-    await uow.lock_many(Thread, thread_ids)
+    callbacks = [c for t in due if (c := await uow.session.get(Callback, t.ref_id)) is not None]
+    await uow.lock_many(Thread, [c.thread_id for c in callbacks])
+    held = uow.extras.setdefault("callbacks.loaded", [])
+    queue_ids = sorted({c.queue_id for c in callbacks})
+    held.extend(await uow.session.scalars(select(Queue).where(Queue.id.in_(queue_ids))))
+    if contact_ids := sorted({c.contact_id for c in callbacks if c.contact_id}):
+        held.extend(await uow.session.scalars(select(Contact).where(Contact.id.in_(contact_ids))))
 
 
 def register(ctx: Context) -> None:

@@ -1,8 +1,15 @@
 """Durable timers: a row with `due_at`, written in the same transaction as the thing it
 times, fired exactly once in the transaction that performs its effect.
 
-Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers share the load;
-on SQLite BEGIN IMMEDIATE already makes the single worker exclusive.
+Firing claims a batch with one query (the oldest due timers, ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several workers and nodes share the load without waiting on each other;
+on SQLite BEGIN IMMEDIATE already makes the single worker exclusive), runs the batch's
+handlers and marks the timers fired in that same transaction. The claim is a lease held
+by the transaction: if the process dies mid-batch, the database rolls the transaction
+back and drops its locks, and the next claim (this node restarted, or another) takes the
+same timers again; nothing of the first attempt was committed, so each fires once. On
+PostgreSQL a transaction left idle (a handler hung on something outside the database)
+loses its lease after ``LEASE_S``: the server ends it and the timers are claimed again.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.context import Context
@@ -28,6 +35,9 @@ Handler = Callable[[UnitOfWork, Timer], Awaitable[None]]
 # and lock what they will touch in a few queries instead of a few per timer
 Prepare = Callable[[UnitOfWork, list[Timer]], Awaitable[None]]
 BATCH = 100
+# how long a firing transaction may sit idle before PostgreSQL ends it and its timers can
+# be claimed again (a handler waiting on something outside the database)
+LEASE_S = 60.0
 
 
 def schedule(
@@ -55,11 +65,14 @@ async def cancel(session: AsyncSession, kind: str, ref_id: str) -> None:
 class TimerWorker:
     """Fires due timers, a batch per transaction.
 
-    A handler that raises rolls its batch back; the batch is then fired one timer per
-    transaction, and the failing timer is retried later with a growing delay, so one
-    poisoned timer never blocks the others.  Between batches the worker sleeps until
-    the next timer is due (at most ``poll_s``); ``wake`` cuts the sleep short when a
-    sooner timer is written.
+    A handler that raises rolls its batch back; the batch is then fired again in halves,
+    down to the failing timer alone, which is retried later with a growing delay (at most
+    an hour), so one poisoned timer never blocks the others: timers have no order to keep,
+    and a postponed one no longer sits at the head of the claim.  Between batches the
+    worker sleeps exactly until the next timer is due (at most ``poll_s``, for timers other
+    nodes write); ``wake`` cuts the sleep short when this node writes a sooner one.  While
+    batches come back full (a backlog), up to ``lanes`` of them fire side by side on
+    PostgreSQL, each in its own transaction and connection.
     """
 
     def __init__(self, ctx: Context, poll_s: float, lanes: int = 4) -> None:
@@ -91,110 +104,117 @@ class TimerWorker:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # a write after this point wakes the sleep below
             try:
-                fired = await self.fire_due()
-                pause = self._poll_s if fired < BATCH * self._lanes else 0.0
-                if pause:
-                    pause = await self._until_next(pause)
+                await self.fire_due()
+                pause = await self._until_next(self._poll_s)
             except Exception:  # keep the loop alive; the timers stay due and are retried
                 log.exception("timers.poll_failed")
                 pause = self._poll_s
             if pause > 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
+
+    def _pending(self) -> ColumnElement[bool]:
+        """Timers this worker can fire: not fired, not cancelled, of a kind it handles (a
+        node without a kind's handler leaves those to the nodes that have one)."""
+        return and_(
+            Timer.fired_at.is_(None),
+            Timer.cancelled.is_(False),
+            Timer.kind.in_(sorted(self._handlers)),
+        )
 
     async def _until_next(self, longest: float) -> float:
         """Seconds until the next pending timer is due, at most ``longest``."""
         async with self._ctx.db.sessions() as session:
-            due = await session.scalar(
-                select(func.min(Timer.due_at)).where(
-                    Timer.fired_at.is_(None), Timer.cancelled.is_(False)
-                )
-            )
+            due = await session.scalar(select(func.min(Timer.due_at)).where(self._pending()))
         if due is None:
             return longest
         if due.tzinfo is None:
             due = due.replace(tzinfo=UTC)
         return min(longest, max((due - utcnow()).total_seconds(), 0.0))
 
-    async def _due_ids(self) -> list[str]:
-        async with self._ctx.db.sessions() as session:
-            rows = await session.scalars(
-                select(Timer.id)
-                .where(
-                    Timer.fired_at.is_(None), Timer.cancelled.is_(False), Timer.due_at <= utcnow()
-                )
-                .order_by(Timer.due_at)
-                .limit(BATCH * self._lanes)
-            )
-            return list(rows)
-
     async def fire_due(self) -> int:
-        """Fire the timers due now (up to a batch per lane); returns how many fired.
+        """Fire the timers due now; returns how many fired.
 
-        On PostgreSQL the batches of one round run side by side, each in its own
-        transaction and connection (rows claimed with SKIP LOCKED), since firing waits on
-        the database far more than on Python; SQLite has one writer, so one lane.
-        """
-        ids = await self._due_ids()
-        if not ids:
-            return 0
-        batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
-        if len(batches) == 1:
-            return await self._fire(batches[0])
-        return sum(await asyncio.gather(*(self._fire(batch) for batch in batches)))
-
-    async def _fire(self, timer_ids: list[str]) -> int:
-        """Fire a batch in one transaction; if any handler fails, the batch is rolled back
-        and each timer is fired again in its own transaction, so only the failing one
-        waits (and is retried later)."""
-        try:
-            async with self._ctx.uow() as uow:
-                return await self._fire_in(uow, timer_ids)
-        except Exception:
-            if len(timer_ids) == 1:
-                await self._postpone_failed(timer_ids[0])
-                return 0
-            # a handler failed (rolled back) or the work after commit did (committed):
-            # fired timers are skipped below, the others fire one per transaction
-            log.exception("timers.batch_failed", timers=len(timer_ids))
-        fired = 0
-        for timer_id in timer_ids:
-            try:
-                async with self._ctx.uow() as uow:
-                    fired += await self._fire_in(uow, [timer_id])
-            except Exception:
-                await self._postpone_failed(timer_id)
+        One batch first; while batches come back full, ``lanes`` batches at a time (side
+        by side on PostgreSQL, since firing waits on the database far more than on Python;
+        SQLite has one writer, so one lane)."""
+        fired, full = await self._fire_batch()
+        while full:
+            rounds = await asyncio.gather(*(self._fire_batch() for _ in range(self._lanes)))
+            fired += sum(n for n, _ in rounds)
+            full = any(more for _, more in rounds)
         return fired
 
-    async def _fire_in(self, uow: UnitOfWork, timer_ids: list[str]) -> int:
-        query = (
-            select(Timer)
-            .where(Timer.id.in_(timer_ids), Timer.fired_at.is_(None), Timer.cancelled.is_(False))
-            .order_by(Timer.due_at)
-        )
-        if uow.row_locks:
-            query = query.with_for_update(skip_locked=True)
-        # claimed by another worker meanwhile: skipped (PostgreSQL); fired: filtered out
+    async def _fire_batch(self) -> tuple[int, bool]:
+        """Claim up to BATCH due timers and fire them in one transaction; returns (fired,
+        whether the batch was full: more may be due behind it)."""
+        claimed: list[str] = []
+        try:
+            async with self._ctx.uow() as uow:
+                timers = await self._claim(uow, Timer.due_at <= utcnow(), BATCH)
+                claimed = [t.id for t in timers]
+                fired = await self._fire_in(uow, timers)
+            return fired, len(claimed) == BATCH
+        except Exception:
+            if not claimed:
+                raise  # the claim itself failed: the loop logs and tries again
+            # a handler failed (rolled back) or the work after commit did (committed)
+            log.exception("timers.batch_failed", timers=len(claimed))
+        return await self._isolate(claimed), len(claimed) == BATCH
+
+    async def _isolate(self, timer_ids: list[str]) -> int:
+        """A failed batch fired again in halves, each half in its own transaction, down to
+        the failing timer alone, which is postponed: one poisoned timer among a hundred
+        costs about fourteen transactions, not a hundred. Timers a committed half (or the
+        failed batch's own commit) fired are not claimed again."""
         fired = 0
-        claimed = list(await uow.session.scalars(query))
+        parts = [timer_ids]
+        while parts:
+            ids = parts.pop()
+            outcome = await self._try_fire(ids)
+            if not isinstance(outcome, Exception):
+                fired += outcome
+            elif len(ids) == 1:
+                await self._postpone_failed(ids[0], outcome)
+            else:
+                half = len(ids) // 2
+                parts += [ids[half:], ids[:half]]
+        return fired
+
+    async def _try_fire(self, timer_ids: list[str]) -> int | Exception:
+        try:
+            async with self._ctx.uow() as uow:
+                claimed = await self._claim(uow, Timer.id.in_(timer_ids), len(timer_ids))
+                return await self._fire_in(uow, claimed)
+        except Exception as exc:
+            return exc
+
+    async def _claim(self, uow: UnitOfWork, which: ColumnElement[bool], limit: int) -> list[Timer]:
+        """One query: the oldest pending timers matching ``which``, locked for this
+        transaction (PostgreSQL: rows another worker holds are skipped, not waited for)."""
+        query = select(Timer).where(self._pending(), which).order_by(Timer.due_at).limit(limit)
+        if uow.row_locks:
+            await uow.session.execute(
+                text(f"SET LOCAL idle_in_transaction_session_timeout = '{int(LEASE_S)}s'")
+            )
+            query = query.with_for_update(skip_locked=True)
+        return list(await uow.session.scalars(query))
+
+    async def _fire_in(self, uow: UnitOfWork, claimed: list[Timer]) -> int:
         for kind, prepare in self._prepare.items():
             if of_kind := [t for t in claimed if t.kind == kind]:
                 await prepare(uow, of_kind)
+        now = utcnow()
         for timer in claimed:
-            handler = self._handlers.get(timer.kind)
-            if handler is None:
-                log.error("timers.no_handler", kind=timer.kind, timer_id=timer.id)
-                continue
-            timer.fired_at = utcnow()
+            timer.fired_at = now
             timer.attempts += 1
-            await handler(uow, timer)
-            fired += 1
-        return fired
+            await self._handlers[timer.kind](uow, timer)
+        return len(claimed)
 
-    async def _postpone_failed(self, timer_id: str) -> None:
-        log.exception("timers.handler_failed", timer_id=timer_id)
+    async def _postpone_failed(self, timer_id: str, error: Exception) -> None:
+        log.error("timers.handler_failed", timer_id=timer_id, exc_info=error)
         with contextlib.suppress(Exception):  # the database itself may be what failed
             async with self._ctx.uow() as uow:
                 await self._postpone(uow, timer_id)

@@ -709,4 +709,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from threadline.db import across_orgs
+
+    with across_orgs():  # the bench sets up and checks every organisation's rows
+        main()

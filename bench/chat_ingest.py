@@ -198,41 +198,12 @@ async def make_world(url: str, n_agents: int) -> World:
 async def raw_commits(url: str, count: int, concurrency: int) -> float:
     """One-row INSERT + COMMIT transactions per second into a thread_events-like scratch
     table, through the app's engine factory (same pool, pragmas and BEGIN IMMEDIATE)."""
-    from sqlalchemy import (
-        JSON,
-        Column,
-        DateTime,
-        Integer,
-        MetaData,
-        String,
-        Table,
-        Text,
-        UniqueConstraint,
-        insert,
-    )
+    from sqlalchemy import insert
 
+    from minimal_chat_app import timeline_table
     from threadline.db import create_engine, utcnow
 
-    meta = MetaData()
-    table = Table(
-        f"bench_raw_{uuid.uuid4().hex[:8]}",
-        meta,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("org_id", String(36), nullable=False),
-        Column("thread_id", String(36), nullable=False),
-        Column("seq", Integer, nullable=False),
-        Column("kind", String(24), nullable=False),
-        Column("channel", String(16)),
-        Column("author_type", String(12), nullable=False),
-        Column("author_id", String(36)),
-        Column("author_name", String(200)),
-        Column("body", Text),
-        Column("data", JSON, nullable=False),
-        Column("client_msg_id", String(64)),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        UniqueConstraint("thread_id", "seq"),
-        UniqueConstraint("thread_id", "client_msg_id"),
-    )
+    meta, table = timeline_table("bench_raw")
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:

@@ -47,12 +47,10 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
 import os
 import resource
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -72,33 +70,14 @@ if str(ROOT / "src") not in sys.path:
 import httpx  # noqa: E402
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect  # noqa: E402
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "THREADLINE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from chat_ingest import database, free_port, log, pct  # noqa: E402
+
 SECRET = "bench-secret-key-not-for-production-0123456789"  # noqa: S105 (throwaway server)
 PASSWORD = "bench password 123"  # noqa: S105 (throwaway agents)
 HOST = "127.0.0.1"
 OPEN_BATCH = 50  # sockets opened at once
 EVENT_TIMEOUT_S = 20.0
 SETTLE_S = 0.15  # after the last receipt: let the event's trailing work finish
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -333,31 +312,6 @@ async def make_world(url: str, n_agents: int) -> tuple[str, list[str], str]:
             await agent_services.do_create_agent(ctx, org.id, data)
             emails.append(email)
     return org.id, emails[:-1], emails[-1]
-
-
-@contextlib.contextmanager
-def database(backend: str, workdir: Path):  # type: ignore[no-untyped-def]
-    from threadline.migrate import upgrade
-
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        upgrade(url)
-        yield url
-        return
-    from sqlalchemy import create_engine, text
-
-    name = f"threadline_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Process:

@@ -44,26 +44,34 @@ from sqlalchemy import (  # noqa: E402
 
 from threadline.db import create_engine, utcnow  # noqa: E402
 
-meta = MetaData()
-entries = Table(
-    f"bench_minimal_{uuid.uuid4().hex[:8]}",
-    meta,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("org_id", String(36), nullable=False),
-    Column("thread_id", String(36), nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("kind", String(24), nullable=False),
-    Column("channel", String(16)),
-    Column("author_type", String(12), nullable=False),
-    Column("author_id", String(36)),
-    Column("author_name", String(200)),
-    Column("body", Text),
-    Column("data", JSON, nullable=False),
-    Column("client_msg_id", String(64)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("thread_id", "seq"),
-    UniqueConstraint("thread_id", "client_msg_id"),
-)
+
+def timeline_table(prefix: str) -> tuple[MetaData, Table]:
+    """A scratch table shaped like thread_events (the same columns and unique keys), so
+    the baselines write what a message costs to store and nothing else."""
+    meta = MetaData()
+    table = Table(
+        f"{prefix}_{uuid.uuid4().hex[:8]}",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("org_id", String(36), nullable=False),
+        Column("thread_id", String(36), nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("kind", String(24), nullable=False),
+        Column("channel", String(16)),
+        Column("author_type", String(12), nullable=False),
+        Column("author_id", String(36)),
+        Column("author_name", String(200)),
+        Column("body", Text),
+        Column("data", JSON, nullable=False),
+        Column("client_msg_id", String(64)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("thread_id", "seq"),
+        UniqueConstraint("thread_id", "client_msg_id"),
+    )
+    return meta, table
+
+
+meta, entries = timeline_table("bench_minimal")
 
 
 def build(url: str) -> FastAPI:

@@ -34,6 +34,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from threadline.context import Context
+from threadline.db import no_org, org_scope
 from threadline.events.bus import Subscription
 from threadline.events.domain import CallbackChanged, DomainEvent, QueueChanged, TimelineEntryAdded
 from threadline.journey.schemas import CustomerWaitOut
@@ -172,7 +173,10 @@ class WaitHub:
     # ------------------------------------------------------------ the loop
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="wait-hub")
+            # it serves every organisation's views, whichever socket started it: each
+            # computation below says whose view it is (docs/organisations.md)
+            with no_org():
+                self._task = asyncio.get_running_loop().create_task(self._run(), name="wait-hub")
 
     async def _run(self) -> None:
         while self._views:
@@ -209,7 +213,8 @@ class WaitHub:
             if refresh is None:
                 break
             try:
-                refreshed = await refresh(org_id, shown_views)
+                with org_scope(org_id):
+                    refreshed = await refresh(org_id, shown_views)
             except Exception:  # computed in full instead, one by one
                 log.warning("live.wait_refresh_failed", exc_info=True)
                 full.update(shown_views)
@@ -241,7 +246,8 @@ class WaitHub:
         if view is None:
             return
         try:
-            state = await view.compute()
+            with org_scope(view.org_id):
+                state = await view.compute()
         except Exception as exc:  # one failing view must not stop the others
             # overload (SQLAlchemyError) or a contact gone: keep the sockets, retry later
             if isinstance(exc, SQLAlchemyError):

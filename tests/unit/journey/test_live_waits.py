@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from threadline.db import current_org, no_org, org_scope
 from threadline.events.bus import MemoryBus
 from threadline.events.domain import CallbackChanged, QueueChanged, TimelineEntryAdded
 from threadline.journey import live
@@ -224,3 +225,33 @@ async def test_a_view_that_fails_does_not_stop_the_others() -> None:
     hub.on_event(entry("cy", "transferred"))
     await settle()
     assert [f.position for f in sockets["cy"].frames if f] == [1]
+
+
+async def test_each_view_is_computed_for_its_own_organisation_whoever_started_the_hub() -> None:
+    """The hub's loop is started by the first socket (a request of one organisation) and
+    serves every organisation: each computation and refresh runs for its view's own
+    organisation, never for the one that happened to start the loop."""
+    seen: dict[str, list[str | None]] = {"compute": [], "refresh": []}
+
+    async def compute() -> WaitState:
+        seen["compute"].append(current_org())
+        view = CustomerWaitOut(contact_id=f"c-{current_org()}", status="queued", position=1)
+        return WaitState(view, frozenset({"q1"}))
+
+    async def refresh(
+        org_id: str, views: dict[Hashable, CustomerWaitOut]
+    ) -> dict[Hashable, CustomerWaitOut | None]:
+        seen["refresh"].append(current_org())
+        return dict(views)
+
+    hub = WaitHub(refresh)
+    with no_org():
+        with org_scope("org-a"):  # the first socket's request starts the loop
+            hub.watch("a", "org-a", "ana", compute, Socket().send)
+        with org_scope("org-b"):
+            hub.watch("b", "org-b", "boris", compute, Socket().send)
+        await settle()
+        hub.on_event(QueueChanged(org_id="org-b", queue_id="q1"))
+        await settle()
+    assert sorted(seen["compute"], key=str) == ["org-a", "org-b"]
+    assert seen["refresh"] == ["org-b"]

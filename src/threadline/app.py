@@ -59,6 +59,7 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messenger_router,
         realtime_router,
         webhooks_router,
+        knowledge_router,
         web_router,
     ):
         app.include_router(router)

@@ -1,0 +1,212 @@
+"""The knowledge base's staff API: admins write and publish, agents (and supervisors) read,
+search, and get suggestions beside a thread."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from threadline.auth.dependencies import Admin, AgentUser, Ctx
+from threadline.context import Context
+from threadline.errors import PROBLEM_RESPONSES
+from threadline.selfservice.knowledge import services
+from threadline.selfservice.knowledge.models import KbArticle, KbTranslation
+from threadline.selfservice.knowledge.schemas import (
+    ArticleIn,
+    ArticleOut,
+    ArticlePatch,
+    CategoryIn,
+    CategoryOut,
+    CategoryPatch,
+    DiffOut,
+    HitOut,
+    Language,
+    TranslationIn,
+    TranslationOut,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/api/v1/kb", tags=["knowledge base"], responses=PROBLEM_RESPONSES)
+SearchText = Annotated[str, Query(max_length=500, description="what to look for")]
+
+
+def article_url(ctx: Context, org_slug: str, language: str, slug: str) -> str:
+    base = ctx.settings.base_url.rstrip("/")
+    return f"{base}/help/{org_slug}/{language}/articles/{slug}"
+
+
+def _article(article: KbArticle, translations: list[KbTranslation]) -> ArticleOut:
+    out = ArticleOut.model_validate(article)
+    out.translations = [TranslationOut.model_validate(t) for t in translations]
+    return out
+
+
+async def hits_out(ctx: Context, org_id: str, hits: list[services.Hit]) -> list[HitOut]:
+    slug = await services.org_slug(ctx, org_id) if hits else ""
+    return [
+        HitOut(
+            article_id=h.article.id,
+            slug=h.article.slug,
+            language=h.translation.language,
+            title=h.translation.title,
+            title_html=h.title_html,
+            snippet_html=h.snippet_html,
+            url=article_url(ctx, slug, h.translation.language, h.article.slug),
+            rank=h.rank,
+        )
+        for h in hits
+    ]
+
+
+# ---------------------------------------------------------------- categories
+@router.get("/categories", response_model=list[CategoryOut])
+async def categories(principal: AgentUser, ctx: Ctx) -> list[CategoryOut]:
+    return [
+        CategoryOut.model_validate(c) for c in await services.list_categories(ctx, principal.org_id)
+    ]
+
+
+@router.post("/categories", response_model=CategoryOut, status_code=201)
+async def create_category(body: CategoryIn, principal: Admin, ctx: Ctx) -> CategoryOut:
+    created = await services.do_create_category(ctx, principal.org_id, principal.agent_id, body)
+    return CategoryOut.model_validate(created)
+
+
+@router.patch("/categories/{category_id}", response_model=CategoryOut)
+async def update_category(
+    category_id: str, body: CategoryPatch, principal: Admin, ctx: Ctx
+) -> CategoryOut:
+    updated = await services.do_update_category(
+        ctx, principal.org_id, principal.agent_id, category_id, body
+    )
+    return CategoryOut.model_validate(updated)
+
+
+@router.delete("/categories/{category_id}", status_code=204, response_class=Response)
+async def delete_category(category_id: str, principal: Admin, ctx: Ctx) -> Response:
+    """Remove an empty category (409 while it holds articles)."""
+    await services.do_delete_category(ctx, principal.org_id, principal.agent_id, category_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- articles
+@router.get("/articles", response_model=list[ArticleOut])
+async def articles(
+    principal: AgentUser,
+    ctx: Ctx,
+    category_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Annotated[str | None, Query(pattern="^(draft|published)$")] = None,
+) -> list[ArticleOut]:
+    """Every article with its translations, drafts included."""
+    found = await services.list_articles(
+        ctx, principal.org_id, category_id=category_id, status=status
+    )
+    return [_article(a, t) for a, t in found]
+
+
+@router.post("/articles", response_model=ArticleOut, status_code=201)
+async def create_article(body: ArticleIn, principal: Admin, ctx: Ctx) -> ArticleOut:
+    """A new draft; write it in a language with PUT .../translations/{language}."""
+    created = await services.do_create_article(ctx, principal.org_id, principal.agent_id, body)
+    return _article(created, [])
+
+
+@router.get("/articles/{article_id}", response_model=ArticleOut)
+async def article(article_id: str, principal: AgentUser, ctx: Ctx) -> ArticleOut:
+    return _article(*await services.get_article(ctx, principal.org_id, article_id))
+
+
+@router.patch("/articles/{article_id}", response_model=ArticleOut)
+async def update_article(
+    article_id: str, body: ArticlePatch, principal: Admin, ctx: Ctx
+) -> ArticleOut:
+    await services.do_update_article(ctx, principal.org_id, principal.agent_id, article_id, body)
+    return _article(*await services.get_article(ctx, principal.org_id, article_id))
+
+
+@router.delete("/articles/{article_id}", status_code=204, response_class=Response)
+async def delete_article(article_id: str, principal: Admin, ctx: Ctx) -> Response:
+    """Remove an article with every version and its feedback."""
+    await services.do_delete_article(ctx, principal.org_id, principal.agent_id, article_id)
+    return Response(status_code=204)
+
+
+@router.put("/articles/{article_id}/translations/{language}", response_model=TranslationOut)
+async def save_translation(
+    article_id: str, language: Language, body: TranslationIn, principal: Admin, ctx: Ctx
+) -> TranslationOut:
+    """Save the article's text in a language: a new version each time, the old kept."""
+    saved = await services.do_save_translation(
+        ctx, principal.org_id, principal.agent_id, article_id, language, body
+    )
+    return TranslationOut.model_validate(saved)
+
+
+@router.post("/articles/{article_id}/publish", response_model=ArticleOut)
+async def publish(article_id: str, principal: Admin, ctx: Ctx) -> ArticleOut:
+    """Readers see it in every language it is written in (422 if none yet)."""
+    await services.do_publish(ctx, principal.org_id, principal.agent_id, article_id)
+    return _article(*await services.get_article(ctx, principal.org_id, article_id))
+
+
+@router.post("/articles/{article_id}/unpublish", response_model=ArticleOut)
+async def unpublish(article_id: str, principal: Admin, ctx: Ctx) -> ArticleOut:
+    """Back to draft: the help center, the widget and search no longer show it."""
+    await services.do_unpublish(ctx, principal.org_id, principal.agent_id, article_id)
+    return _article(*await services.get_article(ctx, principal.org_id, article_id))
+
+
+@router.get(
+    "/articles/{article_id}/translations/{language}/versions", response_model=list[VersionOut]
+)
+async def versions(
+    article_id: str, language: Language, principal: AgentUser, ctx: Ctx
+) -> list[VersionOut]:
+    """Every saved version (who, when, what), newest first."""
+    found = await services.list_versions(ctx, principal.org_id, article_id, language)
+    return [VersionOut.model_validate(v) for v in found]
+
+
+@router.get("/articles/{article_id}/translations/{language}/diff", response_model=DiffOut)
+async def diff(
+    article_id: str,
+    language: Language,
+    principal: AgentUser,
+    ctx: Ctx,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+) -> DiffOut:
+    """What changed from one version to another, as a unified diff."""
+    text = await services.diff_versions(
+        ctx, principal.org_id, article_id, language, from_version, to_version
+    )
+    return DiffOut(from_version=from_version, to_version=to_version, diff=text)
+
+
+@router.get("/articles/{article_id}/feedback", response_model=dict[str, dict[str, int]])
+async def feedback(article_id: str, principal: AgentUser, ctx: Ctx) -> dict[str, dict[str, int]]:
+    """ "Did this help?" answers per language: {"pt": {"yes": 12, "no": 3}}."""
+    return await services.feedback_counts(ctx, principal.org_id, article_id)
+
+
+# ---------------------------------------------------------------- search
+@router.get("/search", response_model=list[HitOut])
+async def search(
+    q: SearchText,
+    language: Language,
+    principal: AgentUser,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=services.MAX_RESULTS)] = 10,
+) -> list[HitOut]:
+    """Published articles in a language, best match first, with highlighted snippets."""
+    hits = await services.search(ctx, principal.org_id, language, q, limit=limit)
+    return await hits_out(ctx, principal.org_id, hits)
+
+
+@router.get("/threads/{thread_id}/suggestions", response_model=list[HitOut])
+async def suggestions(thread_id: str, principal: AgentUser, ctx: Ctx) -> list[HitOut]:
+    """Articles for what the customer said last on the thread, in the thread's language:
+    the agent can send one's link in the reply."""
+    _language, hits = await services.suggest_for_thread(ctx, principal.org_id, thread_id)
+    return await hits_out(ctx, principal.org_id, hits)

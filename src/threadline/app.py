@@ -59,7 +59,10 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.knowledge.http import app_router as knowledge_app_router
 from threadline.selfservice.knowledge.http import router as knowledge_router
+from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
+from threadline.selfservice.knowledge.pages import router as help_pages_router
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -208,6 +211,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         realtime_router,
         webhooks_router,
         knowledge_router,
+        knowledge_widget_router,
+        knowledge_app_router,
+        help_pages_router,
         web_router,
     ):
         app.include_router(router)

@@ -5,27 +5,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from threadline.auth.dependencies import Admin, AgentUser, Ctx
+from threadline.channels.app.services import get_app
+from threadline.channels.chat.services import get_widget
+from threadline.channels.models import Endpoint
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES
-from threadline.selfservice.knowledge import services
+from threadline.ratelimit import rate_limited
+from threadline.selfservice.knowledge import LANGUAGES, rendering, services
 from threadline.selfservice.knowledge.models import KbArticle, KbTranslation
 from threadline.selfservice.knowledge.schemas import (
     ArticleIn,
     ArticleOut,
     ArticlePatch,
+    ArticleView,
     CategoryIn,
     CategoryOut,
     CategoryPatch,
     DiffOut,
+    FeedbackIn,
+    FeedbackOut,
     HitOut,
     Language,
     TranslationIn,
     TranslationOut,
     VersionOut,
 )
+from threadline.web.customer_api import CustomerRoute
 
 router = APIRouter(prefix="/api/v1/kb", tags=["knowledge base"], responses=PROBLEM_RESPONSES)
 SearchText = Annotated[str, Query(max_length=500, description="what to look for")]
@@ -210,3 +218,128 @@ async def suggestions(thread_id: str, principal: AgentUser, ctx: Ctx) -> list[Hi
     the agent can send one's link in the reply."""
     _language, hits = await services.suggest_for_thread(ctx, principal.org_id, thread_id)
     return await hits_out(ctx, principal.org_id, hits)
+
+
+# ---------------------------------------------------------------- the widget and the app
+# Called from the customer's site or app (another origin), by the public key of a chat
+# widget or an app endpoint, which says whose articles these are; no visitor token needed
+# (the articles are public), limits per client address.
+widget_router = APIRouter(
+    prefix="/api/v1/widget/{key}/help",
+    tags=["chat widget"],
+    responses=PROBLEM_RESPONSES,
+    route_class=CustomerRoute,
+)
+app_router = APIRouter(
+    prefix="/api/v1/app/{key}/help",
+    tags=["app"],
+    responses=PROBLEM_RESPONSES,
+    route_class=CustomerRoute,
+)
+TypedText = Annotated[str, Query(min_length=1, max_length=200, description="what is typed so far")]
+ReaderLanguage = Annotated[
+    Language | None, Query(description="the reader's language (default: the endpoint's)")
+]
+
+
+async def _endpoint(ctx: Context, key: str, source: str) -> Endpoint:
+    return await (get_widget(ctx, key) if source == "widget" else get_app(ctx, key))
+
+
+def _language(endpoint: Endpoint, language: str | None) -> str:
+    chosen = language or (endpoint.settings or {}).get("language") or "en"
+    return chosen if chosen in LANGUAGES else "en"
+
+
+async def _reader_search(
+    ctx: Context, key: str, source: str, q: str, language: str | None, typing: bool
+) -> list[HitOut]:
+    endpoint = await _endpoint(ctx, key, source)
+    hits = await services.search(
+        ctx, endpoint.org_id, _language(endpoint, language), q, typing=typing, limit=5
+    )
+    return await hits_out(ctx, endpoint.org_id, hits)
+
+
+async def _reader_article(
+    ctx: Context, key: str, source: str, slug: str, language: str | None
+) -> ArticleView:
+    endpoint = await _endpoint(ctx, key, source)
+    language = _language(endpoint, language)
+    found = await services.published_article(ctx, endpoint.org_id, language, slug)
+    org_slug = await services.org_slug(ctx, endpoint.org_id)
+    return ArticleView(
+        article_id=found.article.id,
+        slug=found.article.slug,
+        language=language,
+        title=found.translation.title,
+        html=rendering.to_html(found.translation.body),
+        url=article_url(ctx, org_slug, language, found.article.slug),
+        category=str(found.category.names.get(language) or found.category.slug),
+    )
+
+
+async def _reader_feedback(
+    ctx: Context, key: str, source: str, slug: str, body: FeedbackIn
+) -> FeedbackOut:
+    endpoint = await _endpoint(ctx, key, source)
+    await services.do_give_feedback(ctx, endpoint.org_id, slug, body.language, body.helpful, source)
+    return FeedbackOut()
+
+
+@widget_router.get(
+    "/search", response_model=list[HitOut], dependencies=[Depends(rate_limited("kb_search"))]
+)
+async def widget_search(
+    key: str, q: TypedText, ctx: Ctx, language: ReaderLanguage = None, typing: bool = True
+) -> list[HitOut]:
+    """Articles for what the visitor is typing (`typing`: the last word may be unfinished)."""
+    return await _reader_search(ctx, key, "widget", q, language, typing)
+
+
+@widget_router.get("/articles/{slug}", response_model=ArticleView)
+async def widget_article(
+    key: str, slug: str, ctx: Ctx, language: ReaderLanguage = None
+) -> ArticleView:
+    """A published article, its body as sanitised HTML."""
+    return await _reader_article(ctx, key, "widget", slug, language)
+
+
+@widget_router.post(
+    "/articles/{slug}/feedback",
+    response_model=FeedbackOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("kb_feedback"))],
+)
+async def widget_feedback(key: str, slug: str, body: FeedbackIn, ctx: Ctx) -> FeedbackOut:
+    """ "Did this help?" from the widget."""
+    return await _reader_feedback(ctx, key, "widget", slug, body)
+
+
+@app_router.get(
+    "/search", response_model=list[HitOut], dependencies=[Depends(rate_limited("kb_search"))]
+)
+async def app_search(
+    key: str, q: TypedText, ctx: Ctx, language: ReaderLanguage = None, typing: bool = True
+) -> list[HitOut]:
+    """Articles for what the customer is typing in the app."""
+    return await _reader_search(ctx, key, "app", q, language, typing)
+
+
+@app_router.get("/articles/{slug}", response_model=ArticleView)
+async def app_article(
+    key: str, slug: str, ctx: Ctx, language: ReaderLanguage = None
+) -> ArticleView:
+    """A published article, its body as sanitised HTML."""
+    return await _reader_article(ctx, key, "app", slug, language)
+
+
+@app_router.post(
+    "/articles/{slug}/feedback",
+    response_model=FeedbackOut,
+    status_code=201,
+    dependencies=[Depends(rate_limited("kb_feedback"))],
+)
+async def app_feedback(key: str, slug: str, body: FeedbackIn, ctx: Ctx) -> FeedbackOut:
+    """ "Did this help?" from the app."""
+    return await _reader_feedback(ctx, key, "app", slug, body)

@@ -10,10 +10,15 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from tests.conftest import Running, World, login, make_world
 from threadline.channels.chat.schemas import SessionIn
 from threadline.channels.chat.services import do_open_session, do_visitor_message, visitor_session
+from threadline.context import Context
+from threadline.demo import load_demo
+from threadline.orgs.models import Organization
+from threadline.selfservice.knowledge import services
 
 ARTICLES: dict[str, dict[str, tuple[str, str]]] = {
     "change-pin": {
@@ -241,3 +246,22 @@ async def test_agents_get_suggestions_from_the_customers_last_messages(
     assert missing.status_code == 404
     await admin.aclose()
     await agent.aclose()
+
+
+DEMO_QUESTIONS = {
+    "en": ("how do I change my PIN", "change-pin"),
+    "pt": ("o meu cartão ainda não chegou", "card-not-arrived"),
+    "es": ("perdí mi tarjeta", "lost-card"),
+    "ru": ("перевод в обработке", "transfer-pending"),
+    "el": ("ισοτιμια πληρωμες στο εξωτερικο", "exchange-rates"),
+}
+
+
+async def test_the_demo_bank_answers_in_five_languages(ctx: Context) -> None:
+    assert await load_demo(ctx)
+    async with ctx.db.sessions() as session:
+        org_id = await session.scalar(select(Organization.id).where(Organization.slug == "demo"))
+    assert org_id is not None
+    for language, (question, slug) in DEMO_QUESTIONS.items():
+        hits = await services.search(ctx, org_id, language, question)
+        assert hits and hits[0].article.slug == slug, (language, [h.article.slug for h in hits])

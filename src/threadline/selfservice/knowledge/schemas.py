@@ -17,12 +17,16 @@ Source = Literal["help_center", "widget", "app"]
 
 
 class CategoryIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     slug: Slug
     names: dict[Language, Title] = Field(description="the category's name per language")
     position: int = 0
 
 
 class CategoryPatch(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     slug: Slug | None = None
     names: dict[Language, Title] | None = None
     position: int | None = None
@@ -38,18 +42,24 @@ class CategoryOut(BaseModel):
 
 
 class ArticleIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     category_id: str = Field(max_length=36)
     slug: Slug
     position: int = 0
 
 
 class ArticlePatch(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     category_id: str | None = Field(default=None, max_length=36)
     slug: Slug | None = None
     position: int | None = None
 
 
 class TranslationIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     title: Title
     body: Body = Field(description="Markdown; raw HTML is shown as text")
 
@@ -118,6 +128,8 @@ class ArticleView(BaseModel):
 
 
 class FeedbackIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON types as documented: no 1 for true
+
     helpful: bool
     language: Language
 

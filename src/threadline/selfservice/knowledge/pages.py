@@ -15,8 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from threadline.auth.dependencies import SESSION_COOKIE
+from threadline.auth.services import principal_from_session
 from threadline.context import Context
-from threadline.errors import NotFound, RateLimited
+from threadline.errors import NotAuthenticated, NotFound, RateLimited
 from threadline.orgs.models import Organization
 from threadline.selfservice.knowledge import LANGUAGES, rendering, services
 from threadline.web.i18n import accepted_language, page_catalogue
@@ -257,3 +259,27 @@ def name_in(names: dict[str, Any], language: str) -> str:
 
 
 templates.env.globals["name_in"] = name_in
+
+
+@router.get("/admin/help", response_class=HTMLResponse)
+async def admin_help(request: Request) -> Response:
+    """Admins write the knowledge base (through /api/v1/kb): /login for nobody, 403 for a
+    non-admin."""
+    ctx = _ctx(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        principal = await principal_from_session(ctx, cookie) if cookie else None
+    except NotAuthenticated:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue("help_admin", language)
+    context: dict[str, Any] = {"me": principal, "t": strings, "lang": language}
+    if not principal.has("admin"):
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    config = {"t": strings, "lang": language, "languages": list(LANGUAGES)}
+    org_slug = await services.org_slug(ctx, principal.org_id)
+    return templates.TemplateResponse(
+        request, "help_admin.html", {**context, "config": config, "org_slug": org_slug}
+    )

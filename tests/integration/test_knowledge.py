@@ -265,3 +265,31 @@ async def test_the_demo_bank_answers_in_five_languages(ctx: Context) -> None:
     for language, (question, slug) in DEMO_QUESTIONS.items():
         hits = await services.search(ctx, org_id, language, question)
         assert hits and hits[0].article.slug == slug, (language, [h.article.slug for h in hits])
+
+
+async def test_deleting_removes_from_search_and_categories_must_be_empty(
+    server: Running, world: World
+) -> None:
+    admin = await login(server, "admin@example.com")
+    ids = await _bank(admin)
+    category = (await admin.get(f"/api/v1/kb/articles/{ids['change-pin']}")).json()["category_id"]
+    busy = await admin.delete(f"/api/v1/kb/categories/{category}")
+    assert busy.status_code == 409
+    taken = await admin.post(
+        "/api/v1/kb/articles", json={"category_id": category, "slug": "change-pin"}
+    )
+    assert taken.status_code == 409
+    renamed = await admin.patch(
+        f"/api/v1/kb/articles/{ids['change-pin']}", json={"slug": "new-pin"}
+    )
+    assert renamed.json()["slug"] == "new-pin"
+    assert (await _search(admin, "en", "PIN"))[0]["slug"] == "new-pin"
+
+    for article_id in ids.values():
+        assert (await admin.delete(f"/api/v1/kb/articles/{article_id}")).status_code == 204
+    assert await _search(admin, "en", "PIN") == []
+    assert await _search(admin, "pt", "cartão") == []
+    assert (await admin.get(f"/api/v1/kb/articles/{ids['change-pin']}")).status_code == 404
+    assert (await admin.delete(f"/api/v1/kb/categories/{category}")).status_code == 204
+    assert (await admin.get("/api/v1/kb/categories")).json() == []
+    await admin.aclose()

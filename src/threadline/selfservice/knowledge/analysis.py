@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import snowballstemmer  # type: ignore[import-untyped]
 
@@ -91,6 +91,7 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 
 
+@lru_cache(maxsize=1 << 16)  # a help center's vocabulary is small; stemming is not free
 def stem(language: str, word: str) -> str:
     """One normalised word's stem, folded as FTS5 folds it."""
     stemmer = _stemmer(language)

@@ -13,17 +13,16 @@ _TOKEN = re.compile(r"[^\W_]+")
 SNIPPET_WORDS = 28
 
 
-def _matches(query: Query, word: str) -> bool:
-    wanted = query.term_stems()
-    found = stem(query.language, normalise(query.language, word))
-    if found in wanted:
-        return True
-    return query.prefix and bool(wanted) and found.startswith(wanted[-1])
-
-
 def _spans(query: Query, text: str) -> list[tuple[int, int, bool]]:
     """(start, end, matches) of every word."""
-    return [(m.start(), m.end(), _matches(query, m.group())) for m in _TOKEN.finditer(text)]
+    wanted = frozenset(query.term_stems())
+    typed = query.term_stems()[-1] if query.prefix and query.terms else None
+    spans = []
+    for m in _TOKEN.finditer(text):
+        found = stem(query.language, normalise(query.language, m.group()))
+        hit = found in wanted or (typed is not None and found.startswith(typed))
+        spans.append((m.start(), m.end(), hit))
+    return spans
 
 
 def _marked(text: str, spans: list[tuple[int, int, bool]], start: int, end: int) -> str:

@@ -6,6 +6,7 @@ without handing the page to the target. Pure."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -37,6 +38,7 @@ def to_html(markdown: str) -> str:
     return str(_MD.renderer.render(tokens, _MD.options, {}))
 
 
+@lru_cache(maxsize=256)  # search hits and descriptions read the same published bodies
 def to_text(markdown: str) -> str:
     """The words of an article's body, without Markdown (for search and descriptions)."""
     lines: list[str] = []

@@ -110,6 +110,12 @@ async def test_every_version_is_kept_and_diffed_and_drafts_stay_hidden(
         )
     ).json()["diff"]
     assert "--- v1" in diff and "+++ v2" in diff and "+Depois peça outro." in diff
+    latest = (await agent.get(f"/api/v1/kb/articles/{article}/translations/pt/diff")).json()
+    assert (latest["from_version"], latest["to_version"], latest["diff"]) == (1, 2, diff)
+    missing = await agent.get(
+        f"/api/v1/kb/articles/{article}/translations/pt/diff", params={"from": 1, "to": 9}
+    )
+    assert missing.status_code == 404
 
     # a draft: no search hit, no public page
     assert await _search(agent, "pt", "cartão") == []
@@ -144,7 +150,7 @@ async def test_every_version_is_kept_and_diffed_and_drafts_stay_hidden(
     bad = await admin.put(
         f"/api/v1/kb/articles/{article}/translations/de", json={"title": "x", "body": "y"}
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 404  # no such translation
     await admin.aclose()
     await agent.aclose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from threadline.auth.dependencies import Admin, AgentUser, Ctx
 from threadline.channels.app.services import get_app
@@ -37,6 +37,8 @@ from threadline.web.customer_api import CustomerRoute
 
 router = APIRouter(prefix="/api/v1/kb", tags=["knowledge base"], responses=PROBLEM_RESPONSES)
 SearchText = Annotated[str, Query(max_length=500, description="what to look for")]
+# a translation is a resource: one in a language we do not write in is not found (404)
+LanguagePath = Annotated[str, Path(description="en, pt, es, ru or el")]
 
 
 def article_url(ctx: Context, org_slug: str, language: str, slug: str) -> str:
@@ -142,7 +144,7 @@ async def delete_article(article_id: str, principal: Admin, ctx: Ctx) -> Respons
 
 @router.put("/articles/{article_id}/translations/{language}", response_model=TranslationOut)
 async def save_translation(
-    article_id: str, language: Language, body: TranslationIn, principal: Admin, ctx: Ctx
+    article_id: str, language: LanguagePath, body: TranslationIn, principal: Admin, ctx: Ctx
 ) -> TranslationOut:
     """Save the article's text in a language: a new version each time, the old kept."""
     saved = await services.do_save_translation(
@@ -169,7 +171,7 @@ async def unpublish(article_id: str, principal: Admin, ctx: Ctx) -> ArticleOut:
     "/articles/{article_id}/translations/{language}/versions", response_model=list[VersionOut]
 )
 async def versions(
-    article_id: str, language: Language, principal: AgentUser, ctx: Ctx
+    article_id: str, language: LanguagePath, principal: AgentUser, ctx: Ctx
 ) -> list[VersionOut]:
     """Every saved version (who, when, what), newest first."""
     found = await services.list_versions(ctx, principal.org_id, article_id, language)
@@ -179,17 +181,18 @@ async def versions(
 @router.get("/articles/{article_id}/translations/{language}/diff", response_model=DiffOut)
 async def diff(
     article_id: str,
-    language: Language,
+    language: LanguagePath,
     principal: AgentUser,
     ctx: Ctx,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
+    from_version: Annotated[int | None, Query(alias="from", ge=1, le=2**31)] = None,
+    to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31)] = None,
 ) -> DiffOut:
-    """What changed from one version to another, as a unified diff."""
-    text = await services.diff_versions(
+    """What changed from one version to another, as a unified diff (by default, what the
+    latest version changed)."""
+    old, new, text = await services.diff_versions(
         ctx, principal.org_id, article_id, language, from_version, to_version
     )
-    return DiffOut(from_version=from_version, to_version=to_version, diff=text)
+    return DiffOut(from_version=old, to_version=new, diff=text)
 
 
 @router.get("/articles/{article_id}/feedback", response_model=dict[str, dict[str, int]])
@@ -236,7 +239,7 @@ app_router = APIRouter(
     responses=PROBLEM_RESPONSES,
     route_class=CustomerRoute,
 )
-TypedText = Annotated[str, Query(min_length=1, max_length=200, description="what is typed so far")]
+TypedText = Annotated[str, Query(max_length=200, description="what is typed so far")]
 ReaderLanguage = Annotated[
     Language | None, Query(description="the reader's language (default: the endpoint's)")
 ]
@@ -291,7 +294,7 @@ async def _reader_feedback(
     "/search", response_model=list[HitOut], dependencies=[Depends(rate_limited("kb_search"))]
 )
 async def widget_search(
-    key: str, q: TypedText, ctx: Ctx, language: ReaderLanguage = None, typing: bool = True
+    key: str, ctx: Ctx, q: TypedText = "", language: ReaderLanguage = None, typing: bool = True
 ) -> list[HitOut]:
     """Articles for what the visitor is typing (`typing`: the last word may be unfinished)."""
     return await _reader_search(ctx, key, "widget", q, language, typing)
@@ -320,7 +323,7 @@ async def widget_feedback(key: str, slug: str, body: FeedbackIn, ctx: Ctx) -> Fe
     "/search", response_model=list[HitOut], dependencies=[Depends(rate_limited("kb_search"))]
 )
 async def app_search(
-    key: str, q: TypedText, ctx: Ctx, language: ReaderLanguage = None, typing: bool = True
+    key: str, ctx: Ctx, q: TypedText = "", language: ReaderLanguage = None, typing: bool = True
 ) -> list[HitOut]:
     """Articles for what the customer is typing in the app."""
     return await _reader_search(ctx, key, "app", q, language, typing)

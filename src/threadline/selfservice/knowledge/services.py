@@ -227,8 +227,7 @@ async def do_save_translation(
 ) -> KbTranslation:
     """Save the article's text in a language as a new version (the old ones stay); a
     published article shows the new text at once."""
-    if language not in LANGUAGES:
-        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    _known(language)
     async with ctx.uow() as uow:
         article = await uow.lock(KbArticle, article_id)
         if article is None or article.org_id != org_id:
@@ -322,9 +321,15 @@ async def _locked_article(uow: UnitOfWork, org_id: str, article_id: str) -> KbAr
 
 
 # ---------------------------------------------------------------- versions
+def _known(language: str) -> None:
+    if language not in LANGUAGES:
+        raise NotFound(f"no language {language[:16]!r}: articles are in {', '.join(LANGUAGES)}")
+
+
 async def _translation(
     session: AsyncSession, org_id: str, article_id: str, language: str
 ) -> KbTranslation:
+    _known(language)
     await _article(session, org_id, article_id)
     found = await session.scalar(
         select(KbTranslation).where(
@@ -347,11 +352,14 @@ async def list_versions(
 
 
 async def diff_versions(
-    ctx: Context, org_id: str, article_id: str, language: str, old: int, new: int
-) -> str:
-    """The unified diff from version `old` to version `new` (title first, then body)."""
+    ctx: Context, org_id: str, article_id: str, language: str, old: int | None, new: int | None
+) -> tuple[int, int, str]:
+    """The unified diff from version `old` to version `new` (title first, then body); by
+    default `new` is the latest and `old` the one before it."""
     async with ctx.db.sessions() as session:
         translation = await _translation(session, org_id, article_id, language)
+        new = translation.version if new is None else new
+        old = max(1, new - 1) if old is None else old
         found = {
             v.number: v
             for v in await session.scalars(
@@ -364,9 +372,10 @@ async def diff_versions(
     if missing:
         raise NotFound(f"no version {missing[0]}")
     a, b = found[old], found[new]
-    return diffs.unified(
+    text = diffs.unified(
         f"# {a.title}\n\n{a.body}", f"# {b.title}\n\n{b.body}", f"v{old}", f"v{new}"
     )
+    return old, new, text
 
 
 # ---------------------------------------------------------------- search and reading

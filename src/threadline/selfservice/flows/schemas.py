@@ -365,6 +365,8 @@ def problems(flow: Flow) -> list[str]:
         return [f"step {i!r}: more than one step has this id" for i in duplicate]
     by_id = {s.id: s for s in flow.steps}
     found = _languages(flow)
+    for step in flow.steps:
+        found.extend(_step_problems(flow, step))
     if flow.start not in by_id:
         return [*found, f"start: {flow.start!r} is not a step"]
     dangling = [
@@ -373,10 +375,8 @@ def problems(flow: Flow) -> list[str]:
         for name, target in s.targets()
         if target not in by_id
     ]
-    if dangling:
+    if dangling:  # what follows walks the references
         return found + dangling
-    for step in flow.steps:
-        found.extend(_step_problems(flow, step))
     found.extend(_reachability(flow, by_id))
     found.extend(_slots(flow))
     return found

@@ -144,6 +144,9 @@ class PresentChoices(_Action):
     text: str
     language: str
     choices: list[ChoiceItem]
+    # the flow's texts for showing choices in this language (messages.UI_KEYS): the
+    # person button's label, how to answer by number, by key, the list button's label
+    ui: dict[str, str] = Field(default_factory=dict)
 
 
 class Ask(_Action):

@@ -28,6 +28,7 @@ from threadline.selfservice.flows.messages import (
     AGENT_DIGIT,
     NO_CHOICE,
     OTHER_CHOICE,
+    UI_KEYS,
     YES_CHOICE,
     asks_for_person,
     yes_or_no,
@@ -210,7 +211,8 @@ class _Turn:
 
     def present(self, text: str, items: list[act.ChoiceItem]) -> None:
         self.state.choices = items
-        self.emit(act.PresentChoices(text=text, language=self.state.language, choices=items))
+        ui = {key: self.message(key) for key in UI_KEYS}
+        self.emit(act.PresentChoices(text=text, language=self.state.language, choices=items, ui=ui))
         self.said(text + " " + " / ".join(i.label for i in items))
 
     def say(self, text: str) -> None:

@@ -28,7 +28,10 @@ MESSAGE_KEYS = (
     "goodbye",
     "choose",  # how to answer numbered choices (SMS, email): "Reply with a number."
     "press",  # how to answer on the phone: "{n}" is the key, "{label}" the choice
+    "options",  # the button that opens a list of choices (WhatsApp)
 )
+# The texts a channel needs to show choices its own way (PresentChoices.ui)
+UI_KEYS = ("agent", "choose", "press", "options")
 
 BUILTIN: dict[str, dict[str, str]] = {
     "en": {
@@ -43,6 +46,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "goodbye": "Glad I could help. Goodbye!",
         "choose": "Reply with the number of your choice.",
         "press": "For {label}, press {n}.",
+        "options": "Options",
     },
     "pt": {
         "agent": "Falar com uma pessoa",
@@ -56,6 +60,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "goodbye": "Ainda bem que pude ajudar. Adeus!",
         "choose": "Responda com o número da sua escolha.",
         "press": "Para {label}, prima {n}.",
+        "options": "Opções",
     },
     "es": {
         "agent": "Hablar con una persona",
@@ -69,6 +74,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "goodbye": "Me alegro de haberle ayudado. ¡Adiós!",
         "choose": "Responda con el número de su elección.",
         "press": "Para {label}, pulse {n}.",
+        "options": "Opciones",
     },
     "ru": {
         "agent": "Поговорить с человеком",
@@ -82,6 +88,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "goodbye": "Рад был помочь. До свидания!",
         "choose": "Ответьте номером выбранного варианта.",
         "press": "{label}: нажмите {n}.",
+        "options": "Варианты",
     },
     "el": {
         "agent": "Μιλήστε με έναν άνθρωπο",
@@ -95,6 +102,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "goodbye": "Χαίρομαι που βοήθησα. Αντίο!",
         "choose": "Απαντήστε με τον αριθμό της επιλογής σας.",
         "press": "Για {label}, πατήστε {n}.",
+        "options": "Επιλογές",
     },
 }
 

@@ -396,7 +396,18 @@ def _languages(flow: Flow) -> list[str]:
         missing = [k for k in MESSAGE_KEYS if not (given.get(k) or BUILTIN.get(code, {}).get(k))]
         if missing:
             found.append(f"messages.{code}: no built-in texts in {code!r}; give {missing}")
+        press = given.get("press")
+        if press is not None and not _template_ok(press, "label", "n"):
+            found.append(f"messages.{code}.press: a text with {{label}} and {{n}}")
     return found
+
+
+def _template_ok(text: str, *names: str) -> bool:
+    try:
+        text.format(**dict.fromkeys(names, ""))
+    except (KeyError, IndexError, ValueError):
+        return False
+    return True
 
 
 def _step_problems(flow: Flow, step: Step) -> list[str]:

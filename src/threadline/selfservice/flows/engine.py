@@ -48,7 +48,8 @@ class FlowMismatch(ValueError):
 
 def start(flow: spec.Flow, context: act.Context, now: datetime) -> tuple[act.State, list[Any]]:
     """A new conversation at the flow's start, after what the customer already said."""
-    language = context.language if context.language in flow.languages else flow.languages[0]
+    asked = (context.language or "").split("-")[0].lower()  # "pt-BR" speaks "pt"
+    language = asked if asked in flow.languages else flow.languages[0]
     state = act.State(
         flow_id=flow.id,
         flow_version=flow.version,
@@ -61,7 +62,7 @@ def start(flow: spec.Flow, context: act.Context, now: datetime) -> tuple[act.Sta
         updated_at=now,
     )
     turn = _Turn(flow, state, now)
-    message = (context.message or "").strip()
+    message = (context.message or "").strip()[: spec.MAX_TEXT]
     if message:
         turn.heard(message)
         state.pending = state.last_message = message
@@ -308,7 +309,7 @@ class _Turn:
         else:
             text = str(getattr(given, "text", ""))
             self.heard(text)
-            self.state.last_message = text.strip() or self.state.last_message
+            self.state.last_message = text.strip()[: spec.MAX_TEXT] or self.state.last_message
             wants_person = asks_for_person(text) or (
                 bool(self.state.choices) and text.strip() == AGENT_DIGIT
             )
@@ -323,7 +324,7 @@ class _Turn:
         elif self.state.phase == "prompt" and isinstance(step, spec.Branch):
             text = _text_of(given)
             if text:
-                self.state.pending = text
+                self.state.pending = text[: spec.MAX_TEXT]
                 self.classify(step)
             else:
                 self.not_understood(step)
@@ -422,7 +423,7 @@ class _Turn:
         elif picked == OTHER_CHOICE or (text := _text_of(given)) is None:
             self.not_understood(step)
         else:  # the customer said it again in other words
-            self.state.pending = text
+            self.state.pending = text[: spec.MAX_TEXT]
             self.classify(step)
 
     def knowledge(self, found: act.KnowledgeResult) -> None:
@@ -452,7 +453,7 @@ class _Turn:
             self.goto(step.helped)
             return
         if picked != NO_CHOICE and text:
-            self.state.pending = text  # not a yes or a no: maybe the next question
+            self.state.pending = text[: spec.MAX_TEXT]  # not a yes or no: a new question?
         self.state.article_id = None
         self.goto(step.not_helped)
 

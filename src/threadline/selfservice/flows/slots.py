@@ -55,8 +55,15 @@ def option_texts(step: Ask) -> list[ChoiceText]:
     ]
 
 
+# Longer than this, an answer is no account number, date, amount or choice (and is not fed
+# to regular expressions and integer conversions sized for short answers).
+MAX_ANSWER = 100
+
+
 def read(step: Ask, text: str, today: date) -> Scalar:
     """The slot's value from the customer's answer, or None when it does not check out."""
+    if step.type != "free_text" and len(text) > MAX_ANSWER:
+        return None
     if step.type == "account_number":
         return account_number(text, step.pattern, step.checksum)
     if step.type == "date":
@@ -75,7 +82,7 @@ DEFAULT_PATTERNS = {"iban": r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", "other": r"[0-9]
 
 
 def account_number(text: str, pattern: str | None, checksum: str) -> str | None:
-    value = re.sub(r"[\s\-./]", "", text).upper()
+    value = re.sub(r"[\s\-./#*]", "", text).upper()
     default = DEFAULT_PATTERNS["iban" if checksum == "iban" else "other"]
     if not re.fullmatch(pattern or default, value):
         return None
@@ -179,10 +186,9 @@ def _number(raw: str) -> Decimal | None:
     if not whole.isdigit():
         return None
     try:
-        value = Decimal(whole + "." + (m[2] or "0"))
-    except InvalidOperation:
+        return Decimal(whole + "." + (m[2] or "0")).quantize(Decimal("0.01"))
+    except InvalidOperation:  # more digits than a Decimal keeps
         return None
-    return value.quantize(Decimal("0.01"))
 
 
 def number_of(value: Scalar) -> float | None:

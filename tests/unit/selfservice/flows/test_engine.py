@@ -544,3 +544,8 @@ def test_the_state_round_trips_through_json() -> None:
     chat.predict(("card_arrival", 0.9))
     stored = chat.state.model_dump_json()
     assert a.State.model_validate_json(stored) == chat.state
+
+
+def test_a_regional_language_speaks_its_language_and_an_unknown_one_the_first() -> None:
+    assert Chat(language="pt-BR").state.language == "pt"
+    assert Chat(language="fr").state.language == "en"

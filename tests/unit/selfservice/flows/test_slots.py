@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadline.selfservice.flows.schemas import Ask
 from threadline.selfservice.flows.slots import (
     ChoiceText,
     account_number,
@@ -15,6 +16,7 @@ from threadline.selfservice.flows.slots import (
     iban,
     luhn,
     match_choice,
+    read,
     read_date,
 )
 
@@ -104,3 +106,13 @@ def test_choices_by_number_label_word_or_none() -> None:
     assert match_choice(choices, "about my loan please") == "loan"
     assert match_choice(choices, "card or loan") is None
     assert match_choice(choices, "") is None
+
+
+def test_answers_too_long_to_be_a_value_are_refused_quickly() -> None:
+    assert amount("1" * 60, ["EUR"]) is None  # more digits than a Decimal keeps
+    step = Ask(id="a", slot="x", type="amount", prompt={}, reprompt={}, next="b")
+    assert read(step, "1 " * 3000 + "x", TODAY) is None
+
+
+def test_keys_around_an_account_number_are_dropped() -> None:
+    assert account_number("1234#", r"[0-9]{4}", "none") == "1234"

@@ -63,7 +63,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "options": "Opções",
     },
     "es": {
-        "agent": "Hablar con una persona",
+        "agent": "Hablar con alguien",
         "other": "Otra cosa",
         "yes": "Sí",
         "no": "No",
@@ -77,7 +77,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "options": "Opciones",
     },
     "ru": {
-        "agent": "Поговорить с человеком",
+        "agent": "Связь с оператором",
         "other": "Другое",
         "yes": "Да",
         "no": "Нет",
@@ -91,7 +91,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "options": "Варианты",
     },
     "el": {
-        "agent": "Μιλήστε με έναν άνθρωπο",
+        "agent": "Μιλήστε με άνθρωπο",
         "other": "Κάτι άλλο",
         "yes": "Ναι",
         "no": "Όχι",

@@ -342,7 +342,7 @@ def _messages(exc: ValidationError, data: Mapping[str, Any] | str) -> list[str]:
             message = str(error["ctx"].get("error", error["msg"]))
             out.extend(message.split("\n"))
             continue
-        where = ".".join(str(part) for part in loc)
+        where = ".".join(str(part) for part in loc) or "flow"
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
             index = loc[1]
             step = steps[index] if index < len(steps) and isinstance(steps[index], dict) else {}

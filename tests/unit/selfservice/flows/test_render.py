@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from threadline.channel_kinds import CHANNELS
 from threadline.selfservice.flows import actions as a
+from threadline.selfservice.flows.messages import BUILTIN, asks_for_person
 from threadline.selfservice.flows.render import (
     LIMITS,
     offered,
@@ -281,3 +282,10 @@ def test_voice_open_question_end_and_waiting_turns() -> None:
 )
 def test_voice_input(digits: str, speech: str, expected: Any) -> None:
     assert voice_input(digits, speech) == expected
+
+
+def test_built_in_yes_no_and_person_fit_whatsapp_reply_buttons_in_every_language() -> None:
+    for language, texts in BUILTIN.items():
+        for key in ("yes", "no", "agent", "other", "options"):
+            assert len(texts[key]) <= LIMITS["whatsapp"].title, (language, key)
+        assert asks_for_person(texts["agent"]), language  # typed back, it still works

@@ -304,3 +304,32 @@ def test_every_problem_is_reported_at_once() -> None:
     found = problems(data)
     assert "step 'greet': text has no text in el" in found
     assert "step 'answer': helped 'nowhere' is not a step" in found
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("[1]", "flow: Input should be an object"),
+        ("{", "flow: Invalid JSON"),
+        ({"id": "x"}, "version: Field required"),
+    ],
+)
+def test_what_is_not_a_flow_at_all_says_so(given: Any, problem: str) -> None:
+    with pytest.raises(FlowInvalid) as caught:
+        load_flow(given)
+    assert caught.value.problems[0].startswith(problem)
+
+
+def test_the_flow_schema_is_published_for_editors() -> None:
+    schema = Flow.model_json_schema()
+    assert set(schema["$defs"]) >= {
+        "Say",
+        "Ask",
+        "Branch",
+        "Answer",
+        "Call",
+        "Route",
+        "Verify",
+        "Handoff",
+        "End",
+    }

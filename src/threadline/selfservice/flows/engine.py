@@ -166,12 +166,12 @@ class _Turn:
         if not step.intents:
             return step.otherwise
         if self.state.pending:
-            self.classify(step)
+            self.classify()
         else:
             self.prompt(step)
         return None
 
-    def classify(self, step: spec.Branch) -> None:
+    def classify(self) -> None:
         text, self.state.pending = self.state.pending or "", None
         self.wait("intent", MACHINE_WAIT)
         self.emit(
@@ -325,7 +325,7 @@ class _Turn:
             text = _text_of(given)
             if text:
                 self.state.pending = text[: spec.MAX_TEXT]
-                self.classify(step)
+                self.classify()
             else:
                 self.not_understood(step)
         elif self.state.phase == "clarify" and isinstance(step, spec.Branch):
@@ -424,7 +424,7 @@ class _Turn:
             self.not_understood(step)
         else:  # the customer said it again in other words
             self.state.pending = text[: spec.MAX_TEXT]
-            self.classify(step)
+            self.classify()
 
     def knowledge(self, found: act.KnowledgeResult) -> None:
         step = self.flow.step(self.state.step)

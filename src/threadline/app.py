@@ -59,6 +59,7 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
 from threadline.selfservice.incidents.services import register as register_incidents
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         incidents_router,
         incidents_visitor_router,
+        incidents_app_router,
         web_router,
     ):
         app.include_router(router)

@@ -78,3 +78,41 @@ async def test_banner_follow_and_fixed(
     assert errors == []
     await supervisor.aclose()
     await context.close()
+
+
+async def test_the_app_page_shows_the_incident_above_everything(
+    browser: Browser, server: Running, world: World
+) -> None:
+    from tests.integration.test_app_api import make_app
+
+    app = await make_app(server, world)
+    supervisor = await login(server, "nikos@example.com")
+    declared = await supervisor.post(
+        "/api/v1/incidents",
+        json={
+            "title": "Κάρτες",
+            "messages": {
+                "en": "Card payments are failing.",
+                "el": "Οι πληρωμές με κάρτα αποτυγχάνουν.",
+            },
+        },
+    )
+    assert declared.status_code == 201, declared.text
+    context = await browser.new_context(
+        locale="el-GR", timezone_id="Europe/Athens", **PHONE.options
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{server.base_url}/app/{app.key}")
+    incident = page.locator("[data-testid=incidents] .incident")
+    await expect(incident).to_contain_text("Οι πληρωμές με κάρτα αποτυγχάνουν.")
+    box = await incident.bounding_box()
+    assert box is not None and box["y"] < 200 and box["width"] <= 390  # at the top, on screen
+    resolved = await supervisor.post(f"/api/v1/incidents/{declared.json()['id']}/resolve")
+    assert resolved.status_code == 200
+    await page.reload()
+    await expect(page.locator("[data-testid=incidents]")).to_be_hidden()
+    assert errors == []
+    await supervisor.aclose()
+    await context.close()

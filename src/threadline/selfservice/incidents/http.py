@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from threadline.auth.dependencies import Ctx, Supervisor
+from threadline.channels.app.services import get_app
 from threadline.channels.chat.services import get_widget, visitor_from_header
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 from threadline.ratelimit import rate_limited
@@ -199,3 +200,23 @@ async def follow(
     return FollowOut(
         incident_id=body.incident_id, following=following, message=translate(language, key_)
     )
+
+
+# ---------------------------------------------------------------- the app page
+app_router = APIRouter(
+    prefix="/api/v1/app/{key}/incidents",
+    tags=["app"],
+    responses=PROBLEM_RESPONSES,
+    route_class=CustomerRoute,
+)
+
+
+@app_router.get(
+    "", response_model=list[Banner], dependencies=[Depends(rate_limited("public_read"))]
+)
+async def app_banners(
+    key: str, ctx: Ctx, lang: Annotated[str | None, Query(max_length=35)] = None
+) -> list[Banner]:
+    """The incidents in force, worded in `lang`: the app page shows them above everything."""
+    app = await get_app(ctx, key)
+    return await ctx.incidents.banners(app.org_id, pick_language(lang) if lang else None)

@@ -64,6 +64,10 @@ async def test_only_supervisors_of_the_organisation_manage_incidents(
         "/api/v1/incidents", json={**INCIDENT, "expected_end_at": "2026-12-06T10:00:00"}
     )
     assert naive.status_code == 422 and "time zone" in naive.text
+    past = await supervisor.post(
+        "/api/v1/incidents", json={**INCIDENT, "expected_end_at": "2020-01-01T10:00:00Z"}
+    )
+    assert past.status_code == 422 and "after the start" in past.text
     listed = (await supervisor.get("/api/v1/incidents?status=active")).json()
     assert [i["id"] for i in listed] == [incident["id"]]
 

@@ -21,7 +21,7 @@ from threadline.channels.outbox import enqueue_outbound, refusal
 from threadline.context import Context
 from threadline.customers.models import Customer, Identity
 from threadline.db import UnitOfWork, org_scope, utcnow
-from threadline.errors import Conflict, NotFound
+from threadline.errors import Conflict, Invalid, NotFound
 from threadline.events.domain import (
     IncidentDeclared,
     IncidentEvent,
@@ -160,6 +160,9 @@ def _changed(ctx: Context, uow: UnitOfWork, org_id: str) -> None:
 async def do_declare(ctx: Context, principal: Principal, body: IncidentIn) -> Incident:
     """Declare an incident: from `starts_at` (now if not given) every channel says so."""
     now = utcnow()
+    starts_at = body.starts_at or now
+    if body.expected_end_at is not None and body.expected_end_at <= starts_at:
+        raise Invalid("expected_end_at must be after the start (now, when no start is given)")
     async with ctx.uow() as uow:
         incident = Incident(
             org_id=principal.org_id,
@@ -170,7 +173,7 @@ async def do_declare(ctx: Context, principal: Principal, body: IncidentIn) -> In
             regions=body.regions,
             keywords=body.keywords,
             intents=body.intents,
-            starts_at=body.starts_at or now,
+            starts_at=starts_at,
             expected_end_at=body.expected_end_at,
             declared_by=principal.agent_id,
             created_at=now,

@@ -291,6 +291,12 @@ async def test_on_a_phone_in_portuguese(server: Running, world: World, browser: 
     await _fits(page)
     [banner] = await _banners(server, world, "pt")
     assert banner["message"] == "A aplicação está em baixo. Estamos a resolver."
+    await row.get_by_role("button", name="Marcar clientes afetados por Aplicação em baixo").tap()
+    panel = page.get_by_test_id("affected-panel")
+    await expect(panel.get_by_label("Ficheiro CSV")).to_be_visible()
+    await _fits(page)
+    await panel.get_by_role("button", name="Fechar").tap()
+    await expect(panel).to_be_hidden()
 
     page.on("dialog", lambda dialog: dialog.accept())
     await row.get_by_role("button", name="Resolver Aplicação em baixo").tap()

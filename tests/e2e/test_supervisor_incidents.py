@@ -150,6 +150,7 @@ async def test_a_supervisor_declares_marks_affected_and_resolves_an_incident(
     row = active.locator(f"tr[data-incident='{declared['id']}']")
     await expect(row.locator("[data-col=title]")).to_contain_text("Card payments failing")
     await expect(row.locator("[data-col=expected_end]")).to_contain_text("14:30")
+    await expect(page.get_by_test_id("zone")).to_have_text(f"Times in {ZONE}")
     for column in ("followers", "affected", "told", "skipped", "threads"):
         await expect(row.locator(f"[data-col={column}]")).to_have_text("0")
 

@@ -59,6 +59,10 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.incidents.http import app_router as incidents_app_router
+from threadline.selfservice.incidents.http import router as incidents_router
+from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
+from threadline.selfservice.incidents.services import register as register_incidents
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -123,6 +127,7 @@ def build_context(settings: Settings) -> Context:
     ctx.outbox.register(ctx.handlers)
     register_callbacks(ctx)
     ctx.webhooks = register_webhooks(ctx)
+    ctx.incidents = register_incidents(ctx)
     return ctx
 
 
@@ -206,6 +211,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messenger_router,
         realtime_router,
         webhooks_router,
+        incidents_router,
+        incidents_visitor_router,
+        incidents_app_router,
         web_router,
     ):
         app.include_router(router)

@@ -70,6 +70,7 @@ async def test_only_supervisors_of_the_organisation_manage_incidents(
     assert past.status_code == 422 and "after the start" in past.text
     listed = (await supervisor.get("/api/v1/incidents?status=active")).json()
     assert [i["id"] for i in listed] == [incident["id"]]
+    assert listed[0]["counts"]["followers"] == 0 and listed[0]["counts"]["threads"] == 0
 
     other = await do_create_org(server.ctx, "other-bank", "Other Bank")
     from threadline.agents.schemas import AgentCreate
@@ -168,7 +169,9 @@ async def test_banner_tag_follow_and_told_once_when_fixed(server: Running, world
     told_events = [e for e in system if e.data.get("incident_id") == incident["id"]]
     assert len(told_events) == 1 and told_events[0].channel == "chat"
     assert (await browser.get(f"/api/v1/widget/{world.widget.key}/incidents")).json() == []
+    [listed] = (await supervisor.get("/api/v1/incidents?status=resolved")).json()
     detail = (await supervisor.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert listed["counts"] == detail["counts"]
     assert detail["counts"] == {
         "followers": 1,
         "affected": 0,

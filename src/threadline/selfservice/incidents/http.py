@@ -40,14 +40,16 @@ def _out(incident: Incident) -> IncidentOut:
     return IncidentOut.model_validate(incident)
 
 
-@router.get("", response_model=list[IncidentOut])
+@router.get("", response_model=list[IncidentDetail])
 async def incidents(
     principal: Supervisor,
     ctx: Ctx,
     status: Annotated[Literal["active", "resolved"] | None, Query()] = None,
-) -> list[IncidentOut]:
-    """The organisation's incidents, newest first (at most 200)."""
-    return [_out(i) for i in await services.list_incidents(ctx, principal.org_id, status)]
+) -> list[IncidentDetail]:
+    """The organisation's incidents, newest first (at most 200), each with its counts."""
+    found = await services.list_incidents(ctx, principal.org_id, status)
+    counts = await services.counts_of(ctx, principal.org_id, [i.id for i in found])
+    return [IncidentDetail(**_out(i).model_dump(), counts=counts[i.id]) for i in found]
 
 
 @router.post("", response_model=IncidentOut, status_code=201)

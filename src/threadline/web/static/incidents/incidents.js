@@ -106,11 +106,8 @@ document.addEventListener("alpine:init", () => {
           T.api("GET", "/api/v1/incidents?status=active"),
           T.api("GET", "/api/v1/incidents?status=resolved"),
         ]);
-        const detailed = await Promise.all(
-          [...active, ...resolved.slice(0, RESOLVED_SHOWN)].map((i) => this.detail(i)),
-        );
-        this.active = detailed.filter((i) => i.status === "active");
-        this.resolved = detailed.filter((i) => i.status === "resolved");
+        this.active = active; // each with its counts
+        this.resolved = resolved.slice(0, RESOLVED_SHOWN);
         if (this.affectedFor && !this.active.some((i) => i.id === this.affectedFor.id)) this.closeAffected();
       } catch (err) {
         this.say(fmt(this.t.load_failed, { error: err.message }), "error");
@@ -119,14 +116,6 @@ document.addEventListener("alpine:init", () => {
       }
     },
 
-    /** The incident with its counts (the list answer has none); without them if that fails. */
-    async detail(incident) {
-      try {
-        return await T.api("GET", this.path(incident));
-      } catch (err) {
-        return { ...incident, counts: null };
-      }
-    },
 
     say(text, kind) {
       this.notice = text;

@@ -27,11 +27,12 @@ Indexes (why routing stays fast with thousands of agents and tens of thousands o
 contacts):
 
 * Waiting contacts live in *buckets*, one per routing key (effective skills, minimum
-  levels, language, channel, minimum tier): a heap ordered by rank with lazy deletion.
+  levels, language, channel, minimum tier): a list sorted by rank, so its head is always
+  a live contact (an arrival usually appends, an assignment usually takes the head).
   Every eligibility rule except exclusion depends only on the key and the agent.
 * Each agent caches the buckets it qualifies for, by channel; a new key is checked only
   against the agents holding its first skill.  The agent-free path compares the heads
-  of those buckets and peeks past heads that exclude the agent.
+  of those buckets and walks past heads that exclude the agent.
 * Each bucket also holds a heap of the qualifying agents that have a free slot on its
   channel, ordered by idle time (or level sum, then idle time), lazily deleted through
   a per-(agent, channel) token.  Agents changed since the last arrival-path lookup are
@@ -156,8 +157,8 @@ def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
 
 
 class _Waiting:
-    """A waiting contact; ``seq`` names its one live heap entry (-1 once gone), ``entry``
-    is that entry (also the contact's item in its bucket's sorted ranks)."""
+    """A waiting contact; ``entry`` is its item in its bucket's sorted ranks, ``seq``
+    names its live overflow-heap entry (a new one once re-keyed, -1 once gone)."""
 
     __slots__ = ("bucket", "entry", "excluded", "seq", "spec")
 
@@ -165,8 +166,8 @@ class _Waiting:
         self.spec = spec
         self.bucket = bucket
         self.seq = seq
-        self.excluded = spec.excluded_agents
-        self.entry: _ContactEntry = (-spec.priority, spec.enqueued_at, spec.id, seq, self)
+        self.excluded = excluded = spec.excluded_agents
+        self.entry: _ContactEntry = (-spec.priority, spec.enqueued_at, spec.id, excluded, self)
 
 
 class _Agent:
@@ -195,7 +196,7 @@ class _Agent:
         self.total = 0
         self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
         self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
-        self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their contact heaps
+        self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
 
@@ -223,8 +224,6 @@ class _Bucket:
         "agent_limit",
         "agents",
         "channel",
-        "contact_limit",
-        "contacts",
         "key",
         "members",
         "ranked",
@@ -233,22 +232,20 @@ class _Bucket:
     def __init__(self, key: RoutingKey) -> None:
         self.key = key
         self.channel = key[3]
-        self.contacts: list[_ContactEntry] = []
         self.agents: list[_AgentEntry] = []
-        # the live contacts' entries, sorted: a contact's place in line is a bisection
-        # (ids are unique, so entries compare by rank alone)
+        # the waiting contacts' entries, sorted (ids are unique, so entries compare by
+        # rank alone): the head is always live, a place in line is a bisection
         self.ranked: list[_ContactEntry] = []
         self.members: dict[str, _Agent] = {}  # every agent who qualifies for the key
-        self.contact_limit = self.agent_limit = _MIN_HEAP_LIMIT
+        self.agent_limit = _MIN_HEAP_LIMIT
 
-    def push_contact(self, entry: _ContactEntry) -> None:
-        """Push; compact in place once lazily deleted entries make the heap double."""
-        heap = self.contacts
-        heapq.heappush(heap, entry)
-        if len(heap) > self.contact_limit:
-            heap[:] = [e for e in heap if e[3] == e[4].seq]
-            heapq.heapify(heap)
-            self.contact_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
+    def rank(self, entry: _ContactEntry) -> None:
+        """File a contact's entry in rank order; the usual arrival is last of its bucket."""
+        ranked = self.ranked
+        if not ranked or ranked[-1] < entry:
+            ranked.append(entry)
+        else:
+            insort(ranked, entry)
 
     def push_agent(self, entry: _AgentEntry) -> None:
         """Push; compact in place once lazily deleted entries make the heap double."""
@@ -260,8 +257,9 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
-# (-priority, enqueued_at, contact id, seq, record): unique ids keep records uncompared.
-_ContactEntry: TypeAlias = tuple[int, float, str, int, _Waiting]
+# (-priority, enqueued_at, contact id, excluded agents, record): unique ids keep the
+# last two uncompared; the exclusions ride along so a scan reads them without a lookup.
+_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], _Waiting]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
@@ -300,6 +298,9 @@ class Router:
         self._per_queue: dict[str, int] = {}
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
+        # a contact's shape (what its routing keys are made of) -> its bucket, and whether
+        # its overflow moves it to another one: most arrivals share a queue's shape
+        self._filings: dict[tuple[Any, ...], tuple[_Bucket, bool]] = {}
         self._overflow: list[tuple[float, int, _Waiting]] = []
         self._dirty: dict[str, _Agent] = {}
         self._seq = count()
@@ -367,36 +368,29 @@ class Router:
     def add_contact(self, contact: ContactSpec) -> None:
         """Put a contact in the waiting set; its overflow applies from the next routing call."""
         contact_id = contact.id
-        if contact_id in self._waiting:
+        waiting = self._waiting
+        if contact_id in waiting:
             raise ValueError(f"contact {contact_id!r} is already waiting")
-        key = (
-            routing_key(contact)
-            if contact.min_levels
-            else (
-                contact.required_skills,
-                (),
-                contact.language,
-                contact.channel,
-                contact.min_tier,
-            )
+        levels = contact.min_levels
+        shape = (
+            contact.required_skills,
+            tuple(levels.items()) if levels else (),
+            contact.language,
+            contact.channel,
+            contact.min_tier,
+            contact.overflow_skills,
         )
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._bucket(key)
+        filing = self._filings.get(shape)
+        if filing is None:
+            filing = self._filing(contact, shape)
+        bucket, widens = filing
         rec = _Waiting(contact, bucket, next(self._seq))
-        self._waiting[contact_id] = rec
+        waiting[contact_id] = rec
         per_queue = self._per_queue
         per_queue[contact.queue_id] = per_queue.get(contact.queue_id, 0) + 1
-        entry = rec.entry
-        bucket.push_contact(entry)
-        ranked = bucket.ranked
-        if not ranked or ranked[-1] < entry:
-            ranked.append(entry)  # the usual arrival: last of its bucket
-        else:
-            insort(ranked, entry)
-        at = contact.overflow_at
-        if at is not None and routing_key(contact, overflowed=True) != key:
-            heapq.heappush(self._overflow, (at, rec.seq, rec))
+        bucket.rank(rec.entry)
+        if widens and contact.overflow_at is not None:
+            heapq.heappush(self._overflow, (contact.overflow_at, rec.seq, rec))
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
         """Take a contact out of the waiting set (abandoned, cancelled, transferred away)."""
@@ -470,29 +464,28 @@ class Router:
         """
         self._advance(now)
         self._refresh_index()
+        # (next entry, its index in the bucket's ranks, bucket): contacts an exclusion
+        # keeps waiting stay in the ranks, so a bucket's walk moves past them by index
         frontier = [
-            (b.contacts[0], b)
+            (b.ranked[0], 0, b)
             for b in self._buckets.values()
-            if _live_contact_on_top(b.contacts) and _live_agent_on_top(b)
+            if b.ranked and _live_agent_on_top(b)
         ]
         heapq.heapify(frontier)
-        skipped: list[tuple[list[_ContactEntry], _ContactEntry]] = []
         made: list[Assignment] = []
         while frontier:
-            entry, bucket = heapq.heappop(frontier)
+            entry, at, bucket = heapq.heappop(frontier)
             rec = entry[4]
             agent = self._choose_agent(rec, now)
-            if agent is None and not rec.excluded:
-                continue  # nobody left for this key: the whole bucket is done
-            heapq.heappop(bucket.contacts)
             if agent is None:
-                skipped.append((bucket.contacts, entry))  # only its exclusions stop it
+                if not rec.excluded:
+                    continue  # nobody left for this key: the whole bucket is done
+                at += 1  # only its exclusions stop it: it keeps its place
             else:
-                made.append(self._assign(rec, agent, now))
-            if _live_contact_on_top(bucket.contacts):
-                heapq.heappush(frontier, (bucket.contacts[0], bucket))
-        for heap, entry in skipped:
-            heapq.heappush(heap, entry)
+                made.append(self._assign(rec, agent, now))  # leaves the ranks at ``at``
+            ranked = bucket.ranked
+            if at < len(ranked):
+                heapq.heappush(frontier, (ranked[at], at, bucket))
         return made
 
     # ------------------------------------------------------------ agent-free path
@@ -500,8 +493,8 @@ class Router:
     def _best_contact_for(self, agent: _Agent) -> _ContactEntry | None:
         """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
 
-        A head that cannot beat the best so far is skipped unchecked: a dead head only
-        hides live entries ranked after it.  This loop is the hot path of routing.
+        A head that cannot beat the best so far is skipped unchecked: every entry behind
+        it ranks after it.  This loop is the hot path of routing.
         """
         spec = agent.spec
         if agent.presence != AVAILABLE or (
@@ -511,19 +504,19 @@ class Router:
         agent_id = spec.id
         best: tuple[Any, ...] = _WORST
         load, capacity = agent.load, agent.capacity
-        for channel, heaps in agent.heaps.items():
+        for channel, lines in agent.heaps.items():
             if load[channel] >= capacity[channel]:
                 continue
-            for heap in heaps:
-                if heap and heap[0] < best:
-                    entry = heap[0]
-                    rec = entry[4]
-                    if entry[3] != rec.seq or (rec.excluded and agent_id in rec.excluded):
-                        found = _first_live_for(heap, agent_id)
-                        if found is None or not found < best:
-                            continue
-                        entry = found
-                    best = entry
+            for ranked in lines:
+                if ranked:
+                    entry = ranked[0]
+                    if entry < best:
+                        if entry[3] and agent_id in entry[3]:
+                            found = _first_not_excluding(ranked, agent_id)
+                            if found is None or not found < best:
+                                continue
+                            entry = found
+                        best = entry
         return None if best is _WORST else best
 
     # ----------------------------------------------------------- arrival path
@@ -604,12 +597,14 @@ class Router:
                         self._enter(agent, (bucket,))
         return bucket
 
-    def _file(self, rec: _Waiting) -> None:
-        """Push a contact's live entry (made for its current ``seq``) into its bucket."""
-        spec = rec.spec
-        rec.entry = (-spec.priority, spec.enqueued_at, spec.id, rec.seq, rec)
-        rec.bucket.push_contact(rec.entry)
-        insort(rec.bucket.ranked, rec.entry)
+    def _filing(self, contact: ContactSpec, shape: tuple[Any, ...]) -> tuple[_Bucket, bool]:
+        """A new shape's bucket and whether its overflow re-keys it; remembered."""
+        key = routing_key(contact)
+        widens = contact.overflow_skills is not None and (
+            routing_key(contact, overflowed=True) != key
+        )
+        filing = self._filings[shape] = (self._bucket(key), widens)
+        return filing
 
     def _advance(self, now: float) -> None:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
@@ -620,20 +615,14 @@ class Router:
                 _unrank(rec)
                 rec.seq = next(self._seq)
                 rec.bucket = self._bucket(routing_key(rec.spec, overflowed=True))
-                self._file(rec)
+                rec.bucket.rank(rec.entry)
 
     def _unwait(self, rec: _Waiting) -> None:
-        """Leave the waiting set; the heap entry dies with the sequence number.
-
-        A contact on top of its bucket (the usual case when it is assigned) is popped at
-        once, so the next agent scanning that bucket finds a live head.
-        """
-        del self._waiting[rec.spec.id]
-        self._per_queue[rec.spec.queue_id] -= 1
+        """Leave the waiting set and the bucket's ranks; an overflow entry dies with seq."""
+        spec = rec.spec
+        del self._waiting[spec.id]
+        self._per_queue[spec.queue_id] -= 1
         _unrank(rec)
-        heap = rec.bucket.contacts
-        if heap and heap[0][3] == rec.seq:
-            heapq.heappop(heap)
         rec.seq = -1
 
     def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
@@ -678,7 +667,7 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     agent.linked.add(bucket)
     bucket.members[agent.spec.id] = agent
     agent.buckets.setdefault(bucket.channel, []).append(bucket)
-    agent.heaps.setdefault(bucket.channel, []).append(bucket.contacts)
+    agent.heaps.setdefault(bucket.channel, []).append(bucket.ranked)
 
 
 def _unrank(rec: _Waiting) -> None:
@@ -692,28 +681,12 @@ def _unrank(rec: _Waiting) -> None:
         del ranked[at]
 
 
-def _first_live_for(heap: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
-    """First live contact of a bucket, in rank order, that has not excluded the agent.
-
-    Dead entries on top are dropped for good; exclusions are peeked past, since other
-    agents may still take those contacts.
-    """
-    if not _live_contact_on_top(heap):
-        return None
-    if agent_id not in heap[0][4].excluded:
-        return heap[0]
-    for entry in _iter_sorted(heap):
-        rec = entry[4]
-        if entry[3] == rec.seq and agent_id not in rec.excluded:
+def _first_not_excluding(ranked: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
+    """First contact of a bucket, in rank order, that has not excluded the agent."""
+    for entry in ranked:
+        if agent_id not in entry[3]:
             return entry
     return None
-
-
-def _live_contact_on_top(heap: list[_ContactEntry]) -> bool:
-    """Drop dead contact entries off the top; whether a live one remains."""
-    while heap and heap[0][3] != heap[0][4].seq:
-        heapq.heappop(heap)
-    return bool(heap)
 
 
 def _live_agent_on_top(bucket: _Bucket) -> bool:

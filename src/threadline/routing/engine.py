@@ -49,6 +49,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 AVAILABLE = "available"
@@ -242,16 +243,16 @@ class _Bucket:
         self.channel = key[3]
         self.agents: list[_AgentEntry] = []
         # the waiting contacts' entries, sorted (ids are unique, so entries compare by
-        # rank alone): the head is always live, a place in line is a bisection
-        self.ranked: list[_ContactEntry] = []
+        # rank alone), then _END: the head is always live, a place in line is a bisection
+        self.ranked: list[_ContactEntry] = [_END]
         self.members: dict[str, _Agent] = {}  # every agent who qualifies for the key
         self.agent_limit = _MIN_HEAP_LIMIT
 
     def rank(self, entry: _ContactEntry) -> None:
         """File a contact's entry in rank order; the usual arrival is last of its bucket."""
         ranked = self.ranked
-        if not ranked or ranked[-1] < entry:
-            ranked.append(entry)
+        if len(ranked) == 1 or ranked[-2] < entry:
+            ranked.insert(-1, entry)
         else:
             insort(ranked, entry)
 
@@ -272,7 +273,10 @@ _ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], _Waiting]
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
 _E = TypeVar("_E", bound=tuple[Any, ...])
-_WORST: tuple[float] = (float("inf"),)  # ranks after every entry: -priority is finite
+# Ends every bucket's ranks and ranks after every entry (-priority is finite), so a
+# bucket's first entry always exists: the scan of heads is one ``min`` in C.
+_END: _ContactEntry = (float("inf"), float("inf"), "", frozenset(), None)  # type: ignore[assignment]
+_head = itemgetter(0)
 
 
 def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
@@ -429,7 +433,7 @@ class Router:
             return None
         bucket = rec.bucket
         ahead = bisect_left(bucket.ranked, rec.entry)
-        head = bucket.ranked[0][1] if bucket.ranked else rec.spec.enqueued_at
+        head = bucket.ranked[0][1]  # the bucket holds at least this contact
         channel = bucket.channel
         slots = busy = agents = 0
         for agent in bucket.members.values():
@@ -477,7 +481,7 @@ class Router:
         frontier = [
             (b.ranked[0], 0, b)
             for b in self._buckets.values()
-            if b.ranked and _live_agent_on_top(b)
+            if b.ranked[0] is not _END and _live_agent_on_top(b)
         ]
         heapq.heapify(frontier)
         made: list[Assignment] = []
@@ -492,7 +496,7 @@ class Router:
             else:
                 made.append(self._assign(rec, agent, now))  # leaves the ranks at ``at``
             ranked = bucket.ranked
-            if at < len(ranked):
+            if ranked[at] is not _END:
                 heapq.heappush(frontier, (ranked[at], at, bucket))
         return made
 
@@ -501,31 +505,39 @@ class Router:
     def _best_contact_for(self, agent: _Agent) -> _ContactEntry | None:
         """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
 
-        A head that cannot beat the best so far is skipped unchecked: every entry behind
-        it ranks after it.  This loop is the hot path of routing.
+        The hot path of routing: the heads of an agent's buckets on a free channel are
+        compared by one ``min`` in C (every bucket's ranks end with _END, so each has a
+        head).  Only when the best head has excluded the agent does a slower walk run.
         """
         spec = agent.spec
         if agent.presence != AVAILABLE or (
             spec.max_total is not None and agent.total >= spec.max_total
         ):
             return None
-        agent_id = spec.id
-        best: tuple[Any, ...] = _WORST
+        best = _END
         load, capacity = agent.load, agent.capacity
         for channel, lines in agent.heaps.items():
-            if load[channel] >= capacity[channel]:
-                continue
-            for ranked in lines:
-                if ranked:
-                    entry = ranked[0]
-                    if entry < best:
-                        if entry[3] and agent_id in entry[3]:
-                            found = _first_not_excluding(ranked, agent_id)
-                            if found is None or not found < best:
-                                continue
-                            entry = found
-                        best = entry
-        return None if best is _WORST else best
+            if load[channel] < capacity[channel]:
+                head = min(map(_head, lines))
+                if head < best:
+                    best = head
+        if best[3] and spec.id in best[3]:
+            best = self._best_not_excluding(agent)
+        return None if best is _END else best
+
+    @staticmethod
+    def _best_not_excluding(agent: _Agent) -> _ContactEntry:
+        """The best contact over the agent's free channels, walking past exclusions."""
+        agent_id, best = agent.spec.id, _END
+        load, capacity = agent.load, agent.capacity
+        for channel, lines in agent.heaps.items():
+            if load[channel] < capacity[channel]:
+                for ranked in lines:
+                    if ranked[0] < best:
+                        found = _first_not_excluding(ranked, agent_id)
+                        if found < best:
+                            best = found
+        return best
 
     # ----------------------------------------------------------- arrival path
 
@@ -697,12 +709,12 @@ def _unrank(rec: _Waiting) -> None:
         del ranked[at]
 
 
-def _first_not_excluding(ranked: list[_ContactEntry], agent_id: str) -> _ContactEntry | None:
-    """First contact of a bucket, in rank order, that has not excluded the agent."""
+def _first_not_excluding(ranked: list[_ContactEntry], agent_id: str) -> _ContactEntry:
+    """First contact of a bucket, in rank order, that has not excluded the agent (or _END)."""
     for entry in ranked:
         if agent_id not in entry[3]:
             return entry
-    return None
+    return _END  # not reached: _END excludes nobody
 
 
 def _live_agent_on_top(bucket: _Bucket) -> bool:

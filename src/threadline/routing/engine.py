@@ -162,14 +162,14 @@ def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
 
 class _Waiting:
     """A waiting contact; ``entry`` is its item in its bucket's sorted ranks, ``seq``
-    names its live overflow-heap entry (a new one once re-keyed, -1 once gone)."""
+    names its live overflow-heap entry (0 when it has none)."""
 
     __slots__ = ("bucket", "entry", "excluded", "seq", "spec")
 
-    def __init__(self, spec: ContactSpec, bucket: _Bucket, seq: int) -> None:
+    def __init__(self, spec: ContactSpec, bucket: _Bucket) -> None:
         self.spec = spec
         self.bucket = bucket
-        self.seq = seq
+        self.seq = 0
         self.excluded = excluded = spec.excluded_agents
         self.entry: _ContactEntry = (-spec.priority, spec.enqueued_at, spec.id, excluded, self)
 
@@ -312,10 +312,10 @@ class Router:
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
         # a contact's shape (what its routing keys are made of) -> its bucket, and whether
         # its overflow moves it to another one: most arrivals share a queue's shape
-        self._filings: dict[tuple[Any, ...], tuple[_Bucket, bool]] = {}
-        self._overflow: list[tuple[float, int, _Waiting]] = []
+        self._filings: dict[tuple[Any, ...], tuple[_Bucket, _Bucket | None]] = {}
+        self._overflow: list[tuple[float, int, _Waiting, _Bucket]] = []  # (at, seq, _, wider)
         self._dirty: dict[str, _Agent] = {}
-        self._seq = count()
+        self._seq = count(1)
 
     # ---------------------------------------------------------------- agents
 
@@ -362,12 +362,13 @@ class Router:
     def release(self, agent_id: str, channel: str, now: float) -> None:
         """A contact or offer on ``channel`` ended: free its slot; idle from now if empty."""
         agent = self._agents[agent_id]
-        held = agent.load.get(channel, 0)
+        load = agent.load
+        held = load.get(channel, 0)
         if held <= 0:
             raise ValueError(f"agent {agent_id!r} holds no {channel!r} contact")
-        agent.load[channel] = held - 1
-        agent.total -= 1
-        if agent.total == 0:
+        load[channel] = held - 1
+        agent.total = total = agent.total - 1
+        if not total:
             agent.idle_since = now
         self._dirty[agent_id] = agent
 
@@ -392,17 +393,15 @@ class Router:
             contact.min_tier,
             contact.overflow_skills,
         )
-        filing = self._filings.get(shape)
-        if filing is None:
-            filing = self._filing(contact, shape)
-        bucket, widens = filing
-        rec = _Waiting(contact, bucket, next(self._seq))
+        bucket, wide = self._filings.get(shape) or self._filing(contact, shape)
+        rec = _Waiting(contact, bucket)
         waiting[contact_id] = rec
         per_queue = self._per_queue
         per_queue[contact.queue_id] = per_queue.get(contact.queue_id, 0) + 1
         bucket.rank(rec.entry)
-        if widens and contact.overflow_at is not None:
-            heapq.heappush(self._overflow, (contact.overflow_at, rec.seq, rec))
+        if wide is not None and contact.overflow_at is not None:
+            seq = rec.seq = next(self._seq)
+            heapq.heappush(self._overflow, (contact.overflow_at, seq, rec, wide))
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
         """Take a contact out of the waiting set (abandoned, cancelled, transferred away)."""
@@ -625,25 +624,25 @@ class Router:
                         self._enter(agent, (bucket,))
         return bucket
 
-    def _filing(self, contact: ContactSpec, shape: tuple[Any, ...]) -> tuple[_Bucket, bool]:
-        """A new shape's bucket and whether its overflow re-keys it; remembered."""
-        key = routing_key(contact)
-        widens = contact.overflow_skills is not None and (
-            routing_key(contact, overflowed=True) != key
-        )
-        filing = self._filings[shape] = (self._bucket(key), widens)
+    def _filing(
+        self, contact: ContactSpec, shape: tuple[Any, ...]
+    ) -> tuple[_Bucket, _Bucket | None]:
+        """A new shape's bucket and the one its overflow moves it to (None: it stays)."""
+        key, wide_key = routing_key(contact), routing_key(contact, overflowed=True)
+        wide = None if wide_key == key else self._bucket(wide_key)
+        filing = self._filings[shape] = (self._bucket(key), wide)
         return filing
 
     def _advance(self, now: float) -> None:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
         due = self._overflow
         while due and due[0][0] <= now:
-            _, seq, rec = heapq.heappop(due)
+            _, seq, rec, wide = heapq.heappop(due)
             if rec.seq == seq:
                 _unrank(rec)
-                rec.seq = next(self._seq)
-                rec.bucket = self._bucket(routing_key(rec.spec, overflowed=True))
-                rec.bucket.rank(rec.entry)
+                rec.seq = 0
+                rec.bucket = wide
+                wide.rank(rec.entry)
 
     def _unwait(self, rec: _Waiting) -> None:
         """Leave the waiting set and the bucket's ranks; an overflow entry dies with seq."""
@@ -651,18 +650,32 @@ class Router:
         del self._waiting[spec.id]
         self._per_queue[spec.queue_id] -= 1
         _unrank(rec)
-        rec.seq = -1
+        rec.seq = 0
 
     def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
-        """Apply an offer: the contact stops waiting and takes one slot of the agent."""
-        self._unwait(rec)
-        spec, agent_id = rec.spec, agent.spec.id
+        """Apply an offer: the contact stops waiting and takes one slot of the agent.
+
+        ``_unwait`` written out, with the usual case first (the bucket's head leaves):
+        this runs once per placed contact.
+        """
+        spec = rec.spec
+        contact_id = spec.id
+        del self._waiting[contact_id]
+        self._per_queue[spec.queue_id] -= 1
+        ranked = rec.bucket.ranked
+        if ranked[0] is rec.entry:
+            del ranked[0]
+        else:
+            _unrank(rec)
+        rec.seq = 0
+        channel, agent_id = spec.channel, agent.spec.id
         load = agent.load
-        load[spec.channel] = load.get(spec.channel, 0) + 1
+        load[channel] = load.get(channel, 0) + 1
         agent.total += 1
         self._dirty[agent_id] = agent
-        sticky = spec.last_agent_id == agent_id and _in_sticky_window(spec, now)
-        return Assignment(spec.id, agent_id, sticky)
+        until = spec.sticky_until
+        sticky = until is not None and now < until and spec.last_agent_id == agent_id
+        return Assignment(contact_id, agent_id, sticky)
 
     # ------------------------------------------------------- agent bookkeeping
 
@@ -701,9 +714,6 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
 def _unrank(rec: _Waiting) -> None:
     """Take a contact's entry out of its bucket's sorted ranks."""
     ranked, entry = rec.bucket.ranked, rec.entry
-    if ranked and ranked[0] is entry:  # the usual case: the head is assigned
-        del ranked[0]
-        return
     at = bisect_left(ranked, entry)
     if at < len(ranked) and ranked[at] is entry:
         del ranked[at]

@@ -398,7 +398,11 @@ class Router:
         waiting[contact_id] = rec
         per_queue = self._per_queue
         per_queue[contact.queue_id] = per_queue.get(contact.queue_id, 0) + 1
-        bucket.rank(rec.entry)
+        entry, ranked = rec.entry, bucket.ranked  # bucket.rank(entry), written out:
+        if len(ranked) == 1 or ranked[-2] < entry:
+            ranked.insert(-1, entry)  # the usual arrival: last of its bucket
+        else:
+            insort(ranked, entry)
         if wide is not None and contact.overflow_at is not None:
             seq = rec.seq = next(self._seq)
             heapq.heappush(self._overflow, (contact.overflow_at, seq, rec, wide))
@@ -672,7 +676,16 @@ class Router:
         load = agent.load
         load[channel] = load.get(channel, 0) + 1
         agent.total += 1
-        self._dirty[agent_id] = agent
+        if (
+            load == agent.seen_load
+            and agent.indexed_idle == agent.idle_since
+            and agent.presence == agent.seen_presence
+        ):
+            # the usual agent-free decision: the slot it freed is refilled, so its index
+            # entries are right again and the next arrival need not look at it
+            self._dirty.pop(agent_id, None)
+        else:
+            self._dirty[agent_id] = agent
         until = spec.sticky_until
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
         return Assignment(contact_id, agent_id, sticky)

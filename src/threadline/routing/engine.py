@@ -307,7 +307,6 @@ class Router:
         self._agents: dict[str, _Agent] = {}
         self._agents_by_skill: dict[str, dict[str, _Agent]] = {}
         self._waiting: dict[str, _Waiting] = {}
-        self._per_queue: dict[str, int] = {}
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
         # a contact's shape (what its routing keys are made of) -> its bucket, and whether
@@ -396,8 +395,6 @@ class Router:
         bucket, wide = self._filings.get(shape) or self._filing(contact, shape)
         rec = _Waiting(contact, bucket)
         waiting[contact_id] = rec
-        per_queue = self._per_queue
-        per_queue[contact.queue_id] = per_queue.get(contact.queue_id, 0) + 1
         entry, ranked = rec.entry, bucket.ranked  # bucket.rank(entry), written out:
         if len(ranked) == 1 or ranked[-2] < entry:
             ranked.insert(-1, entry)  # the usual arrival: last of its bucket
@@ -416,10 +413,14 @@ class Router:
         return rec.spec
 
     def waiting(self, queue_id: str | None = None) -> int:
-        """How many contacts wait, in one queue or in all."""
+        """How many contacts wait, in one queue or in all.
+
+        One queue's count is a pass over the waiting contacts (a millisecond for 20,000):
+        kept off the routing path, which would otherwise pay for it on every contact.
+        """
         if queue_id is None:
             return len(self._waiting)
-        return self._per_queue.get(queue_id, 0)
+        return sum(1 for rec in self._waiting.values() if rec.spec.queue_id == queue_id)
 
     def waiting_contact(self, contact_id: str) -> ContactSpec | None:
         """The waiting contact with this id, or None if it is not waiting."""
@@ -460,6 +461,11 @@ class Router:
         rec = self._waiting.get(contact_id)
         if rec is None:
             return None
+        if rec.spec.last_agent_id is None and not rec.bucket.agents:
+            if self._dirty:
+                self._refresh_index()
+            if not rec.bucket.agents:
+                return None  # the usual case in a busy centre: nobody free for this key
         agent = self._choose_agent(rec, now)
         return None if agent is None else self._assign(rec, agent, now)
 
@@ -652,7 +658,6 @@ class Router:
         """Leave the waiting set and the bucket's ranks; an overflow entry dies with seq."""
         spec = rec.spec
         del self._waiting[spec.id]
-        self._per_queue[spec.queue_id] -= 1
         _unrank(rec)
         rec.seq = 0
 
@@ -665,7 +670,6 @@ class Router:
         spec = rec.spec
         contact_id = spec.id
         del self._waiting[contact_id]
-        self._per_queue[spec.queue_id] -= 1
         ranked = rec.bucket.ranked
         if ranked[0] is rec.entry:
             del ranked[0]

@@ -184,6 +184,7 @@ class _Agent:
         "idle_since",
         "indexed",
         "indexed_idle",
+        "lanes",
         "linked",
         "load",
         "presence",
@@ -203,6 +204,8 @@ class _Agent:
         self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
         self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
+        # the same, with each channel's capacity: (channel, capacity, ranks of its buckets)
+        self.lanes: list[tuple[str, int, list[list[_ContactEntry]]]] = []
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -475,7 +478,7 @@ class Router:
             self._advance(now)
         agent = self._agents[agent_id]
         entry = self._best_contact_for(agent)
-        return None if entry is None else self._assign(entry[4], agent, now)
+        return None if entry is _END else self._assign(entry[4], agent, now)
 
     def match(self, now: float) -> list[Assignment]:
         """Match everything matchable now, contacts in rank order (start-up, overflow, bulk).
@@ -511,28 +514,29 @@ class Router:
 
     # ------------------------------------------------------------ agent-free path
 
-    def _best_contact_for(self, agent: _Agent) -> _ContactEntry | None:
+    def _best_contact_for(self, agent: _Agent) -> _ContactEntry:
         """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
 
         The hot path of routing: the heads of an agent's buckets on a free channel are
         compared by one ``min`` in C (every bucket's ranks end with _END, so each has a
         head).  Only when the best head has excluded the agent does a slower walk run.
+        _END when there is none.
         """
         spec = agent.spec
         if agent.presence != AVAILABLE or (
             spec.max_total is not None and agent.total >= spec.max_total
         ):
-            return None
+            return _END
         best = _END
-        load, capacity = agent.load, agent.capacity
-        for channel, lines in agent.heaps.items():
-            if load[channel] < capacity[channel]:
+        load = agent.load
+        for channel, room, lines in agent.lanes:
+            if load[channel] < room:
                 head = min(map(_head, lines))
                 if head < best:
                     best = head
         if best[3] and spec.id in best[3]:
-            best = self._best_not_excluding(agent)
-        return None if best is _END else best
+            return self._best_not_excluding(agent)
+        return best
 
     @staticmethod
     def _best_not_excluding(agent: _Agent) -> _ContactEntry:
@@ -725,7 +729,11 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     agent.linked.add(bucket)
     bucket.members[agent.spec.id] = agent
     agent.buckets.setdefault(bucket.channel, []).append(bucket)
-    agent.heaps.setdefault(bucket.channel, []).append(bucket.ranked)
+    lines = agent.heaps.get(bucket.channel)
+    if lines is None:
+        lines = agent.heaps[bucket.channel] = []
+        agent.lanes.append((bucket.channel, agent.capacity.get(bucket.channel, 0), lines))
+    lines.append(bucket.ranked)
 
 
 def _unrank(rec: _Waiting) -> None:

@@ -45,6 +45,7 @@ contacts):
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ Strategy: TypeAlias = Literal["longest_idle", "best_skill"]
 STRATEGIES: frozenset[str] = frozenset({"longest_idle", "best_skill"})
 
 _MIN_HEAP_LIMIT = 64  # a heap is compacted when its stale entries outgrow this floor
+_RANK_SCALE = 2.0**40  # a priority step in a rank key outweighs any span of enqueued_at
+_TIME_LIMIT = 2.0**38  # |enqueued_at| stays under this (8,700 years of seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,14 @@ class _Waiting:
         self.bucket = bucket
         self.seq = 0
         self.excluded = excluded = spec.excluded_agents
-        self.entry: _ContactEntry = (-spec.priority, spec.enqueued_at, spec.id, excluded, self)
+        self.entry: _ContactEntry = (
+            -spec.priority,
+            spec.enqueued_at,
+            spec.id,
+            excluded,
+            self,
+            spec.enqueued_at - spec.priority * _RANK_SCALE,
+        )
 
 
 class _Agent:
@@ -204,8 +214,9 @@ class _Agent:
         self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
         self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
-        # the same, with each channel's capacity: (channel, capacity, ranks of its buckets)
-        self.lanes: list[tuple[str, int, list[list[_ContactEntry]]]] = []
+        # the same, with each channel's capacity and the buckets' places in the router's
+        # head keys: (channel, capacity, bucket indexes, ranks of those buckets)
+        self.lanes: list[tuple[str, int, list[int], list[list[_ContactEntry]]]] = []
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -236,14 +247,20 @@ class _Bucket:
         "agent_limit",
         "agents",
         "channel",
+        "index",
         "key",
+        "keys",
         "members",
         "ranked",
     )
 
-    def __init__(self, key: RoutingKey) -> None:
+    def __init__(self, key: RoutingKey, keys: array[float]) -> None:
         self.key = key
         self.channel = key[3]
+        # the router's rank keys of every bucket's head, and this bucket's place in them
+        self.index = len(keys)
+        self.keys = keys
+        keys.append(_INF)
         self.agents: list[_AgentEntry] = []
         # the waiting contacts' entries, sorted (ids are unique, so entries compare by
         # rank alone), then _END: the head is always live, a place in line is a bisection
@@ -258,6 +275,8 @@ class _Bucket:
             ranked.insert(-1, entry)
         else:
             insort(ranked, entry)
+        if ranked[0] is entry:
+            self.keys[self.index] = entry[5]
 
     def push_agent(self, entry: _AgentEntry) -> None:
         """Push; compact in place once lazily deleted entries make the heap double."""
@@ -269,16 +288,20 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
-# (-priority, enqueued_at, contact id, excluded agents, record): unique ids keep the
-# last two uncompared; the exclusions ride along so a scan reads them without a lookup.
-_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], _Waiting]
+# (-priority, enqueued_at, contact id, excluded agents, record, rank key): unique ids
+# keep the last three uncompared; the exclusions ride along so a scan reads them without
+# a lookup.  The rank key is one float that never orders two entries against their rank
+# (rounding is monotonic and enqueued_at spans less than _RANK_SCALE), though it may tie
+# them: see Router._best_contact_for.
+_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], _Waiting, float]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
 _E = TypeVar("_E", bound=tuple[Any, ...])
 # Ends every bucket's ranks and ranks after every entry (-priority is finite), so a
 # bucket's first entry always exists: the scan of heads is one ``min`` in C.
-_END: _ContactEntry = (float("inf"), float("inf"), "", frozenset(), None)  # type: ignore[assignment]
+_INF = float("inf")
+_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF)  # type: ignore[assignment]
 _head = itemgetter(0)
 
 
@@ -312,6 +335,7 @@ class Router:
         self._waiting: dict[str, _Waiting] = {}
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
+        self._head_keys: array[float] = array("d")  # by bucket index: its head's rank key
         # a contact's shape (what its routing keys are made of) -> its bucket, and whether
         # its overflow moves it to another one: most arrivals share a queue's shape
         self._filings: dict[tuple[Any, ...], tuple[_Bucket, _Bucket | None]] = {}
@@ -386,6 +410,8 @@ class Router:
         waiting = self._waiting
         if contact_id in waiting:
             raise ValueError(f"contact {contact_id!r} is already waiting")
+        if not -_TIME_LIMIT < contact.enqueued_at < _TIME_LIMIT:
+            raise ValueError(f"contact {contact_id!r}: enqueued_at out of range")
         levels = contact.min_levels
         shape = (
             contact.required_skills,
@@ -403,6 +429,8 @@ class Router:
             ranked.insert(-1, entry)  # the usual arrival: last of its bucket
         else:
             insort(ranked, entry)
+        if ranked[0] is entry:
+            bucket.keys[bucket.index] = entry[5]
         if wide is not None and contact.overflow_at is not None:
             seq = rec.seq = next(self._seq)
             heapq.heappush(self._overflow, (contact.overflow_at, seq, rec, wide))
@@ -518,8 +546,10 @@ class Router:
         """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
 
         The hot path of routing: the heads of an agent's buckets on a free channel are
-        compared by one ``min`` in C (every bucket's ranks end with _END, so each has a
-        head).  Only when the best head has excluded the agent does a slower walk run.
+        compared by their rank keys, floats read from one array (no bucket, list or entry
+        touched), and the entries themselves only when keys tie; every bucket's ranks end
+        with _END, so each has a head.  Only when the best head has excluded the agent
+        does a slower walk run.
         _END when there is none.
         """
         spec = agent.spec
@@ -528,10 +558,13 @@ class Router:
         ):
             return _END
         best = _END
-        load = agent.load
-        for channel, room, lines in agent.lanes:
+        load, key_of = agent.load, self._head_keys.__getitem__
+        for channel, room, indexes, lines in agent.lanes:
             if load[channel] < room:
-                head = min(map(_head, lines))
+                keys = list(map(key_of, indexes))
+                key = min(keys)
+                # tied keys (or no contact at all): compare the entries themselves
+                head = lines[keys.index(key)][0] if keys.count(key) == 1 else min(map(_head, lines))
                 if head < best:
                     best = head
         if best[3] and spec.id in best[3]:
@@ -625,7 +658,7 @@ class Router:
         """The bucket for a key, created (and linked to qualifying agents) on first use."""
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(key)
+            bucket = self._buckets[key] = _Bucket(key, self._head_keys)
             first_skill = min(key[0]) if key[0] else None
             self._buckets_by_skill.setdefault(first_skill, []).append(bucket)
             candidates = (
@@ -674,9 +707,11 @@ class Router:
         spec = rec.spec
         contact_id = spec.id
         del self._waiting[contact_id]
-        ranked = rec.bucket.ranked
+        bucket = rec.bucket
+        ranked = bucket.ranked
         if ranked[0] is rec.entry:
             del ranked[0]
+            bucket.keys[bucket.index] = ranked[0][5]
         else:
             _unrank(rec)
         rec.seq = 0
@@ -729,19 +764,24 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     agent.linked.add(bucket)
     bucket.members[agent.spec.id] = agent
     agent.buckets.setdefault(bucket.channel, []).append(bucket)
-    lines = agent.heaps.get(bucket.channel)
-    if lines is None:
-        lines = agent.heaps[bucket.channel] = []
-        agent.lanes.append((bucket.channel, agent.capacity.get(bucket.channel, 0), lines))
+    channel = bucket.channel
+    lines = agent.heaps.setdefault(channel, [])
+    if not lines:
+        agent.lanes.append((channel, agent.capacity.get(channel, 0), [], lines))
+    indexes = next(lane[2] for lane in agent.lanes if lane[0] == channel)
+    indexes.append(bucket.index)
     lines.append(bucket.ranked)
 
 
 def _unrank(rec: _Waiting) -> None:
     """Take a contact's entry out of its bucket's sorted ranks."""
-    ranked, entry = rec.bucket.ranked, rec.entry
+    bucket, entry = rec.bucket, rec.entry
+    ranked = bucket.ranked
     at = bisect_left(ranked, entry)
     if at < len(ranked) and ranked[at] is entry:
         del ranked[at]
+        if at == 0:
+            bucket.keys[bucket.index] = ranked[0][5]
 
 
 def _first_not_excluding(ranked: list[_ContactEntry], agent_id: str) -> _ContactEntry:

@@ -163,27 +163,6 @@ def qualifies(spec: AgentSpec, key: RoutingKey) -> bool:
     )
 
 
-class _Waiting:
-    """A waiting contact; ``entry`` is its item in its bucket's sorted ranks, ``seq``
-    names its live overflow-heap entry (0 when it has none)."""
-
-    __slots__ = ("bucket", "entry", "excluded", "seq", "spec")
-
-    def __init__(self, spec: ContactSpec, bucket: _Bucket) -> None:
-        self.spec = spec
-        self.bucket = bucket
-        self.seq = 0
-        self.excluded = excluded = spec.excluded_agents
-        self.entry: _ContactEntry = (
-            -spec.priority,
-            spec.enqueued_at,
-            spec.id,
-            excluded,
-            self,
-            spec.enqueued_at - spec.priority * _RANK_SCALE,
-        )
-
-
 class _Agent:
     """An agent's live state, the buckets it qualifies for and its index tokens."""
 
@@ -288,12 +267,13 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
-# (-priority, enqueued_at, contact id, excluded agents, record, rank key): unique ids
-# keep the last three uncompared; the exclusions ride along so a scan reads them without
-# a lookup.  The rank key is one float that never orders two entries against their rank
+# A waiting contact is this entry, one tuple (the router keeps which bucket holds it):
+# (-priority, enqueued_at, contact id, excluded agents, spec, rank key).  Unique ids keep
+# the last three uncompared; the exclusions ride along so a scan reads them without a
+# lookup.  The rank key is one float that never orders two entries against their rank
 # (rounding is monotonic and enqueued_at spans less than _RANK_SCALE), though it may tie
 # them: see Router._best_contact_for.
-_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], _Waiting, float]
+_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], ContactSpec, float]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
@@ -332,14 +312,16 @@ class Router:
         self._best_skill = strategy == "best_skill"
         self._agents: dict[str, _Agent] = {}
         self._agents_by_skill: dict[str, dict[str, _Agent]] = {}
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: dict[str, _ContactEntry] = {}
+        self._bucket_of: dict[str, _Bucket] = {}  # contact id -> the bucket it waits in
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
         self._head_keys: array[float] = array("d")  # by bucket index: its head's rank key
         # a contact's shape (what its routing keys are made of) -> its bucket, and whether
         # its overflow moves it to another one: most arrivals share a queue's shape
         self._filings: dict[tuple[Any, ...], tuple[_Bucket, _Bucket | None]] = {}
-        self._overflow: list[tuple[float, int, _Waiting, _Bucket]] = []  # (at, seq, _, wider)
+        # (overflow at, sequence, entry, the wider bucket it moves to)
+        self._overflow: list[tuple[float, int, _ContactEntry, _Bucket]] = []
         self._dirty: dict[str, _Agent] = {}
         self._seq = count(1)
 
@@ -422,9 +404,18 @@ class Router:
             contact.overflow_skills,
         )
         bucket, wide = self._filings.get(shape) or self._filing(contact, shape)
-        rec = _Waiting(contact, bucket)
-        waiting[contact_id] = rec
-        entry, ranked = rec.entry, bucket.ranked  # bucket.rank(entry), written out:
+        at, priority = contact.enqueued_at, contact.priority
+        entry = (
+            -priority,
+            at,
+            contact_id,
+            contact.excluded_agents,
+            contact,
+            at - priority * _RANK_SCALE,
+        )
+        waiting[contact_id] = entry
+        self._bucket_of[contact_id] = bucket
+        ranked = bucket.ranked  # bucket.rank(entry), written out:
         if len(ranked) == 1 or ranked[-2] < entry:
             ranked.insert(-1, entry)  # the usual arrival: last of its bucket
         else:
@@ -432,16 +423,15 @@ class Router:
         if ranked[0] is entry:
             bucket.keys[bucket.index] = entry[5]
         if wide is not None and contact.overflow_at is not None:
-            seq = rec.seq = next(self._seq)
-            heapq.heappush(self._overflow, (contact.overflow_at, seq, rec, wide))
+            heapq.heappush(self._overflow, (contact.overflow_at, next(self._seq), entry, wide))
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
         """Take a contact out of the waiting set (abandoned, cancelled, transferred away)."""
-        rec = self._waiting.get(contact_id)
-        if rec is None:
+        entry = self._waiting.get(contact_id)
+        if entry is None:
             return None
-        self._unwait(rec)
-        return rec.spec
+        self._unwait(entry)
+        return entry[4]
 
     def waiting(self, queue_id: str | None = None) -> int:
         """How many contacts wait, in one queue or in all.
@@ -451,23 +441,23 @@ class Router:
         """
         if queue_id is None:
             return len(self._waiting)
-        return sum(1 for rec in self._waiting.values() if rec.spec.queue_id == queue_id)
+        return sum(1 for entry in self._waiting.values() if entry[4].queue_id == queue_id)
 
     def waiting_contact(self, contact_id: str) -> ContactSpec | None:
         """The waiting contact with this id, or None if it is not waiting."""
-        rec = self._waiting.get(contact_id)
-        return None if rec is None else rec.spec
+        entry = self._waiting.get(contact_id)
+        return None if entry is None else entry[4]
 
     def wait_snapshot(self, contact_id: str) -> WaitSnapshot | None:
         """The live state a waiting contact's EWT is predicted from; None if not waiting.
 
         A bisection for its place, and a pass over the agents who qualify for its bucket.
         """
-        rec = self._waiting.get(contact_id)
-        if rec is None:
+        entry = self._waiting.get(contact_id)
+        if entry is None:
             return None
-        bucket = rec.bucket
-        ahead = bisect_left(bucket.ranked, rec.entry)
+        bucket = self._bucket_of[contact_id]
+        ahead = bisect_left(bucket.ranked, entry)
         head = bucket.ranked[0][1]  # the bucket holds at least this contact
         channel = bucket.channel
         slots = busy = agents = 0
@@ -489,16 +479,17 @@ class Router:
         """Arrival path: place one waiting contact now, or None (not waiting, no agent)."""
         if self._overflow and self._overflow[0][0] <= now:
             self._advance(now)
-        rec = self._waiting.get(contact_id)
-        if rec is None:
+        entry = self._waiting.get(contact_id)
+        if entry is None:
             return None
-        if rec.spec.last_agent_id is None and not rec.bucket.agents:
+        bucket = self._bucket_of[contact_id]
+        if entry[4].last_agent_id is None and not bucket.agents:
             if self._dirty:
                 self._refresh_index()
-            if not rec.bucket.agents:
+            if not bucket.agents:
                 return None  # the usual case in a busy centre: nobody free for this key
-        agent = self._choose_agent(rec, now)
-        return None if agent is None else self._assign(rec, agent, now)
+        agent = self._choose_agent(entry, bucket, now)
+        return None if agent is None else self._assign(entry, agent, now)
 
     def route_agent(self, agent_id: str, now: float) -> Assignment | None:
         """Agent-free path: give the agent the best-ranked contact it may take, if any."""
@@ -506,7 +497,7 @@ class Router:
             self._advance(now)
         agent = self._agents[agent_id]
         entry = self._best_contact_for(agent)
-        return None if entry is _END else self._assign(entry[4], agent, now)
+        return None if entry is _END else self._assign(entry, agent, now)
 
     def match(self, now: float) -> list[Assignment]:
         """Match everything matchable now, contacts in rank order (start-up, overflow, bulk).
@@ -527,14 +518,13 @@ class Router:
         made: list[Assignment] = []
         while frontier:
             entry, at, bucket = heapq.heappop(frontier)
-            rec = entry[4]
-            agent = self._choose_agent(rec, now)
+            agent = self._choose_agent(entry, bucket, now)
             if agent is None:
-                if not rec.excluded:
+                if not entry[3]:
                     continue  # nobody left for this key: the whole bucket is done
                 at += 1  # only its exclusions stop it: it keeps its place
             else:
-                made.append(self._assign(rec, agent, now))  # leaves the ranks at ``at``
+                made.append(self._assign(entry, agent, now))  # leaves the ranks at ``at``
             ranked = bucket.ranked
             if ranked[at] is not _END:
                 heapq.heappush(frontier, (ranked[at], at, bucket))
@@ -587,36 +577,27 @@ class Router:
 
     # ----------------------------------------------------------- arrival path
 
-    def _choose_agent(self, rec: _Waiting, now: float) -> _Agent | None:
-        """The agent for a contact: sticky last agent, else the head of its bucket's agents."""
-        spec = rec.spec
+    def _choose_agent(self, contact: _ContactEntry, bucket: _Bucket, now: float) -> _Agent | None:
+        """The agent for a contact (waiting in ``bucket``): sticky last agent, else the
+        head of its bucket's agents."""
+        spec, excluded = contact[4], contact[3]
         if spec.last_agent_id is not None and _in_sticky_window(spec, now):
             last = self._agents.get(spec.last_agent_id)
-            if last is not None and self._eligible(last, rec):
+            if last is not None and _eligible(last, bucket, excluded):
                 return last
         if self._dirty:
             self._refresh_index()
-        bucket = rec.bucket
         if not bucket.agents or not _live_agent_on_top(bucket):
             return None  # the usual case in a busy centre: nobody free for this key
         top = bucket.agents[0][4]
-        if not rec.excluded or top.spec.id not in rec.excluded:
+        if not excluded or top.spec.id not in excluded:
             return top
         channel = bucket.channel
         for entry in _iter_sorted(bucket.agents):
             agent = entry[4]
-            if agent.indexed.get(channel) == entry[3] and agent.spec.id not in rec.excluded:
+            if agent.indexed.get(channel) == entry[3] and agent.spec.id not in excluded:
                 return agent
         return None
-
-    def _eligible(self, agent: _Agent, rec: _Waiting) -> bool:
-        """Full eligibility of one agent for one waiting contact, from live state."""
-        bucket = rec.bucket
-        return (
-            agent.has_room(bucket.channel)
-            and bucket in agent.linked
-            and agent.spec.id not in rec.excluded
-        )
 
     def _refresh_index(self) -> None:
         """Re-enter the agents changed since the last lookup, where anything changed."""
@@ -684,37 +665,35 @@ class Router:
         """Re-key the contacts whose overflow time has come (bullseye widening)."""
         due = self._overflow
         while due and due[0][0] <= now:
-            _, seq, rec, wide = heapq.heappop(due)
-            if rec.seq == seq:
-                _unrank(rec)
-                rec.seq = 0
-                rec.bucket = wide
-                wide.rank(rec.entry)
+            _, _, entry, wide = heapq.heappop(due)
+            contact_id = entry[2]
+            # still this very entry waiting, and not yet moved: else the event is stale
+            if self._waiting.get(contact_id) is entry and self._bucket_of[contact_id] is not wide:
+                _unrank(entry, self._bucket_of[contact_id])
+                self._bucket_of[contact_id] = wide
+                wide.rank(entry)
 
-    def _unwait(self, rec: _Waiting) -> None:
-        """Leave the waiting set and the bucket's ranks; an overflow entry dies with seq."""
-        spec = rec.spec
-        del self._waiting[spec.id]
-        _unrank(rec)
-        rec.seq = 0
+    def _unwait(self, entry: _ContactEntry) -> None:
+        """Leave the waiting set and the bucket's ranks (an overflow event goes stale)."""
+        contact_id = entry[2]
+        del self._waiting[contact_id]
+        _unrank(entry, self._bucket_of.pop(contact_id))
 
-    def _assign(self, rec: _Waiting, agent: _Agent, now: float) -> Assignment:
+    def _assign(self, entry: _ContactEntry, agent: _Agent, now: float) -> Assignment:
         """Apply an offer: the contact stops waiting and takes one slot of the agent.
 
         ``_unwait`` written out, with the usual case first (the bucket's head leaves):
         this runs once per placed contact.
         """
-        spec = rec.spec
-        contact_id = spec.id
+        spec, contact_id = entry[4], entry[2]
         del self._waiting[contact_id]
-        bucket = rec.bucket
+        bucket = self._bucket_of.pop(contact_id)
         ranked = bucket.ranked
-        if ranked[0] is rec.entry:
+        if ranked[0] is entry:
             del ranked[0]
             bucket.keys[bucket.index] = ranked[0][5]
         else:
-            _unrank(rec)
-        rec.seq = 0
+            _unrank(entry, bucket)
         channel, agent_id = spec.channel, agent.spec.id
         load = agent.load
         load[channel] = load.get(channel, 0) + 1
@@ -773,9 +752,15 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     lines.append(bucket.ranked)
 
 
-def _unrank(rec: _Waiting) -> None:
+def _eligible(agent: _Agent, bucket: _Bucket, excluded: frozenset[str]) -> bool:
+    """Full eligibility of one agent for a contact waiting in ``bucket``, from live state."""
+    return (
+        agent.has_room(bucket.channel) and bucket in agent.linked and agent.spec.id not in excluded
+    )
+
+
+def _unrank(entry: _ContactEntry, bucket: _Bucket) -> None:
     """Take a contact's entry out of its bucket's sorted ranks."""
-    bucket, entry = rec.bucket, rec.entry
     ranked = bucket.ranked
     at = bisect_left(ranked, entry)
     if at < len(ranked) and ranked[at] is entry:

@@ -267,13 +267,13 @@ class _Bucket:
             self.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
 
 
-# A waiting contact is this entry, one tuple (the router keeps which bucket holds it):
-# (-priority, enqueued_at, contact id, excluded agents, spec, rank key).  Unique ids keep
-# the last three uncompared; the exclusions ride along so a scan reads them without a
-# lookup.  The rank key is one float that never orders two entries against their rank
-# (rounding is monotonic and enqueued_at spans less than _RANK_SCALE), though it may tie
-# them: see Router._best_contact_for.
-_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], ContactSpec, float]
+# A waiting contact is this entry, one tuple: (-priority, enqueued_at, contact id,
+# excluded agents, spec, rank key, bucket); overflow replaces it with a new one for the
+# wider bucket.  Unique ids keep the last four uncompared; the exclusions ride along so a
+# scan reads them without a lookup.  The rank key is one float that never orders two
+# entries against their rank (rounding is monotonic and enqueued_at spans less than
+# _RANK_SCALE), though it may tie them: see Router._best_contact_for.
+_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], ContactSpec, float, _Bucket]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
@@ -281,7 +281,7 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 # Ends every bucket's ranks and ranks after every entry (-priority is finite), so a
 # bucket's first entry always exists: the scan of heads is one ``min`` in C.
 _INF = float("inf")
-_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF)  # type: ignore[assignment]
+_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
 _head = itemgetter(0)
 
 
@@ -313,7 +313,6 @@ class Router:
         self._agents: dict[str, _Agent] = {}
         self._agents_by_skill: dict[str, dict[str, _Agent]] = {}
         self._waiting: dict[str, _ContactEntry] = {}
-        self._bucket_of: dict[str, _Bucket] = {}  # contact id -> the bucket it waits in
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
         self._head_keys: array[float] = array("d")  # by bucket index: its head's rank key
@@ -412,9 +411,9 @@ class Router:
             contact.excluded_agents,
             contact,
             at - priority * _RANK_SCALE,
+            bucket,
         )
         waiting[contact_id] = entry
-        self._bucket_of[contact_id] = bucket
         ranked = bucket.ranked  # bucket.rank(entry), written out:
         if len(ranked) == 1 or ranked[-2] < entry:
             ranked.insert(-1, entry)  # the usual arrival: last of its bucket
@@ -456,7 +455,7 @@ class Router:
         entry = self._waiting.get(contact_id)
         if entry is None:
             return None
-        bucket = self._bucket_of[contact_id]
+        bucket = entry[6]
         ahead = bisect_left(bucket.ranked, entry)
         head = bucket.ranked[0][1]  # the bucket holds at least this contact
         channel = bucket.channel
@@ -482,7 +481,7 @@ class Router:
         entry = self._waiting.get(contact_id)
         if entry is None:
             return None
-        bucket = self._bucket_of[contact_id]
+        bucket = entry[6]
         if entry[4].last_agent_id is None and not bucket.agents:
             if self._dirty:
                 self._refresh_index()
@@ -667,17 +666,16 @@ class Router:
         while due and due[0][0] <= now:
             _, _, entry, wide = heapq.heappop(due)
             contact_id = entry[2]
-            # still this very entry waiting, and not yet moved: else the event is stale
-            if self._waiting.get(contact_id) is entry and self._bucket_of[contact_id] is not wide:
-                _unrank(entry, self._bucket_of[contact_id])
-                self._bucket_of[contact_id] = wide
-                wide.rank(entry)
+            if self._waiting.get(contact_id) is entry:  # else it left: the event is stale
+                _unrank(entry, entry[6])
+                moved = self._waiting[contact_id] = (*entry[:6], wide)
+                wide.rank(moved)
 
     def _unwait(self, entry: _ContactEntry) -> None:
         """Leave the waiting set and the bucket's ranks (an overflow event goes stale)."""
         contact_id = entry[2]
         del self._waiting[contact_id]
-        _unrank(entry, self._bucket_of.pop(contact_id))
+        _unrank(entry, entry[6])
 
     def _assign(self, entry: _ContactEntry, agent: _Agent, now: float) -> Assignment:
         """Apply an offer: the contact stops waiting and takes one slot of the agent.
@@ -687,7 +685,7 @@ class Router:
         """
         spec, contact_id = entry[4], entry[2]
         del self._waiting[contact_id]
-        bucket = self._bucket_of.pop(contact_id)
+        bucket = entry[6]
         ranked = bucket.ranked
         if ranked[0] is entry:
             del ranked[0]

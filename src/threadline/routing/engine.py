@@ -32,14 +32,17 @@ contacts):
   Every eligibility rule except exclusion depends only on the key and the agent.
 * Each agent caches the buckets it qualifies for, by channel; a new key is checked only
   against the agents holding its first skill.  The agent-free path compares the heads
-  of those buckets and walks past heads that exclude the agent.
+  of those buckets by their rank keys (one float per bucket head, kept in one array),
+  looks at the entries only when keys tie, and walks past heads that exclude the agent.
+* A waiting contact is one tuple, its entry in its bucket's ranks; a contact's *shape*
+  (what its keys are made of) names its bucket and its overflow bucket in one lookup.
 * Each bucket also holds a heap of the qualifying agents that have a free slot on its
   channel, ordered by idle time (or level sum, then idle time), lazily deleted through
   a per-(agent, channel) token.  Agents changed since the last arrival-path lookup are
   re-entered only then, and only if their free channels or idle time really changed:
   an agent that frees a slot and refills it at once costs the index nothing.
-* Overflow times wait in a heap; every routing call first re-keys the contacts whose
-  overflow time has passed.
+* Overflow times wait in a heap (events, made stale by the contact leaving); every
+  routing call first moves the contacts whose overflow time has passed.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ class _Agent:
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
         # the same, with each channel's capacity and the buckets' places in the router's
         # head keys: (channel, capacity, bucket indexes, ranks of those buckets)
-        self.lanes: list[tuple[str, int, list[int], list[list[_ContactEntry]]]] = []
+        self.lanes: list[tuple[str, int, array[int], list[list[_ContactEntry]]]] = []
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -747,7 +747,7 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     channel = bucket.channel
     lines = agent.heaps.setdefault(channel, [])
     if not lines:
-        agent.lanes.append((channel, agent.capacity.get(channel, 0), [], lines))
+        agent.lanes.append((channel, agent.capacity.get(channel, 0), array("l"), lines))
     indexes = next(lane[2] for lane in agent.lanes if lane[0] == channel)
     indexes.append(bucket.index)
     lines.append(bucket.ranked)

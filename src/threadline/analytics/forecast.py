@@ -140,25 +140,29 @@ def resolve_zone(history: Sequence[Observation], zone: str | None) -> tuple[tzin
             return zoneinfo.ZoneInfo(zone), zone, ""
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise HistoryError(f"unknown time zone {zone!r} (e.g. Europe/Lisbon)") from None
-    changes = [history[0], *_offset_changes(history)]
+    changes = _offset_changes(history)
     last = history[-1].interval_start
-    if len(changes) == 1:
+    if not changes:
         fixed = last.tzinfo or UTC
         name = last.strftime("%z") or "+0000"
         note = f"the history has one UTC offset ({name}): the horizon keeps it (see --tz)"
         return fixed, name, note
+    every = max(1, len(history) // 200)  # both sides of each change, and a sample of the rest
+    checks = [*changes, *history[::every], history[-1]]
     for name in sorted(zoneinfo.available_timezones()):
         candidate = zoneinfo.ZoneInfo(name)
-        if all(_fits(candidate, o.interval_start) for o in changes):
+        if all(_fits(candidate, o.interval_start) for o in checks):
             return candidate, name, f"time zone {name} read from the offsets (see --tz)"
     return last.tzinfo or UTC, last.strftime("%z"), "no time zone fits the offsets: kept the last"
 
 
 def _offset_changes(history: Sequence[Observation]) -> list[Observation]:
+    """The rows on either side of each change of UTC offset."""
     return [
-        b
+        row
         for a, b in itertools.pairwise(history)
         if a.interval_start.utcoffset() != b.interval_start.utcoffset()
+        for row in (a, b)
     ]
 
 
@@ -179,6 +183,7 @@ class _Grid:
     values: Array  # contacts; NaN where unknown or closed
     closed: NDArray[np.bool_]  # not listed, within the history's span
     handle: Array  # mean handle time; NaN where unknown
+    last_bucket: datetime  # the start of the last interval listed, in UTC
 
     @property
     def slots(self) -> int:
@@ -200,32 +205,26 @@ class _Grid:
 def _build_grid(
     history: Sequence[Observation], zone: tzinfo, minutes: int, holidays: Collection[date]
 ) -> _Grid:
-    step = timedelta(minutes=minutes)
-    ordered = sorted(history, key=lambda o: o.interval_start)
-    first, last = ordered[0].interval_start, ordered[-1].interval_start
+    """Rows summed into intervals of local time (a 15-minute history makes 30-minute
+    intervals); the hour that repeats when clocks go back is averaged into one slot."""
+    buckets = _buckets(history, zone, minutes)
+    first, last = min(buckets), max(buckets)
     day0 = first.astimezone(zone).date()
     days = (last.astimezone(zone).date() - day0).days + 1
-    grid = _Grid(zone, day0, minutes, *_empty(days * (24 * 60 // minutes)))
+    grid = _Grid(zone, day0, minutes, *_empty(days * (24 * 60 // minutes)), last_bucket=last)
     sums, counts, handle_sums = (np.zeros(grid.values.size) for _ in range(3))
-    listed: set[datetime] = set()
-    for obs in ordered:
-        _check_alignment(obs.interval_start, zone, minutes)
-        moment = obs.interval_start.astimezone(UTC)
-        if moment in listed:
-            raise HistoryError(f"{obs.interval_start.isoformat()} is listed twice")
-        listed.add(moment)
+    for moment, (contacts, handle_sum) in buckets.items():
         pos = grid.position(moment)
-        sums[pos] += obs.contacts
+        sums[pos] += contacts
         counts[pos] += 1
-        if obs.handle_time_s is not None:
-            handle_sums[pos] += obs.handle_time_s * max(obs.contacts, 1e-9)
-    moment = first.astimezone(UTC)
+        handle_sums[pos] += handle_sum
+    moment = first
     while moment <= last:  # every interval of the span that is not listed is closed
-        if moment not in listed:
+        if moment not in buckets:
             grid.closed[grid.position(moment)] = True
-        moment += step
+        moment += timedelta(minutes=minutes)
     seen = counts > 0
-    grid.values[seen] = sums[seen] / counts[seen]  # the hour that repeats when clocks go back
+    grid.values[seen] = sums[seen] / counts[seen]
     grid.closed[seen] = False
     has_handle = seen & (handle_sums > 0)
     grid.handle[has_handle] = handle_sums[has_handle] / np.maximum(sums[has_handle], 1e-9)
@@ -233,16 +232,29 @@ def _build_grid(
     return grid
 
 
+def _buckets(
+    history: Sequence[Observation], zone: tzinfo, minutes: int
+) -> dict[datetime, tuple[float, float]]:
+    """(contacts, handle time x contacts) per interval, keyed by its start in UTC."""
+    listed: set[datetime] = set()
+    buckets: dict[datetime, tuple[float, float]] = {}
+    for obs in history:
+        moment = obs.interval_start.astimezone(UTC)
+        if moment in listed:
+            raise HistoryError(f"{obs.interval_start.isoformat()} is listed twice")
+        listed.add(moment)
+        local = moment.astimezone(zone)
+        extra = (local.hour * 60 + local.minute) % minutes
+        key = (local - timedelta(minutes=extra, seconds=local.second)).astimezone(UTC)
+        key = key.replace(microsecond=0)
+        contacts, handle = buckets.get(key, (0.0, 0.0))
+        weighted = 0.0 if obs.handle_time_s is None else obs.handle_time_s * obs.contacts
+        buckets[key] = (contacts + obs.contacts, handle + weighted)
+    return buckets
+
+
 def _empty(size: int) -> tuple[Array, NDArray[np.bool_], Array]:
     return np.full(size, np.nan), np.zeros(size, dtype=bool), np.full(size, np.nan)
-
-
-def _check_alignment(start: datetime, zone: tzinfo, minutes: int) -> None:
-    local = start.astimezone(zone)
-    if (local.hour * 60 + local.minute) % minutes or local.second or local.microsecond:
-        raise HistoryError(
-            f"{start.isoformat()} does not start a {minutes}-minute interval (use --interval)"
-        )
 
 
 def _drop_holidays(grid: _Grid, holidays: Collection[date]) -> None:
@@ -469,12 +481,17 @@ class _Backtest:
 
 
 def _backtest(
-    values: Array, closed: NDArray[np.bool_], n: int, slots: int, progress: Progress
+    values: Array,
+    closed: NDArray[np.bool_],
+    n: int,
+    slots: int,
+    progress: Progress,
+    candidates: Sequence[_Model] = MODELS,
 ) -> _Backtest:
     period = 7 * slots
     end = (n // slots) * slots  # the last local midnight before the origin
     origins = [end - fold * period for fold in range(1, FOLDS + 1) if end - fold * period > 0]
-    runnable = [m for m in MODELS if origins and origins[0] >= m.min_weeks * period]
+    runnable = [m for m in candidates if origins and origins[0] >= m.min_weeks * period]
     if not runnable:
         days = n / slots
         note = (
@@ -495,15 +512,17 @@ def _backtest(
             errors[model.name][0] += float(np.sum(np.abs(actual[known] - predicted[known])))
             errors[model.name][1] += float(np.sum(actual[known]))
     scores = {name: err / total for name, (err, total) in errors.items() if total > 0}
-    notes = _skipped_notes(runnable, len(origins))
+    notes = _skipped_notes(candidates, runnable, len(origins))
     if not scores:
         return _Backtest({}, MODELS[0], (*notes, "no contacts in the backtest weeks"))
     chosen = min(runnable, key=lambda m: (scores.get(m.name, math.inf), m.name != BASELINE))
     return _Backtest(scores, chosen, notes)
 
 
-def _skipped_notes(runnable: Sequence[_Model], folds: int) -> tuple[str, ...]:
-    skipped = [m for m in MODELS if m not in runnable]
+def _skipped_notes(
+    candidates: Sequence[_Model], runnable: Sequence[_Model], folds: int
+) -> tuple[str, ...]:
+    skipped = [m for m in candidates if m not in runnable]
     notes = [f"backtest over {folds} week(s)"]
     for model in skipped:
         notes.append(f"{model.name} needs {model.min_weeks + 1} weeks of history: skipped")
@@ -519,11 +538,16 @@ def forecast(
     holidays: Collection[date] = (),
     zone: str | None = None,
     progress: Progress | None = None,
+    models: Collection[str] | None = None,
 ) -> Forecast:
     """Forecast every interval from ``start`` (default: after the last one listed) to the
-    end of ``horizon``, with the model that had the lowest backtest WAPE."""
+    end of ``horizon``, with the model (of ``models``, default all) that had the lowest
+    backtest WAPE."""
     if minutes not in INTERVAL_MINUTES:
         raise HistoryError(f"the interval must be one of {INTERVAL_MINUTES} minutes")
+    candidates = [m for m in MODELS if models is None or m.name in models]
+    if not candidates:
+        raise HistoryError(f"no such model: {', '.join(sorted(models or ()))}")
     if not history:
         raise HistoryError("the history has no rows")
     if horizon <= timedelta(0):
@@ -532,14 +556,14 @@ def forecast(
     tz, zone_name, zone_note = resolve_zone(ordered, zone)
     grid = _build_grid(ordered, tz, minutes, holidays)
     step = timedelta(minutes=minutes)
-    begin = start if start is not None else ordered[-1].interval_start + step
+    begin = start if start is not None else (grid.last_bucket + step).astimezone(tz)
     if begin.utcoffset() is None:
         raise HistoryError("the start of the forecast needs a time zone")
     n = grid.position(begin)
     if n < grid.slots * MIN_DAYS:
         raise HistoryError("at least one day of history is needed before the forecast starts")
     values, closed = _padded(grid, n)
-    chosen = _backtest(values, closed, n, grid.slots, progress or (lambda _: None))
+    chosen = _backtest(values, closed, n, grid.slots, progress or (lambda _: None), candidates)
     moments = _horizon(begin, horizon, step)
     positions = np.array([max(grid.position(m), n) for m in moments])
     train = _training(values, closed, n, grid.slots)

@@ -10,6 +10,7 @@ database, no clock. Several models are run and the one with the lowest backtest 
 | ``profile_median`` | median of the same weekday and time over 6 weeks, times the recent level |
 | ``profile_trimmed`` | mean of 8 weeks without their highest and lowest, times the recent level |
 | ``holt_winters`` | additive Holt-Winters (statsmodels), weekly season (it holds the daily one) |
+| ``day_shape`` | last week's level x each weekday's share x each time of day's share (8 weeks) |
 | ``daily_profile`` | under a week of history only: mean of the same time of day |
 
 Time is local wall-clock time (09:00 is 09:00 all year), in the zone given, or else the one
@@ -399,6 +400,30 @@ def _level(train: _Training, reduce: Callable[[Array], Array], weeks: int) -> fl
     return min(max(float(np.sum(actual[both])) / expected, low), high)
 
 
+def _day_shape(train: _Training, horizon: int) -> Array:
+    """Day totals times intraday shares: each weekday's share of the week and each time of
+    day's share of its day are medians over 8 weeks (steady), the level is the last week's
+    (recent), so a level shift moves every interval at once."""
+    slots = train.slots
+    days = train.n // slots
+    weeks = min(8, days // 7)
+    first = days - 7 * weeks
+    matrix = train.series[first * slots : days * slots].reshape(7 * weeks, slots)
+    weekday = np.arange(first, days) % 7  # position 0 is day 0 of the weekly slots
+    opened = ~train.slot_closed.reshape(7, slots)[weekday]
+    usable = ~np.any(np.isnan(matrix) & opened, axis=1)
+    totals = np.where(usable, np.nansum(matrix, axis=1), np.nan)
+    by_week = totals.reshape(weeks, 7)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN weekdays stay NaN
+        factor = np.nanmedian(by_week / np.nanmean(by_week, axis=1, keepdims=True), axis=0)
+        level = float(np.nanmean(by_week[-1] / factor))
+        shares = np.nanmedian((matrix / totals[:, None]).reshape(weeks, 7, slots), axis=0)
+    future = np.arange(train.n, train.n + horizon)
+    column = (future // slots - first) % 7  # the blocks of 7 days start on day `first`
+    return np.asarray(level * factor[column] * shares[column, future % slots])
+
+
 def _holt_winters(train: _Training, horizon: int) -> Array:
     """Additive Holt-Winters over the last 8 weeks; the weekly season holds the daily one."""
     from statsmodels.tsa.holtwinters import (  # type: ignore[import-untyped]  # no stubs
@@ -453,6 +478,7 @@ MODELS = (
     _Model("profile_median", _profile(_median6, 6), 2),
     _Model("profile_trimmed", _profile(_trimmed, 8), 2),
     _Model("holt_winters", _holt_winters, 3),
+    _Model("day_shape", _day_shape, 2),
 )
 DAILY = _Model("daily_profile", _daily_profile, 0)
 
@@ -503,9 +529,9 @@ def _backtest(
     origins = [o for o in origins if o >= need]
     errors = {m.name: [0.0, 0.0] for m in runnable}
     for number, origin in enumerate(origins, 1):
-        actual = np.where(closed[origin : origin + period], 0.0, values[origin : origin + period])
-        known = ~np.isnan(actual)
         train = _training(values, closed, origin, slots)
+        actual = _actual(values, closed, train, origin)
+        known = ~np.isnan(actual)
         for model in runnable:
             progress(f"backtest {number}/{len(origins)}: {model.name}")
             predicted = _predict(model, train, period)
@@ -517,6 +543,14 @@ def _backtest(
         return _Backtest({}, MODELS[0], (*notes, "no contacts in the backtest weeks"))
     chosen = min(runnable, key=lambda m: (scores.get(m.name, math.inf), m.name != BASELINE))
     return _Backtest(scores, chosen, notes)
+
+
+def _actual(values: Array, closed: NDArray[np.bool_], train: _Training, origin: int) -> Array:
+    """The week after an origin: a closure of a slot closed every week is 0 contacts; any
+    other closure (an outage, a missing export) is unknown and left out of the score."""
+    window = slice(origin, origin + train.period)
+    regular = train.slot_closed[np.arange(origin, origin + train.period) % train.period]
+    return np.where(closed[window] & regular, 0.0, values[window])
 
 
 def _skipped_notes(

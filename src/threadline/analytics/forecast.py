@@ -11,6 +11,7 @@ database, no clock. Several models are run and the one with the lowest backtest 
 | ``profile_trimmed`` | mean of 8 weeks without their highest and lowest, times the recent level |
 | ``holt_winters`` | additive Holt-Winters (statsmodels), weekly season (it holds the daily one) |
 | ``day_shape`` | last week's level x each weekday's share x each time of day's share (8 weeks) |
+| ``combined`` | the mean of ``mean_4w``, the two profiles and ``day_shape`` |
 | ``daily_profile`` | under a week of history only: mean of the same time of day |
 
 Time is local wall-clock time (09:00 is 09:00 all year), in the zone given, or else the one
@@ -465,6 +466,13 @@ def _nan_reduce(matrix: Array, reduce: Callable[..., Array]) -> Array:
     return out
 
 
+def _combined(train: _Training, horizon: int) -> Array:
+    """The mean of the robust models' forecasts: averaging cancels part of their errors."""
+    parts = [model(train, horizon) for model in _COMBINED]
+    stacked = np.vstack(parts)
+    return _nan_reduce(stacked.T, np.nanmean)
+
+
 @dataclass(frozen=True)
 class _Model:
     name: str
@@ -479,8 +487,10 @@ MODELS = (
     _Model("profile_trimmed", _profile(_trimmed, 8), 2),
     _Model("holt_winters", _holt_winters, 3),
     _Model("day_shape", _day_shape, 2),
+    _Model("combined", _combined, 2),
 )
 DAILY = _Model("daily_profile", _daily_profile, 0)
+_COMBINED = (_mean_4w, _profile(_median6, 6), _profile(_trimmed, 8), _day_shape)
 
 
 def _predict(model: _Model, train: _Training, horizon: int) -> Array:

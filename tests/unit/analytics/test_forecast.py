@@ -217,6 +217,7 @@ def test_models_are_backtested_and_the_lowest_wape_wins() -> None:
         "profile_trimmed",
         "holt_winters",
         "day_shape",
+        "combined",
     }
     assert result.wape == min(result.backtest.values())
     assert result.backtest[result.model] == result.wape

@@ -224,6 +224,25 @@ def test_models_are_backtested_and_the_lowest_wape_wins() -> None:
     assert result.wape < result.backtest[BASELINE]
 
 
+def test_day_shape_follows_a_level_shift_at_once() -> None:
+    # 10 an interval (20 on Mondays), doubled over the last 7 full days before the forecast
+    # (it starts on Saturday 14 February at noon: the last 7 full days began on the 7th)
+    def doubled(day: date, slot: int) -> float:
+        base = 20.0 if day.weekday() == 0 else 10.0
+        return base * (2 if day >= date(2026, 2, 7) else 1)
+
+    result = forecast(
+        history(42, value=doubled), minutes=30, horizon=timedelta(days=7), models=("day_shape",)
+    )
+
+    by_day: dict[int, set[float]] = {}
+    for point in result.points:
+        if point.contacts:
+            weekday = point.interval_start.astimezone(LISBON).weekday()
+            by_day.setdefault(weekday, set()).add(round(point.contacts, 6))
+    assert by_day == {0: {40.0}, 1: {20.0}, 2: {20.0}, 3: {20.0}, 4: {20.0}, 5: {20.0}}
+
+
 def test_under_two_weeks_there_is_no_backtest_and_it_says_so() -> None:
     result = forecast(history(10), minutes=30, horizon=timedelta(days=2))
     assert result.model == BASELINE

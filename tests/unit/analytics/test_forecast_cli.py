@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
+from threadline.analytics import forecast_cli
 from threadline.analytics.forecast_cli import parse_horizon, parse_interval
 from threadline.cli import app
 
@@ -55,6 +56,19 @@ def test_the_issue_example_prints_the_forecast_as_json(tmp_path: Path) -> None:
     assert all(point["contacts"] >= 0 for point in figures["forecast"])
     assert figures["model"] in figures["backtest_wape"]
     assert figures["wape"] == figures["backtest_wape"][figures["model"]]
+
+
+def test_progress_goes_to_stderr_once_a_run_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forecast_cli, "QUIET_S", 0.0)  # as if every step came after a second
+    history = write_history(tmp_path / "h.csv", days=28)
+
+    code, out, err = run("--history", str(history), "--json")
+
+    assert code == 0, err
+    assert "backtest 1/" in err
+    assert json.loads(out)["model"]  # stdout holds only the JSON
 
 
 def test_without_json_a_table_by_day(tmp_path: Path) -> None:

@@ -136,14 +136,17 @@ def _number(text: str | None, column: str, line: int) -> float:
 
 
 def resolve_zone(history: Sequence[Observation], zone: str | None) -> tuple[tzinfo, str, str]:
-    """The zone to read local time in: the one given, else one that every offset fits."""
+    """The zone to read local time in: the one given, else the history's own zone, else one
+    that every offset of the history fits (ambiguous zones share their rules so far)."""
     if zone:
         try:
             return zoneinfo.ZoneInfo(zone), zone, ""
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise HistoryError(f"unknown time zone {zone!r} (e.g. Europe/Lisbon)") from None
-    changes = _offset_changes(history)
     last = history[-1].interval_start
+    if isinstance(last.tzinfo, zoneinfo.ZoneInfo):  # given as a zone, not just an offset
+        return last.tzinfo, last.tzinfo.key, ""
+    changes = _offset_changes(history)
     if not changes:
         fixed = last.tzinfo or UTC
         name = last.strftime("%z") or "+0000"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -52,6 +52,17 @@ def history(
             if not skip(start):
                 rows.append(Observation(start, value(day, slot), handle))
     return rows
+
+
+def offsets_only(rows: list[Observation]) -> list[Observation]:
+    """The rows as a CSV gives them: fixed UTC offsets, no zone name."""
+    return [
+        Observation(
+            r.interval_start.astimezone(timezone(r.interval_start.utcoffset() or timedelta(0))),
+            r.contacts,
+        )
+        for r in rows
+    ]
 
 
 def utc_steps(points: Sequence[ForecastPoint]) -> set[timedelta]:
@@ -146,7 +157,7 @@ def test_holidays_are_left_out_of_the_history_and_forecast_zero() -> None:
 
 def test_dst_in_the_history_gives_the_zone_and_keeps_opening_hours_local() -> None:
     # 4 weeks from 2026-03-09; Lisbon goes from +00:00 to +01:00 on 2026-03-29
-    rows = history(28, first=date(2026, 3, 9))
+    rows = offsets_only(history(28, first=date(2026, 3, 9)))
     assert {r.interval_start.utcoffset() for r in rows} == {timedelta(0), timedelta(hours=1)}
 
     result = forecast(rows, minutes=30, horizon=timedelta(days=7))
@@ -159,7 +170,7 @@ def test_dst_in_the_history_gives_the_zone_and_keeps_opening_hours_local() -> No
 
 
 def test_a_horizon_across_the_dst_change_follows_the_zone_given() -> None:
-    rows = history(26, first=date(2026, 2, 23))  # ends Friday 2026-03-20, all at +00:00
+    rows = offsets_only(history(26, first=date(2026, 2, 23)))  # to Friday 20 March, +00:00
 
     result = forecast(rows, minutes=30, horizon=timedelta(days=14), zone="Europe/Lisbon")
 
@@ -172,9 +183,15 @@ def test_a_horizon_across_the_dst_change_follows_the_zone_given() -> None:
 
 
 def test_one_offset_and_no_zone_keeps_that_offset_and_says_so() -> None:
-    result = forecast(history(21), minutes=30, horizon=timedelta(days=1))
+    result = forecast(offsets_only(history(21)), minutes=30, horizon=timedelta(days=1))
     assert result.timezone == "+0000"
     assert any("--tz" in note for note in result.notes)
+
+
+def test_a_history_given_in_a_zone_is_read_in_that_zone() -> None:
+    result = forecast(history(21), minutes=30, horizon=timedelta(days=1))
+    assert result.timezone == "Europe/Lisbon"
+    assert not any("--tz" in note for note in result.notes)
 
 
 # --- the horizon ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`threadline serve | migrate | demo | create-agent | staffing`."""
+"""`threadline serve | migrate | demo | create-agent | staffing | forecast`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from threadline.analytics import forecast_cli
 from threadline.config import Settings
 from threadline.db import across_orgs
 from threadline.intents import cli as intents_cli
@@ -21,6 +22,7 @@ console = Console()
 staffing_cli.register(app)
 simulate_cli.register(app)
 intents_cli.register(app)
+forecast_cli.register(app)
 
 
 def _settings() -> Settings:

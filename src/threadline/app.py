@@ -59,6 +59,10 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.incidents.http import app_router as incidents_app_router
+from threadline.selfservice.incidents.http import router as incidents_router
+from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
+from threadline.selfservice.incidents.services import register as register_incidents
 from threadline.selfservice.knowledge.http import app_router as knowledge_app_router
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
@@ -127,6 +131,7 @@ def build_context(settings: Settings) -> Context:
     ctx.outbox.register(ctx.handlers)
     register_callbacks(ctx)
     ctx.webhooks = register_webhooks(ctx)
+    ctx.incidents = register_incidents(ctx)
     return ctx
 
 
@@ -214,6 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge_widget_router,
         knowledge_app_router,
         help_pages_router,
+        incidents_router,
+        incidents_visitor_router,
+        incidents_app_router,
         web_router,
     ):
         app.include_router(router)

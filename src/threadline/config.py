@@ -18,6 +18,8 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "app_session": "300/minute;6000/hour",
     # a customer's writes with a session token anyone can get: contacts, callbacks, call-now
     "customer_write": "60/minute;1000/hour",
+    # what any page of the site reads without a session: incident banners
+    "public_read": "300/minute;6000/hour",
     # the signed manage link of a callback: reschedule, cancel
     "callback_manage": "30/minute;300/hour",
     # one visitor on the chat socket: a fast typist sends a message every two seconds

@@ -1,7 +1,7 @@
 """knowledge base: categories, articles, translations, versions, feedback, search index
 
 Revision ID: 7b2f4e9c1d30
-Revises: c4e8a2f61b07
+Revises: a883a8c07819
 Create Date: 2026-12-06 12:45:00
 
 The search index depends on the database: an FTS5 virtual table on SQLite, a table of
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import threadline.db
 
 revision: str = "7b2f4e9c1d30"
-down_revision: str | None = "c4e8a2f61b07"
+down_revision: str | None = "a883a8c07819"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

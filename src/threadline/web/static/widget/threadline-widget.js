@@ -196,6 +196,15 @@
     ".x svg{width:20px;height:20px;fill:currentColor}",
     ".banner{background:#fff4d6;color:#5c4400;font-size:12.5px;padding:6px 14px;border-bottom:1px solid #f0e0b0}",
     ".banner[hidden]{display:none}",
+    ".incidents{margin:0;padding:0;list-style:none;background:#fdecea;border-bottom:1px solid #f3c7c1;max-height:40%;overflow-y:auto}",
+    ".incidents[hidden]{display:none}",
+    ".incidents li{padding:8px 14px;font-size:13px;color:#6b1a12;border-top:1px solid #f3c7c1}",
+    ".incidents li:first-child{border-top:0}",
+    ".incidents strong{display:block}",
+    ".incidents .eta{font-size:12px;opacity:.9}",
+    ".incidents button{font:inherit;font-size:12.5px;margin-top:4px;border-radius:8px;padding:4px 10px;cursor:pointer;",
+    " border:1px solid #b3261e;background:#fff;color:#b3261e}",
+    ".incidents button:disabled{opacity:.6;cursor:default}",
     ".log{flex:1;overflow-y:auto;padding:14px 14px 4px;margin:0;list-style:none;background:#f5f7fb}",
     ".log li{display:flex;flex-direction:column;margin:0 0 10px}",
     ".log li.me{align-items:flex-end}",
@@ -265,6 +274,7 @@
     " .wait{max-height:55%;padding-left:calc(14px + env(safe-area-inset-left));padding-right:calc(14px + env(safe-area-inset-right))}",
     " .wait .row{flex-direction:column;align-items:stretch}",
     " .wait button{min-height:44px;padding:10px 12px;width:100%}",
+    " .incidents button{min-height:44px;width:100%}",
     " .wait .windows{gap:6px}",
     "}",
     "@media (max-width:480px),(pointer:coarse){textarea,.wait input{font-size:16px}}",
@@ -288,6 +298,7 @@
     ui.closeBtn = el("button", { type: "button", class: "x", "aria-label": t("close"), title: t("close") },
       [icon(ICON_CLOSE)]);
     ui.banner = el("div", { class: "banner", role: "status", hidden: "" });
+    ui.incidents = el("ul", { class: "incidents", role: "status", "aria-live": "polite", hidden: "" });
     ui.log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
       "aria-labelledby": "tl-title", tabindex: "0" });
     ui.waiting = el("div", { class: "waiting", role: "status", hidden: "" });
@@ -302,7 +313,7 @@
     ui.panel = el("section", { class: "panel", id: "tl-panel", role: "dialog", "aria-modal": "false",
       "aria-labelledby": "tl-title", hidden: "" }, [
       el("header", {}, [ui.avatar, el("div", { class: "who" }, [ui.title, ui.sub]), ui.closeBtn]),
-      ui.banner, ui.log, ui.waiting, ui.wait, ui.typing, ui.help, ui.form, ui.article,
+      ui.banner, ui.incidents, ui.log, ui.waiting, ui.wait, ui.typing, ui.help, ui.form, ui.article,
     ]);
     ui.badge = el("span", { class: "badge", "aria-hidden": "true", hidden: "" });
     ui.launcher = el("button", { type: "button", class: "launcher", "aria-controls": "tl-panel",
@@ -837,6 +848,64 @@
     ui.banner.hidden = !key;
   }
 
+  // --- outage mode: incidents in force, shown before anyone asks ---------------------
+  var INCIDENTS_EVERY_MS = 120000;
+  S.following = store.get("following", {});
+
+  function loadIncidents() {
+    return fetch(API + "/incidents?lang=" + encodeURIComponent(S.language || LOCALE || ""), {
+      credentials: "omit",
+      mode: "cors",
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (list) {
+      if (list) renderIncidents(list);
+    }, function () { /* keep what is shown */ });
+  }
+
+  function etaLabel(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    var opts = { hour: "2-digit", minute: "2-digit" };
+    if (date.toDateString() !== new Date().toDateString()) { opts.weekday = "short"; opts.day = "numeric"; }
+    try {
+      return date.toLocaleString([S.language, LOCALE].filter(Boolean), opts);
+    } catch (e) { return date.toISOString().slice(0, 16).replace("T", " "); }
+  }
+
+  function renderIncidents(list) {
+    if (!ui.incidents) return;
+    ui.incidents.textContent = "";
+    list.forEach(function (incident) {
+      var item = el("li", { "data-incident": incident.id }, [
+        el("strong", { text: incident.title }),
+        el("span", { text: incident.message }),
+      ]);
+      if (incident.expected_end_at) {
+        item.appendChild(el("div", { class: "eta", text: t("incident_expected", { time: etaLabel(incident.expected_end_at) }) }));
+      }
+      var done = S.following[incident.id];
+      var button = el("button", { type: "button", text: done ? t("incident_following") : t("incident_follow") });
+      if (done) button.disabled = true;
+      button.addEventListener("click", function () { followIncident(incident.id, button); });
+      item.appendChild(button);
+      ui.incidents.appendChild(item);
+    });
+    ui.incidents.hidden = !list.length;
+  }
+
+  function followIncident(id, button) {
+    button.disabled = true;
+    visitorCall("POST", "/incidents/follow?lang=" + encodeURIComponent(S.language || ""), { incident_id: id })
+      .then(function (answer) {
+        button.textContent = answer.message;
+        if (answer.following) {
+          S.following[id] = true;
+          store.set("following", S.following);
+        }
+      }, function () { button.disabled = false; });
+  }
+
   function showAgentTyping(name) {
     ui.typing.textContent = t("agent_typing", { name: name || (S.agent && S.agent.name) || t("agent") });
     clearTimeout(S.agentTypingTimer);
@@ -1159,6 +1228,10 @@
       S.ready = true;
       setOpen(S.open, false);
       connect();
+      loadIncidents();
+      setInterval(function () {
+        if (document.visibilityState === "visible") loadIncidents();
+      }, INCIDENTS_EVERY_MS);
       var detail = { customer_id: S.customerId, language: S.language };
       emit("ready", detail);
       try {

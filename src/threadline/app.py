@@ -63,6 +63,10 @@ from threadline.selfservice.incidents.http import app_router as incidents_app_ro
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
 from threadline.selfservice.incidents.services import register as register_incidents
+from threadline.selfservice.knowledge.http import app_router as knowledge_app_router
+from threadline.selfservice.knowledge.http import router as knowledge_router
+from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
+from threadline.selfservice.knowledge.pages import router as help_pages_router
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -211,6 +215,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messenger_router,
         realtime_router,
         webhooks_router,
+        knowledge_router,
+        knowledge_widget_router,
+        knowledge_app_router,
+        help_pages_router,
         incidents_router,
         incidents_visitor_router,
         incidents_app_router,

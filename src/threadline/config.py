@@ -27,6 +27,10 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "chat_identify": "10/minute;60/hour",
     "chat_typing": "120/minute",
     "chat_other": "120/minute",  # receipts and resumes
+    # the help center's and the widget's article search (suggestions while typing)
+    "kb_search": "120/minute;3000/hour",
+    # "did this help?" answers
+    "kb_feedback": "20/minute;200/hour",
 }
 
 

@@ -22,6 +22,7 @@ from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact, Queue
 from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
+from threadline.selfservice.knowledge.demo_articles import load_demo_articles
 from threadline.threads.models import Thread, ThreadEvent
 
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
@@ -146,6 +147,7 @@ async def _populate(ctx: Context, org_id: str) -> None:
             )
         )
         await _history(uow.session, org_id, queues, agents)
+    await load_demo_articles(ctx, org_id, agents["admin@demo.bank"].id)
 
 
 async def _history(

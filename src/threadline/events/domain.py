@@ -427,6 +427,30 @@ class CallOutcome(DomainEvent):
     agent_status: str | None = None
 
 
+# ---------------------------------------------------------------- knowledge base
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticlePublished(DomainEvent):
+    """A knowledge-base article became visible (help center, widget, search) in these
+    languages; published again after an edit, it is announced again."""
+
+    type: ClassVar[str] = "article.published"
+    article_id: str
+    slug: str
+    languages: list[str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticleFeedbackGiven(DomainEvent):
+    """A reader answered "did this help?" about an article in a language, from `source`
+    (help_center|widget|app)."""
+
+    type: ClassVar[str] = "article.feedback_given"
+    article_id: str
+    language: str
+    helpful: bool
+    source: str
+
+
 # ---------------------------------------------------------------- incidents (outage mode)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IncidentEvent(DomainEvent):

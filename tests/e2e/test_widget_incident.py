@@ -70,7 +70,7 @@ async def test_banner_follow_and_fixed(
     notice = await eventually(following)
     assert notice.reason == "follow" and notice.language == "pt"
     await _until(page, "window.Threadline._debugState().connected")
-    resolved = await supervisor.post(f"/api/v1/incidents/{incident['id']}/resolve")
+    resolved = await supervisor.post(f"/api/v1/incidents/{incident['id']}/resolve", json={})
     assert resolved.status_code == 200
     await expect(page.locator(f"{WIDGET} .log")).to_contain_text(
         "Os pagamentos com cartão já funcionam.", timeout=15_000
@@ -109,7 +109,7 @@ async def test_the_app_page_shows_the_incident_above_everything(
     await expect(incident).to_contain_text("Οι πληρωμές με κάρτα αποτυγχάνουν.")
     box = await incident.bounding_box()
     assert box is not None and box["y"] < 200 and box["width"] <= 390  # at the top, on screen
-    resolved = await supervisor.post(f"/api/v1/incidents/{declared.json()['id']}/resolve")
+    resolved = await supervisor.post(f"/api/v1/incidents/{declared.json()['id']}/resolve", json={})
     assert resolved.status_code == 200
     await page.reload()
     await expect(page.locator("[data-testid=incidents]")).to_be_hidden()

@@ -115,6 +115,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "token": "not-a-signed-token",
         "category_id": "no-such-category",
         "article_id": "no-such-article",
+        "incident_id": "no-such-incident",
         "language": "pt",
         "slug": "no-such-article",
     }
@@ -218,6 +219,8 @@ async def test_unknown_ids_are_404(server: Running, world: World) -> None:
             body = {"queue_id": ids["queue_id"]}
         if path.endswith("/messages"):  # a body or a template: the schema cannot say "one of"
             body = {"body": "hello"}
+        if path.endswith("/affected"):  # a valid body, so the unknown id is what fails
+            body = {"phones": ["+15550000000"]}
         if path.endswith("/reschedule"):  # a valid body, so the unknown id is what fails
             body = {"window_start": "2030-01-07T09:00:00+00:00"}
         for name in names:

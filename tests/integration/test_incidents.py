@@ -146,7 +146,7 @@ async def test_banner_tag_follow_and_told_once_when_fixed(server: Running, world
 
         supervisor = await login(server, "nikos@example.com")
         for _ in range(2):  # a double click resolves once and tells once
-            resolved = await supervisor.post(f"/api/v1/incidents/{incident['id']}/resolve")
+            resolved = await supervisor.post(f"/api/v1/incidents/{incident['id']}/resolve", json={})
             assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
 
         while True:  # the widget hears it on its socket, in Portuguese

@@ -77,10 +77,11 @@ async def update(
 
 @router.post("/{incident_id}/resolve", response_model=IncidentOut)
 async def resolve(
-    incident_id: str, principal: Supervisor, ctx: Ctx, body: ResolveIn | None = None
+    incident_id: str, body: ResolveIn, principal: Supervisor, ctx: Ctx
 ) -> IncidentOut:
-    """Resolve it: the banners go and every customer waiting to hear is told, once."""
-    return _out(await services.do_resolve(ctx, principal, incident_id, body or ResolveIn()))
+    """Resolve it (`{}`, or new resolution messages): the banners go and every customer
+    waiting to hear is told, once."""
+    return _out(await services.do_resolve(ctx, principal, incident_id, body))
 
 
 @router.post("/{incident_id}/affected", response_model=AffectedOut)
@@ -108,6 +109,7 @@ async def affected_csv(
 ) -> AffectedOut:
     """The same from a CSV export (UTF-8, a header row naming `customer_id`, `phone` or
     `email` columns; other columns are ignored), up to 2 MB."""
+    await services.get_incident(ctx, principal.org_id, incident_id)  # 404 before the body
     raw = bytearray()
     async for chunk in request.stream():  # read no further than the limit
         raw += chunk

@@ -35,6 +35,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from threadline import sqlite_driver
+
 M = TypeVar("M")
 _IN_UNIT_OF_WORK: ContextVar[bool] = ContextVar("in_unit_of_work", default=False)
 
@@ -251,8 +253,15 @@ def create_engine(database_url: str, *, writer: bool = True, echo: bool = False)
     (one writer at a time, no lost update) and a reader engine with a plain BEGIN (WAL lets
     readers run beside the writer on a consistent snapshot)."""
     if database_url.startswith("sqlite"):
+        # one trip to aiosqlite's thread per statement, not four (sqlite_driver.py)
+        driver = {"module": sqlite_driver.dbapi()} if "+aiosqlite" in database_url else {}
         engine = create_async_engine(
-            database_url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+            database_url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+            **driver,
         )
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if writer else "BEGIN")
         return engine

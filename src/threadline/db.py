@@ -341,6 +341,7 @@ class UnitOfWork:
         if _IN_UNIT_OF_WORK.get():
             raise RuntimeError("a unit of work was opened inside another one")
         self._token = _IN_UNIT_OF_WORK.set(True)
+        self._let_in = False
         if self._db.write_lock is not None:
             await self._db.write_lock.acquire()
         try:
@@ -352,9 +353,13 @@ class UnitOfWork:
             raise
         return self
 
-    def _release(self) -> None:
-        if self._db.write_lock is not None:
+    def _let_next_writer_in(self) -> None:
+        if self._db.write_lock is not None and not self._let_in:
+            self._let_in = True
             self._db.write_lock.release()
+
+    def _release(self) -> None:
+        self._let_next_writer_in()
         _IN_UNIT_OF_WORK.reset(self._token)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -369,6 +374,9 @@ class UnitOfWork:
                 raise
             await self.session.commit()
         finally:
+            # the write is over (committed or rolled back): the next writer may begin while
+            # this session hands its connection back to the pool
+            self._let_next_writer_in()
             await self.session.close()
             self._release()
         events = self.events + [make() for make in self._announced]

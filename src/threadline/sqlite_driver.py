@@ -27,12 +27,16 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE", "BEGIN DEFERRED", "BEGIN EXCLUSIVE"})
 
 
-def _run(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    """On the connection's thread: execute, fetch every row, close the cursor."""
+def _run(conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any) -> _Outcome:
+    """On the connection's thread: the transaction's BEGIN if it is still to be said, then
+    execute, fetch every row, close the cursor."""
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if parameters is None:
             cursor.execute(operation)
         else:
@@ -44,9 +48,13 @@ def _run(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
         cursor.close()
 
 
-def _run_many(conn: sqlite3.Connection, operation: str, rows: Sequence[Any]) -> _Outcome:
+def _run_many(
+    conn: sqlite3.Connection, begin: str | None, operation: str, rows: Sequence[Any]
+) -> _Outcome:
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         cursor.executemany(operation, rows)
         return None, [], cursor.rowcount, cursor.lastrowid
     finally:
@@ -82,6 +90,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = deque()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        if not parameters and operation in _BEGINS:
+            # said with the transaction's first statement, in its trip
+            self._adapt_connection._pending_begin = operation  # type: ignore[attr-defined]
+            self._keep((None, [], -1, None))
+            return None
         try:
             self._keep(await_(self._on_thread(_run, operation, parameters)))
         except Exception as error:
@@ -95,9 +108,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _on_thread(self, fn: Any, operation: str, parameters: Any) -> _Outcome:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
+        adapted: Any = self._adapt_connection
+        async with adapted._execute_mutex:
+            begin, adapted._pending_begin = adapted._pending_begin, None
             outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                fn, connection._conn, operation, parameters
+                fn, connection._conn, begin, operation, parameters
             )
             return outcome
 
@@ -108,8 +123,39 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Also: a transaction's BEGIN goes with its first statement (one trip, not two), and
+    ending a transaction that never began costs no trip."""
+
+    __slots__ = ("_pending_begin",)
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass; mypy sees a clash
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._pending_begin: str | None = None
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side and self._pending_begin is not None:
+            self.cursor().execute("SELECT 1")  # the stock cursor would run outside the BEGIN
+        return super().cursor(server_side)
+
+    def rollback(self) -> None:
+        """No trip when there is nothing to roll back: the pool rolls back every connection
+        handed back to it, and a write has committed by then."""
+        self._pending_begin = None
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        self._pending_begin = None  # a transaction that said nothing has nothing to commit
+        if self._in_transaction():
+            super().commit()
+
+    def _in_transaction(self) -> bool:
+        # sqlite3 reads its autocommit flag without touching the connection's thread; no
+        # statement of this connection is running (SQLAlchemy waits for each)
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw = connection._connection
+        return raw is None or raw.in_transaction
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -395,6 +395,10 @@ class UnitOfWork:
             await self._flow.run_in_transaction(self, self.events[done])
             done += 1
         if self.events:
+            # the rows first: the log's append comes last, just before the commit, because on
+            # PostgreSQL it takes the lock that orders every append (events/log.py) and holds
+            # it to the commit; the flush a commit does would otherwise run under it
+            await self.session.flush()
             await self._flow.record(self, self.events)
 
     def emit(self, event: Any) -> None:

@@ -121,7 +121,7 @@ async def arrive(
 async def run_backend(url: str, workdir: Path, args: argparse.Namespace) -> Outcome:
     n_agents = max(1, math.ceil(args.visitors / CAPACITY_PER_AGENT))
     world = await make_world(url, n_agents)
-    server = Server(url, workdir, None)
+    server = Server(url, workdir, args.py_spy and f"{args.py_spy}.{url.split(':')[0]}.txt")
     tracker = Tracker()
     agents = [Agent(server.base_url, email, tracker) for email in world.agent_emails]
     visitors = [
@@ -225,6 +225,9 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=500)
     parser.add_argument("--within", type=float, default=10.0, help="arrival spread, seconds")
     parser.add_argument("--messages", type=int, default=3, help="messages per visitor")
+    parser.add_argument(
+        "--py-spy", metavar="STEM", help="record the server with py-spy (STEM.BACKEND.txt)"
+    )
     parser.add_argument("--hold", type=float, default=5.0, help="seconds sockets stay up after")
     args = parser.parse_args()
     if not 1 <= args.visitors <= 2000 or not 1 <= args.messages <= 100:

@@ -35,6 +35,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from threadline import sqlite_driver
+
 M = TypeVar("M")
 _IN_UNIT_OF_WORK: ContextVar[bool] = ContextVar("in_unit_of_work", default=False)
 
@@ -251,8 +253,15 @@ def create_engine(database_url: str, *, writer: bool = True, echo: bool = False)
     (one writer at a time, no lost update) and a reader engine with a plain BEGIN (WAL lets
     readers run beside the writer on a consistent snapshot)."""
     if database_url.startswith("sqlite"):
+        # one trip to aiosqlite's thread per statement, not four (sqlite_driver.py)
+        driver = {"module": sqlite_driver.dbapi()} if "+aiosqlite" in database_url else {}
         engine = create_async_engine(
-            database_url, echo=echo, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+            database_url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+            **driver,
         )
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if writer else "BEGIN")
         return engine
@@ -332,6 +341,7 @@ class UnitOfWork:
         if _IN_UNIT_OF_WORK.get():
             raise RuntimeError("a unit of work was opened inside another one")
         self._token = _IN_UNIT_OF_WORK.set(True)
+        self._let_in = False
         if self._db.write_lock is not None:
             await self._db.write_lock.acquire()
         try:
@@ -343,9 +353,13 @@ class UnitOfWork:
             raise
         return self
 
-    def _release(self) -> None:
-        if self._db.write_lock is not None:
+    def _let_next_writer_in(self) -> None:
+        if self._db.write_lock is not None and not self._let_in:
+            self._let_in = True
             self._db.write_lock.release()
+
+    def _release(self) -> None:
+        self._let_next_writer_in()
         _IN_UNIT_OF_WORK.reset(self._token)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -360,6 +374,9 @@ class UnitOfWork:
                 raise
             await self.session.commit()
         finally:
+            # the write is over (committed or rolled back): the next writer may begin while
+            # this session hands its connection back to the pool
+            self._let_next_writer_in()
             await self.session.close()
             self._release()
         events = self.events + [make() for make in self._announced]
@@ -378,6 +395,10 @@ class UnitOfWork:
             await self._flow.run_in_transaction(self, self.events[done])
             done += 1
         if self.events:
+            # the rows first: the log's append comes last, just before the commit, because on
+            # PostgreSQL it takes the lock that orders every append (events/log.py) and holds
+            # it to the commit; the flush a commit does would otherwise run under it
+            await self.session.flush()
             await self._flow.record(self, self.events)
 
     def emit(self, event: Any) -> None:

@@ -113,3 +113,28 @@ async def test_widget_says_when_the_queue_is_closed(server: Running, world: Worl
     refused = await admin.put(f"/api/v1/queues/{general.id}", json=body)
     assert refused.status_code == 422 and "Atlantis" in refused.text
     await admin.aclose()
+
+
+async def test_a_burst_of_new_visitors_all_get_sessions(server: Running, world: World) -> None:
+    """Sessions open a few at a time (a gate): a burst of arrivals queues and every one gets
+    its own visitor; a new visitor starts with no history and no wait, and a returning one
+    (their token) gets theirs back."""
+    url = f"/api/v1/widget/{world.widget.key}/session"
+    async with server.client() as client:  # the widget's calls need no agent
+        answers = await asyncio.gather(
+            *(client.post(url, json={"locale": "en"}) for _ in range(12))
+        )
+        assert [r.status_code for r in answers] == [200] * 12
+        sessions = [r.json() for r in answers]
+        assert len({s["customer_id"] for s in sessions}) == 12
+        assert all(s["events"] == [] and s["thread_id"] is None for s in sessions)
+        assert all(s["wait"] is None for s in sessions)
+        first = sessions[0]
+        async with authed_socket(
+            f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", first["visitor_token"]
+        ) as visitor:
+            await visitor.send(json.dumps({"type": "message", "client_id": "b-1", "text": "hello"}))
+            await _recv_until(visitor, "ack")
+        again = (await client.post(url, json={"visitor_token": first["visitor_token"]})).json()
+        assert again["customer_id"] == first["customer_id"] and again["thread_id"] is not None
+        assert [e["body"] for e in again["events"]] == ["hello"]

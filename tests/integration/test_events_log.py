@@ -146,7 +146,9 @@ async def test_a_stopped_consumer_catches_up_with_none_missed_and_none_twice(
     async with running(ctx):
         emitted += await _emit(ctx, org_id, 20)
         await wait_for(lambda: len(probe.seen) == 20, timeout=10)
-        burst = asyncio.create_task(_emit(ctx, org_id, 120))
+        # long enough that the consumer is stopped inside it, however fast the writes are
+        # (a stop lets the batch in hand, up to 200 events, finish)
+        burst = asyncio.create_task(_emit(ctx, org_id, 600))
         await wait_for(lambda: len(probe.seen) >= 40, timeout=10)
         await ctx.consumers.stop()  # the consumer goes down in the middle of the burst
         emitted += await burst

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Depends, Header, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.websockets import WebSocketDisconnected
 
 from threadline.auth.dependencies import Ctx
 from threadline.auth.sockets import first_frame_token, refuse
@@ -122,8 +123,8 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
             if state["customer_id"] != customer_id:  # an identify merged the visitor
                 streams.move(org_id, customer_id, state["customer_id"], subscription)
                 waits.watch(state["customer_id"])
-    except WebSocketDisconnect:
-        pass
+    except (WebSocketDisconnect, WebSocketDisconnected):
+        pass  # gone, or gone while we answered (an ack to a closed socket): what was stored stays
     finally:
         streams.unsubscribe(org_id, state["customer_id"], subscription)
         waits.stop()

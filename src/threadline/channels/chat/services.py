@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,14 +92,36 @@ async def _visitor_of(ctx: Context, endpoint: Endpoint, token: str) -> VisitorSe
     return VisitorSession(endpoint, customer.id, visitor)
 
 
+# Opening a session is a write and several reads; a burst of arrivals (a campaign link,
+# a page going viral) queues here, a few at a time, so the sockets already open keep their
+# messages acknowledged and their pings answered instead of waiting behind the burst.
+SESSIONS_OPENING_AT_ONCE = 4
+_opening_gates: weakref.WeakKeyDictionary[Context, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _opening_gate(ctx: Context) -> asyncio.Semaphore:
+    gate = _opening_gates.get(ctx)
+    if gate is None:
+        gate = _opening_gates[ctx] = asyncio.Semaphore(SESSIONS_OPENING_AT_ONCE)
+    return gate
+
+
 async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
     """Restore the visitor from their token, or remember a new one; return the history and
-    their wait (place in line, callback offer or callback)."""
+    their wait (place in line, callback offer or callback). A few at a time (the gate
+    above)."""
+    async with _opening_gate(ctx):
+        return await _open_session(ctx, key, body)
+
+
+async def _open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
     endpoint = await get_widget(ctx, key)
     token = body.visitor_token
     visitor = adapter(ctx).read_visitor_token(token) if token else None
+    fresh = False  # a visitor id minted here: no thread, agent, history nor wait yet
     if visitor is None or visitor.endpoint_id != endpoint.id:
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
+        fresh = True
     language = pick_language(body.locale, endpoint.settings.get("language", "en"))
     async with ctx.uow() as uow:
         # only a language the browser names is the customer's; else their first message
@@ -110,7 +134,9 @@ async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut
             customer = await uow.session.get_one(Customer, customer.merged_into_id)
         journey.remember_zone(customer, body.timezone)
         language = customer.language or language
-        thread = await current_thread(uow.session, endpoint.org_id, customer.id)
+        # a visitor id minted just now has no thread, agent, history nor wait yet: a burst
+        # of new visitors costs one write each, not five more reads
+        thread = None if fresh else await current_thread(uow.session, endpoint.org_id, customer.id)
         agent = (
             await uow.session.get(Agent, thread.assigned_agent_id)
             if (thread and thread.assigned_agent_id)
@@ -134,8 +160,14 @@ async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut
         read_seq=thread.agent_read_seq if thread else 0,
         open=is_open,
         opens_at=opens_at,
-        wait=(await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
+        wait=None
+        if fresh
+        else (await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
+
+
+async def _wait_view(ctx: Context, org_id: str, customer_id: str) -> CustomerWaitOut | None:
+    return (await journey.customer_wait(ctx, org_id, customer_id)).view
 
 
 async def _opening(ctx: Context, endpoint: Endpoint) -> tuple[bool, datetime | None]:

@@ -40,6 +40,11 @@ PUBLIC = {
     ("post", "/api/v1/app/{key}/callbacks/{callback_id}/reschedule"),
     ("post", "/api/v1/app/{key}/callbacks/{callback_id}/cancel"),
     ("post", "/api/v1/app/{key}/call-now"),
+    # outage mode: the incidents in force by the widget's or app's public key, and the
+    # visitor's "tell me when it is fixed" by their signed visitor token
+    ("get", "/api/v1/widget/{key}/incidents"),
+    ("post", "/api/v1/widget/{key}/incidents/follow"),
+    ("get", "/api/v1/app/{key}/incidents"),
     # published knowledge-base articles, by the widget's or app's public key
     ("get", "/api/v1/widget/{key}/help/search"),
     ("get", "/api/v1/widget/{key}/help/articles/{slug}"),

@@ -59,6 +59,7 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.bot.wiring import register as register_bot
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -123,6 +124,7 @@ def build_context(settings: Settings) -> Context:
     ctx.outbox.register(ctx.handlers)
     register_callbacks(ctx)
     ctx.webhooks = register_webhooks(ctx)
+    ctx.bot = register_bot(ctx)
     return ctx
 
 
@@ -159,6 +161,8 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await ctx.timers.stop()
         await ctx.outbox.stop()
         await ctx.webhooks.stop()
+        if ctx.bot is not None:
+            await ctx.bot.stop()
         await ctx.channels.aclose()
         await ctx.rate_limits.aclose()
         await ctx.bus.stop()

@@ -43,7 +43,7 @@ from threadline.selfservice.bot.knowledge import KnowledgeSource, NoKnowledge
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
 from threadline.selfservice.flows import actions as act
 from threadline.selfservice.flows.engine import FlowMismatch, advance, start
-from threadline.selfservice.flows.render import LIMITS, reply_input
+from threadline.selfservice.flows.render import LIMITS, Outgoing, reply_input
 from threadline.selfservice.flows.render import render_messages as render
 from threadline.selfservice.flows.schemas import Flow
 from threadline.threads.models import Thread
@@ -254,7 +254,10 @@ class BotRuntime:
         agent's, or queued in the outbox for a provider channel."""
         channel = conversation.channel
         name = self._flow_name(conversation)
-        for out in render(actions, _render_style(channel)):
+        outgoing = render(actions, _render_style(channel))
+        if channel not in BUTTONS:
+            outgoing = _joined(outgoing, LIMITS[_render_style(channel)].text)
+        for out in outgoing:
             data: dict[str, Any] = {"bot": conversation.id}
             if out.choices and channel in BUTTONS:
                 data["choices"] = out.payload.get("choices", [])
@@ -455,6 +458,20 @@ def _render_style(channel: str) -> Any:
     """How a channel's replies are drawn: buttons on the customer pages, numbered choices
     elsewhere (see BUTTONS)."""
     return channel if channel in BUTTONS else "sms" if channel != "email" else "email"
+
+
+def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
+    """A turn's texts as few messages as the channel's length allows: the outbox sends
+    messages side by side, and a provider may deliver them in any order, so a greeting, an
+    answer and its question travel together, in their order."""
+    out: list[Outgoing] = []
+    for message in outgoing:
+        if out and len(out[-1].text) + 2 + len(message.text) <= limit:
+            text = out[-1].text + "\n\n" + message.text
+            out[-1] = Outgoing(text, {"body": text}, out[-1].choices + message.choices)
+        else:
+            out.append(message)
+    return out
 
 
 def _reply_style(channel: str) -> Any:

@@ -59,6 +59,7 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messenger_router,
         realtime_router,
         webhooks_router,
+        bot_router,
         web_router,
     ):
         app.include_router(router)

@@ -227,6 +227,17 @@ async def test_unclear_question_is_clarified_then_handed_off_with_context(
         assert outcome is not None and outcome.outcome == "handed_off"
         assert outcome.contact_id == contact.id
     assert kb.asked == []
+    rui = await login(server, "rui@example.com")  # the agent's first screen: the bot's card
+    try:
+        card = (await rui.get(f"/api/v1/threads/{thread_id}/bot")).json()
+        assert card["contact_id"] == contact.id and card["intent"] == "card_arrival"
+        assert card["slots"] == {"card_last4": "4321"} and card["queue"] == "Cards"
+        assert card["transcript"][0]["text"] == "I would like to know something about my thing"
+        assert (await rui.get("/api/v1/threads/no-such-thread/bot")).status_code == 404
+    finally:
+        await rui.aclose()
+    async with server.client() as anonymous:
+        assert (await anonymous.get(f"/api/v1/threads/{thread_id}/bot")).status_code == 401
 
 
 async def test_talk_to_a_person_mid_flow(

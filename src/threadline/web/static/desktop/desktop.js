@@ -101,6 +101,8 @@ document.addEventListener("alpine:init", () => {
 
     selectedId: null,
     thread: null,        // the selected thread
+    botCard: null,       // what the bot learnt before handing the selected thread over
+    tr: (key, values) => tr(key, values),  // the page's translated strings, for the template
     events: [],          // the customer's timeline, all threads and channels
     pending: [],         // my replies not yet confirmed: {client_msg_id, body, state}
     customerTyping: false,
@@ -311,6 +313,10 @@ document.addEventListener("alpine:init", () => {
       try {
         this.thread = await T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}`);
         this.customerReadSeq = this.thread.customer_read_seq;
+        this.botCard = null;
+        T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}/bot`)
+          .then((card) => { if (this.selectedId === threadId) this.botCard = card; })
+          .catch(() => {});
         await this.ensureCustomer(this.thread.customer_id, true);
         await this.loadTimeline();
       } catch (err) {

@@ -15,23 +15,26 @@ import csv
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import Running, World, add_endpoint, authed_socket, count, eventually, login
 from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from threadline.config import Settings
+from threadline.db import utcnow
 from threadline.intents.engine import Example, train
 from threadline.intents.engine import Settings as TrainSettings
 from threadline.routing.models import Contact
 from threadline.selfservice.bot.knowledge import KnowledgeAnswer
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
-from threadline.selfservice.bot.services import BotRuntime
+from threadline.selfservice.bot.services import BOT_DEADLINE, BotRuntime
 from threadline.threads.models import Thread, ThreadEvent
+from threadline.workers.models import Timer
 
 BANKING77 = Path("/work/shared/data/banking77/train.csv")
 INTENTS = {
@@ -397,3 +400,31 @@ async def _any_contact(server: Running) -> Contact | None:
     async with server.ctx.db.sessions() as db:
         found: Contact | None = await db.scalar(select(Contact))
         return found
+
+
+async def test_a_customer_who_leaves_is_ended_by_the_durable_deadline_not_deflected(
+    server: Running, world: World, bot_widget: str, kb: WordMatchArticles
+) -> None:
+    session = await _session(server, bot_widget)
+    url = f"{server.ws_url}/api/v1/widget/{bot_widget}/ws"
+    async with authed_socket(url, session["visitor_token"]) as visitor:
+        await _say(visitor, "m-1", "How do I change my PIN?")
+        helped = (await _frames_until(visitor, _has_choices))[-1]
+    thread_id = helped["thread_id"]
+    async with server.ctx.db.sessions() as db:
+        conversation = await db.scalar(select(BotConversation))
+        assert conversation is not None and not conversation.done
+        timer = await db.scalar(
+            select(Timer).where(
+                Timer.kind == BOT_DEADLINE, Timer.fired_at.is_(None), Timer.cancelled.is_(False)
+            )
+        )
+        assert timer is not None and timer.ref_id == conversation.id
+        assert timer.due_at > utcnow() + timedelta(minutes=1)  # she has time to answer
+    async with server.ctx.uow() as uow:  # ... but she is gone: the deadline comes now
+        await uow.session.execute(update(Timer).where(Timer.id == timer.id).values(due_at=utcnow()))
+    server.ctx.timers.wake()
+    outcome = await eventually(lambda: _outcome(server))
+    assert outcome.outcome == "ended" and outcome.reason == "no_reply"
+    assert outcome.thread_id == thread_id
+    assert await count(server, BotOutcome, BotOutcome.outcome == "deflected") == 0

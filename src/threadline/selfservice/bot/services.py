@@ -5,7 +5,8 @@ status `bot` instead of queueing it (channels/inbound.py). The bot reads `Messag
 as a durable consumer of the event log: it sees every message exactly once, also after a
 crash or on another node, and its turn (the engine's state, the bot's replies, the outbox
 rows, the hand-off's contact) commits together with the consumer's position. The consumer
-is woken right after the customer's message commits (a fraction of a second in chat).
+is woken right after the customer's message commits and reads at once (no lingering
+for a batch to gather, unlike the other consumers): a visitor is waiting.
 
 What a turn asks from outside (an intent, an article, the company's backend) runs after the
 commit, in no transaction; its answer is the next turn. A durable timer at the state's
@@ -80,7 +81,8 @@ class BotRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self) -> None:
-        self._ctx.handlers.consumer(CONSUMER, self.on_message, [MessageReceived])
+        # read as soon as a message commits: a visitor waits for the answer
+        self._ctx.handlers.consumer(CONSUMER, self.on_message, [MessageReceived], linger_s=0.0)
         self._ctx.timers.register(BOT_DEADLINE, self.on_deadline)
 
     def knows(self, flow_id: str) -> bool:

@@ -428,3 +428,36 @@ async def test_a_customer_who_leaves_is_ended_by_the_durable_deadline_not_deflec
     assert outcome.outcome == "ended" and outcome.reason == "no_reply"
     assert outcome.thread_id == thread_id
     assert await count(server, BotOutcome, BotOutcome.outcome == "deflected") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Olá, quero falar com uma pessoa", "Vou passá-lo a um colega"),
+        ("Хочу поговорить с оператором", "Передаю вас коллеге"),
+        ("Θέλω να μιλήσω με εκπρόσωπο", "Σας συνδέω με έναν συνάδελφο"),
+    ],
+)
+async def test_a_person_at_once_in_the_customers_language_over_sms(
+    server: Running, world: World, twilio: FakeTwilio, text: str, said: str
+) -> None:
+    await add_endpoint(
+        server,
+        channel="sms",
+        key=NUMBER,
+        name="Support line",
+        queue_id=world.queues["general"].id,
+        secret=AUTH_TOKEN,
+        settings={
+            "account_sid": ACCOUNT_SID,
+            "api_base": twilio.base_url,
+            "bot": {"flow": "demo-bank"},
+        },
+    )
+    hook = f"{server.base_url}/webhooks/sms/twilio/{NUMBER.replace('+', '%2B')}"
+    assert (await twilio.post_signed(hook, _sms("SM-9", text))).status_code == 200
+    contact = await eventually(lambda: _any_contact(server))
+    assert contact.context["bot"]["reason"] == "customer_asked"
+    assert contact.queue_id == world.queues["general"].id
+    [reply] = await eventually(lambda: _sent(twilio, 1))
+    assert reply.startswith(said)

@@ -53,6 +53,7 @@ async def test_sofia_self_service_then_a_person_with_context(
     await box.press("Enter")
     log = visitor.locator(f"{WIDGET} li.them .bubble")
     await expect(log.filter(has_text="Change PIN")).to_have_count(1, timeout=10_000)
+    await expect(visitor.locator(f"{WIDGET} .waiting")).to_be_hidden()  # no line: a bot talks
     await visitor.locator(f"{WIDGET} .choices button", has_text="Yes").click()
     await expect(log.last).to_have_text("Glad I could help. Goodbye!", timeout=10_000)
     await expect(visitor.locator(f"{WIDGET} .choices")).to_have_count(0)
@@ -66,6 +67,7 @@ async def test_sofia_self_service_then_a_person_with_context(
     await box.fill("4321")
     await box.press("Enter")
     await expect(log.last).to_contain_text("card specialist", timeout=10_000)
+    await expect(visitor.locator(f"{WIDGET} .waiting")).to_be_visible()  # now in line
 
     offer = agent.get_by_test_id("offer")
     await expect(offer).to_be_visible(timeout=10_000)

@@ -259,10 +259,13 @@ class BotRuntime:
         outgoing = render(actions, _render_style(channel))
         if channel not in BUTTONS:
             outgoing = _joined(outgoing, LIMITS[_render_style(channel)].text)
-        for out in outgoing:
+        handing_off = any(isinstance(a, act.HandOff) for a in actions)
+        for n, out in enumerate(outgoing, 1):
             data: dict[str, Any] = {"bot": conversation.id}
             if out.choices and channel in BUTTONS:
                 data["choices"] = out.payload.get("choices", [])
+            if handing_off and n == len(outgoing):
+                data["handoff"] = True  # the customer page now says they wait for a person
             event = append_event(
                 uow,
                 thread,

@@ -516,6 +516,8 @@
     } else if (ev.kind === "message") {
       var name = ev.author_name || (S.agent && S.agent.name) || t("agent");
       var theirs = messageNode("them", ev.body || "", name, ev.created_at);
+      // while a bot talks nobody is waiting in line (until it hands over)
+      S.botTalking = ev.author_type === "bot" && !(ev.data && ev.data.handoff);
       clearChoices();  // a newer message: earlier buttons no longer apply
       if (ev.data && Array.isArray(ev.data.choices) && ev.data.choices.length) {
         theirs.insertBefore(choicesNode(ev.data.choices), theirs.querySelector(".meta"));
@@ -554,7 +556,7 @@
     else ui.avatar.appendChild(icon(ICON_CHAT));
     var notice = "";
     if (!S.hoursOpen && !S.agent) notice = S.opensAt ? t("closed_until", { time: openingLabel(S.opensAt) }) : t("closed");
-    else if (!S.agent && hasOwnMessages() && !lastWasResolved()) notice = queueNotice();
+    else if (!S.agent && !S.botTalking && hasOwnMessages() && !lastWasResolved()) notice = queueNotice();
     ui.waiting.textContent = notice;
     ui.waiting.hidden = !notice;
   }

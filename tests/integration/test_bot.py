@@ -360,7 +360,7 @@ async def graph() -> AsyncIterator[FakeGraph]:
         yield fake
 
 
-async def test_whatsapp_bot_clarifies_by_number_and_hands_off_to_cards(
+async def test_whatsapp_bot_clarifies_with_a_list_and_hands_off_to_cards(
     server: Running, world: World, graph: FakeGraph, kb: WordMatchArticles
 ) -> None:
     body = graph.endpoint("whatsapp", PHONE_NUMBER_ID, "WhatsApp", world.queues["general"].id)
@@ -374,12 +374,20 @@ async def test_whatsapp_bot_clarifies_by_number_and_hands_off_to_cards(
         assert posted.status_code == 200, posted.text
 
     await write("wamid.IN1", "I would like to know something about my thing")
-    clarify = await eventually(lambda: _text_with(graph, "0. "))
-    options = dict(re.findall(r"^(\d+)\. (.+)$", clarify, re.M))
-    number = next(n for n, label in options.items() if label == "My card has not arrived")
-    assert options["0"] and clarify.index("1. ") < clarify.index("0. ")
+    clarify = await eventually(lambda: _interactive(graph))
+    # four choices and a person: more than WhatsApp's three reply buttons, so a list
+    assert clarify["type"] == "list"
+    rows = {r["title"]: r["id"] for r in clarify["action"]["sections"][0]["rows"]}
+    assert "Talk to a person" in rows and rows["My card has not arrived"] == "card_arrival"
     await write("wamid.IN1", "I would like to know something about my thing")  # a retry
-    await write("wamid.IN2", number)
+    tapped = whatsapp_message(
+        "wamid.IN2",
+        WA_ID,
+        "interactive",
+        type="list_reply",
+        list_reply={"id": "card_arrival", "title": "My card has not arrived"},
+    )
+    assert (await graph.notify(hook, tapped)).status_code == 200
     await eventually(lambda: _text_with(graph, "last 4 digits"))
     await write("wamid.IN3", "9876")
     contact = await eventually(lambda: _any_contact(server))
@@ -389,6 +397,11 @@ async def test_whatsapp_bot_clarifies_by_number_and_hands_off_to_cards(
     await eventually(lambda: _text_with(graph, "card specialist"))
     assert all(m.payload["to"] == WA_ID for m in graph.messages)
     assert len(graph.messages) == 4  # greeting, clarification, question, hand-off: once each
+
+
+async def _interactive(graph: FakeGraph) -> dict[str, Any] | None:
+    found = [m.payload["interactive"] for m in graph.messages if "interactive" in m.payload]
+    return found[-1] if found else None
 
 
 async def _text_with(graph: FakeGraph, part: str) -> str | None:

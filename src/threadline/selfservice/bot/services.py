@@ -56,10 +56,13 @@ log = structlog.get_logger(__name__)
 
 CONSUMER = "selfservice.bot"
 BOT_DEADLINE = "bot_deadline"
-# channels whose customer page draws the bot's buttons; the provider channels get numbered
-# choices until their adapters send and read interactive messages
+# channels whose customer page draws the bot's buttons; WhatsApp gets reply buttons or a
+# list (Cloud API interactive messages); the other provider channels get numbered choices
+# until their adapters send and read keyboards and quick replies
 BUTTONS = ("chat", "app", "video")
+INTERACTIVE = ("whatsapp",)
 SUMMARY_CHARS = 280
+INTERACTIVE_BODY = 1024  # WhatsApp: an interactive message's body text, at most
 Machine = act.ClassifyIntent | act.RequestKnowledge | act.CallBackend
 
 
@@ -266,6 +269,8 @@ class BotRuntime:
                 data["choices"] = out.payload.get("choices", [])
             if handing_off and n == len(outgoing):
                 data["handoff"] = True  # the customer page now says they wait for a person
+            if out.payload.get("type") == "interactive":
+                data["interactive"] = out.payload["interactive"]
             event = append_event(
                 uow,
                 thread,
@@ -460,18 +465,36 @@ async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:
 
 
 def _render_style(channel: str) -> Any:
-    """How a channel's replies are drawn: buttons on the customer pages, numbered choices
-    elsewhere (see BUTTONS)."""
-    return channel if channel in BUTTONS else "sms" if channel != "email" else "email"
+    """How a channel's replies are drawn: buttons on the customer pages and WhatsApp,
+    numbered choices elsewhere (see BUTTONS, INTERACTIVE)."""
+    if channel in BUTTONS or channel in INTERACTIVE:
+        return channel
+    return "email" if channel == "email" else "sms"
 
 
 def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
     """A turn's texts as few messages as the channel's length allows: the outbox sends
     messages side by side, and a provider may deliver them in any order, so a greeting, an
-    answer and its question travel together, in their order."""
+    answer and its question travel together, in their order (text before a WhatsApp
+    question goes into its body)."""
     out: list[Outgoing] = []
     for message in outgoing:
-        if out and len(out[-1].text) + 2 + len(message.text) <= limit:
+        interactive = message.payload.get("interactive")
+        if interactive is not None:
+            body = str(interactive.get("body", {}).get("text", ""))
+            if out and "interactive" not in out[-1].payload:
+                text = out[-1].text + "\n\n" + body
+                if len(text) <= INTERACTIVE_BODY:
+                    merged = {**interactive, "body": {"text": text}}
+                    payload = {**message.payload, "interactive": merged}
+                    out[-1] = Outgoing(text, payload, message.choices)
+                    continue
+            out.append(message)
+        elif (
+            out
+            and "interactive" not in out[-1].payload
+            and (len(out[-1].text) + 2 + len(message.text) <= limit)
+        ):
             text = out[-1].text + "\n\n" + message.text
             out[-1] = Outgoing(text, {"body": text}, out[-1].choices + message.choices)
         else:
@@ -480,7 +503,7 @@ def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
 
 
 def _reply_style(channel: str) -> Any:
-    return channel if channel in LIMITS and channel in BUTTONS else "sms"
+    return _render_style(channel)
 
 
 def _handoff_of(state: act.State, reason: str) -> act.HandOff:

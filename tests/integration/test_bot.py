@@ -32,6 +32,7 @@ from threadline.intents.engine import Settings as TrainSettings
 from threadline.routing.models import Contact
 from threadline.selfservice.bot.knowledge import KnowledgeAnswer
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
+from threadline.selfservice.bot.queries import deflection
 from threadline.selfservice.bot.services import BOT_DEADLINE, BotRuntime
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.workers.models import Timer
@@ -198,6 +199,13 @@ async def test_widget_bot_answers_from_the_knowledge_base_and_counts_the_deflect
         assert thread is not None and thread.status == "resolved"
     assert await count(server, Contact, Contact.thread_id == thread_id) == 0  # nobody needed
     assert kb.asked == ["How do I change my PIN?"]
+    now = utcnow()
+    report = await deflection(server.ctx, world.org_id, now - timedelta(hours=1), now)
+    assert report == [
+        {"outcome": "deflected", "intent": "change_pin", "article_id": "kb-change-pin", "count": 1}
+    ]
+    other = await deflection(server.ctx, "another-org", now - timedelta(hours=1), now)
+    assert other == []
 
 
 async def test_unclear_question_is_clarified_then_handed_off_with_context(

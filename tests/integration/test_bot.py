@@ -482,3 +482,24 @@ async def test_a_person_at_once_in_the_customers_language_over_sms(
     assert contact.queue_id == world.queues["general"].id
     [reply] = await eventually(lambda: _sent(twilio, 1))
     assert reply.startswith(said)
+
+
+async def test_a_bot_taken_off_before_it_answers_leaves_the_customer_to_a_person(
+    server: Running, world: World, bot_widget: str
+) -> None:
+    await server.ctx.consumers.stop()  # the message waits in the log meanwhile
+    session = await _session(server, bot_widget)
+    url = f"{server.ws_url}/api/v1/widget/{bot_widget}/ws"
+    async with authed_socket(url, session["visitor_token"]) as visitor:
+        await _say(visitor, "m-1", "How do I change my PIN?")
+        await asyncio.sleep(0.3)
+    admin = await login(server, "admin@example.com")
+    try:
+        patched = await admin.patch(f"/api/v1/endpoints/{world.widget.id}", json={"settings": {}})
+        assert patched.status_code == 200 and "bot" not in patched.json()["settings"]
+    finally:
+        await admin.aclose()
+    await server.ctx.consumers.start()
+    contact = await eventually(lambda: _any_contact(server))
+    assert contact.queue_id == world.queues["general"].id and contact.context == {}
+    assert await count(server, BotConversation) == 0

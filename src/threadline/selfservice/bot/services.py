@@ -171,8 +171,11 @@ class BotRuntime:
         )
         bot = (endpoint.settings or {}).get("bot") if endpoint is not None else None
         flow = self._catalog.get(bot.get("flow", "")) if isinstance(bot, dict) else None
-        if flow is None:
+        if flow is None:  # the bot was taken off the endpoint meanwhile: a person answers
             log.warning("bot.no_flow", thread_id=thread.id, endpoint_id=received.endpoint_id)
+            queue = await self._queue(uow, thread.org_id, None, received.endpoint_id)
+            if queue is not None:
+                await self._ctx.routing.enqueue(uow, thread, queue, received.channel)
             return
         context = act.Context(
             channel=received.channel,

@@ -59,6 +59,7 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
 from threadline.threads.http import router as threads_router
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         realtime_router,
         webhooks_router,
         bot_router,
+        bot_reports_router,
         web_router,
     ):
         app.include_router(router)

@@ -206,6 +206,19 @@ async def test_widget_bot_answers_from_the_knowledge_base_and_counts_the_deflect
     ]
     other = await deflection(server.ctx, "another-org", now - timedelta(hours=1), now)
     assert other == []
+    nikos = await login(server, "nikos@example.com")  # a supervisor's report
+    try:
+        rows = (await nikos.get("/api/v1/bot/outcomes")).json()
+        assert rows == report
+        bad = await nikos.get("/api/v1/bot/outcomes", params={"since": "2026-01-01T00:00:00"})
+        assert bad.status_code == 422
+    finally:
+        await nikos.aclose()
+    rui = await login(server, "rui@example.com")
+    try:
+        assert (await rui.get("/api/v1/bot/outcomes")).status_code == 403
+    finally:
+        await rui.aclose()
 
 
 async def test_unclear_question_is_clarified_then_handed_off_with_context(

@@ -1,13 +1,18 @@
-"""The bot's routes: the summary card of a thread's latest hand-off, for the agent."""
+"""The bot's routes: the summary card of a thread's latest hand-off, for the agent; what the
+bot finished, per intent and article, for supervisors' reports."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from threadline.auth.dependencies import AgentUser, Ctx
-from threadline.errors import PROBLEM_RESPONSES
-from threadline.selfservice.bot.queries import handoff_summary
-from threadline.selfservice.bot.schemas import BotSummary
+from fastapi import APIRouter, Query
+
+from threadline.auth.dependencies import AgentUser, Ctx, Supervisor
+from threadline.db import utcnow
+from threadline.errors import PROBLEM_RESPONSES, Invalid
+from threadline.selfservice.bot.queries import deflection, handoff_summary
+from threadline.selfservice.bot.schemas import BotSummary, DeflectionRow
 
 router = APIRouter(prefix="/api/v1/threads", tags=["self-service"], responses=PROBLEM_RESPONSES)
 
@@ -16,3 +21,25 @@ router = APIRouter(prefix="/api/v1/threads", tags=["self-service"], responses=PR
 async def bot_summary(thread_id: str, principal: AgentUser, ctx: Ctx) -> BotSummary | None:
     """The bot's summary of the thread's latest contact, or null when no bot handed it over."""
     return await handoff_summary(ctx, principal.org_id, thread_id)
+
+
+reports = APIRouter(prefix="/api/v1/bot", tags=["self-service"], responses=PROBLEM_RESPONSES)
+MAX_SPAN = timedelta(days=366)
+
+
+@reports.get("/outcomes", response_model=list[DeflectionRow])
+async def outcomes(
+    principal: Supervisor,
+    ctx: Ctx,
+    since: Annotated[datetime | None, Query(description="default: 7 days ago")] = None,
+    until: Annotated[datetime | None, Query(description="default: now")] = None,
+) -> list[DeflectionRow]:
+    """Conversations the bot finished in [since, until): deflected, handed off or ended."""
+    end = until or utcnow()
+    start = since or end - timedelta(days=7)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise Invalid("since and until need a timezone (e.g. 2026-12-06T00:00:00Z)")
+    if not start < end or end - start > MAX_SPAN:
+        raise Invalid("since must be before until, at most a year apart")
+    rows = await deflection(ctx, principal.org_id, start, end)
+    return [DeflectionRow.model_validate(r) for r in rows]

@@ -14,6 +14,15 @@ class TranscriptLine(BaseModel):
     text: str
 
 
+class DeflectionRow(BaseModel):
+    """Finished bot conversations of one outcome, intent and article."""
+
+    outcome: str = Field(description="deflected, handed_off or ended")
+    intent: str | None
+    article_id: str | None
+    count: int
+
+
 class BotSummary(BaseModel):
     """What the bot learnt before it handed the customer over (contact.context.bot)."""
 

@@ -25,21 +25,28 @@ async def bot_summary(thread_id: str, principal: AgentUser, ctx: Ctx) -> BotSumm
 
 reports = APIRouter(prefix="/api/v1/bot", tags=["self-service"], responses=PROBLEM_RESPONSES)
 MAX_SPAN = timedelta(days=366)
+# a moment with its offset (2026-12-06T09:00:00Z): a bare number or a naive time is refused
+MOMENT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
 
 
 @reports.get("/outcomes", response_model=list[DeflectionRow])
 async def outcomes(
     principal: Supervisor,
     ctx: Ctx,
-    since: Annotated[datetime | None, Query(description="default: 7 days ago")] = None,
-    until: Annotated[datetime | None, Query(description="default: now")] = None,
+    since: Annotated[str | None, Query(pattern=MOMENT, description="default: 7 days ago")] = None,
+    until: Annotated[str | None, Query(pattern=MOMENT, description="default: now")] = None,
 ) -> list[DeflectionRow]:
     """Conversations the bot finished in [since, until): deflected, handed off or ended."""
-    end = until or utcnow()
-    start = since or end - timedelta(days=7)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise Invalid("since and until need a timezone (e.g. 2026-12-06T00:00:00Z)")
+    end = _moment(until) if until else utcnow()
+    start = _moment(since) if since else end - timedelta(days=7)
     if not start < end or end - start > MAX_SPAN:
         raise Invalid("since must be before until, at most a year apart")
     rows = await deflection(ctx, principal.org_id, start, end)
     return [DeflectionRow.model_validate(r) for r in rows]
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"not a moment: {text[:40]!r}") from None

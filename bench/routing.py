@@ -27,6 +27,12 @@ levels, languages, tiers, channels, overflow, stickiness or exclusions, so it is
 ceiling of what a Python router can do per decision; ``ratio_vs_bare_heap`` is the
 engine's decisions/s over it.  Last line: one JSON object.
 
+On a shared machine a decision that was descheduled mid-way counts the other process's
+time too, and a slower router is descheduled more often: both loops therefore also note,
+per decision, whether the thread was switched out meanwhile (``getrusage``, read outside
+the timed span), and the ``on_cpu_`` figures (``ratio_vs_bare_heap_on_cpu``) count only
+the decisions that ran undisturbed, for the engine and the bare heap alike.
+
 Run: ``python bench/routing.py [--decisions N]``.
 """
 
@@ -38,6 +44,7 @@ import heapq
 import json
 import os
 import random
+import resource
 import sys
 import time
 from array import array
@@ -318,8 +325,9 @@ class BareHeap:
         return None
 
 
-def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> float:
-    """Decisions/s of the bare heap on the same agents, timed like the engine's."""
+def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> tuple[float, float]:
+    """Decisions/s of the bare heap on the same agents, timed like the engine's: over
+    every decision, and over the decisions that ran undisturbed."""
     rng = random.Random(seed)
     bare = BareHeap(specs, rng)
     weights = [1 / (i + 1) ** 0.7 for i in range(len(SKILLS))]
@@ -336,10 +344,11 @@ def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> float:
             busy.append(got)
     gc.collect()
     gc.freeze()  # as for the engine
-    timings = array("q")
+    timings, undisturbed = array("q"), array("q")
     now = 0.0
     for _ in range(decisions):
         now += STEP_S
+        before = switches()
         if bare.queued < WAITING or not busy:
             serial += 1
             contact_id, skill = f"c{serial}", rng.choices(SKILLS, weights)[0]
@@ -358,7 +367,15 @@ def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> float:
             timings.append(time.perf_counter_ns() - t0)
             if took is not None:
                 busy.append(agent_id)
-    return len(timings) / (sum(timings) / 1e9)
+        if switches() == before:
+            undisturbed.append(timings[-1])
+    return len(timings) / (sum(timings) / 1e9), len(undisturbed) / (sum(undisturbed) / 1e9)
+
+
+def switches() -> int:
+    """Context switches of this thread so far (voluntary or not)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def percentile(sorted_ns: array[int] | list[int], p: float) -> float:
@@ -374,7 +391,7 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     router, world, startup = build(rng)
     gc.collect()
     gc.freeze()  # the long-lived start-up state leaves the collector's young generations
-    timings = array("q")
+    timings, undisturbed = array("q"), array("q")
     kinds: dict[str, list[int]] = {}
     matches = array("q")
     abandoned = 0
@@ -384,8 +401,11 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         now += STEP_S
         abandoned += abandon(router, world, now)
         step = arrival if router.waiting() < WAITING else agent_free
+        before = switches()
         kind, elapsed, placed = step(router, world, now)
         timings.append(elapsed)
+        if switches() == before:
+            undisturbed.append(elapsed)
         tally = kinds.setdefault(kind, [0, 0])
         tally[0] += 1
         tally[1] += placed
@@ -397,8 +417,10 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     ordered = sorted(timings)
     total_s = sum(timings) / 1e9
-    bare_per_s = bare_heap(world.specs, decisions, seed)
+    bare_per_s, bare_on_cpu_per_s = bare_heap(world.specs, decisions, seed)
     per_s = len(ordered) / total_s
+    quiet = sorted(undisturbed)
+    on_cpu_per_s = len(quiet) / (sum(quiet) / 1e9)
     slots = sum(min(sum(a.capacity.values()), a.max_total or AGENTS) for a in world.specs)
     rows = [
         ("agents / queues / skills", f"{AGENTS:,} / {QUEUES} / {len(SKILLS)}"),
@@ -413,6 +435,11 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         ("bare longest-idle heap per skill", f"{bare_per_s:,.0f}/s"),
         ("ratio vs the bare heap", f"{per_s / bare_per_s:.3f}"),
         ("p50 / p99 / p99.9 / max", _spread(ordered)),
+        ("undisturbed decisions", f"{len(quiet):,} (not switched out while deciding)"),
+        ("  their decisions/s", f"{on_cpu_per_s:,.0f}"),
+        ("  the bare heap's, likewise", f"{bare_on_cpu_per_s:,.0f}/s"),
+        ("  ratio vs the bare heap", f"{on_cpu_per_s / bare_on_cpu_per_s:.3f}"),
+        ("  p50 / p99 / p99.9 / max", _spread(quiet)),
         ("match() every 1,000 decisions", _spread(sorted(matches))),
         ("waiting at the end", f"{router.waiting():,} after {now:.0f} simulated s"),
         ("slots in use at the end", f"{len(world.busy):,} of {slots:,}, {len(world.away)} away"),
@@ -431,6 +458,12 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         "p99_ms": round(percentile(ordered, 99), 4),
         "p999_ms": round(percentile(ordered, 99.9), 4),
         "max_ms": round(ordered[-1] / 1e6, 3),
+        "on_cpu_decisions": len(quiet),
+        "on_cpu_decisions_per_s": round(on_cpu_per_s),
+        "on_cpu_bare_heap_per_s": round(bare_on_cpu_per_s),
+        "ratio_vs_bare_heap_on_cpu": round(on_cpu_per_s / bare_on_cpu_per_s, 3),
+        "on_cpu_p999_ms": round(percentile(quiet, 99.9), 4),
+        "on_cpu_max_ms": round(quiet[-1] / 1e6, 3),
         "decisions": len(ordered),
         "build_ms": round(startup["build_ms"], 1),
         "startup_match_ms": round(startup["startup_match_ms"], 1),

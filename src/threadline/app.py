@@ -62,6 +62,14 @@ from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, Routing
 from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
+from threadline.selfservice.incidents.http import app_router as incidents_app_router
+from threadline.selfservice.incidents.http import router as incidents_router
+from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
+from threadline.selfservice.incidents.services import register as register_incidents
+from threadline.selfservice.knowledge.http import app_router as knowledge_app_router
+from threadline.selfservice.knowledge.http import router as knowledge_router
+from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
+from threadline.selfservice.knowledge.pages import router as help_pages_router
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -127,6 +135,7 @@ def build_context(settings: Settings) -> Context:
     register_callbacks(ctx)
     ctx.webhooks = register_webhooks(ctx)
     ctx.bot = register_bot(ctx)
+    ctx.incidents = register_incidents(ctx)
     return ctx
 
 
@@ -214,6 +223,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         bot_router,
         bot_reports_router,
+        knowledge_router,
+        knowledge_widget_router,
+        knowledge_app_router,
+        help_pages_router,
+        incidents_router,
+        incidents_visitor_router,
+        incidents_app_router,
         web_router,
     ):
         app.include_router(router)

@@ -1,4 +1,4 @@
-"""`threadline serve | migrate | demo | create-agent | staffing`."""
+"""`threadline serve | migrate | demo | create-agent | staffing | forecast`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from threadline.analytics import forecast_cli
 from threadline.config import Settings
 from threadline.db import across_orgs
 from threadline.intents import cli as intents_cli
@@ -21,6 +22,7 @@ console = Console()
 staffing_cli.register(app)
 simulate_cli.register(app)
 intents_cli.register(app)
+forecast_cli.register(app)
 
 
 def _settings() -> Settings:
@@ -76,7 +78,13 @@ def demo(
     ),
 ) -> None:
     """Migrate, then load the demo company (idempotent) and print how to try it."""
-    from threadline.demo import AGENTS, DEMO_PASSWORD, DEMO_WIDGET_KEY, load_demo
+    from threadline.demo import (
+        AGENTS,
+        DEMO_PASSWORD,
+        DEMO_WIDGET_KEY,
+        ensure_demo_intents,
+        load_demo,
+    )
     from threadline.migrate import upgrade
 
     _ensure_secret(env_file)
@@ -84,6 +92,9 @@ def demo(
     upgrade(settings.database_url)
     created = asyncio.run(_with_context(settings, load_demo))
     console.print("[green]demo data loaded[/green]" if created else "demo data already present")
+    with console.status("intent model") as status:
+        note = ensure_demo_intents(progress=lambda step: status.update(f"intent model: {step}"))
+    console.print(note, highlight=False)
     base = settings.base_url
     console.print(f"\n  Agent desktop:   {base}/login")
     console.print(f"  Supervisor view: {base}/supervisor")

@@ -18,6 +18,8 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "app_session": "300/minute;6000/hour",
     # a customer's writes with a session token anyone can get: contacts, callbacks, call-now
     "customer_write": "60/minute;1000/hour",
+    # what any page of the site reads without a session: incident banners
+    "public_read": "300/minute;6000/hour",
     # the signed manage link of a callback: reschedule, cancel
     "callback_manage": "30/minute;300/hour",
     # one visitor on the chat socket: a fast typist sends a message every two seconds
@@ -25,6 +27,10 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "chat_identify": "10/minute;60/hour",
     "chat_typing": "120/minute",
     "chat_other": "120/minute",  # receipts and resumes
+    # the help center's and the widget's article search (suggestions while typing)
+    "kb_search": "120/minute;3000/hour",
+    # "did this help?" answers
+    "kb_feedback": "20/minute;200/hour",
 }
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from threadline.events.log import ConsumerRunner
     from threadline.ratelimit import RateLimits
     from threadline.routing.services import RoutingService
+    from threadline.selfservice.incidents.services import IncidentService
     from threadline.webhooks.delivery import WebhookSender
     from threadline.workers.timers import TimerWorker
 
@@ -49,6 +50,7 @@ class Context:
     outbox: OutboxSender = field(init=False)
     consumers: ConsumerRunner = field(init=False)
     webhooks: WebhookSender = field(init=False)
+    incidents: IncidentService = field(init=False)
     bot: Bot | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:

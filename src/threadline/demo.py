@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,10 +22,18 @@ from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact, Queue
 from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
+from threadline.selfservice.knowledge.demo_articles import load_demo_articles
 from threadline.threads.models import Thread, ThreadEvent
 
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
 DEMO_WIDGET_KEY = "demo"
+# The demo bank's intent classifier: trained once from BANKING77 (77 banking intents), kept
+# beside the other demo data (not in git: about 2 MB), loaded when present.
+DEMO_INTENTS_DIR = Path("data/intents/demo-bank")
+BANKING77_CANDIDATES = (
+    Path("../shared/data/banking77/train.csv"),
+    Path("shared/data/banking77/train.csv"),
+)
 
 AGENTS = [
     # name, email, role, skills, languages, tier, capacity
@@ -137,6 +147,7 @@ async def _populate(ctx: Context, org_id: str) -> None:
             )
         )
         await _history(uow.session, org_id, queues, agents)
+    await load_demo_articles(ctx, org_id, agents["admin@demo.bank"].id)
 
 
 async def _history(
@@ -206,3 +217,31 @@ async def _history(
     thread.last_seq = len(lines)
     thread.customer_read_seq = thread.agent_read_seq = len(lines)
     marta.last_agent_id, marta.last_served_at = rui.id, contact.ended_at
+
+
+def ensure_demo_intents(
+    out: Path = DEMO_INTENTS_DIR,
+    data: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """The demo bank's intent model at ``out``: loaded if it is there, else trained from the
+    BANKING77 CSV (``data``, or the first of ``BANKING77_CANDIDATES`` found; about a minute on
+    2 cores). Returns what happened, for the console; no data set found is said, not raised."""
+    from threadline.intents.engine import IntentModel, ModelDirError, read_csv, train
+
+    try:
+        model = IntentModel.load(out)
+        return f"intent model present: {len(model.classes)} intents in {out}"
+    except ModelDirError:
+        pass
+    source = data or next((p for p in BANKING77_CANDIDATES if p.is_file()), None)
+    if source is None:
+        return (
+            "intent model not built: no BANKING77 train.csv found "
+            "(threadline intents train --data FILE.csv --out "
+            f"{out} builds it)"
+        )
+    rows = read_csv(source)
+    model = train(rows, progress=progress)
+    model.save(out)
+    return f"intent model trained on {len(rows)} examples, {len(model.classes)} intents -> {out}"

@@ -113,6 +113,10 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "subscription_id": "no-such-webhook",
         "delivery_id": "no-such-delivery",
         "token": "not-a-signed-token",
+        "category_id": "no-such-category",
+        "article_id": "no-such-article",
+        "language": "pt",
+        "slug": "no-such-article",
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from threadline.db import Base
 from threadline.models import import_models
+from threadline.selfservice.knowledge.search import described_by_models
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -18,7 +19,12 @@ def test_migrations_match_the_models(database_url: str) -> None:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"render_as_batch": True, "compare_type": True}
+                connection,
+                opts={
+                    "render_as_batch": True,
+                    "compare_type": True,
+                    "include_name": described_by_models,
+                },
             )
             differences = compare_metadata(context, Base.metadata)
     finally:

@@ -40,6 +40,13 @@ PUBLIC = {
     ("post", "/api/v1/app/{key}/callbacks/{callback_id}/reschedule"),
     ("post", "/api/v1/app/{key}/callbacks/{callback_id}/cancel"),
     ("post", "/api/v1/app/{key}/call-now"),
+    # published knowledge-base articles, by the widget's or app's public key
+    ("get", "/api/v1/widget/{key}/help/search"),
+    ("get", "/api/v1/widget/{key}/help/articles/{slug}"),
+    ("post", "/api/v1/widget/{key}/help/articles/{slug}/feedback"),
+    ("get", "/api/v1/app/{key}/help/search"),
+    ("get", "/api/v1/app/{key}/help/articles/{slug}"),
+    ("post", "/api/v1/app/{key}/help/articles/{slug}/feedback"),
 }
 
 

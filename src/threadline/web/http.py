@@ -14,6 +14,7 @@ from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.services import principal_from_session
 from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
 from threadline.errors import NotAuthenticated, NotFound
+from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGUAGES
 from threadline.web.i18n import accepted_language, page_catalogue
 from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
 
@@ -65,20 +66,28 @@ async def supervisor(request: Request) -> Response:
     return templates.TemplateResponse(request, "supervisor.html", {"me": principal})
 
 
-async def _admin_page(request: Request, page: str, **config: Any) -> Response:
-    """An admin page, `page`.html with its strings: /login for nobody, 403 for a non-admin;
-    `config` (with who is signed in and the strings) goes to the page's script."""
+async def _staff_page(
+    request: Request, page: str, role: str, *, strings_of: str | None = None, **config: Any
+) -> Response:
+    """A staff page, `page`.html with its strings (web/locales/`strings_of` or `page`/):
+    /login for nobody, 403 for someone below `role`; `config` (with who is signed in and the
+    strings) goes to the page's script."""
     principal = await _principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue(page, language)
+    strings = page_catalogue(strings_of or page, language)
     context = {"me": principal, "t": strings, "lang": language}
-    if not principal.has("admin"):
+    if not principal.has(role):
         return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
     me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
     config = {"me": me, "t": strings, **config}
     return templates.TemplateResponse(request, f"{page}.html", {**context, "config": config})
+
+
+async def _admin_page(request: Request, page: str, **config: Any) -> Response:
+    """An admin page (see `_staff_page`): 403 for anyone but an admin."""
+    return await _staff_page(request, page, "admin", **config)
 
 
 @router.get("/admin/channels", response_class=HTMLResponse)
@@ -100,6 +109,19 @@ async def admin_channels(request: Request) -> Response:
 async def admin_webhooks(request: Request) -> Response:
     """Admins subscribe URLs to events and follow deliveries (through /api/v1/webhooks)."""
     return await _admin_page(request, "admin_webhooks")
+
+
+@router.get("/supervisor/incidents", response_class=HTMLResponse)
+async def supervisor_incidents(request: Request) -> Response:
+    """Supervisors declare, change and resolve incidents (outage mode) and mark affected
+    customers (through /api/v1/incidents)."""
+    return await _staff_page(
+        request,
+        "supervisor_incidents",
+        "supervisor",
+        strings_of="incidents",
+        languages=list(INCIDENT_LANGUAGES),
+    )
 
 
 @router.get("/media/{token}/{filename}")

@@ -180,6 +180,37 @@ def test_free_agent_takes_highest_priority_then_oldest() -> None:
     assert router.route_agent("a", now=10.0) is None  # its one chat slot is taken
 
 
+def test_agent_free_compares_heads_across_buckets_exactly_when_rank_keys_tie() -> None:
+    # a priority-1 contact's rank key is enqueued_at - 2**40: at that magnitude two arrivals
+    # 0.00001 s apart round to one float, so the scan must fall back to the exact rank (and
+    # not the id, which here would pick the later one)
+    router = router_with((agent("a", languages=("en", "pt"), capacity={"chat": 1}), 0.0))
+    router.set_presence("a", BUSY, now=0.0)
+    at = 1_780_000_000.0
+    router.add_contact(contact("a-later", language="pt", priority=1, enqueued_at=at + 1e-5))
+    router.add_contact(contact("b-earlier", language="en", priority=1, enqueued_at=at))
+    router.add_contact(contact("a-low", language=None, priority=0, enqueued_at=at - 60))
+    router.set_presence("a", AVAILABLE, now=at + 1)
+    assert router.route_agent("a", now=at + 1).contact_id == "b-earlier"  # type: ignore[union-attr]
+
+
+def test_agent_free_ties_on_rank_are_broken_by_contact_id_across_buckets() -> None:
+    router = router_with((agent("a", languages=("en", "pt"), capacity={"chat": 1}), 0.0))
+    router.set_presence("a", BUSY, now=0.0)
+    router.add_contact(contact("c2", language="en", enqueued_at=5.0))
+    router.add_contact(contact("c1", language="pt", enqueued_at=5.0))
+    router.set_presence("a", AVAILABLE, now=6.0)
+    assert router.route_agent("a", now=6.0).contact_id == "c1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("enqueued_at", [float("inf"), float("nan"), -(2.0**39)])
+def test_an_arrival_time_outside_the_rankable_span_is_refused(enqueued_at: float) -> None:
+    router = router_with((agent("a"), 0.0))
+    with pytest.raises(ValueError, match="enqueued_at"):
+        router.add_contact(contact("c1", enqueued_at=enqueued_at))
+    assert router.waiting() == 0
+
+
 def test_sticky_is_a_preference_not_a_reservation() -> None:
     router = router_with((agent("a", capacity={"chat": 2}), 0.0))
     router.set_presence("a", BUSY, now=0.0)

@@ -56,8 +56,21 @@ async def do_voice_incoming(ctx: Context, call: Call) -> str:
     except IntegrityError:  # a concurrent delivery of the same call stored it first
         language = await _stored_language(ctx, call)
     if await pending_codes(ctx, call.endpoint.org_id):
-        return _code_question(call, language)
-    return _first_question(call, language)
+        document = _code_question(call, language)
+    else:
+        document = _first_question(call, language)
+    return await _incidents_first(ctx, call, language, document)
+
+
+async def _incidents_first(
+    ctx: Context, call: Call, known_language: str | None, document: str
+) -> str:
+    """Outage mode: the incidents in force are said before anything else, in the caller's
+    language when we know it (else the number's first)."""
+    lang = call.menu.language(known_language) or call.menu.default_language
+    for banner in reversed(await ctx.incidents.banners(call.endpoint.org_id, lang.code)):
+        document = twiml.prepend_say(document, banner.message, lang.say)
+    return document
 
 
 def _code_question(call: Call, known_language: str | None) -> str:

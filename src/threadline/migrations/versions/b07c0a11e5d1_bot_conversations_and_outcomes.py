@@ -1,7 +1,7 @@
 """bot: each thread's conversation (flow state) and what it came to (deflection, hand-off)
 
 Revision ID: b07c0a11e5d1
-Revises: c4e8a2f61b07
+Revises: 7b2f4e9c1d30
 Create Date: 2026-12-06 13:03:12.844315
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import threadline.db
 
 revision: str = "b07c0a11e5d1"
-down_revision: str | None = "c4e8a2f61b07"
+down_revision: str | None = "7b2f4e9c1d30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -299,6 +299,36 @@
     renderAssurance();
   }
 
+  // ------------------------------------------------------------ outage mode
+  var INCIDENTS_EVERY_MS = 120000;
+
+  /** The incidents in force, above everything, in the page's language. */
+  function loadIncidents() {
+    return fetch(API + "/incidents?lang=" + encodeURIComponent(LANG)).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (list) {
+      if (list) renderIncidents(list);
+    }, function () { /* offline: keep what is shown */ });
+  }
+
+  function renderIncidents(list) {
+    var box = document.querySelector(".incidents");
+    box.textContent = "";
+    list.forEach(function (incident) {
+      var item = el("div", { class: "incident", "data-incident": incident.id }, [
+        el("strong", { text: incident.title }),
+        el("span", { text: incident.message }),
+      ]);
+      if (incident.expected_end_at) {
+        var when = new Date(incident.expected_end_at).toLocaleString(locales(),
+          { weekday: "short", hour: "2-digit", minute: "2-digit" });
+        item.appendChild(el("p", { class: "eta", text: t("incident_expected", { time: when }) }));
+      }
+      box.appendChild(item);
+    });
+    box.hidden = !list.length;
+  }
+
   function renderAssurance() {
     var badge = document.querySelector(".assurance");
     var a = S.session && S.session.assurance;
@@ -445,4 +475,8 @@
   window.ThreadlineApp = { state: function () { return S; } };  // for tests and debugging
   render();
   openSession();
+  loadIncidents();
+  setInterval(function () {
+    if (document.visibilityState === "visible" && navigator.onLine) loadIncidents();
+  }, INCIDENTS_EVERY_MS);
 })();

@@ -196,6 +196,15 @@
     ".x svg{width:20px;height:20px;fill:currentColor}",
     ".banner{background:#fff4d6;color:#5c4400;font-size:12.5px;padding:6px 14px;border-bottom:1px solid #f0e0b0}",
     ".banner[hidden]{display:none}",
+    ".incidents{margin:0;padding:0;list-style:none;background:#fdecea;border-bottom:1px solid #f3c7c1;max-height:40%;overflow-y:auto}",
+    ".incidents[hidden]{display:none}",
+    ".incidents li{padding:8px 14px;font-size:13px;color:#6b1a12;border-top:1px solid #f3c7c1}",
+    ".incidents li:first-child{border-top:0}",
+    ".incidents strong{display:block}",
+    ".incidents .eta{font-size:12px;opacity:.9}",
+    ".incidents button{font:inherit;font-size:12.5px;margin-top:4px;border-radius:8px;padding:4px 10px;cursor:pointer;",
+    " border:1px solid #b3261e;background:#fff;color:#b3261e}",
+    ".incidents button:disabled{opacity:.6;cursor:default}",
     ".log{flex:1;overflow-y:auto;padding:14px 14px 4px;margin:0;list-style:none;background:#f5f7fb}",
     ".log li{display:flex;flex-direction:column;margin:0 0 10px}",
     ".log li.me{align-items:flex-end}",
@@ -238,6 +247,19 @@
     ".send{border:0;background:var(--tl-color);color:#fff;border-radius:10px;height:40px;min-width:40px;padding:0 10px;",
     " cursor:pointer;display:flex;align-items:center;justify-content:center}",
     ".send svg{width:20px;height:20px;fill:currentColor}",
+    // help articles suggested while the visitor types, and the one they open
+    ".help{border-top:1px solid #e1e6ef;padding:6px 10px;background:#f7f9fc}",
+    ".help p{margin:0 0 4px;font-size:12.5px;color:#5b6474}",
+    ".help ul{list-style:none;margin:0;padding:0}",
+    ".help li button{background:none;border:0;padding:6px 0;color:var(--tl-color);font:inherit;text-align:left;",
+    " cursor:pointer;text-decoration:underline;min-height:32px}",
+    ".article{position:absolute;inset:0;background:#fff;overflow:auto;padding:14px 16px;z-index:2}",
+    ".article h3{margin:6px 0 8px;font-size:17px}",
+    ".article .body{font-size:14.5px;line-height:1.5}",
+    ".article .body img{max-width:100%}",
+    ".article .helped{display:flex;gap:8px;align-items:center;margin:12px 0}",
+    ".article button{font:inherit;border:1px solid var(--tl-color);background:#fff;color:var(--tl-color);",
+    " border-radius:8px;padding:6px 12px;cursor:pointer;min-height:36px}",
     ".sr{position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}",
     // A phone: the open chat is the whole screen (its header's close button closes it), the
     // launcher hides so it cannot sit over Send, controls are finger-sized, text fields are
@@ -255,6 +277,7 @@
     " .wait{max-height:55%;padding-left:calc(14px + env(safe-area-inset-left));padding-right:calc(14px + env(safe-area-inset-right))}",
     " .wait .row{flex-direction:column;align-items:stretch}",
     " .wait button{min-height:44px;padding:10px 12px;width:100%}",
+    " .incidents button{min-height:44px;width:100%}",
     " .wait .windows{gap:6px}",
     "}",
     "@media (max-width:480px),(pointer:coarse){textarea,.wait input{font-size:16px}}",
@@ -278,11 +301,13 @@
     ui.closeBtn = el("button", { type: "button", class: "x", "aria-label": t("close"), title: t("close") },
       [icon(ICON_CLOSE)]);
     ui.banner = el("div", { class: "banner", role: "status", hidden: "" });
+    ui.incidents = el("ul", { class: "incidents", role: "status", "aria-live": "polite", hidden: "" });
     ui.log = el("ol", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
       "aria-labelledby": "tl-title", tabindex: "0" });
     ui.waiting = el("div", { class: "waiting", role: "status", hidden: "" });
     ui.typing = el("div", { class: "typing", role: "status", "aria-live": "polite" });
     buildWait();
+    buildHelp();
     ui.input = el("textarea", { rows: "1", placeholder: t("placeholder"), "aria-label": t("placeholder"),
       maxlength: "10000", enterkeyhint: "send" });
     ui.sendBtn = el("button", { type: "submit", class: "send", "aria-label": t("send"), title: t("send") },
@@ -291,7 +316,7 @@
     ui.panel = el("section", { class: "panel", id: "tl-panel", role: "dialog", "aria-modal": "false",
       "aria-labelledby": "tl-title", hidden: "" }, [
       el("header", {}, [ui.avatar, el("div", { class: "who" }, [ui.title, ui.sub]), ui.closeBtn]),
-      ui.banner, ui.log, ui.waiting, ui.wait, ui.typing, ui.form,
+      ui.banner, ui.incidents, ui.log, ui.waiting, ui.wait, ui.typing, ui.help, ui.form, ui.article,
     ]);
     ui.badge = el("span", { class: "badge", "aria-hidden": "true", hidden: "" });
     ui.launcher = el("button", { type: "button", class: "launcher", "aria-controls": "tl-panel",
@@ -315,6 +340,7 @@
     ui.input.addEventListener("input", function () {
       autosize();
       typingChanged(ui.input.value.trim() !== "");
+      suggestArticles(ui.input.value);
     });
     ui.wrap.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape" && S.open) {
@@ -370,6 +396,7 @@
     ui.input.value = "";
     autosize();
     typingChanged(false);
+    suggestArticles("");
     api.send(text).catch(function () { /* shown on the message itself */ });
   }
 
@@ -661,6 +688,98 @@
     });
   }
 
+  // --- help articles while typing (/api/v1/widget/KEY/help, public by the widget's key) --
+  var HELP_MIN_CHARS = 3;
+  var HELP_DELAY_MS = 250;
+  var helpTimer = null;
+  var helpAsked = "";
+
+  function buildHelp() {
+    ui.helpList = el("ul", {});
+    ui.help = el("div", { class: "help", hidden: "", "aria-live": "polite" },
+      [el("p", { text: t("help_suggested") }), ui.helpList]);
+    ui.article = el("section", { class: "article", hidden: "", role: "document" });
+  }
+
+  function helpCall(method, path, body) {
+    return fetch(API + "/help" + path, {
+      method: method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+      mode: "cors",
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  /** Suggest up to three published articles for what is typed (a pause first, never for
+   *  fewer than three characters; a failed look-up only hides the suggestions). */
+  function suggestArticles(text) {
+    clearTimeout(helpTimer);
+    var query = text.replace(/\s+/g, " ").replace(/^ /, "").slice(0, 200);
+    if (query.trim().length < HELP_MIN_CHARS) {
+      helpAsked = "";
+      ui.help.hidden = true;
+      return;
+    }
+    helpTimer = setTimeout(function () {
+      helpAsked = query;
+      var path = "/search?q=" + encodeURIComponent(query) + "&language=" + encodeURIComponent(S.language);
+      helpCall("GET", path).then(function (hits) {
+        if (helpAsked === query) renderSuggestions(hits.slice(0, 3));
+      }).catch(function () { ui.help.hidden = true; });
+    }, HELP_DELAY_MS);
+  }
+
+  function renderSuggestions(hits) {
+    ui.helpList.textContent = "";
+    hits.forEach(function (hit) {
+      var open = el("button", { type: "button", text: hit.title });
+      open.addEventListener("click", function () { openArticle(hit.slug); });
+      ui.helpList.appendChild(el("li", {}, [open]));
+    });
+    ui.help.hidden = hits.length === 0;
+  }
+
+  /** The article inside the panel; its body is the server's HTML of the article's Markdown
+   *  (raw HTML in the source is escaped there), then "did this help?". */
+  function openArticle(slug) {
+    helpCall("GET", "/articles/" + encodeURIComponent(slug) + "?language=" + encodeURIComponent(S.language))
+      .then(function (article) {
+        var body = el("div", { class: "body" });
+        var parsed = new DOMParser().parseFromString(article.html, "text/html");
+        Array.prototype.forEach.call(parsed.body.childNodes, function (node) {
+          body.appendChild(document.importNode(node, true));
+        });
+        var back = el("button", { type: "button", class: "back", text: t("help_back") });
+        back.addEventListener("click", closeArticle);
+        var helped = el("div", { class: "helped" }, [el("span", { text: t("help_question") })]);
+        [["help_yes", true], ["help_no", false]].forEach(function (pair) {
+          var answer = el("button", { type: "button", text: t(pair[0]) });
+          answer.addEventListener("click", function () {
+            helped.textContent = t("help_thanks");
+            helpCall("POST", "/articles/" + encodeURIComponent(slug) + "/feedback",
+              { helpful: pair[1], language: article.language }).catch(function () {});
+          });
+          helped.appendChild(answer);
+        });
+        ui.article.textContent = "";
+        [back, el("h3", { text: article.title }), body, helped].forEach(function (node) {
+          ui.article.appendChild(node);
+        });
+        ui.article.hidden = false;
+        back.focus();
+      })
+      .catch(function () { ui.help.hidden = true; });
+  }
+
+  function closeArticle() {
+    ui.article.hidden = true;
+    ui.input.focus();
+  }
+
   /** A call to the widget's API as this visitor; resolves with the JSON, rejects with the
    *  server's reason. */
   function visitorCall(method, path, body) {
@@ -759,6 +878,64 @@
     if (!ui.banner) return;
     ui.banner.textContent = key ? t(key) : "";
     ui.banner.hidden = !key;
+  }
+
+  // --- outage mode: incidents in force, shown before anyone asks ---------------------
+  var INCIDENTS_EVERY_MS = 120000;
+  S.following = store.get("following", {});
+
+  function loadIncidents() {
+    return fetch(API + "/incidents?lang=" + encodeURIComponent(S.language || LOCALE || ""), {
+      credentials: "omit",
+      mode: "cors",
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (list) {
+      if (list) renderIncidents(list);
+    }, function () { /* keep what is shown */ });
+  }
+
+  function etaLabel(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    var opts = { hour: "2-digit", minute: "2-digit" };
+    if (date.toDateString() !== new Date().toDateString()) { opts.weekday = "short"; opts.day = "numeric"; }
+    try {
+      return date.toLocaleString([S.language, LOCALE].filter(Boolean), opts);
+    } catch (e) { return date.toISOString().slice(0, 16).replace("T", " "); }
+  }
+
+  function renderIncidents(list) {
+    if (!ui.incidents) return;
+    ui.incidents.textContent = "";
+    list.forEach(function (incident) {
+      var item = el("li", { "data-incident": incident.id }, [
+        el("strong", { text: incident.title }),
+        el("span", { text: incident.message }),
+      ]);
+      if (incident.expected_end_at) {
+        item.appendChild(el("div", { class: "eta", text: t("incident_expected", { time: etaLabel(incident.expected_end_at) }) }));
+      }
+      var done = S.following[incident.id];
+      var button = el("button", { type: "button", text: done ? t("incident_following") : t("incident_follow") });
+      if (done) button.disabled = true;
+      button.addEventListener("click", function () { followIncident(incident.id, button); });
+      item.appendChild(button);
+      ui.incidents.appendChild(item);
+    });
+    ui.incidents.hidden = !list.length;
+  }
+
+  function followIncident(id, button) {
+    button.disabled = true;
+    visitorCall("POST", "/incidents/follow?lang=" + encodeURIComponent(S.language || ""), { incident_id: id })
+      .then(function (answer) {
+        button.textContent = answer.message;
+        if (answer.following) {
+          S.following[id] = true;
+          store.set("following", S.following);
+        }
+      }, function () { button.disabled = false; });
   }
 
   function showAgentTyping(name) {
@@ -1083,6 +1260,10 @@
       S.ready = true;
       setOpen(S.open, false);
       connect();
+      loadIncidents();
+      setInterval(function () {
+        if (document.visibilityState === "visible") loadIncidents();
+      }, INCIDENTS_EVERY_MS);
       var detail = { customer_id: S.customerId, language: S.language };
       emit("ready", detail);
       try {

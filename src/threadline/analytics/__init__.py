@@ -1,0 +1,1 @@
+"""Measurement: KPIs, reports, surveys, contact reasons and the contact forecast."""

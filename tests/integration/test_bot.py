@@ -5,8 +5,9 @@ intent and slots; "talk to a person" hands off mid-flow; the same flow over SMS 
 WhatsApp against the fake providers, where a retried webhook runs the bot once.
 
 The intent model is a real one (threadline.intents, trained here on BANKING77's examples
-of a few intents, without embeddings, in seconds); the knowledge base is a small word-match
-source implementing the bot's KnowledgeSource until selfservice/knowledge is merged."""
+of a few intents, without embeddings, in seconds). One test asks the real knowledge base
+(the demo bank's articles); the others use a small word-match KnowledgeSource, so that what
+the bot says does not depend on how the demo articles are worded."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from threadline.selfservice.bot.knowledge import KnowledgeAnswer
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
 from threadline.selfservice.bot.queries import deflection
 from threadline.selfservice.bot.services import BOT_DEADLINE, BotRuntime
+from threadline.selfservice.knowledge.demo_articles import load_demo_articles
+from threadline.selfservice.knowledge.models import KbArticle
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.workers.models import Timer
 
@@ -516,3 +519,22 @@ async def test_a_bot_taken_off_before_it_answers_leaves_the_customer_to_a_person
     contact = await eventually(lambda: _any_contact(server))
     assert contact.queue_id == world.queues["general"].id and contact.context == {}
     assert await count(server, BotConversation) == 0
+
+
+async def test_the_real_knowledge_base_answers_and_its_article_is_counted(
+    server: Running, world: World, bot_widget: str
+) -> None:
+    await load_demo_articles(server.ctx, world.org_id, None)  # the demo bank's help articles
+    session = await _session(server, bot_widget)
+    url = f"{server.ws_url}/api/v1/widget/{bot_widget}/ws"
+    async with authed_socket(url, session["visitor_token"]) as visitor:
+        await _say(visitor, "m-1", "How do I change my PIN?")
+        said = await _frames_until(visitor, _has_choices)
+        answer = said[-2]["body"]
+        assert "/help/" in answer and "/en/articles/" in answer  # the article's link
+        await _say(visitor, "m-2", _label(said[-1], "yes"))
+        await _frames_until(visitor, lambda e: "Glad I could help" in e["body"])
+    outcome = await eventually(lambda: _outcome(server))
+    async with server.ctx.db.sessions() as db:
+        article = await db.get(KbArticle, outcome.article_id)
+    assert outcome.outcome == "deflected" and article is not None and "pin" in article.slug

@@ -59,6 +59,9 @@ from threadline.realtime.http import router as realtime_router
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.selfservice.bot.http import reports as bot_reports_router
+from threadline.selfservice.bot.http import router as bot_router
+from threadline.selfservice.bot.wiring import register as register_bot
 from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
@@ -131,6 +134,7 @@ def build_context(settings: Settings) -> Context:
     ctx.outbox.register(ctx.handlers)
     register_callbacks(ctx)
     ctx.webhooks = register_webhooks(ctx)
+    ctx.bot = register_bot(ctx)
     ctx.incidents = register_incidents(ctx)
     return ctx
 
@@ -168,6 +172,8 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await ctx.timers.stop()
         await ctx.outbox.stop()
         await ctx.webhooks.stop()
+        if ctx.bot is not None:
+            await ctx.bot.stop()
         await ctx.channels.aclose()
         await ctx.rate_limits.aclose()
         await ctx.bus.stop()
@@ -215,6 +221,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messenger_router,
         realtime_router,
         webhooks_router,
+        bot_router,
+        bot_reports_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

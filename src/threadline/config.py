@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     email_smtp_hostname: str | None = None
     email_max_message_bytes: int = 25 * 1024 * 1024
     email_attachments_dir: Path = Path("data/email")
+    # the bot's intent models (threadline.intents): <dir>/<org id>/, else <dir>/default/
+    intent_models_dir: Path | None = None
     email_imap_poll_s: float | None = None
     email_imap_timeout_s: float = 30.0
     # Email out: how long each SMTP command to a mailbox's relay may take (the whole send

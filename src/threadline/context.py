@@ -8,7 +8,7 @@ it is created, and only there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from threadline.config import Settings
 from threadline.db import Database, UnitOfWork
@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from threadline.workers.timers import TimerWorker
 
 
+class Bot(Protocol):
+    """The bot (selfservice/bot), as the rest of the wiring sees it."""
+
+    def knows(self, flow_id: str) -> bool:
+        """Whether an endpoint's `settings.bot.flow` may name this flow."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(eq=False)
 class Context:
     settings: Settings
@@ -41,6 +51,7 @@ class Context:
     consumers: ConsumerRunner = field(init=False)
     webhooks: WebhookSender = field(init=False)
     incidents: IncidentService = field(init=False)
+    bot: Bot | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)

@@ -106,6 +106,8 @@ class OutboundMessage:
     attachments: tuple[Mapping[str, Any], ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     template: Mapping[str, Any] | None = None
+    # a WhatsApp interactive object (reply buttons or a list) sent instead of plain text
+    interactive: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

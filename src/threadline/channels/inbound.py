@@ -30,6 +30,12 @@ from threadline.threads.services import (
 OPEN_STATUSES = ("queued", "offered", "assigned")
 
 
+def bot_answers(endpoint: Endpoint) -> bool:
+    """Whether a bot answers this endpoint first (`settings.bot.flow`, checked when saved)."""
+    bot = (endpoint.settings or {}).get("bot")
+    return isinstance(bot, dict) and bool(bot.get("flow"))
+
+
 @dataclass(frozen=True, slots=True)
 class Ingested:
     event: ThreadEvent
@@ -105,9 +111,14 @@ async def _ingest(
             customer,
             contact_id,
             data if message.attachments or message.data else None,
+            endpoint_id=endpoint.id,
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"
+        if contact_id is None and bot_answers(endpoint):
+            # the bot (selfservice/bot, on MessageReceived) talks first; it hands off itself
+            thread.status = "bot"
+            return Ingested(event, thread, True)
         if contact_id is None and endpoint.queue_id:
             queue = await session.get(Queue, endpoint.queue_id)
             if queue is not None:
@@ -156,6 +167,8 @@ def _customer_entry(
     customer: Customer,
     contact_id: str | None,
     data: dict[str, Any] | None,
+    *,
+    endpoint_id: str | None = None,
 ) -> ThreadEvent:
     """The timeline entry of what the customer sent (a message, a reaction, an edit), and
     the fact that it was received."""
@@ -184,6 +197,7 @@ def _customer_entry(
             body=message.body,
             attachments=len(message.attachments),
             language=thread.language,
+            endpoint_id=endpoint_id,
         )
     )
     return entry

@@ -428,6 +428,7 @@ class OutboxSender:
             attachments=files,
             data=replied,
             template=(event.data or {}).get("template") if event else None,
+            interactive=(event.data or {}).get("interactive") if event else None,
         )
         try:
             return await asyncio.wait_for(

@@ -17,7 +17,29 @@ from threadline.routing.models import Queue
 
 
 def _configured(ctx: Context, channel: str, key: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings as the channel's adapter normalises them (it checks the key too)."""
+    """The settings as the channel's adapter normalises them (it checks the key too), with
+    the endpoint's bot (`bot: {"flow": ID}`), which no adapter knows about, checked here."""
+    settings = dict(settings)
+    bot = _bot_settings(ctx, channel, settings.pop("bot", None))
+    configured = _adapter_settings(ctx, channel, key, settings)
+    return {**configured, "bot": bot} if bot is not None else configured
+
+
+def _bot_settings(ctx: Context, channel: str, bot: Any) -> dict[str, str] | None:
+    if bot is None:
+        return None
+    if channel in ("voice", "email"):
+        raise Invalid(f"settings.bot: no bot answers {channel} endpoints", field="settings.bot")
+    if not isinstance(bot, dict) or set(bot) != {"flow"} or not isinstance(bot["flow"], str):
+        raise Invalid('settings.bot: {"flow": "<flow id>"}', field="settings.bot")
+    if ctx.bot is None or not ctx.bot.knows(bot["flow"]):
+        raise Invalid(f"settings.bot.flow: no flow {bot['flow'][:64]!r}", field="settings.bot.flow")
+    return {"flow": bot["flow"]}
+
+
+def _adapter_settings(
+    ctx: Context, channel: str, key: str, settings: dict[str, Any]
+) -> dict[str, Any]:
     try:
         adapter: Any = channels_of(ctx).get(channel)
     except UnknownChannel:

@@ -137,6 +137,7 @@ class MessageReceived(DomainEvent):
     body: str | None = None
     attachments: int = 0
     language: str | None = None
+    endpoint_id: str | None = None  # where it came in (a bot may answer there)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -425,6 +426,34 @@ class CallOutcome(DomainEvent):
     duration_s: int | None = None
     answered_by: str | None = None
     agent_status: str | None = None
+
+
+# ---------------------------------------------------------------- self-service
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BotHandedOff(DomainEvent):
+    """The bot handed the customer to a person, with what it learnt (contact.context.bot)."""
+
+    type: ClassVar[str] = "bot.handed_off"
+    thread_id: str
+    contact_id: str | None
+    channel: str
+    flow_id: str
+    reason: str
+    intent: str | None = None
+    confidence: float | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BotDeflected(DomainEvent):
+    """The bot solved the customer's need on its own (they confirmed, or left satisfied)."""
+
+    type: ClassVar[str] = "bot.deflected"
+    thread_id: str
+    channel: str
+    flow_id: str
+    intent: str | None = None
+    article_id: str | None = None
 
 
 # ---------------------------------------------------------------- knowledge base

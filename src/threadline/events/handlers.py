@@ -51,6 +51,9 @@ class Consumer:
     # called once per batch, before the handler, with the batch's events it wants (to read
     # what they all need in one query)
     prepare: Callable[[UnitOfWork, list[Any]], Awaitable[None]] | None = None
+    # how long to let a burst gather after a wake-up (None: the runner's); 0 for a consumer
+    # someone waits on (the bot answering a chat)
+    linger_s: float | None = None
 
     def wants(self, event: DomainEvent) -> bool:
         return self.types is None or any(isinstance(event, t) for t in self.types)
@@ -98,13 +101,14 @@ class Handlers:
         types: Iterable[type[DomainEvent]] | None = None,
         *,
         prepare: Callable[[UnitOfWork, list[Any]], Awaitable[None]] | None = None,
+        linger_s: float | None = None,
     ) -> None:
         if name in self.consumers:
             raise ValueError(f"a consumer named {name!r} is already registered")
         wanted = frozenset(types) if types is not None else None
         if wanted is not None and any(not t.durable for t in wanted):
             raise ValueError("a durable consumer only sees durable events")
-        self.consumers[name] = Consumer(name, handler, wanted, prepare)
+        self.consumers[name] = Consumer(name, handler, wanted, prepare, linger_s)
 
     def _in_for(self, cls: type[DomainEvent]) -> tuple[InTransaction, ...]:
         found = self._resolved_in.get(cls)

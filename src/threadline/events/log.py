@@ -153,6 +153,8 @@ class ConsumerRunner:
     async def _run(self, name: str) -> None:
         wake = self._wakes[name]
         delay = self._poll_s
+        linger = self._handlers.consumers[name].linger_s
+        linger = self._linger_s if linger is None else linger
         while not self._stopping:
             wake.clear()
             try:
@@ -169,10 +171,10 @@ class ConsumerRunner:
                 delay = min(max(delay * 2, 0.2), 30.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)
-                if not self._stopping:
+                if not self._stopping and linger > 0:
                     # woken by a commit: let a burst gather, then read it as one batch (each
                     # batch is a write transaction, and SQLite has one writer)
-                    await asyncio.sleep(self._linger_s)
+                    await asyncio.sleep(linger)
 
     async def run_once(self, name: str) -> int:
         """Handle one batch for one consumer; the number of log entries it moved past

@@ -100,6 +100,8 @@ def message_content(message: OutboundMessage) -> dict[str, Any]:
     file (by link, the text as its caption) when it has one, else text."""
     if message.template is not None:
         return {"type": "template", "template": template_object(message.template)}
+    if message.interactive is not None:  # a bot's question with reply buttons or a list
+        return {"type": "interactive", "interactive": dict(message.interactive)}
     if message.attachments:
         return media_object(message.attachments[0], message.body)
     return {"type": "text", "text": {"body": message.body, "preview_url": False}}

@@ -177,7 +177,8 @@ def _content(
         return str(part.get("text", "")), (), {}
     if kind == "interactive":
         reply = _dict(part.get("button_reply") or part.get("list_reply"))
-        return str(reply.get("title", "")), (), {}
+        chosen = {"reply_id": str(reply["id"])} if reply.get("id") else {}
+        return str(reply.get("title", "")), (), chosen
     errors = [_dict(e) for e in _list(message.get("errors"))]
     reason = "; ".join(str(e.get("title") or e.get("message") or "") for e in errors)
     return "", (), {"unsupported": {"type": kind, **({"reason": reason} if reason else {})}}

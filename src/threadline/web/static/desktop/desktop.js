@@ -101,6 +101,22 @@ document.addEventListener("alpine:init", () => {
 
     selectedId: null,
     thread: null,        // the selected thread
+    botCard: null,       // what the bot learnt before handing the selected thread over
+    tr: (key, values) => tr(key, values),  // the page's translated strings, for the template
+    botConfidence() {
+      const c = this.botCard && this.botCard.confidence;
+      return c == null ? "" : `· ${tr("bot_confidence", { pct: Math.round(c * 100) })}`;
+    },
+    botSlots() {
+      const slots = (this.botCard && this.botCard.slots) || {};
+      return Object.entries(slots).map(([k, v]) => `${k}: ${v}`).join(", ");
+    },
+    botTranscriptTitle() {
+      return tr("bot_transcript", { n: this.botCard ? this.botCard.transcript.length : 0 });
+    },
+    botWho(line) {
+      return `${tr(line.by === "customer" ? "bot_customer" : "bot_bot")}:`;
+    },
     events: [],          // the customer's timeline, all threads and channels
     pending: [],         // my replies not yet confirmed: {client_msg_id, body, state}
     customerTyping: false,
@@ -311,6 +327,10 @@ document.addEventListener("alpine:init", () => {
       try {
         this.thread = await T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}`);
         this.customerReadSeq = this.thread.customer_read_seq;
+        this.botCard = null;
+        T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}/bot`)
+          .then((card) => { if (this.selectedId === threadId) this.botCard = card; })
+          .catch(() => {});
         await this.ensureCustomer(this.thread.customer_id, true);
         await this.loadTimeline();
       } catch (err) {

@@ -218,6 +218,9 @@
     ".meta{font-size:11.5px;color:#6b7382;margin:2px 4px 0}",
     ".meta .status.read{color:var(--tl-color);font-weight:600}",
     ".failed .bubble{background:#fbe9e7;color:#8a1c12}",
+    ".choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;max-width:82%}",
+    ".choices button{font:inherit;font-size:13.5px;padding:6px 10px;border-radius:14px;border:1px solid var(--tl-color);background:#fff;color:var(--tl-color);cursor:pointer}",
+    ".choices button:focus-visible{outline:2px solid var(--tl-color);outline-offset:2px}",
     ".typing{min-height:22px;padding:0 16px 4px;font-size:12.5px;color:#5b6474;font-style:italic;background:#f5f7fb}",
     ".waiting{font-size:12.5px;color:#5b6474;text-align:center;padding:4px 14px 8px;background:#f5f7fb}",
     ".waiting[hidden]{display:none}",
@@ -445,6 +448,28 @@
     return node;
   }
 
+  /** A bot's question's choices as buttons; a tap sends the choice's label as the
+   * visitor's answer (the bot reads labels, numbers and words alike). */
+  function choicesNode(choices) {
+    var box = el("div", { class: "choices", role: "group" });
+    choices.forEach(function (c) {
+      if (!c || typeof c.label !== "string") return;
+      var button = el("button", { type: "button", text: c.label });
+      button.addEventListener("click", function () {
+        clearChoices();
+        api.send(c.label).catch(function () { /* shown on the message itself */ });
+      });
+      box.appendChild(button);
+    });
+    return box;
+  }
+
+  function clearChoices() {
+    if (!ui.log) return;
+    var boxes = ui.log.querySelectorAll(".choices");
+    for (var i = 0; i < boxes.length; i++) boxes[i].parentNode.removeChild(boxes[i]);
+  }
+
   function setStatus(node, state) {
     var meta = node.querySelector(".meta");
     var status = meta.querySelector(".status");
@@ -517,7 +542,14 @@
       if (ev.client_msg_id) settle(ev.client_msg_id, ev.seq);
     } else if (ev.kind === "message") {
       var name = ev.author_name || (S.agent && S.agent.name) || t("agent");
-      place(messageNode("them", ev.body || "", name, ev.created_at), ev.seq);
+      var theirs = messageNode("them", ev.body || "", name, ev.created_at);
+      // while a bot talks nobody is waiting in line (until it hands over)
+      S.botTalking = ev.author_type === "bot" && !(ev.data && ev.data.handoff);
+      clearChoices();  // a newer message: earlier buttons no longer apply
+      if (ev.data && Array.isArray(ev.data.choices) && ev.data.choices.length) {
+        theirs.insertBefore(choicesNode(ev.data.choices), theirs.querySelector(".meta"));
+      }
+      place(theirs, ev.seq);
       // an agent who replies has read everything before (the server moves its pointer too)
       if (ev.seq - 1 > S.agentReadSeq) {
         S.agentReadSeq = ev.seq - 1;
@@ -551,7 +583,7 @@
     else ui.avatar.appendChild(icon(ICON_CHAT));
     var notice = "";
     if (!S.hoursOpen && !S.agent) notice = S.opensAt ? t("closed_until", { time: openingLabel(S.opensAt) }) : t("closed");
-    else if (!S.agent && hasOwnMessages() && !lastWasResolved()) notice = queueNotice();
+    else if (!S.agent && !S.botTalking && hasOwnMessages() && !lastWasResolved()) notice = queueNotice();
     ui.waiting.textContent = notice;
     ui.waiting.hidden = !notice;
   }

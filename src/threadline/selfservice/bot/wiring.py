@@ -1,0 +1,17 @@
+"""The bot's place in the composition root (app.build_context)."""
+
+from __future__ import annotations
+
+from threadline.context import Context
+from threadline.selfservice.bot.classifier import ModelClassifier
+from threadline.selfservice.bot.flows import FlowCatalog
+from threadline.selfservice.bot.knowledge import KnowledgeBase
+from threadline.selfservice.bot.services import BotRuntime
+
+
+def register(ctx: Context) -> BotRuntime:
+    """Build the bot, make it read MessageReceived and fire its deadlines."""
+    classifier = ModelClassifier(ctx.settings.intent_models_dir)
+    bot = BotRuntime(ctx, FlowCatalog(), classifier, KnowledgeBase(ctx))
+    bot.register()
+    return bot

@@ -1,0 +1,69 @@
+"""The company's backend call: signed as documented, and never raising for what the network
+or the server does (the engine decides about retries)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+
+from threadline.selfservice.bot import backend
+from threadline.selfservice.flows.actions import CallBackend
+
+KEY = backend.signing_key("server-secret", "org-1")
+
+
+def _action(method: str = "POST") -> CallBackend:
+    return CallBackend(
+        request="lookup.1",
+        url="https://bank.example/cards",
+        method=method,  # type: ignore[arg-type]
+        payload={"card_last4": "4321"},
+        timeout_s=2.0,
+        attempt=1,
+    )
+
+
+async def test_a_post_is_signed_over_timestamp_and_body_and_fills_from_json() -> None:
+    seen: list[httpx.Request] = []
+
+    def company(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"card": {"status": "shipped"}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(company)) as http:
+        response = await backend.call(http, KEY, _action())
+    assert response.ok and response.body == {"card": {"status": "shipped"}}
+    assert response.request == "lookup.1" and response.status == 200
+    [request] = seen
+    timestamp = request.headers["X-Threadline-Timestamp"]
+    expected = hmac.new(KEY, timestamp.encode() + b"." + request.content, hashlib.sha256)
+    assert request.headers["X-Threadline-Signature"] == "sha256=" + expected.hexdigest()
+    assert json.loads(request.content) == {"card_last4": "4321"}
+    assert backend.signing_key("server-secret", "org-2") != KEY  # one key per organisation
+
+
+async def test_errors_timeouts_and_odd_answers_are_not_ok() -> None:
+    answers = iter(
+        [
+            httpx.Response(503, json={"error": "down"}),
+            httpx.Response(200, text="<html>maintenance</html>"),
+            httpx.Response(200, json=["not", "an", "object"]),
+        ]
+    )
+
+    def company(request: httpx.Request) -> httpx.Response:
+        return next(answers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(company)) as http:
+        for _ in range(3):
+            assert not (await backend.call(http, KEY, _action())).ok
+
+    def timing_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(timing_out)) as http:
+        response = await backend.call(http, KEY, _action("GET"))
+    assert not response.ok and response.status is None

@@ -81,7 +81,30 @@ def read(step: Ask, text: str, today: date) -> Scalar:
 DEFAULT_PATTERNS = {"iban": r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", "other": r"[0-9]{4,34}"}
 
 
+# a number as people write it inside a sentence: digits with spaces, dashes or dots between
+# them ("1234 5678"), or an IBAN's letters and digits
+_NUMBER_IN_TEXT = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9 ]*[A-Z0-9]|[0-9](?:[0-9 \-./]*[0-9])?")
+
+
 def account_number(text: str, pattern: str | None, checksum: str) -> str | None:
+    """The number the answer gives: the whole answer ("1234 5678"), else the one number in
+    it that fits ("it ends in 4321"); None when none fits, or several do."""
+    whole = _account(text, pattern, checksum)
+    if whole is not None:
+        return whole
+    found = set()
+    for candidate in _NUMBER_IN_TEXT.findall(text.upper()):
+        parts = candidate.split()
+        # the longest run of its groups that fits ("PT50 0002 ... 4 THANKS": not THANKS)
+        for end in range(len(parts), 0, -1):
+            value = _account(" ".join(parts[:end]), pattern, checksum)
+            if value is not None:
+                found.add(value)
+                break
+    return found.pop() if len(found) == 1 else None
+
+
+def _account(text: str, pattern: str | None, checksum: str) -> str | None:
     value = re.sub(r"[\s\-./#*]", "", text).upper()
     default = DEFAULT_PATTERNS["iban" if checksum == "iban" else "other"]
     if not re.fullmatch(pattern or default, value):

@@ -34,6 +34,18 @@ TODAY = date(2026, 12, 6)
         ("12-34", r"[0-9]{4}", "none", "1234"),
         ("123", r"[0-9]{4}", "none", None),
         ("abcd", None, "none", None),
+        # inside a sentence: the one number that fits
+        ("it ends in 4321", r"[0-9]{4}", "none", "4321"),
+        ("termina em 43-21, obrigado", r"[0-9]{4}", "none", "4321"),
+        (
+            "my iban is PT50 0002 0123 1234 5678 9015 4 thanks",
+            None,
+            "iban",
+            "PT50000201231234567890154",
+        ),
+        ("card 4539 1488 0343 6467 please", None, "luhn", "4539148803436467"),
+        ("4321 or maybe 8765", r"[0-9]{4}", "none", None),  # two fit: ask again
+        ("it ends in 432", r"[0-9]{4}", "none", None),
     ],
 )
 def test_account_numbers(

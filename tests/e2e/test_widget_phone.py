@@ -239,6 +239,8 @@ async def test_the_app_page_and_the_manage_page_on_a_phone(
     slots = page.locator(".windows button")
     await expect(slots.first).to_be_visible()
     await page.get_by_label("Your phone number").fill("+351 912 345 678")
+    await page.evaluate("window.ThreadlineApp.redraw()")  # as a live wait update does
+    await expect(page.get_by_label("Your phone number")).to_have_value("+351 912 345 678")
     await _fits_a_phone(page)
     await page.screenshot(path="/tmp/app-phone-book.png", full_page=True)  # noqa: S108
     await slots.first.tap()

@@ -26,6 +26,7 @@
     form: null,            // "keep" | "book" | "reschedule"
     windows: null,
     call: load("call"),    // {number, code, expires_at} from "call now"
+    typedPhone: null,      // the phone number as typed, until the form closes
     busy: false,
     error: "",
     socket: null,
@@ -294,8 +295,10 @@
     else if (S.wait || S.call) view = statusView();
     else if (S.reason) view = questionsView();
     else view = reasonsView();
+    var focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : "";
     main.textContent = "";
     main.appendChild(view);
+    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();  // keep the keyboard up
     renderAssurance();
   }
 
@@ -412,7 +415,11 @@
 
   function phoneInput() {
     var known = (S.wait && S.wait.phone) || (S.session && S.session.phone) || "";
-    return el("input", { id: "phone", name: "phone", type: "tel", autocomplete: "tel", maxlength: "32", value: known });
+    // what the customer typed survives a redraw (a live wait update redraws the page)
+    var input = el("input", { id: "phone", name: "phone", type: "tel", autocomplete: "tel", maxlength: "32",
+      value: S.typedPhone != null ? S.typedPhone : known,
+      on: { input: function () { S.typedPhone = input.value; } } });
+    return input;
   }
 
   function formView(kind) {
@@ -422,7 +429,7 @@
     if (kind === "keep") {
       children.push(el("div", { class: "actions" }, [
         el("button", { type: "submit", class: "primary", "data-action": "confirm-keep", text: t("cb_confirm"), disabled: S.busy }),
-        button(t("cb_back"), "back", function () { S.form = null; render(); }),
+        button(t("cb_back"), "back", function () { S.form = null; S.typedPhone = null; render(); }),
       ]));
       return el("form", { on: { submit: function (ev) { ev.preventDefault(); keepPlace(phone.value.trim()); } } }, children);
     }
@@ -435,7 +442,11 @@
           else reschedule(w.start);
         } } });
     })));
-    children.push(el("div", { class: "actions" }, [button(t("cb_back"), "back", function () { S.form = null; render(); })]));
+    children.push(el("div", { class: "actions" }, [button(t("cb_back"), "back", function () {
+      S.form = null;
+      S.typedPhone = null;
+      render();
+    })]));
     return el("div", { "data-form": kind }, children);
   }
 
@@ -472,7 +483,7 @@
     navigator.serviceWorker.register(base + "/sw.js", { scope: base }).catch(function () { /* no PWA */ });
   }
 
-  window.ThreadlineApp = { state: function () { return S; } };  // for tests and debugging
+  window.ThreadlineApp = { state: function () { return S; }, redraw: render };  // for tests and debugging
   render();
   openSession();
   loadIncidents();

@@ -25,6 +25,7 @@ class IncidentView:
     messages: dict[str, str]
     starts_at: datetime
     status: str = "active"
+    expected_end_at: datetime | None = None
 
 
 def fold(text: str) -> str:

@@ -68,6 +68,7 @@ def view(incident: Incident) -> IncidentView:
         messages=dict(incident.messages),
         starts_at=incident.starts_at,
         status=incident.status,
+        expected_end_at=incident.expected_end_at,
     )
 
 
@@ -110,14 +111,13 @@ class IncidentService:
         found = [i for i in await self.active.of(self._ctx, org_id) if in_force(i, now)]
         if not found:
             return []
-        rows = await _rows(self._ctx, org_id, [i.id for i in found])
         return [
             Banner(
                 id=i.id,
                 title=i.title,
                 message=message_for(i.messages, language),
                 starts_at=i.starts_at,
-                expected_end_at=rows[i.id].expected_end_at if i.id in rows else None,
+                expected_end_at=i.expected_end_at,
             )
             for i in sorted(found, key=lambda i: i.starts_at, reverse=True)
         ]
@@ -130,13 +130,6 @@ class IncidentService:
         if not incidents:
             return []
         return matching(incidents, utcnow(), text=text, intent=intent)
-
-
-async def _rows(ctx: Context, org_id: str, ids: list[str]) -> dict[str, Incident]:
-    with org_scope(org_id):
-        async with ctx.db.sessions() as session:
-            rows = await session.scalars(select(Incident).where(Incident.id.in_(ids)))
-            return {row.id: row for row in rows}
 
 
 # ------------------------------------------------------------------ supervisors' API
@@ -446,13 +439,12 @@ async def _tag(
     )
     if exists is not None:
         return
-    org_id = incident.org_id if isinstance(incident, Incident) else None
     thread = await uow.session.get(Thread, thread_id)
     if thread is None:
         return
     uow.session.add(
         IncidentThread(
-            org_id=org_id or thread.org_id,
+            org_id=thread.org_id,
             incident_id=incident.id,
             thread_id=thread_id,
             customer_id=customer_id,

@@ -151,13 +151,15 @@ def simulate(  # one option per knob of the scenario: a planner's command line
     start: Annotated[str, typer.Option(help="clock time the run starts, for labels and --plan")] = (
         "09:00"
     ),
-    interval: Annotated[str, typer.Option(help="reporting interval, e.g. 30m")] = "30m",
+    interval: Annotated[
+        str | None, typer.Option(help="reporting interval, e.g. 15m (default 30m, or the run)")
+    ] = None,
     arrivals_per_hour: Annotated[
         float, typer.Option(min=0.0, help="mean contacts per hour (before --volume)")
-    ] = 120.0,
+    ] = 125.0,
     rate_profile: Annotated[
-        Profile, typer.Option(help="flat, or day: quiet at both ends, peak mid-run (±40%)")
-    ] = Profile.flat,
+        Profile, typer.Option(help="day: quiet at both ends, peak mid-run (±40%); or flat")
+    ] = Profile.day,
     volume: Annotated[float, typer.Option(min=0.0, help="scales arrivals, e.g. 1.3 = +30%")] = 1.0,
     agents: Annotated[
         int | None, typer.Option(min=0, help="agents on shift (default 10; outside --plan)")
@@ -180,7 +182,9 @@ def simulate(  # one option per knob of the scenario: a planner's command line
     callbacks: Annotated[
         Callbacks, typer.Option(help="keep-my-place callbacks: off, on, or both side by side")
     ] = Callbacks.both,
-    offer_after: Annotated[str, typer.Option(help="offer a callback past this EWT")] = "120s",
+    offer_after: Annotated[
+        str, typer.Option(help="offer a callback when the estimated wait is past this")
+    ] = "60s",
     accept_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="share of those offered who accept")
     ] = 0.5,
@@ -201,7 +205,8 @@ def simulate(  # one option per knob of the scenario: a planner's command line
 ) -> None:
     """Simulate a day: service level, ASA, abandonment, callbacks and EWT accuracy."""
     horizon_s = hours * 3600.0
-    interval_s = _duration(interval, "--interval")
+    # The default interval is 30 minutes, or the whole run when it is shorter (--hours 0.25).
+    interval_s = min(1800.0, horizon_s) if interval is None else _duration(interval, "--interval")
     if interval_s > horizon_s:
         raise typer.BadParameter("longer than the run", param_hint="--interval")
     if arrivals_per_hour * volume <= 0:
@@ -463,10 +468,6 @@ def _secs(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.0f} s"
 
 
-def _rase(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
 def _summary_rows(report: Mapping[str, Any]) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
     sc = report["scenario"]
     sl = f"service level ({sc['target']:.0%} target in {sc['answer_within_s']:.0f} s)"
@@ -485,10 +486,10 @@ def _summary_rows(report: Mapping[str, Any]) -> list[tuple[str, Callable[[dict[s
         ("callbacks failed", lambda r: str(r["callbacks"]["failed"])),
         ("callback delay (mean)", lambda r: _secs(r["callbacks"]["mean_delay_s"] or None)),
         ("still waiting at the end", lambda r: str(r["still_waiting"])),
-        ("EWT RASE, shown (blend)", lambda r: _rase(r["ewt"]["rase"]["blend"])),
+        # The estimators' own names and scores (RASE of ql / les / hol) stay in --json.
         (
-            "EWT RASE, ql / les / hol",
-            lambda r: " / ".join(_rase(r["ewt"]["rase"][n]) for n in ("ql", "les", "hol")),
+            "wait shown to callers: typical error",
+            lambda r: _pct(r["ewt"]["rase"]["blend"], 0),
         ),
         ("real wait inside the range shown", lambda r: _pct(r["ewt"]["range_coverage"])),
     ]
@@ -516,7 +517,9 @@ def _print_tables(report: Mapping[str, Any]) -> None:
         summary.add_row(label, *(cell(run) for run in runs.values()))
     console.print(summary)
     per = Table(
-        title="Per interval (contacts by the interval they arrived in)", box=box.SIMPLE_HEAD
+        title="Per interval (contacts by the interval they arrived in)",
+        caption="SL: service level; ASA: average speed of answer; aband.: abandoned",
+        box=box.SIMPLE_HEAD,
     )
     per.add_column("from", no_wrap=True)
     per.add_column("agents", justify="right")
@@ -579,7 +582,7 @@ def write_png(report: Mapping[str, Any], path: Path) -> None:
     queue_ax.set_ylim(bottom=0)
     ab_ax.set(title="Abandonment", ylabel="% of arrivals")
     ab_ax.set_ylim(bottom=0)
-    ewt_ax.set(title="EWT shown vs real wait (contacts who waited)", ylabel="seconds")
+    ewt_ax.set(title="Estimated wait shown vs real wait (contacts who waited)", ylabel="seconds")
     ewt_ax.set_ylim(bottom=0)
     step = max(1, round(3600 / sc["interval_s"]), math.ceil(len(labels) / 12))
     for ax in axes.flat:
@@ -622,7 +625,7 @@ figure{{margin:0}} figcaption{{font-weight:600;margin-bottom:.25rem}}
 <canvas id="sl"></canvas></figure>
 <figure><figcaption>Contacts waiting and ASA</figcaption><canvas id="queue"></canvas></figure>
 <figure><figcaption>Abandonment per interval</figcaption><canvas id="abandon"></canvas></figure>
-<figure><figcaption>EWT shown vs real wait</figcaption><canvas id="ewt"></canvas></figure>
+<figure><figcaption>Estimated wait shown vs real wait</figcaption><canvas id="ewt"></canvas></figure>
 </div>
 <script>{chart_js}</script>
 <script id="report" type="application/json">{data}</script>

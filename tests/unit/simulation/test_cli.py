@@ -123,10 +123,32 @@ def test_the_table_names_every_figure(app: typer.Typer) -> None:
         "abandoned",
         "callbacks answered",
         "callbacks failed",
-        "EWT RASE",
+        "wait shown to callers",
         "Per interval",
     ):
         assert label in output
+    for jargon in ("RASE", "EWT", "ql /", "les", "hol"):  # the estimators' names: --json only
+        assert jargon not in output
+
+
+def test_every_duration_the_help_allows_runs_with_the_defaults(app: typer.Typer) -> None:
+    """--hours accepts 0.25: the default interval shrinks to the run instead of refusing."""
+    code, stdout, output = run(app, "--hours", "0.25", "--json")
+    assert code == 0, output
+    report = json.loads(stdout)
+    assert report["scenario"]["interval_s"] == 900.0
+    assert len(report["runs"]["on"]["intervals"]) == 1
+
+
+def test_the_defaults_show_what_callbacks_change(app: typer.Typer) -> None:
+    """Out of the box, the busy hour makes callers wait past the offer: callbacks are
+    offered, taken, and fewer callers hang up than without them."""
+    code, stdout, output = run(app, "--hours", "4", "--json")
+    assert code == 0, output
+    runs = json.loads(stdout)["runs"]
+    on, off = runs["on"], runs["off"]
+    assert on["callbacks"]["accepted"] >= 20
+    assert on["p_abandon"] < off["p_abandon"]
 
 
 def test_chart_and_html_are_written(app: typer.Typer, tmp_path: Path) -> None:

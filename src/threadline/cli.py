@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from threadline.db import across_orgs
 from threadline.intents import cli as intents_cli
 from threadline.queueing import staffing_cli
 from threadline.simulation import cli as simulate_cli
+
+if TYPE_CHECKING:
+    from threadline.agents.schemas import AgentCreate
 
 app = typer.Typer(help="Threadline: one customer, one thread, every channel.", no_args_is_help=True)
 console = Console()
@@ -127,44 +130,89 @@ async def _with_context(settings: Settings, work):  # type: ignore[no-untyped-de
 
 @app.command("create-agent")
 def create_agent(
-    org: Annotated[str, typer.Option(help="organisation slug (created if missing)")],
+    org: Annotated[str, typer.Option(help="organisation slug (must exist, see --create-org)")],
     email: Annotated[str, typer.Option()],
     name: Annotated[str, typer.Option()],
     role: Annotated[str, typer.Option(help="agent | supervisor | admin")] = "agent",
     skills: Annotated[str, typer.Option(help="e.g. 'cards:4,general:3'")] = "general:3",
     languages: Annotated[str, typer.Option(help="e.g. 'en,pt'")] = "en",
+    create_org: Annotated[
+        bool, typer.Option("--create-org", help="create the organisation if it does not exist")
+    ] = False,
     password: Annotated[
-        str | None, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+        str | None,
+        typer.Option(help="asked for, never echoed, when not given (keeps it out of history)"),
     ] = None,
 ) -> None:
-    """Create an agent account (the password is asked for, never echoed)."""
+    """Create an agent account. Everything is checked before the password is asked for."""
+    from threadline.errors import ThreadlineError
+
+    fields = _agent_fields(email, name, role, skills, languages)
+    _check_agent(fields, "placeholder-password")  # every other field, before the prompt
+    settings = _settings()
+    try:
+        found = asyncio.run(_with_context(settings, lambda ctx: _find_org(ctx, org)))
+    except Exception as exc:  # no database, not migrated: one line, no traceback
+        _cli_error(f"cannot read the database ({_safe_url(settings.database_url)}): {exc}")
+    if not found and not create_org:
+        _cli_error(f"no organisation {org!r}: check the slug, or add --create-org to create it")
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    data = _check_agent(fields, password)
+    try:
+        agent = asyncio.run(_with_context(settings, lambda ctx: _create(ctx, org, data)))
+    except ThreadlineError as exc:
+        _cli_error(exc.message, code=1)
+    console.print(f"[green]created[/green] {agent.email} ({agent.role}) id={agent.id}")
+
+
+def _cli_error(message: str, code: int = 2) -> NoReturn:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _agent_fields(
+    email: str, name: str, role: str, skills: str, languages: str
+) -> dict[str, object]:
+    levels: dict[str, int] = {}
+    for part in (p.strip() for p in skills.split(",") if p.strip()):
+        skill, sep, level = part.partition(":")
+        if not sep or not skill.strip() or not level.strip().isdigit():
+            _cli_error(f"--skills: {part!r} is not SKILL:LEVEL (e.g. cards:4)")
+        levels[skill.strip()] = int(level)
+    return {
+        "email": email,
+        "name": name,
+        "role": role,
+        "skills": levels,
+        "languages": [lang.strip() for lang in languages.split(",") if lang.strip()],
+    }
+
+
+def _check_agent(fields: dict[str, object], password: str) -> AgentCreate:
+    """The agent as the API would take it, or one line per problem and exit code 2."""
     from pydantic import ValidationError
 
     from threadline.agents.schemas import AgentCreate
-    from threadline.errors import ThreadlineError
 
     try:
-        data = AgentCreate.model_validate(
-            {
-                "email": email,
-                "name": name,
-                "role": role,
-                "password": password or "",
-                "skills": {
-                    k.strip(): int(v) for k, v in (p.split(":") for p in skills.split(",") if p)
-                },
-                "languages": [lang.strip() for lang in languages.split(",") if lang.strip()],
-            }
+        return AgentCreate.model_validate({**fields, "password": password})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc'][:1])}: {e['msg']}" for e in exc.errors()
         )
-    except (ValidationError, ValueError) as exc:
-        console.print(f"[red]invalid agent:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        _cli_error(problems)
+
+
+async def _find_org(ctx, org_slug: str) -> bool:  # type: ignore[no-untyped-def]
+    from threadline.errors import NotFound
+    from threadline.orgs.services import get_org_by_slug
+
     try:
-        agent = asyncio.run(_with_context(_settings(), lambda ctx: _create(ctx, org, data)))
-    except ThreadlineError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"[green]created[/green] {agent.email} ({agent.role}) id={agent.id}")
+        await get_org_by_slug(ctx, org_slug)
+    except NotFound:
+        return False
+    return True
 
 
 async def _create(ctx, org_slug: str, data):  # type: ignore[no-untyped-def]
@@ -174,7 +222,7 @@ async def _create(ctx, org_slug: str, data):  # type: ignore[no-untyped-def]
 
     try:
         org = await get_org_by_slug(ctx, org_slug)
-    except NotFound:
+    except NotFound:  # only reached with --create-org (checked before the prompt)
         org = await do_create_org(ctx, org_slug, org_slug)
     return await do_create_agent(ctx, org.id, data)
 

@@ -29,7 +29,7 @@ def _known_channels(capacity: dict[str, int]) -> dict[str, int]:
 
 
 Capacity = Annotated[dict[str, JsonInt], AfterValidator(_known_channels)]
-LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]  # "pt", "pt-BR"
 
 
 class AgentOut(BaseModel):
@@ -55,7 +55,7 @@ class AgentCreate(BaseModel):
     password: str = Field(min_length=8, max_length=200)
     role: Role = "agent"
     skills: dict[str, JsonInt] = Field(default_factory=dict)
-    languages: list[str] = Field(default_factory=lambda: ["en"])
+    languages: list[Language] = Field(default_factory=lambda: ["en"])
     tier: JsonInt = Field(default=1, ge=1, le=5)
     capacity: Capacity = Field(default_factory=lambda: {"chat": 3})
     max_total: JsonInt | None = Field(default=None, ge=1, le=1000)
@@ -67,7 +67,7 @@ class AgentUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=not_null)
     role: Role | None = Field(default=None, json_schema_extra=not_null)
     skills: dict[str, JsonInt] | None = Field(default=None, json_schema_extra=not_null)
-    languages: list[str] | None = Field(default=None, json_schema_extra=not_null)
+    languages: list[Language] | None = Field(default=None, json_schema_extra=not_null)
     tier: JsonInt | None = Field(default=None, ge=1, le=5, json_schema_extra=not_null)
     capacity: Capacity | None = Field(default=None, json_schema_extra=not_null)
     max_total: JsonInt | None = Field(default=None, ge=1, le=1000)

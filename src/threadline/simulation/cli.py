@@ -625,7 +625,7 @@ figure{{margin:0}} figcaption{{font-weight:600;margin-bottom:.25rem}}
 <canvas id="sl"></canvas></figure>
 <figure><figcaption>Contacts waiting and ASA</figcaption><canvas id="queue"></canvas></figure>
 <figure><figcaption>Abandonment per interval</figcaption><canvas id="abandon"></canvas></figure>
-<figure><figcaption>Estimated wait shown vs real wait</figcaption><canvas id="ewt"></canvas></figure>
+<figure><figcaption>Wait shown vs real wait</figcaption><canvas id="ewt"></canvas></figure>
 </div>
 <script>{chart_js}</script>
 <script id="report" type="application/json">{data}</script>

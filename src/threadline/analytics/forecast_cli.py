@@ -1,4 +1,5 @@
-"""`threadline forecast --history FILE.csv --interval 30m --horizon 7d --json`.
+"""`threadline forecast --history FILE.csv --interval 30m --horizon 7d --json`, or
+`--queue NAME [--org SLUG]` to forecast a queue from the database.
 
 Mounted on the main CLI by ``register(app)``; the models are :mod:`threadline.analytics.forecast`.
 Bad input is a one-line message and exit code 2, never a traceback; progress goes to stderr
@@ -21,6 +22,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from threadline.analytics.forecast import Forecast
+    from threadline.analytics.queue_history import QueueHistory
 
 # The models (NumPy, statsmodels, pandas) are imported by the command, not here: other
 # commands should not pay for them at start-up.
@@ -85,8 +87,14 @@ class _Progress:
 
 def forecast_command(
     history: Annotated[
-        Path, typer.Option(help="CSV: interval_start (ISO 8601 with offset), contacts")
-    ],
+        Path | None, typer.Option(help="CSV: interval_start (ISO 8601 with offset), contacts")
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="forecast a queue from the database instead of a file")
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option(help="the queue's organisation (slug), when there are several")
+    ] = None,
     interval: Annotated[str, typer.Option(help="interval length: 15m, 30m or 60m")] = "30m",
     horizon: Annotated[str, typer.Option(help="how far ahead, e.g. 48h, 7d, 2w")] = "7d",
     tz: Annotated[
@@ -97,7 +105,12 @@ def forecast_command(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Forecast contacts per interval from a history file (the best model by backtest)."""
+    """Forecast contacts per interval from a history file or a queue's contacts in the
+    database (the best model by backtest)."""
+    if (history is None) == (queue is None):
+        raise _fail("give either --history FILE.csv or --queue NAME")
+    if org is not None and queue is None:
+        raise _fail("--org goes with --queue")
     try:
         minutes = parse_interval(interval)
         span = parse_horizon(horizon)
@@ -106,25 +119,61 @@ def forecast_command(
         raise _fail(str(exc)) from None
     from threadline.analytics.forecast import HistoryError, forecast, read_history_csv
 
+    source = str(history) if history is not None else f"queue {queue!r}"
+    start = None  # a file's forecast starts after its last interval; a queue's, now
     try:
-        with history.open(encoding="utf-8-sig", newline="") as handle:
-            rows = read_history_csv(handle)
+        if history is not None:
+            with history.open(encoding="utf-8-sig", newline="") as handle:
+                rows = read_history_csv(handle)
+        else:
+            assert queue is not None
+            found = _queue_history(queue, org, minutes)
+            rows, tz, start = found.observations, tz or found.zone, found.now_interval
         result = forecast(
             rows,
             minutes=minutes,
             horizon=span,
+            start=start,
             holidays=closed_days,
             zone=tz,
             progress=_Progress(),
         )
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"cannot read {history}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise _fail(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
     except HistoryError as exc:
-        raise _fail(f"{history}: {exc}") from None
+        raise _fail(f"{source}: {exc}") from None
     if json_out:
         sys.stdout.write(json.dumps(as_json(result)) + "\n")
     else:
         _print(result)
+
+
+def _queue_history(queue: str, org: str | None, minutes: int) -> QueueHistory:
+    """The queue's history from the configured database (THREADLINE_DATABASE_URL)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from threadline.analytics.queue_history import queue_history
+    from threadline.config import Settings
+    from threadline.db import Database
+
+    async def read() -> QueueHistory:
+        db = Database(Settings().database_url)
+        try:
+            return await queue_history(
+                db, queue, org_slug=org, minutes=minutes, now=datetime.now(UTC)
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(read())
+    except OSError as exc:
+        raise _fail(f"cannot read the database: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):  # not migrated, unreachable...
+            raise _fail(f"cannot read the database: {str(exc).splitlines()[0]}") from None
+        raise
 
 
 def register(app: typer.Typer) -> None:

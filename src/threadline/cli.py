@@ -1,9 +1,12 @@
-"""`threadline serve | migrate | demo | create-agent | staffing | forecast`."""
+"""`threadline serve | migrate | demo | create-agent | backup | restore | staffing | forecast`
+(and more: `threadline --help`)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -225,6 +228,78 @@ async def _create(ctx, org_slug: str, data):  # type: ignore[no-untyped-def]
     except NotFound:  # only reached with --create-org (checked before the prompt)
         org = await do_create_org(ctx, org_slug, org_slug)
     return await do_create_agent(ctx, org.id, data)
+
+
+@app.command("backup")
+def backup_command(
+    out: Annotated[
+        Path | None, typer.Option(help="the copy (default: beside the database, timestamped)")
+    ] = None,
+) -> None:
+    """Copy the embedded SQLite database while Threadline runs (online, consistent)."""
+    from datetime import UTC, datetime
+
+    from threadline.backup import BackupError, backup, default_name, free_space_ok
+
+    database = _sqlite_path("backup")
+    target = out or default_name(database, datetime.now(UTC))
+    if database.is_file() and target.parent.is_dir() and not free_space_ok(database, target.parent):
+        _cli_error(f"not enough free space in {target.parent} for a copy of {database}")
+    try:
+        with _pages_progress("backing up") as progress:
+            copied = backup(database, target, progress)
+    except BackupError as exc:
+        _cli_error(str(exc))
+    console.print(
+        f"[green]backed up[/green] {database} -> {copied.path} "
+        f"({copied.size / 1e6:.1f} MB, schema {copied.revision}, integrity checked)"
+    )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="a backup made by `threadline backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Replace the embedded SQLite database with a backup (stop the server first)."""
+    from threadline.backup import BackupError, restore
+    from threadline.migrate import known_revisions, upgrade
+
+    database = _sqlite_path("restore")
+    if not yes:
+        typer.confirm(
+            f"Replace {database} with {file}? (stop Threadline first; the current database "
+            "is kept beside it)",
+            abort=True,
+        )
+    try:
+        with _pages_progress("restoring") as progress:
+            copied = restore(file, database, known_revisions(), progress)
+    except BackupError as exc:
+        _cli_error(str(exc))
+    upgrade(_settings().database_url)  # a backup from an older version is brought up to date
+    console.print(f"[green]restored[/green] {file} -> {copied.path} (schema now up to date)")
+
+
+def _sqlite_path(command: str) -> Path:
+    settings = _settings()
+    path = settings.sqlite_path()
+    if path is None:
+        _cli_error(
+            f"`threadline {command}` is for the embedded SQLite database; on PostgreSQL use "
+            "pg_dump / pg_restore (docs/operations.md)"
+        )
+    return path
+
+
+@contextmanager
+def _pages_progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for copies that take a while."""
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def main() -> None:

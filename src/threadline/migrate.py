@@ -28,3 +28,11 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def make_revision(database_url: str, message: str) -> None:
     command.revision(alembic_config(sync_url(database_url)), message=message, autogenerate=True)
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version of Threadline can upgrade from (or is at)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {script.revision for script in scripts.walk_revisions()}

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadline import __version__
+from threadline.agents.desktops import DesktopPresence
 from threadline.agents.http import router as agents_router
 from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.auth.http import router as auth_router
@@ -136,6 +137,7 @@ def build_context(settings: Settings) -> Context:
     ctx.webhooks = register_webhooks(ctx)
     ctx.bot = register_bot(ctx)
     ctx.incidents = register_incidents(ctx)
+    ctx.desktops = DesktopPresence(ctx)
     return ctx
 
 
@@ -160,11 +162,13 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await ctx.timers.start()
         await ctx.consumers.start()
         ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
+        ctx.desktops.start()
         email_inbound = await start_email_inbound(ctx)
     try:
         yield ctx
     finally:
         await email_inbound.stop()
+        await ctx.desktops.stop()
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker

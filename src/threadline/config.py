@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # handle time assumed for a queue's wait estimates until it has answered contacts
     default_handle_s: float = 300.0
     timer_poll_s: float = 0.25
+    # An agent whose every desktop has closed goes offline after this (agents/desktops.py)
+    presence_grace_s: float = 90.0
     # Durable event consumers (events/log.py): how often each looks for events other nodes
     # logged (this node's commits wake them at once), and how long handled events are kept
     event_poll_s: float = 1.0

@@ -15,6 +15,7 @@ from threadline.db import Database, UnitOfWork
 from threadline.events.bus import Bus
 
 if TYPE_CHECKING:
+    from threadline.agents.desktops import DesktopPresence
     from threadline.channels.outbox import OutboxSender
     from threadline.channels.registry import ChannelRegistry
     from threadline.events.handlers import Handlers
@@ -51,6 +52,7 @@ class Context:
     consumers: ConsumerRunner = field(init=False)
     webhooks: WebhookSender = field(init=False)
     incidents: IncidentService = field(init=False)
+    desktops: DesktopPresence = field(init=False)
     bot: Bot | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:

@@ -32,4 +32,6 @@ class Agent(OrgOwned, Base):
     idle_since: Mapped[datetime] = mapped_column(default=utcnow)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     active: Mapped[bool] = mapped_column(default=True)
+    # When a desktop of this agent was last seen open (agents/desktops.py); None: never.
+    desktop_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -124,6 +124,7 @@ async def stream(websocket: WebSocket) -> None:
         desktop_keys(principal, watched),
         sink=outbox.deliver,
     )
+    ctx.desktops.opened(principal.agent_id)
     try:
         await websocket.send_json(
             {"type": "hello", "agent_id": principal.agent_id, "role": principal.role}
@@ -140,6 +141,7 @@ async def stream(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        ctx.desktops.closed(principal.agent_id)
         ctx.bus.unsubscribe(subscription)
         await outbox.close()
 

@@ -21,6 +21,7 @@ from threadline.auth.http import router as auth_router
 from threadline.auth.services import register as register_auth
 from threadline.boundary import install_boundary
 from threadline.callbacks.dialing import register as register_callbacks
+from threadline.callbacks.erasure import scrub_callbacks
 from threadline.callbacks.http import router as callbacks_router
 from threadline.channels.app.adapter import AppAdapter
 from threadline.channels.app.http import router as app_api_router
@@ -29,6 +30,7 @@ from threadline.channels.chat.adapter import ChatAdapter
 from threadline.channels.chat.http import router as chat_router
 from threadline.channels.email.adapter import EmailAdapter
 from threadline.channels.email.service import start_email_inbound
+from threadline.channels.erasure import scrub_outbox
 from threadline.channels.http import router as channels_router
 from threadline.channels.messenger.adapter import MessengerAdapter
 from threadline.channels.messenger.http import router as messenger_router
@@ -51,18 +53,22 @@ from threadline.customers.services import link_rows_with_customers
 from threadline.db import Database, across_orgs, no_org
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
+from threadline.events.domain import CustomerErased
 from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
 from threadline.logging import configure_logging
+from threadline.privacy.http import router as privacy_router
 from threadline.ratelimit import RateLimits
 from threadline.realtime.http import router as realtime_router
+from threadline.routing.erasure import scrub_contacts
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
 from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
+from threadline.selfservice.erasure import scrub_selfservice
 from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
@@ -71,8 +77,10 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.threads.erasure import make_scrubber
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
+from threadline.verification.erasure import scrub_continuations
 from threadline.web.http import router as web_router
 from threadline.web.security import SecurityMiddleware
 from threadline.webhooks.http import router as webhooks_router
@@ -138,6 +146,16 @@ def build_context(settings: Settings) -> Context:
     ctx.bot = register_bot(ctx)
     ctx.incidents = register_incidents(ctx)
     ctx.desktops = DesktopPresence(ctx)
+    # Erasure: each domain removes what it keeps of the customer, in the same transaction.
+    for scrub in (
+        make_scrubber(settings),
+        scrub_contacts,
+        scrub_callbacks,
+        scrub_outbox,
+        scrub_continuations,
+        scrub_selfservice,
+    ):
+        ctx.handlers.in_transaction(CustomerErased, scrub)
     return ctx
 
 
@@ -210,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         agents_router,
         customers_router,
+        privacy_router,
         threads_router,
         routing_router,
         callbacks_router,

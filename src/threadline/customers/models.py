@@ -25,6 +25,7 @@ class Customer(OrgOwned, Base):
     last_agent_id: Mapped[str | None] = mapped_column(String(36), default=None)
     last_served_at: Mapped[datetime | None] = mapped_column(default=None)
     merged_into_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)  # personal data removed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -382,6 +382,17 @@ class CustomersMerged(DomainEvent):
     reason: str = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CustomerErased(DomainEvent):
+    """The customer's personal data is being erased (right to erasure). Each domain removes
+    or anonymises what it keeps of them in the same transaction (in-transaction handlers,
+    registered in app.build_context); counts and times stay for the aggregates."""
+
+    type: ClassVar[str] = "customer.erased"
+    customer_id: str
+    erased_by: str | None = None
+
+
 # ---------------------------------------------------------------- callbacks
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CallbackChanged(DomainEvent):

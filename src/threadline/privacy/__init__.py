@@ -1,0 +1,1 @@
+"""Customer data duties: export everything kept about a customer, and erase it."""

@@ -53,22 +53,24 @@ from threadline.customers.services import link_rows_with_customers
 from threadline.db import Database, across_orgs, no_org
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
-from threadline.events.domain import CustomerErased
+from threadline.events.domain import CustomerErased, ThreadsPurged
 from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
 from threadline.logging import configure_logging
+from threadline.privacy.http import org_router as privacy_org_router
 from threadline.privacy.http import router as privacy_router
+from threadline.privacy.retention import RETENTION_SWEEP, on_sweep
 from threadline.ratelimit import RateLimits
 from threadline.realtime.http import router as realtime_router
-from threadline.routing.erasure import scrub_contacts
+from threadline.routing.erasure import purge_contacts, scrub_contacts
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
 from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
 from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
-from threadline.selfservice.erasure import scrub_selfservice
+from threadline.selfservice.erasure import purge_selfservice, scrub_selfservice
 from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
@@ -77,7 +79,7 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
-from threadline.threads.erasure import make_scrubber
+from threadline.threads.erasure import make_purger, make_scrubber
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.verification.erasure import scrub_continuations
@@ -156,6 +158,10 @@ def build_context(settings: Settings) -> Context:
         scrub_selfservice,
     ):
         ctx.handlers.in_transaction(CustomerErased, scrub)
+    # Retention: a durable sweep per organisation, each domain removing its share.
+    ctx.timers.register(RETENTION_SWEEP, on_sweep)
+    for purge in (make_purger(settings), purge_contacts, purge_selfservice):
+        ctx.handlers.in_transaction(ThreadsPurged, purge)
     return ctx
 
 
@@ -229,6 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents_router,
         customers_router,
         privacy_router,
+        privacy_org_router,
         threads_router,
         routing_router,
         callbacks_router,

@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import Running, World, login
+from tests.conftest import Running, World, eventually, login
 from threadline.callbacks.models import Callback
 from threadline.config import Settings
 from threadline.customers.models import Customer, Identity
 from threadline.db import utcnow
 from threadline.orgs.models import AuditEntry
 from threadline.routing.models import Contact
+from threadline.threads.erasure import PURGED_BODY
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.web.media import media_store
+from threadline.workers.models import Timer
 
 PDF = b"%PDF-1.4 Marta's statement, account PT50 0000 1234"
 SHARED = b"\x89PNG\r\n\x1a\n the bank's logo, sent to everyone"
@@ -260,3 +262,75 @@ async def test_erasure_waits_for_a_live_conversation_and_another_org_cannot(
         assert (await admin.get("/api/v1/customers/nope/export")).status_code == 404
     finally:
         await admin.aclose()
+
+
+async def test_the_retention_policy_removes_old_resolved_content_durably(
+    server: Running, world: World
+) -> None:
+    marta, rita, digests = await seed(server, world)
+    async with server.ctx.uow() as uow:  # Marta's conversation is 40 days old, Rita's 10
+        for thread in (await uow.session.scalars(select(Thread))).all():
+            days = 40 if thread.customer_id == marta else 10
+            thread.updated_at = utcnow() - timedelta(days=days)
+    admin = await login(server, "admin@example.com")
+    try:
+        assert (await admin.get("/api/v1/org/retention")).json() == {"content_days": None}
+        short = await admin.put("/api/v1/org/retention", json={"content_days": 3})
+        assert short.status_code == 422
+        agent = await login(server, "rui@example.com")
+        refused = await agent.put("/api/v1/org/retention", json={"content_days": 30})
+        await agent.aclose()
+        assert refused.status_code == 403
+        done = await admin.put("/api/v1/org/retention", json={"content_days": 30})
+        assert done.status_code == 200 and done.json() == {"content_days": 30}
+    finally:
+        await admin.aclose()
+
+    async def purged() -> list[ThreadEvent] | None:
+        async with server.ctx.db.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(ThreadEvent)
+                    .join(Thread, Thread.id == ThreadEvent.thread_id)
+                    .where(Thread.customer_id == marta)
+                    .order_by(ThreadEvent.seq)
+                )
+            ).all()
+        return list(rows) if rows and all(r.body == PURGED_BODY for r in rows) else None
+
+    rows = await eventually(purged, timeout=15)
+    assert rows[0].data == {} and rows[0].author_name == "Marta Silva"  # the profile stays
+    store = media_store(server.ctx.settings)
+    assert not store.exists(digests["pdf"]) and store.exists(digests["shared"])
+    async with server.ctx.db.sessions() as session:
+        customer = await session.get(Customer, marta)
+        assert customer is not None and customer.name == "Marta Silva"
+        contact = await session.scalar(select(Contact).where(Contact.customer_id == marta))
+        assert contact is not None and contact.context == {} and contact.ended_at is not None
+        recent = (
+            await session.scalars(
+                select(ThreadEvent.body)
+                .join(Thread, Thread.id == ThreadEvent.thread_id)
+                .where(Thread.customer_id == rita)
+            )
+        ).all()
+        assert recent == ["Our logo"]  # 10 days old: kept
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.kind == "retention_sweep", Timer.fired_at.is_(None), ~Timer.cancelled)
+        )
+        assert pending == 1  # the next sweep, a day later
+    admin = await login(server, "admin@example.com")
+    try:
+        cleared = await admin.put("/api/v1/org/retention", json={"content_days": None})
+        assert cleared.status_code == 200
+    finally:
+        await admin.aclose()
+    async with server.ctx.db.sessions() as session:
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.kind == "retention_sweep", Timer.fired_at.is_(None), ~Timer.cancelled)
+        )
+    assert pending == 0

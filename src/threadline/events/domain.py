@@ -393,6 +393,17 @@ class CustomerErased(DomainEvent):
     erased_by: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadsPurged(DomainEvent):
+    """The organisation's retention policy removes these resolved threads' content (message
+    bodies, files, bot transcripts); each domain's in-transaction handler removes its share.
+    The customers, counts and times stay."""
+
+    type: ClassVar[str] = "threads.purged"
+    thread_ids: list[str]
+    older_than_days: int
+
+
 # ---------------------------------------------------------------- callbacks
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CallbackChanged(DomainEvent):

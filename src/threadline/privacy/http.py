@@ -5,6 +5,8 @@
 - `POST /api/v1/customers/{id}/erase` with `{"confirm": "<the customer's id>"}`: personal data
   removed or anonymised across every thread and domain (customers/erasure.py); refused while a
   conversation is in progress; open callbacks are cancelled first.
+- `GET|PUT /api/v1/org/retention`: how many days resolved conversations keep their content
+  (privacy/retention.py); null keeps it.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from threadline.callbacks.models import Callback
 from threadline.callbacks.services import do_cancel
 from threadline.customers.erasure import do_erase_customer
 from threadline.db import utcnow
-from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid
+from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotFound
+from threadline.orgs.models import Organization
 from threadline.orgs.services import audit
 from threadline.privacy.export import build_zip, customer_document
+from threadline.privacy.retention import MAX_DAYS, MIN_DAYS, replan
 from threadline.routing.models import Contact
 from threadline.routing.services import OPEN_CONTACT
 from threadline.web.media import media_store
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=PROBLEM_RESPONSES)
+org_router = APIRouter(prefix="/api/v1/org", tags=["organisation"], responses=PROBLEM_RESPONSES)
 FINISHED_CALLBACKS = ("completed", "failed", "cancelled")
 
 
@@ -97,3 +102,44 @@ async def erase_customer(customer_id: str, body: EraseIn, principal: Admin, ctx:
         callbacks_cancelled=len(open_callbacks),
         erased_at=erased.erased_at,
     )
+
+
+class RetentionIn(BaseModel):
+    content_days: int | None = Field(
+        ge=MIN_DAYS,
+        le=MAX_DAYS,
+        description="resolved conversations keep their content this many days; null: forever",
+    )
+
+
+class RetentionOut(BaseModel):
+    content_days: int | None
+
+
+@org_router.get("/retention", response_model=RetentionOut)
+async def get_retention(principal: Admin, ctx: Ctx) -> RetentionOut:
+    async with ctx.db.sessions() as session:
+        org = await session.get(Organization, principal.org_id)
+    return RetentionOut(content_days=None if org is None else org.retention_days)
+
+
+@org_router.put("/retention", response_model=RetentionOut)
+async def set_retention(body: RetentionIn, principal: Admin, ctx: Ctx) -> RetentionOut:
+    async with ctx.uow() as uow:
+        org = await uow.lock(Organization, principal.org_id)
+        if org is None:
+            raise NotFound("no such organisation")
+        before = org.retention_days
+        org.retention_days = body.content_days
+        await replan(uow, org.id, body.content_days)
+        audit(
+            uow.session,
+            org.id,
+            principal.agent_id,
+            "org.retention",
+            org.id,
+            before=before,
+            after=body.content_days,
+        )
+    ctx.timers.wake()
+    return RetentionOut(content_days=body.content_days)

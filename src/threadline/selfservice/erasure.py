@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from threadline.db import UnitOfWork
-from threadline.events.domain import CustomerErased
+from threadline.events.domain import CustomerErased, ThreadsPurged
 from threadline.selfservice.bot.models import BotConversation
 from threadline.threads.models import Thread
 
@@ -20,5 +20,16 @@ async def scrub_selfservice(uow: UnitOfWork, event: CustomerErased) -> None:
     await uow.session.execute(
         update(BotConversation)
         .where(BotConversation.org_id == event.org_id, BotConversation.thread_id.in_(threads))
+        .values(state={})
+    )
+
+
+async def purge_selfservice(uow: UnitOfWork, event: ThreadsPurged) -> None:
+    await uow.session.execute(
+        update(BotConversation)
+        .where(
+            BotConversation.org_id == event.org_id,
+            BotConversation.thread_id.in_(event.thread_ids),
+        )
         .values(state={})
     )

@@ -30,6 +30,8 @@ class Thread(OrgOwned, Base):
     agent_read_seq: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # when its content was removed (erasure, retention policy: threads/erasure.py)
+    content_purged_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ThreadEvent(OrgOwned, Base):

@@ -353,3 +353,28 @@ async def test_the_menu_keeps_working_on_numbers_without_a_flow(
     )
     assert refused.status_code == 422
     assert await count(server, BotConversation) == 0
+
+
+async def test_silence_asks_again_and_a_hang_up_ends_the_flow_not_deflected(
+    server: Running, world: World, twilio: FakeTwilio
+) -> None:
+    await flow_number(server, world, twilio)
+    root = twiml(await twilio.call_webhook(url(server), "CA-F6", CALLER, NUMBER, "ringing"))
+    action, _ = flow_gather(root)
+    # the caller says nothing: Twilio follows the Redirect, with no Digits nor speech
+    again = await answer(twilio, root.findtext("Redirect") or "", "CA-F6")
+    assert said(again) == ["Sorry, I did not understand.", "How can I help you today?"]
+    assert query(flow_gather(again)[0])["turn"] == "2"
+    for _ in range(2):  # the status callback, retried
+        ended = await twilio.call_webhook(
+            url(server, "/status"), "CA-F6", CALLER, NUMBER, "completed", CallDuration="12"
+        )
+        assert ended.status_code == 200
+    async with server.ctx.db.sessions() as db:
+        [outcome] = (await db.scalars(select(BotOutcome))).all()
+        conversation = await db.get_one(BotConversation, outcome.conversation_id)
+    assert (outcome.outcome, outcome.reason, outcome.channel) == ("ended", "hung_up", "voice")
+    assert conversation.done and conversation.outcome == "end"
+    late = await answer(twilio, action, "CA-F6", Digits="0")  # a webhook after the end
+    assert ET.tostring(late) == ET.tostring(again)  # changes nothing
+    assert await count(server, BotOutcome) == 1

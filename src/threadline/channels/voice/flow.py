@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.calls import Call
 from threadline.channels.voice.hold import hold_turn
-from threadline.channels.voice.twilio_voice import one
+from threadline.channels.voice.twilio_voice import Params, one
 from threadline.context import Context, VoiceFlows
 from threadline.errors import Invalid
 from threadline.threads.models import ThreadEvent
@@ -90,20 +90,21 @@ def flow_call(call: Call, event: ThreadEvent, language: str | None) -> FlowCall:
     )
 
 
-def flow_input(call: Call, turn: int) -> FlowInput:
-    """The caller's answer in a Gather's post (Digits, SpeechResult, Confidence)."""
-    raw = one(call.params, "Confidence")
+def flow_input(params: Params, turn: int) -> FlowInput:
+    """The caller's answer in a Gather's post (Digits, SpeechResult, Confidence): keys
+    among 0-9 * #, speech trimmed, a confidence outside 0-1 (or unreadable) taken as none."""
+    raw = one(params, "Confidence")
     try:
         confidence: float | None = float(raw) if raw else None
     except ValueError:
         confidence = None
     if confidence is not None and not (math.isfinite(confidence) and 0 <= confidence <= 1):
         confidence = None
-    digits = "".join(c for c in one(call.params, "Digits") if c in "0123456789*#")
+    digits = "".join(c for c in one(params, "Digits") if c in "0123456789*#")
     return FlowInput(
         turn=turn,
         digits=digits[:DIGITS],
-        speech=one(call.params, "SpeechResult").strip()[:SPEECH_CHARS],
+        speech=one(params, "SpeechResult").strip()[:SPEECH_CHARS],
         confidence=confidence,
     )
 

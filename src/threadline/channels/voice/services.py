@@ -327,7 +327,7 @@ async def do_voice_ivr(
     if step == "code":
         return await _code_step(ctx, call, event, lang)
     if step == "flow":
-        document, _ = await flow_turn(ctx, call, event, None, flow_input(call, turn))
+        document, _ = await flow_turn(ctx, call, event, None, flow_input(call.params, turn))
         return document
     digits = one(call.params, "Digits").strip()[:8]
     speech = one(call.params, "SpeechResult").strip()[:300]

@@ -6,17 +6,20 @@ need is clarified, the card's last digits are typed, and the call is handed to t
 queue with the transcript, intent and slots, then connected to the agent who accepts it,
 whose desktop shows the bot's card; "0" or asking for a person hands off at once in the
 caller's language; an incident in force is said first; a retried webhook does not advance
-the flow twice.
+the flow twice (also while the answer is being looked up); an answer that does not come
+within the webhook's budget takes the flow's no-answer path; silence asks again, and a
+hang-up ends the flow, not deflected.
 
 The intent model is a real one (test_bot's: BANKING77's examples of ten intents); the
 knowledge base is the real one, with the demo bank's articles."""
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -39,7 +42,10 @@ from tests.integration.test_voice import (
 )
 from threadline.channels.voice.twilio_voice import client_identity
 from threadline.config import Settings
+from threadline.selfservice.bot import voice as voice_flows
+from threadline.selfservice.bot.knowledge import KnowledgeAnswer
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
+from threadline.selfservice.bot.services import BotRuntime
 from threadline.selfservice.knowledge.demo_articles import load_demo_articles
 from threadline.selfservice.knowledge.models import KbArticle
 from threadline.threads.models import Thread, ThreadEvent
@@ -378,3 +384,55 @@ async def test_silence_asks_again_and_a_hang_up_ends_the_flow_not_deflected(
     late = await answer(twilio, action, "CA-F6", Digits="0")  # a webhook after the end
     assert ET.tostring(late) == ET.tostring(again)  # changes nothing
     assert await count(server, BotOutcome) == 1
+
+
+class SlowArticles:
+    """A knowledge source that takes `delay_s` to find its one article."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.asked = 0
+
+    async def answer(self, org_id: str, question: str, language: str) -> KnowledgeAnswer | None:
+        self.asked += 1
+        await asyncio.sleep(self.delay_s)
+        return KnowledgeAnswer(article_id="kb-pin", title="PIN", text="Open the app, then PIN.")
+
+
+async def test_a_webhook_retried_while_the_answer_is_looked_up_advances_nothing(
+    server: Running, world: World, twilio: FakeTwilio
+) -> None:
+    slow = SlowArticles(3.0)
+    cast(BotRuntime, server.ctx.bot).knowledge = slow
+    await flow_number(server, world, twilio)
+    root = twiml(await twilio.call_webhook(url(server), "CA-F7", CALLER, NUMBER, "ringing"))
+    action, _ = flow_gather(root)
+    asked = {"SpeechResult": "How do I change my PIN?"}
+    first = asyncio.create_task(answer(twilio, action, "CA-F7", **asked))
+    await asyncio.sleep(1.0)
+    retried = await answer(twilio, action, "CA-F7", **asked)  # while the first one works
+    assert not first.done()
+    assert said(retried) == [] and retried.find("Pause") is not None  # wait a second
+    later = retried.findtext("Redirect") or ""
+    assert query(later)["step"] == "flow" and int(query(later)["turn"]) > 1
+    helped = await first
+    assert "Open the app, then PIN." in said(helped)
+    again = await answer(twilio, later, "CA-F7")  # the redirect: the answer, played again
+    assert ET.tostring(again) == ET.tostring(helped)
+    assert slow.asked == 1
+
+
+async def test_an_answer_that_does_not_come_in_time_hands_the_call_to_a_person(
+    server: Running, world: World, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(voice_flows, "MACHINE_BUDGET_S", 1.0)  # Twilio's patience, shortened
+    cast(BotRuntime, server.ctx.bot).knowledge = SlowArticles(30.0)
+    await flow_number(server, world, twilio)
+    root = twiml(await twilio.call_webhook(url(server), "CA-F8", CALLER, NUMBER, "ringing"))
+    action, _ = flow_gather(root)
+    hold = await answer(twilio, action, "CA-F8", SpeechResult="How do I change my PIN?")
+    [announcement] = said(hold)
+    assert announcement.startswith("I am passing you to a colleague")
+    contact = await contact_of(server, "CA-F8")
+    assert contact.queue_id == world.queues["general"].id
+    assert contact.context["bot"]["intent"] == "change_pin"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from threadline.agents.desktops import DesktopPresence
     from threadline.channels.outbox import OutboxSender
     from threadline.channels.registry import ChannelRegistry
+    from threadline.channels.voice.flow import FlowCall, FlowInput, FlowReply
     from threadline.events.handlers import Handlers
     from threadline.events.log import ConsumerRunner
     from threadline.ratelimit import RateLimits
@@ -37,6 +38,24 @@ class Bot(Protocol):
     async def stop(self) -> None: ...
 
 
+class VoiceFlows(Protocol):
+    """A flow run as a phone number's IVR (selfservice/bot/voice.py), as the voice channel
+    (which imports no self-service) sees it: one turn per webhook, TwiML back."""
+
+    def languages(self, flow_id: str) -> list[tuple[str, str]]:
+        """The flow's languages as (code, <Say> language); [] for no such flow."""
+        ...
+
+    async def turn(self, call: FlowCall, given: FlowInput | None) -> FlowReply:
+        """The call's next turn: `given` None starts the flow (once per call); an input
+        for a turn already answered (a retried webhook) gets that answer again."""
+        ...
+
+    async def hung_up(self, org_id: str, thread_id: str, call_seq: int) -> None:
+        """The caller hung up: a flow still running on the call ends (not deflected)."""
+        ...
+
+
 @dataclass(eq=False)
 class Context:
     settings: Settings
@@ -54,6 +73,7 @@ class Context:
     incidents: IncidentService = field(init=False)
     desktops: DesktopPresence = field(init=False)
     bot: Bot | None = field(init=False, default=None)
+    voice_flows: VoiceFlows | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)

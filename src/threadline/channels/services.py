@@ -21,6 +21,8 @@ def _configured(ctx: Context, channel: str, key: str, settings: dict[str, Any]) 
     the endpoint's bot (`bot: {"flow": ID}`), which no adapter knows about, checked here."""
     settings = dict(settings)
     bot = _bot_settings(ctx, channel, settings.pop("bot", None))
+    if bot is not None and channel == "voice":  # a number's flow replaces its IVR menu
+        settings["bot"] = bot
     configured = _adapter_settings(ctx, channel, key, settings)
     return {**configured, "bot": bot} if bot is not None else configured
 
@@ -28,7 +30,7 @@ def _configured(ctx: Context, channel: str, key: str, settings: dict[str, Any]) 
 def _bot_settings(ctx: Context, channel: str, bot: Any) -> dict[str, str] | None:
     if bot is None:
         return None
-    if channel in ("voice", "email"):
+    if channel == "email":
         raise Invalid(f"settings.bot: no bot answers {channel} endpoints", field="settings.bot")
     if not isinstance(bot, dict) or set(bot) != {"flow"} or not isinstance(bot["flow"], str):
         raise Invalid('settings.bot: {"flow": "<flow id>"}', field="settings.bot")

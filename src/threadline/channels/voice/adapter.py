@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -29,7 +29,7 @@ from threadline.channels.contract import (
     SignatureInvalid,
 )
 from threadline.channels.voice import twilio_voice
-from threadline.channels.voice.ivr import Menu, parse_menu
+from threadline.channels.voice.ivr import Menu, flow_menu, parse_menu
 from threadline.channels.voice.twilio_calls import (
     DEFAULT_API_BASE,
     Account,
@@ -65,6 +65,13 @@ class VoiceCredentials:
             token if isinstance(token, str) else "",
             key_secret if isinstance(key_secret, str) and key_secret else None,
         )
+
+
+def flow_of(settings: Mapping[str, Any]) -> str | None:
+    """The flow a number runs as its IVR (`settings.bot.flow`, checked when saved)."""
+    bot = settings.get("bot")
+    flow = bot.get("flow") if isinstance(bot, Mapping) else None
+    return flow if isinstance(flow, str) and flow else None
 
 
 class VoiceAdapter:
@@ -111,15 +118,26 @@ class VoiceAdapter:
         )
         return [update]
 
-    def menu(self, endpoint: EndpointConfig) -> Menu:
-        return parse_menu(endpoint.settings.get("ivr"))
+    def menu(
+        self, endpoint: EndpointConfig, flow_languages: Sequence[tuple[str, str]] = ()
+    ) -> Menu:
+        """The number's menu. A number whose IVR is a flow (`settings.bot`) may set an
+        `ivr` without options (its language question, hold settings and texts), else the
+        flow's languages make its menu."""
+        raw = endpoint.settings.get("ivr")
+        if not flow_of(endpoint.settings):
+            return parse_menu(raw)
+        if raw is None:
+            return flow_menu(flow_languages)
+        return parse_menu(raw, needs_options=False)
 
     def records(self, endpoint: EndpointConfig) -> bool:
         return endpoint.settings.get("record") is True
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the number in E.164; settings: account_sid, api_base, ivr, record, and
-        for softphones api_key_sid and twiml_app_sid."""
+        for softphones api_key_sid and twiml_app_sid; `bot` (checked by the caller) when a
+        flow is the number's IVR."""
         try:
             number = phonenumbers.parse(key, None)
         except phonenumbers.NumberParseException as exc:
@@ -142,7 +160,9 @@ class VoiceAdapter:
         parts = urlsplit(api_base) if isinstance(api_base, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("settings.api_base: an http(s) URL")
-        parse_menu(settings.get("ivr"))  # raises ValueError naming the field
+        flow = flow_of(settings)  # a flow is the IVR: the menu is optional, without options
+        if settings.get("ivr") is not None or not flow:
+            parse_menu(settings.get("ivr"), needs_options=not flow)  # ValueError names the field
         return {
             **settings,
             "provider": "twilio",
@@ -152,7 +172,10 @@ class VoiceAdapter:
 
     def queue_names(self, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The queues an endpoint's IVR sends callers to, by name, each with the setting that
-        names it (`settings.ivr.options[0].queue`)."""
+        names it (`settings.ivr.options[0].queue`); a flow's queues fall back to the
+        endpoint's when missing, like the bot's on the other channels."""
+        if flow_of(settings):
+            return []
         menu = parse_menu(settings.get("ivr"))
         named = [(f"settings.ivr.options[{i}].queue", o.queue) for i, o in enumerate(menu.options)]
         if menu.default_queue:

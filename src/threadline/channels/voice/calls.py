@@ -13,7 +13,7 @@ from threadline.boundary import replace_nul
 from threadline.channels.contract import CallUpdate, InboundRequest
 from threadline.channels.models import Endpoint
 from threadline.channels.registry import channels_of
-from threadline.channels.voice.adapter import VoiceAdapter
+from threadline.channels.voice.adapter import VoiceAdapter, flow_of
 from threadline.channels.voice.ivr import Menu
 from threadline.channels.voice.twilio_voice import CALL_STATUSES, Params, one
 from threadline.channels.webhooks import receive
@@ -37,6 +37,7 @@ class Call:
     sid: str
     params: Params
     update: CallUpdate  # what the webhook says of the call, normalised by the adapter
+    flow: str | None = None  # the flow the number runs as its IVR (settings.bot.flow)
 
 
 async def verified_call(ctx: Context, key: str, request: InboundRequest) -> Call:
@@ -45,13 +46,15 @@ async def verified_call(ctx: Context, key: str, request: InboundRequest) -> Call
     received = await receive(ctx, "voice", key, request)
     endpoint = received.endpoint
     adapter = cast(VoiceAdapter, channels_of(ctx).get("voice"))
+    flow = flow_of(received.config.settings)
+    languages = ctx.voice_flows.languages(flow) if flow and ctx.voice_flows else []
     try:
-        menu = adapter.menu(received.config)
+        menu = adapter.menu(received.config, languages)
     except ValueError as exc:
         raise Invalid(f"the number's IVR is misconfigured: {exc}") from None
     params = replace_nul(request.form)  # signed as sent; stored with any NUL as U+FFFD
     update = replace_nul(next(e for e in received.events if isinstance(e, CallUpdate)))
-    return Call(endpoint, adapter, menu, update.call_sid, params, update)
+    return Call(endpoint, adapter, menu, update.call_sid, params, update, flow)
 
 
 async def call_event(ctx: Context, org_id: str, call_sid: str) -> ThreadEvent | None:

@@ -1,8 +1,8 @@
 """Voice over HTTP.
 
 Provider webhooks under `/webhooks/voice/twilio/{endpoint_key}`: the incoming call (the
-number's Voice URL), `/ivr` (an answer to an IVR question), `/hold` (the hold loop),
-`/hold-callback` (the answer to the offer to call back),
+number's Voice URL), `/ivr` (an answer to an IVR question, or to a flow's turn), `/hold`
+(the hold loop), `/hold-callback` (the answer to the offer to call back),
 `/connect` (where a call is redirected when its offer is accepted), `/dialed` (the outcome of
 dialling the agent), `/status` and `/recording` (status and recording callbacks), and
 `/outbound/answer|dialed|status` for the calls we place. Form posts signed by the provider,
@@ -93,14 +93,19 @@ async def incoming(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
 
 @router.post(PREFIX + "/ivr", openapi_extra=FORM_BODY)
 async def ivr(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
-    """The caller's answer to an IVR question (Digits or SpeechResult)."""
+    """The caller's answer to an IVR question, or to a flow's turn (Digits or SpeechResult)."""
     q = request.query_params
     return await _webhook(
         request,
         ctx,
         endpoint_key,
         lambda call: do_voice_ivr(
-            ctx, call, step=q.get("step", ""), lang=q.get("lang"), tries=_int(request, "tries", 1)
+            ctx,
+            call,
+            step=q.get("step", ""),
+            lang=q.get("lang"),
+            tries=_int(request, "tries", 1),
+            turn=_int(request, "turn", 0),
         ),
     )
 

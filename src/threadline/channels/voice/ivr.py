@@ -20,7 +20,7 @@ language code):
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +81,7 @@ class Menu:
     max_prompts: int = 3
     hold: Hold = field(default_factory=Hold)
     messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    asks_language: bool = True  # False: the caller's language is known, else the first
 
     @property
     def default_language(self) -> Language:
@@ -90,7 +91,7 @@ class Menu:
         return next((lang for lang in self.languages if lang.code == code), None)
 
     def needs_language_step(self, known: str | None) -> bool:
-        return len(self.languages) > 1 and self.language(known) is None
+        return self.asks_language and len(self.languages) > 1 and self.language(known) is None
 
     def text(self, key: str, lang: str) -> str:
         """The endpoint's text for `key` in a language, else the built-in one."""
@@ -186,8 +187,28 @@ def _seconds(value: Any, default: int, where: str, low: int, high: int) -> int:
     return value
 
 
-def parse_menu(raw: Any) -> Menu:
-    """The menu from endpoint settings; raises ValueError naming the faulty field."""
+def flow_menu(languages: Sequence[tuple[str, str]]) -> Menu:
+    """The menu of a number whose IVR is a flow and that sets no `ivr` of its own: the
+    flow's languages (code, <Say> language), the first when the caller's is unknown (no
+    language question: the flow speaks the caller's language when it is known), the
+    built-in texts and hold settings."""
+    known = [Language("", code, say, "") for code, say in languages] or [
+        Language("", "en", "en-US", "")
+    ]
+    return Menu(
+        languages=tuple(known),
+        greeting={},
+        options=(),
+        default_queue=None,
+        default_reason="self_service",
+        asks_language=False,
+    )
+
+
+def parse_menu(raw: Any, *, needs_options: bool = True) -> Menu:
+    """The menu from endpoint settings; raises ValueError naming the faulty field.
+    `needs_options` False: a number whose IVR is a flow (the flow asks what the caller needs),
+    where the menu gives the language question, greeting, hold settings and texts."""
     if not isinstance(raw, Mapping):
         raise ValueError("settings.ivr: an object (languages, greeting, options, ...)")
     raw_languages = raw.get("languages")
@@ -215,7 +236,9 @@ def parse_menu(raw: Any) -> Menu:
     codes = {lang.code for lang in languages}
 
     raw_options = raw.get("options")
-    if not isinstance(raw_options, list) or not raw_options:
+    if not needs_options and raw_options is None:
+        raw_options = []
+    elif not isinstance(raw_options, list) or not raw_options:
         raise ValueError("settings.ivr.options: a non-empty list")
     options = []
     for i, item in enumerate(raw_options):

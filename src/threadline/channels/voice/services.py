@@ -8,7 +8,8 @@ entry; the choice opens the call's contact in its queue and the caller goes on h
 ends while it waits abandons its contact.
 
 The IVR is stateless between webhooks: the step, language and prompt count ride on the
-action URLs, which Twilio signs with the rest."""
+action URLs, which Twilio signs with the rest. A number whose IVR is a flow (flow.py) keeps
+each call's flow state in the database instead, and the turn rides on the action URL."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from threadline.channels.voice.calls import (
     parse_status,
     stored_call_event,
 )
+from threadline.channels.voice.flow import flow_input, flow_turn
 from threadline.channels.voice.hold import hold_turn
 from threadline.channels.voice.ivr import Choice, Language, Option
 from threadline.channels.voice.twilio_voice import ENDED, one
@@ -57,9 +59,18 @@ async def do_voice_incoming(ctx: Context, call: Call) -> str:
         language = await _stored_language(ctx, call)
     if await pending_codes(ctx, call.endpoint.org_id):
         document = _code_question(call, language)
+    elif _runs_flow(call, language):  # the flow greets the caller in their language
+        event = await stored_call_event(ctx, call)
+        document, language = await flow_turn(ctx, call, event, language, None)
     else:
         document = _first_question(call, language)
     return await _incidents_first(ctx, call, language, document)
+
+
+def _runs_flow(call: Call, language: str | None) -> bool:
+    """Whether the number's flow takes the call now: it has one, and the caller's language
+    is known or is not asked (the menu's language question comes first otherwise)."""
+    return call.flow is not None and not call.menu.needs_language_step(language)
 
 
 async def _incidents_first(
@@ -233,7 +244,12 @@ async def _code_step(ctx: Context, call: Call, event: ThreadEvent, lang: str | N
                     ctx, call, contact_id, chosen, turn=0, lead=menu.text("code_ok", chosen.code)
                 )
         lead = menu.text("code_invalid", language.code)
-    question = _first_question(call, language.code if lang else None, greet=False)
+    known = language.code if lang else None
+    if _runs_flow(call, known):
+        question, spoken = await flow_turn(ctx, call, event, known, None)
+        language = menu.language(spoken) or language
+    else:
+        question = _first_question(call, known, greet=False)
     if not lead:
         return question
     return twiml.prepend_say(question, lead, language.say)
@@ -296,15 +312,23 @@ async def pending_codes(ctx: Context, org_id: str) -> bool:
 
 
 # ------------------------------------------------------------------ IVR steps
-async def do_voice_ivr(ctx: Context, call: Call, *, step: str, lang: str | None, tries: int) -> str:
+async def do_voice_ivr(
+    ctx: Context, call: Call, *, step: str, lang: str | None, tries: int, turn: int = 0
+) -> str:
     """One answer to an IVR question (`Digits` or `SpeechResult`, or none on a timeout):
-    record it, then ask the next question, ask again, or queue the call."""
-    if step not in ("code", "language", "menu"):
-        raise Invalid("step: code, language or menu")
+    record it, then ask the next question, ask again, or queue the call. On a number whose
+    IVR is a flow, `flow` is the answer to the flow's turn `turn` (flow.py)."""
+    if step not in ("code", "language", "menu", "flow"):
+        raise Invalid("step: code, language, menu or flow")
+    if (step == "flow") != (call.flow is not None) and step in ("menu", "flow"):
+        raise Invalid(f"step: the number's IVR has no {step} step")
     event = await stored_call_event(ctx, call)
     menu = call.menu
     if step == "code":
         return await _code_step(ctx, call, event, lang)
+    if step == "flow":
+        document, _ = await flow_turn(ctx, call, event, None, flow_input(call.params, turn))
+        return document
     digits = one(call.params, "Digits").strip()[:8]
     speech = one(call.params, "SpeechResult").strip()[:300]
     if step == "language":
@@ -315,6 +339,9 @@ async def do_voice_ivr(ctx: Context, call: Call, *, step: str, lang: str | None,
             return _language_question(call, tries=tries + 1, sorry=True)
         chosen = chosen or menu.default_language
         await _record(ctx, call, event, choice, language=chosen.code)
+        if call.flow is not None:
+            document, _ = await flow_turn(ctx, call, event, chosen.code, None)
+            return document
         return _menu_question(call, chosen, tries=1)
     language = menu.language(lang) or menu.default_language
     choice, option = menu.choose_option(language.code, digits, speech)
@@ -483,6 +510,8 @@ async def do_voice_status(ctx: Context, call: Call) -> str:
             )
     except IntegrityError:
         pass  # a concurrent delivery of the same callback stored it
+    if status in ENDED and call.flow is not None and ctx.voice_flows is not None:
+        await ctx.voice_flows.hung_up(call.endpoint.org_id, event.thread_id, event.seq)
     return twiml.empty()
 
 

@@ -92,6 +92,11 @@ class BotRuntime:
         """Whether an endpoint may name this flow (context.BotFlows)."""
         return self._catalog.knows(flow_id)
 
+    async def machine(self, org_id: str, action: Machine) -> Any:
+        """What a turn asked from outside (an intent, an article, the backend's answer),
+        done as for the chat's turns: the IVR's (voice.py) await it within the webhook."""
+        return await self._perform_machine(org_id, action)
+
     async def stop(self, grace_s: float = 5.0) -> None:
         await finish(self._tasks, grace_s)
         if self._http is not None:
@@ -211,7 +216,7 @@ class BotRuntime:
         try:
             state, actions = advance(flow, state, given, now)
         except FlowMismatch:  # the flow changed under the conversation: a person takes over
-            actions = [_handoff_of(state, "flow_changed")]
+            actions = [handoff_of(state, "flow_changed")]
             state = state.model_copy(update={"waiting": "done", "outcome": "handoff"})
         await self._perform(uow, thread, conversation, state, actions, now)
 
@@ -295,7 +300,7 @@ class BotRuntime:
         self, uow: UnitOfWork, thread: Thread, conversation: BotConversation, handoff: act.HandOff
     ) -> None:
         queue = await self._queue(uow, thread.org_id, handoff.queue, conversation.endpoint_id)
-        context = {"bot": _bot_context(conversation, thread, handoff)}
+        context = {"bot": bot_context(conversation, thread, handoff)}
         contact_id = None
         if queue is None:
             log.error("bot.no_queue", thread_id=thread.id, queue=handoff.queue)
@@ -460,7 +465,11 @@ class BotRuntime:
 async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:
     found: BotConversation | None = await uow.session.scalar(
         select(BotConversation)
-        .where(BotConversation.thread_id == thread_id, BotConversation.done.is_(False))
+        .where(
+            BotConversation.thread_id == thread_id,
+            BotConversation.done.is_(False),
+            BotConversation.channel != "voice",  # a call's flow runs in its webhooks (voice.py)
+        )
         .order_by(BotConversation.started_at.desc())
         .limit(1)
     )
@@ -509,7 +518,7 @@ def _reply_style(channel: str) -> Any:
     return _render_style(channel)
 
 
-def _handoff_of(state: act.State, reason: str) -> act.HandOff:
+def handoff_of(state: act.State, reason: str) -> act.HandOff:
     return act.HandOff(
         reason=reason,
         language=state.language,
@@ -524,7 +533,7 @@ def _handoff_of(state: act.State, reason: str) -> act.HandOff:
     )
 
 
-def _bot_context(
+def bot_context(
     conversation: BotConversation, thread: Thread, handoff: act.HandOff
 ) -> dict[str, Any]:
     """What the agent sees first, and what the customer is never asked again."""

@@ -164,9 +164,18 @@ class IntentTrainer:
         process.start()
         send.close()
         self._processes.add(process)
-        watchdog = asyncio.get_running_loop().call_later(TIMEOUT_S, process.kill)
+        timed_out: list[bool] = []
+
+        def stop_it() -> None:
+            timed_out.append(True)
+            process.kill()
+
+        watchdog = asyncio.get_running_loop().call_later(TIMEOUT_S, stop_it)
         try:
-            return await self._follow(job, receive, process)
+            outcome = await self._follow(job, receive, process)
+            if timed_out:
+                return f"the training took over {TIMEOUT_S // 60} minutes and was stopped"
+            return outcome
         finally:
             watchdog.cancel()
             if process.is_alive():

@@ -17,10 +17,12 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, Running, World, eventually, login, make_world
+from threadline.auth.roles import Principal
 from threadline.config import Settings
 from threadline.orgs.models import Organization
 from threadline.selfservice.bot.classifier import ModelClassifier
 from threadline.selfservice.bot.services import BotRuntime
+from threadline.selfservice.intents.services import IntentTrainer, Training, parse_examples
 
 # Three intents, four ways of saying each in each of the five languages.
 PHRASES = {
@@ -326,3 +328,31 @@ async def test_the_old_model_answers_until_the_new_one_is_in(server: Running, wo
         assert ranked[0].intent == "lost_card"  # the new model, noticed without a restart
     finally:
         await admin.aclose()
+
+
+async def test_a_second_organisation_waits_its_turn_and_a_failure_says_why(
+    tmp_path: Path,
+) -> None:
+    """The trainer alone (no database): one training at a time on the node, the next one
+    "queued" meanwhile; a set it cannot learn from fails with the engine's reason."""
+    trainer = IntentTrainer(tmp_path / "intents", embeddings="none")
+    first = trainer.do_start(
+        Principal("a-1", "org-1", "admin", "Ana"), parse_examples(examples_csv())
+    )
+    gibberish = b"text,category\n!!!,a\n???,a\n...,b\n---,b\n"
+    second = trainer.do_start(Principal("a-2", "org-2", "admin", "Bo"), parse_examples(gibberish))
+    try:
+        await asyncio.sleep(0.5)
+        assert first.state in {"training", "evaluating"}
+        assert second.state == "queued"
+        await eventually(lambda: _settled(second), timeout=120)
+        assert first.state == "done" and first.evaluation is not None
+        assert second.state == "failed"
+        assert second.reason is not None and "cannot learn from these examples" in second.reason
+        assert trainer.model("org-1") is not None and trainer.model("org-2") is None
+    finally:
+        await trainer.stop()
+
+
+async def _settled(job: Training) -> bool:
+    return job.state in {"done", "failed"}

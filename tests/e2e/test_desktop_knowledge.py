@@ -25,6 +25,8 @@ async def test_agent_inserts_a_suggested_article_link_into_the_reply(
     await load_demo_articles(server.ctx, world.org_id, None)
     slug = await _org_slug(server, world)
     context, page, errors = await _page(browser)
+    # a CSP violation or an expression the Alpine CSP build refuses is a console error
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     await _sign_in(page, server, "rui@example.com")
     await page.wait_for_url("**/desktop")
     await expect(page.locator(".conn")).to_have_text("Live")

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import PASSWORD, Running, World, eventually, login, make_world
 from threadline.auth.roles import Principal
 from threadline.config import Settings
+from threadline.errors import Conflict
 from threadline.orgs.models import Organization
 from threadline.selfservice.bot.classifier import ModelClassifier
 from threadline.selfservice.bot.services import BotRuntime
@@ -195,7 +196,7 @@ async def test_only_admins_of_the_organisation(server: Running, world: World) ->
         page = await admin.get("/admin/intents", headers={"Accept-Language": "el"})
         assert page.status_code == 200 and "Προθέσεις" in page.text
         overview = (await admin.get("/api/v1/intents")).json()
-        assert overview == {"model": None, "training": None}
+        assert overview == {"model": None, "training": None, "can_train": True}
         assert (await admin.get(f"{TRAININGS}/latest")).status_code == 404
         no_model = await admin.post("/api/v1/intents/try", json={"text": "my card"})
         assert no_model.status_code == 404
@@ -296,7 +297,8 @@ async def test_five_languages_train_end_to_end_and_the_bot_uses_the_model(
             },
         )
         assert signed_in.status_code == 200, signed_in.text
-        assert (await theirs.get("/api/v1/intents")).json() == {"model": None, "training": None}
+        theirs_now = (await theirs.get("/api/v1/intents")).json()
+        assert theirs_now == {"model": None, "training": None, "can_train": True}
         assert (await theirs.get(f"{TRAININGS}/latest")).status_code == 404
         assert (await theirs.post("/api/v1/intents/try", json={"text": "PIN"})).status_code == 404
 
@@ -352,6 +354,8 @@ async def test_a_second_organisation_waits_its_turn_and_a_failure_says_why(
         assert trainer.model("org-1") is not None and trainer.model("org-2") is None
     finally:
         await trainer.stop()
+    with pytest.raises(Conflict, match="THREADLINE_INTENT_MODELS_DIR"):
+        IntentTrainer(None).do_start(Principal("a-1", "org-1", "admin", "Ana"), [])
 
 
 async def _settled(job: Training) -> bool:

@@ -43,6 +43,7 @@ async def overview(request: Request, principal: Admin) -> IntentsOut:
     return IntentsOut(
         model=ModelOut.model_validate(model) if model else None,
         training=_training(found.latest(principal.org_id)),
+        can_train=found.root is not None,
     )
 
 

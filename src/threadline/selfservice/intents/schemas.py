@@ -59,6 +59,9 @@ class IntentsOut(BaseModel):
 
     model: ModelOut | None
     training: TrainingOut | None
+    can_train: bool = Field(
+        description="whether this server keeps intent models (THREADLINE_INTENT_MODELS_DIR)"
+    )
 
 
 class TryIn(BaseModel):

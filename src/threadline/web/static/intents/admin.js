@@ -24,6 +24,7 @@ document.addEventListener("alpine:init", () => {
     t: config.t,
     maxBytes: config.max_bytes,
     loaded: false,
+    canTrain: true,
     model: null,
     training: null,
     uploading: false,
@@ -40,6 +41,7 @@ document.addEventListener("alpine:init", () => {
         const overview = await T.api("GET", "/api/v1/intents");
         this.model = overview.model;
         this.training = overview.training;
+        this.canTrain = overview.can_train;
         this.loaded = true;
         this.follow();
       } catch (err) {

@@ -75,6 +75,9 @@ from threadline.selfservice.incidents.http import app_router as incidents_app_ro
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
 from threadline.selfservice.incidents.services import register as register_incidents
+from threadline.selfservice.intents.http import router as intents_router
+from threadline.selfservice.intents.pages import router as intents_pages_router
+from threadline.selfservice.intents.services import IntentTrainer
 from threadline.selfservice.knowledge.http import app_router as knowledge_app_router
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
@@ -212,11 +215,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     ctx = build_context(settings)
+    trainer = IntentTrainer(settings.intent_models_dir)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with running(ctx):
-            yield
+            try:
+                yield
+            finally:
+                await trainer.stop()
 
     app = FastAPI(
         title="Threadline",
@@ -228,6 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.intent_trainer = trainer
     install_error_handlers(app)
     install_boundary(app)
     for router in (
@@ -260,6 +268,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents_router,
         incidents_visitor_router,
         incidents_app_router,
+        intents_router,
+        intents_pages_router,
         web_router,
     ):
         app.include_router(router)

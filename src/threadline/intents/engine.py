@@ -15,6 +15,7 @@ pickle: loading a directory someone uploaded runs none of its code.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -237,9 +238,12 @@ class IntentModel:
 
     # -- scoring --------------------------------------------------------------------------
 
-    def scores(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Raw SVM margins, one row per text, one column per class."""
-        features = _features(texts, self.word, self.char, self._embedder, self.settings)
+    def scores(
+        self, texts: Sequence[str], embedded: Matrix | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Raw SVM margins, one row per text, one column per class (``embedded``: the texts'
+        sentence embeddings, when the caller has them already)."""
+        features = _features(texts, self.word, self.char, self._embedder, self.settings, embedded)
         result: npt.NDArray[np.float64] = np.asarray(features @ self._coef_t)
         return result + self.intercept
 
@@ -377,13 +381,15 @@ def train(
     rows: Sequence[Example],
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
+    embedded: Matrix | None = None,
 ) -> IntentModel:
     """A calibrated model from labelled examples.
 
     The temperature is fitted on a stratified held-out part (``calibration_fraction``) scored
     by a model trained on the rest; the final model is then trained on everything, so no
     example is wasted and the temperature is fitted on honest, unseen scores. ``progress`` is
-    told each step as it starts (one of ``TRAINING_STEPS``)."""
+    told each step as it starts (one of ``TRAINING_STEPS``). ``embedded`` are the rows' sentence
+    embeddings when the caller has them already (one row per example, in order)."""
     say = progress or (lambda _step: None)
     s = settings or Settings()
     check_rows(rows)
@@ -393,7 +399,10 @@ def train(
     labels = np.array([index[r.category] for r in rows], dtype=np.int64)
     embedder = embedder_for(s.embeddings)
     say(TRAINING_STEPS[0])
-    embedded = embedder.encode(texts) if embedder is not None else None
+    if embedder is None:
+        embedded = None
+    elif embedded is None or len(embedded) != len(texts):
+        embedded = embedder.encode(texts)
 
     def fit(idx: npt.NDArray[np.int64]) -> tuple[_Ngrams, _Ngrams, LinearSVC]:
         part = [normalise(texts[i]) for i in idx]
@@ -485,33 +494,49 @@ def read_csv(path: Path) -> list[Example]:
     """Rows of a ``text,category`` CSV (UTF-8, a header row, other columns ignored)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in ("text", "category") if c not in header]
-            if not header:
-                raise IntentDataError(f"{path} is empty: expected a header row text,category")
-            if missing:
-                raise IntentDataError(
-                    f"{path}: missing column {', '.join(missing)} (the header is "
-                    f"{','.join(header)}; expected text,category)"
-                )
-            reader.fieldnames = header
-            rows = []
-            for line, raw in enumerate(reader, start=2):
-                text = (raw.get("text") or "").strip()
-                category = (raw.get("category") or "").strip()
-                if not text and not category:
-                    continue
-                if not text or not category:
-                    what = "text" if not text else "category"
-                    raise IntentDataError(f"{path}, line {line}: empty {what}")
-                rows.append(Example(text, category))
+            return _read_rows(handle, str(path))
     except FileNotFoundError as exc:
         raise IntentDataError(f"{path}: no such file") from exc
     except UnicodeDecodeError as exc:
         raise IntentDataError(f"{path} is not UTF-8 text: {exc.reason}") from exc
+
+
+def read_csv_bytes(raw: bytes, name: str) -> list[Example]:
+    """The same from a file's bytes (an upload); `name` stands for the path in messages."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IntentDataError(f"{name} is not UTF-8 text: {exc.reason}") from exc
+    return _read_rows(io.StringIO(text, newline=""), name)
+
+
+def _read_rows(handle: Iterable[str], name: str) -> list[Example]:
+    try:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in ("text", "category") if c not in header]
+        if not header:
+            raise IntentDataError(f"{name} is empty: expected a header row text,category")
+        if missing:
+            raise IntentDataError(
+                f"{name}: missing column {', '.join(missing)} (the header is "
+                f"{','.join(header)}; expected text,category)"
+            )
+        reader.fieldnames = header
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            text = (raw.get("text") or "").strip()
+            category = (raw.get("category") or "").strip()
+            if not text and not category:
+                continue
+            if not text or not category:
+                what = "text" if not text else "category"
+                raise IntentDataError(f"{name}, line {line}: empty {what}")
+            rows.append(Example(text, category))
     except csv.Error as exc:
-        raise IntentDataError(f"{path} is not a valid CSV: {exc}") from exc
+        raise IntentDataError(
+            f"{name}, line {reader.line_num + 1}: not a valid CSV: {exc}"
+        ) from exc
     return rows
 
 

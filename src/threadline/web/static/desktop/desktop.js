@@ -10,6 +10,8 @@ document.addEventListener("alpine:init", () => {
   const WRAPUP_REASONS = ["card_arrival", "card_activation", "lost_card", "billing", "account_access", "complaint", "other"];
   const TYPING_IDLE_MS = 3000;
   const CUSTOMER_TYPING_TTL_MS = 8000;
+  const KB_LANGUAGES = ["en", "pt", "es", "ru", "el"];  // the knowledge base's languages
+  const KB_REFRESH_MS = 400;  // a burst of customer messages asks for suggestions once
 
   /** What the app reached, as agents read it: " · verified · passkey · 2 min ago". */
   const assuranceText = (a) => {
@@ -25,6 +27,19 @@ document.addEventListener("alpine:init", () => {
   const stringsTag = document.getElementById("desktop-strings");
   const S = stringsTag ? JSON.parse(stringsTag.textContent || "{}") : {};
   const tr = (key, values) => String(S[key] || key).replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? values[k] : m));
+  /** A search hit's snippet (escaped by the server, matches in <mark>) as text runs, so the
+   * template can highlight them with x-text (the CSP build has no x-html). */
+  const unescape = (html) => new DOMParser().parseFromString(html, "text/html").documentElement.textContent;
+  const markRuns = (html) => {
+    const runs = [];
+    let marked = false;
+    String(html || "").split(/(<mark>|<\/mark>)/).forEach((part, i) => {
+      if (part === "<mark>") marked = true;
+      else if (part === "</mark>") marked = false;
+      else if (part) runs.push({ key: i, text: unescape(part), mark: marked });
+    });
+    return runs;
+  };
   /** A map link that embeds nothing: OpenStreetMap, opened in a new tab. */
   const osmUrl = (lat, lon) => `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}`;
   const locationOf = (d) => {
@@ -117,6 +132,9 @@ document.addEventListener("alpine:init", () => {
     botWho(line) {
       return `${tr(line.by === "customer" ? "bot_customer" : "bot_bot")}:`;
     },
+    // knowledge base beside the thread: suggestions for what the customer said, or a search
+    kb: { hits: [], query: "", searched: false, loading: false },
+    kbRuns(hit) { return markRuns(hit.snippet_html); },
     events: [],          // the customer's timeline, all threads and channels
     pending: [],         // my replies not yet confirmed: {client_msg_id, body, state}
     customerTyping: false,
@@ -136,6 +154,7 @@ document.addEventListener("alpine:init", () => {
     _typingTimer: null,
     _customerTypingTimer: null,
     _refreshTimer: null,
+    _kbTimer: null,
 
     // ------------------------------------------------------------ start-up
     init() {
@@ -331,11 +350,88 @@ document.addEventListener("alpine:init", () => {
         T.api("GET", `/api/v1/threads/${encodeURIComponent(threadId)}/bot`)
           .then((card) => { if (this.selectedId === threadId) this.botCard = card; })
           .catch(() => {});
+        this.kb = { hits: [], query: "", searched: false, loading: false };
+        this.loadSuggestions();
         await this.ensureCustomer(this.thread.customer_id, true);
         await this.loadTimeline();
       } catch (err) {
         this.flash(err.message, "error");
       }
+    },
+
+    // ------------------------------------------------------------ knowledge base panel
+    /** Articles for the customer's last messages, in the thread's language (the server's
+     * suggestions); a search the agent typed stays until they clear it. */
+    async loadSuggestions() {
+      const threadId = this.selectedId;
+      if (!threadId || this.kb.searched) return;
+      this.kb.loading = true;
+      try {
+        const hits = await T.api("GET", `/api/v1/kb/threads/${encodeURIComponent(threadId)}/suggestions`);
+        if (this.selectedId === threadId && !this.kb.searched) this.kb.hits = hits;
+      } catch (err) {
+        if (this.selectedId === threadId) this.kb.hits = [];
+      } finally {
+        this.kb.loading = false;
+      }
+    },
+
+    scheduleSuggestions() {
+      clearTimeout(this._kbTimer);
+      this._kbTimer = setTimeout(() => this.loadSuggestions(), KB_REFRESH_MS);
+    },
+
+    /** The customer's language if the knowledge base has it, else English. */
+    kbLanguage() {
+      const raw = (this.thread && this.thread.language) || (this.customer && this.customer.language) || "en";
+      const code = String(raw).slice(0, 2).toLowerCase();
+      return KB_LANGUAGES.includes(code) ? code : "en";
+    },
+
+    /** Search in the customer's language; when no article there matches, in English. */
+    async searchKb() {
+      const q = this.kb.query.trim();
+      if (!q) { this.clearKbSearch(); return; }
+      const threadId = this.selectedId;
+      this.kb.loading = true;
+      this.kb.searched = true;
+      try {
+        const ask = (language) => T.api("GET",
+          `/api/v1/kb/search?q=${encodeURIComponent(q)}&language=${language}&limit=5`);
+        const language = this.kbLanguage();
+        let hits = await ask(language);
+        if (!hits.length && language !== "en") hits = await ask("en");
+        if (this.selectedId === threadId) this.kb.hits = hits;
+      } catch (err) {
+        this.flash(err.message, "error");
+      } finally {
+        this.kb.loading = false;
+      }
+    },
+
+    clearKbSearch() {
+      this.kb.query = "";
+      this.kb.searched = false;
+      this.loadSuggestions();
+    },
+
+    /** Put "title: link" into the reply at the cursor (or in place of the selection). */
+    insertLink(hit) {
+      const box = this.$refs.draft;
+      const text = `${hit.title}: ${hit.url}`;
+      const start = box ? box.selectionStart : this.draft.length;
+      const end = box ? box.selectionEnd : this.draft.length;
+      const before = this.draft.slice(0, start);
+      const after = this.draft.slice(end);
+      const lead = before && !/\s$/.test(before) ? " " : "";
+      const tail = after && !/^\s/.test(after) ? " " : "";
+      this.draft = before + lead + text + tail + after;
+      const cursor = (before + lead + text).length;
+      this.$nextTick(() => {
+        if (!box) return;
+        box.focus();
+        box.setSelectionRange(cursor, cursor);
+      });
     },
 
     async loadTimeline() {
@@ -691,7 +787,10 @@ document.addEventListener("alpine:init", () => {
           if (e.kind === "resolved") this.thread.status = "resolved";
           if (e.kind === "transferred") { this.thread.status = "queued"; this.thread.assigned_agent_id = null; }
           if (e.kind === "assigned") { this.thread.status = "assigned"; this.thread.assigned_agent_id = e.author_id; }
-          if (e.kind === "message" && e.author_type === "customer") this.customerTyping = false;
+          if (e.kind === "message" && e.author_type === "customer") {
+            this.customerTyping = false;
+            this.scheduleSuggestions();
+          }
         }
         if (this.addEvent(e, true)) this.markRead();
       }

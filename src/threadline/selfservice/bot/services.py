@@ -56,13 +56,16 @@ log = structlog.get_logger(__name__)
 
 CONSUMER = "selfservice.bot"
 BOT_DEADLINE = "bot_deadline"
-# channels whose customer page draws the bot's buttons; WhatsApp gets reply buttons or a
-# list (Cloud API interactive messages); the other provider channels get numbered choices
-# until their adapters send and read keyboards and quick replies
+# channels whose customer page draws the bot's buttons; the provider channels whose
+# messages carry their own (WhatsApp reply buttons or a list, a Telegram inline keyboard,
+# Messenger quick replies); SMS and email get numbered choices
 BUTTONS = ("chat", "app", "video")
-INTERACTIVE = ("whatsapp",)
+INTERACTIVE = ("whatsapp", "telegram", "messenger")
 SUMMARY_CHARS = 280
 INTERACTIVE_BODY = 1024  # WhatsApp: an interactive message's body text, at most
+# where a rendered message keeps its buttons (render.py's payloads), and the event data key
+# the outbox hands each to its adapter under (OutboundMessage's field of the same name)
+KEYBOARDS = ("interactive", "reply_markup", "quick_replies")
 Machine = act.ClassifyIntent | act.RequestKnowledge | act.CallBackend
 
 
@@ -272,8 +275,9 @@ class BotRuntime:
                 data["choices"] = out.payload.get("choices", [])
             if handing_off and n == len(outgoing):
                 data["handoff"] = True  # the customer page now says they wait for a person
-            if out.payload.get("type") == "interactive":
-                data["interactive"] = out.payload["interactive"]
+            for key in KEYBOARDS:
+                if key in out.payload and channel not in BUTTONS:
+                    data[key] = out.payload[key]
             event = append_event(
                 uow,
                 thread,
@@ -468,8 +472,8 @@ async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:
 
 
 def _render_style(channel: str) -> Any:
-    """How a channel's replies are drawn: buttons on the customer pages and WhatsApp,
-    numbered choices elsewhere (see BUTTONS, INTERACTIVE)."""
+    """How a channel's replies are drawn: buttons on the customer pages, WhatsApp, Telegram
+    and Messenger, numbered choices elsewhere (see BUTTONS, INTERACTIVE)."""
     if channel in BUTTONS or channel in INTERACTIVE:
         return channel
     return "email" if channel == "email" else "sms"
@@ -478,24 +482,20 @@ def _render_style(channel: str) -> Any:
 def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
     """A turn's texts as few messages as the channel's length allows: the outbox sends
     messages side by side, and a provider may deliver them in any order, so a greeting, an
-    answer and its question travel together, in their order (text before a WhatsApp
-    question goes into its body)."""
+    answer and its question travel together, in their order (text before a question with
+    buttons goes into its text: a WhatsApp interactive body, a Telegram or Messenger text)."""
     out: list[Outgoing] = []
     for message in outgoing:
-        interactive = message.payload.get("interactive")
-        if interactive is not None:
-            body = str(interactive.get("body", {}).get("text", ""))
-            if out and "interactive" not in out[-1].payload:
-                text = out[-1].text + "\n\n" + body
-                if len(text) <= INTERACTIVE_BODY:
-                    merged = {**interactive, "body": {"text": text}}
-                    payload = {**message.payload, "interactive": merged}
-                    out[-1] = Outgoing(text, payload, message.choices)
-                    continue
-            out.append(message)
+        if _has_keyboard(message):
+            before = out[-1] if out and not _has_keyboard(out[-1]) else None
+            merged = _with_text_before(message, before, limit) if before else None
+            if merged is not None:
+                out[-1] = merged
+            else:
+                out.append(message)
         elif (
             out
-            and "interactive" not in out[-1].payload
+            and not _has_keyboard(out[-1])
             and (len(out[-1].text) + 2 + len(message.text) <= limit)
         ):
             text = out[-1].text + "\n\n" + message.text
@@ -503,6 +503,26 @@ def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
         else:
             out.append(message)
     return out
+
+
+def _has_keyboard(message: Outgoing) -> bool:
+    return any(key in message.payload for key in KEYBOARDS)
+
+
+def _with_text_before(message: Outgoing, before: Outgoing, limit: int) -> Outgoing | None:
+    """The question with the text said before it in front, when that fits its channel."""
+    interactive = message.payload.get("interactive")
+    if interactive is not None:
+        body = str(interactive.get("body", {}).get("text", ""))
+        text = before.text + "\n\n" + body
+        if len(text) > INTERACTIVE_BODY:
+            return None
+        merged = {**interactive, "body": {"text": text}}
+        return Outgoing(text, {**message.payload, "interactive": merged}, message.choices)
+    text = before.text + "\n\n" + message.text
+    if len(text) > limit:
+        return None
+    return Outgoing(text, {**message.payload, "text": text}, message.choices)
 
 
 def _reply_style(channel: str) -> Any:

@@ -33,6 +33,7 @@ from threadline.aio import finish
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import enqueue_outbound
 from threadline.context import Context
+from threadline.customers.models import Customer
 from threadline.db import UnitOfWork, org_scope, utcnow
 from threadline.errors import ThreadlineError
 from threadline.events.domain import BotDeflected, BotHandedOff, MessageReceived
@@ -110,7 +111,7 @@ class BotRuntime:
         thread = await uow.session.get(Thread, received.thread_id)
         if thread is None or thread.status != "bot":
             return
-        thread = await lock_thread(uow, received.org_id, received.thread_id)
+        thread = await _lock(uow, received.org_id, thread)
         if thread.status != "bot":
             return
         now = utcnow()
@@ -154,7 +155,7 @@ class BotRuntime:
     async def _feed(
         self, uow: UnitOfWork, conversation: BotConversation, given: Any, turn: int
     ) -> None:
-        thread = await lock_thread(uow, conversation.org_id, conversation.thread_id)
+        thread = await _lock(uow, conversation.org_id, conversation.thread_id)
         await uow.session.refresh(conversation)  # as it is now the thread is held
         if conversation.done or conversation.turn != turn or thread.status != "bot":
             return
@@ -459,6 +460,20 @@ class BotRuntime:
     def _flow_name(self, conversation: BotConversation) -> str:
         flow = self._catalog.get(conversation.flow_id)
         return flow.name if flow is not None else "Bot"
+
+
+async def _lock(uow: UnitOfWork, org_id: str, thread: Thread | str) -> Thread:
+    """The thread, row-locked after its customer: the order an inbound message takes them
+    (channels/inbound.py). A turn that writes the thread twice (an entry, then its status)
+    checks the customer's key again on PostgreSQL, which would wait for a message of that
+    customer being stored meanwhile while that one waits for the thread: a deadlock."""
+    if isinstance(thread, str):
+        found = await uow.session.get(Thread, thread)
+        if found is None:
+            return await lock_thread(uow, org_id, thread)  # raises NotFound
+        thread = found
+    await uow.lock(Customer, thread.customer_id)
+    return await lock_thread(uow, org_id, thread.id)
 
 
 async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:

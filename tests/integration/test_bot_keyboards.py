@@ -4,7 +4,7 @@ them, once however often Telegram retries it, and the spinner is stopped
 (answerCallbackQuery); on Messenger they go as quick replies and the tapped one's payload
 answers them. Each is taken to a knowledge-base answer (deflected) and to a person.
 
-The intent model, the knowledge source and their fixtures are test_bot.py's."""
+The intent model and the word-match knowledge source are test_bot.py's."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from tests.fakes.meta import (
     running_fake_graph,
 )
 from tests.fakes.telegram import FakeTelegram, Sent, running_fake_telegram
-from tests.integration.test_bot import (  # noqa: F401 - pytest fixtures, used by name
+from tests.integration.test_bot import (  # noqa: F401 - intent_models, settings: fixtures
+    ARTICLES,
     WordMatchArticles,
+    bot_of,
     intent_models,
-    kb,
     settings,
 )
 from threadline.channels.telegram.services import do_register_telegram_webhook
@@ -49,6 +50,14 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 async def graph() -> AsyncIterator[FakeGraph]:
     async with running_fake_graph() as fake:
         yield fake
+
+
+@pytest.fixture
+async def articles(server: Running) -> WordMatchArticles:
+    """The bot answers from a few articles (test_bot.py's word-match knowledge source)."""
+    source = WordMatchArticles(ARTICLES)
+    bot_of(server).knowledge = source
+    return source
 
 
 @pytest.fixture
@@ -86,7 +95,11 @@ async def _contact(server: Running) -> Contact | None:
 
 
 async def test_telegram_inline_keyboard_tapped_to_an_answer_and_to_a_person(
-    server: Running, world: World, telegram: FakeTelegram, telegram_bot: None, kb: Any
+    server: Running,
+    world: World,
+    telegram: FakeTelegram,
+    telegram_bot: None,
+    articles: WordMatchArticles,
 ) -> None:
     posted = await telegram.post_update(
         telegram.private_message("How do I change my PIN?", language_code="en")
@@ -124,7 +137,9 @@ async def test_telegram_inline_keyboard_tapped_to_an_answer_and_to_a_person(
     clarify = await eventually(lambda: _keyboard(telegram, 2))
     labels = [b["text"] for b in clarify.buttons()]
     assert "My card has not arrived" in labels and labels[-1] == "Talk to a person"
-    assert (await telegram.post_update(telegram.tap(clarify, "Talk to a person"))).status_code == 200
+    assert (
+        await telegram.post_update(telegram.tap(clarify, "Talk to a person"))
+    ).status_code == 200
     contact = await eventually(lambda: _contact(server))
     assert contact.channel == "telegram" and contact.context["bot"]["reason"] == "customer_asked"
     await eventually(lambda: _telegram_text(telegram, "passing you to a colleague"))
@@ -133,7 +148,11 @@ async def test_telegram_inline_keyboard_tapped_to_an_answer_and_to_a_person(
 
 
 async def test_an_old_keyboard_tapped_again_is_a_message_like_any_other(
-    server: Running, world: World, telegram: FakeTelegram, telegram_bot: None, kb: Any
+    server: Running,
+    world: World,
+    telegram: FakeTelegram,
+    telegram_bot: None,
+    articles: WordMatchArticles,
 ) -> None:
     """Telegram keeps old keyboards on screen: a tap on one is read for what it says now."""
     await telegram.post_update(
@@ -171,7 +190,7 @@ async def _messenger_text(graph: FakeGraph, part: str) -> str | None:
 
 
 async def test_messenger_quick_replies_to_an_answer_and_to_the_cards_queue(
-    server: Running, world: World, graph: FakeGraph, messenger_bot: str, kb: Any
+    server: Running, world: World, graph: FakeGraph, messenger_bot: str, articles: WordMatchArticles
 ) -> None:
     async def notify(payload: dict[str, Any]) -> None:
         posted = await graph.notify(messenger_bot, payload)
@@ -200,9 +219,7 @@ async def test_messenger_quick_replies_to_an_answer_and_to_the_cards_queue(
     # still names the choice
     assert titles[-1] == "Talk to a person" and all(len(t) <= 20 for t in titles)
     arrival = next(
-        q
-        for q in clarify.payload["message"]["quick_replies"]
-        if q["payload"] == "card_arrival"
+        q for q in clarify.payload["message"]["quick_replies"] if q["payload"] == "card_arrival"
     )
     await notify(messenger_quick_reply("m_in4", PSID, clarify, arrival["title"]))
     await eventually(lambda: _messenger_text(graph, "last 4 digits"))

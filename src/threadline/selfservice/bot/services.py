@@ -22,6 +22,7 @@ conversation the bot finishes counts as deflected (per intent and article) in
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,16 +39,19 @@ from threadline.db import UnitOfWork, org_scope, utcnow
 from threadline.errors import ThreadlineError
 from threadline.events.domain import BotDeflected, BotHandedOff, MessageReceived
 from threadline.routing.models import Queue
-from threadline.selfservice.bot import backend
+from threadline.selfservice.bot import backend, outage
 from threadline.selfservice.bot.classifier import IntentClassifier
 from threadline.selfservice.bot.flows import FlowCatalog
 from threadline.selfservice.bot.knowledge import KnowledgeSource, NoKnowledge
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
 from threadline.selfservice.flows import actions as act
 from threadline.selfservice.flows.engine import FlowMismatch, advance, start
+from threadline.selfservice.flows.messages import AGENT_CHOICE
 from threadline.selfservice.flows.render import LIMITS, Outgoing, reply_input
 from threadline.selfservice.flows.render import render_messages as render
 from threadline.selfservice.flows.schemas import Flow
+from threadline.selfservice.incidents.matching import IncidentView, message_for
+from threadline.selfservice.incidents.services import do_follow
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, entry_at, lock_thread
 from threadline.workers import timers
@@ -68,6 +72,17 @@ INTERACTIVE_BODY = 1024  # WhatsApp: an interactive message's body text, at most
 # the outbox hands each to its adapter under (OutboundMessage's field of the same name)
 KEYBOARDS = ("interactive", "reply_markup", "quick_replies")
 Machine = act.ClassifyIntent | act.RequestKnowledge | act.CallBackend
+
+
+@dataclass(frozen=True, slots=True)
+class Follower:
+    """Who asked to be told when an incident is fixed, and where."""
+
+    incident_id: str
+    customer_id: str
+    thread_id: str
+    channel: str
+    language: str
 
 
 class BotRuntime:
@@ -124,15 +139,24 @@ class BotRuntime:
         flow = self._flow(conversation)
         if flow is None:
             return
-        state = act.State.model_validate(conversation.state)
+        state, overlay = outage.split(conversation.state)
+        pending = overlay.get("pending")
         entry = await entry_at(uow.session, thread.id, received.seq)
         given = reply_input(
             _reply_style(received.channel),
-            state.choices,
+            outage.choices(state.language) if pending else state.choices,
             received.body or "",
             entry.data if entry is not None else None,
         )
         conversation.last_seq, conversation.channel = received.seq, received.channel
+        if pending:
+            await self._outage_answer(uow, thread, conversation, flow, state, overlay, given, now)
+            return
+        if isinstance(given, act.Message) and state.waiting == "customer":
+            incident = await self._incident(thread.org_id, given.text, overlay)
+            if incident is not None:
+                await self._offer(uow, thread, conversation, state, overlay, incident, given.text)
+                return
         await self._turn(uow, thread, conversation, flow, state, given, now)
 
     async def on_deadline(self, uow: UnitOfWork, timer: Timer) -> None:
@@ -162,7 +186,10 @@ class BotRuntime:
         flow = self._flow(conversation)
         if flow is None:
             return
-        state = act.State.model_validate(conversation.state)
+        state, overlay = outage.split(conversation.state)
+        if isinstance(given, act.Timeout) and (overlay.get("pending") or overlay.get("following")):
+            await self._outage_timeout(uow, thread, conversation, flow, state, overlay)
+            return
         await self._turn(uow, thread, conversation, flow, state, given, utcnow())
 
     # ---- turns --------------------------------------------------------------------------
@@ -181,12 +208,8 @@ class BotRuntime:
             if queue is not None:
                 await self._ctx.routing.enqueue(uow, thread, queue, received.channel)
             return
-        context = act.Context(
-            channel=received.channel,
-            language=thread.language or received.language,
-            message=received.body,
-        )
-        state, actions = start(flow, context, now)
+        language = thread.language or received.language
+        incident = await self._incident(thread.org_id, received.body, {})
         conversation = BotConversation(
             org_id=thread.org_id,
             thread_id=thread.id,
@@ -200,6 +223,14 @@ class BotRuntime:
         )
         uow.session.add(conversation)
         await uow.session.flush()
+        if incident is not None:  # outage mode: the incident first, the flow when asked
+            state = outage.fresh_state(flow, received.channel, language, now)
+            await self._offer(
+                uow, thread, conversation, state, {}, incident, received.body, fresh=True
+            )
+            return
+        context = act.Context(channel=received.channel, language=language, message=received.body)
+        state, actions = start(flow, context, now)
         await self._perform(uow, thread, conversation, state, actions, now)
 
     async def _turn(
@@ -227,10 +258,14 @@ class BotRuntime:
         state: act.State,
         actions: list[Any],
         now: datetime,
+        overlay: dict[str, Any] | None = None,
     ) -> None:
         """Store the turn and do what it says: the replies on the customer's channel, the
-        hand-off or the end, the deadline, and (after the commit) the machine's work."""
-        conversation.state = state.model_dump(mode="json")
+        hand-off or the end, the deadline, and (after the commit) the machine's work.
+        `overlay`: what the conversation knows of outages, when it changes."""
+        if overlay is None:
+            overlay = outage.split(conversation.state)[1]
+        conversation.state = outage.joined(state, overlay)
         conversation.turn += 1
         conversation.updated_at = now
         await self._reply(uow, thread, conversation, actions)
@@ -295,6 +330,167 @@ class BotRuntime:
                 await enqueue_outbound(self._ctx, uow, thread, event)
             except ThreadlineError as exc:  # no address, outside the service window...
                 log.warning("bot.reply_not_sent", thread_id=thread.id, reason=str(exc))
+
+    # ---- outage mode (outage.py) ----------------------------------------------------------
+
+    async def _incident(
+        self, org_id: str, text: str | None, overlay: dict[str, Any]
+    ) -> IncidentView | None:
+        """The incident in force the message is about that this conversation has not said."""
+        incidents = getattr(self._ctx, "incidents", None)
+        if incidents is None or not (text or "").strip():
+            return None
+        said = set(overlay.get("said") or ())
+        found = await incidents.about(org_id, text=text)
+        return next((i for i in found if i.id not in said), None)
+
+    async def _offer(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        state: act.State,
+        overlay: dict[str, Any],
+        incident: IncidentView,
+        text: str | None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Say the incident's message and offer to tell the customer when it is fixed; the
+        flow waits (`fresh`: it has not started yet, and starts with `text`)."""
+        now = utcnow()
+        overlay = {
+            **overlay,
+            "said": [*(overlay.get("said") or ()), incident.id],
+            "pending": {"incident_id": incident.id, "fresh": fresh, "message": text or ""},
+        }
+        said = message_for(incident.messages, state.language)
+        deadline = max(state.deadline or now, now + outage.OFFER_WAIT)
+        waiting = state.model_copy(update={"deadline": deadline})
+        await self._perform(
+            uow, thread, conversation, waiting, [outage.offer(said, state.language)], now, overlay
+        )
+
+    async def _outage_answer(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        flow: Flow,
+        state: act.State,
+        overlay: dict[str, Any],
+        given: Any,
+        now: datetime,
+    ) -> None:
+        """The customer's answer to the offer: be told (registered after the commit), a
+        person, or the flow going on with their message."""
+        pending = overlay["pending"]
+        overlay = {**overlay, "pending": None}
+        answer, text = outage.answer_of(given)
+        if answer == "follow":
+            overlay["following"] = pending["incident_id"]
+            waiting = state.model_copy(update={"deadline": now + outage.FOLLOW_WAIT})
+            await self._perform(uow, thread, conversation, waiting, [], now, overlay)
+            self._follow_after(uow, conversation, thread, pending["incident_id"], state.language)
+            return
+        message = text or pending["message"]
+        given = act.Choice(choice=AGENT_CHOICE) if answer == "agent" else act.Message(text=message)
+        if pending["fresh"]:  # the flow starts now, with what the customer said
+            context = act.Context(
+                channel=conversation.channel, language=state.language, message=message
+            )
+            state, actions = start(flow, context, now)
+            if answer == "agent" and state.waiting != "done":
+                state, actions = advance(flow, state, given, now)
+            await self._perform(uow, thread, conversation, state, actions, now, overlay)
+            return
+        conversation.state = outage.joined(state, overlay)
+        await self._turn(uow, thread, conversation, flow, state, given, now)
+
+    async def _outage_timeout(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        flow: Flow,
+        state: act.State,
+        overlay: dict[str, Any],
+    ) -> None:
+        """No answer to the offer (or no follower registered) by the deadline: a flow that
+        was under way goes on as silence would have it; otherwise the conversation ends."""
+        pending = overlay.get("pending")
+        overlay = {**overlay, "pending": None, "following": None}
+        if pending and not pending["fresh"]:
+            conversation.state = outage.joined(state, overlay)
+            await self._turn(uow, thread, conversation, flow, state, act.Timeout(), utcnow())
+            return
+        end = act.EndConversation(deflected=False, reason="no_reply", intent=None, article_id=None)
+        done = state.model_copy(update={"waiting": "done", "outcome": "end", "deadline": None})
+        await self._perform(uow, thread, conversation, done, [end], utcnow(), overlay)
+
+    def _follow_after(
+        self,
+        uow: UnitOfWork,
+        conversation: BotConversation,
+        thread: Thread,
+        incident_id: str,
+        language: str,
+    ) -> None:
+        """Register the follower once this turn commits (incidents' own transaction), then
+        confirm in the conversation."""
+        org_id, conversation_id, turn = conversation.org_id, conversation.id, conversation.turn
+        follower = Follower(
+            incident_id, thread.customer_id, thread.id, conversation.channel, language
+        )
+
+        async def launch() -> None:
+            with org_scope(org_id):
+                task = asyncio.create_task(
+                    self._follow(org_id, conversation_id, turn, follower), name=f"bot-follow-{turn}"
+                )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        uow.after_commit(launch)
+
+    async def _follow(
+        self, org_id: str, conversation_id: str, turn: int, follower: Follower
+    ) -> None:
+        try:
+            followed = await do_follow(
+                self._ctx,
+                org_id,
+                follower.incident_id,
+                follower.customer_id,
+                channel=follower.channel,
+                thread_id=follower.thread_id,
+                language=follower.language,
+            )
+        except Exception:  # the deadline ends the conversation
+            log.exception("bot.follow_failed", conversation_id=conversation_id)
+            return
+        async with self._ctx.uow() as uow:
+            conversation = await uow.session.get(BotConversation, conversation_id)
+            if conversation is None or conversation.org_id != org_id:
+                return
+            thread = await _lock(uow, org_id, conversation.thread_id)
+            await uow.session.refresh(conversation)
+            if conversation.done or conversation.turn != turn or thread.status != "bot":
+                return
+            state, overlay = outage.split(conversation.state)
+            said = outage.texts(state.language)["followed" if followed else "already_fixed"]
+            reason = "incident_followed" if followed else "incident_fixed"
+            actions = [
+                act.Say(text=said, language=state.language),
+                act.EndConversation(
+                    deflected=True, reason=reason, intent=state.intent, article_id=None
+                ),
+            ]
+            done = state.model_copy(
+                update={"waiting": "done", "outcome": "end", "deflected": True, "deadline": None}
+            )
+            overlay = {**overlay, "following": None}
+            await self._perform(uow, thread, conversation, done, actions, utcnow(), overlay)
 
     async def _hand_off(
         self, uow: UnitOfWork, thread: Thread, conversation: BotConversation, handoff: act.HandOff

@@ -1,0 +1,220 @@
+"""The bot in outage mode (issue 11 §5), on SQLite and PostgreSQL, against the fake
+providers: a WhatsApp customer asking about the broken product first hears the incident's
+message with "tell me when it is fixed" as a button, taps it, is confirmed, and is told on
+WhatsApp when the supervisor resolves it; an SMS customer who answers "continue" goes on
+with the flow, and the incident is not said twice in one conversation.
+
+The intent model and the word-match knowledge source are test_bot.py's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import Running, World, add_endpoint, count, eventually, login
+from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
+from tests.integration.test_bot import (  # noqa: F401 - intent_models, settings: fixtures
+    ARTICLES,
+    WordMatchArticles,
+    bot_of,
+    intent_models,
+    settings,
+)
+from threadline.selfservice.bot.models import BotConversation, BotOutcome
+from threadline.selfservice.bot.outage import CONTINUE_CHOICE, FOLLOW_CHOICE
+from threadline.selfservice.incidents.models import IncidentNotice, IncidentThread
+
+WA_ID = "351912345678"
+NUMBER = "+15005550006"
+TEXTER = "+351912000222"
+INCIDENT = {
+    "title": "Card payments failing",
+    "messages": {
+        "en": "Card payments are failing since 9:00. We are fixing it.",
+        "pt": "Os pagamentos com cartão estão a falhar desde as 9:00. Estamos a resolver.",
+    },
+    "resolution_messages": {"en": "Card payments work again. Sorry for the trouble."},
+    "keywords": ["card payment", "pagamento com cartão"],
+    "products": ["cards"],
+}
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with running_fake_graph() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def articles(server: Running) -> WordMatchArticles:
+    """The bot answers from a few articles (test_bot.py's word-match knowledge source)."""
+    source = WordMatchArticles(ARTICLES)
+    bot_of(server).knowledge = source
+    return source
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with running_fake_twilio() as fake:
+        yield fake
+
+
+async def declare(server: Running) -> dict[str, Any]:
+    supervisor = await login(server, "nikos@example.com")
+    try:
+        created = await supervisor.post("/api/v1/incidents", json=INCIDENT)
+    finally:
+        await supervisor.aclose()
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def _bodies(graph: FakeGraph) -> list[str]:
+    out = []
+    for m in graph.messages:
+        if "interactive" in m.payload:
+            out.append(m.payload["interactive"]["body"]["text"])
+        else:
+            out.append(m.payload.get("text", {}).get("body", ""))
+    return out
+
+
+async def _interactive(graph: FakeGraph) -> dict[str, Any] | None:
+    found = [m.payload["interactive"] for m in graph.messages if "interactive" in m.payload]
+    return found[-1] if found else None
+
+
+async def _text_with(graph: FakeGraph, part: str) -> str | None:
+    return next((b for b in _bodies(graph) if part in b), None)
+
+
+async def _notices(server: Running) -> list[IncidentNotice] | None:
+    async with server.ctx.db.sessions() as db:
+        rows = list(await db.scalars(select(IncidentNotice)))
+    return rows if rows and all(n.status != "waiting" for n in rows) else None
+
+
+async def _outcome(server: Running) -> BotOutcome | None:
+    async with server.ctx.db.sessions() as db:
+        found: BotOutcome | None = await db.scalar(select(BotOutcome))
+        return found
+
+
+async def test_whatsapp_customer_asks_about_the_outage_is_told_and_hears_when_fixed(
+    server: Running, world: World, graph: FakeGraph, articles: WordMatchArticles
+) -> None:
+    incident = await declare(server)
+    body = graph.endpoint("whatsapp", PHONE_NUMBER_ID, "WhatsApp", world.queues["general"].id)
+    body["settings"] = {**body["settings"], "bot": {"flow": "demo-bank"}}
+    await add_endpoint(server, **body)
+    hook = f"{server.base_url}/webhooks/whatsapp/{PHONE_NUMBER_ID}"
+
+    asked = whatsapp_message("wamid.OUT1", WA_ID, "text", body="Why does my card payment fail?")
+    assert (await graph.notify(hook, asked)).status_code == 200
+    offer = await eventually(lambda: _interactive(graph))
+    # the incident's message first, with three reply buttons (they fit WhatsApp's titles)
+    assert offer["type"] == "button"
+    assert offer["body"]["text"] == INCIDENT["messages"]["en"]
+    buttons = [(b["reply"]["id"], b["reply"]["title"]) for b in offer["action"]["buttons"]]
+    assert buttons == [
+        (FOLLOW_CHOICE, "Tell me when fixed"),
+        (CONTINUE_CHOICE, "Continue"),
+        ("agent", "Talk to a person"),
+    ]
+    assert len(graph.messages) == 1  # nothing else was said: no greeting, no classification
+
+    tapped = whatsapp_message(
+        "wamid.OUT2",
+        WA_ID,
+        "interactive",
+        type="button_reply",
+        button_reply={"id": FOLLOW_CHOICE, "title": "Tell me when fixed"},
+    )
+    assert (await graph.notify(hook, tapped)).status_code == 200
+    await eventually(lambda: _text_with(graph, "We will tell you here when it is fixed."))
+    outcome = await eventually(lambda: _outcome(server))
+    assert outcome.outcome == "deflected" and outcome.reason == "incident_followed"
+    async with server.ctx.db.sessions() as db:
+        notice = await db.scalar(select(IncidentNotice))
+        tag = await db.scalar(select(IncidentThread))
+    assert notice is not None and notice.reason == "follow" and notice.channel == "whatsapp"
+    assert notice.status == "waiting" and notice.language == "en"
+    assert tag is not None and tag.incident_id == incident["id"]
+
+    supervisor = await login(server, "nikos@example.com")
+    try:
+        resolved = await supervisor.post(f"/api/v1/incidents/{incident['id']}/resolve", json={})
+        assert resolved.status_code == 200, resolved.text
+    finally:
+        await supervisor.aclose()
+    [told] = await eventually(lambda: _notices(server))
+    assert told.status == "told" and told.told_on == "whatsapp"
+    fixed = await eventually(lambda: _text_with(graph, "Card payments work again"))
+    assert fixed == INCIDENT["resolution_messages"]["en"]
+    assert all(m.payload["to"] == WA_ID for m in graph.messages)
+    assert len(graph.messages) == 3  # the offer, the confirmation, the fix: once each
+
+
+def _sms(sid: str, body: str) -> dict[str, str]:
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": TEXTER,
+        "To": NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+async def _sms_with(twilio: FakeTwilio, part: str, n: int = 1) -> list[str] | None:
+    found = [m.body for m in twilio.messages if part in m.body]
+    return found if len(found) >= n else None
+
+
+async def test_sms_customer_continues_and_the_flow_goes_on_with_the_message_said_once(
+    server: Running, world: World, twilio: FakeTwilio, articles: WordMatchArticles
+) -> None:
+    await declare(server)
+    await add_endpoint(
+        server,
+        channel="sms",
+        key=NUMBER,
+        name="Support line",
+        queue_id=world.queues["general"].id,
+        secret=AUTH_TOKEN,
+        settings={
+            "account_sid": ACCOUNT_SID,
+            "api_base": twilio.base_url,
+            "bot": {"flow": "demo-bank"},
+        },
+    )
+    hook = f"{server.base_url}/webhooks/sms/twilio/{NUMBER.replace('+', '%2B')}"
+
+    async def text(sid: str, body: str) -> None:
+        posted = await twilio.post_signed(hook, _sms(sid, body))
+        assert posted.status_code == 200, posted.text
+
+    await text("SM-O1", "My card payment was refused, how do I change my PIN?")
+    [offer] = await eventually(lambda: _sms_with(twilio, "Card payments are failing"))
+    assert "1. Tell me when fixed" in offer and "2. Continue" in offer
+    assert "0. Talk to a person" in offer
+    await text("SM-O2", "2")
+    # the flow starts with what the customer asked: greeted, then answered from the articles
+    await eventually(lambda: _sms_with(twilio, "virtual assistant"))
+    answer = await eventually(lambda: _sms_with(twilio, "Change PIN"))
+    assert "1. Yes" in answer[0]
+    assert "card payment was refused" in " ".join(articles.asked)
+    # the same incident again in this conversation: not said twice; the flow reads it as
+    # "that did not help" and hands the customer to a person
+    await text("SM-O3", "My card payment still fails")
+    await eventually(lambda: _sms_with(twilio, "passing you to a colleague"))
+    assert len([m for m in twilio.messages if "Card payments are failing" in m.body]) == 1
+    assert await count(server, BotConversation) == 1
+    assert await count(server, IncidentNotice) == 0  # nobody asked to be told
+    outcome = await eventually(lambda: _outcome(server))
+    assert outcome.outcome == "handed_off" and outcome.channel == "sms"

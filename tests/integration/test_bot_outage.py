@@ -2,20 +2,33 @@
 providers: a WhatsApp customer asking about the broken product first hears the incident's
 message with "tell me when it is fixed" as a button, taps it, is confirmed, and is told on
 WhatsApp when the supervisor resolves it; an SMS customer who answers "continue" goes on
-with the flow, and the incident is not said twice in one conversation.
+with the flow, and the incident is not said twice in one conversation; a Telegram customer
+who never answers the offer (in Portuguese) is ended by the durable deadline; a Messenger
+customer asks for a person from it and is handed off with what they said.
 
 The intent model and the word-match knowledge source are test_bot.py's."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import Running, World, add_endpoint, count, eventually, login
-from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
+from tests.fakes.meta import (
+    PAGE_ID,
+    PHONE_NUMBER_ID,
+    FakeGraph,
+    SentMessage,
+    messenger_message,
+    messenger_quick_reply,
+    running_fake_graph,
+    whatsapp_message,
+)
+from tests.fakes.telegram import FakeTelegram, Sent, running_fake_telegram
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from tests.integration.test_bot import (  # noqa: F401 - intent_models, settings: fixtures
     ARTICLES,
@@ -24,11 +37,17 @@ from tests.integration.test_bot import (  # noqa: F401 - intent_models, settings
     intent_models,
     settings,
 )
+from threadline.channels.telegram.services import do_register_telegram_webhook
+from threadline.db import utcnow
+from threadline.routing.models import Contact
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
 from threadline.selfservice.bot.outage import CONTINUE_CHOICE, FOLLOW_CHOICE
+from threadline.selfservice.bot.services import BOT_DEADLINE
 from threadline.selfservice.incidents.models import IncidentNotice, IncidentThread
+from threadline.workers.models import Timer
 
 WA_ID = "351912345678"
+PSID = "6783921054837262"
 NUMBER = "+15005550006"
 TEXTER = "+351912000222"
 INCIDENT = {
@@ -218,3 +237,92 @@ async def test_sms_customer_continues_and_the_flow_goes_on_with_the_message_said
     assert await count(server, IncidentNotice) == 0  # nobody asked to be told
     outcome = await eventually(lambda: _outcome(server))
     assert outcome.outcome == "handed_off" and outcome.channel == "sms"
+
+
+# ---- Telegram: no answer; Messenger: a person ------------------------------------------------
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with running_fake_telegram() as fake:
+        yield fake
+
+
+async def _keyboard(telegram: FakeTelegram) -> Sent | None:
+    return next((m for m in telegram.messages if m.reply_markup is not None), None)
+
+
+async def test_telegram_offer_left_unanswered_ends_at_the_deadline(
+    server: Running, world: World, telegram: FakeTelegram, articles: WordMatchArticles
+) -> None:
+    await declare(server)
+    body = telegram.endpoint("Support bot", world.queues["general"].id)
+    body["settings"] = {**body["settings"], "bot": {"flow": "demo-bank"}}
+    created = await add_endpoint(server, **body)
+    await do_register_telegram_webhook(server.ctx, world.org_id, created["id"])
+    # a Portuguese customer: the incident's Portuguese message, the choices in Portuguese
+    asked = telegram.private_message("O pagamento com cartão não funciona", language_code="pt")
+    assert (await telegram.post_update(asked)).status_code == 200
+    offer = await eventually(lambda: _keyboard(telegram))
+    assert offer.text == INCIDENT["messages"]["pt"]
+    assert [(b["text"], b["callback_data"]) for b in offer.buttons()] == [
+        ("Avisem-me da solução", FOLLOW_CHOICE),
+        ("Continuar", CONTINUE_CHOICE),
+        ("Falar com uma pessoa", "agent"),
+    ]
+    async with server.ctx.db.sessions() as db:
+        timer = await db.scalar(
+            select(Timer).where(
+                Timer.kind == BOT_DEADLINE, Timer.fired_at.is_(None), Timer.cancelled.is_(False)
+            )
+        )
+    assert timer is not None and timer.due_at > utcnow() + timedelta(minutes=5)
+    async with server.ctx.uow() as uow:  # ... the customer is gone: the deadline comes now
+        await uow.session.execute(update(Timer).where(Timer.id == timer.id).values(due_at=utcnow()))
+    server.ctx.timers.wake()
+    outcome = await eventually(lambda: _outcome(server))
+    assert outcome.outcome == "ended" and outcome.reason == "no_reply"
+    assert len(telegram.messages) == 1  # nothing more was said
+    assert await count(server, IncidentNotice) == 0
+
+
+async def test_messenger_customer_asks_for_a_person_from_the_offer(
+    server: Running, world: World, graph: FakeGraph, articles: WordMatchArticles
+) -> None:
+    await declare(server)
+    body = graph.endpoint("messenger", PAGE_ID, "Page", world.queues["general"].id)
+    body["settings"] = {**body["settings"], "bot": {"flow": "demo-bank"}}
+    await add_endpoint(server, **body)
+    hook = f"{server.base_url}/webhooks/messenger/{PAGE_ID}"
+    asked = messenger_message("m_o1", PSID, "My card payment keeps failing at the shop")
+    assert (await graph.notify(hook, asked)).status_code == 200
+
+    async def offered() -> SentMessage | None:
+        return next((m for m in graph.messages if "quick_replies" in m.payload["message"]), None)
+
+    offer = await eventually(offered)
+    assert offer.payload["message"]["text"] == INCIDENT["messages"]["en"]
+    tapped = messenger_quick_reply("m_o2", PSID, offer, "Talk to a person")
+    assert (await graph.notify(hook, tapped)).status_code == 200
+    contact = await eventually(lambda: _contact(server))
+    context = contact.context["bot"]
+    assert context["reason"] == "customer_asked" and contact.channel == "messenger"
+    assert "card payment keeps failing" in context["summary"]  # never asked again
+    await eventually(lambda: _tagged(server))  # the contact is about the incident
+
+    async def handed_off() -> str | None:
+        texts = [str(m.payload["message"].get("text", "")) for m in graph.messages]
+        return next((t for t in texts if "passing you to a colleague" in t), None)
+
+    await eventually(handed_off)
+    assert len(graph.messages) == 2
+
+
+async def _contact(server: Running) -> Contact | None:
+    async with server.ctx.db.sessions() as db:
+        found: Contact | None = await db.scalar(select(Contact))
+        return found
+
+
+async def _tagged(server: Running) -> bool:
+    return await count(server, IncidentThread) == 1

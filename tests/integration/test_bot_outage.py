@@ -82,10 +82,10 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
         yield fake
 
 
-async def declare(server: Running) -> dict[str, Any]:
+async def declare(server: Running, **changes: Any) -> dict[str, Any]:
     supervisor = await login(server, "nikos@example.com")
     try:
-        created = await supervisor.post("/api/v1/incidents", json=INCIDENT)
+        created = await supervisor.post("/api/v1/incidents", json={**INCIDENT, **changes})
     finally:
         await supervisor.aclose()
     assert created.status_code == 201, created.text
@@ -237,6 +237,48 @@ async def test_sms_customer_continues_and_the_flow_goes_on_with_the_message_said
     assert await count(server, IncidentNotice) == 0  # nobody asked to be told
     outcome = await eventually(lambda: _outcome(server))
     assert outcome.outcome == "handed_off" and outcome.channel == "sms"
+
+
+async def sms_bot(server: Running, world: World, twilio: FakeTwilio) -> str:
+    await add_endpoint(
+        server,
+        channel="sms",
+        key=NUMBER,
+        name="Support line",
+        queue_id=world.queues["general"].id,
+        secret=AUTH_TOKEN,
+        settings={
+            "account_sid": ACCOUNT_SID,
+            "api_base": twilio.base_url,
+            "bot": {"flow": "demo-bank"},
+        },
+    )
+    return f"{server.base_url}/webhooks/sms/twilio/{NUMBER.replace('+', '%2B')}"
+
+
+async def test_an_incident_named_by_intent_is_said_once_the_message_is_classified(
+    server: Running, world: World, twilio: FakeTwilio, articles: WordMatchArticles
+) -> None:
+    """No word of the incident in the message: the classifier's intent names it. The flow
+    resumes with that intent on "continue"."""
+    await declare(
+        server,
+        title="PIN changes unavailable",
+        messages={"en": "PIN changes are unavailable until noon."},
+        keywords=[],
+        products=[],
+        intents=["change_pin"],
+    )
+    hook = await sms_bot(server, world, twilio)
+    sent = await twilio.post_signed(hook, _sms("SM-I1", "How do I change my PIN?"))
+    assert sent.status_code == 200
+    [offer] = await eventually(lambda: _sms_with(twilio, "PIN changes are unavailable"))
+    assert "1. Tell me when fixed" in offer and "2. Continue" in offer
+    assert not articles.asked  # the flow waits: nothing looked up yet
+    assert (await twilio.post_signed(hook, _sms("SM-I2", "2"))).status_code == 200
+    answer = await eventually(lambda: _sms_with(twilio, "Change PIN"))
+    assert "1. Yes" in answer[0] and articles.asked == ["How do I change my PIN?"]
+    assert len([m for m in twilio.messages if "PIN changes are unavailable" in m.body]) == 1
 
 
 # ---- Telegram: no answer; Messenger: a person ------------------------------------------------

@@ -79,8 +79,13 @@ def split(stored: dict[str, Any]) -> tuple[act.State, dict[str, Any]]:
     incident, whether the flow has not started yet (`fresh`), the customer's message) and
     `following` (the incident a follower is being registered for)."""
     engine = {k: v for k, v in stored.items() if k != OVERLAY}
+    return act.State.model_validate(engine), overlay_of(stored)
+
+
+def overlay_of(stored: dict[str, Any]) -> dict[str, Any]:
+    """The overlay alone (a conversation just begun has no state yet)."""
     overlay = stored.get(OVERLAY)
-    return act.State.model_validate(engine), dict(overlay) if isinstance(overlay, dict) else {}
+    return dict(overlay) if isinstance(overlay, dict) else {}
 
 
 def joined(state: act.State, overlay: dict[str, Any]) -> dict[str, Any]:

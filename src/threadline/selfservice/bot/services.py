@@ -22,12 +22,14 @@ conversation the bot finishes counts as deflected (per intent and article) in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from threadline.aio import finish
@@ -71,7 +73,10 @@ INTERACTIVE_BODY = 1024  # WhatsApp: an interactive message's body text, at most
 # where a rendered message keeps its buttons (render.py's payloads), and the event data key
 # the outbox hands each to its adapter under (OutboundMessage's field of the same name)
 KEYBOARDS = ("interactive", "reply_markup", "quick_replies")
+# where a customer's message carries the button it came from (render.reply_input reads them)
+BUTTON_KEYS = ("postback", "quick_reply", "callback_data", "reply_id")
 Machine = act.ClassifyIntent | act.RequestKnowledge | act.CallBackend
+INPUT: TypeAdapter[act.Input] = TypeAdapter(act.Input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,8 @@ class BotRuntime:
         )
         conversation.last_seq, conversation.channel = received.seq, received.channel
         if pending:
+            if isinstance(given, act.Message) and _tapped(entry.data if entry else None):
+                given = act.Choice(choice="")  # a button of an earlier question: go on
             await self._outage_answer(uow, thread, conversation, flow, state, overlay, given, now)
             return
         if isinstance(given, act.Message) and state.waiting == "customer":
@@ -190,6 +197,18 @@ class BotRuntime:
         if isinstance(given, act.Timeout) and (overlay.get("pending") or overlay.get("following")):
             await self._outage_timeout(uow, thread, conversation, flow, state, overlay)
             return
+        if (
+            isinstance(given, act.IntentPrediction)
+            and state.waiting == "intent"
+            and given.request == state.request
+            and not overlay.get("pending")
+        ):  # the message's intent may be what an incident is about
+            incident = await self._incident_of_intent(thread.org_id, flow, state, given, overlay)
+            if incident is not None:
+                await self._offer(
+                    uow, thread, conversation, state, overlay, incident, state.pending, given
+                )
+                return
         await self._turn(uow, thread, conversation, flow, state, given, utcnow())
 
     # ---- turns --------------------------------------------------------------------------
@@ -264,7 +283,7 @@ class BotRuntime:
         hand-off or the end, the deadline, and (after the commit) the machine's work.
         `overlay`: what the conversation knows of outages, when it changes."""
         if overlay is None:
-            overlay = outage.split(conversation.state)[1]
+            overlay = outage.overlay_of(conversation.state or {})
         conversation.state = outage.joined(state, overlay)
         conversation.turn += 1
         conversation.updated_at = now
@@ -344,6 +363,27 @@ class BotRuntime:
         found = await incidents.about(org_id, text=text)
         return next((i for i in found if i.id not in said), None)
 
+    async def _incident_of_intent(
+        self,
+        org_id: str,
+        flow: Flow,
+        state: act.State,
+        prediction: act.IntentPrediction,
+        overlay: dict[str, Any],
+    ) -> IncidentView | None:
+        """The incident in force whose intents include the message's, when the classifier
+        is as sure of it as the flow's branch needs to be, and not said yet."""
+        incidents = getattr(self._ctx, "incidents", None)
+        if incidents is None or not prediction.ranked:
+            return None
+        top = max(prediction.ranked, key=lambda s: s.confidence)
+        step = flow.step(state.step)
+        if top.confidence < getattr(step, "threshold", 1.0):
+            return None
+        said = set(overlay.get("said") or ())
+        found = await incidents.about(org_id, intent=top.intent)
+        return next((i for i in found if i.id not in said), None)
+
     async def _offer(
         self,
         uow: UnitOfWork,
@@ -353,17 +393,22 @@ class BotRuntime:
         overlay: dict[str, Any],
         incident: IncidentView,
         text: str | None,
+        resume: act.Input | None = None,
         *,
         fresh: bool = False,
     ) -> None:
         """Say the incident's message and offer to tell the customer when it is fixed; the
-        flow waits (`fresh`: it has not started yet, and starts with `text`)."""
+        flow waits (`fresh`: it has not started yet, and starts with `text`; `resume`: the
+        answer the flow was about to read, the intent that matched, read on "continue")."""
         now = utcnow()
-        overlay = {
-            **overlay,
-            "said": [*(overlay.get("said") or ()), incident.id],
-            "pending": {"incident_id": incident.id, "fresh": fresh, "message": text or ""},
+        pending = {
+            "incident_id": incident.id,
+            "fresh": fresh,
+            "message": text or "",
+            "resume": resume.model_dump(mode="json") if resume is not None else None,
         }
+        overlay = {**overlay, "said": [*(overlay.get("said") or ()), incident.id]}
+        overlay["pending"] = pending
         said = message_for(incident.messages, state.language)
         deadline = max(state.deadline or now, now + outage.OFFER_WAIT)
         waiting = state.model_copy(update={"deadline": deadline})
@@ -395,6 +440,8 @@ class BotRuntime:
             return
         message = text or pending["message"]
         given = act.Choice(choice=AGENT_CHOICE) if answer == "agent" else act.Message(text=message)
+        if answer == "continue" and pending.get("resume"):  # the intent the flow waited for
+            given = INPUT.validate_python(pending["resume"])
         if pending["fresh"]:  # the flow starts now, with what the customer said
             context = act.Context(
                 channel=conversation.channel, language=state.language, message=message
@@ -420,7 +467,7 @@ class BotRuntime:
         was under way goes on as silence would have it; otherwise the conversation ends."""
         pending = overlay.get("pending")
         overlay = {**overlay, "pending": None, "following": None}
-        if pending and not pending["fresh"]:
+        if pending and not pending["fresh"] and not pending.get("resume"):
             conversation.state = outage.joined(state, overlay)
             await self._turn(uow, thread, conversation, flow, state, act.Timeout(), utcnow())
             return
@@ -670,6 +717,11 @@ async def _lock(uow: UnitOfWork, org_id: str, thread: Thread | str) -> Thread:
         thread = found
     await uow.lock(Customer, thread.customer_id)
     return await lock_thread(uow, org_id, thread.id)
+
+
+def _tapped(data: Mapping[str, Any] | None) -> bool:
+    """Whether a message is a button's (render.py's payload keys), not typed."""
+    return any(key in (data or {}) for key in BUTTON_KEYS)
 
 
 async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:

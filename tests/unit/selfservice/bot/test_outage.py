@@ -64,3 +64,4 @@ def test_the_overlay_rides_beside_the_engine_state_and_leaves_it_as_it_was() -> 
     assert back == state and read == overlay
     assert outage.OVERLAY not in outage.joined(state, {})
     assert outage.split(state.model_dump(mode="json")) == (state, {})
+    assert outage.overlay_of({}) == {}  # a conversation just begun has no state yet

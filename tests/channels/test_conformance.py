@@ -590,7 +590,9 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         },
         {"kind": "message", "body": "Please call her"},
     ],
-    "messenger/text.json": [{"kind": "message", "body": "hello, world!"}],
+    "messenger/text.json": [
+        {"kind": "message", "body": "hello, world!", "quick_reply": "DEVELOPER_DEFINED_PAYLOAD"}
+    ],
     "messenger/image.json": [{"kind": "message", "body": "", "files": 1}],
     "messenger/location.json": [
         {
@@ -647,6 +649,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "telegram/message_with_voice.json": [{"kind": "message", "body": "", "files": 1}],
     "telegram/reply_message.json": [{"kind": "message", "body": "Reply to quoted message"}],
     "telegram/message_with_game.json": [{"ignored": True}],
+    "telegram/callback_query.json": [{"kind": "message", "body": "Yes", "callback_data": "yes"}],
     "telegram/shipping_query.json": [{"ignored": True}],
     "sms/inbound_text.json": [{"kind": "message", "body": "Hola, necesito ayuda con mi pedido"}],
     "sms/inbound_mms.json": [{"kind": "message", "body": "", "files": 1}],
@@ -834,7 +837,7 @@ def summary(item: Read) -> dict[str, Any]:
         out["relates_to"] = item.relates_to
     if item.attachments:
         out["files"] = len(item.attachments)
-    for name in ("location", "contacts"):
+    for name in ("location", "contacts", "callback_data", "quick_reply"):
         if name in item.data:
             out[name] = item.data[name]
     if (unsupported := item.data.get("unsupported")) is not None:
@@ -876,7 +879,8 @@ def test_every_recorded_payload_reads_into_normalised_events(
             assert event.sender_name == NAMES[channel]
         else:
             raw = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-            sender = (raw.get("message") or raw.get("edited_message"))["from"]
+            update = raw.get("message") or raw.get("edited_message") or raw["callback_query"]
+            sender = update["from"]
             given = (sender.get("first_name"), sender.get("last_name"))
             assert event.sender_name == " ".join(p for p in given if p)
 

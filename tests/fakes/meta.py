@@ -147,6 +147,8 @@ class FakeGraph:
             return _error(400, 100, "(#100) param recipient and message are required")
         if message.get("text") and attachment:
             return _error(400, 100, "(#100) Only one of text or attachment can be specified")
+        if "quick_replies" in message and (refusal := _quick_replies_refusal(message)):
+            return _error(400, 100, f"(#100) {refusal}")
         sent = SentMessage("m_" + uuid.uuid4().hex, "me/messages", payload)
         self.messages.append(sent)
         return JSONResponse({"recipient_id": recipient, "message_id": sent.id})
@@ -261,6 +263,40 @@ def messenger_event(event: dict[str, Any], page_id: str = PAGE_ID) -> dict[str, 
         "object": "page",
         "entry": [{"id": page_id, "time": 1760000000000, "messaging": [event]}],
     }
+
+
+def messenger_quick_reply(
+    mid: str, psid: str, sent: SentMessage, title: str, page_id: str = PAGE_ID
+) -> dict[str, Any]:
+    """The customer tapping the quick reply titled `title` of a message the page sent
+    (`sent`): a message with that text and the quick reply's `payload`, as Meta posts it."""
+    quick = next(q for q in sent.payload["message"]["quick_replies"] if q["title"] == title)
+    return messenger_event(
+        {
+            "sender": {"id": psid},
+            "recipient": {"id": page_id},
+            "timestamp": 1760000000000,
+            "message": {"mid": mid, "text": title, "quick_reply": {"payload": quick["payload"]}},
+        },
+        page_id,
+    )
+
+
+def _quick_replies_refusal(message: dict[str, Any]) -> str | None:
+    """Why the Send API would refuse a message's quick replies (at most 13, each a text one
+    with a title of up to 20 characters and a payload of up to 1000), or None."""
+    quick = message["quick_replies"]
+    if not isinstance(quick, list) or not 1 <= len(quick) <= 13:
+        return "param message[quick_replies] must have between 1 and 13 elements"
+    for item in quick:
+        if not isinstance(item, dict) or item.get("content_type") != "text":
+            return "param message[quick_replies][content_type] must be text"
+        title, payload = item.get("title"), item.get("payload")
+        if not isinstance(title, str) or not 1 <= len(title) <= 20:
+            return "param message[quick_replies][title] must be 1-20 characters"
+        if not isinstance(payload, str) or not 1 <= len(payload) <= 1000:
+            return "param message[quick_replies][payload] must be 1-1000 characters"
+    return None
 
 
 def messenger_message(mid: str, psid: str, text: str, page_id: str = PAGE_ID) -> dict[str, Any]:

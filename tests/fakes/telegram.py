@@ -1,8 +1,10 @@
-"""A fake Telegram Bot API: `sendMessage`, `sendPhoto` / `sendDocument` (by URL) and
-`setWebhook` at `/bot<token>/<method>` as a
-real HTTP server on a free port, answering as Telegram does (`{"ok": true, "result": ...}`
-or `{"ok": false, "error_code": ..., "description": ...}`), plus Telegram's side of the
-webhook: it posts Update objects with the X-Telegram-Bot-Api-Secret-Token header.
+"""A fake Telegram Bot API: `sendMessage` (with an inline keyboard as `reply_markup`),
+`sendPhoto` / `sendDocument` (by URL), `answerCallbackQuery` and `setWebhook` at
+`/bot<token>/<method>` as a real HTTP server on a free port, answering as Telegram does
+(`{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}`),
+plus Telegram's side of the webhook: it posts Update objects with the
+X-Telegram-Bot-Api-Secret-Token header, including the `callback_query` of a user tapping
+a button of a keyboard the bot sent (`tap`).
 
 Switch `fail_with` to 429 (flood control, with `retry_after`), 500/502 (outage) or 400;
 put a user id in `blocked` for 403 "bot was blocked by the user"; `delay_s` makes it slow."""
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +44,12 @@ class Sent:
     message_id: int
     method: str = "sendMessage"
     file_url: str | None = None
+    reply_markup: dict[str, Any] | None = None
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """The inline keyboard's buttons, row by row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard") or []
+        return [button for row in rows for button in row]
 
 
 def _error(code: int, description: str, **parameters: Any) -> JSONResponse:
@@ -63,6 +72,9 @@ class FakeTelegram:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.webhook_allowed_updates: list[str] | None = None
+        self.answered: list[str] = []  # the callback query ids answered, in order
+        self._queries: set[str] = set()
+        self._callback_ids = itertools.count(4_000_000_000_000_000_000)
         self.base_url = ""
         self._message_ids = itertools.count(1000)
         self._update_ids = itertools.count(500_000_000)
@@ -80,6 +92,8 @@ class FakeTelegram:
             return await self._send_file(method, params)
         if method == "setWebhook":
             return self._set_webhook(params)
+        if method == "answerCallbackQuery":
+            return self._answer_callback_query(params)
         return _error(404, "Not Found: method not found")
 
     async def _send_message(self, params: dict[str, Any]) -> JSONResponse:
@@ -99,16 +113,36 @@ class FakeTelegram:
             return _error(400, "Bad Request: message is too long")
         if int(chat_id) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
-        sent = Sent(chat_id=chat_id, text=str(text), message_id=next(self._message_ids))
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):  # a form or query string carries it as JSON
+            markup = json.loads(markup)
+        if markup is not None and (refusal := _keyboard_refusal(markup)):
+            return _error(400, f"Bad Request: {refusal}")
+        sent = Sent(chat_id, str(text), next(self._message_ids), reply_markup=markup)
         self.messages.append(sent)
-        result = {
+        return JSONResponse({"ok": True, "result": self._message_object(sent)})
+
+    @staticmethod
+    def _message_object(sent: Sent) -> dict[str, Any]:
+        """The Message the Bot API returns for a sent text (and shows in a callback query)."""
+        result: dict[str, Any] = {
             "message_id": sent.message_id,
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Test", "username": BOT_USERNAME},
-            "chat": {"id": int(chat_id), "type": "private"},
+            "chat": {"id": int(sent.chat_id), "type": "private"},
             "date": 1_700_000_000,
             "text": sent.text,
         }
-        return JSONResponse({"ok": True, "result": result})
+        if sent.reply_markup is not None:
+            result["reply_markup"] = sent.reply_markup
+        return result
+
+    def _answer_callback_query(self, params: dict[str, Any]) -> JSONResponse:
+        """Telegram answers each query once, and only one it sent (else 400)."""
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id not in self._queries or query_id in self.answered:
+            return _error(400, "Bad Request: query is too old and response timeout expired")
+        self.answered.append(query_id)
+        return JSONResponse({"ok": True, "result": True})
 
     async def _send_file(self, method: str, params: dict[str, Any]) -> JSONResponse:
         """The file as a URL Telegram fetches (an HTTP(S) link), the text as its caption."""
@@ -185,6 +219,33 @@ class FakeTelegram:
             message["text"] = text
         return {"update_id": next(self._update_ids), "message": message}
 
+    def tap(
+        self,
+        sent: Sent,
+        text: str,
+        *,
+        user_id: int = 424242,
+        first_name: str = "Ana",
+        language_code: str | None = "pt-br",
+    ) -> dict[str, Any]:
+        """The `callback_query` Update Telegram posts when the user taps the button labelled
+        `text` of the inline keyboard of a message the bot sent (`sent`). Post the same
+        update twice for Telegram's retry."""
+        button = next(b for b in sent.buttons() if b["text"] == text)
+        sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if language_code is not None:
+            sender["language_code"] = language_code
+        query_id = str(next(self._callback_ids))
+        self._queries.add(query_id)
+        query = {
+            "id": query_id,
+            "from": sender,
+            "message": self._message_object(sent),
+            "chat_instance": "-5839287468432139462",
+            "data": button["callback_data"],
+        }
+        return {"update_id": next(self._update_ids), "callback_query": query}
+
     def edited(self, update: dict[str, Any], text: str, edit_date: int) -> dict[str, Any]:
         """The `edited_message` update Telegram sends when that message is edited."""
         message = {**update["message"], "text": text, "edit_date": edit_date}
@@ -209,6 +270,21 @@ class FakeTelegram:
                 headers["Content-Type"] = "application/json"
                 return await client.post(target, content=content, headers=headers)
             return await client.post(target, json=update, headers=headers)
+
+
+def _keyboard_refusal(markup: Any) -> str | None:
+    """Why Telegram would refuse an InlineKeyboardMarkup (a list of rows of buttons, each
+    with a text and, here, callback_data of 1-64 bytes), or None."""
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        return 'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
+    for button in (b for row in rows for b in row):
+        if not isinstance(button, dict) or not button.get("text"):
+            return "BUTTON_TEXT_EMPTY"
+        data = button.get("callback_data")
+        if not isinstance(data, str) or not 1 <= len(data.encode()) <= 64:
+            return "BUTTON_DATA_INVALID"
+    return None
 
 
 async def _params(request: Request) -> dict[str, Any]:

@@ -103,7 +103,7 @@ async def test_the_webhook_is_registered_with_a_secret_token(
     assert telegram.webhook_url == webhook_url(server)
     secret = telegram.webhook_secret or ""
     assert len(secret) == 64 and BOT_TOKEN not in secret
-    assert telegram.webhook_allowed_updates == ["message", "edited_message"]
+    assert telegram.webhook_allowed_updates == ["message", "edited_message", "callback_query"]
     telegram.token = "7012345678:AnotherTokenTheBotNowHas"  # ours was revoked
     with pytest.raises(Conflict) as refused:
         await do_register_telegram_webhook(server.ctx, world.org_id, bot["id"])

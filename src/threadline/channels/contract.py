@@ -108,6 +108,10 @@ class OutboundMessage:
     template: Mapping[str, Any] | None = None
     # a WhatsApp interactive object (reply buttons or a list) sent instead of plain text
     interactive: Mapping[str, Any] | None = None
+    # Telegram sendMessage's `reply_markup` (an inline keyboard) sent with the text
+    reply_markup: Mapping[str, Any] | None = None
+    # Messenger Send API's `message.quick_replies` (a list of quick replies) with the text
+    quick_replies: tuple[Mapping[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

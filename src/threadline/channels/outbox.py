@@ -314,6 +314,11 @@ async def _outbound_files(ctx: Context, event: ThreadEvent | None) -> tuple[dict
     return tuple(out)
 
 
+def _quick_replies(event: ThreadEvent | None) -> tuple[dict[str, Any], ...] | None:
+    found = (event.data or {}).get("quick_replies") if event is not None else None
+    return tuple(found) if isinstance(found, list) and found else None
+
+
 async def _address(session: AsyncSession, customer_id: str, kind: str) -> str | None:
     """The customer's identity of this kind: their main one (customer.phone/email), else a
     verified one, else the newest."""
@@ -429,6 +434,8 @@ class OutboxSender:
             data=replied,
             template=(event.data or {}).get("template") if event else None,
             interactive=(event.data or {}).get("interactive") if event else None,
+            reply_markup=(event.data or {}).get("reply_markup") if event else None,
+            quick_replies=_quick_replies(event),
         )
         try:
             return await asyncio.wait_for(

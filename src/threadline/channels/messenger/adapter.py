@@ -131,8 +131,11 @@ class MessengerAdapter:
 
 
 def message_object(message: OutboundMessage) -> dict[str, Any]:
-    """The Send API's message: a file Meta fetches from its link, or text."""
+    """The Send API's message: a file Meta fetches from its link, or text (with the quick
+    replies of a bot's question, which come back as the message's `quick_reply.payload`)."""
     if not message.attachments:
+        if message.quick_replies:
+            return {"text": message.body, "quick_replies": [dict(q) for q in message.quick_replies]}
         return {"text": message.body}
     file = message.attachments[0]
     kind = "image" if str(file["content_type"]).startswith("image/") else "file"

@@ -45,7 +45,13 @@ from threadline.channels.telegram.bot_api import (
     TelegramUnreachable,
     redact,
 )
-from threadline.channels.telegram.updates import ChatMessage, Ignored, MalformedUpdate, parse_update
+from threadline.channels.telegram.updates import (
+    ButtonTap,
+    ChatMessage,
+    Ignored,
+    MalformedUpdate,
+    parse_update,
+)
 
 # Telegram bot usernames: 5-32 characters of [A-Za-z0-9_], ending in "bot"
 BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")
@@ -66,6 +72,12 @@ def provider_msg_id(key: str, message: ChatMessage) -> str:
     counter of the bot's update queue."""
     base = f"{key}:{message.chat_id}:{message.message_id}"
     return base if message.edit_date is None else f"{base}:edit:{message.edit_date}"
+
+
+def tap_id(key: str, tap: ButtonTap) -> str:
+    """`{bot}:callback:{query id}`: Telegram gives each tap its own callback query id and
+    sends it again when it retries the update, so the tap is stored once."""
+    return f"{key}:callback:{tap.query_id}"
 
 
 def primary_language(code: str | None) -> str | None:
@@ -109,8 +121,9 @@ class TelegramAdapter:
             raise SignatureInvalid("the secret token is missing or invalid")
 
     def parse(self, endpoint: EndpointConfig, request: InboundRequest) -> list[InboundEvent]:
-        """A private chat's message or edit; any other well-formed update is Skipped (and
-        acknowledged, or Telegram retries it). Raises MalformedPayload when the body is not
+        """A private chat's message or edit, or a button of the bot's inline keyboard tapped
+        there; any other well-formed update is Skipped (and acknowledged, or Telegram
+        retries it). Raises MalformedPayload when the body is not
         an Update."""
         try:
             update = parse_update(json.loads(request.body))
@@ -119,7 +132,44 @@ class TelegramAdapter:
             raise MalformedPayload(reason) from None
         if isinstance(update, Ignored):
             return [Skipped(f"update {update.update_id}: {update.reason}", update.unreadable)]
+        if isinstance(update, ButtonTap):
+            return [self.tapped(endpoint, update)]
         return [self.inbound(endpoint, update)]
+
+    def tapped(self, endpoint: EndpointConfig, tap: ButtonTap) -> InboundMessage:
+        """A button tapped, as the customer's message: the button's text as its body, its
+        callback data in `data["callback_data"]` (what the bot reads back), and the query's
+        id to answer it (`answer_tap`)."""
+        data: dict[str, Any] = {
+            "endpoint_id": endpoint.id,
+            "chat_id": tap.chat_id,
+            "update_id": tap.update_id,
+            "username": tap.sender.username,
+            "callback_data": tap.data,
+            "callback_query_id": tap.query_id,
+            "callback_message_id": tap.message_id,
+        }
+        return InboundMessage(
+            channel=self.name,
+            identity_kind=self.address_kind,
+            identity_value=str(tap.sender.id),
+            body=tap.text,
+            provider_msg_id=tap_id(endpoint.key, tap),
+            sender_name=tap.sender.name or tap.sender.username,
+            language=primary_language(tap.sender.language_code),
+            data={k: v for k, v in data.items() if v is not None},
+        )
+
+    async def answer_tap(self, endpoint: EndpointConfig, callback_query_id: str) -> None:
+        """answerCallbackQuery, which stops the spinner on the tapped button. Raises the
+        client's TelegramError (its message without the token)."""
+        if not endpoint.secret:
+            raise ValueError("the endpoint has no bot token")
+        await self.bot_api.answer_callback_query(
+            endpoint.secret,
+            callback_query_id,
+            api_base=str(endpoint.settings.get("api_base") or DEFAULT_API_BASE),
+        )
 
     def inbound(self, endpoint: EndpointConfig, message: ChatMessage) -> InboundMessage:
         """The message as the core stores it: an edit is an `edit` of the original (named by
@@ -179,8 +229,10 @@ class TelegramAdapter:
     async def _send(
         self, token: str, chat_id: int | str, message: OutboundMessage, api_base: str
     ) -> SentMessage:
-        if not message.attachments:
-            return await self.bot_api.send_message(token, chat_id, message.body, api_base=api_base)
+        if not message.attachments:  # a bot's question carries its inline keyboard
+            return await self.bot_api.send_message(
+                token, chat_id, message.body, reply_markup=message.reply_markup, api_base=api_base
+            )
         file = message.attachments[0]
         photo = str(file["content_type"]).startswith("image/")
         return await self.bot_api.send_file(

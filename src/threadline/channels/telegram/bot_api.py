@@ -1,5 +1,6 @@
-"""A small asynchronous client for the Telegram Bot API (httpx): `sendMessage`,
-`sendPhoto` / `sendDocument` (by URL) and `setWebhook`.
+"""A small asynchronous client for the Telegram Bot API (httpx): `sendMessage` (with an
+inline keyboard), `sendPhoto` / `sendDocument` (by URL), `answerCallbackQuery` and
+`setWebhook`.
 
 It imports nothing from Threadline, so it could live as its own library. The bot token is
 part of every method's URL (`/bot<token>/<method>`): no error message of this module
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,10 +101,29 @@ class BotApiClient:
         install_log_redaction()
 
     async def send_message(
-        self, token: str, chat_id: int | str, text: str, *, api_base: str | None = None
+        self,
+        token: str,
+        chat_id: int | str,
+        text: str,
+        *,
+        reply_markup: Mapping[str, Any] | None = None,
+        api_base: str | None = None,
     ) -> SentMessage:
-        result = await self.call(token, "sendMessage", {"chat_id": chat_id, "text": text}, api_base)
+        """A text, with `reply_markup` (an InlineKeyboardMarkup, ...) when given."""
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if reply_markup is not None:
+            params["reply_markup"] = dict(reply_markup)
+        result = await self.call(token, "sendMessage", params, api_base)
         return _sent("sendMessage", result, chat_id)
+
+    async def answer_callback_query(
+        self, token: str, callback_query_id: str, *, api_base: str | None = None
+    ) -> None:
+        """Acknowledge a tapped inline button, which stops the client's progress spinner.
+        Telegram refuses an answer later than about 15 s after the tap (error 400)."""
+        params = {"callback_query_id": callback_query_id}
+        if await self.call(token, "answerCallbackQuery", params, api_base) is not True:
+            raise TelegramNoAnswer("answerCallbackQuery did not answer true")
 
     async def send_file(
         self,
@@ -128,7 +148,7 @@ class BotApiClient:
         url: str,
         secret_token: str,
         *,
-        allowed_updates: Sequence[str] = ("message", "edited_message"),
+        allowed_updates: Sequence[str] = ("message", "edited_message", "callback_query"),
         drop_pending_updates: bool = False,
         api_base: str | None = None,
     ) -> None:

@@ -1,5 +1,6 @@
 """Telegram webhooks: a verified update from a private chat lands in the customer's thread
-(once per message, or per edit); admins point a bot's webhook at Threadline."""
+(once per message, per edit, or per button tapped, which is then answered so the client
+stops its spinner); admins point a bot's webhook at Threadline."""
 
 from __future__ import annotations
 
@@ -38,7 +39,20 @@ async def do_telegram_update(ctx: Context, key: str, request: InboundRequest) ->
             )
         elif isinstance(event, InboundMessage):
             ingested = await do_ingest(ctx, received.endpoint, event)
+            if query_id := event.data.get("callback_query_id"):
+                await _answer_tap(ctx, received.endpoint, str(query_id))
     return ingested
+
+
+async def _answer_tap(ctx: Context, endpoint: Endpoint, query_id: str) -> None:
+    """Answer a tapped button once it is stored (again for a retried update: Telegram only
+    refuses the second answer). A failure is logged: the tap is kept all the same, and
+    the spinner stops by itself after a while."""
+    try:
+        await _adapter(ctx).answer_tap(endpoint_config(endpoint), query_id)
+    except (TelegramError, ValueError) as exc:
+        reason = redact(str(exc), endpoint.secret)
+        log.info("telegram.tap_not_answered", endpoint_id=endpoint.id, reason=reason)
 
 
 async def do_register_telegram_webhook(ctx: Context, org_id: str, endpoint_id: str) -> str:

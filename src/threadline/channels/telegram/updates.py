@@ -1,10 +1,11 @@
 """Telegram `Update` objects (as the Bot API posts them to a webhook) read into plain data.
 
 Only private chats' `message` and `edited_message` updates carry a customer's words (text,
-media, a location or venue, a contact); every other well-formed update (groups, channels,
-callback queries, member changes, messages with nothing we keep) is `Ignored` with its
-reason, so that the webhook still answers 200 and Telegram does not retry it. Imports
-nothing from Threadline."""
+media, a location or venue, a contact), and their `callback_query` updates a button of an
+inline keyboard the bot sent (a `ButtonTap`); every other well-formed update (groups,
+channels, member changes, messages with nothing we keep, a game's callback) is `Ignored`
+with its reason, so that the webhook still answers 200 and Telegram does not retry it.
+Imports nothing from Threadline."""
 
 from __future__ import annotations
 
@@ -66,6 +67,23 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ButtonTap:
+    """A button of an inline keyboard tapped in a private chat (a `callback_query`): `data`
+    is the button's callback_data, `text` its label as the keyboard of the bot's message
+    shows it (the data itself when that message is too old to carry its keyboard).
+    `query_id` identifies the tap: a retried update carries the same one, and the bot must
+    answer it (answerCallbackQuery) to stop the client's spinner."""
+
+    update_id: int
+    query_id: str
+    chat_id: int
+    sender: Sender
+    data: str
+    text: str
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """An update left aside; `unreadable` when it is an Update whose message lacks what
     every message has (acknowledged all the same: Telegram would retry it for a day)."""
@@ -75,12 +93,17 @@ class Ignored:
     unreadable: bool = False
 
 
-def parse_update(data: Any) -> ChatMessage | Ignored:
+def parse_update(data: Any) -> ChatMessage | ButtonTap | Ignored:
     """Raises MalformedUpdate when `data` is not an Update at all; an Update whose message
     cannot be read is `Ignored` (unreadable), with the reason."""
     if not isinstance(data, dict) or not _is_int(data.get("update_id")):
         raise MalformedUpdate("an update is a JSON object with an integer update_id")
     update_id: int = data["update_id"]
+    if "callback_query" in data:
+        try:
+            return _button_tap(update_id, data["callback_query"])
+        except MalformedUpdate as exc:
+            return Ignored(update_id, str(exc), unreadable=True)
     kind = next((k for k in ("message", "edited_message") if k in data), None)
     if kind is None:
         other = next((k for k in data if k != "update_id"), "empty")
@@ -133,6 +156,43 @@ def _message(
         if isinstance(reply_to, dict) and _is_int(reply_to.get("message_id"))
         else None,
     )
+
+
+def _button_tap(update_id: int, query: Any) -> ButtonTap | Ignored:
+    """A callback query from a button of a message the bot sent to a private chat; one
+    from an inline-mode message (no `message`) or a game's button (no `data`) is Ignored."""
+    if not isinstance(query, dict) or not _str(query.get("id")):
+        raise MalformedUpdate("a callback_query needs a string id")
+    sender = _sender(query.get("from"))
+    if sender is None:
+        raise MalformedUpdate("a callback_query needs `from` with an integer id")
+    message, data = query.get("message"), _str(query.get("data"))
+    if not isinstance(message, dict) or data is None:
+        return Ignored(update_id, "callback queries without a message or data are not handled")
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or not _is_int(chat.get("id")):
+        raise MalformedUpdate("a callback_query's message needs a chat with an integer id")
+    if chat.get("type") != "private":
+        return Ignored(update_id, f"buttons in {chat.get('type')!s} chats are not handled")
+    return ButtonTap(
+        update_id=update_id,
+        query_id=query["id"],
+        chat_id=chat["id"],
+        sender=sender,
+        data=data,
+        text=_button_text(message.get("reply_markup"), data) or data,
+        message_id=message["message_id"] if _is_int(message.get("message_id")) else None,
+    )
+
+
+def _button_text(markup: Any, data: str) -> str | None:
+    """The label of the inline keyboard's button that carries `data`."""
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows if isinstance(rows, list) else ():
+        for button in row if isinstance(row, list) else ():
+            if isinstance(button, dict) and button.get("callback_data") == data:
+                return _str(button.get("text"))
+    return None
 
 
 def _location(message: dict[str, Any]) -> dict[str, Any] | None:

@@ -22,31 +22,38 @@ conversation the bot finishes counts as deflected (per intent and article) in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from threadline.aio import finish
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import enqueue_outbound
 from threadline.context import Context
+from threadline.customers.models import Customer
 from threadline.db import UnitOfWork, org_scope, utcnow
 from threadline.errors import ThreadlineError
 from threadline.events.domain import BotDeflected, BotHandedOff, MessageReceived
 from threadline.routing.models import Queue
-from threadline.selfservice.bot import backend
+from threadline.selfservice.bot import backend, outage
 from threadline.selfservice.bot.classifier import IntentClassifier
 from threadline.selfservice.bot.flows import FlowCatalog
 from threadline.selfservice.bot.knowledge import KnowledgeSource, NoKnowledge
 from threadline.selfservice.bot.models import BotConversation, BotOutcome
 from threadline.selfservice.flows import actions as act
 from threadline.selfservice.flows.engine import FlowMismatch, advance, start
+from threadline.selfservice.flows.messages import AGENT_CHOICE
 from threadline.selfservice.flows.render import LIMITS, Outgoing, reply_input
 from threadline.selfservice.flows.render import render_messages as render
 from threadline.selfservice.flows.schemas import Flow
+from threadline.selfservice.incidents.matching import IncidentView, message_for
+from threadline.selfservice.incidents.services import do_follow
 from threadline.threads.models import Thread
 from threadline.threads.services import append_event, entry_at, lock_thread
 from threadline.workers import timers
@@ -56,14 +63,31 @@ log = structlog.get_logger(__name__)
 
 CONSUMER = "selfservice.bot"
 BOT_DEADLINE = "bot_deadline"
-# channels whose customer page draws the bot's buttons; WhatsApp gets reply buttons or a
-# list (Cloud API interactive messages); the other provider channels get numbered choices
-# until their adapters send and read keyboards and quick replies
+# channels whose customer page draws the bot's buttons; the provider channels whose
+# messages carry their own (WhatsApp reply buttons or a list, a Telegram inline keyboard,
+# Messenger quick replies); SMS and email get numbered choices
 BUTTONS = ("chat", "app", "video")
-INTERACTIVE = ("whatsapp",)
+INTERACTIVE = ("whatsapp", "telegram", "messenger")
 SUMMARY_CHARS = 280
 INTERACTIVE_BODY = 1024  # WhatsApp: an interactive message's body text, at most
+# where a rendered message keeps its buttons (render.py's payloads), and the event data key
+# the outbox hands each to its adapter under (OutboundMessage's field of the same name)
+KEYBOARDS = ("interactive", "reply_markup", "quick_replies")
+# where a customer's message carries the button it came from (render.reply_input reads them)
+BUTTON_KEYS = ("postback", "quick_reply", "callback_data", "reply_id")
 Machine = act.ClassifyIntent | act.RequestKnowledge | act.CallBackend
+INPUT: TypeAdapter[act.Input] = TypeAdapter(act.Input)
+
+
+@dataclass(frozen=True, slots=True)
+class Follower:
+    """Who asked to be told when an incident is fixed, and where."""
+
+    incident_id: str
+    customer_id: str
+    thread_id: str
+    channel: str
+    language: str
 
 
 class BotRuntime:
@@ -112,7 +136,7 @@ class BotRuntime:
         thread = await uow.session.get(Thread, received.thread_id)
         if thread is None or thread.status != "bot":
             return
-        thread = await lock_thread(uow, received.org_id, received.thread_id)
+        thread = await _lock(uow, received.org_id, thread)
         if thread.status != "bot":
             return
         now = utcnow()
@@ -125,15 +149,26 @@ class BotRuntime:
         flow = self._flow(conversation)
         if flow is None:
             return
-        state = act.State.model_validate(conversation.state)
+        state, overlay = outage.split(conversation.state)
+        pending = overlay.get("pending")
         entry = await entry_at(uow.session, thread.id, received.seq)
         given = reply_input(
             _reply_style(received.channel),
-            state.choices,
+            outage.choices(state.language) if pending else state.choices,
             received.body or "",
             entry.data if entry is not None else None,
         )
         conversation.last_seq, conversation.channel = received.seq, received.channel
+        if pending:
+            if isinstance(given, act.Message) and _tapped(entry.data if entry else None):
+                given = act.Choice(choice="")  # a button of an earlier question: go on
+            await self._outage_answer(uow, thread, conversation, flow, state, overlay, given, now)
+            return
+        if isinstance(given, act.Message) and state.waiting == "customer":
+            incident = await self._incident(thread.org_id, given.text, overlay)
+            if incident is not None:
+                await self._offer(uow, thread, conversation, state, overlay, incident, given.text)
+                return
         await self._turn(uow, thread, conversation, flow, state, given, now)
 
     async def on_deadline(self, uow: UnitOfWork, timer: Timer) -> None:
@@ -156,14 +191,29 @@ class BotRuntime:
     async def _feed(
         self, uow: UnitOfWork, conversation: BotConversation, given: Any, turn: int
     ) -> None:
-        thread = await lock_thread(uow, conversation.org_id, conversation.thread_id)
+        thread = await _lock(uow, conversation.org_id, conversation.thread_id)
         await uow.session.refresh(conversation)  # as it is now the thread is held
         if conversation.done or conversation.turn != turn or thread.status != "bot":
             return
         flow = self._flow(conversation)
         if flow is None:
             return
-        state = act.State.model_validate(conversation.state)
+        state, overlay = outage.split(conversation.state)
+        if isinstance(given, act.Timeout) and (overlay.get("pending") or overlay.get("following")):
+            await self._outage_timeout(uow, thread, conversation, flow, state, overlay)
+            return
+        if (
+            isinstance(given, act.IntentPrediction)
+            and state.waiting == "intent"
+            and given.request == state.request
+            and not overlay.get("pending")
+        ):  # the message's intent may be what an incident is about
+            incident = await self._incident_of_intent(thread.org_id, flow, state, given, overlay)
+            if incident is not None:
+                await self._offer(
+                    uow, thread, conversation, state, overlay, incident, state.pending, given
+                )
+                return
         await self._turn(uow, thread, conversation, flow, state, given, utcnow())
 
     # ---- turns --------------------------------------------------------------------------
@@ -182,12 +232,8 @@ class BotRuntime:
             if queue is not None:
                 await self._ctx.routing.enqueue(uow, thread, queue, received.channel)
             return
-        context = act.Context(
-            channel=received.channel,
-            language=thread.language or received.language,
-            message=received.body,
-        )
-        state, actions = start(flow, context, now)
+        language = thread.language or received.language
+        incident = await self._incident(thread.org_id, received.body, {})
         conversation = BotConversation(
             org_id=thread.org_id,
             thread_id=thread.id,
@@ -201,6 +247,14 @@ class BotRuntime:
         )
         uow.session.add(conversation)
         await uow.session.flush()
+        if incident is not None:  # outage mode: the incident first, the flow when asked
+            state = outage.fresh_state(flow, received.channel, language, now)
+            await self._offer(
+                uow, thread, conversation, state, {}, incident, received.body, fresh=True
+            )
+            return
+        context = act.Context(channel=received.channel, language=language, message=received.body)
+        state, actions = start(flow, context, now)
         await self._perform(uow, thread, conversation, state, actions, now)
 
     async def _turn(
@@ -228,10 +282,14 @@ class BotRuntime:
         state: act.State,
         actions: list[Any],
         now: datetime,
+        overlay: dict[str, Any] | None = None,
     ) -> None:
         """Store the turn and do what it says: the replies on the customer's channel, the
-        hand-off or the end, the deadline, and (after the commit) the machine's work."""
-        conversation.state = state.model_dump(mode="json")
+        hand-off or the end, the deadline, and (after the commit) the machine's work.
+        `overlay`: what the conversation knows of outages, when it changes."""
+        if overlay is None:
+            overlay = outage.overlay_of(conversation.state or {})
+        conversation.state = outage.joined(state, overlay)
         conversation.turn += 1
         conversation.updated_at = now
         await self._reply(uow, thread, conversation, actions)
@@ -277,8 +335,9 @@ class BotRuntime:
                 data["choices"] = out.payload.get("choices", [])
             if handing_off and n == len(outgoing):
                 data["handoff"] = True  # the customer page now says they wait for a person
-            if out.payload.get("type") == "interactive":
-                data["interactive"] = out.payload["interactive"]
+            for key in KEYBOARDS:
+                if key in out.payload and channel not in BUTTONS:
+                    data[key] = out.payload[key]
             event = append_event(
                 uow,
                 thread,
@@ -295,6 +354,195 @@ class BotRuntime:
                 await enqueue_outbound(self._ctx, uow, thread, event)
             except ThreadlineError as exc:  # no address, outside the service window...
                 log.warning("bot.reply_not_sent", thread_id=thread.id, reason=str(exc))
+
+    # ---- outage mode (outage.py) ----------------------------------------------------------
+
+    async def _incident(
+        self, org_id: str, text: str | None, overlay: dict[str, Any]
+    ) -> IncidentView | None:
+        """The incident in force the message is about that this conversation has not said."""
+        incidents = getattr(self._ctx, "incidents", None)
+        if incidents is None or not (text or "").strip():
+            return None
+        said = set(overlay.get("said") or ())
+        found = await incidents.about(org_id, text=text)
+        return next((i for i in found if i.id not in said), None)
+
+    async def _incident_of_intent(
+        self,
+        org_id: str,
+        flow: Flow,
+        state: act.State,
+        prediction: act.IntentPrediction,
+        overlay: dict[str, Any],
+    ) -> IncidentView | None:
+        """The incident in force whose intents include the message's, when the classifier
+        is as sure of it as the flow's branch needs to be, and not said yet."""
+        incidents = getattr(self._ctx, "incidents", None)
+        if incidents is None or not prediction.ranked:
+            return None
+        top = max(prediction.ranked, key=lambda s: s.confidence)
+        step = flow.step(state.step)
+        if top.confidence < getattr(step, "threshold", 1.0):
+            return None
+        said = set(overlay.get("said") or ())
+        found = await incidents.about(org_id, intent=top.intent)
+        return next((i for i in found if i.id not in said), None)
+
+    async def _offer(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        state: act.State,
+        overlay: dict[str, Any],
+        incident: IncidentView,
+        text: str | None,
+        resume: act.Input | None = None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Say the incident's message and offer to tell the customer when it is fixed; the
+        flow waits (`fresh`: it has not started yet, and starts with `text`; `resume`: the
+        answer the flow was about to read, the intent that matched, read on "continue")."""
+        now = utcnow()
+        pending = {
+            "incident_id": incident.id,
+            "fresh": fresh,
+            "message": text or "",
+            "resume": resume.model_dump(mode="json") if resume is not None else None,
+        }
+        overlay = {**overlay, "said": [*(overlay.get("said") or ()), incident.id]}
+        overlay["pending"] = pending
+        said = message_for(incident.messages, state.language)
+        deadline = max(state.deadline or now, now + outage.OFFER_WAIT)
+        waiting = state.model_copy(update={"deadline": deadline})
+        await self._perform(
+            uow, thread, conversation, waiting, [outage.offer(said, state.language)], now, overlay
+        )
+
+    async def _outage_answer(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        flow: Flow,
+        state: act.State,
+        overlay: dict[str, Any],
+        given: Any,
+        now: datetime,
+    ) -> None:
+        """The customer's answer to the offer: be told (registered after the commit), a
+        person, or the flow going on with their message."""
+        pending = overlay["pending"]
+        overlay = {**overlay, "pending": None}
+        answer, text = outage.answer_of(given)
+        if answer == "follow":
+            overlay["following"] = pending["incident_id"]
+            waiting = state.model_copy(update={"deadline": now + outage.FOLLOW_WAIT})
+            await self._perform(uow, thread, conversation, waiting, [], now, overlay)
+            self._follow_after(uow, conversation, thread, pending["incident_id"], state.language)
+            return
+        message = text or pending["message"]
+        given = act.Choice(choice=AGENT_CHOICE) if answer == "agent" else act.Message(text=message)
+        if answer == "continue" and pending.get("resume"):  # the intent the flow waited for
+            given = INPUT.validate_python(pending["resume"])
+        if pending["fresh"]:  # the flow starts now, with what the customer said
+            context = act.Context(
+                channel=conversation.channel, language=state.language, message=message
+            )
+            state, actions = start(flow, context, now)
+            if answer == "agent" and state.waiting != "done":
+                state, actions = advance(flow, state, given, now)
+            await self._perform(uow, thread, conversation, state, actions, now, overlay)
+            return
+        conversation.state = outage.joined(state, overlay)
+        await self._turn(uow, thread, conversation, flow, state, given, now)
+
+    async def _outage_timeout(
+        self,
+        uow: UnitOfWork,
+        thread: Thread,
+        conversation: BotConversation,
+        flow: Flow,
+        state: act.State,
+        overlay: dict[str, Any],
+    ) -> None:
+        """No answer to the offer (or no follower registered) by the deadline: a flow that
+        was under way goes on as silence would have it; otherwise the conversation ends."""
+        pending = overlay.get("pending")
+        overlay = {**overlay, "pending": None, "following": None}
+        if pending and not pending["fresh"] and not pending.get("resume"):
+            conversation.state = outage.joined(state, overlay)
+            await self._turn(uow, thread, conversation, flow, state, act.Timeout(), utcnow())
+            return
+        end = act.EndConversation(deflected=False, reason="no_reply", intent=None, article_id=None)
+        done = state.model_copy(update={"waiting": "done", "outcome": "end", "deadline": None})
+        await self._perform(uow, thread, conversation, done, [end], utcnow(), overlay)
+
+    def _follow_after(
+        self,
+        uow: UnitOfWork,
+        conversation: BotConversation,
+        thread: Thread,
+        incident_id: str,
+        language: str,
+    ) -> None:
+        """Register the follower once this turn commits (incidents' own transaction), then
+        confirm in the conversation."""
+        org_id, conversation_id, turn = conversation.org_id, conversation.id, conversation.turn
+        follower = Follower(
+            incident_id, thread.customer_id, thread.id, conversation.channel, language
+        )
+
+        async def launch() -> None:
+            with org_scope(org_id):
+                task = asyncio.create_task(
+                    self._follow(org_id, conversation_id, turn, follower), name=f"bot-follow-{turn}"
+                )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        uow.after_commit(launch)
+
+    async def _follow(
+        self, org_id: str, conversation_id: str, turn: int, follower: Follower
+    ) -> None:
+        try:
+            followed = await do_follow(
+                self._ctx,
+                org_id,
+                follower.incident_id,
+                follower.customer_id,
+                channel=follower.channel,
+                thread_id=follower.thread_id,
+                language=follower.language,
+            )
+        except Exception:  # the deadline ends the conversation
+            log.exception("bot.follow_failed", conversation_id=conversation_id)
+            return
+        async with self._ctx.uow() as uow:
+            conversation = await uow.session.get(BotConversation, conversation_id)
+            if conversation is None or conversation.org_id != org_id:
+                return
+            thread = await _lock(uow, org_id, conversation.thread_id)
+            await uow.session.refresh(conversation)
+            if conversation.done or conversation.turn != turn or thread.status != "bot":
+                return
+            state, overlay = outage.split(conversation.state)
+            said = outage.texts(state.language)["followed" if followed else "already_fixed"]
+            reason = "incident_followed" if followed else "incident_fixed"
+            actions = [
+                act.Say(text=said, language=state.language),
+                act.EndConversation(
+                    deflected=True, reason=reason, intent=state.intent, article_id=None
+                ),
+            ]
+            done = state.model_copy(
+                update={"waiting": "done", "outcome": "end", "deflected": True, "deadline": None}
+            )
+            overlay = {**overlay, "following": None}
+            await self._perform(uow, thread, conversation, done, actions, utcnow(), overlay)
 
     async def _hand_off(
         self, uow: UnitOfWork, thread: Thread, conversation: BotConversation, handoff: act.HandOff
@@ -462,6 +710,25 @@ class BotRuntime:
         return flow.name if flow is not None else "Bot"
 
 
+async def _lock(uow: UnitOfWork, org_id: str, thread: Thread | str) -> Thread:
+    """The thread, row-locked after its customer: the order an inbound message takes them
+    (channels/inbound.py). A turn that writes the thread twice (an entry, then its status)
+    checks the customer's key again on PostgreSQL, which would wait for a message of that
+    customer being stored meanwhile while that one waits for the thread: a deadlock."""
+    if isinstance(thread, str):
+        found = await uow.session.get(Thread, thread)
+        if found is None:
+            return await lock_thread(uow, org_id, thread)  # raises NotFound
+        thread = found
+    await uow.lock(Customer, thread.customer_id)
+    return await lock_thread(uow, org_id, thread.id)
+
+
+def _tapped(data: Mapping[str, Any] | None) -> bool:
+    """Whether a message is a button's (render.py's payload keys), not typed."""
+    return any(key in (data or {}) for key in BUTTON_KEYS)
+
+
 async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:
     found: BotConversation | None = await uow.session.scalar(
         select(BotConversation)
@@ -477,8 +744,8 @@ async def _ongoing(uow: UnitOfWork, thread_id: str) -> BotConversation | None:
 
 
 def _render_style(channel: str) -> Any:
-    """How a channel's replies are drawn: buttons on the customer pages and WhatsApp,
-    numbered choices elsewhere (see BUTTONS, INTERACTIVE)."""
+    """How a channel's replies are drawn: buttons on the customer pages, WhatsApp, Telegram
+    and Messenger, numbered choices elsewhere (see BUTTONS, INTERACTIVE)."""
     if channel in BUTTONS or channel in INTERACTIVE:
         return channel
     return "email" if channel == "email" else "sms"
@@ -487,24 +754,20 @@ def _render_style(channel: str) -> Any:
 def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
     """A turn's texts as few messages as the channel's length allows: the outbox sends
     messages side by side, and a provider may deliver them in any order, so a greeting, an
-    answer and its question travel together, in their order (text before a WhatsApp
-    question goes into its body)."""
+    answer and its question travel together, in their order (text before a question with
+    buttons goes into its text: a WhatsApp interactive body, a Telegram or Messenger text)."""
     out: list[Outgoing] = []
     for message in outgoing:
-        interactive = message.payload.get("interactive")
-        if interactive is not None:
-            body = str(interactive.get("body", {}).get("text", ""))
-            if out and "interactive" not in out[-1].payload:
-                text = out[-1].text + "\n\n" + body
-                if len(text) <= INTERACTIVE_BODY:
-                    merged = {**interactive, "body": {"text": text}}
-                    payload = {**message.payload, "interactive": merged}
-                    out[-1] = Outgoing(text, payload, message.choices)
-                    continue
-            out.append(message)
+        if _has_keyboard(message):
+            before = out[-1] if out and not _has_keyboard(out[-1]) else None
+            merged = _with_text_before(message, before, limit) if before else None
+            if merged is not None:
+                out[-1] = merged
+            else:
+                out.append(message)
         elif (
             out
-            and "interactive" not in out[-1].payload
+            and not _has_keyboard(out[-1])
             and (len(out[-1].text) + 2 + len(message.text) <= limit)
         ):
             text = out[-1].text + "\n\n" + message.text
@@ -512,6 +775,26 @@ def _joined(outgoing: list[Outgoing], limit: int) -> list[Outgoing]:
         else:
             out.append(message)
     return out
+
+
+def _has_keyboard(message: Outgoing) -> bool:
+    return any(key in message.payload for key in KEYBOARDS)
+
+
+def _with_text_before(message: Outgoing, before: Outgoing, limit: int) -> Outgoing | None:
+    """The question with the text said before it in front, when that fits its channel."""
+    interactive = message.payload.get("interactive")
+    if interactive is not None:
+        body = str(interactive.get("body", {}).get("text", ""))
+        text = before.text + "\n\n" + body
+        if len(text) > INTERACTIVE_BODY:
+            return None
+        merged = {**interactive, "body": {"text": text}}
+        return Outgoing(text, {**message.payload, "interactive": merged}, message.choices)
+    text = before.text + "\n\n" + message.text
+    if len(text) > limit:
+        return None
+    return Outgoing(text, {**message.payload, "text": text}, message.choices)
 
 
 def _reply_style(channel: str) -> Any:

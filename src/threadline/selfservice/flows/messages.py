@@ -106,6 +106,45 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
 }
 
+# What the bot says in outage mode (selfservice/bot/outage.py), by language: the two choices
+# it offers after an incident's message, and what it says once the customer asked to be
+# told (as the widget's banner says it, web/locales' incident_following). Built in only (a
+# flow does not override them): they are about the incident, not the flow. The labels are
+# short forms of the widget's, to fit every channel's buttons (20 characters).
+OUTAGE_KEYS = ("follow", "continue", "followed", "already_fixed")
+OUTAGE: dict[str, dict[str, str]] = {
+    "en": {
+        "follow": "Tell me when fixed",
+        "continue": "Continue",
+        "followed": "We will tell you here when it is fixed.",
+        "already_fixed": "Good news: it has just been fixed.",
+    },
+    "pt": {
+        "follow": "Avisem-me da solução",
+        "continue": "Continuar",
+        "followed": "Avisamos aqui quando estiver resolvido.",
+        "already_fixed": "Boas notícias: acabou de ser resolvido.",
+    },
+    "es": {
+        "follow": "Avísenme al resolver",
+        "continue": "Continuar",
+        "followed": "Le avisaremos aquí cuando esté resuelto.",
+        "already_fixed": "Buenas noticias: se acaba de resolver.",
+    },
+    "ru": {
+        "follow": "Сообщить о решении",
+        "continue": "Продолжить",
+        "followed": "Мы сообщим вам здесь, когда всё будет исправлено.",
+        "already_fixed": "Хорошие новости: всё уже исправлено.",
+    },
+    "el": {
+        "follow": "Ενημέρωση όταν λυθεί",
+        "continue": "Συνέχεια",
+        "followed": "Θα σας ενημερώσουμε εδώ όταν διορθωθεί.",
+        "already_fixed": "Καλά νέα: μόλις διορθώθηκε.",
+    },
+}
+
 # "Talk to a person", per language: phrases found anywhere in a message; words and word
 # stems (Russian and Greek inflect) only count in a short message ("agent", "оператора"),
 # so that "my personal loan" or a long sentence naming a person is not a request for one.

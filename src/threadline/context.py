@@ -15,6 +15,8 @@ from threadline.db import Database, UnitOfWork
 from threadline.events.bus import Bus
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from threadline.channels.outbox import OutboxSender
     from threadline.channels.registry import ChannelRegistry
     from threadline.events.handlers import Handlers
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
 class Bot(Protocol):
     """The bot (selfservice/bot), as the rest of the wiring sees it."""
 
-    def knows(self, flow_id: str) -> bool:
-        """Whether an endpoint's `settings.bot.flow` may name this flow."""
+    async def knows(self, session: AsyncSession, org_id: str, flow_id: str) -> bool:
+        """Whether an endpoint of the organisation may name this flow in `settings.bot.flow`
+        (read with the caller's session)."""
         ...
 
     async def stop(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from threadline.context import Context
+from threadline.events.domain import FlowPublished
 from threadline.selfservice.bot.classifier import ModelClassifier
 from threadline.selfservice.bot.flows import FlowCatalog
 from threadline.selfservice.bot.knowledge import KnowledgeBase
@@ -12,6 +13,13 @@ from threadline.selfservice.bot.services import BotRuntime
 def register(ctx: Context) -> BotRuntime:
     """Build the bot, make it read MessageReceived and fire its deadlines."""
     classifier = ModelClassifier(ctx.settings.intent_models_dir)
-    bot = BotRuntime(ctx, FlowCatalog(), classifier, KnowledgeBase(ctx))
+    catalog = FlowCatalog()
+
+    async def published(event: FlowPublished) -> None:  # this node, at the commit
+        catalog.forget(event.org_id, event.flow_id)
+
+    ctx.handlers.after_commit(FlowPublished, published)
+    catalog.follow(ctx.bus)  # the other nodes' publications
+    bot = BotRuntime(ctx, catalog, classifier, KnowledgeBase(ctx))
     bot.register()
     return bot

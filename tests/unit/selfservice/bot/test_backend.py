@@ -18,7 +18,7 @@ KEY = backend.signing_key("server-secret", "org-1")
 def _action(method: str = "POST") -> CallBackend:
     return CallBackend(
         request="lookup.1",
-        url="https://bank.example/cards",
+        url="https://93.184.215.14/cards",
         method=method,  # type: ignore[arg-type]
         payload={"card_last4": "4321"},
         timeout_s=2.0,

@@ -62,6 +62,8 @@ from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, Routing
 from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
+from threadline.selfservice.flows.http import router as flows_router
+from threadline.selfservice.flows.pages import router as flows_pages_router
 from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
@@ -223,6 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         bot_router,
         bot_reports_router,
+        flows_router,
+        flows_pages_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

@@ -41,10 +41,16 @@ async def run_preview(ctx: Context, org_id: str, flow: Flow, body: PreviewIn) ->
         state, actions = start(flow, context, now)
     else:
         state = _state(body.state)
+        if state.step not in {s.id for s in flow.steps}:
+            raise Invalid(f"state: step {state.step!r} is gone; start again", field="state")
         try:
             state, actions = advance(flow, state, _input(body, state), now)
         except FlowMismatch as exc:
             raise Invalid(f"state: {exc}; start again", field="state") from None
+        except (KeyError, IndexError, TypeError, ValueError):  # a state no turn could leave
+            raise Invalid(
+                "state: not one this flow could be in; start again", field="state"
+            ) from None
     said = list(actions)
     for _ in range(MAX_MACHINE_TURNS):
         asked = next((a for a in actions if isinstance(a, _MACHINE)), None)

@@ -21,6 +21,7 @@ from threadline.selfservice.flows.demo_bank import demo_flow
 from threadline.selfservice.flows.models import FlowVersion, StoredFlow
 from threadline.selfservice.flows.schemas import Flow, FlowInvalid, load_flow
 
+MAX_ID = 64
 MAX_VERSIONS = 512  # versions kept in memory (conversations under way), least recent out
 
 
@@ -56,6 +57,8 @@ class FlowCatalog:
         builtin = self._builtin.get(flow_id)
         if builtin is not None:  # one version: a conversation begun on another hands off
             return builtin
+        if len(flow_id) > MAX_ID:  # no flow has such an id (nor could the column hold it)
+            return None
         if version is not None:
             return await self._version(session, org_id, flow_id, version)
         key = (org_id, flow_id)

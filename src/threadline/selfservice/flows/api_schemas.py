@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from threadline.boundary import JsonInt
 from threadline.selfservice.flows.schemas import Level
 
 PreviewChannel = Literal["chat", "app", "sms", "whatsapp", "telegram", "messenger", "voice"]
@@ -52,9 +53,9 @@ class FlowIn(DefinitionIn):
 
 
 class PublishIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: JsonInt = Field(ge=1)
 
 
 class DiffOut(BaseModel):
@@ -71,7 +72,7 @@ class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flow_id: str | None = Field(default=None, max_length=64)
-    version: int | None = Field(default=None, ge=1, description="default: the latest saved")
+    version: JsonInt | None = Field(default=None, ge=1, description="default: the latest saved")
     definition: dict[str, Any] | None = Field(
         default=None, description="an unsaved definition to try instead of a saved one"
     )

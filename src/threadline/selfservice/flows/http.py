@@ -27,7 +27,7 @@ from threadline.selfservice.flows.preview import run_preview
 from threadline.selfservice.flows.schemas import Flow, load_flow
 
 router = APIRouter(prefix="/api/v1/flows", tags=["self-service"], responses=PROBLEM_RESPONSES)
-FlowId = Annotated[str, Path(max_length=64, description="the flow's id")]
+FlowId = Annotated[str, Path(description="the flow's id")]  # any other: 404
 
 
 @router.get("", response_model=list[FlowSummary])
@@ -92,12 +92,12 @@ async def diff(
     flow_id: FlowId,
     principal: AgentUser,
     ctx: Ctx,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int, Query(alias="to", ge=1)],
+    old: Annotated[int | None, Query(alias="from", ge=1, description="default: to - 1")] = None,
+    new: Annotated[int | None, Query(alias="to", ge=1, description="default: the latest")] = None,
 ) -> DiffOut:
     """What changed from one version to another (unified diff of the pretty JSON)."""
-    text = await services.diff(ctx, principal.org_id, flow_id, old, new)
-    return DiffOut(from_version=old, to_version=new, diff=text)
+    before, after, text = await services.diff(ctx, principal.org_id, flow_id, old, new)
+    return DiffOut(from_version=before, to_version=after, diff=text)
 
 
 async def _flow_to_try(ctx: Ctx, org_id: str, body: PreviewIn) -> Flow:

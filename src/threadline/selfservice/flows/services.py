@@ -30,6 +30,7 @@ from threadline.selfservice.flows.schemas import Call, Flow, FlowInvalid, load_f
 
 STEP_OF = re.compile(r"^step '([^']+)'")
 MAX_DEFINITION = 1_000_000  # characters of JSON
+MAX_ID = 64
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,22 @@ async def definition_of(ctx: Context, org_id: str, flow_id: str, version: int | 
     return load_flow(found.definition)
 
 
-async def diff(ctx: Context, org_id: str, flow_id: str, old: int, new: int) -> str:
-    """The unified diff of two versions' pretty JSON ('' when they are the same)."""
-    before = await get_flow(ctx, org_id, flow_id, old)
+async def diff(
+    ctx: Context, org_id: str, flow_id: str, old: int | None, new: int | None
+) -> tuple[int, int, str]:
+    """The versions compared (`new` by default the latest, `old` the one before it) and the
+    unified diff of their pretty JSON ('' when they are the same)."""
     after = await get_flow(ctx, org_id, flow_id, new)
+    old = old if old is not None else max(after.version - 1, 1)
+    before = await get_flow(ctx, org_id, flow_id, old)
     lines = difflib.unified_diff(
         _pretty(before.definition).splitlines(keepends=True),
         _pretty(after.definition).splitlines(keepends=True),
-        fromfile=f"{flow_id} v{old}",
-        tofile=f"{flow_id} v{new}",
+        fromfile=f"{flow_id} v{before.version}",
+        tofile=f"{flow_id} v{after.version}",
     )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return before.version, after.version, text
 
 
 # ---------------------------------------------------------------- writes
@@ -122,6 +128,8 @@ async def do_save_version(
     """A new version of the flow (the published one stays until another is published)."""
     if _builtin(flow_id) is not None:
         raise Conflict(f"{flow_id!r} is a built-in flow: copy it under another id")
+    async with ctx.db.sessions() as session:
+        await _row(session, org_id, flow_id)  # an unknown flow is that, whatever the body
     flow = await checked(ctx, {**definition, "id": flow_id, "version": 1})  # no lock held
     async with ctx.uow() as uow:
         row = await _locked(uow, org_id, flow_id)
@@ -216,6 +224,8 @@ def _add_version(uow: UnitOfWork, row: StoredFlow, flow: Flow, actor: str | None
 
 
 async def _row(session: AsyncSession, org_id: str, flow_id: str) -> StoredFlow:
+    if len(flow_id) > MAX_ID:  # no flow has such an id (nor could the column hold it)
+        raise NotFound(f"no flow {flow_id[:64]!r}")
     row = await session.scalar(
         select(StoredFlow).where(StoredFlow.org_id == org_id, StoredFlow.flow_id == flow_id)
     )
@@ -225,6 +235,8 @@ async def _row(session: AsyncSession, org_id: str, flow_id: str) -> StoredFlow:
 
 
 async def _locked(uow: UnitOfWork, org_id: str, flow_id: str) -> StoredFlow:
+    if len(flow_id) > MAX_ID:
+        raise NotFound(f"no flow {flow_id[:64]!r}")
     query = select(StoredFlow).where(StoredFlow.org_id == org_id, StoredFlow.flow_id == flow_id)
     if uow.row_locks:
         query = query.with_for_update()

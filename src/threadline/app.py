@@ -71,6 +71,8 @@ from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
 from threadline.selfservice.erasure import purge_selfservice, scrub_selfservice
+from threadline.selfservice.flows.http import router as flows_router
+from threadline.selfservice.flows.pages import router as flows_pages_router
 from threadline.selfservice.incidents.http import app_router as incidents_app_router
 from threadline.selfservice.incidents.http import router as incidents_router
 from threadline.selfservice.incidents.http import visitor_router as incidents_visitor_router
@@ -261,6 +263,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         bot_router,
         bot_reports_router,
+        flows_router,
+        flows_pages_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

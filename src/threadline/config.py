@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # https only, to public addresses; allow_http also allows http://localhost|127.0.0.1 and
     # private/internal addresses (tests, a receiver on the same host or network).
     webhooks_allow_http: bool = False
+    # A flow's `call` step (selfservice/bot/backend.py) reaches the company's backend over https
+    # at public addresses only; this also allows http and private or internal addresses (a
+    # backend on the same host or network, tests), as webhooks_allow_http does for webhooks.
+    bot_backend_allow_private: bool = False
     # the waits after each failed attempt (jittered); their number + 1 is the attempts made
     webhooks_retry_delays_s: list[float] = Field(
         default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]

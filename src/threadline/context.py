@@ -15,6 +15,8 @@ from threadline.db import Database, UnitOfWork
 from threadline.events.bus import Bus
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from threadline.agents.desktops import DesktopPresence
     from threadline.channels.outbox import OutboxSender
     from threadline.channels.registry import ChannelRegistry
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
 class Bot(Protocol):
     """The bot (selfservice/bot), as the rest of the wiring sees it."""
 
-    def knows(self, flow_id: str) -> bool:
-        """Whether an endpoint's `settings.bot.flow` may name this flow."""
+    async def knows(self, session: AsyncSession, org_id: str, flow_id: str) -> bool:
+        """Whether an endpoint of the organisation may name this flow in `settings.bot.flow`
+        (read with the caller's session)."""
         ...
 
     async def stop(self) -> None: ...
@@ -42,7 +45,7 @@ class VoiceFlows(Protocol):
     """A flow run as a phone number's IVR (selfservice/bot/voice.py), as the voice channel
     (which imports no self-service) sees it: one turn per webhook, TwiML back."""
 
-    def languages(self, flow_id: str) -> list[tuple[str, str]]:
+    async def languages(self, org_id: str, flow_id: str) -> list[tuple[str, str]]:
         """The flow's languages as (code, <Say> language); [] for no such flow."""
         ...
 

@@ -19,6 +19,7 @@ def import_models() -> None:
     from threadline.orgs import models as _orgs  # noqa: F401
     from threadline.routing import models as _routing  # noqa: F401
     from threadline.selfservice.bot import models as _bot  # noqa: F401
+    from threadline.selfservice.flows import models as _flows  # noqa: F401
     from threadline.selfservice.incidents import models as _incidents  # noqa: F401
     from threadline.selfservice.knowledge import models as _knowledge  # noqa: F401
     from threadline.threads import models as _threads  # noqa: F401

@@ -28,15 +28,29 @@ def _configured(ctx: Context, channel: str, key: str, settings: dict[str, Any]) 
 
 
 def _bot_settings(ctx: Context, channel: str, bot: Any) -> dict[str, str] | None:
+    """The bot's settings in their form; whether its flow exists is `_check_bot_flow`'s."""
     if bot is None:
         return None
     if channel == "email":
         raise Invalid(f"settings.bot: no bot answers {channel} endpoints", field="settings.bot")
     if not isinstance(bot, dict) or set(bot) != {"flow"} or not isinstance(bot["flow"], str):
         raise Invalid('settings.bot: {"flow": "<flow id>"}', field="settings.bot")
-    if ctx.bot is None or not ctx.bot.knows(bot["flow"]):
+    if ctx.bot is None:
         raise Invalid(f"settings.bot.flow: no flow {bot['flow'][:64]!r}", field="settings.bot.flow")
     return {"flow": bot["flow"]}
+
+
+async def _check_bot_flow(
+    ctx: Context, uow: UnitOfWork, org_id: str, settings: dict[str, Any]
+) -> None:
+    """The flow an endpoint's bot names must be one the organisation has (built in, or its
+    own with a published version): a bot with no flow would leave customers unanswered."""
+    bot = settings.get("bot")
+    if not isinstance(bot, dict):
+        return
+    flow_id = str(bot.get("flow", ""))
+    if ctx.bot is None or not await ctx.bot.knows(uow.session, org_id, flow_id):
+        raise Invalid(f"settings.bot.flow: no flow {flow_id[:64]!r}", field="settings.bot.flow")
 
 
 def _adapter_settings(
@@ -81,6 +95,7 @@ async def do_create_endpoint(
         session = uow.session
         await _check_queue(uow, org_id, data.queue_id)
         await _check_queue_names(ctx, uow, org_id, data.channel, settings)
+        await _check_bot_flow(ctx, uow, org_id, settings)
         taken = await session.scalar(
             select(Endpoint.id).where(Endpoint.channel == data.channel, Endpoint.key == data.key)
         )
@@ -121,6 +136,7 @@ async def do_update_endpoint(
         if "settings" in changed and data.settings is not None:
             settings = _configured(ctx, endpoint.channel, endpoint.key, data.settings)
             await _check_queue_names(ctx, uow, org_id, endpoint.channel, settings)
+            await _check_bot_flow(ctx, uow, org_id, settings)
             endpoint.settings = settings
         if "queue_id" in changed:
             await _check_queue(uow, org_id, data.queue_id)

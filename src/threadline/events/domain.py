@@ -478,6 +478,18 @@ class BotDeflected(DomainEvent):
     article_id: str | None = None
 
 
+# ---------------------------------------------------------------- flows (bot and IVR)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FlowPublished(DomainEvent):
+    """An admin published a version of an organisation's flow: new bot conversations on
+    endpoints naming `flow_id` run it (those under way keep their version)."""
+
+    type: ClassVar[str] = "flow.published"
+    flow_id: str
+    version: int
+    agent_id: str | None = None
+
+
 # ---------------------------------------------------------------- knowledge base
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ArticlePublished(DomainEvent):

@@ -47,7 +47,9 @@ async def verified_call(ctx: Context, key: str, request: InboundRequest) -> Call
     endpoint = received.endpoint
     adapter = cast(VoiceAdapter, channels_of(ctx).get("voice"))
     flow = flow_of(received.config.settings)
-    languages = ctx.voice_flows.languages(flow) if flow and ctx.voice_flows else []
+    languages = (
+        await ctx.voice_flows.languages(endpoint.org_id, flow) if flow and ctx.voice_flows else []
+    )
     try:
         menu = adapter.menu(received.config, languages)
     except ValueError as exc:

@@ -31,6 +31,7 @@ import httpx
 import structlog
 from pydantic import TypeAdapter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from threadline.aio import finish
 from threadline.channels.models import Endpoint
@@ -112,9 +113,9 @@ class BotRuntime:
         self._ctx.handlers.consumer(CONSUMER, self.on_message, [MessageReceived], linger_s=0.0)
         self._ctx.timers.register(BOT_DEADLINE, self.on_deadline)
 
-    def knows(self, flow_id: str) -> bool:
-        """Whether an endpoint may name this flow (context.BotFlows)."""
-        return self._catalog.knows(flow_id)
+    async def knows(self, session: AsyncSession, org_id: str, flow_id: str) -> bool:
+        """Whether an endpoint of the organisation may name this flow (context.Bot)."""
+        return await self._catalog.knows(session, org_id, flow_id)
 
     async def machine(self, org_id: str, action: Machine) -> Any:
         """What a turn asked from outside (an intent, an article, the backend's answer),
@@ -146,7 +147,7 @@ class BotRuntime:
             return
         if received.seq <= conversation.last_seq:
             return  # read already (the same message, delivered again)
-        flow = self._flow(conversation)
+        flow = await self._flow(uow, conversation)
         if flow is None:
             return
         state, overlay = outage.split(conversation.state)
@@ -195,7 +196,7 @@ class BotRuntime:
         await uow.session.refresh(conversation)  # as it is now the thread is held
         if conversation.done or conversation.turn != turn or thread.status != "bot":
             return
-        flow = self._flow(conversation)
+        flow = await self._flow(uow, conversation)
         if flow is None:
             return
         state, overlay = outage.split(conversation.state)
@@ -225,7 +226,11 @@ class BotRuntime:
             await uow.session.get(Endpoint, received.endpoint_id) if received.endpoint_id else None
         )
         bot = (endpoint.settings or {}).get("bot") if endpoint is not None else None
-        flow = self._catalog.get(bot.get("flow", "")) if isinstance(bot, dict) else None
+        flow = (
+            await self._catalog.get(uow.session, thread.org_id, bot.get("flow", ""))
+            if isinstance(bot, dict)
+            else None
+        )
         if flow is None:  # the bot was taken off the endpoint meanwhile: a person answers
             log.warning("bot.no_flow", thread_id=thread.id, endpoint_id=received.endpoint_id)
             queue = await self._queue(uow, thread.org_id, None, received.endpoint_id)
@@ -324,7 +329,7 @@ class BotRuntime:
         """The bot's messages on the timeline (author "bot"), pushed to the widget like an
         agent's, or queued in the outbox for a provider channel."""
         channel = conversation.channel
-        name = self._flow_name(conversation)
+        name = await self._flow_name(uow, conversation)
         outgoing = render(actions, _render_style(channel))
         if channel not in BUTTONS:
             outgoing = _joined(outgoing, LIMITS[_render_style(channel)].text)
@@ -690,7 +695,8 @@ class BotRuntime:
                 url=found.url,
             )
         key = backend.signing_key(self._ctx.settings.secret_key.get_secret_value(), org_id)
-        return await backend.call(self._client(), key, action)
+        allow = self._ctx.settings.bot_backend_allow_private
+        return await backend.call(self._client(), key, action, allow_private=allow)
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -699,14 +705,17 @@ class BotRuntime:
 
     # ---- small parts --------------------------------------------------------------------
 
-    def _flow(self, conversation: BotConversation) -> Flow | None:
-        flow = self._catalog.get(conversation.flow_id)
+    async def _flow(self, uow: UnitOfWork, conversation: BotConversation) -> Flow | None:
+        """The version the conversation started on (a later one may differ)."""
+        flow = await self._catalog.get(
+            uow.session, conversation.org_id, conversation.flow_id, conversation.flow_version
+        )
         if flow is None:
             log.error("bot.flow_gone", conversation_id=conversation.id, flow=conversation.flow_id)
         return flow
 
-    def _flow_name(self, conversation: BotConversation) -> str:
-        flow = self._catalog.get(conversation.flow_id)
+    async def _flow_name(self, uow: UnitOfWork, conversation: BotConversation) -> str:
+        flow = await self._flow(uow, conversation)
         return flow.name if flow is not None else "Bot"
 
 

@@ -70,8 +70,9 @@ class VoiceFlowRuntime:
         self._catalog = catalog
         self._bot = bot
 
-    def languages(self, flow_id: str) -> list[tuple[str, str]]:
-        flow = self._catalog.get(flow_id)
+    async def languages(self, org_id: str, flow_id: str) -> list[tuple[str, str]]:
+        async with self._ctx.db.sessions() as session:
+            flow = await self._catalog.get(session, org_id, flow_id)
         if flow is None:
             return []
         return [(code, VOICES.get(code, code)) for code in flow.languages]
@@ -79,13 +80,16 @@ class VoiceFlowRuntime:
     # ---- a turn ---------------------------------------------------------------------------
 
     async def turn(self, call: FlowCall, given: FlowInput | None) -> FlowReply:
-        flow = self._catalog.get(call.flow_id)
         started = time.monotonic()
         async with self._ctx.uow() as uow:
             thread = await lock_thread(uow, call.org_id, call.thread_id)
             conversation = await _of_call(uow, thread.id, call.call_seq)
             if conversation is not None and _answered(conversation, given):
                 return await _replay(uow, call, conversation)
+            # the version the call started on (a version published meanwhile waits for the
+            # next call); the published one for a new call
+            version = None if conversation is None else conversation.flow_version
+            flow = await self._catalog.get(uow.session, call.org_id, call.flow_id, version)
             if flow is None:  # the flow was taken off meanwhile: a person answers
                 return await self._without_flow(uow, thread, call)
             now = utcnow()

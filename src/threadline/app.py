@@ -70,6 +70,10 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.surveys.http import page_router as survey_pages_router
+from threadline.surveys.http import router as surveys_router
+from threadline.surveys.http import widget_router as surveys_widget_router
+from threadline.surveys.services import register as register_surveys
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
 from threadline.web.http import router as web_router
@@ -136,6 +140,7 @@ def build_context(settings: Settings) -> Context:
     ctx.webhooks = register_webhooks(ctx)
     ctx.bot = register_bot(ctx)
     ctx.incidents = register_incidents(ctx)
+    ctx.surveys = register_surveys(ctx)
     return ctx
 
 
@@ -230,6 +235,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents_router,
         incidents_visitor_router,
         incidents_app_router,
+        surveys_router,
+        surveys_widget_router,
+        survey_pages_router,
         web_router,
     ):
         app.include_router(router)

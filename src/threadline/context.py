@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from threadline.ratelimit import RateLimits
     from threadline.routing.services import RoutingService
     from threadline.selfservice.incidents.services import IncidentService
+    from threadline.threads.models import Thread, ThreadEvent
     from threadline.webhooks.delivery import WebhookSender
     from threadline.workers.timers import TimerWorker
 
@@ -34,6 +35,15 @@ class Bot(Protocol):
         ...
 
     async def stop(self) -> None: ...
+
+
+class Surveys(Protocol):
+    """Surveys (surveys/), as inbound messages see them."""
+
+    async def take_reply(self, uow: UnitOfWork, thread: Thread, entry: ThreadEvent) -> bool:
+        """Whether the customer's message `entry` answers the survey waiting on its thread
+        (then it opens no contact). Inside the ingest's transaction and thread lock."""
+        ...
 
 
 @dataclass(eq=False)
@@ -52,6 +62,7 @@ class Context:
     webhooks: WebhookSender = field(init=False)
     incidents: IncidentService = field(init=False)
     bot: Bot | None = field(init=False, default=None)
+    surveys: Surveys | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)

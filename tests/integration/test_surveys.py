@@ -1,0 +1,160 @@
+"""Surveys after a resolved contact, on the channel the customer used: inline in the widget
+(answered through the widget API), by SMS digits through the fake Twilio (the replies open
+no contact), WhatsApp buttons inside the 24-hour window, an email's signed page; one per
+customer every N days, none to a customer who opted out; roles and organisations; on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import (
+    Running,
+    World,
+    authed_socket,
+    eventually,
+    login,
+    take_thread,
+)
+from threadline.config import Settings
+from threadline.events.models import EventRecord
+from threadline.routing.models import Contact
+from threadline.surveys.models import Survey
+
+ON = {"enabled": True, "every_days": 7}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"outbox_backoff_s": 0.1, "outbox_backoff_max_s": 0.3, "event_poll_s": 0.1}
+    )
+
+
+async def turn_on(server: Running, **body: Any) -> dict[str, Any]:
+    admin = await login(server, "admin@example.com")
+    try:
+        put = await admin.put("/api/v1/surveys/settings", json={**ON, **body})
+    finally:
+        await admin.aclose()
+    assert put.status_code == 200, put.text
+    return dict(put.json())
+
+
+async def survey_of(server: Running, thread_id: str, n: int = 1) -> Survey | None:
+    async with server.ctx.db.sessions() as db:
+        rows = list(await db.scalars(select(Survey).where(Survey.thread_id == thread_id)))
+    return rows[-1] if len(rows) >= n else None
+
+
+async def logged(server: Running, type_: str) -> list[dict[str, Any]]:
+    async with server.ctx.db.sessions() as db:
+        rows = await db.scalars(select(EventRecord.data).where(EventRecord.type == type_))
+        return [dict(r) for r in rows]
+
+
+async def visitor_chat(
+    server: Running, world: World, text: str = "my card is blocked", locale: str = "pt-PT"
+) -> tuple[str, str, httpx.AsyncClient]:
+    """A visitor writes in the widget, Rui takes it and resolves it: (visitor token, thread
+    id, Rui's client). The socket is closed again."""
+    browser = server.client()
+    session = (
+        await browser.post(f"/api/v1/widget/{world.widget.key}/session", json={"locale": locale})
+    ).json()
+    await browser.aclose()
+    token = session["visitor_token"]
+    async with authed_socket(f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", token) as ws:
+        await ws.send(json.dumps({"type": "message", "client_id": "c1", "text": text}))
+
+        async def thread_id() -> str | None:
+            async with server.ctx.db.sessions() as db:
+                return await db.scalar(select(Contact.thread_id))
+
+        thread = await eventually(thread_id)
+    rui = await take_thread(server, "rui@example.com", thread)
+    resolved = await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card_blocked"})
+    assert resolved.status_code == 200, resolved.text
+    return token, thread, rui
+
+
+async def test_a_resolved_chat_gets_the_survey_in_the_widget_answered_once(
+    server: Running, world: World
+) -> None:
+    settings = await turn_on(server)
+    assert settings["questions"] == ["csat", "ces"] and "chat" in settings["channels"]
+    token, thread, rui = await visitor_chat(server, world)
+    survey = await eventually(lambda: survey_of(server, thread))
+    assert survey.status == "sent" and survey.channel == "chat" and survey.language == "pt"
+    assert survey.agent_id == world.agents["rui"].id and survey.reason == "card_blocked"
+    [asked] = [
+        e
+        for e in await _timeline(rui, thread)
+        if e["kind"] == "message" and e["data"].get("survey")
+    ]
+    assert asked["author_type"] == "system" and asked["body"].startswith("Qual é o seu grau")
+    assert asked["data"]["survey"]["id"] == survey.id
+    assert asked["data"]["survey"]["texts"]["ces"] == "Foi fácil resolver o seu assunto?"
+    # the widget's socket sees it on resume
+    async with authed_socket(f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws", token) as ws:
+        await ws.send(json.dumps({"type": "resume", "after_seq": 0}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if frame["type"] == "event" and frame["event"]["data"].get("survey"):
+                break
+        assert frame["event"]["data"]["survey"]["questions"] == ["csat", "ces"]
+
+    url = f"/api/v1/widget/{world.widget.key}/surveys/{survey.id}/answers"
+    auth = {"Authorization": f"Bearer {token}"}
+    async with server.client() as browser:
+        assert (await browser.post(url, json={"csat": 4})).status_code == 401
+        bad = await browser.post(url, json={"csat": 6}, headers=auth)
+        assert bad.status_code == 422, bad.text
+        first = await browser.post(url, json={"csat": 4}, headers=auth)
+        assert first.status_code == 200, first.text
+        assert first.json()["step"] == "ces" and first.json()["status"] == "sent"
+        for _ in range(2):  # a retry stores nothing twice
+            done = await browser.post(
+                url, json={"ces": 6, "comment": "Rápido, obrigado"}, headers=auth
+            )
+            assert done.status_code == 200, done.text
+        again = await browser.post(url, json={"csat": 1}, headers=auth)
+        assert again.json()["csat"] == 4  # what is stored stays
+    assert done.json()["status"] == "answered" and done.json()["ces"] == 6
+
+    answered = await logged(server, "survey.answered")
+    assert sorted((a["kind"], a["score"]) for a in answered) == [("ces", 6), ("csat", 4)]
+    ces = next(a for a in answered if a["kind"] == "ces")
+    assert ces["comment"] == "Rápido, obrigado" and ces["queue_id"] == world.queues["general"].id
+    assert ces["agent_id"] == world.agents["rui"].id and ces["reason"] == "card_blocked"
+    assert ces["channel"] == "chat" and ces["contact_id"] == survey.contact_id
+    assert len(await logged(server, "survey.sent")) == 1
+    entries = [e for e in await _timeline(rui, thread) if e["kind"] == "survey"]
+    assert [(e["data"].get("csat"), e["data"].get("ces")) for e in entries] == [
+        (4, None),
+        (None, 6),
+    ]
+    assert entries[1]["body"] == "Rápido, obrigado"
+
+    nikos = await login(server, "nikos@example.com")
+    summary = await nikos.get("/api/v1/surveys/summary")
+    assert summary.status_code == 200, summary.text
+    today = summary.json()
+    assert today["sent"] == 1 and today["answered"] == 1
+    assert today["csat"] == {"responses": 1, "mean": 4.0, "satisfied_share": 1.0}
+    assert today["ces"] == {"responses": 1, "mean": 6.0, "easy_share": 1.0}
+    assert today["by_channel"][0]["channel"] == "chat"
+    for client in (rui, nikos):
+        await client.aclose()
+
+
+async def _timeline(client: httpx.AsyncClient, thread: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/threads/{thread}/events")
+    assert response.status_code == 200, response.text
+    return list(response.json())

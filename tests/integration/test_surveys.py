@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import (
     Running,
     World,
+    add_endpoint,
     authed_socket,
+    count,
     eventually,
     login,
+    set_capacity,
     take_thread,
 )
+from tests.fakes.twilio import FakeTwilio, running_fake_twilio
+from tests.integration.test_sms import inbound, sms_endpoint, webhook_url
 from threadline.config import Settings
+from threadline.customers.models import Customer
+from threadline.db import utcnow
 from threadline.events.models import EventRecord
 from threadline.routing.models import Contact
 from threadline.surveys.models import Survey
@@ -158,3 +167,128 @@ async def _timeline(client: httpx.AsyncClient, thread: str) -> list[dict[str, An
     response = await client.get(f"/api/v1/threads/{thread}/events")
     assert response.status_code == 200, response.text
     return list(response.json())
+
+
+# ---------------------------------------------------------------- SMS
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    async with running_fake_twilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def sms(server: Running, world: World, twilio: FakeTwilio) -> dict[str, Any]:
+    created = await add_endpoint(server, **sms_endpoint(twilio, world.queues["general"].id))
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, sms=3)
+    return created
+
+
+async def texted_and_resolved(
+    server: Running, twilio: FakeTwilio, sid: str, text: str = "my card is blocked"
+) -> tuple[httpx.AsyncClient, str]:
+    posted = await twilio.post_signed(webhook_url(server), inbound(sid, text))
+    assert posted.status_code == 200, posted.text
+
+    async def open_contact() -> str | None:
+        async with server.ctx.db.sessions() as db:
+            return await db.scalar(
+                select(Contact.thread_id).where(Contact.status.in_(("queued", "offered")))
+            )
+
+    thread = await eventually(open_contact)
+    rui = await take_thread(server, "rui@example.com", thread)
+    resolved = await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card"})
+    assert resolved.status_code == 200, resolved.text
+    return rui, thread
+
+
+async def sent_texts(twilio: FakeTwilio, n: int) -> list[str]:
+    async def enough() -> list[str] | None:
+        return [m.body for m in twilio.messages] if len(twilio.messages) >= n else None
+
+    return await eventually(enough)
+
+
+async def test_an_sms_survey_is_answered_by_digits_and_opens_no_contact(
+    server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
+) -> None:
+    await turn_on(server)
+    rui, thread = await texted_and_resolved(server, twilio, "SM-in-1")
+    [question] = await sent_texts(twilio, 1)
+    assert "How satisfied" in question and "1 (very dissatisfied) to 5" in question
+    survey = await eventually(lambda: survey_of(server, thread))
+    assert survey.channel == "sms" and survey.step == "csat"
+
+    for sid in ("SM-in-2", "SM-in-2"):  # Twilio retries: one answer
+        posted = await twilio.post_signed(webhook_url(server), inbound(sid, "5"))
+        assert posted.status_code == 200, posted.text
+    texts = await sent_texts(twilio, 2)
+    assert "How easy" in texts[1] and "1 (very difficult) to 7" in texts[1]
+    nine = await twilio.post_signed(webhook_url(server), inbound("SM-in-3", "9"))
+    assert nine.status_code == 200
+    texts = await sent_texts(twilio, 3)
+    assert "How easy" in texts[2]  # out of the scale: asked again
+    posted = await twilio.post_signed(webhook_url(server), inbound("SM-in-4", " 2. "))
+    assert posted.status_code == 200, posted.text
+    texts = await sent_texts(twilio, 4)
+    assert texts[3] == "Thank you for your feedback!"
+
+    assert await count(server, Contact) == 1  # the digits were answers, not new demand
+    async with server.ctx.db.sessions() as db:
+        stored = await db.get(Survey, survey.id)
+    assert stored is not None and (stored.csat, stored.ces, stored.status) == (5, 2, "answered")
+    answered = await logged(server, "survey.answered")
+    assert sorted((a["kind"], a["score"], a["channel"]) for a in answered) == [
+        ("ces", 2, "sms"),
+        ("csat", 5, "sms"),
+    ]
+    kinds = [e["kind"] for e in await _timeline(rui, thread)]
+    assert kinds.count("survey") == 2
+
+    # the survey is over: the next text is a new matter for a person
+    again = await twilio.post_signed(webhook_url(server), inbound("SM-in-5", "5"))
+    assert again.status_code == 200
+    assert await eventually(lambda: _contacts_at_least(server, 2))
+    await rui.aclose()
+
+
+async def _contacts_at_least(server: Running, n: int) -> bool:
+    return await count(server, Contact) >= n
+
+
+async def test_one_survey_per_customer_every_n_days_and_none_when_opted_out(
+    server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
+) -> None:
+    await turn_on(server, every_days=7)
+    rui, thread = await texted_and_resolved(server, twilio, "SM-a")
+    await sent_texts(twilio, 1)
+    await rui.aclose()
+    rui, _ = await texted_and_resolved(server, twilio, "SM-b", "and my other card")
+
+    async def two() -> list[Survey] | None:
+        async with server.ctx.db.sessions() as db:
+            rows = list(await db.scalars(select(Survey).order_by(Survey.created_at)))
+        return rows if len(rows) == 2 else None
+
+    first, second = await eventually(two)
+    assert first.status == "sent"
+    assert second.status == "skipped" and "within 7 days" in (second.skip_reason or "")
+    assert len(twilio.messages) == 1
+    await rui.aclose()
+
+    # eight days later a survey goes again, unless the customer said no to surveys
+    async with server.ctx.db.sessions() as db:
+        await db.execute(update(Survey).values(sent_at=utcnow() - timedelta(days=8)))
+        await db.execute(update(Customer).values(attributes={"opt_out": ["surveys"]}))
+        await db.commit()
+    rui, _ = await texted_and_resolved(server, twilio, "SM-c", "and the third")
+
+    async def three() -> list[Survey] | None:
+        async with server.ctx.db.sessions() as db:
+            rows = list(await db.scalars(select(Survey).order_by(Survey.created_at)))
+        return rows if len(rows) == 3 else None
+
+    third = (await eventually(three))[2]
+    assert third.status == "skipped" and third.skip_reason == "the customer opted out"
+    assert len(twilio.messages) == 1
+    await rui.aclose()

@@ -27,14 +27,17 @@ from tests.conftest import (
     set_capacity,
     take_thread,
 )
+from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 from tests.integration.test_sms import inbound, sms_endpoint, webhook_url
+from tests.integration.test_whatsapp import WA_ID, whatsapp_thread_with_agent
 from threadline.config import Settings
 from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.events.models import EventRecord
 from threadline.routing.models import Contact
 from threadline.surveys.models import Survey
+from threadline.threads.models import ThreadEvent
 
 ON = {"enabled": True, "every_days": 7}
 
@@ -291,4 +294,87 @@ async def test_one_survey_per_customer_every_n_days_and_none_when_opted_out(
     third = (await eventually(three))[2]
     assert third.status == "skipped" and third.skip_reason == "the customer opted out"
     assert len(twilio.messages) == 1
+    await rui.aclose()
+
+
+# ---------------------------------------------------------------- WhatsApp
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with running_fake_graph() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def whatsapp(server: Running, world: World, graph: FakeGraph) -> dict[str, Any]:
+    body = graph.endpoint("whatsapp", PHONE_NUMBER_ID, "WhatsApp", world.queues["general"].id)
+    created = await add_endpoint(server, **body)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, sms=3, whatsapp=3)
+    return created
+
+
+async def _interactive(graph: FakeGraph, n: int) -> list[dict[str, Any]] | None:
+    found = [m.payload["interactive"] for m in graph.messages if "interactive" in m.payload]
+    return found if len(found) >= n else None
+
+
+def _tap(wamid: str, row_id: str) -> dict[str, Any]:
+    reply = {"id": row_id, "title": row_id.rsplit(":", 1)[1]}
+    return whatsapp_message(wamid, WA_ID, "interactive", type="list_reply", list_reply=reply)
+
+
+async def test_whatsapp_asks_with_a_list_inside_the_window(
+    server: Running, world: World, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    await turn_on(server)
+    rui, thread = await whatsapp_thread_with_agent(server, graph)
+    resolved = await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card"})
+    assert resolved.status_code == 200, resolved.text
+    [csat] = await eventually(lambda: _interactive(graph, 1))
+    assert csat["type"] == "list" and "How satisfied" in csat["body"]["text"]
+    rows = csat["action"]["sections"][0]["rows"]
+    assert [r["id"] for r in rows] == [f"survey:csat:{n}" for n in range(1, 6)]
+    assert rows[4]["description"] == "Very satisfied"
+    hook = f"{server.base_url}/webhooks/whatsapp/{PHONE_NUMBER_ID}"
+    assert (await graph.notify(hook, _tap("wamid.S1", "survey:csat:5"))).status_code == 200
+    asked = await eventually(lambda: _interactive(graph, 2))
+    assert [r["id"] for r in asked[1]["action"]["sections"][0]["rows"]][-1] == "survey:ces:7"
+    stale = _tap("wamid.S2", "survey:csat:1")  # the first list's button, tapped late
+    assert (await graph.notify(hook, stale)).status_code == 200
+    assert (await graph.notify(hook, _tap("wamid.S3", "survey:ces:6"))).status_code == 200
+
+    async def thanked() -> bool:
+        return any(
+            m.payload.get("text", {}).get("body") == "Thank you for your feedback!"
+            for m in graph.messages
+        )
+
+    await eventually(thanked)
+    survey = await survey_of(server, thread)
+    assert survey is not None and (survey.csat, survey.ces) == (5, 6)
+    assert await count(server, Contact) == 1
+    await rui.aclose()
+
+
+async def test_whatsapp_outside_the_window_sends_the_template_or_nothing(
+    server: Running, world: World, graph: FakeGraph, whatsapp: dict[str, Any]
+) -> None:
+    await turn_on(server, whatsapp_template="csat_survey")
+    rui, thread = await whatsapp_thread_with_agent(server, graph)
+    async with server.ctx.uow() as uow:  # the customer last wrote 25 hours ago
+        await uow.session.execute(
+            update(ThreadEvent)
+            .where(ThreadEvent.provider_msg_id == "wamid.IN1")
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+    resolved = await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card"})
+    assert resolved.status_code == 200, resolved.text
+
+    async def template() -> dict[str, Any] | None:
+        found = [m.payload["template"] for m in graph.messages if "template" in m.payload]
+        return found[0] if found else None
+
+    sent = await eventually(template)
+    assert sent["name"] == "csat_survey"
+    survey = await eventually(lambda: survey_of(server, thread))
+    assert survey.status == "sent"
     await rui.aclose()

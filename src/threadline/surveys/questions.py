@@ -22,6 +22,8 @@ ON_SCREEN = frozenset({"chat", "app"})
 BY_MESSAGE = frozenset({"sms", "whatsapp", "telegram", "messenger"})
 BY_LINK = frozenset({"email"})
 CHANNELS = tuple(sorted(ON_SCREEN | BY_MESSAGE | BY_LINK))
+# WhatsApp's template language codes for ours
+WHATSAPP_LANGUAGES = {"en": "en", "pt": "pt_PT", "es": "es", "ru": "ru", "el": "el"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.!)]?\s*$")
 _BUTTON = re.compile(r"^survey:(csat|ces):(\d{1,2})$")
 

@@ -168,7 +168,8 @@ async def _send_first(
     why = await refusal(ctx, uow.session, thread, survey.channel)
     if why is not None and survey.channel == "whatsapp" and settings.whatsapp_template:
         # outside the 24-hour window: the approved template asks instead of the buttons
-        extra = {"template": {"name": settings.whatsapp_template, "language": survey.language}}
+        language = q.WHATSAPP_LANGUAGES.get(survey.language, "en")
+        extra = {"template": {"name": settings.whatsapp_template, "language": language}}
     elif why is not None:
         return why
     if survey.channel in q.BY_LINK:

@@ -330,8 +330,8 @@ async def do_answer(
 ) -> Survey:
     """Answers from the widget (its visitor must be the survey's customer) or the email's
     page (the signed link stands for the customer). Idempotent: what is stored stays."""
-    async with ctx.uow() as uow:
-        with org_scope(org_id):
+    with org_scope(org_id):
+        async with ctx.uow() as uow:
             # the thread's lock first, as an inbound reply takes them: read its id plainly
             found = (
                 await uow.session.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -31,10 +32,12 @@ from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, wha
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 from tests.integration.test_sms import inbound, sms_endpoint, webhook_url
 from tests.integration.test_whatsapp import WA_ID, whatsapp_thread_with_agent
+from threadline.channels.models import Endpoint
 from threadline.config import Settings
 from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.events.models import EventRecord
+from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact
 from threadline.surveys.models import Survey
 from threadline.threads.models import ThreadEvent
@@ -263,7 +266,7 @@ async def test_one_survey_per_customer_every_n_days_and_none_when_opted_out(
     server: Running, world: World, twilio: FakeTwilio, sms: dict[str, Any]
 ) -> None:
     await turn_on(server, every_days=7)
-    rui, thread = await texted_and_resolved(server, twilio, "SM-a")
+    rui, _ = await texted_and_resolved(server, twilio, "SM-a")
     await sent_texts(twilio, 1)
     await rui.aclose()
     rui, _ = await texted_and_resolved(server, twilio, "SM-b", "and my other card")
@@ -378,3 +381,89 @@ async def test_whatsapp_outside_the_window_sends_the_template_or_nothing(
     survey = await eventually(lambda: survey_of(server, thread))
     assert survey.status == "sent"
     await rui.aclose()
+
+
+# ---------------------------------------------------------------- roles and organisations
+async def other_widget(server: Running) -> Endpoint:
+    org = await do_create_org(server.ctx, f"other-{uuid.uuid4().hex[:6]}", "Other Bank")
+    async with server.ctx.uow() as uow:
+        widget = Endpoint(org_id=org.id, channel="chat", key=f"w-{uuid.uuid4().hex[:8]}", name="O")
+        uow.session.add(widget)
+    return widget
+
+
+async def test_settings_are_the_admins_and_checked(server: Running, world: World) -> None:
+    agent = await login(server, "rui@example.com")
+    supervisor = await login(server, "nikos@example.com")
+    admin = await login(server, "admin@example.com")
+    assert (await agent.get("/api/v1/surveys/settings")).status_code == 403
+    assert (await supervisor.put("/api/v1/surveys/settings", json=ON)).status_code == 403
+    assert (await agent.get("/api/v1/surveys/summary")).status_code == 403
+    default = await admin.get("/api/v1/surveys/settings")
+    assert default.status_code == 200 and default.json()["enabled"] is False
+    for wrong in (
+        {"enabled": True, "questions": []},
+        {"enabled": True, "questions": ["nps"]},
+        {"enabled": True, "channels": ["voice"]},
+        {"enabled": True, "channels": ["sms", "sms"]},
+        {"enabled": True, "every_days": -1},
+        {"enabled": True, "whatsapp_template": "Not A Name"},
+        {"enabled": True, "colour": "red"},
+        {},
+    ):
+        refused = await admin.put("/api/v1/surveys/settings", json=wrong)
+        assert refused.status_code == 422, (wrong, refused.text)
+    saved = await admin.put(
+        "/api/v1/surveys/settings",
+        json={"enabled": True, "channels": ["sms"], "questions": ["ces"], "every_days": 0},
+    )
+    assert saved.status_code == 200, saved.text
+    assert (await admin.get("/api/v1/surveys/settings")).json()["questions"] == ["ces"]
+    naive = await supervisor.get("/api/v1/surveys/summary?from=2026-12-01T00:00:00")
+    assert naive.status_code == 422
+    backwards = await supervisor.get(
+        "/api/v1/surveys/summary?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z"
+    )
+    assert backwards.status_code == 422
+    for client in (agent, supervisor, admin):
+        await client.aclose()
+
+
+async def test_a_survey_is_its_customers_and_its_organisations(
+    server: Running, world: World
+) -> None:
+    await turn_on(server, channels=["chat"])
+    token, thread, rui = await visitor_chat(server, world, locale="en")
+    survey = await eventually(lambda: survey_of(server, thread))
+    assert survey.language == "en"
+    other = await other_widget(server)  # another organisation's widget
+    async with server.client() as browser:
+        stranger = (
+            await browser.post(f"/api/v1/widget/{world.widget.key}/session", json={})
+        ).json()["visitor_token"]
+        outsider = (await browser.post(f"/api/v1/widget/{other.key}/session", json={})).json()[
+            "visitor_token"
+        ]
+        ours = f"/api/v1/widget/{world.widget.key}/surveys/{survey.id}/answers"
+        theirs = f"/api/v1/widget/{other.key}/surveys/{survey.id}/answers"
+        another = await browser.post(
+            ours, json={"csat": 1}, headers={"Authorization": f"Bearer {stranger}"}
+        )
+        assert another.status_code == 404  # another visitor of the same widget
+        across = await browser.post(
+            theirs, json={"csat": 1}, headers={"Authorization": f"Bearer {outsider}"}
+        )
+        assert across.status_code == 404
+        wrong_widget = await browser.post(
+            theirs, json={"csat": 1}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert wrong_widget.status_code == 401  # a token is its own widget's only
+        comment_alone = await browser.post(
+            ours, json={"comment": "hi"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert comment_alone.status_code == 422
+    assert (await survey_of(server, thread)).csat is None  # type: ignore[union-attr]
+    nikos = await login(server, "nikos@example.com")
+    assert (await nikos.get("/api/v1/surveys/summary")).json()["sent"] == 1
+    await rui.aclose()
+    await nikos.aclose()

@@ -391,6 +391,8 @@ class SurveyReplies:
         """True when the customer's message `entry` answered (or missed the scale of) the
         survey waiting on this thread and channel: it opens no contact. Call in the
         ingest's transaction, inside the thread's row lock."""
+        if thread.status != "resolved":
+            return False  # a survey waits only on a thread whose contact was resolved
         now = utcnow()
         survey_id = await uow.session.scalar(
             select(Survey.id)

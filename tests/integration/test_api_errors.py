@@ -116,6 +116,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "category_id": "no-such-category",
         "article_id": "no-such-article",
         "incident_id": "no-such-incident",
+        "survey_id": "no-such-survey",
         "language": "pt",
         "slug": "no-such-article",
     }

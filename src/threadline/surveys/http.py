@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from threadline.auth.dependencies import Admin, Ctx, Supervisor
-from threadline.channels.chat.services import visitor_from_header
+from threadline.channels.chat.services import get_widget, visitor_from_header
 from threadline.context import Context
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotFound
@@ -85,6 +85,8 @@ async def answer(
 ) -> SurveyOut:
     """The visitor answers their survey (a question at a time, or all at once; a comment
     with the last answer). Sending an answer again changes nothing."""
+    widget = await get_widget(ctx, key)
+    await services.known_survey(ctx, widget.org_id, survey_id)  # an unknown id is 404 to all
     session = await visitor_from_header(ctx, key, authorization)
     survey = await services.do_answer(
         ctx,

@@ -362,6 +362,18 @@ def _expired(survey: Survey, now: datetime) -> bool:
     return survey.expires_at is not None and survey.expires_at <= now
 
 
+async def known_survey(ctx: Context, org_id: str, survey_id: str) -> None:
+    """NotFound unless the organisation has sent this survey."""
+    async with ctx.db.sessions() as session:
+        found = await session.scalar(
+            select(Survey.id).where(
+                Survey.id == survey_id, Survey.org_id == org_id, Survey.status != "skipped"
+            )
+        )
+    if found is None:
+        raise NotFound("no such survey")
+
+
 def survey_of_link(ctx: Context, token: str, max_days: int = 60) -> str | None:
     """The survey a page link names, or None when it is forged or older than any link may
     live (each survey's own expiry is checked against its row)."""

@@ -86,6 +86,7 @@ def test_who_is_asked() -> None:
     assert why(policy=q.Policy(False, frozenset(q.CHANNELS), 7)) == "surveys are off"
     assert why(handled_by_agent=False) == "no agent handled the contact"
     assert why(channel="voice") == "no survey is sent on voice"
+    assert why(channel="app") == "no survey is sent on app"  # the app page has no timeline
     assert why(policy=q.Policy(True, frozenset({"chat"}), 7)) == "surveys are off on sms"
     assert why(opted_out=True) == "the customer opted out"
     assert "within 7 days" in (why(last_sent_at=NOW - timedelta(days=6, hours=23)) or "")

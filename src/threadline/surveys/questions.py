@@ -16,9 +16,10 @@ from typing import Any
 
 SCALES: dict[str, int] = {"csat": 5, "ces": 7}
 KINDS = tuple(SCALES)
-# channels a survey goes out on, and how: on the customer's screen (widget, app page), by
+# channels a survey goes out on, and how: on the customer's screen (the chat widget), by
 # a message they answer with a number, or by a link to a page (email)
-ON_SCREEN = frozenset({"chat", "app"})
+# (not yet on the app page, which shows no timeline: an app contact is not surveyed)
+ON_SCREEN = frozenset({"chat"})
 BY_MESSAGE = frozenset({"sms", "whatsapp", "telegram", "messenger"})
 BY_LINK = frozenset({"email"})
 CHANNELS = tuple(sorted(ON_SCREEN | BY_MESSAGE | BY_LINK))

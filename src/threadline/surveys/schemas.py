@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Channel = Literal["chat", "app", "sms", "whatsapp", "telegram", "messenger", "email"]
+Channel = Literal["chat", "sms", "whatsapp", "telegram", "messenger", "email"]
 Kind = Literal["csat", "ces"]
-ALL_CHANNELS: list[Channel] = ["app", "chat", "email", "messenger", "sms", "telegram", "whatsapp"]
+ALL_CHANNELS: list[Channel] = ["chat", "email", "messenger", "sms", "telegram", "whatsapp"]
 BOTH: list[Kind] = ["csat", "ces"]
 
 

@@ -182,7 +182,7 @@ async def _send_first(
 
 
 def _ask_on_screen(uow: UnitOfWork, thread: Thread, survey: Survey) -> None:
-    """The widget and the app page draw the question's buttons from `data.survey`."""
+    """The widget draws the question's buttons from `data.survey`."""
     words = texts(survey.language)
     append_event(
         uow,

@@ -28,8 +28,16 @@ from tests.conftest import (
     set_capacity,
     take_thread,
 )
-from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
+from tests.fakes.meta import (
+    PAGE_ID,
+    PHONE_NUMBER_ID,
+    FakeGraph,
+    messenger_message,
+    running_fake_graph,
+    whatsapp_message,
+)
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
+from tests.integration.test_messenger import PSID
 from tests.integration.test_sms import inbound, sms_endpoint, webhook_url
 from tests.integration.test_whatsapp import WA_ID, whatsapp_thread_with_agent
 from threadline.channels.models import Endpoint
@@ -467,3 +475,56 @@ async def test_a_survey_is_its_customers_and_its_organisations(
     assert (await nikos.get("/api/v1/surveys/summary")).json()["sent"] == 1
     await rui.aclose()
     await nikos.aclose()
+
+
+# ---------------------------------------------------------------- Messenger
+@pytest.fixture
+async def page(server: Running, world: World, graph: FakeGraph) -> dict[str, Any]:
+    body = graph.endpoint("messenger", PAGE_ID, "Bank page", world.queues["general"].id)
+    created = await add_endpoint(server, **body)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, messenger=3)
+    return created
+
+
+def _quick_reply(mid: str, title: str, payload: str) -> dict[str, Any]:
+    event = messenger_message(mid, PSID, title)
+    event["entry"][0]["messaging"][0]["message"]["quick_reply"] = {"payload": payload}
+    return event
+
+
+async def test_messenger_numbers_in_the_text_and_quick_replies_in_the_data(
+    server: Running, world: World, graph: FakeGraph, page: dict[str, Any]
+) -> None:
+    await turn_on(server)
+    hook = f"{server.base_url}/webhooks/messenger/{PAGE_ID}"
+    posted = await graph.notify(hook, messenger_message("m.IN1", PSID, "my card is blocked"))
+    assert posted.status_code == 200, posted.text
+
+    async def open_thread() -> str | None:
+        async with server.ctx.db.sessions() as db:
+            return await db.scalar(select(Contact.thread_id))
+
+    thread = await eventually(open_thread)
+    rui = await take_thread(server, "rui@example.com", thread)
+    assert (
+        await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card"})
+    ).status_code == 200
+
+    async def texts(n: int) -> list[str] | None:
+        found = [m.payload["message"].get("text", "") for m in graph.messages]
+        return found if len(found) >= n else None
+
+    [asked] = await eventually(lambda: texts(1))
+    assert "How satisfied" in asked and "1 (very dissatisfied) to 5" in asked
+    [entry] = [e for e in await _timeline(rui, thread) if e["data"].get("survey")]
+    assert [r["payload"] for r in entry["data"]["quick_replies"]][-1] == "survey:csat:5"
+    tapped = _quick_reply("m.IN2", "4", "survey:csat:4")
+    assert (await graph.notify(hook, tapped)).status_code == 200
+    assert "How easy" in (await eventually(lambda: texts(2)))[1]
+    typed = messenger_message("m.IN3", PSID, "7")
+    assert (await graph.notify(hook, typed)).status_code == 200
+    assert (await eventually(lambda: texts(3)))[2] == "Thank you for your feedback!"
+    survey = await survey_of(server, thread)
+    assert survey is not None and (survey.csat, survey.ces) == (4, 7)
+    assert await count(server, Contact) == 1
+    await rui.aclose()

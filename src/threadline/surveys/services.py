@@ -418,9 +418,13 @@ class SurveyReplies:
             .limit(1)
         )
         survey = await uow.lock(Survey, survey_id) if survey_id is not None else None
-        if survey is None or survey.status != "sent" or survey.channel in q.BY_LINK:
-            return False
-        reply = q.read_reply(survey.step, entry.body, (entry.data or {}).get("reply_id"))
+        if survey is None or survey.status != "sent" or survey.channel not in q.BY_MESSAGE:
+            return False  # the widget answers with its buttons, the email on its page
+        data = entry.data or {}
+        # the button's id: WhatsApp's reply id, Messenger's quick-reply payload, Telegram's
+        # callback data (whichever the adapter stored)
+        button = data.get("reply_id") or data.get("quick_reply") or data.get("callback_data")
+        reply = q.read_reply(survey.step, entry.body, str(button) if button else None)
         if reply is None:
             return False
         entry.data = {**(entry.data or {}), "survey_id": survey.id}
@@ -430,14 +434,11 @@ class SurveyReplies:
         await _record(uow, thread, survey, {reply.kind: reply.score}, None, source="message")
         if survey.step != "done":
             await self._ask(uow, thread, survey, survey.step)
-        elif survey.channel not in q.ON_SCREEN:
+        else:
             await _say(self._ctx, uow, thread, survey, texts(survey.language)["thanks"])
         return True
 
     async def _ask(self, uow: UnitOfWork, thread: Thread, survey: Survey, kind: str) -> None:
-        if survey.channel in q.ON_SCREEN:
-            _ask_on_screen(uow, thread, survey)
-            return
         extra = q.buttons(kind, texts(survey.language), survey.channel)
         await _say(self._ctx, uow, thread, survey, _question_text(survey, kind), extra)
 

@@ -465,7 +465,7 @@ async def test_a_survey_is_its_customers_and_its_organisations(
         wrong_widget = await browser.post(
             theirs, json={"csat": 1}, headers={"Authorization": f"Bearer {token}"}
         )
-        assert wrong_widget.status_code == 401  # a token is its own widget's only
+        assert wrong_widget.status_code == 404  # not that widget's organisation's survey
         comment_alone = await browser.post(
             ours, json={"comment": "hi"}, headers={"Authorization": f"Bearer {token}"}
         )

@@ -36,11 +36,13 @@ from tests.fakes.meta import (
     running_fake_graph,
     whatsapp_message,
 )
+from tests.fakes.telegram import FakeTelegram, running_fake_telegram
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 from tests.integration.test_messenger import PSID
 from tests.integration.test_sms import inbound, sms_endpoint, webhook_url
 from tests.integration.test_whatsapp import WA_ID, whatsapp_thread_with_agent
 from threadline.channels.models import Endpoint
+from threadline.channels.telegram.services import do_register_telegram_webhook
 from threadline.config import Settings
 from threadline.customers.models import Customer
 from threadline.db import utcnow
@@ -526,5 +528,51 @@ async def test_messenger_numbers_in_the_text_and_quick_replies_in_the_data(
     assert (await eventually(lambda: texts(3)))[2] == "Thank you for your feedback!"
     survey = await survey_of(server, thread)
     assert survey is not None and (survey.csat, survey.ces) == (4, 7)
+    assert await count(server, Contact) == 1
+    await rui.aclose()
+
+
+# ---------------------------------------------------------------- Telegram
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with running_fake_telegram() as fake:
+        yield fake
+
+
+async def test_telegram_in_the_customers_language_with_a_keyboard_in_the_data(
+    server: Running, world: World, telegram: FakeTelegram
+) -> None:
+    created = await add_endpoint(server, **telegram.endpoint("Bot", world.queues["general"].id))
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, telegram=3)
+    await do_register_telegram_webhook(server.ctx, world.org_id, created["id"])
+    await turn_on(server)
+    sent = await telegram.post_update(telegram.private_message("O meu cartão foi bloqueado"))
+    assert sent.status_code == 200, sent.text
+
+    async def open_thread() -> str | None:
+        async with server.ctx.db.sessions() as db:
+            return await db.scalar(select(Contact.thread_id))
+
+    thread = await eventually(open_thread)
+    rui = await take_thread(server, "rui@example.com", thread)
+    assert (
+        await rui.post(f"/api/v1/threads/{thread}/resolve", json={"reason": "card"})
+    ).status_code == 200
+
+    async def texts(n: int) -> list[str] | None:
+        found = [m.text for m in telegram.messages]
+        return found if len(found) >= n else None
+
+    [asked] = await eventually(lambda: texts(1))
+    assert asked.startswith("Qual é o seu grau de satisfação") and "a 5 (muito satisfeito)" in asked
+    [entry] = [e for e in await _timeline(rui, thread) if e["data"].get("survey")]
+    keyboard = entry["data"]["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for b in keyboard[0]] == [f"survey:csat:{n}" for n in range(1, 6)]
+    for text in ("5", "3"):
+        posted = await telegram.post_update(telegram.private_message(text))
+        assert posted.status_code == 200, posted.text
+    assert (await eventually(lambda: texts(3)))[2] == "Obrigado pela sua opinião!"
+    survey = await survey_of(server, thread)
+    assert survey is not None and (survey.csat, survey.ces, survey.language) == (5, 3, "pt")
     assert await count(server, Contact) == 1
     await rui.aclose()

@@ -84,6 +84,10 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.surveys.http import page_router as survey_pages_router
+from threadline.surveys.http import router as surveys_router
+from threadline.surveys.http import widget_router as surveys_widget_router
+from threadline.surveys.services import register as register_surveys
 from threadline.threads.erasure import make_purger, make_scrubber
 from threadline.threads.http import router as threads_router
 from threadline.threads.models import Thread
@@ -167,6 +171,7 @@ def build_context(settings: Settings) -> Context:
     ctx.timers.register(RETENTION_SWEEP, on_sweep)
     for purge in (make_purger(settings), purge_contacts, purge_selfservice):
         ctx.handlers.in_transaction(ThreadsPurged, purge)
+    ctx.surveys = register_surveys(ctx)
     return ctx
 
 
@@ -274,6 +279,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents_app_router,
         intents_router,
         intents_pages_router,
+        surveys_router,
+        surveys_widget_router,
+        survey_pages_router,
         web_router,
     ):
         app.include_router(router)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from threadline.ratelimit import RateLimits
     from threadline.routing.services import RoutingService
     from threadline.selfservice.incidents.services import IncidentService
+    from threadline.threads.models import Thread, ThreadEvent
     from threadline.webhooks.delivery import WebhookSender
     from threadline.workers.timers import TimerWorker
 
@@ -56,6 +57,14 @@ class VoiceFlows(Protocol):
 
     async def hung_up(self, org_id: str, thread_id: str, call_seq: int) -> None:
         """The caller hung up: a flow still running on the call ends (not deflected)."""
+
+
+class Surveys(Protocol):
+    """Surveys (surveys/), as inbound messages see them."""
+
+    async def take_reply(self, uow: UnitOfWork, thread: Thread, entry: ThreadEvent) -> bool:
+        """Whether the customer's message `entry` answers the survey waiting on its thread
+        (then it opens no contact). Inside the ingest's transaction and thread lock."""
         ...
 
 
@@ -77,6 +86,7 @@ class Context:
     desktops: DesktopPresence = field(init=False)
     bot: Bot | None = field(init=False, default=None)
     voice_flows: VoiceFlows | None = field(init=False, default=None)
+    surveys: Surveys | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)

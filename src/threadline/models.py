@@ -22,6 +22,7 @@ def import_models() -> None:
     from threadline.selfservice.flows import models as _flows  # noqa: F401
     from threadline.selfservice.incidents import models as _incidents  # noqa: F401
     from threadline.selfservice.knowledge import models as _knowledge  # noqa: F401
+    from threadline.surveys import models as _surveys  # noqa: F401
     from threadline.threads import models as _threads  # noqa: F401
     from threadline.verification import models as _verification  # noqa: F401
     from threadline.webhooks import models as _webhooks  # noqa: F401

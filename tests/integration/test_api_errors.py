@@ -117,6 +117,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "article_id": "no-such-article",
         "incident_id": "no-such-incident",
         "flow_id": "no-such-flow",
+        "survey_id": "no-such-survey",
         "language": "pt",
         "slug": "no-such-article",
     }

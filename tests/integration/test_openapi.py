@@ -52,6 +52,8 @@ PUBLIC = {
     ("get", "/api/v1/app/{key}/help/search"),
     ("get", "/api/v1/app/{key}/help/articles/{slug}"),
     ("post", "/api/v1/app/{key}/help/articles/{slug}/feedback"),
+    # a resolved contact's survey, answered by the widget's visitor (their signed token)
+    ("post", "/api/v1/widget/{key}/surveys/{survey_id}/answers"),
 }
 
 

@@ -115,6 +115,8 @@ async def _ingest(
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"
+        if contact_id is None and ctx.surveys and await ctx.surveys.take_reply(uow, thread, event):
+            return Ingested(event, thread, True)  # an answer to the survey, not new demand
         if contact_id is None and bot_answers(endpoint):
             # the bot (selfservice/bot, on MessageReceived) talks first; it hands off itself
             thread.status = "bot"

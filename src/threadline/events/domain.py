@@ -550,3 +550,40 @@ class ThreadTaggedToIncident(DomainEvent):
     thread_id: str
     customer_id: str
     source: str
+
+
+# ---------------------------------------------------------------- surveys
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SurveySent(DomainEvent):
+    """A contact's survey went out on `channel`, asking `questions` (csat, ces) in
+    `language`."""
+
+    type: ClassVar[str] = "survey.sent"
+    survey_id: str
+    contact_id: str
+    thread_id: str
+    customer_id: str
+    channel: str
+    questions: list[str]
+    language: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SurveyAnswered(DomainEvent):
+    """The customer answered one question of a contact's survey, once: `kind` csat (1-5) or
+    ces (1-7), with `score`; a comment rides on the last answer it was given with. Queue,
+    channel, agent and reason are the contact's, for the reports."""
+
+    type: ClassVar[str] = "survey.answered"
+    survey_id: str
+    thread_id: str
+    contact_id: str
+    customer_id: str
+    kind: str
+    score: int
+    comment: str | None
+    queue_id: str | None
+    channel: str
+    agent_id: str | None
+    reason: str | None
+    answered_at: datetime

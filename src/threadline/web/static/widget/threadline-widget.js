@@ -221,6 +221,22 @@
     ".choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;max-width:82%}",
     ".choices button{font:inherit;font-size:13.5px;padding:6px 10px;border-radius:14px;border:1px solid var(--tl-color);background:#fff;color:var(--tl-color);cursor:pointer}",
     ".choices button:focus-visible{outline:2px solid var(--tl-color);outline-offset:2px}",
+    ".survey{background:#fff;border:1px solid #e1e6ef;border-radius:14px;padding:10px 12px;margin-top:6px;width:92%;max-width:340px}",
+    ".survey .q{margin:0 0 6px;font-weight:600}",
+    ".survey .scale{display:flex;gap:4px}",
+    ".survey .scale button{flex:1;min-width:0;min-height:44px;font:inherit;font-weight:600;border-radius:8px;",
+    " border:1px solid var(--tl-color);background:#fff;color:var(--tl-color);cursor:pointer}",
+    ".survey .scale button.chosen{background:var(--tl-color);color:#fff}",
+    ".survey .ends{display:flex;justify-content:space-between;gap:8px;font-size:11.5px;color:#5b6474;margin-top:3px}",
+    ".survey textarea{font:inherit;width:100%;min-height:64px;border:1px solid #cfd6e2;border-radius:8px;padding:6px 8px;margin:4px 0}",
+    ".survey label{display:block;font-size:12.5px;color:#5b6474}",
+    ".survey .row{display:flex;gap:6px}",
+    ".survey .row button{flex:1;min-height:44px;font:inherit;border-radius:8px;padding:6px 10px;cursor:pointer;",
+    " border:1px solid var(--tl-color);background:#fff;color:var(--tl-color)}",
+    ".survey .row button.primary{background:var(--tl-color);color:#fff}",
+    ".survey button:disabled{opacity:.6;cursor:default}",
+    ".survey .done{margin:0;color:#0d5b2a;font-weight:600}",
+    ".survey .err{margin:6px 0 0;color:#8a1c12;font-size:12.5px}",
     ".typing{min-height:22px;padding:0 16px 4px;font-size:12.5px;color:#5b6474;font-style:italic;background:#f5f7fb}",
     ".waiting{font-size:12.5px;color:#5b6474;text-align:center;padding:4px 14px 8px;background:#f5f7fb}",
     ".waiting[hidden]{display:none}",
@@ -464,6 +480,98 @@
     return box;
   }
 
+  /** A resolved contact's survey (data.survey): the scale of each question in turn (CSAT
+   * 1-5, then CES 1-7), then an optional comment sent with the last answer. Each answer goes
+   * to the widget API when it is given (sending one again changes nothing there); how far
+   * the visitor got is remembered, so a reload does not ask again. */
+  function surveyNode(sv) {
+    var box = el("div", { class: "survey", role: "group", "data-survey": sv.id });
+    var key = "survey:" + sv.id;
+    var state = store.get(key, null) || { step: 0, done: false, chosen: null };
+    var texts = sv.texts || {};
+    var scales = sv.scales || { csat: 5, ces: 7 };
+
+    function save() { store.set(key, state); }
+
+    function send(body) {
+      var buttons = box.querySelectorAll("button");
+      for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
+      return visitorCall("POST", "/surveys/" + encodeURIComponent(sv.id) + "/answers", body)
+        .catch(function (e) { draw(t("survey_failed")); throw e; });
+    }
+
+    function answer(kind, score) {
+      var last = state.step >= sv.questions.length - 1;
+      if (last && sv.comment) {
+        state.chosen = { kind: kind, score: score };
+        save();
+        draw();
+        return;
+      }
+      var body = {};
+      body[kind] = score;
+      send(body).then(function () {
+        if (last) state.done = true; else state.step += 1;
+        save();
+        draw();
+      }, function () { /* shown in the box */ });
+    }
+
+    function finish(comment) {
+      var body = {};
+      body[state.chosen.kind] = state.chosen.score;
+      if (comment) body.comment = comment;
+      send(body).then(function () {
+        state.done = true;
+        save();
+        draw();
+      }, function () { /* shown in the box */ });
+    }
+
+    function scaleNode(kind) {
+      var scale = el("div", { class: "scale" });
+      for (var n = 1; n <= (scales[kind] || 5); n++) {
+        (function (score) {
+          var button = el("button", { type: "button", text: String(score), "data-score": String(score) });
+          if (state.chosen && state.chosen.kind === kind && state.chosen.score === score) button.className = "chosen";
+          button.addEventListener("click", function () { answer(kind, score); });
+          scale.appendChild(button);
+        })(n);
+      }
+      return scale;
+    }
+
+    function draw(error) {
+      box.textContent = "";
+      if (state.done) {
+        box.appendChild(el("p", { class: "done", role: "status", text: t("survey_thanks") }));
+        return;
+      }
+      var kind = sv.questions[state.step];
+      if (state.step > 0) box.appendChild(el("p", { class: "q", text: texts[kind] || "" }));
+      box.appendChild(scaleNode(kind));
+      box.appendChild(el("div", { class: "ends" }, [
+        el("span", { text: "1 · " + (texts[kind + "_low"] || "") }),
+        el("span", { text: (scales[kind] || 5) + " · " + (texts[kind + "_high"] || "") }),
+      ]));
+      if (state.chosen) {
+        var id = "tl-survey-" + sv.id;
+        var note = el("textarea", { id: id, maxlength: "2000", rows: "3" });
+        var sendButton = el("button", { type: "button", class: "primary", text: t("survey_send") });
+        var skipButton = el("button", { type: "button", text: t("survey_skip") });
+        sendButton.addEventListener("click", function () { finish(note.value.trim()); });
+        skipButton.addEventListener("click", function () { finish(""); });
+        box.appendChild(el("label", { for: id, text: t("survey_comment") }));
+        box.appendChild(note);
+        box.appendChild(el("div", { class: "row" }, [skipButton, sendButton]));
+      }
+      if (error) box.appendChild(el("p", { class: "err", role: "alert", text: error }));
+    }
+
+    draw();
+    return box;
+  }
+
   function clearChoices() {
     if (!ui.log) return;
     var boxes = ui.log.querySelectorAll(".choices");
@@ -548,6 +656,9 @@
       clearChoices();  // a newer message: earlier buttons no longer apply
       if (ev.data && Array.isArray(ev.data.choices) && ev.data.choices.length) {
         theirs.insertBefore(choicesNode(ev.data.choices), theirs.querySelector(".meta"));
+      }
+      if (ev.data && ev.data.survey && Array.isArray(ev.data.survey.questions)) {
+        theirs.insertBefore(surveyNode(ev.data.survey), theirs.querySelector(".meta"));
       }
       place(theirs, ev.seq);
       // an agent who replies has read everything before (the server moves its pointer too)

@@ -1,0 +1,1 @@
+"""CSAT and customer-effort surveys after a contact, on the channel the customer used."""

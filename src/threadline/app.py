@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadline import __version__
 from threadline.agents.http import router as agents_router
+from threadline.analytics.http import router as reports_router
+from threadline.analytics.wiring import register as register_analytics
 from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.auth.http import router as auth_router
 from threadline.auth.services import register as register_auth
@@ -136,6 +138,7 @@ def build_context(settings: Settings) -> Context:
     ctx.webhooks = register_webhooks(ctx)
     ctx.bot = register_bot(ctx)
     ctx.incidents = register_incidents(ctx)
+    register_analytics(ctx)
     return ctx
 
 
@@ -223,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         bot_router,
         bot_reports_router,
+        reports_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

@@ -115,6 +115,10 @@ async def _sums(
         )
         .group_by(group)
     )
+    if table is event_intervals and query.group_by in ("queue", "channel", "reason"):
+        # staffed time belongs to an agent alone (no queue, channel or reason): it is no
+        # group of its own here (occupancy is by agent or interval)
+        stmt = stmt.where(table.c.staffed_s == 0)
     for name, value in (
         ("queue_id", query.queue_id),
         ("channel", query.channel),

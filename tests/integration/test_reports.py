@@ -15,13 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import Running, World, eventually, login
+from tests.conftest import PASSWORD, Running, World, eventually, login
+from threadline.agents.schemas import AgentCreate
+from threadline.agents.services import do_create_agent
 from threadline.analytics import kpi
 from threadline.analytics.aggregates import rebuild
 from threadline.analytics.models import contact_intervals, event_intervals
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import do_ingest
 from threadline.db import utcnow
+from threadline.orgs.services import do_create_org
 from threadline.routing.models import Contact
 
 NO_SHORT = {"short_abandon_s": 0}  # the test's abandon waits a few milliseconds
@@ -199,12 +202,6 @@ async def test_agents_see_their_own_rows_and_organisations_stay_apart(
 
 
 async def _other_org_supervisor(server: Running) -> httpx.AsyncClient:
-    from threadline.agents.schemas import AgentCreate
-    from threadline.agents.services import do_create_agent
-    from threadline.orgs.services import do_create_org
-
-    from tests.conftest import PASSWORD
-
     org = await do_create_org(server.ctx, "other-org", "Other")
     await do_create_agent(
         server.ctx,

@@ -20,7 +20,7 @@ from threadline.agents.schemas import AgentCreate
 from threadline.agents.services import do_create_agent
 from threadline.analytics import kpi
 from threadline.analytics.aggregates import rebuild
-from threadline.analytics.models import contact_intervals, event_intervals
+from threadline.analytics.models import contact_intervals, event_intervals, rollups
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import do_ingest
 from threadline.db import utcnow
@@ -119,7 +119,7 @@ async def counted(server: Running, offered: float) -> bool:
 async def snapshot(server: Running) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     async with server.ctx.db.sessions() as session:
-        for table in (contact_intervals, event_intervals):
+        for table in (contact_intervals, event_intervals, rollups):
             rows = (await session.execute(select(table))).all()
             out[table.name] = sorted(
                 tuple(round(v, 3) if isinstance(v, float) else v for v in row) for row in rows
@@ -159,6 +159,24 @@ async def test_contacts_land_in_the_reports_with_hand_checked_figures(
     # with the default 5 s threshold the customer who left at once is a short abandon
     assert by_reason[""]["abandoned"] == 0 and by_reason[""]["short_abandoned"] == 1
 
+    # whole UTC days come from the roll-ups, a filtered report from the 15-minute rows: the
+    # same figures
+    today = kpi.grain_start(utcnow(), "day")
+    days_params = {
+        "from": (today - timedelta(days=1)).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat(),
+        "group_by": "agent",
+    }
+    rolled = (await nikos.get("/api/v1/reports", params=days_params)).json()
+    rui_id = world.agents["rui"].id
+    filtered = (
+        await nikos.get("/api/v1/reports", params={**days_params, "agent_id": rui_id})
+    ).json()
+    assert next(r for r in rolled["rows"] if r["key"] == rui_id) == filtered["rows"][0]
+    hours = await report(nikos, group_by="interval", interval="60m", tz="Europe/Athens")
+    quarters = await report(nikos, group_by="interval", interval="15m", tz="Europe/Athens")
+    assert hours["total"] == quarters["total"]
+
     days = await report(nikos, group_by="interval", interval="day", tz="Pacific/Kiritimati")
     assert len(days["rows"]) in (1, 2) and days["total"]["answered"] == 3
     assert days["rows"][0]["key"].endswith("+14:00")
@@ -173,7 +191,7 @@ async def test_a_rebuild_equals_the_live_counters(server: Running, world: World)
         while await server.ctx.consumers.run_once(name):
             pass
     live = await snapshot(server)
-    assert live["kpi_contact_intervals"] and live["kpi_event_intervals"]
+    assert live["kpi_contact_intervals"] and live["kpi_event_intervals"] and live["kpi_rollups"]
     done = await rebuild(server.ctx)
     assert done.contacts == 4
     assert await snapshot(server) == live

@@ -25,7 +25,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from threadline.analytics import kpi
 from threadline.analytics.kpi import ContactFacts, ContactRow, Deltas, Entry
-from threadline.analytics.models import KpiAgentPresence, contact_intervals, event_intervals
+from threadline.analytics.models import (
+    KpiAgentPresence,
+    contact_intervals,
+    event_intervals,
+    rollups,
+)
 from threadline.db import UnitOfWork
 from threadline.events.domain import (
     EVENT_TYPES,
@@ -186,30 +191,50 @@ async def contact_deltas(
 
 
 # ---------------------------------------------------------------- writing the counters
-async def add(uow: UnitOfWork, table: Table, org_id: str, deltas: Deltas) -> None:
-    """Add counters to their rows (created at zero when new), in one statement."""
+_DIMS = ("queue_id", "channel", "agent_id", "reason")
+_ROLLUP_KEY = ("org_id", "grain", "start", "dimension", "value")
+
+
+async def add(
+    uow: UnitOfWork, table: Table, org_id: str, deltas: Deltas, *, roll: bool = True
+) -> None:
+    """Add counters to their 15-minute rows (created at zero when new) and to the roll-ups."""
     if not deltas:
         return
-    names = [c.name for c in table.c if c.name not in ("org_id", "bucket", *_DIMS)]
     rows = [
-        {
-            "org_id": org_id,
-            "bucket": key[0],
-            **dict(zip(_DIMS, key[1:], strict=True)),
-            **{name: values.get(name, 0.0) for name in names},
-        }
+        {"org_id": org_id, "bucket": key[0], **dict(zip(_DIMS, key[1:], strict=True)), **values}
         for key, values in deltas.items()
     ]
+    await _upsert(uow, table, ("org_id", "bucket", *_DIMS), rows)
+    if roll:
+        await add_rollups(uow, org_id, kpi.rollup(deltas))
+
+
+async def add_rollups(
+    uow: UnitOfWork, org_id: str, rolled: dict[kpi.RollupKey, dict[str, float]]
+) -> None:
+    rows = [
+        {"org_id": org_id, **dict(zip(_ROLLUP_KEY[1:], key, strict=True)), **values}
+        for key, values in rolled.items()
+    ]
+    await _upsert(uow, rollups, _ROLLUP_KEY, rows)
+
+
+async def _upsert(
+    uow: UnitOfWork, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
+) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE SET counter = counter + excluded.counter."""
+    if not rows:
+        return
+    names = [c.name for c in table.c if c.name in kpi.COUNTERS]
+    full = [{**{k: row[k] for k in keys}, **{n: row.get(n, 0.0) for n in names}} for row in rows]
     dialect = postgresql if uow.row_locks else sqlite
     stmt = dialect.insert(table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["org_id", "bucket", *_DIMS],
+        index_elements=list(keys),
         set_={name: table.c[name] + stmt.excluded[name] for name in names},
     )
-    await uow.session.execute(stmt, rows)
-
-
-_DIMS = ("queue_id", "channel", "agent_id", "reason")
+    await uow.session.execute(stmt, full)
 
 
 # ---------------------------------------------------------------- the live consumer
@@ -315,7 +340,8 @@ async def rebuild(
     the result equals what the live consumer would have counted, and the consumer goes on
     from the last position counted. Event counters (staffed time, callbacks, bot, surveys)
     are recomputed only where the log still holds their events."""
-    start = kpi.bucket_of(since) if since is not None else None
+    # from the start of the UTC day: the day's roll-ups are recomputed whole
+    start = kpi.grain_start(since, "day") if since is not None else None
     done = Rebuilt()
     async with ctx.uow() as uow:
         state = await _hold_consumer(uow)
@@ -329,6 +355,7 @@ async def rebuild(
         await _catch_up_others(ctx, uow, org_id, state.position, head)
         await _rebuild_contacts(uow, org_id, start, done, progress)
         await _rebuild_events(uow, org_id, start, head, done)
+        await _refresh_rollups(uow, org_id, start)
         state.position = max(state.position, head)
         done.position = state.position
     return done
@@ -403,7 +430,7 @@ async def _rebuild_contacts(
         by_org = await contact_deltas(uow, rows, await _previous(uow, rows))
         for org, deltas in by_org.items():
             kept = _from(deltas, start)
-            await add(uow, contact_intervals, org, kept)
+            await add(uow, contact_intervals, org, kept, roll=False)
             done.contact_rows += len(kept)
         done.contacts += len(rows)
         if progress is not None:
@@ -458,5 +485,37 @@ async def _rebuild_events(
         done.events += 1
     for org, deltas in by_org.items():
         kept = _from(deltas, begin)
-        await add(uow, event_intervals, org, kept)
+        await add(uow, event_intervals, org, kept, roll=False)
         done.event_rows += len(kept)
+
+
+async def _refresh_rollups(uow: UnitOfWork, org_id: str | None, start: datetime | None) -> None:
+    """Recompute the roll-ups from `start` (a UTC day) from the 15-minute rows, a day at a
+    time."""
+    scope = [rollups.c.org_id == org_id] if org_id else []
+    if start is not None:
+        scope.append(rollups.c.start >= start)
+    await uow.session.execute(delete(rollups).where(*scope))
+    for table in (contact_intervals, event_intervals):
+        where = [table.c.org_id == org_id] if org_id else []
+        first, last = (
+            await uow.session.execute(
+                select(func.min(table.c.bucket), func.max(table.c.bucket)).where(*where)
+            )
+        ).one()
+        if first is None:
+            continue
+        day = kpi.grain_start(max(first, start) if start else first, "day")
+        names = [c.name for c in table.c if c.name in kpi.COUNTERS]
+        while day <= last:
+            following = day + kpi.GRAINS["day"]
+            rows = await uow.session.execute(
+                select(table).where(*where, table.c.bucket >= day, table.c.bucket < following)
+            )
+            by_org: dict[str, Deltas] = {}
+            for row in rows:
+                key: kpi.Key = (kpi.bucket_of(row.bucket), *(getattr(row, d) for d in _DIMS))
+                by_org.setdefault(row.org_id, {})[key] = {n: getattr(row, n) for n in names}
+            for org, deltas in by_org.items():
+                await add_rollups(uow, org, kpi.rollup(deltas))
+            day = following

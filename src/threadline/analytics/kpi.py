@@ -353,6 +353,44 @@ def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
+# ---------------------------------------------------------------- roll-ups
+# A report over a long period reads roll-ups: each 15-minute row is also summed per UTC day
+# for each dimension alone (and for everything), and per UTC hour and per 15 minutes for
+# everything.
+ROLLUP_DIMENSIONS = {"queue": 1, "channel": 2, "agent": 3, "reason": 4}
+GRAINS = {"day": timedelta(days=1), "hour": timedelta(hours=1), "quarter": BUCKET}
+RollupKey = tuple[str, datetime, str, str]  # (grain, start, dimension, value)
+
+
+def grain_start(moment: datetime, grain: str) -> datetime:
+    if grain == "quarter":
+        return bucket_of(moment)
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if grain == "day" else moment
+
+
+def rollup(deltas: Mapping[Key, Mapping[str, float]]) -> dict[RollupKey, dict[str, float]]:
+    """The roll-up rows of 15-minute rows. An agent's staffed time (no queue, channel or
+    reason) rolls up under the agent and everything only."""
+    out: dict[RollupKey, dict[str, float]] = {}
+    for key, values in deltas.items():
+        day, hour = grain_start(key[0], "day"), grain_start(key[0], "hour")
+        targets: list[RollupKey] = [
+            ("day", day, "all", ""),
+            ("hour", hour, "all", ""),
+            ("quarter", key[0], "all", ""),
+        ]
+        staffed_only = not (key[1] or key[2] or key[4])
+        for dimension, index in ROLLUP_DIMENSIONS.items():
+            if not staffed_only or dimension == "agent":
+                targets.append(("day", day, dimension, str(key[index])))
+        for target in targets:
+            row = out.setdefault(target, {})
+            for name, value in values.items():
+                row[name] = row.get(name, 0.0) + value
+    return out
+
+
 # ---------------------------------------------------------------- formulas
 @dataclass
 class Counters:

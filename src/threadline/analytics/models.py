@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Column, Double, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threadline.analytics.kpi import CONTACT_COUNTERS, EVENT_COUNTERS
+from threadline.analytics.kpi import CONTACT_COUNTERS, COUNTERS, EVENT_COUNTERS
 from threadline.db import Base, OrgOwned, UTCDateTime
 
 DIMENSIONS = ("queue_id", "channel", "agent_id", "reason")
@@ -36,6 +36,25 @@ def _counters_table(name: str, counters: tuple[str, ...]) -> Table:
 
 contact_intervals = _counters_table("kpi_contact_intervals", CONTACT_COUNTERS)
 event_intervals = _counters_table("kpi_event_intervals", EVENT_COUNTERS)
+
+
+rollups = Table(
+    "kpi_rollups",
+    Base.metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id"), primary_key=True),
+    Column("grain", String(8), primary_key=True),  # day | hour | quarter (UTC)
+    Column("start", UTCDateTime(timezone=True), primary_key=True),
+    Column("dimension", String(16), primary_key=True),  # queue|channel|agent|reason|all
+    Column("value", String(100), primary_key=True),
+    *(Column(c, Double(), nullable=False, default=0.0) for c in COUNTERS),
+)
+
+
+class KpiRollup(OrgOwned, Base):
+    """The counters summed per UTC day for one dimension (or all), and per UTC hour and 15
+    minutes for all: what a report over months reads (kpi.rollup)."""
+
+    __table__ = rollups
 
 
 class KpiContactInterval(OrgOwned, Base):

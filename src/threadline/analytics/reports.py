@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select
 
 from threadline.agents.models import Agent
 from threadline.analytics import kpi
-from threadline.analytics.models import contact_intervals, event_intervals
+from threadline.analytics.models import contact_intervals, event_intervals, rollups
 from threadline.context import Context
 from threadline.errors import Invalid
 from threadline.routing.models import Queue
@@ -85,11 +85,10 @@ def check_range(start: datetime, end: datetime) -> None:
 async def run(ctx: Context, org_id: str, query: ReportQuery) -> tuple[list[ReportRow], ReportRow]:
     """The rows of the report, and its total."""
     groups: dict[Any, kpi.Counters] = {}
-    for table in (contact_intervals, event_intervals):
-        for key, values in await _sums(ctx, org_id, table, query):
-            if query.group_by == "interval":
-                key = kpi.interval_start(key, query.interval_minutes, query.zone)
-            groups.setdefault(key, kpi.Counters()).__iadd__(values)
+    for key, values in await _collect(ctx, org_id, query):
+        if query.group_by == "interval":
+            key = kpi.interval_start(key, query.interval_minutes, query.zone)
+        groups.setdefault(key, kpi.Counters()).__iadd__(values)
     labels = await _labels(ctx, org_id, query.group_by, list(groups))
     rows = [
         ReportRow(_key(key), labels.get(key, _key(key)), kpi.kpis(groups[key], query.options))
@@ -101,18 +100,83 @@ async def run(ctx: Context, org_id: str, query: ReportQuery) -> tuple[list[Repor
     return rows, ReportRow("total", "total", kpi.kpis(overall, query.options))
 
 
-async def _sums(
-    ctx: Context, org_id: str, table: Table, query: ReportQuery
-) -> list[tuple[Any, Mapping[str, float]]]:
+Sums = list[tuple[Any, Mapping[str, float]]]
+
+
+async def _collect(ctx: Context, org_id: str, query: ReportQuery) -> Sums:
+    """The sums per group: whole UTC days (or hours) from the roll-ups, the edges of the
+    period from the 15-minute rows."""
+    grain = _grain(query)
+    start, end = query.start, query.end
+    if grain is not None:
+        step = kpi.GRAINS[grain]
+        first = kpi.grain_start(start, grain)
+        first = first if first == start else first + step
+        last = kpi.grain_start(end, grain)
+        if first < last:
+            sums = await _rolled(ctx, org_id, query, grain, first, last)
+            for lo, hi in ((start, first), (last, end)):
+                if lo < hi:
+                    sums += await _buckets(ctx, org_id, query, lo, hi)
+            return sums
+    return await _buckets(ctx, org_id, query, start, end)
+
+
+def _grain(query: ReportQuery) -> str | None:
+    """Which roll-up answers this report: none when it filters (the roll-ups hold one
+    dimension at a time); for intervals the hourly one for hours and days in a whole-hour
+    time zone, else the 15-minute one."""
+    if query.queue_id or query.channel or query.agent_id:
+        return None
+    if query.group_by != "interval":
+        return "day"
+    whole_hours = all(
+        (moment.astimezone(query.zone).utcoffset() or timedelta(0)) % timedelta(hours=1)
+        == timedelta(0)
+        for moment in (query.start, query.end)
+    )
+    return "hour" if query.interval_minutes >= 60 and whole_hours else "quarter"
+
+
+async def _rolled(
+    ctx: Context, org_id: str, query: ReportQuery, grain: str, lo: datetime, hi: datetime
+) -> Sums:
+    table = rollups
     counters = [c for c in table.c if c.name in kpi.COUNTERS]
-    group = table.c.bucket if query.group_by == "interval" else table.c[_COLUMN[query.group_by]]
+    interval = query.group_by == "interval"
+    group = table.c.start if interval else table.c.value
     stmt = (
         select(group, *(func.sum(c).label(c.name) for c in counters))
         .where(
             table.c.org_id == org_id,
-            table.c.bucket >= query.start,
-            table.c.bucket < query.end,
+            table.c.grain == grain,
+            table.c.dimension == ("all" if interval else query.group_by),
+            table.c.start >= lo,
+            table.c.start < hi,
         )
+        .group_by(group)
+    )
+    return await _fetch(ctx, stmt, counters, interval)
+
+
+async def _buckets(
+    ctx: Context, org_id: str, query: ReportQuery, lo: datetime, hi: datetime
+) -> Sums:
+    out: Sums = []
+    for table in (contact_intervals, event_intervals):
+        out += await _sums(ctx, org_id, table, query, lo, hi)
+    return out
+
+
+async def _sums(
+    ctx: Context, org_id: str, table: Table, query: ReportQuery, lo: datetime, hi: datetime
+) -> Sums:
+    counters = [c for c in table.c if c.name in kpi.COUNTERS]
+    interval = query.group_by == "interval"
+    group = table.c.bucket if interval else table.c[_COLUMN[query.group_by]]
+    stmt = (
+        select(group, *(func.sum(c).label(c.name) for c in counters))
+        .where(table.c.org_id == org_id, table.c.bucket >= lo, table.c.bucket < hi)
         .group_by(group)
     )
     if table is event_intervals and query.group_by in ("queue", "channel", "reason"):
@@ -126,13 +190,15 @@ async def _sums(
     ):
         if value is not None:
             stmt = stmt.where(table.c[name] == value)
+    return await _fetch(ctx, stmt, counters, interval)
+
+
+async def _fetch(ctx: Context, stmt: Any, counters: list[Any], interval: bool) -> Sums:
     async with ctx.db.sessions() as session:
         result = await session.execute(stmt)
-        out: list[tuple[Any, Mapping[str, float]]] = []
+        out: Sums = []
         for row in result:
-            key = row[0]
-            if query.group_by == "interval":
-                key = kpi.bucket_of(key)  # SQLite hands back a naive UTC time via Core
+            key = kpi.bucket_of(row[0]) if interval else row[0]
             out.append((key, {c.name: row[i + 1] for i, c in enumerate(counters)}))
         return out
 

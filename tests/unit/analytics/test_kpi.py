@@ -284,3 +284,20 @@ def test_time_cut_at_bucket_edges_adds_up(start: datetime, seconds: float) -> No
     assert sum(s for _, s in pieces) == pytest.approx(seconds, abs=1e-3)
     assert all(0 <= s <= 900 for _, s in pieces)
     assert [b for b, _ in pieces] == sorted({b for b, _ in pieces})
+
+
+def test_rollups_sum_each_dimension_alone() -> None:
+    deltas: kpi.Deltas = {}
+    kpi.fold_contact(deltas, answered(10, agent="a", queue="q1"))
+    kpi.fold_contact(deltas, answered(30, agent="b", queue="q2"))
+    kpi.fold_presence(deltas, "a", "available", T0, at(60))
+    rolled = kpi.rollup(deltas)
+    day = kpi.grain_start(T0, "day")
+    assert rolled[("day", day, "queue", "q1")]["answered"] == 1
+    assert rolled[("day", day, "agent", "a")]["staffed_s"] == 3600
+    assert ("day", day, "queue", "") not in rolled  # staffed time is no queue's
+    assert rolled[("day", day, "all", "")]["answered"] == 2
+    for grain in ("hour", "quarter"):
+        rows = [v for k, v in rolled.items() if k[0] == grain]
+        assert sum(v.get("staffed_s", 0) for v in rows) == 3600
+        assert kpi.total(rows).values == kpi.total(deltas.values()).values

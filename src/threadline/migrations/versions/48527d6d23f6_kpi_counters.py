@@ -1,8 +1,8 @@
-"""kpi counters per 15-minute bucket, and the contacts customer index
+"""kpi counters per 15-minute bucket, their roll-ups, and the contacts customer index
 
-Revision ID: 870b5a5a9be8
+Revision ID: 48527d6d23f6
 Revises: b07c0a11e5d1
-Create Date: 2026-12-06 16:00:19.555900
+Create Date: 2026-12-06 16:20:56.401403
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import threadline.db
 
-revision: str = "870b5a5a9be8"
+revision: str = "48527d6d23f6"
 down_revision: str | None = "b07c0a11e5d1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -130,6 +130,71 @@ def upgrade() -> None:
             name=op.f("pk_kpi_event_intervals"),
         ),
     )
+    op.create_table(
+        "kpi_rollups",
+        sa.Column("org_id", sa.String(length=36), nullable=False),
+        sa.Column("grain", sa.String(length=8), nullable=False),
+        sa.Column("start", threadline.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("dimension", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=100), nullable=False),
+        sa.Column("offered", sa.Double(), nullable=False),
+        sa.Column("answered", sa.Double(), nullable=False),
+        sa.Column("answered_wait_s", sa.Double(), nullable=False),
+        sa.Column("answered_in_target", sa.Double(), nullable=False),
+        sa.Column("abandoned", sa.Double(), nullable=False),
+        sa.Column("abandoned_wait_s", sa.Double(), nullable=False),
+        sa.Column("abandoned_in_target", sa.Double(), nullable=False),
+        sa.Column("handled", sa.Double(), nullable=False),
+        sa.Column("talk_s", sa.Double(), nullable=False),
+        sa.Column("hold_s", sa.Double(), nullable=False),
+        sa.Column("wrapup_s", sa.Double(), nullable=False),
+        sa.Column("busy_s", sa.Double(), nullable=False),
+        sa.Column("transfers", sa.Double(), nullable=False),
+        sa.Column("resolved", sa.Double(), nullable=False),
+        sa.Column("repeated", sa.Double(), nullable=False),
+        sa.Column("answered_le_5", sa.Double(), nullable=False),
+        sa.Column("answered_le_10", sa.Double(), nullable=False),
+        sa.Column("answered_le_15", sa.Double(), nullable=False),
+        sa.Column("answered_le_20", sa.Double(), nullable=False),
+        sa.Column("answered_le_30", sa.Double(), nullable=False),
+        sa.Column("answered_le_45", sa.Double(), nullable=False),
+        sa.Column("answered_le_60", sa.Double(), nullable=False),
+        sa.Column("answered_le_90", sa.Double(), nullable=False),
+        sa.Column("answered_le_120", sa.Double(), nullable=False),
+        sa.Column("answered_le_180", sa.Double(), nullable=False),
+        sa.Column("answered_le_300", sa.Double(), nullable=False),
+        sa.Column("answered_le_600", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_5", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_10", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_15", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_20", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_30", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_45", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_60", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_90", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_120", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_180", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_300", sa.Double(), nullable=False),
+        sa.Column("abandoned_le_600", sa.Double(), nullable=False),
+        sa.Column("staffed_s", sa.Double(), nullable=False),
+        sa.Column("callbacks_requested", sa.Double(), nullable=False),
+        sa.Column("callbacks_answered", sa.Double(), nullable=False),
+        sa.Column("callbacks_kept", sa.Double(), nullable=False),
+        sa.Column("callbacks_failed", sa.Double(), nullable=False),
+        sa.Column("bot_deflected", sa.Double(), nullable=False),
+        sa.Column("bot_handed_off", sa.Double(), nullable=False),
+        sa.Column("csat_answers", sa.Double(), nullable=False),
+        sa.Column("csat_good", sa.Double(), nullable=False),
+        sa.Column("ces_answers", sa.Double(), nullable=False),
+        sa.Column("ces_sum", sa.Double(), nullable=False),
+        sa.Column("ces_easy", sa.Double(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_kpi_rollups_org_id_organizations")
+        ),
+        sa.PrimaryKeyConstraint(
+            "org_id", "grain", "start", "dimension", "value", name=op.f("pk_kpi_rollups")
+        ),
+    )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.create_index(
             "ix_contacts_customer_enqueued", ["customer_id", "enqueued_at"], unique=False
@@ -143,6 +208,7 @@ def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_index("ix_contacts_customer_enqueued")
 
+    op.drop_table("kpi_rollups")
     op.drop_table("kpi_event_intervals")
     op.drop_table("kpi_contact_intervals")
     op.drop_table("kpi_agent_presence")

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from threadline import __version__
 from threadline.agents.desktops import DesktopPresence
 from threadline.agents.http import router as agents_router
+from threadline.analytics.http import router as reports_router
+from threadline.analytics.wiring import register as register_analytics
 from threadline.auth.dependencies import SESSION_COOKIE
 from threadline.auth.http import router as auth_router
 from threadline.auth.services import register as register_auth
@@ -172,6 +174,7 @@ def build_context(settings: Settings) -> Context:
     for purge in (make_purger(settings), purge_contacts, purge_selfservice):
         ctx.handlers.in_transaction(ThreadsPurged, purge)
     ctx.surveys = register_surveys(ctx)
+    register_analytics(ctx)
     return ctx
 
 
@@ -270,6 +273,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bot_reports_router,
         flows_router,
         flows_pages_router,
+        reports_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

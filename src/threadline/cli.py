@@ -1,5 +1,5 @@
-"""`threadline serve | migrate | demo | create-agent | backup | restore | staffing | forecast`
-(and more: `threadline --help`)."""
+"""`threadline serve | migrate | demo | create-agent | backup | restore | staffing | forecast |
+analytics` (and more: `threadline --help`)."""
 
 from __future__ import annotations
 
@@ -300,6 +300,52 @@ def _pages_progress(what: str) -> Iterator[Callable[[int, int], None]]:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+analytics = typer.Typer(help="KPI counters behind the reports.", no_args_is_help=True)
+app.add_typer(analytics, name="analytics")
+
+
+@analytics.command("rebuild")
+def analytics_rebuild(
+    org: Annotated[str | None, typer.Option(help="organisation slug (default: all)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="date or moment with offset (default: all history)")
+    ] = None,
+) -> None:
+    """Recompute the KPI counters from the contacts and the event log (they then equal what
+    the live consumer counts); writes pause while it runs."""
+    from datetime import UTC, datetime
+
+    from threadline.analytics.aggregates import rebuild
+    from threadline.errors import ThreadlineError
+
+    try:
+        moment = datetime.fromisoformat(since) if since else None
+    except ValueError as exc:
+        console.print(f"[red]--since {since!r}: not a date or moment[/red]")
+        raise typer.Exit(2) from exc
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+
+    async def work(ctx):  # type: ignore[no-untyped-def]
+        from threadline.orgs.services import get_org_by_slug
+
+        org_id = (await get_org_by_slug(ctx, org)).id if org else None
+        with console.status("rebuilding") as status:
+            return await rebuild(
+                ctx, org_id, moment, lambda n: status.update(f"rebuilding: {n:,} contacts")
+            )
+
+    try:
+        done = asyncio.run(_with_context(_settings(), work))
+    except ThreadlineError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"[green]rebuilt[/green] {done.contacts:,} contacts into {done.contact_rows:,} rows, "
+        f"{done.events:,} events into {done.event_rows:,} rows (log position {done.position})"
+    )
 
 
 def main() -> None:

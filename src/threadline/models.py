@@ -11,6 +11,7 @@ from __future__ import annotations
 def import_models() -> None:
     """Import every domain's models so Base.metadata knows all tables (Alembic, create_all)."""
     from threadline.agents import models as _agents  # noqa: F401
+    from threadline.analytics import models as _analytics  # noqa: F401
     from threadline.auth import models as _auth  # noqa: F401
     from threadline.callbacks import models as _callbacks  # noqa: F401
     from threadline.channels import models as _channels  # noqa: F401

@@ -249,6 +249,7 @@ async def _unanswered(ctx: Context, uow: UnitOfWork, callback: Callback, why: st
             customer_id=callback.customer_id,
             attempts=callback.attempts,
             why=why,
+            queue_id=callback.queue_id,
         )
     )
     await text_customer(

@@ -71,6 +71,7 @@ def record(uow: UnitOfWork, thread: Thread, callback: Callback, action: str, **d
             customer_id=callback.customer_id,
             status=callback.status,
             action=action,
+            queue_id=callback.queue_id,
         )
     )
 

@@ -415,6 +415,7 @@ class CallbackChanged(DomainEvent):
     customer_id: str
     status: str
     action: str
+    queue_id: str | None = None  # the queue whose contact the callback holds (for reports)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -427,6 +428,7 @@ class CallbackFailed(DomainEvent):
     customer_id: str
     attempts: int
     why: str
+    queue_id: str | None = None  # the queue whose contact the callback held (for reports)
 
 
 # ---------------------------------------------------------------- calls

@@ -42,6 +42,8 @@ class Contact(OrgOwned, Base):
         Index("ix_contacts_status_agent", "status", "agent_id"),
         # start-up (routing/waits.py): each queue's last ended contacts, newest first
         Index("ix_contacts_queue_ended", "queue_id", "ended_at"),
+        # analytics (first-contact resolution): a customer's contact before another
+        Index("ix_contacts_customer_enqueued", "customer_id", "enqueued_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,0 +1,51 @@
+"""API shapes of the reports (GET /api/v1/reports)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class KpiRow(BaseModel):
+    """One group's KPIs (null where the figure has no denominator in the period); see
+    docs/kpis.md for each formula."""
+
+    key: str = Field(description="the queue, agent, channel or reason id, or the interval start")
+    label: str = Field(description="the queue's or agent's name, else the key")
+    offered: float | None = None
+    answered: float | None = None
+    abandoned: float | None = Field(None, description="short abandons excluded")
+    short_abandoned: float | None = None
+    abandon_rate: float | None = None
+    service_level: float | None = None
+    asa_s: float | None = None
+    handled: float | None = None
+    aht_s: float | None = None
+    occupancy: float | None = None
+    transfers: float | None = None
+    transfer_rate: float | None = None
+    resolved: float | None = None
+    fcr: float | None = None
+    callbacks_requested: float | None = None
+    callbacks_answered: float | None = None
+    callbacks_kept: float | None = None
+    callbacks_failed: float | None = None
+    callbacks_kept_rate: float | None = None
+    deflection: float | None = None
+    csat: float | None = None
+    csat_answers: float | None = None
+    ces: float | None = None
+    ces_easy: float | None = None
+    ces_answers: float | None = None
+
+
+class ReportOut(BaseModel):
+    start: str = Field(description="the period's start, in the caller's time zone")
+    end: str = Field(description="the period's end (excluded)")
+    tz: str
+    group_by: str
+    interval: str | None = None
+    sl_threshold_s: int | None = Field(None, description="null: each queue's own target")
+    sl_variant: str
+    short_abandon_s: int
+    rows: list[KpiRow]
+    total: KpiRow

@@ -86,6 +86,7 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.surveys.erasure import purge_surveys, scrub_surveys
 from threadline.surveys.http import page_router as survey_pages_router
 from threadline.surveys.http import router as surveys_router
 from threadline.surveys.http import widget_router as surveys_widget_router
@@ -167,11 +168,12 @@ def build_context(settings: Settings) -> Context:
         scrub_outbox,
         scrub_continuations,
         scrub_selfservice,
+        scrub_surveys,
     ):
         ctx.handlers.in_transaction(CustomerErased, scrub)
     # Retention: a durable sweep per organisation, each domain removing its share.
     ctx.timers.register(RETENTION_SWEEP, on_sweep)
-    for purge in (make_purger(settings), purge_contacts, purge_selfservice):
+    for purge in (make_purger(settings), purge_contacts, purge_selfservice, purge_surveys):
         ctx.handlers.in_transaction(ThreadsPurged, purge)
     ctx.surveys = register_surveys(ctx)
     register_analytics(ctx)

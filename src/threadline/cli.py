@@ -112,11 +112,19 @@ def demo(
 
 
 def _ensure_secret(env_file: Path) -> None:
-    """A stable secret so that sessions and visitor tokens survive restarts."""
+    """A stable secret so that sessions and visitor tokens survive restarts, and the demo's
+    intent models where the bot and /admin/intents find them."""
+    from threadline.demo import DEMO_INTENTS_ROOT
+
     text = env_file.read_text() if env_file.exists() else ""
+    lines = []
     if "THREADLINE_SECRET_KEY" not in text:
+        lines.append(f"THREADLINE_SECRET_KEY={secrets.token_urlsafe(32)}")
+    if "THREADLINE_INTENT_MODELS_DIR" not in text:
+        lines.append(f"THREADLINE_INTENT_MODELS_DIR={DEMO_INTENTS_ROOT}")
+    if lines:
         with env_file.open("a") as handle:
-            handle.write(f"THREADLINE_SECRET_KEY={secrets.token_urlsafe(32)}\n")
+            handle.write("".join(f"{line}\n" for line in lines))
         env_file.chmod(0o600)
 
 

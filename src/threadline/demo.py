@@ -29,7 +29,11 @@ DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by
 DEMO_WIDGET_KEY = "demo"
 # The demo bank's intent classifier: trained once from BANKING77 (77 banking intents), kept
 # beside the other demo data (not in git: about 2 MB), loaded when present.
-DEMO_INTENTS_DIR = Path("data/intents/demo-bank")
+# The shared model the bot falls back to (`<THREADLINE_INTENT_MODELS_DIR>/default/`, and
+# `threadline demo` sets THREADLINE_INTENT_MODELS_DIR=data/intents in .env)
+DEMO_INTENTS_ROOT = Path("data/intents")
+DEMO_INTENTS_DIR = DEMO_INTENTS_ROOT / "default"
+_OLD_DEMO_INTENTS_DIR = DEMO_INTENTS_ROOT / "demo-bank"  # where earlier versions trained it
 BANKING77_CANDIDATES = (
     Path("../shared/data/banking77/train.csv"),
     Path("shared/data/banking77/train.csv"),
@@ -229,6 +233,8 @@ def ensure_demo_intents(
     2 cores). Returns what happened, for the console; no data set found is said, not raised."""
     from threadline.intents.engine import IntentModel, ModelDirError, read_csv, train
 
+    if out == DEMO_INTENTS_DIR and _OLD_DEMO_INTENTS_DIR.is_dir() and not out.exists():
+        _OLD_DEMO_INTENTS_DIR.rename(out)  # trained by an earlier version: keep it
     try:
         model = IntentModel.load(out)
         return f"intent model present: {len(model.classes)} intents in {out}"

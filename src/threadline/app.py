@@ -60,6 +60,7 @@ from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
 from threadline.logging import configure_logging
+from threadline.orgs.http import router as audit_router
 from threadline.privacy.http import org_router as privacy_org_router
 from threadline.privacy.http import router as privacy_router
 from threadline.privacy.retention import RETENTION_SWEEP, on_sweep
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers_router,
         privacy_router,
         privacy_org_router,
+        audit_router,
         threads_router,
         routing_router,
         callbacks_router,

@@ -21,6 +21,7 @@ from threadline.auth.dependencies import Admin, Ctx
 from threadline.callbacks.models import Callback
 from threadline.callbacks.services import do_cancel
 from threadline.customers.erasure import do_erase_customer
+from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotFound
 from threadline.orgs.models import Organization
@@ -31,7 +32,9 @@ from threadline.routing.models import Contact
 from threadline.routing.services import OPEN_CONTACT
 from threadline.web.media import media_store
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/customers", tags=["customer data"], responses=PROBLEM_RESPONSES
+)
 org_router = APIRouter(prefix="/api/v1/org", tags=["organisation"], responses=PROBLEM_RESPONSES)
 FINISHED_CALLBACKS = ("completed", "failed", "cancelled")
 
@@ -50,7 +53,12 @@ class ErasedOut(BaseModel):
 @router.get(
     "/{customer_id}/export",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}, "description": "the export"}},
+    responses={
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "a ZIP: customer.json and files/",
+        }
+    },
 )
 async def export_customer(customer_id: str, principal: Admin, ctx: Ctx) -> Response:
     async with ctx.uow() as uow:  # one snapshot, and the audit entry with it
@@ -70,9 +78,12 @@ async def export_customer(customer_id: str, principal: Admin, ctx: Ctx) -> Respo
 
 @router.post("/{customer_id}/erase", response_model=ErasedOut)
 async def erase_customer(customer_id: str, body: EraseIn, principal: Admin, ctx: Ctx) -> ErasedOut:
-    if body.confirm != customer_id:
-        raise Invalid("confirm must repeat the customer's id: erasure cannot be undone")
     async with ctx.db.sessions() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.org_id != principal.org_id:
+            raise NotFound("no such customer")
+        if body.confirm != customer_id:
+            raise Invalid("confirm must repeat the customer's id: erasure cannot be undone")
         live = await session.scalar(
             select(Contact.id)
             .where(

@@ -111,6 +111,12 @@ async def admin_webhooks(request: Request) -> Response:
     return await _admin_page(request, "admin_webhooks")
 
 
+@router.get("/admin/audit", response_class=HTMLResponse)
+async def admin_audit(request: Request) -> Response:
+    """Admins read the audit log, filtered and paged (through /api/v1/audit)."""
+    return await _admin_page(request, "admin_audit")
+
+
 @router.get("/supervisor/incidents", response_class=HTMLResponse)
 async def supervisor_incidents(request: Request) -> Response:
     """Supervisors declare, change and resolve incidents (outage mode) and mark affected

@@ -32,9 +32,7 @@ from threadline.routing.models import Contact
 from threadline.routing.services import OPEN_CONTACT
 from threadline.web.media import media_store
 
-router = APIRouter(
-    prefix="/api/v1/customers", tags=["customer data"], responses=PROBLEM_RESPONSES
-)
+router = APIRouter(prefix="/api/v1/customers", tags=["customer data"], responses=PROBLEM_RESPONSES)
 org_router = APIRouter(prefix="/api/v1/org", tags=["organisation"], responses=PROBLEM_RESPONSES)
 FINISHED_CALLBACKS = ("completed", "failed", "cancelled")
 

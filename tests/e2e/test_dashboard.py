@@ -149,6 +149,9 @@ async def test_the_wallboard_fits_a_tv_and_keeps_updating_in_greek(
         ".getBoundingClientRect().bottom]"
     )
     assert fits[0] <= 1920 and fits[1] <= 1080 and fits[2] <= 1080, fits
+    table = page.locator(".dash-scroll")
+    widths = await table.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
+    assert widths[0] <= widths[1], widths  # every column of the queues shows
     big = await page.get_by_test_id("total-waiting").evaluate(
         "(el) => parseFloat(getComputedStyle(el).fontSize)"
     )

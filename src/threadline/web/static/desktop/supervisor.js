@@ -163,18 +163,19 @@ document.addEventListener("alpine:init", () => {
         ];
         if (target) sl.push({ label: t.series_target, data: rows.map(() => target), borderColor: "#f59e0b",
           borderDash: [6, 4], pointRadius: 0, backgroundColor: "#f59e0b" });
+        const font = { size: dark ? 16 : 12 };
         const scales = (extra) => ({
-          x: { ticks: { color: ink }, grid: { color: grid } },
-          y: { beginAtZero: true, ticks: { color: ink, precision: 0 }, grid: { color: grid }, ...extra },
+          x: { ticks: { color: ink, font }, grid: { color: grid } },
+          y: { beginAtZero: true, ticks: { color: ink, font, precision: 0 }, grid: { color: grid }, ...extra },
         });
         const options = (extra) => ({
           responsive: true, maintainAspectRatio: false, animation: false,
-          plugins: { legend: { labels: { color: ink } } },
+          plugins: { legend: { labels: { color: ink, font } } },
           locale: lang, scales: scales(extra),
         });
         charts.volume = this.chart(charts.volume, "chart-volume", "bar", labels, volume, options({}));
         charts.sl = this.chart(charts.sl, "chart-sl", "line", labels, sl, options({ max: 100,
-          ticks: { color: ink, callback: (v) => pctFmt.format(v / 100) } }));
+          ticks: { color: ink, font, callback: (v) => pctFmt.format(v / 100) } }));
       },
 
       chart(existing, id, type, labels, datasets, options) {

@@ -70,6 +70,10 @@ async def test_the_dashboard_shows_the_day_of_contacts(server: Running, world: W
         start = datetime.fromisoformat(row["key"])
         assert start.utcoffset() is not None and start.minute in (0, 30)
 
+    # today's reasons, the most frequent first: C1 and C3 were "card", C2 "loan"
+    assert [(r["reason"], r["contacts"]) for r in seen["reasons"]] == [("card", 2), ("loan", 1)]
+    assert seen["reasons"][0]["figures"]["resolved"] == 2
+
     agents = {a["name"]: a for a in seen["agents"]}
     assert {"Rui", "Olga", "Nikos", "Admin"} <= set(agents)
     assert agents["Rui"]["presence"] == "away" and agents["Rui"]["in_service"] == 0
@@ -118,7 +122,7 @@ async def test_agents_are_refused_and_organisations_stay_apart(
     await olga.aclose()
     other = await _other_org_supervisor(server)
     seen = await board(other)
-    assert seen["queues"] == [] and seen["intervals"] == []
+    assert seen["queues"] == [] and seen["intervals"] == [] and seen["reasons"] == []
     assert not seen["today"]["offered"] and seen["today"]["service_level"] is None
     assert [a["name"] for a in seen["agents"]] == ["Boss"]
     await other.aclose()

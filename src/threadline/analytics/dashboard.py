@@ -1,7 +1,8 @@
 """The live supervisor dashboard in one call (GET /api/v1/dashboard): per queue the service
 level of the last 30 minutes and of today against the queue's target, waiting now, longest
 wait, ASA, AHT, abandonment, CSAT and CES today; agents by presence with time in state and
-contacts in service; today's figures per 30 minutes for the charts.
+contacts in service; today's figures per 30 minutes for the charts; today's top contact
+reasons.
 
 Built from the reports (the 15-minute KPI counters, analytics/reports.py), the routing's live
 queue figures and the agents. "The last 30 minutes" are whole 15-minute buckets: the current
@@ -25,6 +26,7 @@ from threadline.routing.services import queue_stats
 
 RECENT = timedelta(minutes=30)
 CHART_MINUTES = 30
+TOP_REASONS = 5
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Dashboard:
     total_today: reports.ReportRow
     total_recent: reports.ReportRow
     intervals: list[reports.ReportRow]
+    reasons: list[reports.ReportRow]
     agents: list[AgentState]
 
 
@@ -78,6 +81,7 @@ async def build(
     today_rows, total_today = await by("queue", span.today)
     recent_rows, total_recent = await by("queue", span.recent)
     intervals, _ = await by("interval", span.today)
+    reasons, _ = await by("reason", span.today)
     return Dashboard(
         window=span,
         queues=await queue_stats(ctx, org_id),
@@ -86,8 +90,22 @@ async def build(
         total_today=total_today,
         total_recent=total_recent,
         intervals=intervals,
+        reasons=top_reasons(reasons),
         agents=await _agents(ctx, org_id),
     )
+
+
+def contacts_of(row: reports.ReportRow) -> float:
+    """How many of today's contacts had this reason: those offered (short abandons left
+    out), or, where more, those resolved (a contact handled by two agents after a transfer
+    is one contact, and is resolved once)."""
+    return max(row.figures.get("offered") or 0.0, row.figures.get("resolved") or 0.0)
+
+
+def top_reasons(rows: list[reports.ReportRow]) -> list[reports.ReportRow]:
+    """Today's most frequent contact reasons (contacts without one left out)."""
+    given = [r for r in rows if r.key and contacts_of(r) > 0]
+    return sorted(given, key=lambda r: (-contacts_of(r), r.key))[:TOP_REASONS]
 
 
 async def _agents(ctx: Context, org_id: str) -> list[AgentState]:

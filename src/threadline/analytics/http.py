@@ -14,6 +14,7 @@ from threadline.analytics.schemas import (
     DashboardAgent,
     DashboardOut,
     DashboardQueue,
+    DashboardReason,
     KpiRow,
     ReportOut,
 )
@@ -148,6 +149,10 @@ async def live_dashboard(
         today=_row(board.total_today),
         intervals=[
             _row(reports.ReportRow(r.key, _local(r.key, zone), r.figures)) for r in board.intervals
+        ],
+        reasons=[
+            DashboardReason(reason=r.key, contacts=dashboard.contacts_of(r), figures=_row(r))
+            for r in board.reasons
         ],
         agents=[
             DashboardAgent(

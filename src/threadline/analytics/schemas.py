@@ -75,6 +75,12 @@ class DashboardAgent(BaseModel):
     in_service: int = Field(description="contacts the agent has now")
 
 
+class DashboardReason(BaseModel):
+    reason: str
+    contacts: float = Field(description="today's contacts with this reason")
+    figures: KpiRow
+
+
 class DashboardOut(BaseModel):
     """The live supervisor dashboard (see analytics/dashboard.py)."""
 
@@ -86,4 +92,5 @@ class DashboardOut(BaseModel):
     recent: KpiRow = Field(description="all queues, the last 30 minutes")
     today: KpiRow = Field(description="all queues, today")
     intervals: list[KpiRow] = Field(description="today per 30 minutes (key: interval start)")
+    reasons: list[DashboardReason] = Field(description="today's most frequent contact reasons")
     agents: list[DashboardAgent]

@@ -98,6 +98,7 @@ async def test_the_dashboard_follows_contacts_queued_answered_and_abandoned(
         await expect(general.locator("[data-col=sl_recent]")).to_have_text("100%")
         await expect(general.locator("[data-col=sl_today]")).to_have_class("sl-ok")
         await expect(page.get_by_test_id("total-answered")).to_have_text("1")
+        await expect(page.locator("li[data-reason=card]")).to_contain_text("card1")
         assert await general.locator("[data-col=asa]").text_content() != "—"
 
     # abandoned: Olga is away, a customer waits past the short-abandon threshold and leaves

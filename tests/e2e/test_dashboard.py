@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import httpx
@@ -127,6 +128,8 @@ async def test_the_dashboard_follows_contacts_queued_answered_and_abandoned(
         " return chart ? chart.data.datasets[0].data.reduce((a, b) => a + (b || 0), 0) : null; })"
     )
     assert drawn[0] == 2 and drawn[1] > 0, drawn  # 2 offered; a service level per interval
+    hours = await page.evaluate("() => window.Chart.getChart('chart-volume').data.labels")
+    assert all(re.fullmatch(r"\d\d:[03]0", label) for label in hours), hours  # en-GB: 24 h
     await page.screenshot(path="/tmp/dashboard.png", full_page=True)  # noqa: S108
     assert page.errors == []  # type: ignore[attr-defined]
     await olga.aclose()

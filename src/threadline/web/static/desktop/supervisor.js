@@ -23,11 +23,14 @@ document.addEventListener("alpine:init", () => {
   window.Alpine.data("supervisor", (config) => {
     const t = config.t;
     const lang = config.lang || "en";
-    const pctFmt = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 0 });
-    const intFmt = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 });
-    const decFmt = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-    const hourFmt = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", timeZone: ZONE });
-    const fullFmt = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short", timeZone: ZONE });
+    // numbers and times as the supervisor's browser writes them (en-GB: 17:00), in the page's language
+    const browser = navigator.language || "";
+    const locale = browser.toLowerCase().startsWith(lang) ? browser : lang;
+    const pctFmt = new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 0 });
+    const intFmt = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+    const decFmt = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    const hourFmt = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", timeZone: ZONE });
+    const fullFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: ZONE });
     const charts = { volume: null, sl: null };
     let timer = null;
     let settle = null;
@@ -116,7 +119,7 @@ document.addEventListener("alpine:init", () => {
       },
 
       byPresence(presence) {
-        return this.board.agents.filter((a) => a.presence === presence).sort((a, b) => a.name.localeCompare(b.name, lang));
+        return this.board.agents.filter((a) => a.presence === presence).sort((a, b) => a.name.localeCompare(b.name, locale));
       },
 
       /** A reason's bar, in tenths of the most frequent one (a class: no inline style under the CSP). */
@@ -177,7 +180,7 @@ document.addEventListener("alpine:init", () => {
         const options = (extra) => ({
           responsive: true, maintainAspectRatio: false, animation: false,
           plugins: { legend: { labels: { color: ink, font } } },
-          locale: lang, scales: scales(extra),
+          locale, scales: scales(extra),
         });
         charts.volume = this.chart(charts.volume, "chart-volume", "bar", labels, volume, options({}));
         charts.sl = this.chart(charts.sl, "chart-sl", "line", labels, sl, options({ max: 100,

@@ -229,6 +229,7 @@ async def test_main_resources_are_listed(server: Running) -> None:
         ("post", "/api/v1/threads/{thread_id}/transfer"),
         ("get", "/api/v1/queues"),
         ("get", "/api/v1/queues/stats"),
+        ("get", "/api/v1/dashboard"),
         ("get", "/api/v1/contacts"),
         ("post", "/api/v1/offers/{offer_id}/accept"),
         ("post", "/api/v1/widget/{key}/session"),

@@ -1,18 +1,27 @@
 """GET /api/v1/reports: KPIs of a period by queue, channel, agent, reason or interval; as
-JSON, CSV or Parquet. Supervisors and admins see everyone; an agent sees their own rows."""
+JSON, CSV or Parquet. Supervisors and admins see everyone; an agent sees their own rows.
+GET /api/v1/dashboard: the live supervisor dashboard in one call (supervisors)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from threadline.analytics import kpi, reports
-from threadline.analytics.schemas import KpiRow, ReportOut
-from threadline.auth.dependencies import AgentUser, Ctx
+from threadline.analytics import dashboard, kpi, reports
+from threadline.analytics.schemas import (
+    DashboardAgent,
+    DashboardOut,
+    DashboardQueue,
+    DashboardReason,
+    KpiRow,
+    ReportOut,
+)
+from threadline.auth.dependencies import AgentUser, Ctx, Supervisor
 from threadline.db import utcnow
 from threadline.errors import PROBLEM_RESPONSES, Invalid, NotAllowed
+from threadline.routing.schemas import QueueStats
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
 EXPORTS = {
@@ -92,3 +101,80 @@ async def report(
 
 def _row(row: reports.ReportRow) -> KpiRow:
     return KpiRow(key=row.key, label=row.label, **row.figures)
+
+
+@router.get("/dashboard", response_model=DashboardOut)
+async def live_dashboard(
+    principal: Supervisor,
+    ctx: Ctx,
+    tz: Annotated[
+        str, Query(max_length=64, description="IANA time zone: where today starts")
+    ] = "UTC",
+    short_abandon_s: Annotated[
+        int, Query(description="abandons this short are not counted: 0 or one of the wait bins")
+    ] = kpi.DEFAULT_SHORT_ABANDON_S,
+) -> DashboardOut:
+    """Per queue: waiting and longest wait now; service level (last 30 minutes and today)
+    against the queue's target, ASA, AHT, abandonment, CSAT and CES; agents by presence;
+    today per 30 minutes. The figures of the organisation of the caller."""
+    zone = reports.parse_zone(tz)
+    try:
+        options = kpi.Options(short_abandon_s)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    board = await dashboard.build(ctx, principal.org_id, utcnow(), zone, options)
+    span = board.window
+    empty = reports.ReportRow("", "", kpi.kpis(kpi.Counters()))
+    return DashboardOut(
+        generated_at=span.now.astimezone(zone).isoformat(),
+        tz=tz,
+        today_start=span.today.astimezone(zone).isoformat(),
+        recent_start=span.recent.astimezone(zone).isoformat(),
+        queues=[
+            DashboardQueue(
+                queue_id=q.queue_id,
+                name=q.name,
+                sl_target_pct=q.sl_target_pct,
+                sl_threshold_s=q.sl_threshold_s,
+                waiting=q.waiting,
+                offered_now=q.offered,
+                in_service=q.in_service,
+                longest_wait_s=q.longest_wait_s,
+                recent=_row(board.recent.get(q.queue_id, _named(empty, q))),
+                today=_row(board.today.get(q.queue_id, _named(empty, q))),
+            )
+            for q in board.queues
+        ],
+        recent=_row(board.total_recent),
+        today=_row(board.total_today),
+        intervals=[
+            _row(reports.ReportRow(r.key, _local(r.key, zone), r.figures)) for r in board.intervals
+        ],
+        reasons=[
+            DashboardReason(reason=r.key, contacts=dashboard.contacts_of(r), figures=_row(r))
+            for r in board.reasons
+        ],
+        agents=[
+            DashboardAgent(
+                id=s.agent.id,
+                name=s.agent.name,
+                role=s.agent.role,
+                presence=s.agent.presence,
+                presence_since=_aware(s.agent.presence_since).isoformat(),
+                in_service=s.in_service,
+            )
+            for s in board.agents
+        ],
+    )
+
+
+def _named(row: reports.ReportRow, queue: QueueStats) -> reports.ReportRow:
+    return reports.ReportRow(queue.queue_id, queue.name, row.figures)
+
+
+def _local(key: str, zone: tzinfo) -> str:
+    return datetime.fromisoformat(key).astimezone(zone).isoformat()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

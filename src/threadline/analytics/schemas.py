@@ -49,3 +49,48 @@ class ReportOut(BaseModel):
     short_abandon_s: int
     rows: list[KpiRow]
     total: KpiRow
+
+
+class DashboardQueue(BaseModel):
+    """One queue on the live dashboard: now, the last 30 minutes and today."""
+
+    queue_id: str
+    name: str
+    sl_target_pct: int = Field(description="the service-level target: this % answered ...")
+    sl_threshold_s: int = Field(description="... within this many seconds")
+    waiting: int = Field(description="contacts queued now")
+    offered_now: int = Field(description="contacts being offered to an agent now")
+    in_service: int = Field(description="contacts an agent has now")
+    longest_wait_s: float = Field(description="the longest wait of those queued or offered")
+    recent: KpiRow = Field(description="the last 30 minutes (whole 15-minute buckets)")
+    today: KpiRow = Field(description="since midnight in the caller's time zone")
+
+
+class DashboardAgent(BaseModel):
+    id: str
+    name: str
+    role: str
+    presence: str
+    presence_since: str = Field(description="when the agent entered this presence")
+    in_service: int = Field(description="contacts the agent has now")
+
+
+class DashboardReason(BaseModel):
+    reason: str
+    contacts: float = Field(description="today's contacts with this reason")
+    figures: KpiRow
+
+
+class DashboardOut(BaseModel):
+    """The live supervisor dashboard (see analytics/dashboard.py)."""
+
+    generated_at: str = Field(description="the moment of the figures, in the caller's zone")
+    tz: str
+    today_start: str
+    recent_start: str
+    queues: list[DashboardQueue]
+    recent: KpiRow = Field(description="all queues, the last 30 minutes")
+    today: KpiRow = Field(description="all queues, today")
+    intervals: list[KpiRow] = Field(description="today per 30 minutes (key: interval start)")
+    reasons: list[DashboardReason] = Field(description="today's most frequent contact reasons")
+    agents: list[DashboardAgent]

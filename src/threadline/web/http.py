@@ -63,7 +63,16 @@ async def supervisor(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if not principal.has("supervisor"):
         return RedirectResponse("/desktop", status_code=303)
-    return templates.TemplateResponse(request, "supervisor.html", {"me": principal})
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue("supervisor", language)
+    wallboard = request.query_params.get("wallboard") == "1"
+    me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
+    config = {"me": me, "t": strings, "lang": language, "wallboard": wallboard}
+    return templates.TemplateResponse(
+        request,
+        "supervisor.html",
+        {"me": principal, "t": strings, "lang": language, "wallboard": wallboard, "config": config},
+    )
 
 
 async def _staff_page(

@@ -1,89 +1,202 @@
-/* The supervisor's live view: per-queue figures and agents by presence. Figures are fetched
- * again on every `queue.changed` / `agent.presence` frame (debounced) and every 5 s; the
- * longest-wait clocks tick locally in between. */
+/* The supervisor's live dashboard (and, with ?wallboard=1, the wallboard for a TV): one call
+ * to GET /api/v1/dashboard gives per queue the live figures (waiting, longest wait), the
+ * service level of the last 30 minutes and of today against the queue's target, ASA, AHT,
+ * abandonment, CSAT and CES, the agents by presence and today per 30 minutes for the charts.
+ *
+ * Live: every contact.* / queue.changed / agent.presence frame of the stream fetches the
+ * dashboard again (debounced, and once more a moment later: the KPI counters are kept by a
+ * consumer of the same events, which may finish just after the frame); every 5 s besides.
+ * The clocks (longest wait, time in state) tick locally in between. Numbers and times are in
+ * the page's language and the browser's time zone. The charts live outside Alpine's
+ * reactive state (Chart.js objects must not be proxied). */
 "use strict";
 
 document.addEventListener("alpine:init", () => {
   const T = window.TLDesk;
   const REFRESH_MS = 5000;
-  const DEBOUNCE_MS = 250;
+  const DEBOUNCE_MS = 120;
+  const SETTLE_MS = 700;
+  const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const EMPTY = { service_level: null, answered: null, abandoned: null, abandon_rate: null,
+    asa_s: null, aht_s: null, csat: null, csat_answers: null, ces: null, ces_answers: null };
 
-  window.Alpine.data("supervisor", (me) => ({
-    me,
-    conn: "connecting",
-    queues: [],
-    agents: [],
-    fetchedAt: 0,
-    updatedAt: 0,
-    now: Date.now(),
-    error: "",
-    presences: T.PRESENCES,
-    _timer: null,
+  window.Alpine.data("supervisor", (config) => {
+    const t = config.t;
+    const lang = config.lang || "en";
+    // numbers and times as the supervisor's browser writes them (en-GB: 17:00), in the page's language
+    const browser = navigator.language || "";
+    const locale = browser.toLowerCase().startsWith(lang) ? browser : lang;
+    const pctFmt = new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 0 });
+    const intFmt = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+    const decFmt = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    const hourFmt = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", timeZone: ZONE });
+    const fullFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: ZONE });
+    const charts = { volume: null, sl: null };
+    let timer = null;
+    let settle = null;
+    let running = null;
+    let again = false;
 
-    init() {
-      this.refresh();
-      setInterval(() => { this.now = Date.now(); }, 1000);
-      setInterval(() => this.refresh(), REFRESH_MS);
-      T.connectStream({
-        onState: (state) => { this.conn = state; },
-        onReady: () => this.refresh(),
-        onFrame: (frame) => {
-          if (frame.type === "queue.changed" || frame.type === "agent.presence") this.soon();
-        },
-      });
-    },
+    return {
+      me: config.me,
+      t,
+      wallboard: Boolean(config.wallboard),
+      conn: "connecting",
+      board: { queues: [], agents: [], intervals: [], reasons: [], today: { ...EMPTY }, recent: { ...EMPTY } },
+      fetchedAt: 0,
+      updatedAt: 0,
+      now: Date.now(),
+      error: "",
+      presences: T.PRESENCES,
 
-    soon() {
-      clearTimeout(this._timer);
-      this._timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
-    },
+      init() {
+        this.refresh();
+        setInterval(() => { this.now = Date.now(); }, 1000);
+        setInterval(() => this.refresh(), REFRESH_MS);
+        T.connectStream({
+          onState: (state) => { this.conn = state; },
+          onReady: () => this.refresh(),
+          onFrame: (frame) => {
+            const type = String(frame.type || "");
+            if (type === "queue.changed" || type === "agent.presence" || type.startsWith("contact.")) this.soon();
+          },
+        });
+      },
 
-    async refresh() {
-      try {
-        const [queues, agents] = await Promise.all([
-          T.api("GET", "/api/v1/queues/stats"),
-          T.api("GET", "/api/v1/agents"),
-        ]);
-        this.queues = queues;
-        this.agents = agents;
-        this.fetchedAt = this.updatedAt = Date.now();
-        this.error = "";
-      } catch (err) {
-        this.error = `Could not refresh: ${err.message}`;
-      }
-    },
+      soon() {
+        clearTimeout(timer);
+        clearTimeout(settle);
+        timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
+        settle = setTimeout(() => this.refresh(), SETTLE_MS);
+      },
 
-    /** The queue's longest wait now: the fetched figure plus the time since, while anyone waits. */
-    longest(q) {
-      if (!(q.waiting + q.offered) || !q.longest_wait_s) return q.longest_wait_s || 0;
-      return q.longest_wait_s + Math.max(0, (this.now - this.fetchedAt) / 1000);
-    },
+      /** One fetch at a time; a request meanwhile fetches once more after it. */
+      async refresh() {
+        if (running) { again = true; return running; }
+        running = (async () => {
+          try {
+            const board = await T.api("GET", `/api/v1/dashboard?tz=${encodeURIComponent(ZONE)}`);
+            this.board = board;
+            this.fetchedAt = this.updatedAt = Date.now();
+            this.error = "";
+            this.draw();
+          } catch (err) {
+            this.error = this.fill(t.refresh_failed, { reason: err.message });
+          }
+        })();
+        await running;
+        running = null;
+        if (again) { again = false; await this.refresh(); }
+        return undefined;
+      },
 
-    get totals() {
-      return this.queues.reduce((t, q) => ({
-        waiting: t.waiting + q.waiting,
-        offered: t.offered + q.offered,
-        in_service: t.in_service + q.in_service,
-        longest: Math.max(t.longest, this.longest(q)),
-      }), { waiting: 0, offered: 0, in_service: 0, longest: 0 });
-    },
+      get connText() {
+        if (this.conn === "live") return t.conn_live;
+        return this.conn === "connecting" ? t.conn_connecting : t.conn_reconnecting;
+      },
 
-    byPresence(presence) {
-      return this.agents.filter((a) => a.presence === presence).sort((a, b) => a.name.localeCompare(b.name));
-    },
+      get updatedText() {
+        const s = Math.round((this.now - this.updatedAt) / 1000);
+        return s < 2 ? t.updated_now : this.fill(t.updated_ago, { s: intFmt.format(s) });
+      },
 
-    get updatedText() {
-      const s = Math.round((this.now - this.updatedAt) / 1000);
-      return s < 2 ? "just now" : `${s} s ago`;
-    },
+      /** The queue's longest wait now: the fetched figure plus the time since, while anyone waits. */
+      longest(q) {
+        if (!(q.waiting + q.offered_now) || !q.longest_wait_s) return q.longest_wait_s || 0;
+        return q.longest_wait_s + Math.max(0, (this.now - this.fetchedAt) / 1000);
+      },
 
-    since(iso) {
-      return T.formatDuration((this.now - new Date(iso).getTime()) / 1000);
-    },
+      get totals() {
+        return this.board.queues.reduce((sum, q) => ({
+          waiting: sum.waiting + q.waiting,
+          longest: Math.max(sum.longest, this.longest(q)),
+        }), { waiting: 0, longest: 0 });
+      },
 
-    duration(s) { return T.formatDuration(s); },
-    fullTime(iso) { return T.formatFull(iso); },
-    initials(name) { return T.initials(name); },
-    logout() { T.logout(true); },
-  }));
+      /** The organisation-wide target: the strictest of the queues'. */
+      get overallTarget() {
+        return this.board.queues.reduce((most, q) => Math.max(most, q.sl_target_pct), 0) || null;
+      },
+
+      byPresence(presence) {
+        return this.board.agents.filter((a) => a.presence === presence).sort((a, b) => a.name.localeCompare(b.name, locale));
+      },
+
+      /** A reason's bar, in tenths of the most frequent one (a class: no inline style under the CSP). */
+      barWidth(contacts) {
+        const most = Math.max(1, ...this.board.reasons.map((r) => r.contacts));
+        return Math.max(1, Math.round((contacts / most) * 10));
+      },
+
+      target(q) {
+        return this.fill(t.target, { pct: intFmt.format(q.sl_target_pct), s: intFmt.format(q.sl_threshold_s) });
+      },
+
+      slClass(value, targetPct) {
+        if (value === null || value === undefined || !targetPct) return "";
+        return value * 100 >= targetPct ? "sl-ok" : "sl-low";
+      },
+
+      slTitle(value, targetPct) {
+        return this.slClass(value, targetPct) === "sl-low" ? t.below_target : "";
+      },
+
+      pct(value) { return value === null || value === undefined ? t.no_figure : pctFmt.format(value); },
+      count(value) { return intFmt.format(value || 0); },
+      decimal(value) { return value === null || value === undefined ? t.no_figure : decFmt.format(value); },
+      secs(value) { return value === null || value === undefined ? t.no_figure : T.formatDuration(value); },
+      duration(s) { return T.formatDuration(s); },
+      since(iso) { return T.formatDuration((this.now - new Date(iso).getTime()) / 1000); },
+      fullTime(iso) { return iso ? fullFmt.format(new Date(iso)) : ""; },
+      fill(text, values) { return String(text).replace(/\{(\w+)\}/g, (_, key) => (key in values ? values[key] : `{${key}}`)); },
+      initials(name) { return T.initials(name); },
+      logout() { T.logout(true); },
+
+      /** Today per 30 minutes: offered / answered / abandoned bars, service level against the target. */
+      draw() {
+        if (!window.Chart) return;
+        const rows = this.board.intervals;
+        const labels = rows.map((r) => hourFmt.format(new Date(r.key)));
+        const dark = this.wallboard;
+        const ink = dark ? "#e8edf5" : "#334155";
+        const grid = dark ? "rgba(255,255,255,.12)" : "rgba(0,0,0,.08)";
+        const target = this.overallTarget;
+        const volume = [
+          { label: t.series_offered, data: rows.map((r) => r.offered || 0), backgroundColor: "#64748b" },
+          { label: t.series_answered, data: rows.map((r) => r.answered || 0), backgroundColor: "#16a34a" },
+          { label: t.series_abandoned, data: rows.map((r) => r.abandoned || 0), backgroundColor: "#dc2626" },
+        ];
+        const sl = [
+          { label: t.series_sl, data: rows.map((r) => (r.service_level === null ? null : r.service_level * 100)),
+            borderColor: "#2563eb", backgroundColor: "#2563eb", spanGaps: true, tension: 0.2 },
+        ];
+        if (target) sl.push({ label: t.series_target, data: rows.map(() => target), borderColor: "#f59e0b",
+          borderDash: [6, 4], pointRadius: 0, backgroundColor: "#f59e0b" });
+        const font = { size: dark ? 16 : 12 };
+        const scales = (extra) => ({
+          x: { ticks: { color: ink, font }, grid: { color: grid } },
+          y: { beginAtZero: true, ticks: { color: ink, font, precision: 0 }, grid: { color: grid }, ...extra },
+        });
+        const options = (extra) => ({
+          responsive: true, maintainAspectRatio: false, animation: false,
+          plugins: { legend: { labels: { color: ink, font } } },
+          locale, scales: scales(extra),
+        });
+        charts.volume = this.chart(charts.volume, "chart-volume", "bar", labels, volume, options({}));
+        charts.sl = this.chart(charts.sl, "chart-sl", "line", labels, sl, options({ max: 100,
+          ticks: { color: ink, font, callback: (v) => pctFmt.format(v / 100) } }));
+      },
+
+      chart(existing, id, type, labels, datasets, options) {
+        if (existing) {
+          existing.data.labels = labels;
+          existing.data.datasets = datasets;
+          existing.update("none");
+          return existing;
+        }
+        const canvas = document.getElementById(id);
+        return canvas ? new window.Chart(canvas, { type, data: { labels, datasets }, options }) : null;
+      },
+    };
+  });
 });

@@ -66,6 +66,8 @@ from threadline.privacy.http import router as privacy_router
 from threadline.privacy.retention import RETENTION_SWEEP, on_sweep
 from threadline.ratelimit import RateLimits
 from threadline.realtime.http import router as realtime_router
+from threadline.reasons.http import router as reasons_router
+from threadline.reasons.services import register as register_reasons
 from threadline.routing.erasure import purge_contacts, scrub_contacts
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
@@ -178,6 +180,7 @@ def build_context(settings: Settings) -> Context:
         ctx.handlers.in_transaction(ThreadsPurged, purge)
     ctx.surveys = register_surveys(ctx)
     register_analytics(ctx)
+    register_reasons(ctx)
     return ctx
 
 
@@ -278,6 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flows_router,
         flows_pages_router,
         reports_router,
+        reasons_router,
         knowledge_router,
         knowledge_widget_router,
         knowledge_app_router,

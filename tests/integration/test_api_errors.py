@@ -120,6 +120,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "survey_id": "no-such-survey",
         "language": "pt",
         "slug": "no-such-article",
+        "code": "no-such-reason",
     }
 
 

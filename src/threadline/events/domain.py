@@ -589,3 +589,18 @@ class SurveyAnswered(DomainEvent):
     agent_id: str | None
     reason: str | None
     answered_at: datetime
+
+
+# ---------------------------------------------------------------- contact reasons
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReasonSpiked(DomainEvent):
+    """Today's contacts for a reason (so far, in the organisation's time zone) went above
+    the control limit of the same weekday's last weeks (docs/reasons.md); once per reason
+    and day."""
+
+    type: ClassVar[str] = "reason.spiked"
+    reason: str
+    count: int
+    expected: float
+    limit: float
+    at: datetime

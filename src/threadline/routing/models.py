@@ -44,6 +44,8 @@ class Contact(OrgOwned, Base):
         Index("ix_contacts_queue_ended", "queue_id", "ended_at"),
         # analytics (first-contact resolution): a customer's contact before another
         Index("ix_contacts_customer_enqueued", "customer_id", "enqueued_at"),
+        # reasons (trends, spikes): a reason's contacts of a period
+        Index("ix_contacts_org_reason_enqueued", "org_id", "reason_code", "enqueued_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -66,6 +68,11 @@ class Contact(OrgOwned, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     wrapup_reason: Mapped[str | None] = mapped_column(String(100), default=None)
+    # the taxonomy's reason once the contact ended (reasons/services.py): its code, where it
+    # came from (ivr|app|bot|wrapup|classified) and the classifier's confidence
+    reason_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason_source: Mapped[str | None] = mapped_column(String(12), default=None)
+    reason_confidence: Mapped[float | None] = mapped_column(default=None)
 
 
 class Offer(OrgOwned, Base):

@@ -414,7 +414,7 @@ async def test_settings_are_the_admins_and_checked(server: Running, world: World
     for wrong in (
         {"enabled": True, "questions": []},
         {"enabled": True, "questions": ["nps"]},
-        {"enabled": True, "channels": ["voice"]},
+        {"enabled": True, "channels": ["app"]},
         {"enabled": True, "channels": ["sms", "sms"]},
         {"enabled": True, "every_days": -1},
         {"enabled": True, "whatsapp_template": "Not A Name"},

@@ -103,6 +103,8 @@ async def on_resolved(ctx: Context, uow: UnitOfWork, event: ContactResolved) -> 
         if customer is None:
             return
         thread = await lock_thread(uow, event.org_id, event.thread_id)
+        if await session.scalar(select(Survey.id).where(Survey.contact_id == event.contact_id)):
+            return  # a call's keypad survey, started under the same lock a moment ago
         now = utcnow()
         survey = Survey(
             org_id=event.org_id,

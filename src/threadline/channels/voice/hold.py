@@ -200,7 +200,10 @@ async def _after_the_agent(
     hang_up = twiml.say_and_hang_up("", language.say)
     if ctx.surveys is None or one(call.params, "CallStatus").lower() != "in-progress":
         return hang_up  # the caller hung up first: Twilio ignores what we answer anyway
-    contact = await _call_contact(ctx, call, contact_id)
+    try:
+        contact = await _call_contact(ctx, call, contact_id)
+    except NotFound:
+        return hang_up  # a dial of another kind of call: nothing to ask about
     if contact.status != "assigned" or not agent_id or contact.agent_id != agent_id:
         return hang_up
     turn = await ctx.surveys.start_call(

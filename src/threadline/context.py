@@ -59,12 +59,54 @@ class VoiceFlows(Protocol):
         """The caller hung up: a flow still running on the call ends (not deflected)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallSurvey:
+    """A call whose agent leg has just ended with the caller still on the line, as voice
+    hands it to surveys: the contact (still assigned to its agent) and the caller's
+    language (the IVR's choice)."""
+
+    org_id: str
+    contact_id: str
+    thread_id: str
+    customer_id: str
+    queue_id: str | None
+    agent_id: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadTurn:
+    """What the caller hears next in a keypad survey: `kind` is the question their key
+    answers (csat, ces), with its `scale` (the highest key); "done" is the thank-you, said
+    before hanging up."""
+
+    kind: str
+    text: str
+    language: str
+    scale: int = 0
+
+
 class Surveys(Protocol):
-    """Surveys (surveys/), as inbound messages see them."""
+    """Surveys (surveys/), as inbound messages and calls see them."""
 
     async def take_reply(self, uow: UnitOfWork, thread: Thread, entry: ThreadEvent) -> bool:
         """Whether the customer's message `entry` answers the survey waiting on its thread
         (then it opens no contact). Inside the ingest's transaction and thread lock."""
+        ...
+
+    async def start_call(self, call: CallSurvey) -> KeypadTurn | None:
+        """The keypad survey's first question for a call whose agent leg has ended, or None
+        when the caller is not to be surveyed (surveys off on voice, opted out, surveyed
+        lately; recorded as skipped). Once per contact: asked again (a retried webhook),
+        the question the survey is at, or None once it is over."""
+        ...
+
+    async def take_keys(
+        self, org_id: str, contact_id: str, kind: str, digits: str
+    ) -> KeypadTurn | None:
+        """The key the caller pressed for question `kind` of their contact's keypad survey
+        (stored once: a retried webhook stores nothing twice); what they hear next, the
+        same question again for a key off its scale (or none), None for no such survey."""
         ...
 
 

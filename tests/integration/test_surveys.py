@@ -414,7 +414,7 @@ async def test_settings_are_the_admins_and_checked(server: Running, world: World
     for wrong in (
         {"enabled": True, "questions": []},
         {"enabled": True, "questions": ["nps"]},
-        {"enabled": True, "channels": ["voice"]},
+        {"enabled": True, "channels": ["app"]},
         {"enabled": True, "channels": ["sms", "sms"]},
         {"enabled": True, "every_days": -1},
         {"enabled": True, "whatsapp_template": "Not A Name"},
@@ -576,3 +576,23 @@ async def test_telegram_in_the_customers_language_with_a_keyboard_in_the_data(
     assert survey is not None and (survey.csat, survey.ces, survey.language) == (5, 3, "pt")
     assert await count(server, Contact) == 1
     await rui.aclose()
+
+
+async def test_the_surveys_page_is_the_admins(server: Running, world: World) -> None:
+    async with server.client() as anonymous:
+        page = await anonymous.get("/admin/surveys", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+    for who in ("olga", "nikos"):  # an agent, a supervisor
+        client = await login(server, f"{who}@example.com")
+        try:
+            assert (await client.get("/admin/surveys")).status_code == 403
+        finally:
+            await client.aclose()
+    admin = await login(server, "admin@example.com")
+    try:
+        page = await admin.get("/admin/surveys", headers={"Accept-Language": "ru"})
+        assert page.status_code == 200 and "Опросы" in page.text
+        assert "Телефон (клавиши после звонка)" in page.text  # the channels, voice among them
+        assert "<script>" not in page.text  # CSP: no inline script
+    finally:
+        await admin.aclose()

@@ -1,5 +1,6 @@
 """Surveys' routes: the admin's settings, today's figures for supervisors, the widget's
-answers (by the visitor's token), and the page an email's signed link opens."""
+answers (by the visitor's token), the page an email's signed link opens, and the admin's
+page /admin/surveys over the settings and figures."""
 
 from __future__ import annotations
 
@@ -8,22 +9,30 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from threadline.auth.dependencies import Admin, Ctx, Supervisor
+from threadline.auth.dependencies import SESSION_COOKIE, Admin, Ctx, Supervisor
+from threadline.auth.services import principal_from_session
 from threadline.channels.chat.services import get_widget, visitor_from_header
 from threadline.context import Context
 from threadline.db import utcnow
-from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotFound
+from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotAuthenticated, NotFound
 from threadline.ratelimit import rate_limited
 from threadline.surveys import services
 from threadline.surveys.models import Survey
 from threadline.surveys.questions import SCALES
-from threadline.surveys.schemas import AnswerIn, SettingsIn, SettingsOut, SummaryOut, SurveyOut
+from threadline.surveys.schemas import (
+    ALL_CHANNELS,
+    AnswerIn,
+    SettingsIn,
+    SettingsOut,
+    SummaryOut,
+    SurveyOut,
+)
 from threadline.web.customer_api import CustomerRoute
-from threadline.web.i18n import accepted_language, pick_language
+from threadline.web.i18n import accepted_language, page_catalogue, pick_language
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"], responses=PROBLEM_RESPONSES)
 
@@ -182,3 +191,32 @@ async def survey_submit(
     except Invalid:
         return _page(request, survey, 422, state="open", error="missing")
     return _page(request, done, state="thanks")
+
+
+# ---------------------------------------------------------------- the admin's page
+ADMIN_TEXTS = "surveys_admin"  # web/locales/surveys_admin/<language>.json
+
+
+@page_router.get("/admin/surveys", response_class=HTMLResponse)
+async def admin_surveys(request: Request) -> Response:
+    """The surveys' settings and today's figures (over the API above): /login for nobody,
+    403 for a non-admin."""
+    ctx = _ctx(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        principal = await principal_from_session(ctx, cookie) if cookie else None
+    except NotAuthenticated:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    language = accepted_language(request.headers.get("accept-language"))
+    strings = page_catalogue(ADMIN_TEXTS, language)
+    context: dict[str, Any] = {"me": principal, "t": strings, "lang": language}
+    if not principal.has("admin"):
+        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+    config = {"t": strings, "lang": language}
+    return templates.TemplateResponse(
+        request,
+        "admin_surveys.html",
+        {**context, "config": config, "channels": list(ALL_CHANNELS)},
+    )

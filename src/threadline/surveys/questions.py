@@ -22,7 +22,9 @@ KINDS = tuple(SCALES)
 ON_SCREEN = frozenset({"chat"})
 BY_MESSAGE = frozenset({"sms", "whatsapp", "telegram", "messenger"})
 BY_LINK = frozenset({"email"})
-CHANNELS = tuple(sorted(ON_SCREEN | BY_MESSAGE | BY_LINK))
+# a call: keys pressed after the agent's leg ends, while the caller is still on the line
+BY_KEYPAD = frozenset({"voice"})
+CHANNELS = tuple(sorted(ON_SCREEN | BY_MESSAGE | BY_LINK | BY_KEYPAD))
 # WhatsApp's template language codes for ours
 WHATSAPP_LANGUAGES = {"en": "en", "pt": "pt_PT", "es": "es", "ru": "ru", "el": "el"}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.!)]?\s*$")
@@ -53,6 +55,15 @@ def read_reply(step: str, body: str | None, reply_id: str | None = None) -> Repl
         return None
     score = int(match.group(1))
     return Reply(step, score, 1 <= score <= SCALES[step])
+
+
+def read_key(kind: str, digits: str) -> int | None:
+    """The score a key pressed for question `kind` gives, or None (no key, a key off the
+    scale, more than one)."""
+    if kind not in SCALES or len(digits) != 1 or not digits.isdigit():
+        return None
+    score = int(digits)
+    return score if 1 <= score <= SCALES[kind] else None
 
 
 def checked_answers(questions: Iterable[str], answers: Mapping[str, int | None]) -> dict[str, int]:

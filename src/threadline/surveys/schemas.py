@@ -7,9 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Channel = Literal["chat", "sms", "whatsapp", "telegram", "messenger", "email"]
+Channel = Literal["chat", "sms", "whatsapp", "telegram", "messenger", "email", "voice"]
 Kind = Literal["csat", "ces"]
-ALL_CHANNELS: list[Channel] = ["chat", "email", "messenger", "sms", "telegram", "whatsapp"]
+ALL_CHANNELS: list[Channel] = [
+    "chat",
+    "email",
+    "messenger",
+    "sms",
+    "telegram",
+    "voice",
+    "whatsapp",
+]
 BOTH: list[Kind] = ["csat", "ces"]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 
 from threadline.auth.roles import Principal
 from threadline.channels.outbox import enqueue_outbound, refusal
-from threadline.context import Context
+from threadline.context import CallSurvey, Context, KeypadTurn
 from threadline.customers.models import Customer
 from threadline.db import UnitOfWork, across_orgs, org_scope, utcnow
 from threadline.errors import Conflict, Invalid, NotFound, ThreadlineError
@@ -89,7 +89,10 @@ async def on_resolved(ctx: Context, uow: UnitOfWork, event: ContactResolved) -> 
     """A contact was resolved: survey its customer, or record why not (once per contact)."""
     with org_scope(event.org_id):
         session = uow.session
-        if await session.scalar(select(Survey.id).where(Survey.contact_id == event.contact_id)):
+        asked = await session.scalar(select(Survey).where(Survey.contact_id == event.contact_id))
+        if asked is not None:
+            if asked.reason is None and event.reason:
+                asked.reason = event.reason  # a call's survey is asked before the wrap-up
             return
         settings = await settings_of(session, event.org_id)
         if not settings.enabled:
@@ -100,6 +103,8 @@ async def on_resolved(ctx: Context, uow: UnitOfWork, event: ContactResolved) -> 
         if customer is None:
             return
         thread = await lock_thread(uow, event.org_id, event.thread_id)
+        if await session.scalar(select(Survey.id).where(Survey.contact_id == event.contact_id)):
+            return  # a call's keypad survey, started under the same lock a moment ago
         now = utcnow()
         survey = Survey(
             org_id=event.org_id,
@@ -125,6 +130,9 @@ async def on_resolved(ctx: Context, uow: UnitOfWork, event: ContactResolved) -> 
             last_sent_at=await _last_sent(session, customer.id),
             now=now,
         )
+        if why is None and event.channel in q.BY_KEYPAD:
+            # asked while the caller was still on the line (then its row exists), or never
+            why = "the caller was no longer on the line for the keypad survey"
         if why is None:
             why = await _send_first(ctx, uow, thread, survey, settings)
         if why is not None:
@@ -438,9 +446,114 @@ class SurveyReplies:
             await _say(self._ctx, uow, thread, survey, texts(survey.language)["thanks"])
         return True
 
+    async def start_call(self, call: CallSurvey) -> KeypadTurn | None:
+        """The keypad survey of a call whose agent leg ended with the caller on the line:
+        decided by the same rules as every channel, once per contact (the thread's lock,
+        then the contact's unique survey row)."""
+        with org_scope(call.org_id):
+            async with self._ctx.uow() as uow:
+                session = uow.session
+                thread = await lock_thread(uow, call.org_id, call.thread_id)
+                asked = await session.scalar(
+                    select(Survey).where(Survey.contact_id == call.contact_id)
+                )
+                if asked is not None:  # a retried webhook: where the survey is now
+                    if asked.status != "sent" or asked.channel not in q.BY_KEYPAD:
+                        return None
+                    return _keypad_turn(asked)
+                settings = await settings_of(session, call.org_id)
+                if not settings.enabled:
+                    return None
+                customer = await session.get(Customer, call.customer_id)
+                while customer is not None and customer.merged_into_id:
+                    customer = await session.get(Customer, customer.merged_into_id)
+                if customer is None:
+                    return None
+                now = utcnow()
+                questions = list(settings.questions) or ["csat"]
+                survey = Survey(
+                    org_id=call.org_id,
+                    contact_id=call.contact_id,
+                    thread_id=thread.id,
+                    customer_id=customer.id,
+                    queue_id=call.queue_id,
+                    agent_id=call.agent_id,
+                    channel="voice",
+                    language=pick_language(call.language),
+                    questions=questions,
+                    comment_asked=False,  # no comment by keypad
+                    step=questions[0],
+                    created_at=now,
+                )
+                session.add(survey)
+                why = q.why_not(
+                    q.Policy(settings.enabled, frozenset(settings.channels), settings.every_days),
+                    "voice",
+                    handled_by_agent=True,
+                    opted_out=q.opted_out(customer.attributes, "voice"),
+                    last_sent_at=await _last_sent(session, customer.id),
+                    now=now,
+                )
+                if why is not None:
+                    survey.status, survey.step, survey.skip_reason = "skipped", "done", why
+                    log.info("surveys.skipped", contact_id=call.contact_id, reason=why)
+                    return None
+                survey.sent_at = now
+                survey.expires_at = now + timedelta(hours=settings.reply_hours)
+                await session.flush()
+                uow.emit(
+                    SurveySent(
+                        org_id=survey.org_id,
+                        survey_id=survey.id,
+                        contact_id=survey.contact_id,
+                        thread_id=survey.thread_id,
+                        customer_id=survey.customer_id,
+                        channel=survey.channel,
+                        questions=list(survey.questions),
+                        language=survey.language,
+                    )
+                )
+                return _keypad_turn(survey)
+
+    async def take_keys(
+        self, org_id: str, contact_id: str, kind: str, digits: str
+    ) -> KeypadTurn | None:
+        """A key for question `kind`: stored when it is on the scale and the question has
+        no answer yet (a retried webhook stores nothing), then the next turn."""
+        with org_scope(org_id):
+            async with self._ctx.uow() as uow:
+                found = (
+                    await uow.session.execute(
+                        select(Survey.id, Survey.thread_id).where(
+                            Survey.contact_id == contact_id,
+                            Survey.org_id == org_id,
+                            Survey.channel.in_(q.BY_KEYPAD),
+                            Survey.status != "skipped",
+                        )
+                    )
+                ).first()
+                if found is None:
+                    return None
+                thread = await lock_thread(uow, org_id, found.thread_id)
+                survey = await uow.lock_existing(Survey, found.id)
+                score = q.read_key(kind, digits)
+                if score is not None and kind in survey.questions and survey.status == "sent":
+                    await _record(uow, thread, survey, {kind: score}, None, source="keypad")
+                return _keypad_turn(survey)
+
     async def _ask(self, uow: UnitOfWork, thread: Thread, survey: Survey, kind: str) -> None:
         extra = q.buttons(kind, texts(survey.language), survey.channel)
         await _say(self._ctx, uow, thread, survey, _question_text(survey, kind), extra)
+
+
+def _keypad_turn(survey: Survey) -> KeypadTurn:
+    """The question the survey is at, as the caller hears it, or the thank-you."""
+    words = texts(survey.language)
+    kind = survey.step
+    if kind not in q.SCALES:
+        return KeypadTurn("done", words["thanks"], survey.language)
+    text = f"{words[f'{kind}_question']} {words[f'keys_{kind}']}"
+    return KeypadTurn(kind, text, survey.language, q.SCALES[kind])
 
 
 # ------------------------------------------------------------------ reading

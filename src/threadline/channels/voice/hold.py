@@ -13,7 +13,7 @@ from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.calls import WAITING, Call, stored_call_event
 from threadline.channels.voice.ivr import Language, Menu
 from threadline.channels.voice.twilio_voice import DIAL_MISSED, DIAL_STATUSES, one
-from threadline.context import Context
+from threadline.context import CallSurvey, Context, KeypadTurn
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid, NotFound, ThreadlineError
 from threadline.journey.services import do_keep_place, may_keep_place
@@ -182,10 +182,86 @@ async def do_voice_dialed(
         raise Invalid("a dial action needs a known DialCallStatus")
     language = call.menu.language(lang) or call.menu.default_language
     if status not in DIAL_MISSED:
-        return twiml.say_and_hang_up("", language.say)
+        return await _after_the_agent(ctx, call, contact_id, agent_id, language)
     await _requeue(ctx, call, contact_id, agent_id, status)
     lead = call.menu.text("missed", language.code)
     return await hold_turn(ctx, call, contact_id, language, turn=0, lead=lead)
+
+
+# ------------------------------------------------------------------ the keypad survey
+SURVEY_TRIES = 2  # a question asked again after no key or a key off its scale, then goodbye
+
+
+async def _after_the_agent(
+    ctx: Context, call: Call, contact_id: str, agent_id: str, language: Language
+) -> str:
+    """The agent's leg ended. A caller still on the line may get the keypad survey (the
+    surveys decide, through ctx.surveys); otherwise, or when not surveyed, the call ends."""
+    hang_up = twiml.say_and_hang_up("", language.say)
+    if ctx.surveys is None or one(call.params, "CallStatus").lower() != "in-progress":
+        return hang_up  # the caller hung up first: Twilio ignores what we answer anyway
+    try:
+        contact = await _call_contact(ctx, call, contact_id)
+    except NotFound:
+        return hang_up  # a dial of another kind of call: nothing to ask about
+    if contact.status != "assigned" or not agent_id or contact.agent_id != agent_id:
+        return hang_up
+    turn = await ctx.surveys.start_call(
+        CallSurvey(
+            org_id=contact.org_id,
+            contact_id=contact.id,
+            thread_id=contact.thread_id,
+            customer_id=contact.customer_id,
+            queue_id=contact.queue_id,
+            agent_id=agent_id,
+            language=language.code,
+        )
+    )
+    return _survey_twiml(call, contact_id, language, turn, tries=1)
+
+
+def _survey_twiml(
+    call: Call, contact_id: str, language: Language, turn: KeypadTurn | None, tries: int
+) -> str:
+    """A question in a Gather of one key (its answer goes to `/survey`), or the thank-you
+    and the hang-up."""
+    if turn is None:
+        return twiml.say_and_hang_up("", language.say)
+    say = (call.menu.language(turn.language) or language).say
+    if turn.kind not in ("csat", "ces"):
+        return twiml.say_and_hang_up(turn.text, say)
+    action = call.adapter.webhook_url(
+        call.endpoint.key,
+        "/survey",
+        contact=contact_id,
+        kind=turn.kind,
+        lang=language.code,
+        tries=tries,
+    )
+    return twiml.gather_code(turn.text, say, action, digits=1)
+
+
+async def do_voice_survey(
+    ctx: Context, call: Call, *, contact_id: str, kind: str, lang: str | None, tries: int
+) -> str:
+    """The key the caller pressed for a survey question (`Digits`; none when they pressed
+    nothing): stored once, then the next question or the thank-you. The same question is
+    asked again after no key or a key off its scale, at most SURVEY_TRIES times."""
+    if kind not in ("csat", "ces"):
+        raise Invalid("kind: csat or ces")
+    language = call.menu.language(lang) or call.menu.default_language
+    contact = await _call_contact(ctx, call, contact_id)
+    if ctx.surveys is None:
+        return twiml.say_and_hang_up("", language.say)
+    digits = one(call.params, "Digits").strip()[:8]
+    turn = await ctx.surveys.take_keys(contact.org_id, contact.id, kind, digits)
+    if turn is None:
+        raise NotFound("no survey on this call")
+    if turn.kind == kind:  # not answered: ask again, or give up
+        if tries >= SURVEY_TRIES:
+            return twiml.say_and_hang_up(call.menu.text("goodbye", language.code), language.say)
+        return _survey_twiml(call, contact_id, language, turn, tries=tries + 1)
+    return _survey_twiml(call, contact_id, language, turn, tries=1)
 
 
 async def _requeue(ctx: Context, call: Call, contact_id: str, agent_id: str, status: str) -> None:

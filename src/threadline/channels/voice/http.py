@@ -4,7 +4,8 @@ Provider webhooks under `/webhooks/voice/twilio/{endpoint_key}`: the incoming ca
 number's Voice URL), `/ivr` (an answer to an IVR question, or to a flow's turn), `/hold`
 (the hold loop), `/hold-callback` (the answer to the offer to call back),
 `/connect` (where a call is redirected when its offer is accepted), `/dialed` (the outcome of
-dialling the agent), `/status` and `/recording` (status and recording callbacks), and
+dialling the agent), `/survey` (a key pressed in the keypad survey after the agent's leg),
+`/status` and `/recording` (status and recording callbacks), and
 `/outbound/answer|dialed|status` for the calls we place. Form posts signed by the provider,
 answered with TwiML; they are not part of Threadline's API document.
 
@@ -22,7 +23,12 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.channels.voice.calls import Call, verified_call
 from threadline.channels.voice.connect import CallConnector
-from threadline.channels.voice.hold import do_voice_dialed, do_voice_hold, do_voice_hold_callback
+from threadline.channels.voice.hold import (
+    do_voice_dialed,
+    do_voice_hold,
+    do_voice_hold_callback,
+    do_voice_survey,
+)
 from threadline.channels.voice.outbound import (
     CallPurpose,
     do_outbound_answer,
@@ -159,6 +165,25 @@ async def dialed(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
             contact_id=q.get("contact", ""),
             agent_id=q.get("agent", ""),
             lang=q.get("lang"),
+        ),
+    )
+
+
+@router.post(PREFIX + "/survey", openapi_extra=FORM_BODY)
+async def survey(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A key pressed in the keypad survey after the agent's leg (Digits): stored once."""
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_voice_survey(
+            ctx,
+            call,
+            contact_id=q.get("contact", ""),
+            kind=q.get("kind", ""),
+            lang=q.get("lang"),
+            tries=_int(request, "tries", 1),
         ),
     )
 

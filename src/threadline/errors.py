@@ -86,7 +86,8 @@ def problem(
     details: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(code=code, message=message, details=details or None)
+    # a message may quote what was sent (a CSV header): never a NUL in what we answer
+    body = Problem(code=code, message=message.replace("\x00", "\ufffd"), details=details or None)
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, headers=dict(headers or {})
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from threadline.agents.models import Agent
@@ -132,14 +132,19 @@ async def audit_log(
     ] = None,
     actor_id: Annotated[str | None, Query(max_length=36)] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601 with its offset")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601 with its offset")
+    ] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> AuditPage:
-    if since is not None and until is not None and until <= since:
+    start, end = _moment(since, "since"), _moment(until, "until")
+    if start is not None and end is not None and end <= start:
         raise Invalid("until must be after since")
-    where = AuditFilter(action, actor_id, target, since, until, before_id, limit)
+    where = AuditFilter(action, actor_id, target, start, end, before_id, limit)
     rows, next_id = await read_audit(ctx, principal.org_id, where)
     return AuditPage(
         entries=[_out(row) for row in rows],
@@ -150,6 +155,20 @@ async def audit_log(
 @router.get("/actions", response_model=ActionsOut)
 async def actions(principal: Admin, ctx: Ctx) -> ActionsOut:
     return ActionsOut(actions=await audit_actions(ctx, principal.org_id))
+
+
+def _moment(text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 moment with its offset ("2026-12-06T10:00:00+00:00"), or a 422 saying why
+    (a number is not taken for a Unix time)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"{name} is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        raise Invalid(f"{name} needs its offset, e.g. +00:00")
+    return moment
 
 
 def _out(row: AuditRow) -> AuditEntryOut:

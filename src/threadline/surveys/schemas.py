@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from threadline.boundary import JsonInt
+
 Channel = Literal["chat", "sms", "whatsapp", "telegram", "messenger", "email", "voice"]
 Kind = Literal["csat", "ces"]
 ALL_CHANNELS: list[Channel] = [
@@ -36,17 +38,17 @@ class SettingsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: bool = Field(strict=True)  # true or false, not 0 or "yes"
     channels: Annotated[list[Channel], AfterValidator(_unique)] = Field(
         default_factory=lambda: list(ALL_CHANNELS)
     )
     questions: Annotated[list[Kind], AfterValidator(_unique)] = Field(
         default_factory=lambda: list(BOTH), min_length=1
     )
-    comment: bool = True
-    every_days: int = Field(default=7, ge=0, le=365)
-    reply_hours: int = Field(default=24, ge=1, le=168)
-    link_days: int = Field(default=7, ge=1, le=60)
+    comment: bool = Field(default=True, strict=True)
+    every_days: JsonInt = Field(default=7, ge=0, le=365)
+    reply_hours: JsonInt = Field(default=24, ge=1, le=168)
+    link_days: JsonInt = Field(default=7, ge=1, le=60)
     whatsapp_template: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[a-z0-9_]+$"
     )

@@ -233,7 +233,7 @@ class BotRuntime:
         )
         if flow is None:  # the bot was taken off the endpoint meanwhile: a person answers
             log.warning("bot.no_flow", thread_id=thread.id, endpoint_id=received.endpoint_id)
-            queue = await self._queue(uow, thread.org_id, None, received.endpoint_id)
+            queue = await queue_for(uow, thread.org_id, None, received.endpoint_id)
             if queue is not None:
                 await self._ctx.routing.enqueue(uow, thread, queue, received.channel)
             return
@@ -552,7 +552,7 @@ class BotRuntime:
     async def _hand_off(
         self, uow: UnitOfWork, thread: Thread, conversation: BotConversation, handoff: act.HandOff
     ) -> None:
-        queue = await self._queue(uow, thread.org_id, handoff.queue, conversation.endpoint_id)
+        queue = await queue_for(uow, thread.org_id, handoff.queue, conversation.endpoint_id)
         context = {"bot": bot_context(conversation, thread, handoff)}
         contact_id = None
         if queue is None:
@@ -573,33 +573,7 @@ class BotRuntime:
                 contact.required_skills = [*contact.required_skills, *extra]
             contact_id = contact.id
         self._finish(conversation, "handoff")
-        uow.session.add(
-            BotOutcome(
-                org_id=thread.org_id,
-                conversation_id=conversation.id,
-                thread_id=thread.id,
-                channel=conversation.channel,
-                flow_id=conversation.flow_id,
-                outcome="handed_off",
-                reason=handoff.reason[:100],
-                intent=handoff.intent,
-                confidence=handoff.confidence,
-                contact_id=contact_id,
-            )
-        )
-        uow.emit(
-            BotHandedOff(
-                org_id=thread.org_id,
-                thread_id=thread.id,
-                contact_id=contact_id,
-                channel=conversation.channel,
-                flow_id=conversation.flow_id,
-                reason=handoff.reason,
-                intent=handoff.intent,
-                confidence=handoff.confidence,
-                queue=queue.name if queue is not None else None,
-            )
-        )
+        record_handoff(uow, thread, conversation, handoff, contact_id, queue)
 
     def _end(
         self,
@@ -612,49 +586,11 @@ class BotRuntime:
         customer writes again (then the bot starts over)."""
         self._finish(conversation, "end")
         thread.status = "resolved"
-        uow.session.add(
-            BotOutcome(
-                org_id=thread.org_id,
-                conversation_id=conversation.id,
-                thread_id=thread.id,
-                channel=conversation.channel,
-                flow_id=conversation.flow_id,
-                outcome="deflected" if end.deflected else "ended",
-                reason=end.reason[:100],
-                intent=end.intent,
-                article_id=end.article_id,
-            )
-        )
-        if end.deflected:
-            uow.emit(
-                BotDeflected(
-                    org_id=thread.org_id,
-                    thread_id=thread.id,
-                    channel=conversation.channel,
-                    flow_id=conversation.flow_id,
-                    intent=end.intent,
-                    article_id=end.article_id,
-                )
-            )
+        record_end(uow, thread, conversation, end)
 
     @staticmethod
     def _finish(conversation: BotConversation, outcome: str) -> None:
         conversation.done, conversation.outcome = True, outcome
-
-    async def _queue(
-        self, uow: UnitOfWork, org_id: str, name: str | None, endpoint_id: str | None
-    ) -> Queue | None:
-        """The queue the flow named, else the endpoint's."""
-        if name:
-            found = await uow.session.scalar(
-                select(Queue).where(Queue.org_id == org_id, Queue.name == name)
-            )
-            if found is not None:
-                return found
-        endpoint = await uow.session.get(Endpoint, endpoint_id) if endpoint_id else None
-        if endpoint is not None and endpoint.queue_id:
-            return await uow.session.get(Queue, endpoint.queue_id)
-        return None
 
     # ---- the machine's work, after the commit --------------------------------------------
 
@@ -843,3 +779,88 @@ def bot_context(
         "entries": [e.model_dump(mode="json") for e in handoff.transcript],
         "summary": " / ".join(said)[:SUMMARY_CHARS],
     }
+
+
+def record_handoff(
+    uow: UnitOfWork,
+    thread: Thread,
+    conversation: BotConversation,
+    handoff: act.HandOff,
+    contact_id: str | None,
+    queue: Queue | None,
+) -> None:
+    """What a hand-off came to, for the reports (bot_outcomes) and the seam (bot.handed_off),
+    on any channel, the phone's included."""
+    uow.session.add(
+        BotOutcome(
+            org_id=thread.org_id,
+            conversation_id=conversation.id,
+            thread_id=thread.id,
+            channel=conversation.channel,
+            flow_id=conversation.flow_id,
+            outcome="handed_off",
+            reason=handoff.reason[:100],
+            intent=handoff.intent,
+            confidence=handoff.confidence,
+            contact_id=contact_id,
+        )
+    )
+    uow.emit(
+        BotHandedOff(
+            org_id=thread.org_id,
+            thread_id=thread.id,
+            contact_id=contact_id,
+            channel=conversation.channel,
+            flow_id=conversation.flow_id,
+            reason=handoff.reason,
+            intent=handoff.intent,
+            confidence=handoff.confidence,
+            queue=queue.name if queue is not None else None,
+        )
+    )
+
+
+def record_end(
+    uow: UnitOfWork, thread: Thread, conversation: BotConversation, end: act.EndConversation
+) -> None:
+    """What a conversation the flow finished came to: deflected when it solved the need."""
+    uow.session.add(
+        BotOutcome(
+            org_id=thread.org_id,
+            conversation_id=conversation.id,
+            thread_id=thread.id,
+            channel=conversation.channel,
+            flow_id=conversation.flow_id,
+            outcome="deflected" if end.deflected else "ended",
+            reason=end.reason[:100],
+            intent=end.intent,
+            article_id=end.article_id,
+        )
+    )
+    if end.deflected:
+        uow.emit(
+            BotDeflected(
+                org_id=thread.org_id,
+                thread_id=thread.id,
+                channel=conversation.channel,
+                flow_id=conversation.flow_id,
+                intent=end.intent,
+                article_id=end.article_id,
+            )
+        )
+
+
+async def queue_for(
+    uow: UnitOfWork, org_id: str, name: str | None, endpoint_id: str | None
+) -> Queue | None:
+    """The queue the flow named, else the endpoint's (a widget's, a number's)."""
+    if name:
+        found = await uow.session.scalar(
+            select(Queue).where(Queue.org_id == org_id, Queue.name == name)
+        )
+        if found is not None:
+            return found
+    endpoint = await uow.session.get(Endpoint, endpoint_id) if endpoint_id else None
+    if endpoint is not None and endpoint.queue_id:
+        return await uow.session.get(Queue, endpoint.queue_id)
+    return None

@@ -34,15 +34,21 @@ import structlog
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
-from threadline.channels.models import Endpoint
 from threadline.channels.voice.flow import FlowCall, FlowInput, FlowReply
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
-from threadline.events.domain import BotDeflected, BotHandedOff
-from threadline.routing.models import Contact, Queue
+from threadline.routing.models import Contact
 from threadline.selfservice.bot.flows import FlowCatalog
-from threadline.selfservice.bot.models import BotConversation, BotOutcome
-from threadline.selfservice.bot.services import BotRuntime, Machine, bot_context, handoff_of
+from threadline.selfservice.bot.models import BotConversation
+from threadline.selfservice.bot.services import (
+    BotRuntime,
+    Machine,
+    bot_context,
+    handoff_of,
+    queue_for,
+    record_end,
+    record_handoff,
+)
 from threadline.selfservice.flows import actions as act
 from threadline.selfservice.flows.engine import FlowMismatch, advance, start
 from threadline.selfservice.flows.render import VOICES, render_voice, voice_input
@@ -200,7 +206,7 @@ class VoiceFlowRuntime:
         handoff: act.HandOff,
     ) -> str | None:
         """The call's contact, as a menu option opens it, with what the flow learnt."""
-        queue = await _queue(uow, thread.org_id, handoff.queue, call.endpoint_id)
+        queue = await queue_for(uow, thread.org_id, handoff.queue, call.endpoint_id)
         contact_id = None
         if queue is None:
             log.error("voice_flow.no_queue", thread_id=thread.id, queue=handoff.queue)
@@ -225,33 +231,7 @@ class VoiceFlowRuntime:
                 contact.required_skills = [*contact.required_skills, *extra]
             contact_id = contact.id
         conversation.done, conversation.outcome = True, "handoff"
-        uow.session.add(
-            BotOutcome(
-                org_id=thread.org_id,
-                conversation_id=conversation.id,
-                thread_id=thread.id,
-                channel="voice",
-                flow_id=conversation.flow_id,
-                outcome="handed_off",
-                reason=handoff.reason[:100],
-                intent=handoff.intent,
-                confidence=handoff.confidence,
-                contact_id=contact_id,
-            )
-        )
-        uow.emit(
-            BotHandedOff(
-                org_id=thread.org_id,
-                thread_id=thread.id,
-                contact_id=contact_id,
-                channel="voice",
-                flow_id=conversation.flow_id,
-                reason=handoff.reason,
-                intent=handoff.intent,
-                confidence=handoff.confidence,
-                queue=queue.name if queue is not None else None,
-            )
-        )
+        record_handoff(uow, thread, conversation, handoff, contact_id, queue)
         return contact_id
 
     async def _without_flow(self, uow: UnitOfWork, thread: Thread, call: FlowCall) -> FlowReply:
@@ -259,7 +239,7 @@ class VoiceFlowRuntime:
         log.warning("voice_flow.no_flow", flow=call.flow_id, endpoint_id=call.endpoint_id)
         language = call.language or "en"
         contact_id = await _call_contact(uow, thread.id, call.call_sid)
-        queue = await _queue(uow, thread.org_id, None, call.endpoint_id)
+        queue = await queue_for(uow, thread.org_id, None, call.endpoint_id)
         if contact_id is None and queue is not None:
             context = {"call_sid": call.call_sid, "endpoint_id": call.endpoint_id}
             contact = await self._ctx.routing.enqueue(
@@ -429,30 +409,7 @@ async def _end(
     conversation.done, conversation.outcome = True, "end"
     if thread.status == "queued" and not await _open_contacts(uow, thread.id):
         thread.status = "resolved"
-    uow.session.add(
-        BotOutcome(
-            org_id=thread.org_id,
-            conversation_id=conversation.id,
-            thread_id=thread.id,
-            channel="voice",
-            flow_id=conversation.flow_id,
-            outcome="deflected" if end.deflected else "ended",
-            reason=end.reason[:100],
-            intent=end.intent,
-            article_id=end.article_id,
-        )
-    )
-    if end.deflected:
-        uow.emit(
-            BotDeflected(
-                org_id=thread.org_id,
-                thread_id=thread.id,
-                channel="voice",
-                flow_id=conversation.flow_id,
-                intent=end.intent,
-                article_id=end.article_id,
-            )
-        )
+    record_end(uow, thread, conversation, end)
 
 
 async def _open_contacts(uow: UnitOfWork, thread_id: str) -> bool:
@@ -469,19 +426,3 @@ async def _call_contact(uow: UnitOfWork, thread_id: str, call_sid: str) -> str |
         )
     )
     return next((c.id for c in contacts if c.context.get("call_sid") == call_sid), None)
-
-
-async def _queue(
-    uow: UnitOfWork, org_id: str, name: str | None, endpoint_id: str | None
-) -> Queue | None:
-    """The queue the flow named, else the number's."""
-    if name:
-        found = await uow.session.scalar(
-            select(Queue).where(Queue.org_id == org_id, Queue.name == name)
-        )
-        if found is not None:
-            return found
-    endpoint = await uow.session.get(Endpoint, endpoint_id) if endpoint_id else None
-    if endpoint is not None and endpoint.queue_id:
-        return await uow.session.get(Queue, endpoint.queue_id)
-    return None

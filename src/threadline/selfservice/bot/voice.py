@@ -38,6 +38,7 @@ from threadline.channels.voice.flow import FlowCall, FlowInput, FlowReply
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.routing.models import Contact
+from threadline.routing.services import OPEN_CONTACT
 from threadline.selfservice.bot.flows import FlowCatalog
 from threadline.selfservice.bot.models import BotConversation
 from threadline.selfservice.bot.services import (
@@ -60,7 +61,6 @@ log = structlog.get_logger(__name__)
 
 MACHINE_BUDGET_S = 8.0  # for the machine's work in one webhook; Twilio waits 15 s
 MACHINE_TURNS = 12  # machine answers in one webhook, at most (a flow of calls and retries)
-OPEN = ("queued", "offered", "assigned")
 # what a turn may wait for from outside; a verification is not asked on the phone yet: it
 # is answered as a timeout at once (the step's `on_fail`)
 MACHINE_WAITS = ("intent", "knowledge", "backend", "verification")
@@ -414,7 +414,9 @@ async def _end(
 
 async def _open_contacts(uow: UnitOfWork, thread_id: str) -> bool:
     found = await uow.session.scalar(
-        select(Contact.id).where(Contact.thread_id == thread_id, Contact.status.in_(OPEN)).limit(1)
+        select(Contact.id)
+        .where(Contact.thread_id == thread_id, Contact.status.in_(OPEN_CONTACT))
+        .limit(1)
     )
     return found is not None
 
@@ -422,7 +424,9 @@ async def _open_contacts(uow: UnitOfWork, thread_id: str) -> bool:
 async def _call_contact(uow: UnitOfWork, thread_id: str, call_sid: str) -> str | None:
     contacts = await uow.session.scalars(
         select(Contact).where(
-            Contact.thread_id == thread_id, Contact.channel == "voice", Contact.status.in_(OPEN)
+            Contact.thread_id == thread_id,
+            Contact.channel == "voice",
+            Contact.status.in_(OPEN_CONTACT),
         )
     )
     return next((c.id for c in contacts if c.context.get("call_sid") == call_sid), None)

@@ -89,6 +89,8 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.supervision.http import router as supervision_router
+from threadline.supervision.services import register as register_supervision
 from threadline.surveys.erasure import purge_surveys, scrub_surveys
 from threadline.surveys.http import page_router as survey_pages_router
 from threadline.surveys.http import router as surveys_router
@@ -181,6 +183,7 @@ def build_context(settings: Settings) -> Context:
     ctx.surveys = register_surveys(ctx)
     register_analytics(ctx)
     register_reasons(ctx)
+    register_supervision(ctx.handlers)
     return ctx
 
 
@@ -262,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_org_router,
         audit_router,
         threads_router,
+        supervision_router,
         routing_router,
         callbacks_router,
         chat_router,

@@ -42,10 +42,13 @@ async def update(agent_id: str, body: AgentUpdate, principal: Admin, ctx: Ctx) -
 
 @router.put("/{agent_id}/presence", response_model=AgentOut)
 async def presence(agent_id: str, body: PresenceIn, principal: AgentUser, ctx: Ctx) -> AgentOut:
-    """Agents set their own presence; supervisors may set anyone's."""
+    """Agents set their own presence; supervisors may set anyone's (audited, and the agent's
+    desktop shows who did: reason `supervisor`)."""
     if agent_id == "me":
         agent_id = principal.agent_id
     if agent_id != principal.agent_id and not principal.has("supervisor"):
         raise NotAllowed("only a supervisor can set another agent's presence")
-    agent = await do_set_presence(ctx, principal.org_id, agent_id, body.presence)
+    agent = await do_set_presence(
+        ctx, principal.org_id, agent_id, body.presence, actor=principal.agent_id
+    )
     return AgentOut.model_validate(agent)

@@ -87,20 +87,40 @@ async def do_update_agent(
     return agent
 
 
-async def do_set_presence(ctx: Context, org_id: str, agent_id: str, presence: str) -> Agent:
-    """Change an agent's presence; becoming available lets routing offer them contacts."""
+async def do_set_presence(
+    ctx: Context, org_id: str, agent_id: str, presence: str, actor: str | None = None
+) -> Agent:
+    """Change an agent's presence; becoming available lets routing offer them contacts.
+    Set by someone else (`actor`, a supervisor), it is audited and the agent's desktop is
+    told why (reason `supervisor`)."""
+    by_other = actor is not None and actor != agent_id
     async with ctx.uow() as uow:
         agent = await uow.lock(Agent, agent_id)
         if agent is None or agent.org_id != org_id:
             raise NotFound("no such agent")
+        before = agent.presence
         if agent.presence != presence:
             agent.presence = presence
             agent.presence_since = utcnow()
             if presence == "available":
                 agent.idle_since = agent.presence_since
+        if by_other:
+            audit(
+                uow.session,
+                org_id,
+                actor,
+                "agent.presence",
+                agent_id,
+                before=before,
+                after=presence,
+            )
         uow.emit(
             PresenceChanged(
-                org_id=org_id, agent_id=agent_id, presence=presence, at=agent.presence_since
+                org_id=org_id,
+                agent_id=agent_id,
+                presence=presence,
+                at=agent.presence_since,
+                reason="supervisor" if by_other else None,
             )
         )
     return agent

@@ -31,7 +31,7 @@ from threadline.customers.services import (
 )
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.threads.schemas import EventOut
-from threadline.threads.services import timeline
+from threadline.threads.services import hidden_from, timeline
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=PROBLEM_RESPONSES)
 
@@ -86,7 +86,7 @@ async def customer_timeline(
     """The customer's whole history across threads and channels, oldest first."""
     customer, _ = await get_customer(ctx, principal.org_id, customer_id)
     events = await timeline(ctx, principal.org_id, customer_id=customer.id, limit=limit)
-    return await agent_view(ctx, events)
+    return await agent_view(ctx, [e for e in events if not hidden_from(principal, e.kind, e.data)])
 
 
 @router.post("/{customer_id}/merge", response_model=LinkedCustomerOut)

@@ -298,6 +298,17 @@ class ContactTransferred(ContactEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ContactTakenOver(ContactEvent):
+    """A supervisor took the contact from the agent handling it: the thread is theirs now and
+    `agent_id` (the agent released) is told."""
+
+    type: ClassVar[str] = "contact.taken_over"
+    agent_id: str
+    supervisor_id: str
+    supervisor_name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ContactResolved(ContactEvent):
     """The agent finished the contact; `reason` and `note` are the wrap-up."""
 
@@ -339,11 +350,52 @@ class ContactRefiled(ContactEvent):
     durable: ClassVar[bool] = False
 
 
+# ---------------------------------------------------------------- supervision
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadWhispered(DomainEvent):
+    """A supervisor whispered to the agent handling a thread: a note for `agent_id` (and
+    supervisors) only, never shown to the customer on any channel."""
+
+    type: ClassVar[str] = "thread.whispered"
+    thread_id: str
+    customer_id: str
+    agent_id: str
+    supervisor_id: str
+    supervisor_name: str
+    seq: int
+    body: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SupervisorJoined(DomainEvent):
+    """A supervisor joined a live conversation: they may write to the customer beside the
+    agent (`agent_id`), who stays on it."""
+
+    type: ClassVar[str] = "thread.joined"
+    thread_id: str
+    customer_id: str
+    agent_id: str | None
+    supervisor_id: str
+    supervisor_name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SupervisorLeft(DomainEvent):
+    """A supervisor who had joined a conversation left it."""
+
+    type: ClassVar[str] = "thread.left"
+    thread_id: str
+    customer_id: str
+    agent_id: str | None
+    supervisor_id: str
+    supervisor_name: str
+
+
 # ---------------------------------------------------------------- agents and sessions
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PresenceChanged(DomainEvent):
     """An agent's presence is now `presence` (available, busy, away, offline) since `at`;
-    `reason` says why when the system set it (missed_offer)."""
+    `reason` says why when someone else set it (missed_offer, no_desktop, supervisor)."""
 
     type: ClassVar[str] = "agent.presence"
     agent_id: str

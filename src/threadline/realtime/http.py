@@ -30,6 +30,7 @@ from threadline.events.domain import (
     EVENT_TYPES,
     ContactAccepted,
     ContactOffered,
+    ContactTakenOver,
     DeliveryFailed,
     DeliveryUpdated,
     DomainEvent,
@@ -38,12 +39,13 @@ from threadline.events.domain import (
     QueueChanged,
     ReceiptMoved,
     SessionEnded,
+    ThreadWhispered,
     TimelineEntryAdded,
     Typing,
 )
 from threadline.realtime.frames import receive_frame, send_error
 from threadline.realtime.outbox import Outbox
-from threadline.threads.services import get_thread
+from threadline.threads.services import get_thread, hidden_from
 
 router = APIRouter()
 # what the desktop draws (other facts reach it as timeline entries)
@@ -59,6 +61,8 @@ SHOWN = (
     DeliveryUpdated,
     DeliveryFailed,
     SessionEnded,
+    ThreadWhispered,
+    ContactTakenOver,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged)
 SUPERVISOR_WIDE = (DeliveryFailed,)
@@ -88,6 +92,8 @@ def visible(principal: Principal, watched: set[str], event: DomainEvent) -> bool
     what is org-wide, or a thread they watch)."""
     if event.org_id != principal.org_id or not isinstance(event, SHOWN):
         return False
+    if _whisper_kept_from(principal, event):
+        return False
     typing = isinstance(event, Typing)
     if getattr(event, "agent_id", None) == principal.agent_id and not typing:
         return True
@@ -100,6 +106,16 @@ def visible(principal: Principal, watched: set[str], event: DomainEvent) -> bool
     if isinstance(event, Typing) and event.who != "customer":
         return False
     return getattr(event, "thread_id", None) in watched
+
+
+def _whisper_kept_from(principal: Principal, event: DomainEvent) -> bool:
+    """A whisper reaches the agent it is for and supervisors, never another watcher."""
+    if isinstance(event, ThreadWhispered):
+        return event.agent_id != principal.agent_id and not principal.has("supervisor")
+    if isinstance(event, TimelineEntryAdded):
+        entry = event.event
+        return hidden_from(principal, str(entry.get("kind")), entry.get("data"))
+    return False
 
 
 @router.websocket("/api/v1/stream")

@@ -32,6 +32,7 @@ from threadline.events.domain import (
     ContactQueued,
     ContactRefiled,
     ContactResolved,
+    ContactTakenOver,
     ContactTransferred,
     MessageSent,
     OfferClosed,
@@ -779,6 +780,53 @@ class RoutingService:
             await self._fill_agent(org_id, previous_agent)
         return contact
 
+    async def take_over(self, principal: Principal, thread_id: str) -> tuple[Contact, str]:
+        """A supervisor takes the assigned contact of a thread from its agent: the contact
+        and thread are theirs at once (no offer), the agent's slot frees up and they are told
+        (`contact.taken_over`). Returns the contact and the released agent's id."""
+        org_id = principal.org_id
+        async with self._lock:  # the engine's loads move with the commit
+            async with self._ctx.uow() as uow:
+                thread = await lock_thread(uow, org_id, thread_id)
+                contact = await self._open_contact(uow, org_id, thread_id)
+                released = contact.agent_id
+                if contact.status != "assigned" or released is None:
+                    raise Conflict("no agent is handling this contact: reassign it instead")
+                if released == principal.agent_id:
+                    raise Conflict("this contact is already yours")
+                supervisor = await uow.session.get(Agent, principal.agent_id)
+                if supervisor is None or not supervisor.active:
+                    raise NotAllowed("your account cannot take contacts")
+                contact.agent_id = principal.agent_id
+                thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
+                agent_event(
+                    uow,
+                    thread,
+                    principal,
+                    "assigned",
+                    channel=contact.channel,
+                    contact_id=contact.id,
+                    data={"taken_over_from": released},
+                )
+                uow.emit(
+                    ContactTakenOver(
+                        **_contact_facts(contact),
+                        agent_id=released,
+                        supervisor_id=principal.agent_id,
+                        supervisor_name=principal.name,
+                    )
+                )
+                uow.emit(QueueChanged(org_id=org_id, queue_id=contact.queue_id))
+            # Committed: both agents' loads as stored (the supervisor may be new to the engine).
+            async with self._ctx.db.sessions() as session:
+                loads = await self._loads(session)
+                for agent_id in (released, principal.agent_id):
+                    agent = await session.get(Agent, agent_id)
+                    if agent is not None and agent.active:
+                        self._upsert(agent, loads.get(agent_id, Counter()))
+        await self._fill_agent(org_id, released)
+        return contact, released
+
     async def _transfer_target(
         self, uow: UnitOfWork, org_id: str, queue_id: str | None, agent_id: str | None
     ) -> Queue | Agent:
@@ -792,9 +840,9 @@ class RoutingService:
         return target
 
     def _check_direct_target(self, org_id: str, agent: Agent, channel: str) -> None:
-        load = self.router(org_id).agent_load(agent.id)
-        if agent.presence != AVAILABLE:
+        if agent.presence != AVAILABLE:  # first: an agent never available is not in the engine
             raise Conflict(f"{agent.name} is {agent.presence}")
+        load = self.router(org_id).agent_load(agent.id)
         if load.get(channel, 0) >= int(agent.capacity.get(channel, 0)):
             raise Conflict(f"{agent.name} has no free {channel} slot")
 

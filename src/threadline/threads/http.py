@@ -27,6 +27,7 @@ from threadline.threads.services import (
     do_mark_read,
     do_upload,
     get_thread,
+    hidden_from,
     list_threads,
     timeline,
 )
@@ -69,7 +70,7 @@ async def events(
     rows = await timeline(
         ctx, principal.org_id, thread_id=thread_id, after_seq=after_seq, limit=limit
     )
-    return await agent_view(ctx, rows)
+    return await agent_view(ctx, [r for r in rows if not hidden_from(principal, r.kind, r.data)])
 
 
 @router.post("/{thread_id}/messages", response_model=EventOut, status_code=201)

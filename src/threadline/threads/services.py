@@ -17,6 +17,15 @@ from threadline.threads.schemas import EventOut
 from threadline.web.media import media_store
 
 CUSTOMER_VISIBLE_KINDS = frozenset({"message", "assigned", "resolved", "transferred"})
+WHISPER = "whisper"  # a supervisor's note to one agent (supervision/): data.to_agent_id
+
+
+def hidden_from(principal: Principal, kind: str, data: dict[str, Any] | None) -> bool:
+    """Whether a timeline entry is kept from this agent: a whisper is for the agent it names
+    and for supervisors only (customers never see any internal entry)."""
+    if kind != WHISPER or principal.has("supervisor"):
+        return False
+    return (data or {}).get("to_agent_id") != principal.agent_id
 
 
 def event_payload(event: ThreadEvent) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Supervision: live conversations watched, whispered to, joined, taken over, reassigned."""

@@ -51,8 +51,11 @@ async def desktop(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
     strings = page_catalogue("desktop", language)
+    supervision = page_catalogue("supervision", language)
     return templates.TemplateResponse(
-        request, "desktop.html", {"me": principal, "t": strings, "lang": language}
+        request,
+        "desktop.html",
+        {"me": principal, "t": strings, "lang": language, "sv": supervision},
     )
 
 
@@ -71,7 +74,14 @@ async def supervisor(request: Request) -> Response:
     return templates.TemplateResponse(
         request,
         "supervisor.html",
-        {"me": principal, "t": strings, "lang": language, "wallboard": wallboard, "config": config},
+        {
+            "me": principal,
+            "t": strings,
+            "sv": page_catalogue("supervision", language),
+            "lang": language,
+            "wallboard": wallboard,
+            "config": config,
+        },
     )
 
 

@@ -152,6 +152,17 @@ document.addEventListener("alpine:init", () => {
       initials(name) { return T.initials(name); },
       logout() { T.logout(true); },
 
+      /** A supervisor sets an agent's presence (audited; the agent's desktop shows it live). */
+      async setPresence(agentId, presence) {
+        try {
+          await T.api("PUT", `/api/v1/agents/${agentId}/presence`, { presence });
+          this.soon();
+        } catch (err) {
+          this.error = this.fill(t.presence_failed, { reason: err.message });
+          this.refresh();
+        }
+      },
+
       /** Today per 30 minutes: offered / answered / abandoned bars, service level against the target. */
       draw() {
         if (!window.Chart) return;

@@ -19,6 +19,7 @@ from tests.e2e.test_desktop import _agent_message, _sign_in, _visitor
 pytestmark = pytest.mark.browser
 
 LIVE_MS = 3_000
+SCREENSHOTS = "/tmp/supervision-{}.png"  # noqa: S108 - fixed paths a person can open after the run
 WHISPER = "Ofereça-lhe o cartão expresso"
 
 
@@ -108,6 +109,9 @@ async def test_supervisor_whispers_takes_over_and_writes(
         assert said["body"] == "Olá Marta, sou o Nikos: vou tratar do seu cartão."
         assert said["author_name"] == "Nikos"
         assert WHISPER not in json.dumps(said)
+        await expect(timeline).to_contain_text("sou o Nikos")
+        await nikos.screenshot(path=SCREENSHOTS.format("dashboard"), full_page=True)
+        await rui.screenshot(path=SCREENSHOTS.format("desktop"))
 
     # presence: Nikos forces Rui offline from the agents board; Rui's desktop follows
     rui_row = nikos.locator("[data-presence=available] li[data-agent=Rui]")

@@ -328,3 +328,21 @@ async def test_agents_and_other_organisations_are_refused(server: Running, world
         assert_problem(empty, 422)
         await olga.aclose()
         await other.aclose()
+
+
+async def test_a_call_is_not_taken_over(server: Running, world: World) -> None:
+    """A call's audio stays on the agent's leg: taking over only the contact would leave the
+    caller talking to the agent while the supervisor holds it."""
+    async with visitor_chat(server, world, "hi") as (_visitor, thread_id, _rui):
+        async with server.ctx.uow() as uow:  # the same contact, as if it were a phone call
+            contact = await uow.session.scalar(
+                select(Contact).where(Contact.thread_id == thread_id)
+            )
+            assert contact is not None
+            contact.channel = "voice"
+        nikos = await login(server, "nikos@example.com")
+        refused = await nikos.post(f"/api/v1/supervision/threads/{thread_id}/take-over")
+        assert_problem(refused, 409)
+        assert "call" in refused.json()["message"]
+        assert not await audited(server, "supervision.take_over", thread_id)
+        await nikos.aclose()

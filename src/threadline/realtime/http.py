@@ -2,9 +2,11 @@
 
 Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
-`delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
-threads they watch or are assigned, every queue and presence change of their organisation,
-and, for supervisors, every failed delivery.
+`delivery`, `delivery.failed`, `thread.whispered`, `contact.taken_over`), limited to what
+this agent may see: their own offers, whispers and take-overs, the threads they watch or are
+assigned, every queue and presence change of their organisation, and, for supervisors, every
+failed delivery. A whisper (and its timeline entry) reaches only the agent it is for and
+supervisors, whoever else watches the thread.
 Authentication: the session cookie (pages of this origin), else an API token in the first
 frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new

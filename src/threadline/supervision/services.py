@@ -222,7 +222,11 @@ def _facts(thread: Thread, principal: Principal) -> dict[str, Any]:
 
 async def do_take_over(ctx: Context, principal: Principal, thread_id: str) -> LiveConversation:
     """The contact becomes the supervisor's; its agent is released and told (routing;
-    audited in routing's transaction by `audit_take_over`)."""
+    audited in routing's transaction by `audit_take_over`). Not a call: its audio stays on
+    the agent's leg, which only the provider's conference coaching could hand over."""
+    live = await get_live(ctx, principal.org_id, thread_id)
+    if live.channel == "voice":
+        raise Conflict("a call cannot be taken over here: its audio stays with the agent's leg")
     await ctx.routing.take_over(principal, thread_id)
     return await get_live(ctx, principal.org_id, thread_id)
 

@@ -47,6 +47,12 @@
   // Set while this page signs out: the server then closes our stream (4401, the session
   // ended), and that close must not start a second navigation to /login beside ours.
   let signingOut = false;
+  // Other parts of a page (supervision.js) share the page's one stream instead of opening
+  // their own: they hear every frame (hello included) and send through it.
+  const streamListeners = new Set();
+  let pageStream = null;
+  function onStreamFrame(listener) { streamListeners.add(listener); }
+  function sendOnStream(frame) { return Boolean(pageStream && pageStream.send(frame)); }
 
   function connectStream(handlers) {
     let socket = null;
@@ -65,9 +71,10 @@
           attempt = 0;
           handlers.onState && handlers.onState("live");
           handlers.onReady && handlers.onReady(frame);
-          return;
+        } else {
+          handlers.onFrame && handlers.onFrame(frame);
         }
-        handlers.onFrame && handlers.onFrame(frame);
+        streamListeners.forEach((listener) => listener(frame));
       });
       socket.addEventListener("close", (event) => {
         socket = null;
@@ -84,7 +91,7 @@
     }
 
     open();
-    return {
+    pageStream = {
       send(frame) {
         if (socket && socket.readyState === WebSocket.OPEN) {
           socket.send(JSON.stringify(frame));
@@ -98,6 +105,7 @@
         if (socket) socket.close();
       },
     };
+    return pageStream;
   }
 
   function uuid() {
@@ -158,7 +166,7 @@
   }
 
   window.TLDesk = {
-    ApiError, api, connectStream, uuid, formatTime, formatFull, formatDay, formatDuration, initials, logout,
+    ApiError, api, connectStream, onStreamFrame, sendOnStream, uuid, formatTime, formatFull, formatDay, formatDuration, initials, logout,
     PRESENCES: ["available", "busy", "away", "offline"],
   };
 })();

@@ -1,4 +1,6 @@
-/* Supervision (issue 13 §3): two small Alpine components, each with its own desktop stream.
+/* Supervision (issue 13 §3): two small Alpine components.
+ *
+ * Both share the page's one desktop stream (TLDesk.onStreamFrame / sendOnStream).
  *
  * `supervision`, on the supervisor dashboard: the live conversations (GET
  * /api/v1/supervision/conversations) by queue, filtered by queue or agent; one opened
@@ -23,7 +25,6 @@ document.addEventListener("alpine:init", () => {
 
   window.Alpine.data("supervision", () => {
     const { t, me } = config();
-    let stream = null;
     let timer = null;
     return {
       sv: t,
@@ -46,12 +47,10 @@ document.addEventListener("alpine:init", () => {
         this.loadAgents();
         setInterval(() => this.load(), REFRESH_MS);
         setInterval(() => { this.now = Date.now(); }, 1000);
-        stream = T.connectStream({
-          onReady: () => {
-            if (this.open) stream.send({ type: "watch", thread_id: this.open.thread_id });
-            this.load();
-          },
-          onFrame: (frame) => this.onFrame(frame),
+        T.onStreamFrame((frame) => {
+          if (frame.type !== "hello") { this.onFrame(frame); return; }
+          if (this.open) T.sendOnStream({ type: "watch", thread_id: this.open.thread_id });
+          this.load();
         });
       },
 
@@ -123,17 +122,17 @@ document.addEventListener("alpine:init", () => {
       },
 
       async openConversation(c) {
-        if (this.open && stream) stream.send({ type: "unwatch", thread_id: this.open.thread_id });
+        if (this.open) T.sendOnStream({ type: "unwatch", thread_id: this.open.thread_id });
         await this.act(async () => {
           const opened = await T.api("POST", `/api/v1/supervision/threads/${c.thread_id}/monitor`);
           this.open = opened.conversation;
           this.events = opened.events;
-          if (stream) stream.send({ type: "watch", thread_id: c.thread_id });
+          T.sendOnStream({ type: "watch", thread_id: c.thread_id });
         });
       },
 
       close() {
-        if (this.open && stream) stream.send({ type: "unwatch", thread_id: this.open.thread_id });
+        if (this.open) T.sendOnStream({ type: "unwatch", thread_id: this.open.thread_id });
         this.open = null;
         this.events = [];
       },
@@ -223,7 +222,7 @@ document.addEventListener("alpine:init", () => {
       notice: "",
 
       init() {
-        T.connectStream({ onFrame: (frame) => this.onFrame(frame) });
+        T.onStreamFrame((frame) => this.onFrame(frame));
       },
 
       onFrame(frame) {

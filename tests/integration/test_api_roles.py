@@ -23,7 +23,12 @@ ADMIN_ONLY = [
     ("post", "/api/v1/queues", {"name": "Loans", "required_skills": ["loans"]}),
     ("put", "/api/v1/queues/{queue_id}", {"name": "Renamed"}),
 ]
-SUPERVISOR_ONLY = ["/api/v1/queues/stats", "/api/v1/contacts", "/api/v1/dashboard"]
+SUPERVISOR_ONLY = [
+    "/api/v1/queues/stats",
+    "/api/v1/contacts",
+    "/api/v1/dashboard",
+    "/api/v1/supervision/conversations",
+]
 
 
 def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> None:

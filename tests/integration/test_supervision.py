@@ -184,8 +184,11 @@ async def test_list_open_and_whisper_reach_only_the_agent(server: Running, world
 async def test_join_then_take_over(server: Running, world: World) -> None:
     async with visitor_chat(server, world, "I was charged twice") as (visitor, thread_id, rui):
         nikos = await login(server, "nikos@example.com")
-        joined = await nikos.post(f"/api/v1/supervision/threads/{thread_id}/join")
-        assert joined.status_code == 200, joined.text
+        async with desk(server, rui) as rui_desk:
+            joined = await nikos.post(f"/api/v1/supervision/threads/{thread_id}/join")
+            assert joined.status_code == 200, joined.text
+            told = await frames_until(rui_desk, lambda f: f["type"] == "thread.joined")
+            assert told[-1]["supervisor_name"] == "Nikos"
         assert [p["name"] for p in joined.json()["participants"]] == ["Nikos"]
         again = await nikos.post(f"/api/v1/supervision/threads/{thread_id}/join")
         assert len(again.json()["participants"]) == 1  # joining twice changes nothing

@@ -2,7 +2,8 @@
 
 Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
-`delivery`, `delivery.failed`, `thread.whispered`, `contact.taken_over`), limited to what
+`delivery`, `delivery.failed`, `thread.whispered`, `thread.joined`, `thread.left`,
+`contact.taken_over`), limited to what
 this agent may see: their own offers, whispers and take-overs, the threads they watch or are
 assigned, every queue and presence change of their organisation, and, for supervisors, every
 failed delivery. A whisper (and its timeline entry) reaches only the agent it is for and
@@ -41,6 +42,8 @@ from threadline.events.domain import (
     QueueChanged,
     ReceiptMoved,
     SessionEnded,
+    SupervisorJoined,
+    SupervisorLeft,
     ThreadWhispered,
     TimelineEntryAdded,
     Typing,
@@ -65,6 +68,8 @@ SHOWN = (
     SessionEnded,
     ThreadWhispered,
     ContactTakenOver,
+    SupervisorJoined,
+    SupervisorLeft,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged)
 SUPERVISOR_WIDE = (DeliveryFailed,)

@@ -9,7 +9,8 @@
  * may write to the customer), leaves, takes it over or reassigns it to another agent.
  *
  * `supervisionDesk`, on the agent desktop: what a supervisor does to this agent, live — a
- * whisper (shown until dismissed), a conversation taken over (the desktop's list refreshes:
+ * whisper (shown until dismissed), a supervisor joining or leaving one of their
+ * conversations, a conversation taken over (the desktop's list refreshes:
  * the `tl-threads-changed` window event), presence set by a supervisor.
  *
  * Strings come from <script id="supervision-strings"> ({"t": ..., "me": agent id}), in the
@@ -234,6 +235,9 @@ document.addEventListener("alpine:init", () => {
         } else if (frame.type === "contact.taken_over") {
           this.notice = fill(t.desk_taken_over, { who: frame.supervisor_name });
           window.dispatchEvent(new CustomEvent("tl-threads-changed"));
+        } else if (frame.type === "thread.joined" || frame.type === "thread.left") {
+          const text = frame.type === "thread.joined" ? t.desk_joined : t.desk_left;
+          this.notice = fill(text, { who: frame.supervisor_name });
         } else if (frame.type === "agent.presence" && frame.reason === "supervisor") {
           this.notice = fill(t.desk_presence_set, { presence: t[`presence_${frame.presence}`] || frame.presence });
         }

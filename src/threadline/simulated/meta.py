@@ -13,10 +13,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ class SentMessage:
     id: str
     path: str
     payload: dict[str, Any]
+    at: float = field(default_factory=time.time)  # when it was accepted (the demo's pages)
 
 
 def _error(

@@ -9,9 +9,10 @@ holds the final answer to DATA (the message is taken, the answer is late)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -31,6 +32,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    at: float = field(default_factory=time.time)  # when it was accepted (the demo's pages)
 
     @property
     def message(self) -> EmailMessage:

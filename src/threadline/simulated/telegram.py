@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -45,6 +45,7 @@ class Sent:
     method: str = "sendMessage"
     file_url: str | None = None
     reply_markup: dict[str, Any] | None = None
+    at: float = field(default_factory=time.time)  # when it was accepted (the demo's pages)
 
     def buttons(self) -> list[dict[str, Any]]:
         """The inline keyboard's buttons, row by row."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ class SentMessage:
     body: str
     status_callback: str | None
     media_urls: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.time)  # when it was accepted (the demo's pages)
 
 
 LIVE = ("queued", "initiated", "ringing", "in-progress")

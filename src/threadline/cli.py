@@ -105,7 +105,11 @@ def demo(
     console.print(f"\n  Agent desktop:   {base}/login")
     console.print(f"  Supervisor view: {base}/supervisor")
     console.print(f"  Customer site:   {base}/demo-site  (chat widget '{DEMO_WIDGET_KEY}')")
-    console.print(f"  API docs:        {base}/docs\n")
+    console.print(f"  App page:        {base}/app/{DEMO_WIDGET_KEY}")
+    console.print(f"  API docs:        {base}/docs")
+    if settings.demo_simulated:
+        console.print(f"  Simulated:       {base}/simulated  (phone, mail and voice pages)")
+    console.print("")
     console.print(f"  Logins (password [bold]{DEMO_PASSWORD}[/bold]):")
     for name, email, role, _skills, languages, *_ in AGENTS:
         console.print(f"    {email:<20} {role:<11} {name} ({', '.join(languages)})")
@@ -113,8 +117,9 @@ def demo(
 
 def _ensure_secret(env_file: Path) -> None:
     """A stable secret so that sessions and visitor tokens survive restarts, and the demo's
-    intent models where the bot and /admin/intents find them."""
-    from threadline.demo import DEMO_INTENTS_ROOT
+    intent models where the bot and /admin/intents find them, and the simulated providers
+    with the built-in SMTP server on (threadline/simulated)."""
+    from threadline.demo import DEMO_ENV, DEMO_INTENTS_ROOT
 
     text = env_file.read_text() if env_file.exists() else ""
     lines = []
@@ -122,6 +127,7 @@ def _ensure_secret(env_file: Path) -> None:
         lines.append(f"THREADLINE_SECRET_KEY={secrets.token_urlsafe(32)}")
     if "THREADLINE_INTENT_MODELS_DIR" not in text:
         lines.append(f"THREADLINE_INTENT_MODELS_DIR={DEMO_INTENTS_ROOT}")
+    lines += [f"{name}={value}" for name, value in DEMO_ENV.items() if name not in text]
     if lines:
         with env_file.open("a") as handle:
             handle.write("".join(f"{line}\n" for line in lines))

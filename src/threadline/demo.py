@@ -35,6 +35,9 @@ from threadline.threads.models import Thread, ThreadEvent
 
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
 DEMO_WIDGET_KEY = "demo"
+# What `threadline demo` adds to .env: the simulated providers (never on by default), and
+# the built-in SMTP server the mail page sends to
+DEMO_ENV = {"THREADLINE_DEMO_SIMULATED": "true", "THREADLINE_EMAIL_SMTP_PORT": "2525"}
 DEMO_BOT = {"flow": "demo_bank"}  # answers first: routes by the customer's choice or intent
 # The demo bank's intent classifier: trained once from BANKING77 (77 banking intents), kept
 # beside the other demo data (not in git: about 2 MB), loaded when present.

@@ -19,6 +19,7 @@ MAILBOX = "support@demo.bank"
 CARLOS_NAME = "Carlos Mendes"
 CARLOS_PHONE = "+351912000111"
 CARLOS_EMAIL = "carlos.mendes@example.pt"
+APP_KEY = "demo"  # the installable app page: /app/demo
 # Marta (journey 1), signed in on the demo site: its server vouches for her to the widget
 DEMO_SITE_WIDGET = "demo"
 MARTA_NAME = "Marta Silva"
@@ -103,6 +104,14 @@ def endpoint_bodies(
             "settings": {"api_base": telegram_base(telegram_port), **with_bot},
         },
         {
+            "channel": "app",
+            "key": APP_KEY,
+            "name": "Demo Bank app",
+            "queue_id": general,
+            "secret": None,
+            "settings": {"voice_number": BANK_NUMBER, "color": "#0b5cad", "reasons": APP_REASONS},
+        },
+        {
             "channel": "email",
             "key": MAILBOX,
             "name": "Demo Bank support mailbox",
@@ -130,6 +139,80 @@ def demo_ivr(base_url: str) -> dict[str, Any]:
 def _t(en: str, pt: str, es: str, ru: str, el: str) -> dict[str, str]:
     return {"en": en, "pt": pt, "es": es, "ru": ru, "el": el}
 
+
+# The app's reasons (journey 2: Dmitri's lost card goes to a tier-2 card agent, his two
+# answers with it)
+APP_REASONS: list[dict[str, Any]] = [
+    {
+        "code": "lost_or_stolen_card",
+        "label": _t(
+            "Lost card",
+            "Cartão perdido",
+            "Tarjeta perdida",
+            "Потерянная карта",
+            "Χαμένη κάρτα",
+        ),
+        "queue": "Cards",
+        "tier": 2,
+        "questions": [
+            {
+                "id": "card",
+                "label": _t(
+                    "Which card?",
+                    "Que cartão?",
+                    "¿Qué tarjeta?",
+                    "Какая карта?",
+                    "Ποια κάρτα;",
+                ),
+                "options": [
+                    {
+                        "value": "debit",
+                        "label": _t("Debit", "Débito", "Débito", "Дебетовая", "Χρεωστική"),
+                    },
+                    {
+                        "value": "credit",
+                        "label": _t("Credit", "Crédito", "Crédito", "Кредитная", "Πιστωτική"),
+                    },
+                ],
+            },
+            {
+                "id": "blocked",
+                "label": _t(
+                    "Did you block it in the app?",
+                    "Já o bloqueou na app?",
+                    "¿La ha bloqueado en la app?",
+                    "Вы заблокировали её в приложении?",
+                    "Την έχετε μπλοκάρει στην εφαρμογή;",
+                ),
+                "options": [
+                    {"value": "yes", "label": _t("Yes", "Sim", "Sí", "Да", "Ναι")},
+                    {"value": "no", "label": _t("No", "Não", "No", "Нет", "Όχι")},
+                ],
+            },
+        ],
+    },
+    {
+        "code": "card_arrival",
+        "label": _t(
+            "My card has not arrived",
+            "O meu cartão não chegou",
+            "Mi tarjeta no ha llegado",
+            "Карта не пришла",
+            "Η κάρτα μου δεν έφτασε",
+        ),
+        "queue": "Cards",
+    },
+    {
+        "code": "loans",
+        "label": _t("Loans", "Crédito", "Préstamos", "Кредиты", "Δάνεια"),
+        "queue": "Loans",
+    },
+    {
+        "code": "other",
+        "label": _t("Something else", "Outro assunto", "Otra cosa", "Другое", "Κάτι άλλο"),
+        "queue": "General",
+    },
+]
 
 # The phone line's menu: language, then cards or anything else; hold announces the wait
 # and offers a callback (the queues' callback policy, set by the demo).

@@ -34,6 +34,11 @@ VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone"
 
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path, intent_models: Path) -> Settings:  # noqa: F811
+    return demo_settings(settings, tmp_path, intent_models)
+
+
+def demo_settings(settings: Settings, tmp_path: Path, intent_models: Path) -> Settings:  # noqa: F811
+    """The demo's settings (simulated providers, the SMTP server) on free ports."""
     return settings.model_copy(
         update={
             "demo_simulated": True,

@@ -26,7 +26,8 @@ window.Threadline = window.Threadline || (function () {
   // Signed in on the bank's site: in the demo with simulated providers, the site's server
   // vouches for Marta (/simulated/api/site/identity signs her with the widget's identity
   // secret), so her chat reaches her own customer record and the agent who helped her.
-  var widgetTag = document.querySelector("script[data-widget]");
+  function signIn() {
+  var widgetTag = document.querySelector("script[data-widget]");  // parsed after this file
   if (widgetTag && widgetTag.getAttribute("data-widget") === "demo" && window.fetch) {
     fetch("/simulated/api/site/identity", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
@@ -43,6 +44,9 @@ window.Threadline = window.Threadline || (function () {
       })
       .catch(function (err) { log("identify failed: " + (err && err.message)); });
   }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", signIn);
+  else signIn();
   document.querySelector(".api").addEventListener("click", function (ev) {
     var call = ev.target.getAttribute && ev.target.getAttribute("data-call");
     if (call === "open") Threadline.open();

@@ -170,7 +170,7 @@ def create_agent(
     try:
         found = asyncio.run(_with_context(settings, lambda ctx: _find_org(ctx, org)))
     except Exception as exc:  # no database, not migrated: one line, no traceback
-        _cli_error(f"cannot read the database ({_safe_url(settings.database_url)}): {exc}")
+        _cli_error(f"cannot read the database ({_safe_url(settings.database_url)}): {_why(exc)}")
     if not found and not create_org:
         _cli_error(f"no organisation {org!r}: check the slug, or add --create-org to create it")
     if password is None:
@@ -181,6 +181,16 @@ def create_agent(
     except ThreadlineError as exc:
         _cli_error(exc.message, code=1)
     console.print(f"[green]created[/green] {agent.email} ({agent.role}) id={agent.id}")
+
+
+def _why(exc: Exception) -> str:
+    """A database error in one line (SQLAlchemy's carry the SQL and a link), with what to do
+    when the schema is missing."""
+    original = getattr(exc, "orig", None) or exc
+    first = (str(original).strip().splitlines() or [type(exc).__name__])[0]
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return f"{first}; run `threadline migrate` first"
+    return first
 
 
 def _cli_error(message: str, code: int = 2) -> NoReturn:

@@ -70,6 +70,11 @@ async def new_page(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the pages' own script runs under the CSP (no inline script): a violation fails the test
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     return context, page, errors
 
 

@@ -7,6 +7,7 @@ and relay, and show on the pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,27 @@ async def test_the_simulated_providers_are_off_unless_configured(settings: Setti
             api = "/simulated/twilio/2010-04-01/Accounts/AC1/Messages.json"
             assert (await client.post(api)).status_code == (401 if status == 200 else 404)
     assert Settings(_env_file=None).demo_simulated is False  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("channel", ["Telegram", "Messenger", "WhatsApp"])
+async def test_the_bots_buttons_are_tappable_on_the_phone_page(
+    demo: Running, browser: Browser, channel: str
+) -> None:
+    """A new customer on a channel the bot answers: its choices show as buttons (an inline
+    keyboard, quick replies, reply buttons) and a tap goes back as the provider sends it."""
+    context, phone, errors = await new_page(browser, PHONE)
+    await phone.goto(f"{demo.base_url}/simulated/phone")
+    await phone.locator(".sim-who summary").click()
+    await phone.locator("#sim-name").fill("Inês Costa")
+    await phone.locator("#sim-phone").fill("+351936000222")
+    await phone.get_by_role("tab", name=channel).click()
+    await phone.get_by_placeholder("Mensagem").fill("o meu cartão não chegou")
+    await phone.get_by_role("button", name="Enviar").click()
+    thread = phone.get_by_test_id("phone-thread")
+    # (Messenger clips a quick reply's title to 20 characters)
+    choice = thread.get_by_role("button", name=re.compile("^O meu cartão não"))
+    await choice.click(timeout=15_000)
+    await expect(thread.locator("[data-from=me]").last).to_contain_text("O meu cartão não")
+    await expect(bank_lines(phone, "phone-thread").last).to_contain_text("4 dígitos")
+    assert errors == []
+    await context.close()

@@ -89,6 +89,7 @@ from threadline.selfservice.knowledge.http import app_router as knowledge_app_ro
 from threadline.selfservice.knowledge.http import router as knowledge_router
 from threadline.selfservice.knowledge.http import widget_router as knowledge_widget_router
 from threadline.selfservice.knowledge.pages import router as help_pages_router
+from threadline.simulated.pages import install_simulated, simulated_running
 from threadline.supervision.http import router as supervision_router
 from threadline.supervision.services import register as register_supervision
 from threadline.surveys.erasure import purge_surveys, scrub_surveys
@@ -238,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with running(ctx):
+        async with running(ctx), simulated_running(_app):
             try:
                 yield
             finally:
@@ -301,6 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_router,
     ):
         app.include_router(router)
+    install_simulated(app, settings)  # the demo's simulated providers, when configured
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         SecurityMiddleware,

@@ -105,7 +105,11 @@ def demo(
     console.print(f"\n  Agent desktop:   {base}/login")
     console.print(f"  Supervisor view: {base}/supervisor")
     console.print(f"  Customer site:   {base}/demo-site  (chat widget '{DEMO_WIDGET_KEY}')")
-    console.print(f"  API docs:        {base}/docs\n")
+    console.print(f"  App page:        {base}/app/{DEMO_WIDGET_KEY}")
+    console.print(f"  API docs:        {base}/docs")
+    if settings.demo_simulated:
+        console.print(f"  Simulated:       {base}/simulated  (phone, mail and voice pages)")
+    console.print("")
     console.print(f"  Logins (password [bold]{DEMO_PASSWORD}[/bold]):")
     for name, email, role, _skills, languages, *_ in AGENTS:
         console.print(f"    {email:<20} {role:<11} {name} ({', '.join(languages)})")
@@ -113,8 +117,9 @@ def demo(
 
 def _ensure_secret(env_file: Path) -> None:
     """A stable secret so that sessions and visitor tokens survive restarts, and the demo's
-    intent models where the bot and /admin/intents find them."""
-    from threadline.demo import DEMO_INTENTS_ROOT
+    intent models where the bot and /admin/intents find them, and the simulated providers
+    with the built-in SMTP server on (threadline/simulated)."""
+    from threadline.demo import DEMO_ENV, DEMO_INTENTS_ROOT
 
     text = env_file.read_text() if env_file.exists() else ""
     lines = []
@@ -122,6 +127,7 @@ def _ensure_secret(env_file: Path) -> None:
         lines.append(f"THREADLINE_SECRET_KEY={secrets.token_urlsafe(32)}")
     if "THREADLINE_INTENT_MODELS_DIR" not in text:
         lines.append(f"THREADLINE_INTENT_MODELS_DIR={DEMO_INTENTS_ROOT}")
+    lines += [f"{name}={value}" for name, value in DEMO_ENV.items() if name not in text]
     if lines:
         with env_file.open("a") as handle:
             handle.write("".join(f"{line}\n" for line in lines))
@@ -164,7 +170,7 @@ def create_agent(
     try:
         found = asyncio.run(_with_context(settings, lambda ctx: _find_org(ctx, org)))
     except Exception as exc:  # no database, not migrated: one line, no traceback
-        _cli_error(f"cannot read the database ({_safe_url(settings.database_url)}): {exc}")
+        _cli_error(f"cannot read the database ({_safe_url(settings.database_url)}): {_why(exc)}")
     if not found and not create_org:
         _cli_error(f"no organisation {org!r}: check the slug, or add --create-org to create it")
     if password is None:
@@ -175,6 +181,16 @@ def create_agent(
     except ThreadlineError as exc:
         _cli_error(exc.message, code=1)
     console.print(f"[green]created[/green] {agent.email} ({agent.role}) id={agent.id}")
+
+
+def _why(exc: Exception) -> str:
+    """A database error in one line (SQLAlchemy's carry the SQL and a link), with what to do
+    when the schema is missing."""
+    original = getattr(exc, "orig", None) or exc
+    first = (str(original).strip().splitlines() or [type(exc).__name__])[0]
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return f"{first}; run `threadline migrate` first"
+    return first
 
 
 def _cli_error(message: str, code: int = 2) -> NoReturn:

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     login_failure_window_s: int = 15 * 60
     login_lockout_s: int = 60
     login_lockout_max_s: int = 3600
+    # The demo's simulated providers (threadline/simulated): phone, mail and voice pages and
+    # fake Twilio and Meta APIs under /simulated, the fake Telegram Bot API on its own port
+    # (its root URL takes no path), and a local SMTP relay capturing the bank's mail. Off
+    # unless `threadline demo` turns it on in .env; never in production.
+    demo_simulated: bool = False
+    demo_relay_port: int = 2526
+    demo_telegram_port: int = 2527
     log_level: str = "INFO"
     log_json: bool = False
 

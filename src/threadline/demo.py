@@ -14,8 +14,10 @@ from threadline.agents.models import Agent
 from threadline.agents.schemas import AgentCreate
 from threadline.agents.services import do_create_agent
 from threadline.channels.models import Endpoint
+from threadline.channels.schemas import EndpointIn, EndpointPatch
+from threadline.channels.services import do_create_endpoint, do_update_endpoint
 from threadline.context import Context
-from threadline.customers.services import resolve_identity
+from threadline.customers.services import add_identity, resolve_identity
 from threadline.db import org_scope, utcnow
 from threadline.orgs.models import Organization
 from threadline.orgs.services import do_create_org
@@ -23,10 +25,20 @@ from threadline.routing.models import Contact, Queue
 from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
 from threadline.selfservice.knowledge.demo_articles import load_demo_articles
+from threadline.simulated.demo_world import (
+    CARLOS_EMAIL,
+    CARLOS_NAME,
+    CARLOS_PHONE,
+    endpoint_bodies,
+)
 from threadline.threads.models import Thread, ThreadEvent
 
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - demo accounts only, printed by `threadline demo`
 DEMO_WIDGET_KEY = "demo"
+# What `threadline demo` adds to .env: the simulated providers (never on by default), and
+# the built-in SMTP server the mail page sends to
+DEMO_ENV = {"THREADLINE_DEMO_SIMULATED": "true", "THREADLINE_EMAIL_SMTP_PORT": "2525"}
+DEMO_BOT = {"flow": "demo_bank"}  # answers first: routes by the customer's choice or intent
 # The demo bank's intent classifier: trained once from BANKING77 (77 banking intents), kept
 # beside the other demo data (not in git: about 2 MB), loaded when present.
 # The shared model the bot falls back to (`<THREADLINE_INTENT_MODELS_DIR>/default/`, and
@@ -88,9 +100,23 @@ AGENTS = [
     ),
     ("Alex Admin", "admin@demo.bank", "admin", {"general": 2}, ["en"], 1, {"chat": 1}),
 ]
+# Keep-my-place callbacks are offered once the wait passes a minute (journey 2; the voice
+# page's hold loop and the widget offer them).
+CALLBACKS = {
+    "enabled": True,
+    "offer_after_s": 60,
+    "keep_place": True,
+    "max_attempts": 3,
+    "retry_after_s": [120, 600],
+}
 QUEUES = [
     QueueIn(
-        name="General", required_skills=["general"], priority=0, sl_target_pct=80, sl_threshold_s=30
+        name="General",
+        required_skills=["general"],
+        priority=0,
+        sl_target_pct=80,
+        sl_threshold_s=30,
+        callback_policy=CALLBACKS,
     ),
     QueueIn(
         name="Cards",
@@ -100,6 +126,7 @@ QUEUES = [
         sl_threshold_s=20,
         overflow_after_s=120,
         overflow_skills=["general"],
+        callback_policy=CALLBACKS,
     ),
     QueueIn(
         name="Loans", required_skills=["loans"], priority=0, sl_target_pct=70, sl_threshold_s=60
@@ -108,14 +135,50 @@ QUEUES = [
 
 
 async def load_demo(ctx: Context) -> bool:
-    """Create the demo organisation once; returns False when it already exists."""
+    """Create the demo organisation once; returns False when it already exists. Either way
+    the demo bank ends up with every simulated channel (an older demo database gets the
+    ones it lacks)."""
     async with ctx.db.sessions() as session:
-        if await session.scalar(select(Organization.id).where(Organization.slug == "demo")):
-            return False
+        org_id = await session.scalar(select(Organization.id).where(Organization.slug == "demo"))
+    if org_id is not None:
+        with org_scope(org_id):
+            await ensure_simulated_channels(ctx, org_id)
+        return False
     org = await do_create_org(ctx, "demo", "Demo Bank", "Europe/Lisbon")
     with org_scope(org.id):  # everything else is the demo bank's
         await _populate(ctx, org.id)
+        await ensure_simulated_channels(ctx, org.id)
     return True
+
+
+async def ensure_simulated_channels(ctx: Context, org_id: str) -> list[str]:
+    """The demo bank's SMS, voice, WhatsApp, Messenger, Telegram and email endpoints, sending
+    through the simulated providers (threadline/simulated), created as an admin would
+    (validated, audited) when missing; the widget answered by the demo bank's bot, which
+    routes by the customer's choice or intent. Returns the channels added."""
+    settings = ctx.settings
+    async with ctx.db.sessions() as session:
+        queues = {q.name: q.id for q in await session.scalars(select(Queue))}
+        taken = {(e.channel, e.key) for e in await session.scalars(select(Endpoint))}
+        widget = await session.scalar(
+            select(Endpoint).where(Endpoint.channel == "chat", Endpoint.key == DEMO_WIDGET_KEY)
+        )
+    added = []
+    bodies = endpoint_bodies(
+        settings.base_url,
+        settings.demo_relay_port,
+        settings.demo_telegram_port,
+        queues,
+        DEMO_BOT,
+    )
+    for body in bodies:
+        if (body["channel"], body["key"]) not in taken:
+            await do_create_endpoint(ctx, org_id, None, EndpointIn.model_validate(body))
+            added.append(body["channel"])
+    if widget is not None and "bot" not in widget.settings:
+        patch = EndpointPatch(settings={**widget.settings, "bot": DEMO_BOT})
+        await do_update_endpoint(ctx, org_id, None, widget.id, patch)
+    return added
 
 
 async def _populate(ctx: Context, org_id: str) -> None:
@@ -147,10 +210,11 @@ async def _populate(ctx: Context, org_id: str) -> None:
                 name="Website chat",
                 queue_id=queues["General"].id,
                 secret=secrets.token_urlsafe(24),
-                settings={"language": "en"},
+                settings={"language": "en", "bot": DEMO_BOT},
             )
         )
         await _history(uow.session, org_id, queues, agents)
+        await _carlos(uow.session, org_id)
     await load_demo_articles(ctx, org_id, agents["admin@demo.bank"].id)
 
 
@@ -162,8 +226,7 @@ async def _history(
     marta = await resolve_identity(
         session, org_id, "email", "marta.silva@example.pt", name="Marta Silva", language="pt"
     )
-    marta.phone = "+351912345678"
-    await resolve_identity(session, org_id, "phone", "+351 912 345 678")
+    await add_identity(session, marta, "phone", "+351 912 345 678", verified=True)
     started = utcnow() - timedelta(days=6, hours=3)
     thread = Thread(
         org_id=org_id,
@@ -221,6 +284,15 @@ async def _history(
     thread.last_seq = len(lines)
     thread.customer_read_seq = thread.agent_read_seq = len(lines)
     marta.last_agent_id, marta.last_served_at = rui.id, contact.ended_at
+
+
+async def _carlos(session: AsyncSession, org_id: str) -> None:
+    """Carlos (journey 4), whom the bank knows by his mobile and his email: his SMS, mail
+    and WhatsApp messages from the simulated pages find one customer."""
+    carlos = await resolve_identity(
+        session, org_id, "phone", CARLOS_PHONE, name=CARLOS_NAME, language="pt"
+    )
+    await add_identity(session, carlos, "email", CARLOS_EMAIL, verified=True)
 
 
 def ensure_demo_intents(

@@ -81,3 +81,15 @@ def test_a_short_password_is_one_clean_line(runner: CliRunner) -> None:
     assert result.exit_code == 2
     assert "--password" in result.output and "at least 8" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_database_without_the_schema_says_to_migrate_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["create-agent", "--org", "acme", *AGENT], input="")
+    assert result.exit_code == 2
+    assert "run `threadline migrate` first" in result.output
+    assert "SELECT" not in result.output and "Traceback" not in result.output
+    assert "Password" not in result.output

@@ -29,3 +29,18 @@ def test_an_operators_models_dir_is_kept(tmp_path: Path) -> None:
     env.write_text("THREADLINE_INTENT_MODELS_DIR=/srv/models\n")
     _ensure_secret(env)
     assert "THREADLINE_INTENT_MODELS_DIR=data/intents" not in env.read_text()
+
+
+def test_the_demo_turns_the_simulated_providers_and_the_smtp_server_on_once(
+    tmp_path: Path,
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("THREADLINE_EMAIL_SMTP_PORT=2600\n")  # the operator's port is kept
+    _ensure_secret(env)
+    _ensure_secret(env)
+    lines = env.read_text().splitlines()
+    assert lines.count("THREADLINE_DEMO_SIMULATED=true") == 1
+    assert [line for line in lines if "SMTP_PORT" in line] == ["THREADLINE_EMAIL_SMTP_PORT=2600"]
+    settings = Settings(_env_file=env)  # type: ignore[call-arg]
+    assert settings.demo_simulated is True and settings.email_smtp_port == 2600
+    assert Settings(_env_file=None).demo_simulated is False  # type: ignore[call-arg]

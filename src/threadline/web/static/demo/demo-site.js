@@ -23,6 +23,30 @@ window.Threadline = window.Threadline || (function () {
   Threadline.on("open", function () { log("open"); });
   Threadline.on("close", function () { log("close"); });
   Threadline.on("error", function (e) { log("error: " + e.code + " " + e.message); });
+  // Signed in on the bank's site: in the demo with simulated providers, the site's server
+  // vouches for Marta (/simulated/api/site/identity signs her with the widget's identity
+  // secret), so her chat reaches her own customer record and the agent who helped her.
+  function signIn() {
+  var widgetTag = document.querySelector("script[data-widget]");  // parsed after this file
+  if (widgetTag && widgetTag.getAttribute("data-widget") === "demo" && window.fetch) {
+    fetch("/simulated/api/site/identity", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (who) {
+        if (!who) return;
+        document.getElementById("demo-name").value = who.name;
+        document.getElementById("demo-email").value = who.email;
+        document.getElementById("demo-hash").value = who.hash;
+        var signedIn = document.getElementById("signed-in");
+        if (signedIn) { signedIn.textContent = who.name; signedIn.hidden = false; }
+        return Threadline.identify(who).then(function (r) {
+          log("signed in as " + who.name + ": customer " + r.customer_id);
+        });
+      })
+      .catch(function (err) { log("identify failed: " + (err && err.message)); });
+  }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", signIn);
+  else signIn();
   document.querySelector(".api").addEventListener("click", function (ev) {
     var call = ev.target.getAttribute && ev.target.getAttribute("data-call");
     if (call === "open") Threadline.open();

@@ -1,0 +1,349 @@
+"""A fake Twilio: the Messages and Calls REST APIs as a real HTTP server on a free port, plus
+the provider's side of the webhooks (inbound messages, voice webhooks, status callbacks),
+signed the way Twilio signs them (`RequestValidator.compute_signature` over the URL it
+calls).
+
+Calls: `POST .../Calls.json` places a call (To, From, Url, StatusCallback, repeated
+StatusCallbackEvent, Timeout, MachineDetection); `POST .../Calls/{CallSid}.json` with `Url`
+redirects a live call (the fake then fetches the new TwiML from it, a signed POST, as Twilio
+does), with `Twiml` replaces its TwiML, with `Status=completed` ends it. Tests play the far
+end: `answer`, `finish` (completed, no-answer, busy, ...), `dial_outcome` (a <Dial action>).
+
+Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusal (400),
+and `delay_s` to make it slow."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from threadline.simulated.http_server import serving
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "fake-twilio-auth-token"  # noqa: S105 - the simulated account's, public
+
+
+@dataclass
+class SentMessage:
+    sid: str
+    to: str
+    from_: str
+    body: str
+    status_callback: str | None
+    media_urls: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.time)  # when it was accepted (the demo's pages)
+
+
+LIVE = ("queued", "initiated", "ringing", "in-progress")
+
+
+@dataclass
+class FakeCall:
+    """A call the fake knows: placed through the Calls API (`outbound-api`) or come in
+    through a voice webhook (`inbound`). `documents`: every TwiML the fake fetched for it,
+    as (URL fetched, TwiML), or ("", TwiML) for TwiML given inline."""
+
+    sid: str
+    to: str
+    from_: str
+    direction: str
+    status: str
+    url: str | None = None
+    status_callback: str | None = None
+    status_callback_events: list[str] = field(default_factory=list)
+    timeout_s: int | None = None
+    machine_detection: str | None = None
+    documents: list[tuple[str, str]] = field(default_factory=list)
+    updates: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def twiml(self) -> str | None:
+        return self.documents[-1][1] if self.documents else None
+
+
+def _problem(status: int, code: int, message: str) -> JSONResponse:
+    body = {"code": code, "message": message, "status": status, "more_info": ""}
+    return JSONResponse(body, status_code=status)
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.messages: list[SentMessage] = []
+        self.attempts = 0  # every Messages.json POST, accepted or not
+        self.calls: dict[str, FakeCall] = {}
+        self.call_attempts = 0  # every Calls.json POST, accepted or not
+        self.fail_with: int | None = None
+        self.delay_s = 0.0
+        self.base_url = ""
+        self._fetches: set[asyncio.Task[httpx.Response]] = set()
+        accounts = "/2010-04-01/Accounts/{sid}"
+        self.app = Starlette(
+            routes=[
+                Route(accounts + "/Messages.json", self._create, methods=["POST"]),
+                Route(accounts + "/Calls.json", self._create_call, methods=["POST"]),
+                Route(accounts + "/Calls/{call_sid}.json", self._update_call, methods=["POST"]),
+            ]
+        )
+
+    def _authorised(self, request: Request, sid: str) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return sid == self.account_sid and request.headers.get("authorization") == (
+            f"Basic {expected}"
+        )
+
+    async def _create(self, request: Request) -> JSONResponse:
+        self.attempts += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 21211 if self.fail_with < 500 else 20500, "failing")
+        form = await request.form()
+        to, from_, body = (str(form.get(name, "")) for name in ("To", "From", "Body"))
+        if not to or not from_:
+            return _problem(400, 21604, "A 'To' and a 'From' are required")
+        message = SentMessage(
+            sid="SM" + uuid.uuid4().hex,
+            to=to,
+            from_=from_,
+            body=body,
+            status_callback=str(form["StatusCallback"]) if "StatusCallback" in form else None,
+            media_urls=[str(v) for v in form.getlist("MediaUrl")],
+        )
+        self.messages.append(message)
+        return JSONResponse(
+            {
+                "sid": message.sid,
+                "account_sid": self.account_sid,
+                "to": to,
+                "from": from_,
+                "body": body,
+                "status": "queued",
+                "num_segments": "1",
+            },
+            status_code=201,
+        )
+
+    # ---------------------------------------------------------------- Calls API
+    async def _create_call(self, request: Request) -> JSONResponse:
+        self.call_attempts += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 21210 if self.fail_with < 500 else 20500, "failing")
+        form = await request.form()
+        to, from_, url = (str(form.get(name, "")) for name in ("To", "From", "Url"))
+        if not to:
+            return _problem(400, 21201, "No 'To' number is specified")
+        if not from_:
+            return _problem(400, 21213, "No 'From' number is specified")
+        if not url and "Twiml" not in form:
+            return _problem(400, 21205, "Url parameter is required")
+        timeout = str(form.get("Timeout", "60"))
+        if not timeout.isdigit():
+            return _problem(400, 21216, "Timeout must be an integer")
+        call = FakeCall(
+            sid="CA" + uuid.uuid4().hex,
+            to=to,
+            from_=from_,
+            direction="outbound-api",
+            status="queued",
+            url=url or None,
+            status_callback=str(form["StatusCallback"]) if "StatusCallback" in form else None,
+            status_callback_events=[str(v) for v in form.getlist("StatusCallbackEvent")],
+            timeout_s=int(timeout),
+            machine_detection=str(form["MachineDetection"]) if "MachineDetection" in form else None,
+        )
+        if "Twiml" in form:
+            call.documents.append(("", str(form["Twiml"])))
+        self.calls[call.sid] = call
+        return JSONResponse(self._call_resource(call), status_code=201)
+
+    async def _update_call(self, request: Request) -> JSONResponse:
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 20500, "failing")
+        call = self.calls.get(request.path_params["call_sid"])
+        if call is None:
+            return _problem(404, 20404, "The requested resource was not found")
+        form = await request.form()
+        update = {name: str(form[name]) for name in form}
+        if call.status not in LIVE:
+            return _problem(400, 21220, "Call is not in-progress. Cannot redirect.")
+        call.updates.append(update)
+        if update.get("Status") in ("completed", "canceled"):
+            call.status = update["Status"]
+        elif "Twiml" in update:
+            call.documents.append(("", update["Twiml"]))
+        elif "Url" in update:
+            call.url = update["Url"]
+            # Twilio answers the request, then fetches the new TwiML
+            task = asyncio.create_task(self.fetch(call, update["Url"]))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+        return JSONResponse(self._call_resource(call))
+
+    def _call_resource(self, call: FakeCall) -> dict[str, Any]:
+        return {
+            "sid": call.sid,
+            "account_sid": self.account_sid,
+            "to": call.to,
+            "from": call.from_,
+            "status": call.status,
+            "direction": call.direction,
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call.sid}.json",
+        }
+
+    def _call_params(self, call: FakeCall, **extra: str) -> dict[str, str]:
+        return {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "CallStatus": call.status,
+            "Direction": call.direction,
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
+
+    async def fetch(self, call: FakeCall, url: str, **extra: str) -> httpx.Response:
+        """Fetch a call's next TwiML, as Twilio does: a signed POST of the call's fields."""
+        response = await self.post_signed(url, self._call_params(call, **extra))
+        call.documents.append((url, response.text))
+        return response
+
+    async def settle(self) -> None:
+        """Wait for the TwiML fetches that redirects started."""
+        while self._fetches:
+            await asyncio.gather(*self._fetches, return_exceptions=True)
+
+    async def answer(self, call: FakeCall, answered_by: str | None = None) -> httpx.Response:
+        """The callee picks up: the `answered` status callback (if asked for), then the
+        TwiML fetched from the call's Url (with AnsweredBy when machine detection is on)."""
+        call.status = "in-progress"
+        extra = {"AnsweredBy": answered_by} if answered_by and call.machine_detection else {}
+        if call.status_callback and "answered" in call.status_callback_events:
+            await self.post_signed(
+                call.status_callback,
+                self._call_params(call, CallbackSource="call-progress-events", **extra),
+            )
+        assert call.url, "the call was placed without a Url"
+        return await self.fetch(call, call.url, **extra)
+
+    async def finish(
+        self, call: FakeCall, status: str = "completed", duration_s: int | None = None
+    ) -> httpx.Response:
+        """The call ends (completed, no-answer, busy, failed, canceled): its final status
+        callback, which Twilio always sends. Call again to play a provider retry."""
+        call.status = status
+        extra = {"CallbackSource": "call-progress-events"}
+        if duration_s is not None:
+            extra["CallDuration"] = str(duration_s)
+        assert call.status_callback, "the call was placed without a StatusCallback"
+        return await self.post_signed(call.status_callback, self._call_params(call, **extra))
+
+    async def dial_outcome(
+        self,
+        call: FakeCall,
+        action: str,
+        dial_status: str,
+        duration_s: int = 0,
+        dial_call_sid: str | None = None,
+    ) -> httpx.Response:
+        """A <Dial> ended: Twilio posts its outcome to the Dial's action URL (pass the same
+        `dial_call_sid` again to play a retry)."""
+        extra = {
+            "DialCallStatus": dial_status,
+            "DialCallSid": dial_call_sid or "CA" + uuid.uuid4().hex,
+            "DialCallDuration": str(duration_s),
+        }
+        return await self.fetch(call, action, **extra)
+
+    def sign(self, url: str, params: Mapping[str, str]) -> str:
+        return str(RequestValidator(self.auth_token).compute_signature(url, dict(params)))
+
+    async def post_signed(
+        self, url: str, params: Mapping[str, str], *, token: str | None = None
+    ) -> httpx.Response:
+        """POST a webhook as Twilio does: a form, signed over the exact URL called."""
+        signer = RequestValidator(token or self.auth_token)
+        signature = signer.compute_signature(url, dict(params))
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(
+                url, data=dict(params), headers={"X-Twilio-Signature": signature}
+            )
+
+    async def call_webhook(
+        self,
+        url: str,
+        call_sid: str,
+        from_: str,
+        to: str,
+        status: str = "in-progress",
+        **extra: str,
+    ) -> httpx.Response:
+        """A voice webhook as Twilio posts it during a call (incoming call, Gather action,
+        Redirect, status callback): the call's fields plus `extra` (Digits, SpeechResult,
+        CallDuration, RecordingUrl, ...), signed over the exact URL called. The fake learns
+        the call, so the Calls API can redirect it."""
+        call = self.calls.setdefault(
+            call_sid, FakeCall(call_sid, to=to, from_=from_, direction="inbound", status=status)
+        )
+        call.status = status
+        params = {
+            "CallSid": call_sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": to,
+            "CallStatus": status,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
+        return await self.post_signed(url, params)
+
+    async def report(
+        self, message: SentMessage, status: str, error_code: str | None = None
+    ) -> httpx.Response:
+        """The status callback Twilio posts for a message it accepted."""
+        assert message.status_callback, "the message was sent without a StatusCallback"
+        params = {
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "AccountSid": self.account_sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": message.to,
+            "From": message.from_,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return await self.post_signed(message.status_callback, params)
+
+
+@asynccontextmanager
+async def running_fake_twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio()
+    async with serving(fake.app) as base_url:
+        fake.base_url = base_url
+        yield fake

@@ -251,6 +251,8 @@ async def do_create_token(ctx: Context, principal: Principal, name: str) -> tupl
             token_sha256=_token_digest(token),
         )
         uow.session.add(row)
+        await uow.session.flush()
+        audit(uow.session, principal.org_id, principal.agent_id, "token.create", row.id, name=name)
     return row, token
 
 
@@ -269,6 +271,18 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
 async def do_revoke_token(ctx: Context, principal: Principal, token_id: str) -> None:
     async with ctx.uow() as uow:
         row = await uow.session.get(ApiToken, token_id)
-        if row is None or row.agent_id != principal.agent_id:
+        if row is None or row.agent_id != principal.agent_id or row.revoked_at is not None:
             raise NotFound("no such token")
         row.revoked_at = utcnow()
+        audit(uow.session, principal.org_id, principal.agent_id, "token.revoke", row.id)
+
+
+async def list_tokens(ctx: Context, principal: Principal) -> list[ApiToken]:
+    """The caller's API tokens that are not revoked, newest first."""
+    async with ctx.db.sessions() as session:
+        rows = await session.scalars(
+            select(ApiToken)
+            .where(ApiToken.agent_id == principal.agent_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc())
+        )
+        return list(rows)

@@ -17,6 +17,7 @@ from threadline import __version__
 from threadline.agents.desktops import DesktopPresence
 from threadline.agents.http import router as agents_router
 from threadline.agents.http import teams_router
+from threadline.agents.pages import router as people_pages_router
 from threadline.analytics.http import router as reports_router
 from threadline.analytics.wiring import register as register_analytics
 from threadline.auth.dependencies import SESSION_COOKIE
@@ -298,6 +299,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         surveys_router,
         surveys_widget_router,
         survey_pages_router,
+        people_pages_router,
         web_router,
     ):
         app.include_router(router)

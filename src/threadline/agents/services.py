@@ -21,10 +21,10 @@ from threadline.passwords import hash_password
 def _check_profile(skills: dict[str, int] | None, capacity: dict[str, int] | None) -> None:
     for skill, level in (skills or {}).items():
         if not skill or not 1 <= int(level) <= 5:
-            raise Invalid(f"skill {skill!r}: level must be 1..5")
+            raise Invalid(f"skills: {skill!r} needs a level from 1 to 5", field="skills")
     for channel, slots in (capacity or {}).items():
         if not 0 <= int(slots) <= 50:
-            raise Invalid(f"capacity for {channel!r} must be 0..50")
+            raise Invalid(f"capacity: {channel} takes 0 to 50 at once", field="capacity")
 
 
 async def check_team(session: AsyncSession, org_id: str, team_id: str | None) -> None:
@@ -49,7 +49,7 @@ async def do_create_agent(
             select(Agent.id).where(Agent.org_id == org_id, Agent.email == email)
         )
         if taken:
-            raise Conflict(f"an agent with email {email} already exists")
+            raise Conflict(f"email: an agent with email {email} already exists", field="email")
         agent = Agent(
             org_id=org_id,
             email=email,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, Running, World, login
 from tests.integration.test_api_roles import assert_problem
+from tests.integration.test_callbacks import POLICY, _set_policy, _waiting
 from threadline.auth.invites import INVITE_MAX_AGE, INVITE_SALT, _fingerprint
 from threadline.orgs.models import AuditEntry
 
@@ -209,3 +210,19 @@ async def test_tokens_are_listed_without_their_secret(
     assert (await client.get("/api/v1/auth/tokens")).json() == []
     assert_problem(await client.delete(f"/api/v1/auth/tokens/{made['id']}"), 404)
     await client.aclose()
+
+
+async def test_national_numbers_are_read_in_the_organisation_phone_region(
+    server: Running, world: World
+) -> None:
+    await _set_policy(server, world.queues["general"].id, POLICY)
+    contact = await _waiting(server, world, "v-national")
+    admin = await login(server, "admin@example.com")
+    national = {"phone": "912 345 678"}
+    refused = await admin.post(f"/api/v1/contacts/{contact.id}/callback", json=national)
+    assert_problem(refused, 422)  # no region: a national number means nothing
+    await admin.patch("/api/v1/org/settings", json={"phone_region": "PT"})
+    made = await admin.post(f"/api/v1/contacts/{contact.id}/callback", json=national)
+    assert made.status_code == 201, made.text
+    assert made.json()["phone"] == "+351912345678"
+    await admin.aclose()

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from threadline.channel_kinds import CHANNELS
 from threadline.i18n.language import LANGUAGES
+from threadline.privacy.retention import MAX_DAYS, MIN_DAYS
 from threadline.web.http import _admin_page, templates
 from threadline.web.i18n import accepted_language, page_catalogue
 
@@ -41,6 +42,8 @@ async def admin_settings(request: Request) -> Response:
         languages=list(LANGUAGES),
         regions=sorted(phonenumbers.SUPPORTED_REGIONS),
         timezones=sorted(available_timezones()),
+        min_days=MIN_DAYS,
+        max_days=MAX_DAYS,
     )
 
 

@@ -265,7 +265,14 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
     if row is None or row.revoked_at is not None:
         raise NotAuthenticated("unknown or revoked API token")
     enter_org(row.org_id)
-    return await _active_principal(ctx, row.org_id, row.agent_id)
+    principal = await _active_principal(ctx, row.org_id, row.agent_id)
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_SEEN_EVERY:
+        async with ctx.uow() as uow:  # when it was last used, to the nearest few minutes
+            await uow.session.execute(
+                update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+            )
+    return principal
 
 
 async def do_revoke_token(ctx: Context, principal: Principal, token_id: str) -> None:

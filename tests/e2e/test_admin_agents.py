@@ -35,7 +35,8 @@ async def test_an_invited_agent_gets_offers(
     page.on("dialog", lambda dialog: dialog.accept())
     await _sign_in(page, server, "admin@example.com")
     await page.wait_for_url("**/desktop")
-    await page.goto("/admin/agents")
+    await page.get_by_role("link", name="Agents").click()  # the staff navigation leads there
+    await page.wait_for_url("**/admin/agents")
     await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
     await expect(page.locator("tr[data-agent='rui@example.com']")).to_contain_text("general 3")
 

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from threadline import __version__
 from threadline.agents.desktops import DesktopPresence
 from threadline.agents.http import router as agents_router
+from threadline.agents.http import teams_router
+from threadline.agents.pages import router as people_pages_router
 from threadline.analytics.http import router as reports_router
 from threadline.analytics.wiring import register as register_analytics
 from threadline.auth.dependencies import SESSION_COOKIE
@@ -61,6 +63,7 @@ from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
 from threadline.logging import configure_logging
 from threadline.orgs.http import router as audit_router
+from threadline.orgs.http import settings_router as org_settings_router
 from threadline.privacy.http import org_router as privacy_org_router
 from threadline.privacy.http import router as privacy_router
 from threadline.privacy.retention import RETENTION_SWEEP, on_sweep
@@ -261,6 +264,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth_router,
         agents_router,
+        teams_router,
+        org_settings_router,
         customers_router,
         privacy_router,
         privacy_org_router,
@@ -299,6 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         surveys_router,
         surveys_widget_router,
         survey_pages_router,
+        people_pages_router,
         web_router,
     ):
         app.include_router(router)

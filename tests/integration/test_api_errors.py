@@ -121,6 +121,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "language": "pt",
         "slug": "no-such-article",
         "code": "no-such-reason",
+        "team_id": "no-such-team",
     }
 
 

@@ -16,6 +16,9 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "tra
 PUBLIC = {
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
+    # an invited agent sets their password, by the signed token in their invitation link
+    ("post", "/api/v1/auth/invite/check"),
+    ("post", "/api/v1/auth/invite/accept"),
     ("post", "/api/v1/widget/{key}/session"),
     # a customer's callback, by the signed token in their manage link
     ("get", "/api/v1/public/callbacks/{token}"),

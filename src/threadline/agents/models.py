@@ -32,6 +32,22 @@ class Agent(OrgOwned, Base):
     idle_since: Mapped[datetime] = mapped_column(default=utcnow)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     active: Mapped[bool] = mapped_column(default=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True, default=None)
     # When a desktop of this agent was last seen open (agents/desktops.py); None: never.
     desktop_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(OrgOwned, Base):
+    """A group of agents (each in one team at most), with an optional supervisor."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # an agent of the organisation (checked by the service; no foreign key: agents point
+    # at teams already, and a cycle of foreign keys has no creation order)
+    supervisor_id: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -47,12 +47,31 @@ class AgentOut(BaseModel):
     presence: Presence
     presence_since: datetime
     timezone: str
+    active: bool = True
+    team_id: str | None = None
+
+
+class AgentCreated(AgentOut):
+    invite_url: str | None = Field(
+        default=None,
+        description="created without a password: the link that lets them set theirs (once)",
+    )
+
+
+class InviteOut(BaseModel):
+    invite_url: str = Field(description="single use; expires")
+    expires_at: datetime
 
 
 class AgentCreate(BaseModel):
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=8, max_length=200)
+    password: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=200,
+        description="omit it to invite them: the answer carries a link that sets it",
+    )
     role: Role = "agent"
     skills: dict[str, JsonInt] = Field(default_factory=dict)
     languages: list[Language] = Field(default_factory=lambda: ["en"])
@@ -60,6 +79,7 @@ class AgentCreate(BaseModel):
     capacity: Capacity = Field(default_factory=lambda: {"chat": 3})
     max_total: JsonInt | None = Field(default=None, ge=1, le=1000)
     timezone: str = "UTC"
+    team_id: str | None = Field(default=None, max_length=36)
 
 
 class AgentUpdate(BaseModel):
@@ -72,6 +92,7 @@ class AgentUpdate(BaseModel):
     capacity: Capacity | None = Field(default=None, json_schema_extra=not_null)
     max_total: JsonInt | None = Field(default=None, ge=1, le=1000)
     active: bool | None = Field(default=None, strict=True, json_schema_extra=not_null)
+    team_id: str | None = Field(default=None, max_length=36, description="null: no team")
 
     @field_validator("name", "role", "skills", "languages", "tier", "capacity", "active")
     @classmethod
@@ -84,3 +105,27 @@ class AgentUpdate(BaseModel):
 
 class PresenceIn(BaseModel):
     presence: Presence
+
+
+class TeamIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    supervisor_id: str | None = Field(default=None, max_length=36)
+
+
+class TeamPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100, json_schema_extra=not_null)
+    supervisor_id: str | None = Field(default=None, max_length=36, description="null: none")
+
+    @field_validator("name")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("omit the field to keep it; it cannot be null")
+        return value
+
+
+class TeamOut(BaseModel):
+    id: str
+    name: str
+    supervisor_id: str | None
+    member_ids: list[str]

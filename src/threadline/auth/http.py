@@ -5,8 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from threadline.auth.dependencies import SESSION_COOKIE, AgentUser, Ctx
+from threadline.auth.invites import do_accept_invite, invited_agent
 from threadline.auth.roles import Principal
-from threadline.auth.schemas import LoginIn, MeOut, PasswordIn, TokenIn, TokenOut
+from threadline.auth.schemas import (
+    InviteAcceptIn,
+    InviteCheckIn,
+    InvitedOut,
+    LoginIn,
+    MeOut,
+    PasswordIn,
+    TokenIn,
+    TokenOut,
+    TokenRowOut,
+)
 from threadline.auth.services import (
     Client,
     do_change_password,
@@ -14,6 +25,7 @@ from threadline.auth.services import (
     do_login,
     do_logout,
     do_revoke_token,
+    list_tokens,
 )
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES
@@ -95,6 +107,15 @@ async def me(principal: AgentUser) -> MeOut:
     return _me(principal)
 
 
+@router.get("/tokens", response_model=list[TokenRowOut])
+async def tokens(principal: AgentUser, ctx: Ctx) -> list[TokenRowOut]:
+    """Your API tokens that still work (never the tokens themselves: shown once)."""
+    return [
+        TokenRowOut(id=t.id, name=t.name, created_at=t.created_at, last_used_at=t.last_used_at)
+        for t in await list_tokens(ctx, principal)
+    ]
+
+
 @router.post("/tokens", response_model=TokenOut, status_code=201)
 async def create_token(body: TokenIn, principal: AgentUser, ctx: Ctx) -> TokenOut:
     row, token = await do_create_token(ctx, principal, body.name)
@@ -105,3 +126,24 @@ async def create_token(body: TokenIn, principal: AgentUser, ctx: Ctx) -> TokenOu
 async def revoke_token(token_id: str, principal: AgentUser, ctx: Ctx) -> Response:
     await do_revoke_token(ctx, principal, token_id)
     return Response(status_code=204)
+
+
+@router.post("/invite/check", response_model=InvitedOut)
+async def check_invite(body: InviteCheckIn, ctx: Ctx) -> InvitedOut:
+    """Whom an invitation is for (the invitation page greets them); 422 when it is not
+    valid, expired or used."""
+    agent, org = await invited_agent(ctx, body.token)
+    return InvitedOut(name=agent.name, email=agent.email, organisation=org.name)
+
+
+@router.post("/invite/accept", response_model=MeOut)
+async def accept_invite(
+    body: InviteAcceptIn, request: Request, response: Response, ctx: Ctx
+) -> MeOut:
+    """Set an invited agent's password and open their session; the invitation is then
+    used up."""
+    principal, cookie = await do_accept_invite(
+        ctx, body.token, body.password, _client(ctx, request)
+    )
+    _set_session_cookie(response, ctx, cookie)
+    return _me(principal)

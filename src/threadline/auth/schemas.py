@@ -36,3 +36,27 @@ class TokenOut(BaseModel):
     name: str
     created_at: datetime
     token: str = Field(description="shown once; store it now")
+
+
+class TokenRowOut(BaseModel):
+    """A token as listed: never the token itself (only its digest is stored)."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class InviteCheckIn(BaseModel):
+    token: str = Field(min_length=1, max_length=500)
+
+
+class InvitedOut(BaseModel):
+    name: str
+    email: str
+    organisation: str
+
+
+class InviteAcceptIn(BaseModel):
+    token: str = Field(min_length=1, max_length=500)
+    password: str = Field(min_length=8, max_length=200)

@@ -251,6 +251,8 @@ async def do_create_token(ctx: Context, principal: Principal, name: str) -> tupl
             token_sha256=_token_digest(token),
         )
         uow.session.add(row)
+        await uow.session.flush()
+        audit(uow.session, principal.org_id, principal.agent_id, "token.create", row.id, name=name)
     return row, token
 
 
@@ -263,12 +265,31 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
     if row is None or row.revoked_at is not None:
         raise NotAuthenticated("unknown or revoked API token")
     enter_org(row.org_id)
-    return await _active_principal(ctx, row.org_id, row.agent_id)
+    principal = await _active_principal(ctx, row.org_id, row.agent_id)
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_SEEN_EVERY:
+        async with ctx.uow() as uow:  # when it was last used, to the nearest few minutes
+            await uow.session.execute(
+                update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+            )
+    return principal
 
 
 async def do_revoke_token(ctx: Context, principal: Principal, token_id: str) -> None:
     async with ctx.uow() as uow:
         row = await uow.session.get(ApiToken, token_id)
-        if row is None or row.agent_id != principal.agent_id:
+        if row is None or row.agent_id != principal.agent_id or row.revoked_at is not None:
             raise NotFound("no such token")
         row.revoked_at = utcnow()
+        audit(uow.session, principal.org_id, principal.agent_id, "token.revoke", row.id)
+
+
+async def list_tokens(ctx: Context, principal: Principal) -> list[ApiToken]:
+    """The caller's API tokens that are not revoked, newest first."""
+    async with ctx.db.sessions() as session:
+        rows = await session.scalars(
+            select(ApiToken)
+            .where(ApiToken.agent_id == principal.agent_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc())
+        )
+        return list(rows)

@@ -31,6 +31,7 @@ from threadline.customers.services import add_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.events.domain import ContactRefiled
+from threadline.orgs.services import phone_region
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread
 from threadline.threads.services import lock_thread, open_thread
@@ -44,8 +45,8 @@ CALLBACK_RETRY = "callback_retry"  # the next attempt of an unanswered callback
 async def _phone_for(uow: UnitOfWork, customer: Customer, phone: str | None) -> str:
     """The number to call: the one given (kept on the customer as an unverified identity),
     else the customer's own."""
-    if phone:
-        number = normalise_phone(phone)
+    if phone:  # in national format too, read in the organisation's phone region
+        number = normalise_phone(phone, await phone_region(uow.session, customer.org_id))
         await add_identity(uow.session, customer, "phone", number, verified=False)
         return number
     if customer.phone:

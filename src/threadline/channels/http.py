@@ -6,8 +6,19 @@ from fastapi import APIRouter, Query
 
 from threadline.auth.dependencies import Admin, Ctx
 from threadline.channels.models import Endpoint
-from threadline.channels.schemas import EndpointIn, EndpointOut, EndpointPatch, WebhookOut
-from threadline.channels.services import do_create_endpoint, do_update_endpoint, list_endpoints
+from threadline.channels.schemas import (
+    EndpointIn,
+    EndpointOut,
+    EndpointPatch,
+    IdentitySecretOut,
+    WebhookOut,
+)
+from threadline.channels.services import (
+    do_create_endpoint,
+    do_new_identity_secret,
+    do_update_endpoint,
+    list_endpoints,
+)
 from threadline.channels.telegram.services import do_register_telegram_webhook
 from threadline.errors import PROBLEM_RESPONSES
 
@@ -59,3 +70,13 @@ async def update_endpoint(
 async def register_telegram_webhook(endpoint_id: str, principal: Admin, ctx: Ctx) -> WebhookOut:
     """Point a Telegram bot's webhook at this Threadline, with its secret token."""
     return WebhookOut(url=await do_register_telegram_webhook(ctx, principal.org_id, endpoint_id))
+
+
+@router.post(
+    "/endpoints/{endpoint_id}/identity-secret", response_model=IdentitySecretOut, status_code=201
+)
+async def new_identity_secret(endpoint_id: str, principal: Admin, ctx: Ctx) -> IdentitySecretOut:
+    """A new identity secret for a chat widget, shown this once; the previous one stops
+    verifying identities at once."""
+    secret = await do_new_identity_secret(ctx, principal.org_id, principal.agent_id, endpoint_id)
+    return IdentitySecretOut(secret=secret)

@@ -58,3 +58,9 @@ class EndpointOut(BaseModel):
     active: bool
     has_secret: bool
     created_at: datetime
+
+
+class IdentitySecretOut(BaseModel):
+    secret: str = Field(
+        description="shown once: the widget's site signs visitors' identities with it"
+    )

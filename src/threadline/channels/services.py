@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -157,3 +158,24 @@ async def list_endpoints(ctx: Context, org_id: str, channel: str | None) -> list
         query = query.where(Endpoint.channel == channel)
     async with ctx.db.sessions() as session:
         return list(await session.scalars(query.order_by(Endpoint.created_at)))
+
+
+async def do_new_identity_secret(
+    ctx: Context, org_id: str, actor: str | None, endpoint_id: str
+) -> str:
+    """A new identity secret for a chat widget (the key its site's server signs visitors'
+    identities with, docs/widget.md): returned once, stored, never shown again; the old
+    one stops verifying at once. Audited."""
+    secret = secrets.token_hex(32)
+    async with ctx.uow() as uow:
+        endpoint: Endpoint | None = await uow.lock(Endpoint, endpoint_id)
+        if endpoint is None or endpoint.org_id != org_id:
+            raise NotFound("no such endpoint")
+        if endpoint.channel != "chat":
+            raise Conflict("only a chat widget has an identity secret")
+        replaced = endpoint.secret is not None
+        endpoint.secret = secret
+        audit(
+            uow.session, org_id, actor, "endpoint.identity_secret", endpoint.id, replaced=replaced
+        )
+    return secret

@@ -20,9 +20,14 @@ from threadline.agents.models import Agent
 from threadline.auth.dependencies import Admin, Ctx
 from threadline.context import Context
 from threadline.errors import PROBLEM_RESPONSES, Invalid
-from threadline.orgs.models import AuditEntry
+from threadline.orgs.models import AuditEntry, Organization
+from threadline.orgs.schemas import OrgSettingsOut, OrgSettingsPatch
+from threadline.orgs.services import do_update_org_settings, get_org
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+settings_router = APIRouter(
+    prefix="/api/v1/org", tags=["organisation"], responses=PROBLEM_RESPONSES
+)
 
 MAX_PAGE = 200
 
@@ -181,3 +186,28 @@ def _out(row: AuditRow) -> AuditEntryOut:
         target=row.target,
         data=row.data,
     )
+
+
+def _settings_out(org: Organization) -> OrgSettingsOut:
+    return OrgSettingsOut(
+        name=org.name,
+        slug=org.slug,
+        timezone=org.timezone,
+        phone_region=org.phone_region,
+        languages=list(org.languages or ["en"]),
+        retention_days=org.retention_days,
+    )
+
+
+@settings_router.get("/settings", response_model=OrgSettingsOut)
+async def org_settings(principal: Admin, ctx: Ctx) -> OrgSettingsOut:
+    """The organisation's settings (the retention policy is changed at /org/retention)."""
+    return _settings_out(await get_org(ctx, principal.org_id))
+
+
+@settings_router.patch("/settings", response_model=OrgSettingsOut)
+async def update_org_settings(body: OrgSettingsPatch, principal: Admin, ctx: Ctx) -> OrgSettingsOut:
+    """Change the name, time zone, phone region (national-format numbers are read in it)
+    or languages; fields left out stay."""
+    org = await do_update_org_settings(ctx, principal.org_id, body, principal.agent_id)
+    return _settings_out(org)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db import Base, OrgOwned, new_id, utcnow
@@ -21,6 +21,13 @@ class Organization(Base):
     # Retention policy: resolved conversations' content is removed after this many days of
     # quiet (privacy/retention.py); None keeps it.
     retention_days: Mapped[int | None] = mapped_column(default=None)
+    # Where national-format phone numbers are read from (ISO 3166 region, "PT"); None: only
+    # international (+351...) numbers are understood.
+    phone_region: Mapped[str | None] = mapped_column(String(2), default=None)
+    # The languages the organisation serves customers in (ISO 639-1), the first the default.
+    languages: Mapped[list[str]] = mapped_column(
+        default=lambda: ["en"], server_default=text("'[\"en\"]'")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -121,6 +121,10 @@ async def admin_channels(request: Request) -> Response:
         base_url=settings.base_url.rstrip("/"),
         webhooks=WEBHOOK_PATHS,
         smtp_inbound=f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
+        # the chat widget's part of the page (templates/admin_widget_*.html)
+        widget=page_catalogue(
+            "admin_widget", accepted_language(request.headers.get("accept-language"))
+        ),
     )
 
 

@@ -8,11 +8,13 @@ valid hash covers are verified, and only verified identities merge into existing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from threadline.channels.chat import widget_settings
 from threadline.channels.contract import Capabilities
 
 VISITOR_SALT = "threadline.chat.visitor"
@@ -44,3 +46,7 @@ class ChatAdapter:
         except BadSignature:
             return None
         return Visitor(visitor_id=str(data["v"]), endpoint_id=str(data["e"]))
+
+    def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise a widget's settings (channels/chat/widget_settings.py)."""
+        return widget_settings.configure(settings)

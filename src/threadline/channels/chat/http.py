@@ -305,9 +305,15 @@ async def visitor_preflight(key: str, path: str) -> Response:
     response_model=SessionOut,
     dependencies=[Depends(rate_limited("widget_session"))],
 )
-async def open_session(key: str, body: SessionIn, ctx: Ctx) -> SessionOut:
-    """Start or restore a visitor's chat: returns a signed visitor token and the history."""
-    return await do_open_session(ctx, key, body)
+async def open_session(
+    key: str,
+    body: SessionIn,
+    ctx: Ctx,
+    origin: Annotated[str | None, Header(max_length=300)] = None,
+) -> SessionOut:
+    """Start or restore a visitor's chat: returns a signed visitor token and the history.
+    403 when the page's origin is not one the widget's settings allow."""
+    return await do_open_session(ctx, key, body, origin)
 
 
 @visitor_router.get("/wait", response_model=CustomerWaitOut)

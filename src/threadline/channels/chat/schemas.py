@@ -31,6 +31,7 @@ class SessionOut(BaseModel):
     thread_id: str | None
     language: str
     strings: dict[str, str] = Field(description="the widget's texts in the visitor's language")
+    color: str | None = Field(default=None, description="the widget's colour (#rrggbb), if set")
     events: list[EventOut]
     agent: AgentBrief | None
     read_seq: int = Field(description="what the agent has read, up to this seq")

@@ -7,10 +7,12 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from threadline.agents.models import Agent
+from threadline.channels.chat import widget_settings
 from threadline.channels.chat.adapter import ChatAdapter, Visitor
 from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionIn, SessionOut
 from threadline.channels.contract import InboundMessage
@@ -20,7 +22,7 @@ from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
 from threadline.db import across_orgs, enter_org, utcnow
-from threadline.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from threadline.errors import Conflict, Invalid, NotAllowed, NotAuthenticated, NotFound
 from threadline.journey import services as journey
 from threadline.journey.schemas import CustomerWaitOut
 from threadline.routing import hours
@@ -106,23 +108,32 @@ def _opening_gate(ctx: Context) -> asyncio.Semaphore:
     return gate
 
 
-async def do_open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
+async def do_open_session(
+    ctx: Context, key: str, body: SessionIn, origin: str | None = None
+) -> SessionOut:
     """Restore the visitor from their token, or remember a new one; return the history and
     their wait (place in line, callback offer or callback). A few at a time (the gate
     above)."""
     async with _opening_gate(ctx):
-        return await _open_session(ctx, key, body)
+        return await _open_session(ctx, key, body, origin)
 
 
-async def _open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
+async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | None) -> SessionOut:
     endpoint = await get_widget(ctx, key)
+    settings = endpoint.settings or {}
+    if origin is not None and not widget_settings.allows(settings, origin):
+        # a browser always names the page's origin; a server calling without one is not a
+        # page embedding the widget, and the identity hash is what guards identities
+        raise NotAllowed("this site may not embed this chat widget")
     token = body.visitor_token
     visitor = adapter(ctx).read_visitor_token(token) if token else None
     fresh = False  # a visitor id minted here: no thread, agent, history nor wait yet
     if visitor is None or visitor.endpoint_id != endpoint.id:
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
         fresh = True
-    language = pick_language(body.locale, endpoint.settings.get("language", "en"))
+    language = widget_settings.widget_language(
+        settings, pick_language(body.locale, settings.get("language", "en"))
+    )
     async with ctx.uow() as uow:
         # only a language the browser names is the customer's; else their first message
         # may tell (i18n/), and until then the widget speaks the endpoint's default
@@ -133,7 +144,7 @@ async def _open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
         while customer.merged_into_id:
             customer = await uow.session.get_one(Customer, customer.merged_into_id)
         journey.remember_zone(customer, body.timezone)
-        language = customer.language or language
+        language = widget_settings.widget_language(settings, customer.language or language)
         # a visitor id minted just now has no thread, agent, history nor wait yet: a burst
         # of new visitors costs one write each, not five more reads
         thread = None if fresh else await current_thread(uow.session, endpoint.org_id, customer.id)
@@ -154,7 +165,8 @@ async def _open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
         customer_name=customer.name,
         thread_id=thread.id if thread else None,
         language=language,
-        strings=catalogue(language),
+        strings=_strings(settings, language),
+        color=settings.get("color"),
         events=[EventOut.model_validate(e) for e in events],
         agent=AgentBrief(id=agent.id, name=agent.name) if agent else None,
         read_seq=thread.agent_read_seq if thread else 0,
@@ -164,6 +176,13 @@ async def _open_session(ctx: Context, key: str, body: SessionIn) -> SessionOut:
         if fresh
         else (await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
+
+
+def _strings(settings: dict[str, Any], language: str) -> dict[str, str]:
+    """The widget's texts in `language`, with the greeting its admin wrote for it."""
+    greeting = (settings.get("greeting") or {}).get(language)
+    strings = catalogue(language)
+    return {**strings, "greeting": greeting} if greeting else strings
 
 
 async def _wait_view(ctx: Context, org_id: str, customer_id: str) -> CustomerWaitOut | None:

@@ -53,11 +53,8 @@ document.addEventListener("alpine:init", () => {
         { path: "imap.ssl", label: "imap_ssl", type: "checkbox", initial: true },
       ],
     },
-    chat: {
-      key: "key_widget",
-      secret: ["widget_secret"],
-      fields: [{ path: "language", label: "language", placeholder: "en" }],
-    },
+    // the widget's settings and identity secret are people/widget_form.js's
+    chat: { key: "key_widget", secret: [], fields: [], widget: true },
   };
 
   function getPath(obj, path) {
@@ -80,6 +77,7 @@ document.addEventListener("alpine:init", () => {
   }
 
   window.Alpine.data("adminChannels", (config) => ({
+    ...window.TLWidgetForm.mixin(config),
     me: config.me,
     t: config.t,
     channels: config.channels,
@@ -164,6 +162,7 @@ document.addEventListener("alpine:init", () => {
         }
       }
       this.form.values = values;
+      this.form.widget = this.widgetFrom(this.form.settings);
     },
 
     closeForm() {
@@ -224,6 +223,7 @@ document.addEventListener("alpine:init", () => {
           setPath(settings, f.path, text);
         }
       }
+      if (spec.widget) this.widgetInto(settings, errors);
       for (const group of spec.groups || []) {
         if (!settings[group] || !settings[group].host) delete settings[group];
       }
@@ -265,6 +265,7 @@ document.addEventListener("alpine:init", () => {
         }
         this.upsert(saved);
         this.say(fmt(this.form.id ? this.t.saved : this.t.created, { name: saved.name }), "info");
+        if (!this.form.id && saved.channel === "chat") await this.widgetSecretNew(saved, false);
         this.closeForm();
       } catch (err) {
         this.showProblem(err);
@@ -312,6 +313,8 @@ document.addEventListener("alpine:init", () => {
     },
 
     knownField(where) {
+      const widget = this.widgetField(where);
+      if (widget) return widget;
       if (["key", "name", "queue_id", "secret"].includes(where)) return where;
       let path = where.replace(/^settings\./, "").replace(/\[\d+\].*$/, "");
       while (path) {

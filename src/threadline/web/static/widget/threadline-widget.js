@@ -2,7 +2,7 @@
  * Threadline web chat widget. Embed with one tag:
  *   <script src="https://YOUR-THREADLINE/widget.js" data-widget="KEY" async></script>
  * Optional attributes: data-locale="pt-PT" (default navigator.language),
- * data-color="#0b5cad", data-position="left".
+ * data-color="#0b5cad" (default: the colour set on the widget's settings), data-position="left".
  *
  * JavaScript API (docs/widget.md): Threadline.open() / close() / toggle(),
  * Threadline.send(text) -> Promise resolved on the server's ack,
@@ -1367,6 +1367,8 @@
       S.strings = data.strings || {};
       S.language = data.language;
       build();
+      // the colour the widget's admin chose, unless the page's script tag names its own
+      if (data.color && !script.getAttribute("data-color")) ui.wrap.style.setProperty("--tl-color", data.color);
       applySession(data, false);
       S.ready = true;
       setOpen(S.open, false);

@@ -4,7 +4,8 @@ Server -> client frames are bus events as they are (`offer.created`, `offer.clos
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
 `delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
 threads they watch or are assigned, every queue and presence change of their organisation,
-and, for supervisors, every failed delivery.
+and, for supervisors, every failed delivery and every contact reason's spike
+(`reason.spiked`, flagged on the dashboard).
 Authentication: the session cookie (pages of this origin), else an API token in the first
 frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new
@@ -36,6 +37,7 @@ from threadline.events.domain import (
     OfferClosed,
     PresenceChanged,
     QueueChanged,
+    ReasonSpiked,
     ReceiptMoved,
     SessionEnded,
     TimelineEntryAdded,
@@ -59,9 +61,10 @@ SHOWN = (
     DeliveryUpdated,
     DeliveryFailed,
     SessionEnded,
+    ReasonSpiked,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged)
-SUPERVISOR_WIDE = (DeliveryFailed,)
+SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)  # the dashboard flags spikes
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
 
 

@@ -84,12 +84,9 @@ document.addEventListener("alpine:init", () => {
         if (running) { again = true; return running; }
         running = (async () => {
           try {
-            const [board, alerts] = await Promise.all([
-              T.api("GET", `/api/v1/dashboard?tz=${encodeURIComponent(ZONE)}`),
-              T.api("GET", "/api/v1/reasons/alerts").catch(() => null),
-            ]);
+            this.loadAlerts(); // beside the board, never holding it up
+            const board = await T.api("GET", `/api/v1/dashboard?tz=${encodeURIComponent(ZONE)}`);
             this.board = board;
-            if (alerts) this.alerts = alerts;
             this.fetchedAt = this.updatedAt = Date.now();
             this.error = "";
             this.draw();
@@ -120,10 +117,22 @@ document.addEventListener("alpine:init", () => {
         }
       },
 
+      /** Today's spikes; a failure keeps the ones known (the next refresh asks again). */
+      async loadAlerts() {
+        try {
+          const fetched = await T.api("GET", "/api/v1/reasons/alerts");
+          // a frame that came while this was asked is newer than the answer
+          const live = this.alerts.filter((a) => a.live && !fetched.some((f) => f.reason === a.reason));
+          this.alerts = fetched.concat(live);
+        } catch (err) {
+          // keep the alerts we have
+        }
+      },
+
       /** A `reason.spiked` frame: flag it now (the next fetch confirms it). */
       spiked(frame) {
         if (!this.alerts.some((a) => a.reason === frame.reason)) {
-          this.alerts = [...this.alerts, { reason: frame.reason, count: frame.count, expected: frame.expected, limit: frame.limit, at: frame.at }];
+          this.alerts = [...this.alerts, { reason: frame.reason, count: frame.count, expected: frame.expected, limit: frame.limit, at: frame.at, live: true }];
         }
         if (!(frame.reason in this.taxonomy.labels)) this.loadReasons();
       },

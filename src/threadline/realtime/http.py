@@ -4,8 +4,7 @@ Server -> client frames are bus events as they are (`offer.created`, `offer.clos
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
 `delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
 threads they watch or are assigned, every queue and presence change of their organisation,
-and, for supervisors, every failed delivery and every contact reason's spike
-(`reason.spiked`, flagged on the dashboard).
+and, for supervisors, every failed delivery.
 Authentication: the session cookie (pages of this origin), else an API token in the first
 frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new
@@ -58,13 +57,14 @@ SHOWN = (
     ReceiptMoved,
     PresenceChanged,
     QueueChanged,
+    ReasonSpiked,
     DeliveryUpdated,
     DeliveryFailed,
     SessionEnded,
-    ReasonSpiked,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged)
-SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)  # the dashboard flags spikes
+# for supervisors: failed deliveries, and contact reasons' spikes (the dashboard flags them)
+SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
 
 

@@ -40,6 +40,7 @@ from threadline.events.domain import (
     OfferClosed,
     PresenceChanged,
     QueueChanged,
+    ReasonSpiked,
     ReceiptMoved,
     SessionEnded,
     SupervisorJoined,
@@ -63,6 +64,7 @@ SHOWN = (
     ReceiptMoved,
     PresenceChanged,
     QueueChanged,
+    ReasonSpiked,
     DeliveryUpdated,
     DeliveryFailed,
     SessionEnded,
@@ -72,7 +74,8 @@ SHOWN = (
     SupervisorLeft,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged)
-SUPERVISOR_WIDE = (DeliveryFailed,)
+# for supervisors: failed deliveries, and contact reasons' spikes (the dashboard flags them)
+SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
 
 

@@ -81,17 +81,20 @@ def _check(rows: Sequence[ReasonCode]) -> None:
             continue
         parent = by_code.get(r.parent)
         if parent is None:
-            raise Invalid(f"parent: there is no reason {r.parent!r}")
+            raise Invalid(f"parent: there is no reason {r.parent!r}", field="parent")
         if parent.code == r.code or parent.parent is not None:
-            raise Invalid(f"parent: {r.parent!r} is not a top-level reason (two levels at most)")
+            raise Invalid(
+                f"parent: {r.parent!r} is not a top-level reason (two levels at most)",
+                field="parent",
+            )
         if any(other.parent == r.code for other in rows):
-            raise Invalid(f"{r.code!r} has sub-reasons: it cannot have a parent")
+            raise Invalid(f"{r.code!r} has sub-reasons: it cannot have a parent", field="parent")
     for kind in ("intents", "ivr", "wrapup"):
         seen: dict[str, str] = {}
         for r in rows:
             for value in getattr(r, kind):
                 if value in seen and seen[value] != r.code:
-                    raise Conflict(f"{kind}: {value!r} already means {seen[value]!r}")
+                    raise Conflict(f"{kind}: {value!r} already means {seen[value]!r}", field=kind)
                 seen[value] = r.code
 
 
@@ -99,7 +102,7 @@ async def do_create(ctx: Context, principal: Principal, body: ReasonIn) -> Reaso
     async with ctx.uow() as uow:
         rows = await _all(uow, principal.org_id)
         if any(r.code == body.code for r in rows):
-            raise Conflict(f"there is already a reason {body.code!r}")
+            raise Conflict(f"there is already a reason {body.code!r}", field="code")
         now = utcnow()
         reason = ReasonCode(
             org_id=principal.org_id,
@@ -128,7 +131,7 @@ async def do_update(ctx: Context, principal: Principal, code: str, body: ReasonP
         for name in changed:
             value = getattr(body, name)
             if value is None and name != "parent":
-                raise Invalid(f"{name}: give a value (only parent may be null)")
+                raise Invalid(f"{name}: give a value (only parent may be null)", field=name)
             setattr(reason, name, value)
         _check(rows)
         reason.updated_at = utcnow()

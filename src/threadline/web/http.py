@@ -14,6 +14,7 @@ from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.services import principal_from_session
 from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
 from threadline.errors import NotAuthenticated, NotFound
+from threadline.reasons.schemas import LANGUAGES as REASON_LANGUAGES
 from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGUAGES
 from threadline.web.i18n import accepted_language, page_catalogue
 from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
@@ -138,6 +139,19 @@ async def admin_webhooks(request: Request) -> Response:
 async def admin_audit(request: Request) -> Response:
     """Admins read the audit log, filtered and paged (through /api/v1/audit)."""
     return await _admin_page(request, "admin_audit")
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(request: Request) -> Response:
+    """Supervisors and admins read the KPIs of a period, grouped, as a chart and a table,
+    and per agent; exported as CSV or Parquet (through /api/v1/reports)."""
+    return await _staff_page(request, "reports", "supervisor")
+
+
+@router.get("/admin/reasons", response_class=HTMLResponse)
+async def admin_reasons(request: Request) -> Response:
+    """Admins edit the contact-reason taxonomy and follow its trends (/api/v1/reasons)."""
+    return await _admin_page(request, "admin_reasons", languages=list(REASON_LANGUAGES))
 
 
 @router.get("/supervisor/incidents", response_class=HTMLResponse)

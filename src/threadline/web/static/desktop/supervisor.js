@@ -3,6 +3,11 @@
  * service level of the last 30 minutes and of today against the queue's target, ASA, AHT,
  * abandonment, CSAT and CES, the agents by presence and today per 30 minutes for the charts.
  *
+ * Top contact reasons carry a spike badge when their reason (the taxonomy's code the row's
+ * value means, as the reasons consumer maps it: a wrap-up first, then the IVR/app reason,
+ * intent or code) has an alert today (GET /api/v1/reasons/alerts); a `reason.spiked` frame
+ * flags it at once.
+ *
  * Live: every contact.* / queue.changed / agent.presence frame of the stream fetches the
  * dashboard again (debounced, and once more a moment later: the KPI counters are kept by a
  * consumer of the same events, which may finish just after the frame); every 5 s besides.
@@ -48,9 +53,12 @@ document.addEventListener("alpine:init", () => {
       now: Date.now(),
       error: "",
       presences: T.PRESENCES,
+      alerts: [],
+      taxonomy: { wrapup: {}, given: {}, labels: {} },
 
       init() {
         this.refresh();
+        this.loadReasons();
         setInterval(() => { this.now = Date.now(); }, 1000);
         setInterval(() => this.refresh(), REFRESH_MS);
         T.connectStream({
@@ -59,6 +67,7 @@ document.addEventListener("alpine:init", () => {
           onFrame: (frame) => {
             const type = String(frame.type || "");
             if (type === "queue.changed" || type === "agent.presence" || type.startsWith("contact.")) this.soon();
+            if (type === "reason.spiked") this.spiked(frame);
           },
         });
       },
@@ -75,6 +84,7 @@ document.addEventListener("alpine:init", () => {
         if (running) { again = true; return running; }
         running = (async () => {
           try {
+            this.loadAlerts(); // beside the board, never holding it up
             const board = await T.api("GET", `/api/v1/dashboard?tz=${encodeURIComponent(ZONE)}`);
             this.board = board;
             this.fetchedAt = this.updatedAt = Date.now();
@@ -88,6 +98,69 @@ document.addEventListener("alpine:init", () => {
         running = null;
         if (again) { again = false; await this.refresh(); }
         return undefined;
+      },
+
+      /** The taxonomy, to know which reason a row's value means (and its label). */
+      async loadReasons() {
+        try {
+          const reasons = await T.api("GET", "/api/v1/reasons");
+          const next = { wrapup: {}, given: {}, labels: {} };
+          for (const r of reasons) {
+            next.labels[r.code] = r.labels[lang] || r.labels.en || r.code;
+            next.given[r.code] = r.code;
+            for (const v of [...r.ivr, ...r.intents]) next.given[v] = r.code;
+            for (const v of r.wrapup) next.wrapup[v] = r.code;
+          }
+          this.taxonomy = next;
+        } catch (err) {
+          // without the taxonomy a row still matches an alert on its own code
+        }
+      },
+
+      /** Today's spikes; a failure keeps the ones known (the next refresh asks again). */
+      async loadAlerts() {
+        try {
+          const fetched = await T.api("GET", "/api/v1/reasons/alerts");
+          // a frame that came while this was asked is newer than the answer
+          const live = this.alerts.filter((a) => a.live && !fetched.some((f) => f.reason === a.reason));
+          this.alerts = fetched.concat(live);
+        } catch (err) {
+          // keep the alerts we have
+        }
+      },
+
+      /** A `reason.spiked` frame: flag it now (the next fetch confirms it). */
+      spiked(frame) {
+        if (!this.alerts.some((a) => a.reason === frame.reason)) {
+          this.alerts = [...this.alerts, { reason: frame.reason, count: frame.count, expected: frame.expected, limit: frame.limit, at: frame.at, live: true }];
+        }
+        if (!(frame.reason in this.taxonomy.labels)) this.loadReasons();
+      },
+
+      codeOf(value) { return this.taxonomy.wrapup[value] || this.taxonomy.given[value] || value; },
+
+      alertOf(value) {
+        const code = this.codeOf(value);
+        return this.alerts.find((a) => a.reason === code) || null;
+      },
+
+      /** Today's top reasons, plus any reason that spiked today and is not among them. */
+      get reasonRows() {
+        const rows = this.board.reasons.map((r) => ({ key: r.reason, contacts: r.contacts, alert: this.alertOf(r.reason) }));
+        const shown = new Set(rows.map((r) => this.codeOf(r.key)));
+        for (const a of this.alerts) {
+          if (!shown.has(a.reason)) rows.push({ key: a.reason, contacts: a.count, alert: a });
+        }
+        return rows;
+      },
+
+      reasonLabel(value) {
+        const code = this.codeOf(value);
+        return this.taxonomy.labels[code] || value;
+      },
+
+      spikeTitle(alert) {
+        return this.fill(t.spike_title, { count: intFmt.format(alert.count), expected: decFmt.format(alert.expected) });
       },
 
       get connText() {
@@ -124,7 +197,7 @@ document.addEventListener("alpine:init", () => {
 
       /** A reason's bar, in tenths of the most frequent one (a class: no inline style under the CSP). */
       barWidth(contacts) {
-        const most = Math.max(1, ...this.board.reasons.map((r) => r.contacts));
+        const most = Math.max(1, ...this.reasonRows.map((r) => r.contacts));
         return Math.max(1, Math.round((contacts / most) * 10));
       },
 

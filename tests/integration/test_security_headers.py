@@ -74,9 +74,9 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             page = (await anonymous.get(url)).text
             assert "cdn" not in page.lower() and "https://" not in page
     for email, pages in (
-        ("nikos@example.com", ["/desktop", "/supervisor", "/supervisor/incidents"]),
+        ("nikos@example.com", ["/desktop", "/supervisor", "/supervisor/incidents", "/planning"]),
         ("admin@example.com", ["/admin/channels", "/supervisor/incidents"]),
-        ("rui@example.com", ["/admin/channels", "/supervisor/incidents"]),  # 403 pages
+        ("rui@example.com", ["/admin/channels", "/supervisor/incidents", "/planning"]),  # 403
     ):
         agent = await login(server, email)
         for path in pages:

@@ -28,7 +28,7 @@ from threadline.routing.models import Queue
 HISTORY_WEEKS = 13  # 8 weeks for the longest model, and 4 backtest weeks before them
 CACHE_S = 900.0
 CACHE_SIZE = 256
-CALLBACK_MINUTES = 15  # the finest interval: windows of any length are summed from it
+CALLBACK_MINUTES = 30  # windows of any length take their share of each interval
 
 
 @dataclass(frozen=True, slots=True)

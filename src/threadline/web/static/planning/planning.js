@@ -44,6 +44,7 @@ document.addEventListener("alpine:init", () => {
       patience: 300,
       plan: null,
       loading: false,
+      asked: 0,
       day: "",
       roster: {},
       dirty: {},
@@ -98,8 +99,11 @@ document.addEventListener("alpine:init", () => {
         const params = new URLSearchParams({
           week: this.week, shrinkage: String(this.shrinkagePct / 100), patience_s: String(this.patience),
         });
+        const asked = ++this.asked; // an answer to an older question is dropped
         try {
-          this.plan = await T.api("GET", `/api/v1/planning/queues/${encodeURIComponent(this.queueId)}/week?${params}`);
+          const plan = await T.api("GET", `/api/v1/planning/queues/${encodeURIComponent(this.queueId)}/week?${params}`);
+          if (asked !== this.asked) return;
+          this.plan = plan;
           const days = this.days;
           const today = isoDate(new Date());
           if (!days.some((d) => d.iso === this.day)) {
@@ -107,9 +111,9 @@ document.addEventListener("alpine:init", () => {
           }
           this.$nextTick(() => this.draw());
         } catch (err) {
-          this.fieldErrors(err);
+          if (asked === this.asked) this.fieldErrors(err);
         } finally {
-          this.loading = false;
+          if (asked === this.asked) this.loading = false;
         }
       },
 

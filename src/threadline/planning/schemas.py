@@ -75,7 +75,7 @@ class SimulationIn(BaseModel):
 
 
 class SimulationFigures(BaseModel):
-    """One run's outcome, in a supervisor's words (see docs/planning.md)."""
+    """One run's outcome, in a supervisor's words (docs/planning.md)."""
 
     contacts: int
     answered: int

@@ -64,6 +64,10 @@ from threadline.i18n import language
 from threadline.logging import configure_logging
 from threadline.orgs.http import router as audit_router
 from threadline.orgs.http import settings_router as org_settings_router
+from threadline.planning.forecasts import QueueForecasts
+from threadline.planning.http import router as planning_router
+from threadline.planning.pages import router as planning_pages_router
+from threadline.planning.simulations import runs_of
 from threadline.privacy.http import org_router as privacy_org_router
 from threadline.privacy.http import router as privacy_router
 from threadline.privacy.retention import RETENTION_SWEEP, on_sweep
@@ -188,6 +192,7 @@ def build_context(settings: Settings) -> Context:
     register_analytics(ctx)
     register_reasons(ctx)
     register_supervision(ctx.handlers)
+    ctx.forecasts = QueueForecasts(ctx)
     return ctx
 
 
@@ -219,6 +224,7 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     finally:
         await email_inbound.stop()
         await ctx.desktops.stop()
+        await runs_of(ctx).stop()
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
@@ -301,6 +307,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents_app_router,
         intents_router,
         intents_pages_router,
+        planning_router,
+        planning_pages_router,
         surveys_router,
         surveys_widget_router,
         survey_pages_router,

@@ -7,7 +7,9 @@ it is created, and only there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from threadline.config import Settings
@@ -110,6 +112,18 @@ class Surveys(Protocol):
         ...
 
 
+class ContactForecasts(Protocol):
+    """The contacts forecast per queue (planning/forecasts.py), as the callback booking
+    windows see it."""
+
+    async def expected(
+        self, org_id: str, queue_id: str, windows: Sequence[tuple[datetime, datetime]]
+    ) -> list[float] | None:
+        """Contacts forecast in each [start, end) window (UTC); None when the queue has too
+        little history for a tested forecast."""
+        ...
+
+
 @dataclass(eq=False)
 class Context:
     settings: Settings
@@ -129,6 +143,7 @@ class Context:
     bot: Bot | None = field(init=False, default=None)
     voice_flows: VoiceFlows | None = field(init=False, default=None)
     surveys: Surveys | None = field(init=False, default=None)
+    forecasts: ContactForecasts | None = field(init=False, default=None)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)

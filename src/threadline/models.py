@@ -18,6 +18,7 @@ def import_models() -> None:
     from threadline.customers import models as _customers  # noqa: F401
     from threadline.events import models as _events  # noqa: F401
     from threadline.orgs import models as _orgs  # noqa: F401
+    from threadline.planning import models as _planning  # noqa: F401
     from threadline.reasons import models as _reasons  # noqa: F401
     from threadline.routing import models as _routing  # noqa: F401
     from threadline.selfservice.bot import models as _bot  # noqa: F401

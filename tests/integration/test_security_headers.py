@@ -74,9 +74,13 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             page = (await anonymous.get(url)).text
             assert "cdn" not in page.lower() and "https://" not in page
     for email, pages in (
-        ("nikos@example.com", ["/desktop", "/supervisor", "/supervisor/incidents", "/reports"]),
+        (
+            "nikos@example.com",
+            ["/desktop", "/supervisor", "/supervisor/incidents", "/reports", "/planning"],
+        ),
         ("admin@example.com", ["/admin/channels", "/supervisor/incidents", "/admin/reasons"]),
-        ("rui@example.com", ["/admin/channels", "/supervisor/incidents", "/reports"]),  # 403
+        # 403 for an agent:
+        ("rui@example.com", ["/admin/channels", "/supervisor/incidents", "/reports", "/planning"]),
     ):
         agent = await login(server, email)
         for path in pages:

@@ -52,27 +52,38 @@ async def queue_history(
                 ).all()
                 known = ", ".join(repr(n) for n in names) or "none"
                 raise HistoryError(f"no queue {queue_name!r} in {org.slug!r} (queues: {known})")
-            zone_name = str(queue.business_hours.get("timezone") or org.timezone or "UTC")
-            try:
-                zone = ZoneInfo(zone_name)
-            except (ZoneInfoNotFoundError, ValueError):
-                zone, zone_name = ZoneInfo("UTC"), "UTC"
-            counts: dict[datetime, int] = {}
-            handled: dict[datetime, tuple[float, int]] = {}
-            rows = await session.stream(
-                select(Contact.enqueued_at, Contact.accepted_at, Contact.ended_at)
-                .where(Contact.org_id == org.id, Contact.queue_id == queue.id)
-                .execution_options(yield_per=5000)
-            )
-            async for enqueued, accepted, ended in rows:
-                bucket = _floor(enqueued, zone, minutes)
-                counts[bucket] = counts.get(bucket, 0) + 1
-                if accepted is not None and ended is not None and ended >= accepted:
-                    total, n = handled.get(bucket, (0.0, 0))
-                    handled[bucket] = (total + (ended - accepted).total_seconds(), n + 1)
+            return await read_queue_history(session, org, queue, minutes=minutes, now=now)
+
+
+async def read_queue_history(
+    session: AsyncSession,
+    org: Organization,
+    queue: Queue,
+    *,
+    minutes: int,
+    now: datetime,
+    since: datetime | None = None,
+) -> QueueHistory:
+    """The history of `queue` (of `org`) with the caller's session, from its first contact
+    (or from `since`) to the interval in progress at `now`; HistoryError when empty."""
+    zone, zone_name = queue_zone(org, queue)
+    counts: dict[datetime, int] = {}
+    handled: dict[datetime, tuple[float, int]] = {}
+    query = select(Contact.enqueued_at, Contact.accepted_at, Contact.ended_at).where(
+        Contact.org_id == org.id, Contact.queue_id == queue.id, Contact.enqueued_at < now
+    )
+    if since is not None:
+        query = query.where(Contact.enqueued_at >= since)
+    rows = await session.stream(query.execution_options(yield_per=5000))
+    async for enqueued, accepted, ended in rows:
+        bucket = _floor(enqueued, zone, minutes)
+        counts[bucket] = counts.get(bucket, 0) + 1
+        if accepted is not None and ended is not None and ended >= accepted:
+            total, n = handled.get(bucket, (0.0, 0))
+            handled[bucket] = (total + (ended - accepted).total_seconds(), n + 1)
     step = timedelta(minutes=minutes)
     if not counts:
-        raise HistoryError(f"queue {queue_name!r} has no contacts yet")
+        raise HistoryError(f"queue {queue.name!r} has no contacts yet")
     end = _floor(now, zone, minutes)  # the interval in progress is not complete: left out
     observations = []
     for start in _intervals(min(counts), end, step, zone):
@@ -82,8 +93,18 @@ async def queue_history(
         total, n = handled.get(start, (0.0, 0))
         observations.append(Observation(start, float(arrived), total / n if n else None))
     if not observations:
-        raise HistoryError(f"queue {queue_name!r} has no complete interval yet")
+        raise HistoryError(f"queue {queue.name!r} has no complete interval yet")
     return QueueHistory(org.slug, queue.name, zone_name, observations, end)
+
+
+def queue_zone(org: Organization, queue: Queue) -> tuple[ZoneInfo, str]:
+    """The queue's local time zone: its business hours', else its organisation's (UTC when
+    neither names a known zone)."""
+    zone_name = str(queue.business_hours.get("timezone") or org.timezone or "UTC")
+    try:
+        return ZoneInfo(zone_name), zone_name
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC"), "UTC"
 
 
 async def _organisation(session: AsyncSession, slug: str | None) -> Organization:

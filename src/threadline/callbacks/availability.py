@@ -1,5 +1,7 @@
 """Booked windows: those the staffing plan has room for, given the contacts forecast in
-each (the same window of past weeks) and the callbacks already booked in it."""
+each and the callbacks already booked in it. The forecast is the queue's own (its model
+chosen by backtest, ``Context.forecasts``); a queue with too little history for one, or a
+context without forecasts, falls back to the mean of the same window over past weeks."""
 
 from __future__ import annotations
 
@@ -19,7 +21,22 @@ from threadline.routing.models import Contact, Queue
 FORECAST_WEEKS = 4
 
 
-async def _forecast(
+async def _forecasts(
+    ctx: Context, session: AsyncSession, queue: Queue, candidates: list[Window]
+) -> dict[datetime, float]:
+    """Contacts expected in each candidate window, by its start."""
+    spans = [(w.start, w.end) for w in candidates]
+    expected = (
+        None
+        if ctx.forecasts is None
+        else await ctx.forecasts.expected(queue.org_id, queue.id, spans)
+    )
+    if expected is None:
+        return {w.start: await _mean_of_past_weeks(session, queue.id, w) for w in candidates}
+    return {w.start: n for w, n in zip(candidates, expected, strict=True)}
+
+
+async def _mean_of_past_weeks(
     session: AsyncSession, queue_id: str, window: Window, weeks: int = FORECAST_WEEKS
 ) -> float:
     """Contacts expected in the window: the mean over the same window of past weeks."""
@@ -66,7 +83,7 @@ async def _offerable(
     candidates = windows(policy, now, queue.business_hours or None)
     if not candidates:
         return []
-    forecasts = {w.start: await _forecast(session, queue.id, w) for w in candidates}
+    forecasts = await _forecasts(ctx, session, queue, candidates)
     booked = await _booked_counts(session, queue.id, candidates[0].start)
     return offerable(
         candidates,

@@ -1,0 +1,1 @@
+"""Staffing plan: forecast against actual, agents required against planned, simulations."""

@@ -213,8 +213,9 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await ctx.bus.start()
         with across_orgs():  # every organisation's engines
             await ctx.routing.start()
-        await asyncio.to_thread(language.load)  # py3langid's model, before the first message
+        # due timers first: after a crash the backlog starts firing while the rest starts
         await ctx.timers.start()
+        await asyncio.to_thread(language.load)  # py3langid's model, before the first message
         await ctx.consumers.start()
         ticker = asyncio.create_task(_tick_forever(ctx), name="routing-tick")
         ctx.desktops.start()

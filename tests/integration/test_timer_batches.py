@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select, text
 
 from tests.conftest import World, eventually, make_world
+from threadline.config import Settings
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.orgs.models import AuditEntry
@@ -219,3 +224,74 @@ async def test_the_worker_wakes_when_the_next_timer_is_due_not_at_its_poll(ctx: 
 
 async def _async(value: float | None) -> float | None:
     return value
+
+
+# A node in its own process: it claims the due timers of kind t_kill9, writes the first
+# one's effect (flushed, not committed), touches the marker file and hangs there.
+_DYING_NODE = """
+import asyncio, sys
+from pathlib import Path
+from threadline.app import build_context
+from threadline.config import Settings
+from threadline.db import across_orgs
+from threadline.orgs.models import AuditEntry
+from threadline.workers.timers import TimerWorker
+
+async def main(url: str, marker: str) -> None:
+    ctx = build_context(Settings(database_url=url, secret_key="x" * 40, _env_file=None))
+    worker = TimerWorker(ctx, poll_s=30)
+
+    async def hang(uow, timer):
+        uow.session.add(AuditEntry(org_id=timer.org_id, action="t.kill9", target=timer.ref_id))
+        await uow.session.flush()
+        Path(marker).touch()
+        await asyncio.Event().wait()
+
+    worker.register("t_kill9", hang)
+    with across_orgs():
+        await worker.fire_due()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_a_node_killed_with_sigkill_mid_batch_loses_its_claim_to_the_next(
+    ctx: Context, settings: Settings, tmp_path: Path
+) -> None:
+    """kill -9 of a real process holding a claimed batch: its uncommitted firing vanishes
+    with its connection (PostgreSQL) or its write lock (SQLite), and another node fires
+    every timer of the batch exactly once; while it lived, the batch was not another's."""
+    world = await make_world(ctx)
+    refs = [f"k{i}" for i in range(50)]
+    await _schedule(ctx, world.org_id, "t_kill9", refs, -1)
+    survivor = timers.TimerWorker(ctx, poll_s=30)
+    survivor.register("t_kill9", lambda uow, timer: _add(uow, _effect(world, "t.kill9", timer)))
+    marker = tmp_path / "claimed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _DYING_NODE, settings.database_url, str(marker), env=env
+    )
+    try:
+        await eventually(lambda: _async(marker.exists() or None), timeout=120)
+        if ctx.db.dialect != "sqlite":  # held by the live node: skipped, not waited for
+            assert await survivor.fire_due() == 0
+    finally:
+        node.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(node.wait(), 30)
+    assert node.returncode == -signal.SIGKILL
+    total = 0
+
+    async def all_fired() -> bool:
+        nonlocal total
+        total += await survivor.fire_due()
+        return total >= len(refs)
+
+    await eventually(all_fired, timeout=30)
+    assert total == len(refs)
+    assert await _effects(ctx, "t.kill9") == Counter(refs)
+    assert all(t.fired_at is not None and t.attempts == 1 for t in await _timers(ctx, "t_kill9"))
+    assert await survivor.fire_due() == 0
+
+
+async def _add(uow: UnitOfWork, row: AuditEntry) -> None:
+    uow.session.add(row)

@@ -24,15 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
-from scipy.optimize import minimize_scalar  # type: ignore[import-untyped]
-from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
-from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
-from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+
+# scikit-learn and SciPy are imported where they are used: importing them is a third of a
+# server's start-up, which a restarted node spends before its first due timer fires; a
+# model's load (off the event loop) imports them before anything classifies
+if TYPE_CHECKING:
+    from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
 
 FORMAT = "threadline-intents/1"
 EMBEDDINGS = ("use", "none")
@@ -147,6 +148,8 @@ class _Ngrams:
     def fit(
         cls, analyzer: str, ngram_range: tuple[int, int], min_df: int, texts: Sequence[str]
     ) -> _Ngrams:
+        from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
+
         counter = CountVectorizer(
             analyzer=analyzer,
             ngram_range=ngram_range,
@@ -164,6 +167,9 @@ class _Ngrams:
         return cls(analyzer, ngram_range, terms, idf)
 
     def transform(self, texts: Sequence[str]) -> Any:
+        from scipy import sparse  # type: ignore[import-untyped]
+        from sklearn.feature_extraction.text import CountVectorizer
+
         if self._counter is None:
             self._counter = CountVectorizer(
                 analyzer=self.analyzer,
@@ -199,6 +205,8 @@ def fit_temperature(scores: npt.NDArray[np.float64], truth: npt.NDArray[np.int64
     model is right more often than (n + 1) / (n + 2) of the time. Without it an easy set the
     model separates perfectly drives the temperature to zero, and every guess, gibberish
     included, comes out 100 % sure."""
+    from scipy.optimize import minimize_scalar  # type: ignore[import-untyped]
+
     n, k = scores.shape
     right = (n + 1) / (n + 2)
     targets = np.full((n, k), (1 - right) / max(k - 1, 1))
@@ -311,6 +319,10 @@ class IntentModel:
 
     @classmethod
     def load(cls, directory: Path) -> IntentModel:
+        # what classifying needs, imported here (callers load off the event loop)
+        from scipy import sparse  # noqa: F401
+        from sklearn.feature_extraction import text  # type: ignore[import-untyped]  # noqa: F401
+
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             vocabulary = json.loads((directory / VOCABULARY).read_text(encoding="utf-8"))
@@ -364,6 +376,8 @@ def _features(
     settings: Settings,
     embedded: Matrix | None = None,
 ) -> Any:
+    from scipy import sparse
+
     clean = [normalise(t) for t in texts]
     blocks = [word.transform(clean), char.transform(clean)]
     if embedder is not None:
@@ -373,6 +387,8 @@ def _features(
 
 
 def _fit_svm(features: Any, labels: npt.NDArray[np.int64], c: float) -> LinearSVC:
+    from sklearn.svm import LinearSVC
+
     # Crammer-Singer would be one joint problem; one-vs-rest is as accurate here and 3x faster.
     return LinearSVC(C=c, dual="auto", max_iter=5000).fit(features, labels)
 
@@ -438,6 +454,8 @@ def _calibration_split(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """A stratified held-out part for the temperature; a class with a single example always
     stays in the part trained on (it cannot be in both, and the model must know it)."""
+    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+
     counts = Counter(labels.tolist())
     idx = np.arange(len(labels), dtype=np.int64)
     splittable = np.array([i for i in idx if counts[int(labels[i])] >= 2], dtype=np.int64)

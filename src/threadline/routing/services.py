@@ -10,12 +10,14 @@ one asyncio lock, so the engine never holds a slot the database does not know ab
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
@@ -86,23 +88,44 @@ def _offer_closed(offer: Offer, thread_id: str | None = None) -> OfferClosed:
     )
 
 
-# What a waiting contact's ContactSpec is made of, read in one join at start-up.
+def _as_text(column: Any) -> Any:
+    """A JSON list column read as its text, under its own name (see ``_JsonSets``)."""
+    return cast(column, Text).label(column.key)
+
+
+# What a waiting contact's ContactSpec is made of, read in one join at start-up. The JSON
+# lists come as text: tens of thousands of waiting contacts share a few skill sets and
+# mostly exclude nobody, and decoding each row's JSON was most of the read.
 _SPEC_COLUMNS = (
     Contact.id,
     Contact.org_id,
     Contact.queue_id,
     Contact.channel,
-    Contact.required_skills,
+    _as_text(Contact.required_skills),
     Contact.language,
     Contact.priority,
     Contact.enqueued_at,
     Contact.min_tier,
-    Contact.excluded_agents,
+    _as_text(Contact.excluded_agents),
     Queue.overflow_after_s,
-    Queue.overflow_skills,
+    _as_text(Queue.overflow_skills),
     Customer.last_agent_id,
     Customer.last_served_at,
 )
+
+
+class _JsonSets:
+    """JSON list texts as frozensets, each distinct text decoded once; SQL NULL and JSON
+    null are None."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str | None, frozenset[str] | None] = {None: None}
+
+    def __call__(self, raw: str | None) -> frozenset[str] | None:
+        if raw not in self._seen:
+            value = json.loads(raw)  # type: ignore[arg-type]  # None is seen already
+            self._seen[raw] = None if value is None else frozenset(value)
+        return self._seen[raw]
 
 
 def agent_spec(agent: Agent) -> AgentSpec:
@@ -153,8 +176,9 @@ class RoutingService:
                     .outerjoin(Customer, Customer.id == Contact.customer_id)
                     .where(Contact.status == "queued")
                 )
+                sets = _JsonSets()
                 for row in rows:
-                    self.router(row.org_id).add_contact(self._spec_of_row(row))
+                    self.router(row.org_id).add_contact(self._spec_of_row(row, sets))
         await self._match_all()
 
     async def _loads(self, session: Any) -> dict[str, Counter[str]]:
@@ -182,19 +206,29 @@ class RoutingService:
             customer.last_served_at if customer else None,
         )
 
-    def _spec_of_row(self, row: Any) -> ContactSpec:
-        """The spec of a row of ``_SPEC_COLUMNS`` (the contact's columns by their names)."""
+    def _spec_of_row(self, row: Any, sets: _JsonSets) -> ContactSpec:
+        """The spec of a row of ``_SPEC_COLUMNS`` (the contact's columns by their names, its
+        JSON lists as text)."""
         return self._contact_spec(
-            row, row.overflow_after_s, row.overflow_skills, row.last_agent_id, row.last_served_at
+            row,
+            row.overflow_after_s,
+            sets(row.overflow_skills),
+            row.last_agent_id,
+            row.last_served_at,
+            required_skills=sets(row.required_skills),
+            excluded_agents=sets(row.excluded_agents),
         )
 
     def _contact_spec(
         self,
         contact: Any,  # a Contact or a row with the same attribute names
         overflow_after_s: int | None,
-        overflow_skills: list[str] | None,
+        overflow_skills: Iterable[str] | None,
         last_agent_id: str | None,
         last_served_at: datetime | None,
+        *,
+        required_skills: Iterable[str] | None = None,  # else the contact's
+        excluded_agents: Iterable[str] | None = None,  # else the contact's
     ) -> ContactSpec:
         sticky_until = None
         if last_agent_id and last_served_at:
@@ -206,14 +240,18 @@ class RoutingService:
             id=contact.id,
             queue_id=contact.queue_id,
             channel=contact.channel,
-            required_skills=frozenset(contact.required_skills),
+            required_skills=frozenset(
+                contact.required_skills if required_skills is None else required_skills
+            ),
             language=contact.language,
             priority=contact.priority,
             enqueued_at=_ts(contact.enqueued_at),
             min_tier=contact.min_tier,
             last_agent_id=last_agent_id,
             sticky_until=sticky_until,
-            excluded_agents=frozenset(contact.excluded_agents),
+            excluded_agents=frozenset(
+                contact.excluded_agents if excluded_agents is None else excluded_agents
+            ),
             overflow_at=overflow_at,
             overflow_skills=frozenset(overflow_skills or ()) if overflow_at else None,
         )

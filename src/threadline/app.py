@@ -59,6 +59,8 @@ from threadline.events.domain import CustomerErased, ThreadsPurged
 from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
+from threadline.inbox.http import router as inbox_router
+from threadline.inbox.services import register as register_inbox
 from threadline.logging import configure_logging
 from threadline.orgs.http import router as audit_router
 from threadline.privacy.http import org_router as privacy_org_router
@@ -181,6 +183,7 @@ def build_context(settings: Settings) -> Context:
     ctx.surveys = register_surveys(ctx)
     register_analytics(ctx)
     register_reasons(ctx)
+    register_inbox(ctx, ctx.handlers)
     return ctx
 
 
@@ -262,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_org_router,
         audit_router,
         threads_router,
+        inbox_router,
         routing_router,
         callbacks_router,
         chat_router,

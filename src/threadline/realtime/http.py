@@ -2,9 +2,10 @@
 
 Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
-`delivery`, `delivery.failed`), limited to what this agent may see: their own offers, the
-threads they watch or are assigned, every queue and presence change of their organisation,
-and, for supervisors, every failed delivery.
+`delivery`, `delivery.failed`, `thread.changed`), limited to what this agent may see: their
+own offers, the threads they watch or are assigned, every queue and presence change and
+every thread's inbox row moving in their organisation, and, for supervisors, every failed
+delivery.
 Authentication: the session cookie (pages of this origin), else an API token in the first
 frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new
@@ -38,6 +39,7 @@ from threadline.events.domain import (
     QueueChanged,
     ReceiptMoved,
     SessionEnded,
+    ThreadChanged,
     TimelineEntryAdded,
     Typing,
 )
@@ -59,8 +61,9 @@ SHOWN = (
     DeliveryUpdated,
     DeliveryFailed,
     SessionEnded,
+    ThreadChanged,
 )
-ORG_WIDE = (QueueChanged, PresenceChanged)
+ORG_WIDE = (QueueChanged, PresenceChanged, ThreadChanged)
 SUPERVISOR_WIDE = (DeliveryFailed,)
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
 

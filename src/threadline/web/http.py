@@ -51,8 +51,9 @@ async def desktop(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
     strings = page_catalogue("desktop", language)
+    inbox = page_catalogue("inbox", language)
     return templates.TemplateResponse(
-        request, "desktop.html", {"me": principal, "t": strings, "lang": language}
+        request, "desktop.html", {"me": principal, "t": strings, "ti": inbox, "lang": language}
     )
 
 

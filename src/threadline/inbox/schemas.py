@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from threadline.boundary import JsonInt
 
@@ -16,7 +23,7 @@ COLOUR = r"^#[0-9a-fA-F]{6}$"
 
 
 class LabelIn(BaseModel):
-    name: str = Field(min_length=1, max_length=60)
+    name: str = Field(min_length=1, max_length=60, pattern=r"\S")
     colour: str = Field(default="#6b7280", pattern=COLOUR, description="#rrggbb")
 
 
@@ -88,14 +95,16 @@ class SearchOut(BaseModel):
 
 class CannedIn(BaseModel):
     shortcut: str = Field(pattern=SHORTCUT, description="typed after / in the composer")
-    title: str = Field(min_length=1, max_length=120)
+    title: str = Field(min_length=1, max_length=120, pattern=r"\S")
     body: str = Field(
         min_length=1,
         max_length=5000,
         description="may name {customer.name}, {customer.first_name}, {customer.email}, "
         "{customer.phone}, {agent.name}, {agent.first_name}",
     )
-    personal: bool = Field(default=False, description="only mine (else the organisation's)")
+    personal: bool = Field(
+        default=False, strict=True, description="only mine (else the organisation's)"
+    )
 
 
 class CannedOut(BaseModel):
@@ -114,7 +123,7 @@ class Rendered(BaseModel):
 
 
 class MacroIn(BaseModel):
-    name: str = Field(min_length=1, max_length=80)
+    name: str = Field(min_length=1, max_length=80, pattern=r"\S")
     reply: str | None = Field(default=None, min_length=1, max_length=5000)
     label_ids: list[str] = Field(default_factory=list, max_length=20)
     then: Literal["resolve", "snooze"] | None = None
@@ -147,12 +156,21 @@ class MacroOut(BaseModel):
 Preset = Literal["1h", "3h", "tomorrow", "next_week"]
 
 
+def _iso_text(value: Any) -> Any:
+    """A time is ISO 8601 text: a number is not taken for a Unix time."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("give the time as ISO 8601 text with its offset")
+    return value
+
+
 class SnoozeIn(BaseModel):
     """Until when: a preset (in the agent's time zone: tomorrow and next week mean 09:00),
     an instant with its offset, or a wall-clock time in the agent's time zone."""
 
     preset: Preset | None = None
-    until: datetime | None = Field(default=None, description="ISO 8601 with an offset")
+    until: Annotated[AwareDatetime | None, BeforeValidator(_iso_text)] = Field(
+        default=None, description="ISO 8601 with an offset"
+    )
     local: str | None = Field(
         default=None,
         pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$",
@@ -163,8 +181,11 @@ class SnoozeIn(BaseModel):
     def _one(self) -> SnoozeIn:
         if sum(x is not None for x in (self.preset, self.until, self.local)) != 1:
             raise ValueError("give exactly one of preset, until or local")
-        if self.until is not None and self.until.tzinfo is None:
-            raise ValueError("until needs a time zone offset")
+        if self.local is not None:
+            try:
+                datetime.fromisoformat(self.local)
+            except ValueError:
+                raise ValueError("local is not a date and time") from None
         return self
 
 

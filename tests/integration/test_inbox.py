@@ -329,6 +329,11 @@ async def test_canned_replies_macros_snooze_and_reopen(server: Running, world: W
         assert reopened.json()["status"] == "queued"
         again = await olga.post(f"/api/v1/threads/{first}/reopen", json={})
         assert again.status_code == 409
+
+        # a label deleted leaves the threads and the macros that named it
+        assert (await nikos.delete(f"/api/v1/labels/{label}")).status_code == 204
+        assert (await rui.get(f"/api/v1/threads/{first}/labels")).json() == []
+        assert (await rui.get("/api/v1/macros")).json()[0]["label_ids"] == []
     finally:
         for client in (rui, olga, nikos):
             await client.aclose()

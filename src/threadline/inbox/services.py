@@ -377,6 +377,11 @@ async def do_delete_label(ctx: Context, principal: Principal, label_id: str) -> 
     async with ctx.uow() as uow:
         label = await _label(uow.session, principal.org_id, label_id)
         await uow.session.execute(delete(ThreadLabel).where(ThreadLabel.label_id == label.id))
+        for macro in await uow.session.scalars(
+            select(Macro).where(Macro.org_id == principal.org_id)
+        ):  # a macro no longer adds it
+            if label.id in macro.label_ids:
+                macro.label_ids = [x for x in macro.label_ids if x != label.id]
         await uow.session.delete(label)
         audit(
             uow.session,

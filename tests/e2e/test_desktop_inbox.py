@@ -16,6 +16,8 @@ from threadline.threads.models import Thread, ThreadEvent
 
 pytestmark = pytest.mark.browser
 
+SCREENSHOT = "/tmp/desktop_inbox.png"  # noqa: S108 - a fixed path a person can open after the run
+
 
 async def _past_conversation(server: Running, world: World) -> str:
     """Elena's conversation of last month, resolved."""
@@ -131,6 +133,7 @@ async def test_search_canned_reply_and_macro(
     picker = page.get_by_test_id("canned-picker")
     await expect(picker).to_be_visible()
     await expect(picker.get_by_test_id("canned-option")).to_have_count(1)
+    await page.screenshot(path=SCREENSHOT)
     await draft.press("Enter")  # picks, does not send
     await expect(draft).to_have_value("Hi Marta, Rui here.")
     await expect(picker).to_be_hidden()

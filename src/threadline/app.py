@@ -61,6 +61,8 @@ from threadline.events.domain import CustomerErased, ThreadsPurged
 from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
+from threadline.inbox.http import router as inbox_router
+from threadline.inbox.services import register as register_inbox
 from threadline.logging import configure_logging
 from threadline.orgs.http import router as audit_router
 from threadline.orgs.http import settings_router as org_settings_router
@@ -193,6 +195,7 @@ def build_context(settings: Settings) -> Context:
     register_reasons(ctx)
     register_supervision(ctx.handlers)
     ctx.forecasts = QueueForecasts(ctx)
+    register_inbox(ctx, ctx.handlers)
     return ctx
 
 
@@ -279,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         threads_router,
         supervision_router,
+        inbox_router,
         routing_router,
         callbacks_router,
         chat_router,

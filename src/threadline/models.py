@@ -17,6 +17,7 @@ def import_models() -> None:
     from threadline.channels import models as _channels  # noqa: F401
     from threadline.customers import models as _customers  # noqa: F401
     from threadline.events import models as _events  # noqa: F401
+    from threadline.inbox import models as _inbox  # noqa: F401
     from threadline.orgs import models as _orgs  # noqa: F401
     from threadline.planning import models as _planning  # noqa: F401
     from threadline.reasons import models as _reasons  # noqa: F401

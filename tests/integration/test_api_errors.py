@@ -80,6 +80,16 @@ def assert_problem(response: httpx.Response, what: Any) -> None:
         assert isinstance(body.get("message"), str) and body["message"], (what, body)
 
 
+# valid bodies for the inbox's routes with ids (inbox/), so the unknown id is what fails
+INBOX_BODIES: dict[str, Any] = {
+    "/api/v1/labels/{label_id}": {"name": "VIP"},
+    "/api/v1/canned-replies/{canned_id}": {"shortcut": "hi", "title": "Hi", "body": "Hello"},
+    "/api/v1/macros/{macro_id}": {"name": "Done", "then": "resolve", "resolve_reason": "other"},
+    "/api/v1/threads/{thread_id}/snooze": {"preset": "1h"},
+    "/api/v1/threads/{thread_id}/reopen": {},
+}
+
+
 async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
     """Real ids for every path parameter, so that garbage reaches the services."""
     rui = await login(server, "rui@example.com")
@@ -116,6 +126,9 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "category_id": "no-such-category",
         "article_id": "no-such-article",
         "incident_id": "no-such-incident",
+        "label_id": "no-such-label",
+        "canned_id": "no-such-canned-reply",
+        "macro_id": "no-such-macro",
         "flow_id": "no-such-flow",
         "survey_id": "no-such-survey",
         "language": "pt",
@@ -227,6 +240,7 @@ async def test_unknown_ids_are_404(server: Running, world: World) -> None:
             body = {"phones": ["+15550000000"]}
         if path.endswith("/reschedule"):  # a valid body, so the unknown id is what fails
             body = {"window_start": "2030-01-07T09:00:00+00:00"}
+        body = INBOX_BODIES.get(path, body)
         for name in names:
             for unknown in (str(uuid.uuid4()), "x" * 2000, "%F0%9F%99%82", "%00"):
                 url = fill_path(path, {**ids, name: unknown})

@@ -1,6 +1,7 @@
 """The desktop stream through the indexed bus, end to end: who receives what.
 
-Organisation-wide news reaches every desktop of its organisation and no other; a thread's
+Organisation-wide news (a thread moving in the inbox too) reaches every desktop of its
+organisation and no other; a thread's
 entries reach the desktops watching it (of its organisation) from the watch frame to the
 unwatch frame; each desktop receives one frame per event. Every check ends with a sentinel
 event that every desktop of the organisation receives: what a desktop got before it is
@@ -109,6 +110,17 @@ async def test_who_receives_what(server: Running, world: World) -> None:
         await sentinel("away")  # the watch frames are handled before what follows
         await say("watched")
         got = await sentinel("available")
+        # every desktop of the organisation hears that the thread moved (its inbox), no other
+        moved = {
+            who: {f["thread_id"] for f in got[who] if f["type"] == "thread.changed"} for who in got
+        }
+        assert moved == {
+            "rui": {thread_id},
+            "olga": {thread_id},
+            "nikos": {thread_id},
+            "bea": set(),
+        }
+        got = {who: [f for f in got[who] if f["type"] != "thread.changed"] for who in got}
         timeline = [f for f in got["olga"] if f["type"] == "timeline"]
         assert [f["event"]["body"] for f in timeline] == ["watched"]
         assert got["bea"] == [] and got["rui"] == [] and got["nikos"] == []

@@ -169,6 +169,31 @@ class ReceiptMoved(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadChanged(DomainEvent):
+    """A thread's inbox row moved (a new entry, status, assignment, snooze): every desktop
+    of the organisation refreshes its inbox views (no content: the views are org-wide)."""
+
+    type: ClassVar[str] = "thread.changed"
+    durable: ClassVar[bool] = False
+    thread_id: str
+    status: str
+    assigned_agent_id: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadLabelled(DomainEvent):
+    """An agent added (`added`) or removed an organisation's label on a thread."""
+
+    type: ClassVar[str] = "thread.labelled"
+    thread_id: str
+    label_id: str
+    label: str
+    added: bool
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Typing(DomainEvent):
     """Someone (`who`: customer or agent) started or stopped typing in a thread."""
 

@@ -3,11 +3,11 @@
 Server -> client frames are bus events as they are (`offer.created`, `offer.closed`,
 `timeline`, `typing`, `receipt`, `agent.joined`, `agent.presence`, `queue.changed`,
 `delivery`, `delivery.failed`, `thread.whispered`, `thread.joined`, `thread.left`,
-`contact.taken_over`), limited to what
-this agent may see: their own offers, whispers and take-overs, the threads they watch or are
-assigned, every queue and presence change of their organisation, and, for supervisors, every
-failed delivery. A whisper (and its timeline entry) reaches only the agent it is for and
-supervisors, whoever else watches the thread.
+`contact.taken_over`, `thread.changed`), limited to what this agent may see: their own offers,
+whispers and take-overs, the threads they watch or are assigned, every queue and presence change
+and every thread's inbox row moving in their organisation, and, for supervisors, every failed
+delivery and contact reasons' spikes. A whisper (and its timeline entry) reaches only the agent it
+is for and supervisors, whoever else watches the thread.
 Authentication: the session cookie (pages of this origin), else an API token in the first
 frame, {"type": "auth", "token"} (see auth/sockets.py); a refusal closes with 4401, and
 so does the end of the session the socket was opened with (logout, deactivation, a new
@@ -45,6 +45,7 @@ from threadline.events.domain import (
     SessionEnded,
     SupervisorJoined,
     SupervisorLeft,
+    ThreadChanged,
     ThreadWhispered,
     TimelineEntryAdded,
     Typing,
@@ -72,8 +73,9 @@ SHOWN = (
     ContactTakenOver,
     SupervisorJoined,
     SupervisorLeft,
+    ThreadChanged,
 )
-ORG_WIDE = (QueueChanged, PresenceChanged)
+ORG_WIDE = (QueueChanged, PresenceChanged, ThreadChanged)
 # for supervisors: failed deliveries, and contact reasons' spikes (the dashboard flags them)
 SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)
 AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business

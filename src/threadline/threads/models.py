@@ -13,7 +13,13 @@ from threadline.db import Base, OrgOwned, new_id, utcnow
 
 class Thread(OrgOwned, Base):
     __tablename__ = "threads"
-    __table_args__ = (Index("ix_threads_org_status", "org_id", "status"),)
+    __table_args__ = (
+        Index("ix_threads_org_status", "org_id", "status"),
+        # the inbox's views, newest activity first (inbox/services.py)
+        Index("ix_threads_org_updated", "org_id", "updated_at"),
+        Index("ix_threads_org_agent_updated", "org_id", "assigned_agent_id", "updated_at"),
+        Index("ix_threads_org_queue_updated", "org_id", "queue_id", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
@@ -30,6 +36,11 @@ class Thread(OrgOwned, Base):
     agent_read_seq: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the inbox's filters: the queue of its latest contact, the channel it last came in on
+    queue_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    channel: Mapped[str | None] = mapped_column(String(16), default=None)
+    # snoozed by its agent until then (a timer or the customer's next message wakes it)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
     # when its content was removed (erasure, retention policy: threads/erasure.py)
     content_purged_at: Mapped[datetime | None] = mapped_column(default=None)
 

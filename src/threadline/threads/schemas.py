@@ -51,6 +51,11 @@ class ThreadOut(BaseModel):
     agent_read_seq: int
     created_at: datetime
     updated_at: datetime
+    queue_id: str | None = Field(default=None, description="the queue of its latest contact")
+    channel: str | None = Field(default=None, description="the channel it last came in on")
+    snoozed_until: datetime | None = Field(
+        default=None, description="set aside by its agent until then (the inbox)"
+    )
 
 
 class TemplateIn(BaseModel):

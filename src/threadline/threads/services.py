@@ -11,7 +11,12 @@ from threadline.auth.roles import Principal
 from threadline.context import Context
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid, NotAllowed, NotFound
-from threadline.events.domain import MessageSent, ReceiptMoved, TimelineEntryAdded
+from threadline.events.domain import (
+    MessageSent,
+    ReceiptMoved,
+    ThreadChanged,
+    TimelineEntryAdded,
+)
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.schemas import EventOut
 from threadline.web.media import media_store
@@ -66,7 +71,19 @@ def append_event(uow: UnitOfWork, thread: Thread, **fields: Any) -> ThreadEvent:
     )
     uow.session.add(event)
     uow.announce_later(lambda: timeline_event(thread.org_id, thread, event))
+    uow.announce_later(lambda: thread_changed(thread))
     return event
+
+
+def thread_changed(thread: Thread) -> ThreadChanged:
+    """The bus message telling the inboxes (inbox/) that this thread's row moved."""
+    return ThreadChanged(
+        org_id=thread.org_id,
+        thread_id=thread.id,
+        status=thread.status,
+        assigned_agent_id=thread.assigned_agent_id,
+        updated_at=thread.updated_at.isoformat(),
+    )
 
 
 def agent_event(

@@ -53,10 +53,11 @@ async def desktop(request: Request) -> Response:
     language = accepted_language(request.headers.get("accept-language"))
     strings = page_catalogue("desktop", language)
     supervision = page_catalogue("supervision", language)
+    inbox = page_catalogue("inbox", language)
     return templates.TemplateResponse(
         request,
         "desktop.html",
-        {"me": principal, "t": strings, "lang": language, "sv": supervision},
+        {"me": principal, "t": strings, "ti": inbox, "lang": language, "sv": supervision},
     )
 
 

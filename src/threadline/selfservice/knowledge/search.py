@@ -147,6 +147,7 @@ def search_index(dialect: str) -> SearchIndex:
 
 
 def described_by_models(name: str | None, type_: str, _parents: object) -> bool:
-    """Alembic's `include_name`: the search index is built by hand per database (above),
-    so comparing the models with the schema leaves it (and FTS5's own tables) out."""
-    return not (type_ == "table" and (name or "").startswith(TABLE))
+    """Alembic's `include_name`: the search indexes are built by hand per database (above,
+    and the inbox's: inbox/search.py), so comparing the models with the schema leaves them
+    (and FTS5's own tables) out."""
+    return not (type_ == "table" and (name or "").startswith((TABLE, "inbox_search")))

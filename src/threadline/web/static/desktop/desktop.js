@@ -578,7 +578,8 @@ document.addEventListener("alpine:init", () => {
         case "status":
           return e.body || e.kind.replace(/_/g, " ");
         default:
-          return `${e.kind.replace(/_/g, " ")}${who ? ` · ${who}` : ""}`;
+          return (window.TLInbox && window.TLInbox.eventText(e))
+            || `${e.kind.replace(/_/g, " ")}${who ? ` · ${who}` : ""}`;
       }
     },
 
@@ -728,6 +729,8 @@ document.addEventListener("alpine:init", () => {
 
     // ------------------------------------------------------------ frames from the stream
     onFrame(frame) {
+      // the inbox (inbox.js) follows the same stream
+      window.dispatchEvent(new CustomEvent("tl-frame", { detail: frame }));
       switch (frame.type) {
         case "offer.created":
           this.addOffer(frame.offer);

@@ -1,0 +1,2 @@
+"""The agent's inbox: views and counts over threads, search, labels, canned replies,
+macros, snooze and reopen."""

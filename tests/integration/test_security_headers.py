@@ -75,8 +75,8 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             assert "cdn" not in page.lower() and "https://" not in page
     for email, pages in (
         ("nikos@example.com", ["/desktop", "/supervisor", "/supervisor/incidents"]),
-        ("admin@example.com", ["/admin/channels", "/supervisor/incidents"]),
-        ("rui@example.com", ["/admin/channels", "/supervisor/incidents"]),  # 403 pages
+        ("admin@example.com", ["/admin/channels", "/admin/queues", "/supervisor/incidents"]),
+        ("rui@example.com", ["/admin/channels", "/admin/queues", "/supervisor/incidents"]),  # 403
     ):
         agent = await login(server, email)
         for path in pages:

@@ -114,6 +114,13 @@ async def admin_channels(request: Request) -> Response:
     )
 
 
+@router.get("/admin/queues", response_class=HTMLResponse)
+async def admin_queues(request: Request) -> Response:
+    """Admins list, add and edit queues: hours, holidays, overflow, callback policy (through
+    /api/v1/queues)."""
+    return await _admin_page(request, "admin_queues")
+
+
 @router.get("/admin/webhooks", response_class=HTMLResponse)
 async def admin_webhooks(request: Request) -> Response:
     """Admins subscribe URLs to events and follow deliveries (through /api/v1/webhooks)."""

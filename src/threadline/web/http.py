@@ -104,9 +104,11 @@ async def admin_channels(request: Request) -> Response:
     """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
     settings = get_ctx(request).settings
     smtp = settings.email_smtp_hostname or settings.email_smtp_host
+    language = accepted_language(request.headers.get("accept-language"))
     return await _admin_page(
         request,
         "admin_channels",
+        ivr_t=page_catalogue("admin_ivr", language),  # the voice number's IVR tree
         channels=ADMIN_CHANNELS,
         base_url=settings.base_url.rstrip("/"),
         webhooks=WEBHOOK_PATHS,

@@ -49,9 +49,9 @@ async def test_a_yearly_holiday_closes_the_widget_and_is_audited(
                 .order_by(AuditEntry.created_at)
             )
         )
-    assert [(e.action, e.data.get("fields")) for e in entries] == [
-        ("queue.create", None),  # the world's queue, made without an admin
-        ("queue.update", ["business_hours"]),
+    # the world's queue was seeded without an admin: only the admin's change is audited
+    assert [(e.action, e.actor_agent_id, e.data) for e in entries] == [
+        ("queue.update", world.agents["admin"].id, {"fields": ["business_hours"]})
     ]
     await admin.aclose()
 

@@ -857,20 +857,22 @@ async def _check_queue_name(uow: UnitOfWork, org_id: str, name: str, queue_id: s
 async def do_create_queue(
     ctx: Context, org_id: str, data: QueueIn, actor: str | None = None
 ) -> Queue:
-    """A new queue; `actor` (an admin's agent id) is named in the audit log."""
+    """A new queue; an admin's (`actor`) is audited, not one seeded by setup or the demo."""
     async with ctx.uow() as uow:
         await _check_queue_name(uow, org_id, data.name, None)
         queue = Queue(org_id=org_id, **data.model_dump())
         uow.session.add(queue)
-        await uow.session.flush()
-        audit(uow.session, org_id, actor, "queue.create", queue.id, name=queue.name)
+        if actor is not None:
+            await uow.session.flush()
+            audit(uow.session, org_id, actor, "queue.create", queue.id, name=queue.name)
     return queue
 
 
 async def do_update_queue(
     ctx: Context, org_id: str, queue_id: str, data: QueueIn, actor: str | None = None
 ) -> Queue:
-    """Replace a queue's settings; the audit entry names the fields that changed."""
+    """Replace a queue's settings; an admin's (`actor`) change is audited with the fields
+    that changed."""
     async with ctx.uow() as uow:
         queue = await uow.lock(Queue, queue_id)
         if queue is None or queue.org_id != org_id:
@@ -879,7 +881,7 @@ async def do_update_queue(
         changed = sorted(k for k, v in data.model_dump().items() if getattr(queue, k) != v)
         for name, value in data.model_dump().items():
             setattr(queue, name, value)
-        if changed:
+        if changed and actor is not None:
             audit(uow.session, org_id, actor, "queue.update", queue_id, fields=changed)
     return queue
 

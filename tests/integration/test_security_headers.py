@@ -78,9 +78,15 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             "nikos@example.com",
             ["/desktop", "/supervisor", "/supervisor/incidents", "/reports", "/planning"],
         ),
-        ("admin@example.com", ["/admin/channels", "/supervisor/incidents", "/admin/reasons"]),
+        (
+            "admin@example.com",
+            ["/admin/channels", "/admin/queues", "/supervisor/incidents", "/admin/reasons"],
+        ),
         # 403 for an agent:
-        ("rui@example.com", ["/admin/channels", "/supervisor/incidents", "/reports", "/planning"]),
+        (
+            "rui@example.com",
+            ["/admin/channels", "/admin/queues", "/supervisor/incidents", "/reports", "/planning"],
+        ),
     ):
         agent = await login(server, email)
         for path in pages:

@@ -127,7 +127,7 @@ def parse_policy(raw: Any) -> CallbackPolicy:
     try:
         ZoneInfo(str(zone))
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidPolicy(f"unknown time zone {zone!r}") from None
+        raise InvalidPolicy(f"timezone: unknown time zone {zone!r}") from None
     plan_raw = raw.get("plan", {})
     if not isinstance(plan_raw, Mapping) or not set(plan_raw) <= set(DAYS):
         raise InvalidPolicy(f"plan must map days among {', '.join(DAYS)} to shifts")

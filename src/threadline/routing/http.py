@@ -27,7 +27,8 @@ async def queues(principal: AgentUser, ctx: Ctx) -> list[QueueOut]:
 
 @router.post("/queues", response_model=QueueOut, status_code=201)
 async def create_queue(body: QueueIn, principal: Admin, ctx: Ctx) -> QueueOut:
-    return QueueOut.model_validate(await do_create_queue(ctx, principal.org_id, body))
+    queue = await do_create_queue(ctx, principal.org_id, body, principal.agent_id)
+    return QueueOut.model_validate(queue)
 
 
 @router.get("/queues/stats", response_model=list[QueueStats])
@@ -42,7 +43,8 @@ async def one_queue(queue_id: str, principal: AgentUser, ctx: Ctx) -> QueueOut:
 
 @router.put("/queues/{queue_id}", response_model=QueueOut)
 async def update_queue(queue_id: str, body: QueueIn, principal: Admin, ctx: Ctx) -> QueueOut:
-    return QueueOut.model_validate(await do_update_queue(ctx, principal.org_id, queue_id, body))
+    queue = await do_update_queue(ctx, principal.org_id, queue_id, body, principal.agent_id)
+    return QueueOut.model_validate(queue)
 
 
 @router.get("/contacts", response_model=list[ContactOut])

@@ -23,8 +23,9 @@ class QueueIn(BaseModel):
     overflow_skills: list[str] | None = None
     business_hours: dict[str, Any] = Field(
         default_factory=dict,
-        description='{"timezone": "Europe/Lisbon", "days": {"mon": [["09:00", "18:00"]]}, '
-        '"closed_dates": ["2026-12-25"]}; empty means always open',
+        description='{"timezone": "Europe/Lisbon", "days": {"mon": [["09:00", "13:00"], '
+        '["14:00", "18:00"]]}, "closed_dates": ["2026-12-24"], "holidays": [{"date": '
+        '"2026-12-25", "label": "Christmas", "yearly": true}]}; empty means always open',
     )
 
     callback_policy: dict[str, Any] = Field(

@@ -43,6 +43,7 @@ from threadline.events.domain import (
     QueueChanged,
 )
 from threadline.events.handlers import Handlers
+from threadline.orgs.services import audit
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
 from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
@@ -939,22 +940,35 @@ async def _check_queue_name(uow: UnitOfWork, org_id: str, name: str, queue_id: s
         raise Conflict(f"a queue named {name!r} already exists")
 
 
-async def do_create_queue(ctx: Context, org_id: str, data: QueueIn) -> Queue:
+async def do_create_queue(
+    ctx: Context, org_id: str, data: QueueIn, actor: str | None = None
+) -> Queue:
+    """A new queue; an admin's (`actor`) is audited, not one seeded by setup or the demo."""
     async with ctx.uow() as uow:
         await _check_queue_name(uow, org_id, data.name, None)
         queue = Queue(org_id=org_id, **data.model_dump())
         uow.session.add(queue)
+        if actor is not None:
+            await uow.session.flush()
+            audit(uow.session, org_id, actor, "queue.create", queue.id, name=queue.name)
     return queue
 
 
-async def do_update_queue(ctx: Context, org_id: str, queue_id: str, data: QueueIn) -> Queue:
+async def do_update_queue(
+    ctx: Context, org_id: str, queue_id: str, data: QueueIn, actor: str | None = None
+) -> Queue:
+    """Replace a queue's settings; an admin's (`actor`) change is audited with the fields
+    that changed."""
     async with ctx.uow() as uow:
         queue = await uow.lock(Queue, queue_id)
         if queue is None or queue.org_id != org_id:
             raise NotFound("no such queue")
         await _check_queue_name(uow, org_id, data.name, queue_id)
+        changed = sorted(k for k, v in data.model_dump().items() if getattr(queue, k) != v)
         for name, value in data.model_dump().items():
             setattr(queue, name, value)
+        if changed and actor is not None:
+            audit(uow.session, org_id, actor, "queue.update", queue_id, fields=changed)
     return queue
 
 

@@ -116,9 +116,11 @@ async def admin_channels(request: Request) -> Response:
     """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
     settings = get_ctx(request).settings
     smtp = settings.email_smtp_hostname or settings.email_smtp_host
+    language = accepted_language(request.headers.get("accept-language"))
     return await _admin_page(
         request,
         "admin_channels",
+        ivr_t=page_catalogue("admin_ivr", language),  # the voice number's IVR tree
         channels=ADMIN_CHANNELS,
         base_url=settings.base_url.rstrip("/"),
         webhooks=WEBHOOK_PATHS,
@@ -128,6 +130,13 @@ async def admin_channels(request: Request) -> Response:
             "admin_widget", accepted_language(request.headers.get("accept-language"))
         ),
     )
+
+
+@router.get("/admin/queues", response_class=HTMLResponse)
+async def admin_queues(request: Request) -> Response:
+    """Admins list, add and edit queues: hours, holidays, overflow, callback policy (through
+    /api/v1/queues)."""
+    return await _admin_page(request, "admin_queues")
 
 
 @router.get("/admin/webhooks", response_class=HTMLResponse)

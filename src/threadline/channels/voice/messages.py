@@ -35,6 +35,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "The wait is more than {low} minutes.",
         "connecting": "Connecting you to an agent now.",
         "missed": "Sorry, the agent could not take your call. You keep your place in the queue.",
+        "closed": "Sorry, we are closed now. Please call again during our opening hours.",
         "no_queue": "Sorry, nobody can take your call now. Please call again later.",
         "goodbye": "Thank you for calling. Goodbye.",
         "outbound": "Hello, we are calling you back as you asked. "
@@ -61,6 +62,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "position_over": "É o número {position} na fila. A espera será de mais de {low} minutos.",
         "connecting": "Vamos passar a sua chamada a um assistente.",
         "missed": "Lamentamos, o assistente não conseguiu atender. Mantém o seu lugar na fila.",
+        "closed": "Lamentamos, estamos fechados neste momento. "
+        "Por favor, ligue novamente no nosso horário de funcionamento.",
         "no_queue": "Lamentamos, de momento ninguém pode atender a sua chamada. "
         "Por favor, ligue mais tarde.",
         "goodbye": "Obrigado pela sua chamada. Adeus.",
@@ -91,6 +94,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "connecting": "Le pasamos con un agente.",
         "missed": "Lo sentimos, el agente no ha podido atender su llamada. "
         "Conserva su lugar en la cola.",
+        "closed": "Lo sentimos, ahora estamos cerrados. "
+        "Por favor, vuelva a llamar en nuestro horario de atención.",
         "no_queue": "Lo sentimos, ahora nadie puede atender su llamada. "
         "Por favor, llame más tarde.",
         "goodbye": "Gracias por su llamada. Adiós.",
@@ -118,6 +123,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "position_over": "Ваш номер в очереди: {position}. Время ожидания: более {low} минут.",
         "connecting": "Соединяем вас с оператором.",
         "missed": "Извините, оператор не смог ответить. Ваше место в очереди сохранено.",
+        "closed": "Извините, сейчас мы закрыты. Пожалуйста, позвоните в часы работы.",
         "no_queue": "Извините, сейчас никто не может ответить на ваш звонок. "
         "Пожалуйста, перезвоните позже.",
         "goodbye": "Спасибо за звонок. До свидания.",
@@ -149,6 +155,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "connecting": "Σας συνδέουμε με έναν εκπρόσωπο.",
         "missed": "Λυπούμαστε, ο εκπρόσωπος δεν μπόρεσε να απαντήσει. "
         "Διατηρείτε τη θέση σας στην ουρά.",
+        "closed": "Λυπούμαστε, είμαστε κλειστά αυτή τη στιγμή. "
+        "Παρακαλούμε καλέστε ξανά στις ώρες λειτουργίας μας.",
         "no_queue": "Λυπούμαστε, κανείς δεν μπορεί να απαντήσει στην κλήση σας τώρα. "
         "Παρακαλούμε καλέστε αργότερα.",
         "goodbye": "Ευχαριστούμε για την κλήση σας. Αντίο.",

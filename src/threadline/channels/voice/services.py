@@ -38,6 +38,7 @@ from threadline.customers.models import Customer
 from threadline.customers.services import owner_of_address, resolve_identity
 from threadline.db import UnitOfWork, utcnow
 from threadline.errors import Invalid
+from threadline.routing import hours as business_hours
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import append_event, lock_thread, open_thread
@@ -47,6 +48,9 @@ from threadline.verification.models import ContinuationCode
 
 SERVED = ("assigned", "waiting_customer")  # thread statuses in which an agent has it
 RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
+# what _queue_call answers for a queue outside its business hours (routing/hours.py: the
+# weekly hours, closed dates and holidays) instead of a contact id: the caller is told
+QUEUE_CLOSED = "queue-closed"
 
 
 # ------------------------------------------------------------------ incoming call
@@ -349,6 +353,8 @@ async def do_voice_ivr(
         await _record(ctx, call, event, choice)
         return _menu_question(call, language, tries=tries + 1, sorry=True)
     contact_id = await _record(ctx, call, event, choice, option=option, queue_in=language)
+    if contact_id == QUEUE_CLOSED:
+        return twiml.say_and_hang_up(menu.text("closed", language.code), language.say)
     if contact_id is None:
         return twiml.say_and_hang_up(menu.text("no_queue", language.code), language.say)
     return await hold_turn(ctx, call, contact_id, language, turn=0)
@@ -366,7 +372,8 @@ async def _record(
 ) -> str | None:
     """Write the caller's choice on the timeline (internal); a chosen language becomes the
     customer's when they had none; `queue_in` (the caller's language) opens, once per call,
-    the contact in the chosen queue or the default one. Returns the contact's id."""
+    the contact in the chosen queue or the default one. Returns the contact's id
+    (QUEUE_CLOSED when that queue is closed now)."""
     endpoint = call.endpoint
     async with ctx.uow() as uow:
         # the caller, then their thread: the order inbound messages lock them in
@@ -451,6 +458,8 @@ async def _queue_call(
         queue = await session.get(Queue, call.endpoint.queue_id)
     if queue is None:
         return None
+    if not business_hours.is_open(queue.business_hours, utcnow()):
+        return QUEUE_CLOSED  # outside its hours, or a holiday: nobody to wait for
     if customer is not None and thread.status in SERVED and thread.assigned_agent_id:
         # the customer row is locked (by _record): routing reads it after commit
         customer.last_agent_id, customer.last_served_at = thread.assigned_agent_id, utcnow()

@@ -26,7 +26,8 @@ document.addEventListener("alpine:init", () => {
     voice: {
       key: "key_phone",
       secret: ["auth_token"],
-      fields: [...TWILIO, { path: "ivr", label: "ivr", type: "json", required: true }],
+      // the IVR menu, or the flow run as the IVR: a tree (static/admin_ivr/admin_ivr.js)
+      fields: [...TWILIO, { path: "ivr", label: "ivr", type: "ivr" }],
     },
     whatsapp: { key: "key_phone_number_id", secret: ["app_secret", "access_token"], fields: META },
     messenger: { key: "key_page_id", secret: ["app_secret", "access_token"], fields: META },
@@ -91,6 +92,8 @@ document.addEventListener("alpine:init", () => {
     notice: "",
     noticeKind: "info",
     copiedId: null,
+    ivrT: config.ivr_t || {}, // the IVR tree's strings
+    ivrErrorAt: "", // the settings path of the server's last error (the IVR tree shows it at its node)
 
     init() {
       this.load();
@@ -157,6 +160,7 @@ document.addEventListener("alpine:init", () => {
           const current = getPath(this.form.settings, f.path);
           if (f.writeOnly) values[f.path] = "";
           else if (f.type === "checkbox") values[f.path] = current === undefined ? !!f.initial : !!current;
+          else if (f.type === "ivr") values[f.path] = { ivr: getPath(this.form.settings, "ivr"), flow: getPath(this.form.settings, "bot.flow") || "" };
           else if (f.type === "json") values[f.path] = current === undefined ? "" : JSON.stringify(current, null, 2);
           else values[f.path] = current === undefined || current === null ? "" : String(current);
         }
@@ -173,6 +177,7 @@ document.addEventListener("alpine:init", () => {
     clearErrors() {
       this.fieldErrors = {};
       this.formError = "";
+      this.ivrErrorAt = "";
     },
 
     isRequired(f) {
@@ -204,6 +209,11 @@ document.addEventListener("alpine:init", () => {
         const raw = this.form.values[f.path];
         if (f.type === "checkbox") {
           setPath(settings, f.path, !!raw);
+          continue;
+        }
+        if (f.type === "ivr") { // {ivr, flow} from the IVR tree
+          setPath(settings, "ivr", raw && raw.ivr ? JSON.parse(JSON.stringify(raw.ivr)) : undefined);
+          setPath(settings, "bot", raw && raw.flow ? { flow: raw.flow } : undefined);
           continue;
         }
         const text = String(raw === undefined ? "" : raw).trim();
@@ -289,6 +299,7 @@ document.addEventListener("alpine:init", () => {
       if (err.status === 404) return this.setError("queue_id", err.message); // no such queue
       if (err.status === 409) return this.setError("key", err.message); // the key is taken
       const field = this.fieldOf(err.message);
+      if (field) this.ivrErrorAt = /^([^:\s]+):/.exec(err.message)[1];
       if (field) return this.setError(field, err.message.slice(err.message.indexOf(":") + 1).trim());
       this.formError = fmt(this.t.not_saved, { error: err.message });
       for (const e of (err.details && err.details.errors) || []) {
@@ -316,6 +327,7 @@ document.addEventListener("alpine:init", () => {
       const widget = this.widgetField(where);
       if (widget) return widget;
       if (["key", "name", "queue_id", "secret"].includes(where)) return where;
+      if (/^settings\.bot(\.|$)/.test(where) && this.spec.fields.some((f) => f.type === "ivr")) return "ivr";
       let path = where.replace(/^settings\./, "").replace(/\[\d+\].*$/, "");
       while (path) {
         if (this.spec.fields.some((f) => f.path === path)) return path;

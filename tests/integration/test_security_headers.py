@@ -75,6 +75,7 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             assert "cdn" not in page.lower() and "https://" not in page
     for email, pages in (
         ("nikos@example.com", ["/desktop", "/supervisor", "/supervisor/incidents"]),
+        ("rui@example.com", ["/customers/no-such-customer"]),
         ("admin@example.com", ["/admin/channels", "/supervisor/incidents"]),
         ("rui@example.com", ["/admin/channels", "/supervisor/incidents"]),  # 403 pages
     ):

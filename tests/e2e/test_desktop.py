@@ -124,6 +124,8 @@ async def test_agent_takes_a_chat_from_offer_to_resolution(
         )
         await expect(timeline).to_contain_text("Assigned to Rui")
         await expect(page.get_by_test_id("profile")).to_contain_text("Marta Silva")
+        profile_link = page.get_by_test_id("profile-link")  # the customer's full profile page
+        await expect(profile_link).to_have_attribute("href", re.compile(r"^/customers/[\w-]+$"))
         await expect(page.get_by_test_id("thread-item")).to_have_count(1)
 
         # The customer types; the agent sees it.

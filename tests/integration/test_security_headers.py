@@ -82,6 +82,7 @@ async def test_staff_pages_are_never_framed_and_run_no_inline_script(
             "admin@example.com",
             ["/admin/channels", "/admin/queues", "/supervisor/incidents", "/admin/reasons"],
         ),
+        ("rui@example.com", ["/customers/no-such-customer"]),
         # 403 for an agent:
         (
             "rui@example.com",

@@ -29,6 +29,9 @@ class CustomerOut(BaseModel):
     timezone: str | None
     attributes: dict[str, Any]
     created_at: datetime
+    erased_at: datetime | None = Field(
+        default=None, description="when the customer's personal data was erased, if it was"
+    )
     identities: list[IdentityOut] = Field(default_factory=list)
 
 

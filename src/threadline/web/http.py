@@ -164,6 +164,13 @@ async def admin_reasons(request: Request) -> Response:
     return await _admin_page(request, "admin_reasons", languages=list(REASON_LANGUAGES))
 
 
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+async def customer_profile(request: Request, customer_id: str) -> Response:
+    """Agents read and edit a customer's profile, see their previous conversations and merge
+    another record in; admins export or erase their data (through /api/v1/customers)."""
+    return await _staff_page(request, "customer_profile", "agent", customer_id=customer_id)
+
+
 @router.get("/supervisor/incidents", response_class=HTMLResponse)
 async def supervisor_incidents(request: Request) -> Response:
     """Supervisors declare, change and resolve incidents (outage mode) and mark affected

@@ -87,6 +87,8 @@ INBOX_BODIES: dict[str, Any] = {
     "/api/v1/macros/{macro_id}": {"name": "Done", "then": "resolve", "resolve_reason": "other"},
     "/api/v1/threads/{thread_id}/snooze": {"preset": "1h"},
     "/api/v1/threads/{thread_id}/reopen": {},
+    # a valid body, so the unknown id is what fails
+    "/api/v1/planning/queues/{queue_id}/simulations": {"day": "2030-01-07"},
 }
 
 
@@ -135,6 +137,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "slug": "no-such-article",
         "code": "no-such-reason",
         "team_id": "no-such-team",
+        "run_id": "no-such-simulation",
     }
 
 

@@ -75,9 +75,9 @@ async def week_plan(
     hour's forecast (made at the start of the week, or now for a week ahead), actual
     contacts once it has ended, and the agents required against those planned."""
     now = now or utcnow()
-    monday = check_week(week, now)
     async with ctx.db.sessions() as session:
-        org, queue = await queue_of(session, org_id, queue_id)
+        org, queue = await queue_of(session, org_id, queue_id)  # an unknown queue is 404 first
+        monday = check_week(week, now)
         zone, zone_name = queue_zone(org, queue)
         starts = staffing.week_intervals(monday, zone)
         week_end = starts[-1] + staffing.INTERVAL

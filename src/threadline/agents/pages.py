@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 from threadline.channel_kinds import CHANNELS
 from threadline.i18n.language import LANGUAGES
 from threadline.privacy.retention import MAX_DAYS, MIN_DAYS
-from threadline.web.http import _admin_page, templates
 from threadline.web.i18n import accepted_language, page_catalogue
+from threadline.web.pages import admin_page, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/admin/agents", response_class=HTMLResponse)
 async def admin_agents(request: Request) -> Response:
     """Admins add (or invite), edit, deactivate and reactivate agents, and keep teams."""
-    return await _admin_page(
+    return await admin_page(
         request, "admin_agents", channels=list(CHANNELS), languages=list(LANGUAGES)
     )
 
@@ -30,13 +30,13 @@ async def admin_agents(request: Request) -> Response:
 @router.get("/admin/tokens", response_class=HTMLResponse)
 async def admin_tokens(request: Request) -> Response:
     """Admins create (shown once), list and revoke their API tokens."""
-    return await _admin_page(request, "admin_tokens")
+    return await admin_page(request, "admin_tokens")
 
 
 @router.get("/admin/settings", response_class=HTMLResponse)
 async def admin_settings(request: Request) -> Response:
     """Admins set the organisation's time zone, phone region, languages and retention."""
-    return await _admin_page(
+    return await admin_page(
         request,
         "admin_settings",
         languages=list(LANGUAGES),

@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
-from threadline.auth.services import principal_from_session
+from threadline.auth.dependencies import get_ctx
 from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
-from threadline.errors import NotAuthenticated, NotFound
+from threadline.errors import NotFound
 from threadline.reasons.schemas import LANGUAGES as REASON_LANGUAGES
 from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGUAGES
 from threadline.web.i18n import accepted_language, page_catalogue
 from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
+from threadline.web.pages import admin_page, principal_or_none, staff_page, templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
-
-
-async def _principal_or_none(request: Request):  # type: ignore[no-untyped-def]
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    try:
-        return await principal_from_session(get_ctx(request), cookie)
-    except NotAuthenticated:
-        return None
 
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
-    principal = await _principal_or_none(request)
+    principal = await principal_or_none(request)
     return RedirectResponse("/desktop" if principal else "/login", status_code=303)
 
 
@@ -47,7 +34,7 @@ async def login_page(request: Request) -> Response:
 
 @router.get("/desktop", response_class=HTMLResponse)
 async def desktop(request: Request) -> Response:
-    principal = await _principal_or_none(request)
+    principal = await principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
@@ -63,7 +50,7 @@ async def desktop(request: Request) -> Response:
 
 @router.get("/supervisor", response_class=HTMLResponse)
 async def supervisor(request: Request) -> Response:
-    principal = await _principal_or_none(request)
+    principal = await principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if not principal.has("supervisor"):
@@ -87,37 +74,13 @@ async def supervisor(request: Request) -> Response:
     )
 
 
-async def _staff_page(
-    request: Request, page: str, role: str, *, strings_of: str | None = None, **config: Any
-) -> Response:
-    """A staff page, `page`.html with its strings (web/locales/`strings_of` or `page`/):
-    /login for nobody, 403 for someone below `role`; `config` (with who is signed in and the
-    strings) goes to the page's script."""
-    principal = await _principal_or_none(request)
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue(strings_of or page, language)
-    context = {"me": principal, "t": strings, "lang": language}
-    if not principal.has(role):
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
-    me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
-    config = {"me": me, "t": strings, **config}
-    return templates.TemplateResponse(request, f"{page}.html", {**context, "config": config})
-
-
-async def _admin_page(request: Request, page: str, **config: Any) -> Response:
-    """An admin page (see `_staff_page`): 403 for anyone but an admin."""
-    return await _staff_page(request, page, "admin", **config)
-
-
 @router.get("/admin/channels", response_class=HTMLResponse)
 async def admin_channels(request: Request) -> Response:
     """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
     settings = get_ctx(request).settings
     smtp = settings.email_smtp_hostname or settings.email_smtp_host
     language = accepted_language(request.headers.get("accept-language"))
-    return await _admin_page(
+    return await admin_page(
         request,
         "admin_channels",
         ivr_t=page_catalogue("admin_ivr", language),  # the voice number's IVR tree
@@ -136,46 +99,46 @@ async def admin_channels(request: Request) -> Response:
 async def admin_queues(request: Request) -> Response:
     """Admins list, add and edit queues: hours, holidays, overflow, callback policy (through
     /api/v1/queues)."""
-    return await _admin_page(request, "admin_queues")
+    return await admin_page(request, "admin_queues")
 
 
 @router.get("/admin/webhooks", response_class=HTMLResponse)
 async def admin_webhooks(request: Request) -> Response:
     """Admins subscribe URLs to events and follow deliveries (through /api/v1/webhooks)."""
-    return await _admin_page(request, "admin_webhooks")
+    return await admin_page(request, "admin_webhooks")
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)
 async def admin_audit(request: Request) -> Response:
     """Admins read the audit log, filtered and paged (through /api/v1/audit)."""
-    return await _admin_page(request, "admin_audit")
+    return await admin_page(request, "admin_audit")
 
 
 @router.get("/reports", response_class=HTMLResponse)
 async def reports_page(request: Request) -> Response:
     """Supervisors and admins read the KPIs of a period, grouped, as a chart and a table,
     and per agent; exported as CSV or Parquet (through /api/v1/reports)."""
-    return await _staff_page(request, "reports", "supervisor")
+    return await staff_page(request, "reports", "supervisor")
 
 
 @router.get("/admin/reasons", response_class=HTMLResponse)
 async def admin_reasons(request: Request) -> Response:
     """Admins edit the contact-reason taxonomy and follow its trends (/api/v1/reasons)."""
-    return await _admin_page(request, "admin_reasons", languages=list(REASON_LANGUAGES))
+    return await admin_page(request, "admin_reasons", languages=list(REASON_LANGUAGES))
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 async def customer_profile(request: Request, customer_id: str) -> Response:
     """Agents read and edit a customer's profile, see their previous conversations and merge
     another record in; admins export or erase their data (through /api/v1/customers)."""
-    return await _staff_page(request, "customer_profile", "agent", customer_id=customer_id)
+    return await staff_page(request, "customer_profile", "agent", customer_id=customer_id)
 
 
 @router.get("/supervisor/incidents", response_class=HTMLResponse)
 async def supervisor_incidents(request: Request) -> Response:
     """Supervisors declare, change and resolve incidents (outage mode) and mark affected
     customers (through /api/v1/incidents)."""
-    return await _staff_page(
+    return await staff_page(
         request,
         "supervisor_incidents",
         "supervisor",

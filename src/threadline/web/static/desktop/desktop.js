@@ -262,7 +262,7 @@ document.addEventListener("alpine:init", () => {
         this.removeOffer(offer.id);
         await this.loadThreads();
         await this.select(contact.thread_id);
-        this.$nextTick(() => this.$refs.draft && this.$refs.draft.focus());
+        this.$nextTick(() => { const box = this.draftBox(); if (box) box.focus(); });
       } catch (err) {
         this.removeOffer(offer.id);
         this.flash(`Could not accept: ${err.message}`, "error");
@@ -415,9 +415,15 @@ document.addEventListener("alpine:init", () => {
       this.loadSuggestions();
     },
 
+    /** The reply box. It sits inside the canned-replies picker's own component, whose
+     * x-refs this component's $refs cannot see: found by its id. */
+    draftBox() {
+      return document.getElementById("draft");
+    },
+
     /** Put "title: link" into the reply at the cursor (or in place of the selection). */
     insertLink(hit) {
-      const box = this.$refs.draft;
+      const box = this.draftBox();
       const text = `${hit.title}: ${hit.url}`;
       const start = box ? box.selectionStart : this.draft.length;
       const end = box ? box.selectionEnd : this.draft.length;

@@ -8,7 +8,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from threadline.agents.services import get_agent
 from threadline.auth.dependencies import get_ctx
+from threadline.auth.roles import Principal
 from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
 from threadline.errors import NotFound
 from threadline.reasons.schemas import LANGUAGES as REASON_LANGUAGES
@@ -19,6 +21,16 @@ from threadline.web.pages import admin_page, principal_or_none, staff_page, temp
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
+
+
+async def _profile_zone(request: Request, principal: Principal) -> str | None:
+    """The time zone the agent chose on their profile, for the page's times; None when they
+    kept the default (UTC), so the page uses the browser's zone instead."""
+    try:
+        agent = await get_agent(get_ctx(request), principal.org_id, principal.agent_id)
+    except NotFound:
+        return None
+    return agent.timezone if agent.timezone and agent.timezone != "UTC" else None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -44,7 +56,14 @@ async def desktop(request: Request) -> Response:
     return templates.TemplateResponse(
         request,
         "desktop.html",
-        {"me": principal, "t": strings, "ti": inbox, "lang": language, "sv": supervision},
+        {
+            "me": principal,
+            "t": strings,
+            "ti": inbox,
+            "lang": language,
+            "sv": supervision,
+            "tz": await _profile_zone(request, principal),
+        },
     )
 
 
@@ -70,6 +89,7 @@ async def supervisor(request: Request) -> Response:
             "lang": language,
             "wallboard": wallboard,
             "config": config,
+            "tz": await _profile_zone(request, principal),
         },
     )
 

@@ -4,6 +4,13 @@
 "use strict";
 
 (function () {
+  // The few messages built here, in the page's language when the page gives them
+  // (a <script type="application/json" id="common-strings"> from its catalogue).
+  const commonTag = document.getElementById("common-strings");
+  const COMMON = commonTag ? JSON.parse(commonTag.textContent || "{}") : {};
+  const say = (key, english, values) => String(COMMON[key] || english)
+    .replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? values[k] : m));
+
   class ApiError extends Error {
     constructor(status, code, message, details) {
       super(message);
@@ -24,7 +31,7 @@
     try {
       response = await fetch(path, init);
     } catch (err) {
-      throw new ApiError(0, "network", "Cannot reach Threadline. Check your connection and try again.");
+      throw new ApiError(0, "network", say("net_error", "Cannot reach Threadline. Check your connection and try again."));
     }
     const text = await response.text();
     let data = null;
@@ -36,7 +43,7 @@
         window.location.assign("/login");
       }
       const message = (data && (data.message || (typeof data.detail === "string" && data.detail)))
-        || `Request failed (${response.status})`;
+        || say("request_failed", "Request failed ({status})", { status: response.status });
       throw new ApiError(response.status, (data && data.code) || "error", message, data && data.details);
     }
     return data;
@@ -120,19 +127,39 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
-  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  const dayTimeFmt = new Intl.DateTimeFormat(undefined, {
-    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-  });
-  const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
-  const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  /** A time zone name Intl knows, or null. */
+  function knownZone(zone) {
+    if (!zone) return null;
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: zone });
+      return zone;
+    } catch (err) {
+      return null;
+    }
+  }
 
-  /** An API timestamp (UTC, ISO 8601) in the agent's own time zone. */
+  // Times in the page's language (<html lang>, with the browser's regional variant when it
+  // is the same language: en-GB writes 17:00) and in the agent's time zone: their profile's
+  // (<html data-tz>, set by the server when they chose one), else the browser's.
+  const PAGE_LANG = (document.documentElement.lang || "en").toLowerCase();
+  const BROWSER_LANG = navigator.language || "";
+  const LOCALE = BROWSER_LANG.toLowerCase().startsWith(PAGE_LANG) ? BROWSER_LANG : PAGE_LANG;
+  const ZONE = knownZone(document.documentElement.dataset.tz)
+    || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+  const inZone = (options) => new Intl.DateTimeFormat(LOCALE, { ...options, timeZone: ZONE });
+  const timeFmt = inZone({ hour: "2-digit", minute: "2-digit" });
+  const dayTimeFmt = inZone({ day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  const fullFmt = inZone({ dateStyle: "full", timeStyle: "long" });
+  const dayFmt = inZone({ dateStyle: "medium" });
+  const dayKeyFmt = new Intl.DateTimeFormat("en-CA", { timeZone: ZONE });  // 2026-12-06
+
+  /** An API timestamp (UTC, ISO 8601) in the agent's own time zone: the time alone when it
+   * is today there, else with the day. */
   function formatTime(iso) {
     if (!iso) return "";
     const d = new Date(iso);
-    const today = new Date();
-    return d.toDateString() === today.toDateString() ? timeFmt.format(d) : dayTimeFmt.format(d);
+    return dayKeyFmt.format(d) === dayKeyFmt.format(new Date()) ? timeFmt.format(d) : dayTimeFmt.format(d);
   }
 
   function formatFull(iso) {
@@ -168,5 +195,6 @@
   window.TLDesk = {
     ApiError, api, connectStream, onStreamFrame, sendOnStream, uuid, formatTime, formatFull, formatDay, formatDuration, initials, logout,
     PRESENCES: ["available", "busy", "away", "offline"],
+    LOCALE, ZONE,
   };
 })();

@@ -17,7 +17,7 @@ document.addEventListener("alpine:init", () => {
   const assuranceText = (a) => {
     if (!a || !a.level || a.level === "none") return "";
     const min = a.at ? Math.max(0, Math.round((Date.now() - Date.parse(a.at)) / 60000)) : null;
-    const age = min == null ? null : min < 1 ? "just now" : min < 120 ? `${min} min ago` : `${Math.round(min / 60)} h ago`;
+    const age = min == null ? null : min < 1 ? tr("just_now") : min < 120 ? tr("min_ago", { n: min }) : tr("h_ago", { n: Math.round(min / 60) });
     return ` · ${[a.level, a.method, age].filter(Boolean).join(" · ")}`;
   };
 
@@ -27,6 +27,7 @@ document.addEventListener("alpine:init", () => {
   const stringsTag = document.getElementById("desktop-strings");
   const S = stringsTag ? JSON.parse(stringsTag.textContent || "{}") : {};
   const tr = (key, values) => String(S[key] || key).replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? values[k] : m));
+  const known = (key, fallback) => (key in S ? S[key] : fallback);
   /** A search hit's snippet (escaped by the server, matches in <mark>) as text runs, so the
    * template can highlight them with x-text (the CSP build has no x-html). */
   const unescape = (html) => new DOMParser().parseFromString(html, "text/html").documentElement.textContent;
@@ -205,7 +206,7 @@ document.addEventListener("alpine:init", () => {
         this.presence = agent.presence;
       } catch (err) {
         this.presence = previous;
-        this.flash(`Could not change presence: ${err.message}`, "error");
+        this.flash(tr("presence_failed", { error: err.message }), "error");
       } finally {
         this.presenceSaving = false;
       }
@@ -228,8 +229,11 @@ document.addEventListener("alpine:init", () => {
     addOffer(offer) {
       if (this.offers.some((o) => o.id === offer.id)) return;
       this.offers.push({ ...offer, busy: false, received_at: Date.now() });
-      const who = (offer.customer && offer.customer.name) || "a visitor";
-      this.announcement = `New ${offer.channel || "contact"} offer from ${who}${offer.queue ? ` in ${offer.queue}` : ""}.`;
+      const who = (offer.customer && offer.customer.name) || tr("a_visitor");
+      const channel = offer.channel || tr("contact_word");
+      this.announcement = offer.queue
+        ? tr("announce_offer_queue", { channel, who, queue: offer.queue })
+        : tr("announce_offer", { channel, who });
     },
 
     removeOffer(id) {
@@ -265,7 +269,7 @@ document.addEventListener("alpine:init", () => {
         this.$nextTick(() => { const box = this.draftBox(); if (box) box.focus(); });
       } catch (err) {
         this.removeOffer(offer.id);
-        this.flash(`Could not accept: ${err.message}`, "error");
+        this.flash(tr("accept_failed", { error: err.message }), "error");
       }
     },
 
@@ -274,15 +278,15 @@ document.addEventListener("alpine:init", () => {
       try {
         await T.api("POST", `/api/v1/offers/${encodeURIComponent(offer.id)}/reject`);
       } catch (err) {
-        this.flash(`Could not reject: ${err.message}`, "error");
+        this.flash(tr("reject_failed", { error: err.message }), "error");
       }
       this.removeOffer(offer.id);
     },
 
     updateTitle() {
       document.title = this.offers.length
-        ? `(${this.offers.length}) New contact · Threadline`
-        : "Desktop · Threadline";
+        ? `${tr("title_offers", { n: this.offers.length })} · Threadline`
+        : `${tr("title")} · Threadline`;
     },
 
     // ------------------------------------------------------------ my threads
@@ -318,7 +322,7 @@ document.addEventListener("alpine:init", () => {
 
     customerName(id) {
       const c = this.customers[id];
-      return (c && c.name) || "Visitor";
+      return (c && c.name) || tr("visitor");
     },
 
     isUnread(t) {
@@ -509,10 +513,10 @@ document.addEventListener("alpine:init", () => {
     },
 
     get replyPlaceholder() {
-      if (this.mode === "note") return "Internal note: only agents see this";
-      if (!this.isOpen) return "This conversation is resolved. You can still add an internal note.";
-      if (!this.canReply) return "This conversation is no longer yours. You can still add an internal note.";
-      return "Write a reply… (Enter sends, Shift+Enter for a new line)";
+      if (this.mode === "note") return tr("ph_note");
+      if (!this.isOpen) return tr("ph_resolved");
+      if (!this.canReply) return tr("ph_not_yours");
+      return tr("ph_reply");
     },
 
     get canHandle() {
@@ -531,7 +535,7 @@ document.addEventListener("alpine:init", () => {
         if ((e.kind === "reaction" || e.kind === "edit") && target && shown.has(target)) continue;
         if (e.thread_id !== lastThread) {
           rows.push({ key: `divider-${e.thread_id}-${e.id}`, divider: true,
-                      label: e.thread_id === this.selectedId ? "Current conversation" : "Earlier conversation",
+                      label: tr(e.thread_id === this.selectedId ? "current_conversation" : "earlier_conversation"),
                       day: T.formatDay(e.created_at) });
           lastThread = e.thread_id;
         }
@@ -550,31 +554,36 @@ document.addEventListener("alpine:init", () => {
     systemText(e) {
       const who = e.author_name || "";
       const d = e.data || {};
+      const waited = d.wait_s != null ? ` · ${tr("sys_waited", { duration: T.formatDuration(d.wait_s) })}` : "";
       switch (e.kind) {
         case "queued":
-          return `Queued${d.queue ? ` in ${d.queue}` : ""}${d.reason ? ` · reason ${d.reason}` : ""}`;
+          return `${d.queue ? tr("sys_queued_in", { queue: d.queue }) : tr("sys_queued")}${d.reason ? ` · ${tr("sys_reason", { reason: d.reason })}` : ""}`;
         case "assigned":
-          return `Assigned to ${who}${d.wait_s != null ? ` · waited ${T.formatDuration(d.wait_s)}` : ""}`;
+          return `${tr("sys_assigned", { who })}${waited}`;
         case "transferred":
-          return `Transferred by ${who} to ${d.to_name || (d.to_queue ? "a queue" : "an agent")}`;
+          return tr("sys_transferred", { who, to: d.to_name || tr(d.to_queue ? "a_queue" : "an_agent") });
         case "resolved":
-          return `Resolved by ${who}${d.reason ? ` · ${d.reason}` : ""}`;
+          return `${tr("sys_resolved", { who })}${d.reason ? ` · ${d.reason}` : ""}`;
         case "abandoned":
-          return `Left before an agent answered (${d.why || "gone"})${d.wait_s != null ? ` · waited ${T.formatDuration(d.wait_s)}` : ""}`;
-        case "call":
-          return `Call ${d.direction || ""} from ${d.from || "unknown number"}`;
+          return `${tr("sys_abandoned", { why: d.why || tr("gone") })}${waited}`;
+        case "call": {
+          const key = d.direction === "inbound" || d.direction === "outbound" ? `sys_call_${d.direction}` : "sys_call";
+          return tr(key, { from: d.from || tr("unknown_number") });
+        }
         case "ivr":
-          return e.body || "IVR choice";
+          return e.body || tr("ivr_choice");
         case "request":
-          return `In the app: ${e.body || d.reason || "request"}${assuranceText(d.assurance)}`;
+          return `${tr("sys_request", { what: e.body || d.reason || tr("request_word") })}${assuranceText(d.assurance)}`;
         case "continuation":
           return d.action === "redeemed"
-            ? `Continued from the app by phone${d.caller ? ` (${d.caller})` : ""}${assuranceText(d.assurance)}`
-            : `"Call now" code given in the app${assuranceText(d.assurance)}`;
+            ? `${d.caller ? tr("sys_continued_caller", { caller: d.caller }) : tr("sys_continued")}${assuranceText(d.assurance)}`
+            : `${tr("sys_call_now_code")}${assuranceText(d.assurance)}`;
         case "call_recording":
           return d.recording_url
-            ? `Call recording${d.duration_s != null ? ` (${T.formatDuration(d.duration_s)})` : ""}: ${d.recording_url}`
-            : e.body || "Call recording failed";
+            ? (d.duration_s != null
+              ? tr("sys_recording_duration", { duration: T.formatDuration(d.duration_s), url: d.recording_url })
+              : tr("sys_recording", { url: d.recording_url }))
+            : e.body || tr("recording_failed");
         case "reaction":
         case "edit":
           return `${who ? `${who} · ` : ""}${relationText(e)}`;
@@ -595,6 +604,12 @@ document.addEventListener("alpine:init", () => {
     },
 
     time(iso) { return T.formatTime(iso); },
+    /** A thread status, delivery state, author type or presence in the page's language;
+     * a value the catalogue does not know is shown as it comes. */
+    statusText(status) { return known(`status_${status}`, String(status || "").replace(/_/g, " ")); },
+    deliveryText(state) { return known(`delivery_${state}`, state); },
+    authorText(type) { return known(`author_${type}`, type); },
+    presenceText(presence) { return known(`presence_${presence}`, presence); },
     /** The customer's attributes as rows of text (a template may not call globals). */
     attributeRows() {
       const attributes = (this.customer && this.customer.attributes) || {};
@@ -667,7 +682,7 @@ document.addEventListener("alpine:init", () => {
         this.draft = "";
         this.mode = "reply";
       } catch (err) {
-        this.flash(`Note not saved: ${err.message}`, "error");
+        this.flash(tr("note_failed", { error: err.message }), "error");
       } finally {
         this.sending = false;
       }
@@ -686,7 +701,7 @@ document.addEventListener("alpine:init", () => {
 
     async submitTransfer() {
       const f = this.transferForm;
-      if (!f.target) { f.error = "Choose a queue or an agent."; return; }
+      if (!f.target) { f.error = tr("choose_target"); return; }
       const [kind, id] = f.target.split(":");
       const body = kind === "queue" ? { queue_id: id } : { agent_id: id };
       if (f.note.trim()) body.note = f.note.trim();
@@ -697,7 +712,7 @@ document.addEventListener("alpine:init", () => {
         this.$refs.transferDialog.close();
         this.thread.status = "queued";
         this.thread.assigned_agent_id = null;
-        this.flash("Conversation transferred.", "info");
+        this.flash(tr("transferred"), "info");
         await this.loadThreads();
       } catch (err) {
         f.error = err.message;
@@ -724,7 +739,7 @@ document.addEventListener("alpine:init", () => {
         this.$refs.resolveDialog.close();
         this.thread.status = "resolved";
         this.stopTyping();
-        this.flash(`Resolved · ${reason}`, "info");
+        this.flash(tr("resolved_flash", { reason }), "info");
         await this.loadThreads();
       } catch (err) {
         f.error = err.message;
@@ -744,7 +759,7 @@ document.addEventListener("alpine:init", () => {
         case "offer.closed":
         case "offer.expired":
           this.removeOffer(frame.offer_id);
-          if (frame.status === "timed_out") this.flash("An offer timed out and went to the next agent.", "warn");
+          if (frame.status === "timed_out") this.flash(tr("offer_timed_out"), "warn");
           break;
         case "timeline":
           this.onTimeline(frame);
@@ -819,7 +834,7 @@ document.addEventListener("alpine:init", () => {
       if (frame.agent_id !== this.me.id) return;
       this.presence = frame.presence;
       if (frame.reason === "missed_offer") {
-        this.flash("You missed an offer, so you were set to Away. Set Available when you are back.", "warn");
+        this.flash(tr("missed_offer"), "warn");
       }
     },
 

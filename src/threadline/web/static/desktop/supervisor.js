@@ -12,7 +12,7 @@
  * dashboard again (debounced, and once more a moment later: the KPI counters are kept by a
  * consumer of the same events, which may finish just after the frame); every 5 s besides.
  * The clocks (longest wait, time in state) tick locally in between. Numbers and times are in
- * the page's language and the browser's time zone. The charts live outside Alpine's
+ * the page's language and the supervisor's time zone (common.js). The charts live outside Alpine's
  * reactive state (Chart.js objects must not be proxied). */
 "use strict";
 
@@ -21,7 +21,7 @@ document.addEventListener("alpine:init", () => {
   const REFRESH_MS = 5000;
   const DEBOUNCE_MS = 120;
   const SETTLE_MS = 700;
-  const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const ZONE = T.ZONE;  // the supervisor's profile time zone, else the browser's (common.js)
   const EMPTY = { service_level: null, answered: null, abandoned: null, abandon_rate: null,
     asa_s: null, aht_s: null, csat: null, csat_answers: null, ces: null, ces_answers: null };
 

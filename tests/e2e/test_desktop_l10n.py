@@ -36,9 +36,7 @@ def _english_left(language: str) -> set[str]:
     english: set[str] = set()
     for page in PAGES:
         theirs = _strings(page, language)
-        english |= {
-            text for key, text in _strings(page, "en").items() if theirs.get(key) != text
-        }
+        english |= {text for key, text in _strings(page, "en").items() if theirs.get(key) != text}
     return english
 
 

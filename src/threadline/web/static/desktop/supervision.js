@@ -14,7 +14,7 @@
  * the `tl-threads-changed` window event), presence set by a supervisor.
  *
  * Strings come from <script id="supervision-strings"> ({"t": ..., "me": agent id}), in the
- * page's language; times in the browser's time zone. */
+ * page's language; times in the agent's time zone (common.js: their profile's, else the browser's). */
 "use strict";
 
 document.addEventListener("alpine:init", () => {

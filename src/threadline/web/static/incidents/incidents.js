@@ -19,7 +19,8 @@ document.addEventListener("alpine:init", () => {
     return String(text).replace(/\{(\w+)\}/g, (m, name) => (name in values ? values[name] : m));
   }
 
-  const whenFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // in the page's language (common.js); the zone stays the browser's, as the inputs are typed in it
+  const whenFmt = new Intl.DateTimeFormat(T.LOCALE, { dateStyle: "medium", timeStyle: "short" });
 
   /** "2026-12-06T14:30" as the datetime-local input shows an ISO time, in this browser's zone. */
   function localInput(iso) {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import threadline.web
+from threadline.channel_kinds import CHANNELS
 
 WEB = Path(threadline.web.__file__).parent
 LANGUAGES = ("en", "pt", "es", "ru", "el")
@@ -28,6 +29,7 @@ DYNAMIC = {
     "author": ("customer", "agent", "bot", "system"),
     "presence": ("available", "busy", "away", "offline"),
     "sys_call": ("inbound", "outbound"),
+    "channel": CHANNELS,  # every channel Threadline knows
 }
 # every page a person sees on the desktop and the supervisor dashboard
 TEMPLATES = (

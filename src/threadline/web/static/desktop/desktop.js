@@ -230,7 +230,7 @@ document.addEventListener("alpine:init", () => {
       if (this.offers.some((o) => o.id === offer.id)) return;
       this.offers.push({ ...offer, busy: false, received_at: Date.now() });
       const who = (offer.customer && offer.customer.name) || tr("a_visitor");
-      const channel = offer.channel || tr("contact_word");
+      const channel = offer.channel ? known(`channel_${offer.channel}`, offer.channel) : tr("contact_word");
       this.announcement = offer.queue
         ? tr("announce_offer_queue", { channel, who, queue: offer.queue })
         : tr("announce_offer", { channel, who });
@@ -610,6 +610,7 @@ document.addEventListener("alpine:init", () => {
     deliveryText(state) { return known(`delivery_${state}`, state); },
     authorText(type) { return known(`author_${type}`, type); },
     presenceText(presence) { return known(`presence_${presence}`, presence); },
+    channelText(channel) { return known(`channel_${channel}`, channel); },
     /** The customer's attributes as rows of text (a template may not call globals). */
     attributeRows() {
       const attributes = (this.customer && this.customer.attributes) || {};

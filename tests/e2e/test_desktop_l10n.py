@@ -85,6 +85,8 @@ async def test_desktop_and_supervisor_in_the_agents_language_and_zone(
     await expect(nav.get_by_role("link", name=t["nav_queues"])).to_be_visible()
     await expect(page.locator(".conn")).to_have_text(t["conn_live"])
     await expect(page.get_by_role("heading", name=t["no_selection"])).to_be_visible()
+    voice = page.get_by_test_id("filter-channel").locator("option[value=voice]")
+    await expect(voice).to_have_text(t["channel_voice"])  # the inbox borrows the desktop's names
     await _no_english(
         page,
         language,

@@ -30,6 +30,7 @@ DYNAMIC = {
     "presence": ("available", "busy", "away", "offline"),
     "sys_call": ("inbound", "outbound"),
     "channel": CHANNELS,  # every channel Threadline knows
+    "level": ("identified", "verified", "strong"),  # verification/assurance.py LEVELS
 }
 # every page a person sees on the desktop and the supervisor dashboard
 TEMPLATES = (

@@ -18,7 +18,7 @@ document.addEventListener("alpine:init", () => {
     if (!a || !a.level || a.level === "none") return "";
     const min = a.at ? Math.max(0, Math.round((Date.now() - Date.parse(a.at)) / 60000)) : null;
     const age = min == null ? null : min < 1 ? tr("just_now") : min < 120 ? tr("min_ago", { n: min }) : tr("h_ago", { n: Math.round(min / 60) });
-    return ` · ${[a.level, a.method, age].filter(Boolean).join(" · ")}`;
+    return ` · ${[known(`level_${a.level}`, a.level), a.method, age].filter(Boolean).join(" · ")}`;
   };
 
   /* Reactions to, edits of, and what else a customer's message is (a location, contact
@@ -28,6 +28,16 @@ document.addEventListener("alpine:init", () => {
   const S = stringsTag ? JSON.parse(stringsTag.textContent || "{}") : {};
   const tr = (key, values) => String(S[key] || key).replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? values[k] : m));
   const known = (key, fallback) => (key in S ? S[key] : fallback);
+  let languageNames = null;
+  try {
+    languageNames = new Intl.DisplayNames([T.LOCALE], { type: "language" });
+  } catch (err) {
+    languageNames = null;  // an old browser: the code as it is
+  }
+  const languageName = (code) => {
+    if (!code) return "";
+    try { return (languageNames && languageNames.of(code)) || code; } catch (err) { return code; }
+  };
   /** A search hit's snippet (escaped by the server, matches in <mark>) as text runs, so the
    * template can highlight them with x-text (the CSP build has no x-html). */
   const unescape = (html) => new DOMParser().parseFromString(html, "text/html").documentElement.textContent;
@@ -611,6 +621,8 @@ document.addEventListener("alpine:init", () => {
     authorText(type) { return known(`author_${type}`, type); },
     presenceText(presence) { return known(`presence_${presence}`, presence); },
     channelText(channel) { return known(`channel_${channel}`, channel); },
+    /** "pt" -> "Portuguese" in the page's language ("português" in pt). */
+    languageName(code) { return languageName(code); },
     /** The customer's attributes as rows of text (a template may not call globals). */
     attributeRows() {
       const attributes = (this.customer && this.customer.attributes) || {};

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 
 import threadline.web
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.test_desktop import _sign_in, _visitor
 from threadline.agents.models import Agent
 
 pytestmark = pytest.mark.browser
@@ -118,3 +118,44 @@ async def test_desktop_and_supervisor_in_the_agents_language_and_zone(
     await _no_english(page, language, [s["nav_supervisor"], s["nav_planning"], s["sign_out"]])
     assert await page.evaluate("window.TLDesk.ZONE") == (profile_zone or BROWSER_ZONE)
     assert not page.errors  # type: ignore[attr-defined]
+
+
+async def test_an_offer_and_its_conversation_in_greek(
+    server: Running, world: World, browser: Browser
+) -> None:
+    """What the desktop builds as it goes (the offer card, the timeline's lines, the
+    customer's panel) is Greek too."""
+    context = await browser.new_context(
+        viewport={"width": 1400, "height": 900}, locale="el", timezone_id=BROWSER_ZONE
+    )
+    page = await context.new_page()
+    problems: list[str] = []  # an expression Alpine's CSP build cannot run is a console error
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    await _sign_in(page, server, "rui@example.com")
+    await page.wait_for_url("**/desktop")
+    t = _strings("desktop", "el")
+    await expect(page.locator(".conn")).to_have_text(t["conn_live"])
+    async with page.expect_response("**/api/v1/agents/me/presence") as presence:
+        await page.get_by_test_id("presence").select_option("available")
+    assert (await presence.value).ok
+
+    async with _visitor(server, world, "Marta Silva") as visitor:
+        await visitor.send(json.dumps({"type": "message", "client_id": "v-1", "text": "olá"}))
+        offer = page.get_by_test_id("offer")
+        await expect(offer).to_be_visible(timeout=10_000)
+        await expect(offer.locator(".badge-channel")).to_have_text(t["channel_chat"])
+        await expect(offer.get_by_test_id("offer-countdown")).to_have_text(re.compile(r"^\d+ δ$"))
+        await expect(offer.get_by_role("button", name=t["reject"])).to_be_visible()
+        await offer.get_by_role("button", name=t["accept"]).click()
+
+        timeline = page.get_by_test_id("timeline")
+        await expect(timeline).to_contain_text(t["sys_assigned"].format(who="Rui"))
+        await expect(timeline).to_contain_text(t["current_conversation"])
+        profile = page.get_by_test_id("profile")
+        await expect(profile).to_contain_text(t["customer_since"].format(day=""))
+        await expect(page.get_by_test_id("profile-link")).to_have_text(t["full_profile"])
+        await expect(page.get_by_test_id("thread-status")).to_have_text(t["status_assigned"])
+        await expect(page.get_by_test_id("draft")).to_have_attribute("placeholder", t["ph_reply"])
+        await _no_english(page, "el", [t["transfer"], t["resolve"], t["mode_reply"]])
+    assert not problems, problems

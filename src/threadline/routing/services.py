@@ -672,6 +672,7 @@ class RoutingService:
     async def end_wrapup(self, principal: Principal, thread_id: str) -> Contact:
         """The agent pressed Done: the thread's open wrap-up ends now and the slot is free."""
         async with self._ctx.uow() as uow:
+            await lock_thread(uow, principal.org_id, thread_id)  # 404 for another's or none
             contact_id = await uow.session.scalar(
                 select(Contact.id)
                 .where(

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import World, make_world
+from tests.conftest import Running, World, login, make_world
 from tests.integration.test_routing_flow import eventually, pending_offer, principal, visitor_writes
 from threadline.agents.models import Agent
 from threadline.agents.services import do_set_presence
@@ -154,3 +154,38 @@ async def test_without_wrap_up_the_slot_frees_at_once(ctx: Context) -> None:
     await eventually(lambda: pending_offer(ctx, second))
     with pytest.raises(Conflict):
         await ctx.routing.end_wrapup(principal(world, "rui"), first)
+
+
+async def test_admin_sets_wrapup_and_the_dashboard_shows_it(server: Running, world: World) -> None:
+    queue = world.queues["general"]
+    admin = await login(server, "admin@example.com")
+    body = {"name": "General", "required_skills": ["general"], "wrapup_s": -1}
+    refused = await admin.put(f"/api/v1/queues/{queue.id}", json=body)
+    assert refused.status_code == 422
+    assert "wrapup_s" in refused.text
+    saved = await admin.put(f"/api/v1/queues/{queue.id}", json={**body, "wrapup_s": 90})
+    assert saved.status_code == 200 and saved.json()["wrapup_s"] == 90
+    await admin.aclose()
+
+    ctx = server.ctx
+    await _one_chat_rui(ctx, world, wrapup_s=90)
+    thread_id = await _served(ctx, world, "d1")
+    rui = await login(server, "rui@example.com")
+    supervisor = await login(server, "nikos@example.com")
+
+    async def rui_on_the_board() -> dict[str, object]:
+        board = (await supervisor.get("/api/v1/dashboard")).json()
+        return dict(next(a for a in board["agents"] if a["id"] == world.agents["rui"].id))
+
+    resolved = await rui.post(f"/api/v1/threads/{thread_id}/resolve", json={"reason": "x"})
+    assert resolved.status_code == 200 and resolved.json()["wrapup_started_at"]
+    row = await rui_on_the_board()
+    assert row["in_wrapup"] == 1 and row["wrapup_since"] and row["in_service"] == 0
+    done = await rui.post(f"/api/v1/threads/{thread_id}/wrapup/done")
+    assert done.status_code == 200 and done.json()["wrapup_ended_at"]
+    again = await rui.post(f"/api/v1/threads/{thread_id}/wrapup/done")
+    assert again.status_code == 409
+    row = await rui_on_the_board()
+    assert row["in_wrapup"] == 0 and row["wrapup_since"] is None
+    await rui.aclose()
+    await supervisor.aclose()

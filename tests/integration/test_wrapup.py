@@ -14,7 +14,7 @@ from tests.conftest import Running, World, login, make_world
 from tests.integration.test_routing_flow import eventually, pending_offer, principal, visitor_writes
 from threadline.agents.models import Agent
 from threadline.agents.services import do_set_presence
-from threadline.analytics import kpi
+from threadline.analytics import aggregates, kpi
 from threadline.analytics.models import contact_intervals
 from threadline.context import Context
 from threadline.errors import Conflict, NotAllowed
@@ -124,6 +124,9 @@ async def test_done_ends_the_wrap_up_then_the_next_offer_comes(ctx: Context) -> 
         ).one()
     figures = kpi.kpis(kpi.Counters.of(dict(zip(kpi.CONTACT_COUNTERS, sums, strict=True))))
     assert figures["aht_s"] == pytest.approx(talk + wrapup, abs=1e-3)
+    # a rebuild from the raw history counts the same
+    await aggregates.rebuild(ctx, world.org_id)
+    assert await _counted(ctx, world) == pytest.approx(counted)
 
 
 async def test_the_wrap_up_times_out_on_its_durable_timer(ctx: Context) -> None:

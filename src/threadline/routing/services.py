@@ -722,12 +722,12 @@ class RoutingService:
         uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
 
     async def _on_wrapup_ended(self, event: AgentWrapupEnded) -> None:
-        """A wrap-up ended: the agent's slot is free, routing may offer them work."""
-        if not event.agent_id:
-            return
-        async with self._lock:
-            self.router(event.org_id).release(event.agent_id, event.channel, _ts(utcnow()))
-        await self._fill_agent(event.org_id, event.agent_id)
+        """A wrap-up ended: the agent's slot is free, routing may offer them work. Their
+        load is read again from storage rather than decremented, so a wrap-up that ends
+        while the agent's profile is being re-read (or after they were deactivated) cannot
+        free a slot twice."""
+        if event.agent_id:
+            await self.agent_changed(event.org_id, event.agent_id)
 
     async def end_by_system(
         self, uow: UnitOfWork, contact: Contact, wrapup: str, *, body: str | None = None

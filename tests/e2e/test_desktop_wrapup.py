@@ -12,6 +12,7 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import update
 
 from tests.conftest import Running, World
+from tests.e2e.test_admin_queues import _admin
 from tests.e2e.test_desktop import _page, _sign_in, _visitor
 from threadline.agents.models import Agent
 from threadline.routing.models import Queue
@@ -66,3 +67,27 @@ async def test_the_next_offer_waits_for_done(
             await expect(offer).to_contain_text("Ivo Sousa")
     assert errors == []
     await context.close()
+
+
+async def test_an_admin_sets_a_queues_wrap_up_time(
+    server: Running, world: World, browser: Browser
+) -> None:
+    page = await _admin(browser, server)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto("/admin/queues")
+    row = page.get_by_test_id("queues").locator("tr[data-queue='General']")
+    await row.get_by_role("button", name="Edit General").click()
+    form = page.get_by_role("form", name="Edit queue")
+    field = form.get_by_label("Wrap-up time (seconds)")
+    await expect(field).to_have_value("0")
+    await field.fill("5000")  # over an hour: refused beside the field
+    await form.get_by_role("button", name="Save").click()
+    await expect(form.locator("#err-wrapup_s")).to_be_visible()
+    await field.fill("45")
+    await form.get_by_role("button", name="Save").click()
+    await expect(form).to_be_hidden()
+    async with server.ctx.db.sessions() as session:
+        saved = await session.get(Queue, world.queues["general"].id)
+    assert saved is not None and saved.wrapup_s == 45
+    assert errors == []

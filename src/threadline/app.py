@@ -80,7 +80,12 @@ from threadline.reasons.services import register as register_reasons
 from threadline.routing.erasure import purge_contacts, scrub_contacts
 from threadline.routing.http import router as routing_router
 from threadline.routing.models import Contact
-from threadline.routing.services import EXCLUSION_EXPIRY, OFFER_TIMEOUT, RoutingService
+from threadline.routing.services import (
+    EXCLUSION_EXPIRY,
+    OFFER_TIMEOUT,
+    WRAPUP_END,
+    RoutingService,
+)
 from threadline.selfservice.bot.http import reports as bot_reports_router
 from threadline.selfservice.bot.http import router as bot_router
 from threadline.selfservice.bot.wiring import register as register_bot
@@ -164,6 +169,7 @@ def build_context(settings: Settings) -> Context:
     )
     ctx.timers.register(OFFER_TIMEOUT, ctx.routing.on_offer_timeout)
     ctx.timers.register(EXCLUSION_EXPIRY, ctx.routing.on_exclusion_expiry)
+    ctx.timers.register(WRAPUP_END, ctx.routing.on_wrapup_timeout)
     ctx.timers.register(OUTBOX_SEND, ctx.outbox.on_timer)
     link_rows_with_customers("threads", Thread)
     link_rows_with_customers("contacts", Contact)

@@ -34,6 +34,7 @@ from threadline.analytics.models import (
 from threadline.db import UnitOfWork
 from threadline.events.domain import (
     EVENT_TYPES,
+    AgentWrapupEnded,
     BotDeflected,
     BotHandedOff,
     CallbackChanged,
@@ -62,12 +63,14 @@ SURVEY_ANSWERED = "survey.answered"  # the surveys' event (another package), rea
 ENTRY_KINDS = ("assigned", "transferred", "resolved", "abandoned")
 CHUNK = 2000
 ENDING = (ContactResolved, ContactEnded, ContactAbandoned)
+# a contact whose agent went into wrap-up is counted when the wrap-up ends, not when resolved
+COUNTED_AT = (*ENDING, AgentWrapupEnded)
 
 
 def counted_types() -> list[type[DomainEvent]]:
     """The events the consumer counts (the survey answer once it exists)."""
     types: list[type[DomainEvent]] = [
-        *ENDING,
+        *COUNTED_AT,
         PresenceChanged,
         CallbackChanged,
         CallbackFailed,
@@ -93,6 +96,8 @@ def _row(c: Any) -> ContactRow:
         agent_id=c.agent_id,
         enqueued_at=c.enqueued_at,
         ended_at=c.ended_at,
+        wrapup_started_at=c.wrapup_started_at,
+        wrapup_ended_at=c.wrapup_ended_at,
     )
 
 
@@ -108,6 +113,8 @@ _CONTACT_COLUMNS = (
     Contact.agent_id,
     Contact.enqueued_at,
     Contact.ended_at,
+    Contact.wrapup_started_at,
+    Contact.wrapup_ended_at,
 )
 
 
@@ -301,7 +308,9 @@ class KpiConsumer:
         self._ctx.handlers.consumer(CONSUMER, self.on_event, counted_types())
 
     async def on_event(self, uow: UnitOfWork, event: DomainEvent) -> None:
-        if isinstance(event, ENDING):
+        if isinstance(event, ContactResolved) and event.wrapup:
+            return  # counted with its wrap-up, at agent.wrapup_ended
+        if isinstance(event, COUNTED_AT):
             await self._contact(uow, event)
             return
         deltas: Deltas = {}
@@ -467,7 +476,7 @@ async def _rebuild_events(
     await uow.session.execute(delete(event_intervals).where(*scope))
     presence_scope = [KpiAgentPresence.org_id == org_id] if org_id else []
     await uow.session.execute(delete(KpiAgentPresence).where(*presence_scope))
-    wanted = tuple(t for t in counted_types() if t not in ENDING)
+    wanted = tuple(t for t in counted_types() if t not in COUNTED_AT)
     names = sorted({t.type for t in wanted})
     query = (
         select(EventRecord.data)

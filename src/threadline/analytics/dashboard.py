@@ -52,6 +52,8 @@ def window(now: datetime, zone: tzinfo) -> Window:
 class AgentState:
     agent: Agent
     in_service: int
+    in_wrapup: int = 0  # contacts resolved whose after-contact work is still open
+    wrapup_since: datetime | None = None  # when the oldest of those began
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,21 @@ def top_reasons(rows: list[reports.ReportRow]) -> list[reports.ReportRow]:
 
 
 async def _agents(ctx: Context, org_id: str) -> list[AgentState]:
-    """The organisation's active agents with the contacts each has in service now."""
+    """The organisation's active agents with the contacts each has in service now and
+    those in wrap-up (since when)."""
     async with ctx.db.sessions() as session:
+        wrapping = {
+            agent_id: (int(count), since)
+            for agent_id, count, since in await session.execute(
+                select(Contact.agent_id, func.count(), func.min(Contact.wrapup_started_at))
+                .where(
+                    Contact.org_id == org_id,
+                    Contact.wrapup_started_at.is_not(None),
+                    Contact.wrapup_ended_at.is_(None),
+                )
+                .group_by(Contact.agent_id)
+            )
+        }
         serving = dict(
             (
                 await session.execute(
@@ -123,4 +138,6 @@ async def _agents(ctx: Context, org_id: str) -> list[AgentState]:
         agents = await session.scalars(
             select(Agent).where(Agent.org_id == org_id, Agent.active.is_(True)).order_by(Agent.name)
         )
-        return [AgentState(a, int(serving.get(a.id, 0))) for a in agents]
+        return [
+            AgentState(a, int(serving.get(a.id, 0)), *wrapping.get(a.id, (0, None))) for a in agents
+        ]

@@ -162,6 +162,8 @@ async def live_dashboard(
                 presence=s.agent.presence,
                 presence_since=_aware(s.agent.presence_since).isoformat(),
                 in_service=s.in_service,
+                in_wrapup=s.in_wrapup,
+                wrapup_since=_aware(s.wrapup_since).isoformat() if s.wrapup_since else None,
             )
             for s in board.agents
         ],

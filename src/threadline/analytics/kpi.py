@@ -30,8 +30,10 @@ ASA                sum of answered waits / answered (the wait: from
                    entering the queue to the first acceptance)
 AHT                (talk + hold + wrap-up) / handled; talk is each
                    agent's segment, from acceptance to a transfer or
-                   the wrap-up; hold and wrap-up are 0 until the
-                   platform has those states
+                   the resolution; wrap-up is the after-contact work
+                   that follows (queue `wrapup_s`: until the agent
+                   presses Done or the time runs out), on the last
+                   agent; hold is 0 until the platform has that state
 occupancy          busy / staffed: handling time over the time         by agent or
                    available or busy, both cut at bucket edges         interval only
 transfer rate      transfers / answered (a transfer is counted on the
@@ -156,6 +158,7 @@ class ContactFacts:
     transferred_by: tuple[str, ...] = ()  # who made each transfer (an agent or supervisor)
     hold_s: float = 0.0
     wrapup_s: float = 0.0
+    wrapup_at: datetime | None = None  # when the wrap-up began (it lasted `wrapup_s`)
 
     @property
     def resolved_key(self) -> Key:
@@ -198,12 +201,20 @@ class ContactRow:
     agent_id: str | None
     enqueued_at: datetime
     ended_at: datetime | None
+    wrapup_started_at: datetime | None = None
+    wrapup_ended_at: datetime | None = None
 
 
 def build_facts(row: ContactRow, entries: Iterable[Entry], target_s: int) -> ContactFacts | None:
-    """A contact's facts from its row and timeline; None while it has not ended."""
+    """A contact's facts from its row and timeline; None while it has not ended (nor
+    its agent's wrap-up, when it has one)."""
     if row.ended_at is None or row.status not in ("resolved", "abandoned"):
         return None
+    wrapup_s = 0.0
+    if row.wrapup_started_at is not None:
+        if row.wrapup_ended_at is None:
+            return None
+        wrapup_s = _seconds(row.wrapup_started_at, max(row.wrapup_started_at, row.wrapup_ended_at))
     segments: list[Segment] = []
     transferred_by: list[str] = []
     first_at: datetime | None = None
@@ -238,6 +249,8 @@ def build_facts(row: ContactRow, entries: Iterable[Entry], target_s: int) -> Con
         first_agent_id=first_agent,
         segments=tuple(segments),
         transferred_by=tuple(transferred_by),
+        wrapup_s=wrapup_s,
+        wrapup_at=row.wrapup_started_at,
     )
 
 
@@ -279,6 +292,10 @@ def fold_contact(deltas: Deltas, facts: ContactFacts) -> None:
         last = key(facts.segments[-1].agent_id)
         _add(deltas, last, "hold_s", facts.hold_s)
         _add(deltas, last, "wrapup_s", facts.wrapup_s)
+        if facts.wrapup_at is not None:  # after-contact work keeps the agent busy
+            wrapup_end = facts.wrapup_at + timedelta(seconds=facts.wrapup_s)
+            for start, seconds in split_by_bucket(facts.wrapup_at, wrapup_end):
+                _add(deltas, (start, *last[1:]), "busy_s", seconds)
     for agent in facts.transferred_by:
         _add(deltas, key(agent), "transfers")
     if facts.outcome == "resolved" and facts.last_agent_id:

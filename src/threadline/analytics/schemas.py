@@ -73,6 +73,10 @@ class DashboardAgent(BaseModel):
     presence: str
     presence_since: str = Field(description="when the agent entered this presence")
     in_service: int = Field(description="contacts the agent has now")
+    in_wrapup: int = Field(default=0, description="resolved contacts still in wrap-up")
+    wrapup_since: str | None = Field(
+        default=None, description="when the agent's oldest open wrap-up began"
+    )
 
 
 class DashboardReason(BaseModel):

@@ -343,6 +343,32 @@ class ContactResolved(ContactEvent):
     note: str | None
     handle_s: float | None
     from_status: str = "assigned"
+    # the agent's slot stays busy in wrap-up (agent.wrapup_started follows) instead of
+    # freeing up now
+    wrapup: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentWrapupStarted(ContactEvent):
+    """The agent resolved the contact and is in wrap-up (after-contact work) for at most
+    `limit_s` seconds: their slot on the channel stays busy until `agent.wrapup_ended`."""
+
+    type: ClassVar[str] = "agent.wrapup_started"
+    agent_id: str
+    limit_s: int
+    started_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentWrapupEnded(ContactEvent):
+    """The agent's wrap-up of the contact ended after `wrapup_s` seconds: they pressed Done
+    (`how` done), or its time ran out (timeout); their slot is free again."""
+
+    type: ClassVar[str] = "agent.wrapup_ended"
+    agent_id: str
+    started_at: datetime
+    wrapup_s: float
+    how: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -31,6 +31,8 @@ from threadline.errors import ThreadlineError
 from threadline.events.bus import Key, Subscription, agent_key, org_key, thread_key
 from threadline.events.domain import (
     EVENT_TYPES,
+    AgentWrapupEnded,
+    AgentWrapupStarted,
     ContactAccepted,
     ContactOffered,
     ContactTakenOver,
@@ -74,11 +76,19 @@ SHOWN = (
     SupervisorJoined,
     SupervisorLeft,
     ThreadChanged,
+    AgentWrapupStarted,
+    AgentWrapupEnded,
 )
 ORG_WIDE = (QueueChanged, PresenceChanged, ThreadChanged)
 # for supervisors: failed deliveries, and contact reasons' spikes (the dashboard flags them)
 SUPERVISOR_WIDE = (DeliveryFailed, ReasonSpiked)
-AGENT_ONLY = (ContactOffered, OfferClosed, SessionEnded)  # never a watcher's business
+AGENT_ONLY = (
+    ContactOffered,
+    OfferClosed,
+    SessionEnded,
+    AgentWrapupStarted,
+    AgentWrapupEnded,
+)  # never a watcher's business
 
 
 def _types(classes: tuple[type[DomainEvent], ...]) -> tuple[str, ...]:

@@ -24,6 +24,9 @@ class Queue(OrgOwned, Base):
     sl_threshold_s: Mapped[int] = mapped_column(default=20)  # ... answered within Y s
     offer_timeout_s: Mapped[int | None] = mapped_column(default=None)
     overflow_after_s: Mapped[int | None] = mapped_column(default=None)
+    # after-contact work: how long an agent's slot stays busy in wrap-up after they resolve
+    # a contact of this queue (until they press Done or this runs out); 0: no wrap-up
+    wrapup_s: Mapped[int] = mapped_column(default=0, server_default="0")
     overflow_skills: Mapped[list[str] | None] = mapped_column(default=None)
     # {"timezone": "Europe/Lisbon", "days": {"mon": [["09:00","18:00"]], ...}}; empty = 24/7
     business_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -68,6 +71,10 @@ class Contact(OrgOwned, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     wrapup_reason: Mapped[str | None] = mapped_column(String(100), default=None)
+    # the agent's wrap-up after resolving (routing/wrapup.py): open while started and not
+    # ended, the agent's slot on the channel stays busy meanwhile
+    wrapup_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    wrapup_ended_at: Mapped[datetime | None] = mapped_column(default=None)
     # the taxonomy's reason once the contact ended (reasons/services.py): its code, where it
     # came from (ivr|app|bot|wrapup|classified) and the classifier's confidence
     reason_code: Mapped[str | None] = mapped_column(String(64), default=None)

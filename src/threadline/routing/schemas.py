@@ -20,6 +20,13 @@ class QueueIn(BaseModel):
     sl_threshold_s: JsonInt = Field(default=20, ge=1, le=86_400)
     offer_timeout_s: JsonInt | None = Field(default=None, ge=5, le=600)
     overflow_after_s: JsonInt | None = Field(default=None, ge=1, le=86_400)
+    wrapup_s: JsonInt = Field(
+        default=0,
+        ge=0,
+        le=3_600,
+        description="after-contact work: seconds an agent's slot stays busy in wrap-up after "
+        "resolving a contact of this queue (until they press Done); 0 means no wrap-up",
+    )
     overflow_skills: list[str] | None = None
     business_hours: dict[str, Any] = Field(
         default_factory=dict,
@@ -90,6 +97,8 @@ class ContactOut(BaseModel):
     accepted_at: datetime | None
     ended_at: datetime | None
     wrapup_reason: str | None
+    wrapup_started_at: datetime | None = None
+    wrapup_ended_at: datetime | None = None
 
 
 class OfferCustomer(BaseModel):

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 
 from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
@@ -27,6 +27,8 @@ from threadline.db import UnitOfWork, new_id, utcnow
 from threadline.errors import Conflict, Invalid, NotAllowed, NotFound
 from threadline.events.domain import (
     AgentChanged,
+    AgentWrapupEnded,
+    AgentWrapupStarted,
     ContactAbandoned,
     ContactAccepted,
     ContactEnded,
@@ -57,6 +59,7 @@ log = structlog.get_logger(__name__)
 
 OFFER_TIMEOUT = "offer_timeout"
 EXCLUSION_EXPIRY = "exclusion_expiry"
+WRAPUP_END = "wrapup_end"
 OPEN_CONTACT = ("queued", "offered", "assigned")
 
 
@@ -186,7 +189,14 @@ class RoutingService:
         loads: dict[str, Counter[str]] = {}
         rows = await session.execute(
             select(Contact.agent_id, Contact.channel, func.count())
-            .where(Contact.status.in_(("offered", "assigned")), Contact.agent_id.is_not(None))
+            .where(
+                or_(
+                    Contact.status.in_(("offered", "assigned")),
+                    # a contact in wrap-up still holds its agent's slot (see `resolve`)
+                    and_(Contact.wrapup_started_at.is_not(None), Contact.wrapup_ended_at.is_(None)),
+                ),
+                Contact.agent_id.is_not(None),
+            )
             .group_by(Contact.agent_id, Contact.channel)
         )
         for agent_id, channel, count in rows:
@@ -618,6 +628,7 @@ class RoutingService:
                 customer.last_agent_id, customer.last_served_at = agent_id, now
                 if contact.accepted_at is not None:
                     handle_s = (now - contact.accepted_at).total_seconds()
+            limit_s = await self._wrapup_limit(uow, contact) if handle_s is not None else 0
             uow.emit(
                 ContactResolved(
                     **_contact_facts(contact),
@@ -626,10 +637,97 @@ class RoutingService:
                     note=note,
                     handle_s=handle_s,
                     from_status=previous_status,
+                    wrapup=limit_s > 0,
                 )
             )
+            if agent_id and limit_s > 0:
+                self._start_wrapup(uow, contact, agent_id, limit_s, now)
             uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
         return contact
+
+    # ---------------------------------------------------------------- wrap-up
+    @staticmethod
+    async def _wrapup_limit(uow: UnitOfWork, contact: Contact) -> int:
+        queue = await uow.session.get(Queue, contact.queue_id)
+        return int(queue.wrapup_s or 0) if queue is not None else 0
+
+    @staticmethod
+    def _start_wrapup(
+        uow: UnitOfWork, contact: Contact, agent_id: str, limit_s: int, now: datetime
+    ) -> None:
+        """The agent resolved a contact of a queue with after-contact work: their slot on
+        the channel stays busy (counted by `_loads`, not released by `_on_contact_left`)
+        until they press Done (`end_wrapup`) or the durable timer runs out."""
+        contact.wrapup_started_at, contact.wrapup_ended_at = now, None
+        due = now + timedelta(seconds=limit_s)
+        timers.schedule(
+            uow.session, contact.org_id, WRAPUP_END, contact.id, due, {"limit_s": limit_s}
+        )
+        uow.emit(
+            AgentWrapupStarted(
+                **_contact_facts(contact), agent_id=agent_id, limit_s=limit_s, started_at=now
+            )
+        )
+
+    async def end_wrapup(self, principal: Principal, thread_id: str) -> Contact:
+        """The agent pressed Done: the thread's open wrap-up ends now and the slot is free."""
+        async with self._ctx.uow() as uow:
+            await lock_thread(uow, principal.org_id, thread_id)  # 404 for another's or none
+            contact_id = await uow.session.scalar(
+                select(Contact.id)
+                .where(
+                    Contact.org_id == principal.org_id,
+                    Contact.thread_id == thread_id,
+                    Contact.wrapup_started_at.is_not(None),
+                    Contact.wrapup_ended_at.is_(None),
+                )
+                .order_by(Contact.enqueued_at.desc())
+                .limit(1)
+            )
+            contact = await uow.lock(Contact, contact_id) if contact_id else None
+            if contact is None or contact.wrapup_ended_at is not None:
+                raise Conflict("no wrap-up is open on this thread")
+            self._may_handle(principal, contact)
+            await timers.cancel(uow.session, WRAPUP_END, contact.id)
+            self._finish_wrapup(uow, contact, "done", None)
+        return contact
+
+    async def on_wrapup_timeout(self, uow: UnitOfWork, timer: Timer) -> None:
+        """The wrap-up's time ran out (durable timer): it ends at its limit."""
+        contact: Contact | None = await uow.lock(Contact, timer.ref_id)
+        if contact is None or contact.wrapup_started_at is None:
+            return
+        if contact.wrapup_ended_at is not None:
+            return
+        self._finish_wrapup(uow, contact, "timeout", float(timer.payload.get("limit_s", 0)))
+
+    @staticmethod
+    def _finish_wrapup(uow: UnitOfWork, contact: Contact, how: str, limit_s: float | None) -> None:
+        started = contact.wrapup_started_at
+        assert started is not None
+        ended = utcnow()
+        if limit_s is not None:  # a timer that fired late: the wrap-up ended at its limit
+            ended = min(ended, started + timedelta(seconds=limit_s))
+        ended = max(ended, started)
+        contact.wrapup_ended_at = ended
+        uow.emit(
+            AgentWrapupEnded(
+                **_contact_facts(contact),
+                agent_id=contact.agent_id or "",
+                started_at=started,
+                wrapup_s=(ended - started).total_seconds(),
+                how=how,
+            )
+        )
+        uow.emit(QueueChanged(org_id=contact.org_id, queue_id=contact.queue_id))
+
+    async def _on_wrapup_ended(self, event: AgentWrapupEnded) -> None:
+        """A wrap-up ended: the agent's slot is free, routing may offer them work. Their
+        load is read again from storage rather than decremented, so a wrap-up that ends
+        while the agent's profile is being re-read (or after they were deactivated) cannot
+        free a slot twice."""
+        if event.agent_id:
+            await self.agent_changed(event.org_id, event.agent_id)
 
     async def end_by_system(
         self, uow: UnitOfWork, contact: Contact, wrapup: str, *, body: str | None = None
@@ -706,6 +804,7 @@ class RoutingService:
         handlers.after_commit(ContactResolved, self._on_contact_left)
         handlers.after_commit(ContactEnded, self._on_contact_left)
         handlers.after_commit(ContactAbandoned, self._on_contact_left)
+        handlers.after_commit(AgentWrapupEnded, self._on_wrapup_ended)
         handlers.after_commit(PresenceChanged, self._on_agent_changed)
         handlers.after_commit(AgentChanged, self._on_agent_changed)
         waits = self.waits
@@ -733,7 +832,10 @@ class RoutingService:
     async def _on_contact_left(
         self, event: ContactResolved | ContactEnded | ContactAbandoned
     ) -> None:
-        """A contact ended: out of the waiting set, or its agent's slot is free again."""
+        """A contact ended: out of the waiting set, or its agent's slot is free again (once
+        their wrap-up ends, when the queue has one)."""
+        if isinstance(event, ContactResolved) and event.wrapup:
+            return
         async with self._lock:
             router = self.router(event.org_id)
             if event.from_status == "queued":

@@ -117,6 +117,14 @@ async def resolve(thread_id: str, body: ResolveIn, principal: AgentUser, ctx: Ct
     return ContactOut.model_validate(contact)
 
 
+@router.post("/{thread_id}/wrapup/done", response_model=ContactOut)
+async def wrapup_done(thread_id: str, principal: AgentUser, ctx: Ctx) -> ContactOut:
+    """The agent finished their after-contact work on the thread's last contact: their slot
+    is free for the next offer (409 when no wrap-up is open)."""
+    contact = await ctx.routing.end_wrapup(principal, thread_id)
+    return ContactOut.model_validate(contact)
+
+
 @router.post("/{thread_id}/transfer", response_model=ContactOut)
 async def transfer(thread_id: str, body: TransferIn, principal: AgentUser, ctx: Ctx) -> ContactOut:
     contact = await ctx.routing.transfer(

@@ -301,3 +301,65 @@ def test_rollups_sum_each_dimension_alone() -> None:
         rows = [v for k, v in rolled.items() if k[0] == grain]
         assert sum(v.get("staffed_s", 0) for v in rows) == 3600
         assert kpi.total(rows).values == kpi.total(deltas.values()).values
+
+
+def _row(**wrapup: datetime | None) -> ContactRow:
+    return ContactRow(
+        id="c1",
+        customer_id="cu",
+        queue_id="q",
+        channel="chat",
+        status="resolved",
+        reason="card",
+        wrapup_reason=None,
+        agent_id="a1",
+        enqueued_at=T0,
+        ended_at=at(minutes=5),
+        **wrapup,  # type: ignore[arg-type]
+    )
+
+
+ANSWERED_AND_RESOLVED = (
+    Entry(1, "assigned", "agent", "a1", at(seconds=30)),
+    Entry(2, "resolved", "agent", "a1", at(minutes=5)),
+)
+
+
+def test_aht_includes_the_wrap_up_by_hand() -> None:
+    # contact 1: talk 09:00:30-09:05:00 (270 s), wrap-up 09:05:00-09:06:30 (90 s);
+    # contact 2: answered after 10 s, talk 60 s, no wrap-up.
+    # AHT = (270 + 90 + 60) / 2 = 210 s; busy = talk + wrap-up = 420 s
+    with_wrapup = kpi.build_facts(
+        _row(wrapup_started_at=at(minutes=5), wrapup_ended_at=at(minutes=6, seconds=30)),
+        ANSWERED_AND_RESOLVED,
+        20,
+    )
+    assert with_wrapup is not None and with_wrapup.wrapup_s == 90
+    c = counted(with_wrapup, answered(10))
+    figures = kpi.kpis(c)
+    assert c["talk_s"] == 330 and c["wrapup_s"] == 90 and c["busy_s"] == 420
+    assert figures["handled"] == 2
+    assert figures["aht_s"] == pytest.approx(210)
+
+
+def test_a_contact_is_counted_once_its_wrap_up_ends() -> None:
+    open_wrapup = _row(wrapup_started_at=at(minutes=5), wrapup_ended_at=None)
+    assert kpi.build_facts(open_wrapup, ANSWERED_AND_RESOLVED, 20) is None
+    assert kpi.build_facts(_row(), ANSWERED_AND_RESOLVED, 20) is not None
+
+
+def test_a_wrap_up_across_a_bucket_edge_loads_both_intervals() -> None:
+    # wrap-up 09:14:00-09:16:00: 60 s of busy time in the 09:00 bucket, 60 s in 09:15;
+    # the wrap-up seconds themselves go to the contact's arrival interval (09:00)
+    facts = kpi.build_facts(
+        _row(wrapup_started_at=at(minutes=14), wrapup_ended_at=at(minutes=16)),
+        ANSWERED_AND_RESOLVED,
+        20,
+    )
+    assert facts is not None
+    deltas: kpi.Deltas = {}
+    kpi.fold_contact(deltas, facts)
+    busy = {key[0]: row.get("busy_s", 0.0) for key, row in deltas.items()}
+    wrapup = {key[0]: row.get("wrapup_s", 0.0) for key, row in deltas.items()}
+    assert busy[at(minutes=0)] == 270 + 60 and busy[at(minutes=15)] == 60
+    assert wrapup[at(minutes=0)] == 120 and wrapup.get(at(minutes=15), 0.0) == 0

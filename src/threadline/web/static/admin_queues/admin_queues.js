@@ -13,7 +13,7 @@ document.addEventListener("alpine:init", () => {
     retry_after_s: [120, 600], ring_timeout_s: 25, window_minutes: 30, book_days: 7,
     min_notice_minutes: 30, timezone: "UTC", plan: {},
   };
-  const NUMBERS = ["priority", "sl_target_pct", "sl_threshold_s", "offer_timeout_s", "overflow_after_s"];
+  const NUMBERS = ["priority", "sl_target_pct", "sl_threshold_s", "offer_timeout_s", "overflow_after_s", "wrapup_s"];
   const OPTIONAL = ["offer_timeout_s", "overflow_after_s"];
   const POLICY_NUMBERS = ["offer_after_s", "max_attempts", "ring_timeout_s", "window_minutes", "book_days", "min_notice_minutes"];
 
@@ -128,7 +128,7 @@ document.addEventListener("alpine:init", () => {
     },
 
     openNew() {
-      this.form = this.toForm({ priority: 0, sl_target_pct: 80, sl_threshold_s: 20, business_hours: {}, callback_policy: {} });
+      this.form = this.toForm({ priority: 0, sl_target_pct: 80, sl_threshold_s: 20, wrapup_s: 0, business_hours: {}, callback_policy: {} });
       this.clearErrors();
       this.$nextTick(() => document.getElementById("f-name").focus());
     },

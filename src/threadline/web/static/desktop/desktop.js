@@ -158,6 +158,10 @@ document.addEventListener("alpine:init", () => {
     transferForm: { target: "", note: "", error: "", busy: false },
     resolveForm: { reason: "", note: "", error: "", busy: false },
     wrapupReasons: WRAPUP_REASONS,
+    // my open wrap-ups (after-contact work): {contact_id, thread_id, started_at, limit_s};
+    // no new offer comes on the channel until Done or the queue's wrap-up time runs out
+    wrapups: [],
+    wrapupBusy: false,
 
     _stream: null,
     _seen: new Set(),
@@ -748,7 +752,10 @@ document.addEventListener("alpine:init", () => {
       const body = { reason };
       if (f.note.trim()) body.note = f.note.trim();
       try {
-        await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/resolve`, body);
+        const contact = await T.api("POST", `/api/v1/threads/${encodeURIComponent(this.selectedId)}/resolve`, body);
+        if (contact && contact.wrapup_started_at && !contact.wrapup_ended_at) {
+          this.wrapupStarted({ contact_id: contact.id, thread_id: contact.thread_id, started_at: contact.wrapup_started_at, limit_s: null });
+        }
         this.$refs.resolveDialog.close();
         this.thread.status = "resolved";
         this.stopTyping();
@@ -758,6 +765,39 @@ document.addEventListener("alpine:init", () => {
         f.error = err.message;
       } finally {
         f.busy = false;
+      }
+    },
+
+    // ------------------------------------------------------------ wrap-up
+    wrapupStarted(w) {
+      const known = this.wrapups.find((x) => x.contact_id === w.contact_id);
+      if (known) { if (w.limit_s != null) known.limit_s = w.limit_s; return; }
+      this.wrapups.push({ contact_id: w.contact_id, thread_id: w.thread_id, started_at: w.started_at, limit_s: w.limit_s });
+    },
+
+    wrapupEnded(contactId) {
+      this.wrapups = this.wrapups.filter((x) => x.contact_id !== contactId);
+    },
+
+    wrapupLeft() {
+      const w = this.wrapups[0];
+      if (!w || w.limit_s == null) return "";
+      const left = Math.max(0, w.limit_s - (this.now - new Date(w.started_at).getTime()) / 1000);
+      return tr("wrapup_left", { time: T.formatDuration(left) });
+    },
+
+    async wrapupDone() {
+      const w = this.wrapups[0];
+      if (!w || this.wrapupBusy) return;
+      this.wrapupBusy = true;
+      try {
+        await T.api("POST", `/api/v1/threads/${encodeURIComponent(w.thread_id)}/wrapup/done`);
+        this.wrapupEnded(w.contact_id);
+      } catch (err) {
+        if (err.status === 409) this.wrapupEnded(w.contact_id);  // it had already ended
+        else this.flash(tr("wrapup_failed", { reason: err.message }), "error");
+      } finally {
+        this.wrapupBusy = false;
       }
     },
 
@@ -790,6 +830,12 @@ document.addEventListener("alpine:init", () => {
           break;
         case "agent.presence":
           this.onPresence(frame);
+          break;
+        case "agent.wrapup_started":
+          if (frame.agent_id === this.me.id) this.wrapupStarted(frame);
+          break;
+        case "agent.wrapup_ended":
+          if (frame.agent_id === this.me.id) this.wrapupEnded(frame.contact_id);
           break;
         case "delivery":
         case "delivery.failed": {

@@ -66,7 +66,7 @@ document.addEventListener("alpine:init", () => {
           onReady: () => this.refresh(),
           onFrame: (frame) => {
             const type = String(frame.type || "");
-            if (type === "queue.changed" || type === "agent.presence" || type.startsWith("contact.")) this.soon();
+            if (type === "queue.changed" || type === "agent.presence" || type.startsWith("contact.") || type.startsWith("agent.wrapup")) this.soon();
             if (type === "reason.spiked") this.spiked(frame);
           },
         });

@@ -2,7 +2,10 @@
 §1): an admin builds a two-language menu with two keypad options, the server's refusal of an
 option without a reason is shown at that option's node, and once saved, a call through the
 Twilio voice webhooks (signed by the fake provider, as Twilio would) hears the menu as built
-and lands in the queue its key leads to. Then the admin makes a built-in flow the number's IVR."""
+and lands in the queue its key leads to. A third option opens a submenu built in the tree (options
+added, reordered, a nested submenu added and removed, a key used twice flagged beside it, the
+server's refusal shown at the nested node), and a caller pressing 3 then 1 lands in its queue.
+Then the admin makes a built-in flow the number's IVR."""
 
 from __future__ import annotations
 
@@ -87,6 +90,40 @@ async def test_an_admin_builds_an_ivr_menu_and_a_call_hears_it(
     await tree.get_by_label("Queue of option 2").select_option("General")
     await tree.get_by_label("Reason of option 2").fill("other")
     await tree.get_by_label("Prompt of option 2 (en)").fill("For anything else, press 2.")
+
+    # option 3 opens a submenu: card not arrived (1), lost card (2)
+    await tree.get_by_role("button", name="Add an option").click()
+    await tree.get_by_label("Prompt of option 3 (en)", exact=True).fill("Card problems, 3.")
+    await tree.get_by_label("Where option leads 3", exact=True).select_option("submenu")
+    await expect(tree.locator("[data-node='option2.0']")).to_be_visible()
+    await expect(tree.get_by_label("Queue of option 3", exact=True)).to_be_hidden()
+    await tree.get_by_label("Intro of submenu 3 (en)", exact=True).fill("Card problems.")
+    await tree.get_by_label("Queue of option 3.1", exact=True).select_option("Cards")
+    await tree.get_by_label("Reason of option 3.1", exact=True).fill("card_not_arrived")
+    await tree.get_by_label("Prompt of option 3.1 (en)", exact=True).fill("Not arrived, 1.")
+    add_sub = tree.get_by_role("button", name="Add an option to the submenu 3", exact=True)
+    await add_sub.click()
+    await tree.get_by_label("Queue of option 3.2", exact=True).select_option("Cards")
+    await tree.get_by_label("Prompt of option 3.2 (en)", exact=True).fill("Lost, 2.")
+    # a key used twice in the submenu is flagged beside it, before anything is saved
+    key = tree.get_by_label("Key of option 3.2", exact=True)
+    await key.select_option("1")
+    check = tree.locator("[data-node='option2.1'] .ivr-check")
+    await expect(check).to_have_text("This key is used twice in this menu.")
+    await expect(key).to_have_attribute("aria-invalid", "true")
+    await key.select_option("2")
+    await expect(check).to_be_hidden()
+    # reordered: the lost card is said first
+    await tree.get_by_role("button", name="Move up option 3.2", exact=True).click()
+    await expect(tree.get_by_label("Prompt of option 3.1 (en)", exact=True)).to_have_value(
+        "Lost, 2."
+    )
+    # a submenu inside the submenu, added and removed again
+    await add_sub.click()
+    await tree.get_by_label("Where option leads 3.3", exact=True).select_option("submenu")
+    await expect(tree.get_by_label("Queue of option 3.3.1", exact=True)).to_be_visible()
+    await tree.get_by_role("button", name="Remove option 3.3", exact=True).click()
+    await expect(tree.locator("[data-node^='option2.2']")).to_have_count(0)
     # option 1 has no reason: the server says so at that node
     await form.get_by_role("button", name="Create").click()
     option = tree.locator("[data-node=option0]")
@@ -96,6 +133,17 @@ async def test_an_admin_builds_an_ivr_menu_and_a_call_hears_it(
     )
     await expect(tree.locator("[data-node=option1] .field-error").first).to_be_hidden()
     await option.get_by_label("Reason of option 1").fill("card_blocked")
+    # the lost card (now 3.1) has no reason either: said at that nested node
+    await tree.get_by_role("button", name="Press 3 →").click()  # the submenu folded
+    await form.get_by_role("button", name="Create").click()
+    nested = tree.locator("[data-node='option2.0']")
+    await expect(nested.locator(".field-error").first).to_have_text(
+        "Give the contact reason, e.g. card_blocked."
+    )
+    await expect(nested.get_by_label("Reason of option 3.1", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    await nested.get_by_label("Reason of option 3.1", exact=True).fill("card_lost")
     await form.get_by_role("button", name="Create").click()
     await expect(form).to_be_hidden()
     row = page.get_by_test_id("endpoints").locator(f"tr[data-endpoint='{NUMBER}']")
@@ -114,18 +162,37 @@ async def test_an_admin_builds_an_ivr_menu_and_a_call_hears_it(
     root = _twiml(
         (await twilio.call_webhook(_action(root), "CA1", CALLER, NUMBER, Digits="1")).text
     )
-    assert _said(root) == ["For cards, press 1. For anything else, press 2."]
+    assert _said(root) == ["For cards, press 1. For anything else, press 2. Card problems, 3."]
     hold = await twilio.call_webhook(_action(root), "CA1", CALLER, NUMBER, Digits="1")
     assert hold.status_code == 200, hold.text
     async with server.ctx.db.sessions() as db:
         [contact] = list(await db.scalars(select(Contact).where(Contact.channel == "voice")))
     assert contact.queue_id == world.queues["cards"].id and contact.reason == "card_blocked"
 
+    # another call (its language known now): 3 opens the submenu as built, 1 queues it for
+    # a card that has not arrived
+    root = _twiml((await twilio.call_webhook(hook, "CA2", CALLER, NUMBER, "ringing")).text)
+    root = _twiml(
+        (await twilio.call_webhook(_action(root), "CA2", CALLER, NUMBER, Digits="3")).text
+    )
+    assert _said(root) == ["Card problems. Lost, 2. Not arrived, 1. To go back, press star."]
+    hold = await twilio.call_webhook(_action(root), "CA2", CALLER, NUMBER, Digits="1")
+    assert hold.status_code == 200, hold.text
+    async with server.ctx.db.sessions() as db:
+        contact = await db.scalar(
+            select(Contact).where(Contact.channel == "voice", Contact.id != contact.id)
+        )
+    assert contact is not None and contact.queue_id == world.queues["cards"].id
+    assert contact.reason == "card_not_arrived"
+
     # the same number now runs a built-in flow as its IVR
     await row.get_by_role("button", name="Edit").click()
     form = page.get_by_role("form", name="Edit endpoint")
     tree = form.get_by_test_id("ivr-editor")
     await expect(tree.get_by_label("Reason of option 2")).to_have_value("other")
+    await expect(tree.get_by_label("Reason of option 3.2", exact=True)).to_have_value(
+        "card_not_arrived"
+    )
     await tree.get_by_label("A flow").check()
     flows = tree.get_by_label("Flow run as the IVR")
     await expect(flows.locator("option")).not_to_have_count(1)

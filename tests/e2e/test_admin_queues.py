@@ -2,7 +2,8 @@
 business hours (ranges per weekday, a time zone, holidays) and its callback policy as a form,
 the server's refusals show beside the field they concern, and once saved, the widget of that
 queue tells a customer (on a phone) that nobody is there until the next opening. A new queue
-can be created; agents get 403."""
+can be created; a queue overflows to a named queue, a loop refused beside the field (in
+English and in Portuguese); agents get 403."""
 
 from __future__ import annotations
 
@@ -161,6 +162,66 @@ async def test_an_admin_creates_a_queue_in_greek(
         queue = await session.scalar(select(Queue).where(Queue.name == "Δάνεια"))
         assert queue is not None and queue.priority == 3 and queue.org_id == world.org_id
         assert queue.required_skills == ["loans", "el"]
+    await page.context.close()
+
+
+async def test_an_admin_overflows_a_queue_to_a_named_queue_and_a_loop_is_refused(
+    server: Running, world: World, browser: Browser
+) -> None:
+    page = await _admin(browser, server)
+    await page.goto("/admin/queues")
+    rows = page.get_by_test_id("queues")
+    await (
+        rows.locator("tr[data-queue='General']").get_by_role("button", name="Edit General").click()
+    )
+    form = page.get_by_role("form", name="Edit queue")
+    target = form.get_by_label("Overflow to queue")
+    await expect(target.locator("option")).to_have_text(["No queue (use the skills)", "Cards"])
+    await target.select_option(label="Cards")
+    await expect(form.get_by_label("Overflow to skills")).to_be_hidden()  # one or the other
+    await form.get_by_role("button", name="Save").click()  # no wait given: beside that field
+    await expect(form.locator("#err-overflow_after_s")).to_have_text(
+        "Say after how many seconds the contact overflows."
+    )
+    await form.get_by_label("Overflow after (seconds)").fill("120")
+    await form.get_by_role("button", name="Save").click()
+    await expect(form).to_be_hidden()
+    async with server.ctx.db.sessions() as session:
+        general = await session.get_one(Queue, world.queues["general"].id)
+        assert general.overflow_queue_id == world.queues["cards"].id
+        assert general.overflow_after_s == 120 and general.overflow_skills is None
+    await page.context.close()
+
+    # Cards back to General would go round for ever: refused beside the field, in Portuguese
+    page = await _admin(browser, server, locale="pt-PT")
+    await page.goto("/admin/queues")
+    rows = page.get_by_test_id("queues")
+    await rows.locator("tr[data-queue='Cards']").get_by_role("button", name="Editar Cards").click()
+    form = page.get_by_role("form", name="Editar fila")
+    await expect(form.get_by_label("Transbordar para a fila")).to_have_value("")
+    await form.get_by_label("Transbordar para a fila").select_option(label="General")
+    await form.get_by_label("Transbordo após (segundos)").fill("60")
+    await form.get_by_role("button", name="Guardar").click()
+    await expect(form.locator("#err-overflow_queue_id")).to_have_text(
+        "Essa fila transborda de volta para esta: escolha outra."
+    )
+    await expect(form.get_by_label("Transbordar para a fila")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    async with server.ctx.db.sessions() as session:
+        cards = await session.get_one(Queue, world.queues["cards"].id)
+        assert cards.overflow_queue_id is None
+    # reopened, General shows where it overflows
+    await form.get_by_role("button", name="Cancelar").click()
+    await (
+        rows.locator("tr[data-queue='General']")
+        .get_by_role("button", name="Editar General")
+        .click()
+    )
+    form = page.get_by_role("form", name="Editar fila")
+    await expect(form.get_by_label("Transbordar para a fila")).to_have_value(
+        world.queues["cards"].id
+    )
     await page.context.close()
 
 

@@ -28,6 +28,9 @@ class Queue(OrgOwned, Base):
     # a contact of this queue (until they press Done or this runs out); 0: no wrap-up
     wrapup_s: Mapped[int] = mapped_column(default=0, server_default="0")
     overflow_skills: Mapped[list[str] | None] = mapped_column(default=None)
+    # overflow to a named queue: once overflow_after_s has passed, the contact requires that
+    # queue's skills instead of this one's (it stays this queue's contact in reports)
+    overflow_queue_id: Mapped[str | None] = mapped_column(ForeignKey("queues.id"), default=None)
     # {"timezone": "Europe/Lisbon", "days": {"mon": [["09:00","18:00"]], ...}}; empty = 24/7
     business_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # routing/callback_policy.py: when to offer, retries, booked windows and the staffing plan

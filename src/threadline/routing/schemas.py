@@ -28,6 +28,13 @@ class QueueIn(BaseModel):
         "resolving a contact of this queue (until they press Done); 0 means no wrap-up",
     )
     overflow_skills: list[str] | None = None
+    overflow_queue_id: str | None = Field(
+        default=None,
+        max_length=36,
+        description="overflow to a named queue: after overflow_after_s the contact requires "
+        "that queue's skills (its agents are offered it) instead of overflow_skills; the "
+        "contact stays this queue's in reports",
+    )
     business_hours: dict[str, Any] = Field(
         default_factory=dict,
         description='{"timezone": "Europe/Lisbon", "days": {"mon": [["09:00", "13:00"], '

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Text, and_, cast, func, or_, select
+from sqlalchemy.orm import aliased
 
 from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
@@ -92,9 +93,13 @@ def _offer_closed(offer: Offer, thread_id: str | None = None) -> OfferClosed:
     )
 
 
-def _as_text(column: Any) -> Any:
+def _as_text(column: Any, name: str | None = None) -> Any:
     """A JSON list column read as its text, under its own name (see ``_JsonSets``)."""
-    return cast(column, Text).label(column.key)
+    return cast(column, Text).label(name or column.key)
+
+
+# the queue a queue's contacts overflow to (overflow to a named queue), joined beside it
+_Target = aliased(Queue, name="overflow_target")
 
 
 # What a waiting contact's ContactSpec is made of, read in one join at start-up. The JSON
@@ -113,6 +118,8 @@ _SPEC_COLUMNS = (
     _as_text(Contact.excluded_agents),
     Queue.overflow_after_s,
     _as_text(Queue.overflow_skills),
+    Queue.overflow_queue_id,
+    _as_text(_Target.required_skills, "target_skills"),
     Customer.last_agent_id,
     Customer.last_served_at,
 )
@@ -130,6 +137,18 @@ class _JsonSets:
             value = json.loads(raw)  # type: ignore[arg-type]  # None is seen already
             self._seen[raw] = None if value is None else frozenset(value)
         return self._seen[raw]
+
+
+def _overflow_skills(
+    target_id: str | None, skills: Iterable[str] | None, target: Queue | None
+) -> Iterable[str] | None:
+    """The skills a queue's contacts require once they overflow: the named queue's (its
+    agents take them), else the queue's relaxed set. The engine keeps one skill set per
+    contact, so after the overflow the queue's own agents keep it only when they have the
+    target's skills too (docs/kpis.md)."""
+    if target_id is None:
+        return skills
+    return target.required_skills if target is not None else None
 
 
 def agent_spec(agent: Agent) -> AgentSpec:
@@ -177,6 +196,7 @@ class RoutingService:
                 rows = await session.execute(
                     select(*_SPEC_COLUMNS)
                     .join(Queue, Queue.id == Contact.queue_id)
+                    .outerjoin(_Target, _Target.id == Queue.overflow_queue_id)
                     .outerjoin(Customer, Customer.id == Contact.customer_id)
                     .where(Contact.status == "queued")
                 )
@@ -206,13 +226,19 @@ class RoutingService:
     async def _spec(self, session: Any, contact: Contact) -> ContactSpec:
         queue = await session.get(Queue, contact.queue_id)
         customer = await session.get(Customer, contact.customer_id)
-        return self._spec_of(contact, queue, customer)
+        target = (
+            await session.get(Queue, queue.overflow_queue_id) if queue.overflow_queue_id else None
+        )
+        return self._spec_of(contact, queue, customer, target)
 
-    def _spec_of(self, contact: Contact, queue: Queue, customer: Customer | None) -> ContactSpec:
+    def _spec_of(
+        self, contact: Contact, queue: Queue, customer: Customer | None, target: Queue | None
+    ) -> ContactSpec:
+        """`target`: the queue `queue` overflows to, when it names one."""
         return self._contact_spec(
             contact,
             queue.overflow_after_s,
-            queue.overflow_skills,
+            _overflow_skills(queue.overflow_queue_id, queue.overflow_skills, target),
             customer.last_agent_id if customer else None,
             customer.last_served_at if customer else None,
         )
@@ -220,10 +246,11 @@ class RoutingService:
     def _spec_of_row(self, row: Any, sets: _JsonSets) -> ContactSpec:
         """The spec of a row of ``_SPEC_COLUMNS`` (the contact's columns by their names, its
         JSON lists as text)."""
+        target_skills = sets(row.target_skills)
         return self._contact_spec(
             row,
             row.overflow_after_s,
-            sets(row.overflow_skills),
+            target_skills if row.overflow_queue_id else sets(row.overflow_skills),
             row.last_agent_id,
             row.last_served_at,
             required_skills=sets(row.required_skills),
@@ -348,8 +375,9 @@ class RoutingService:
             async with self._ctx.db.sessions() as session:
                 rows = (
                     await session.execute(
-                        select(Contact, Queue, Customer)
+                        select(Contact, Queue, Customer, _Target)
                         .join(Queue, Queue.id == Contact.queue_id)
+                        .outerjoin(_Target, _Target.id == Queue.overflow_queue_id)
                         .join(Customer, Customer.id == Contact.customer_id)
                         .where(Contact.id.in_(contact_ids), Contact.status == "queued")
                     )
@@ -360,7 +388,7 @@ class RoutingService:
                 if (row := found.get(contact_id)) is None:
                     continue
                 contact = row[0]
-                spec = self._spec_of(contact, row[1], row[2])
+                spec = self._spec_of(contact, row[1], row[2], row[3])
                 router.remove_contact(contact_id)
                 router.add_contact(spec)
                 now = _ts(utcnow())
@@ -1042,12 +1070,57 @@ async def _check_queue_name(uow: UnitOfWork, org_id: str, name: str, queue_id: s
         raise Conflict(f"a queue named {name!r} already exists")
 
 
+MAX_OVERFLOW_CHAIN = 100  # queues followed looking for a loop (an organisation has fewer)
+
+
+async def _check_overflow_queue(
+    uow: UnitOfWork, org_id: str, queue_id: str | None, data: QueueIn
+) -> None:
+    """A named overflow queue must be another queue of the organisation, reached after a
+    wait, never leading back here through the queues it overflows to; and it replaces the
+    relaxed skills, so not both."""
+    target_id = data.overflow_queue_id
+    if target_id is None:
+        return
+    field = "overflow_queue_id"
+    if target_id == queue_id:
+        raise Invalid("a queue cannot overflow to itself", field=field, reason="self")
+    if data.overflow_skills is not None:
+        raise Invalid(
+            "overflow to a queue or to skills, not both", field="overflow_skills", reason="both"
+        )
+    if data.overflow_after_s is None:
+        raise Invalid(
+            "say after how many seconds the contact overflows",
+            field="overflow_after_s",
+            reason="wait",
+        )
+    links = dict(
+        (
+            await uow.session.execute(
+                select(Queue.id, Queue.overflow_queue_id).where(Queue.org_id == org_id)
+            )
+        ).all()
+    )
+    if target_id not in links:
+        raise Invalid("no such queue", field=field, reason="unknown")
+    seen, at = [target_id], links[target_id]
+    while at is not None and len(seen) < MAX_OVERFLOW_CHAIN:
+        if at == queue_id:
+            raise Invalid(
+                "that queue overflows back to this one: a loop", field=field, reason="loop"
+            )
+        seen.append(at)
+        at = links.get(at)
+
+
 async def do_create_queue(
     ctx: Context, org_id: str, data: QueueIn, actor: str | None = None
 ) -> Queue:
     """A new queue; an admin's (`actor`) is audited, not one seeded by setup or the demo."""
     async with ctx.uow() as uow:
         await _check_queue_name(uow, org_id, data.name, None)
+        await _check_overflow_queue(uow, org_id, None, data)
         queue = Queue(org_id=org_id, **data.model_dump())
         uow.session.add(queue)
         if actor is not None:
@@ -1066,6 +1139,7 @@ async def do_update_queue(
         if queue is None or queue.org_id != org_id:
             raise NotFound("no such queue")
         await _check_queue_name(uow, org_id, data.name, queue_id)
+        await _check_overflow_queue(uow, org_id, queue_id, data)
         changed = sorted(k for k, v in data.model_dump().items() if getattr(queue, k) != v)
         for name, value in data.model_dump().items():
             setattr(queue, name, value)

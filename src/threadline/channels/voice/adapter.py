@@ -29,7 +29,7 @@ from threadline.channels.contract import (
     SignatureInvalid,
 )
 from threadline.channels.voice import twilio_voice
-from threadline.channels.voice.ivr import Menu, flow_menu, parse_menu
+from threadline.channels.voice.ivr import Menu, flow_menu, parse_menu, routes
 from threadline.channels.voice.twilio_calls import (
     DEFAULT_API_BASE,
     Account,
@@ -177,7 +177,7 @@ class VoiceAdapter:
         if flow_of(settings):
             return []
         menu = parse_menu(settings.get("ivr"))
-        named = [(f"settings.ivr.options[{i}].queue", o.queue) for i, o in enumerate(menu.options)]
+        named = routes(menu.options)
         if menu.default_queue:
             named.append(("settings.ivr.default.queue", menu.default_queue))
         return named

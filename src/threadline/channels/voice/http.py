@@ -29,6 +29,7 @@ from threadline.channels.voice.hold import (
     do_voice_hold_callback,
     do_voice_survey,
 )
+from threadline.channels.voice.ivr import parse_path
 from threadline.channels.voice.outbound import (
     CallPurpose,
     do_outbound_answer,
@@ -112,6 +113,7 @@ async def ivr(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
             lang=q.get("lang"),
             tries=_int(request, "tries", 1),
             turn=_int(request, "turn", 0),
+            at=parse_path(q.get("at")),
         ),
     )
 

@@ -9,12 +9,20 @@ language code):
                      "keywords": ["english"]}, ...],
       "greeting": {"en": "Welcome to Test Bank.", "pt": "Bem-vindo."},
       "options": [{"digit": "1", "keywords": {"en": ["card"]}, "queue": "Cards",
-                   "reason": "cards", "prompt": {"en": "For cards, press 1 or say card."}}],
+                   "reason": "cards", "prompt": {"en": "For cards, press 1 or say card."}},
+                  {"digit": "2", "prompt": {"en": "For loans, press 2."},
+                   "submenu": {"intro": {"en": "Loans."}, "options": [...]}}],
+      "back_key": "*",
       "default": {"queue": "General", "reason": "ivr_no_choice"},
       "max_prompts": 3,
       "hold": {"poll_s": 5, "announce_every_s": 30, "per_caller_s": 120, "music_url": null},
       "messages": {"pt": {"invalid": "...", "position_range": "... {position} ... {low} ..."}}
     }
+
+An option either routes the call (queue and reason) or opens a submenu: its own intro and
+options, nested up to MAX_DEPTH menus deep. In a submenu the back key returns to the menu
+above; in the main menu it says the menu again. Where the caller is rides on the action URL
+as the option indexes from the main menu (`Path`, "1.0"), like the step and the tries.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from threadline.channels.voice.messages import DEFAULT_MESSAGES, PLACEHOLDERS, b
 
 DIGITS = frozenset("0123456789")
 MAX_PROMPTS = 5
+MAX_DEPTH = 5  # menus deep, the main menu included
+BACK_KEYS = frozenset("*0123456789")  # not "#": Twilio's Gather ends input with it
+Path = tuple[int, ...]  # option indexes from the main menu to a submenu; () is the main menu
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +55,25 @@ class Language:
 class Option:
     digit: str | None
     keywords: Mapping[str, tuple[str, ...]]  # language code -> words
-    queue: str
+    queue: str  # "" for an option that opens a submenu
     reason: str
     prompt: Mapping[str, str]
+    submenu: Submenu | None = None
+
+    @property
+    def result(self) -> str:
+        """What choosing it records: the contact reason, or the submenu it opens."""
+        return self.reason if self.submenu is None else f"submenu:{self.digit or self.label}"
+
+    @property
+    def label(self) -> str:
+        return next((words[0] for words in self.keywords.values() if words), "")
+
+
+@dataclass(frozen=True, slots=True)
+class Submenu:
+    intro: Mapping[str, str]  # said before its options, per language
+    options: tuple[Option, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +108,7 @@ class Menu:
     max_prompts: int = 3
     hold: Hold = field(default_factory=Hold)
     messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    back_key: str = "*"
     asks_language: bool = True  # False: the caller's language is known, else the first
 
     @property
@@ -100,9 +128,40 @@ class Menu:
     def greeting_for(self, lang: str) -> str:
         return self.greeting.get(lang) or self.greeting.get(self.default_language.code, "")
 
-    def menu_prompt(self, lang: str) -> str:
+    def options_at(self, at: Path) -> tuple[Option, ...] | None:
+        """The options of the menu at a path, or None when the path leads nowhere (the
+        menu was edited during the call, or the URL is not one of ours)."""
+        options = self.options
+        for index in at:
+            if not 0 <= index < len(options) or options[index].submenu is None:
+                return None
+            submenu = options[index].submenu
+            assert submenu is not None  # checked above; mypy cannot narrow an index
+            options = submenu.options
+        return options
+
+    def intro_at(self, at: Path) -> Mapping[str, str]:
+        """What a submenu says before its options ({} for the main menu)."""
+        if not at:
+            return {}
+        parent = self.options_at(at[:-1]) or ()
+        submenu = parent[at[-1]].submenu if at[-1] < len(parent) else None
+        return submenu.intro if submenu else {}
+
+    def menu_prompt(self, lang: str, at: Path = ()) -> str:
+        """The menu at `at` as said: a submenu's intro, its options' prompts and how to go
+        back (not in the main menu)."""
         default = self.default_language.code
-        return " ".join(o.prompt.get(lang) or o.prompt.get(default, "") for o in self.options)
+        intro = self.intro_at(at)
+        said = [intro.get(lang) or intro.get(default, "")]
+        said += [o.prompt.get(lang) or o.prompt.get(default, "") for o in self.options_at(at) or ()]
+        if at:
+            key = self.text("star", lang) if self.back_key == "*" else self.back_key
+            said.append(self.text("back", lang).format(key=key))
+        return " ".join(text for text in said if text)
+
+    def goes_back(self, digits: str) -> bool:
+        return digits == self.back_key
 
     def choose_language(self, digits: str, speech: str) -> Choice:
         if digits:
@@ -117,25 +176,42 @@ class Menu:
             return Choice("language", "speech", speech, found.code if found else None)
         return Choice("language", "none", "", None)
 
-    def choose_option(self, lang: str, digits: str, speech: str) -> tuple[Choice, Option | None]:
+    def choose_option(
+        self, lang: str, digits: str, speech: str, at: Path = ()
+    ) -> tuple[Choice, Option | None]:
+        """The option of the menu at `at` the caller's keys or words pick (None: nothing
+        matched, or the path leads nowhere)."""
+        options = self.options_at(at) or ()
         found: Option | None = None
         if digits:
-            found = next((o for o in self.options if o.digit == digits), None)
+            found = next((o for o in options if o.digit == digits), None)
             kind, value = "dtmf", digits
         elif speech:
             words = _words(speech)
             found = next(
-                (o for o in self.options if words & {_fold(k) for k in o.keywords.get(lang, ())}),
+                (o for o in options if words & {_fold(k) for k in o.keywords.get(lang, ())}),
                 None,
             )
             kind, value = "speech", speech
         else:
             kind, value = "none", ""
-        return Choice("menu", kind, value, found.reason if found else None), found
+        return Choice("menu", kind, value, found.result if found else None), found
 
-    def hints(self, lang: str) -> str:
-        """Speech recognition hints for the menu in one language."""
-        return ", ".join(k for o in self.options for k in o.keywords.get(lang, ()))
+    def hints(self, lang: str, at: Path = ()) -> str:
+        """Speech recognition hints for the menu at `at` in one language."""
+        return ", ".join(k for o in self.options_at(at) or () for k in o.keywords.get(lang, ()))
+
+
+def parse_path(text: str | None) -> Path:
+    """The path an action URL carries ("1.0"); () for none or anything malformed."""
+    parts = (text or "").split(".") if text else []
+    if len(parts) >= MAX_DEPTH or not all(p.isdigit() and len(p) <= 2 for p in parts):
+        return ()
+    return tuple(int(p) for p in parts)
+
+
+def path_text(at: Path) -> str:
+    return ".".join(str(i) for i in at)
 
 
 def _fold(text: str) -> str:
@@ -240,34 +316,10 @@ def parse_menu(raw: Any, *, needs_options: bool = True) -> Menu:
         raw_options = []
     elif not isinstance(raw_options, list) or not raw_options:
         raise ValueError("settings.ivr.options: a non-empty list")
-    options = []
-    for i, item in enumerate(raw_options):
-        where = f"settings.ivr.options[{i}]"
-        if not isinstance(item, Mapping):
-            raise ValueError(f"{where}: an object")
-        digit = _digit(item.get("digit"), f"{where}.digit", optional=True)
-        raw_keywords = item.get("keywords") or {}
-        if not isinstance(raw_keywords, Mapping):
-            raise ValueError(f"{where}.keywords: lists of words by language code")
-        by_language = {
-            code: _words_list(words, f"{where}.keywords.{code}")
-            for code, words in raw_keywords.items()
-        }
-        if digit is None and not any(by_language.values()):
-            raise ValueError(f"{where}: a digit, keywords, or both")
-        queue, reason = item.get("queue"), item.get("reason")
-        if not isinstance(queue, str) or not queue.strip() or len(queue) > 100:
-            raise ValueError(f"{where}.queue: the name of a queue")
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 100:
-            raise ValueError(f"{where}.reason: the contact reason, e.g. 'card_blocked'")
-        prompt = _texts(item.get("prompt"), f"{where}.prompt")
-        options.append(Option(digit, by_language, queue.strip(), reason.strip(), prompt))
-    digits = [o.digit for o in options if o.digit is not None]
-    if len(set(digits)) != len(digits):
-        raise ValueError("settings.ivr.options: each digit once")
-    unknown = {code for o in options for code in [*o.keywords, *o.prompt]} - codes
-    if unknown:
-        raise ValueError(f"settings.ivr.options: languages not offered: {sorted(unknown)}")
+    back_key = raw.get("back_key", "*")
+    if not isinstance(back_key, str) or back_key not in BACK_KEYS:
+        raise ValueError("settings.ivr.back_key: '*' or one digit, 0-9")
+    options = _options(raw_options, "settings.ivr.options", codes, back_key, depth=1)
 
     default = raw.get("default") or {}
     if not isinstance(default, Mapping):
@@ -331,4 +383,75 @@ def parse_menu(raw: Any, *, needs_options: bool = True) -> Menu:
         max_prompts=max_prompts,
         hold=hold,
         messages=messages,
+        back_key=back_key,
     )
+
+
+def _options(
+    raw_options: list[Any], where: str, codes: set[str], back_key: str, *, depth: int
+) -> tuple[Option, ...]:
+    """The options of one menu (`depth` 1: the main one), their submenus checked in turn."""
+    options = tuple(
+        _option(item, f"{where}[{i}]", codes, back_key, depth) for i, item in enumerate(raw_options)
+    )
+    digits = [o.digit for o in options if o.digit is not None]
+    if len(set(digits)) != len(digits):
+        raise ValueError(f"{where}: each digit once")
+    if back_key in digits:
+        raise ValueError(f"{where}: the key {back_key} goes back; choose another digit")
+    unknown = {code for o in options for code in [*o.keywords, *o.prompt]} - codes
+    if unknown:
+        raise ValueError(f"{where}: languages not offered: {sorted(unknown)}")
+    return options
+
+
+def _option(item: Any, where: str, codes: set[str], back_key: str, depth: int) -> Option:
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: an object")
+    digit = _digit(item.get("digit"), f"{where}.digit", optional=True)
+    raw_keywords = item.get("keywords") or {}
+    if not isinstance(raw_keywords, Mapping):
+        raise ValueError(f"{where}.keywords: lists of words by language code")
+    by_language = {
+        code: _words_list(words, f"{where}.keywords.{code}") for code, words in raw_keywords.items()
+    }
+    if digit is None and not any(by_language.values()):
+        raise ValueError(f"{where}: a digit, keywords, or both")
+    prompt = _texts(item.get("prompt"), f"{where}.prompt")
+    if item.get("submenu") is not None:
+        if item.get("queue") or item.get("reason"):
+            raise ValueError(f"{where}: either a queue and reason or a submenu, not both")
+        submenu = _submenu(item["submenu"], f"{where}.submenu", codes, back_key, depth + 1)
+        return Option(digit, by_language, "", "", prompt, submenu)
+    queue, reason = item.get("queue"), item.get("reason")
+    if not isinstance(queue, str) or not queue.strip() or len(queue) > 100:
+        raise ValueError(f"{where}.queue: the name of a queue")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 100:
+        raise ValueError(f"{where}.reason: the contact reason, e.g. 'card_blocked'")
+    return Option(digit, by_language, queue.strip(), reason.strip(), prompt)
+
+
+def _submenu(raw: Any, where: str, codes: set[str], back_key: str, depth: int) -> Submenu:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where}: menus nest at most {MAX_DEPTH} deep")
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: an object (intro, options)")
+    intro = _texts(raw.get("intro"), f"{where}.intro")
+    if set(intro) - codes:
+        raise ValueError(f"{where}.intro: languages not offered: {sorted(set(intro) - codes)}")
+    raw_options = raw.get("options")
+    if not isinstance(raw_options, list) or not raw_options:
+        raise ValueError(f"{where}.options: a non-empty list")
+    return Submenu(intro, _options(raw_options, f"{where}.options", codes, back_key, depth=depth))
+
+
+def routes(options: Sequence[Option], where: str = "settings.ivr.options") -> list[tuple[str, str]]:
+    """Every queue the options send callers to, at any depth, each with the setting that
+    names it (`settings.ivr.options[1].submenu.options[0].queue`)."""
+    named: list[tuple[str, str]] = []
+    for i, option in enumerate(options):
+        if option.submenu is None:
+            named.append((f"{where}[{i}].queue", option.queue))
+        else:
+            named += routes(option.submenu.options, f"{where}[{i}].submenu.options")
+    return named

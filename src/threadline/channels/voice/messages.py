@@ -2,7 +2,8 @@
 may override any text per language (`settings.ivr.messages`). Pure data.
 
 Placeholders: {position} (the caller's place), {minutes} (the simple estimate), {low} and
-{high} (the live estimate's range, in whole minutes). The wait texts avoid a singular
+{high} (the live estimate's range, in whole minutes), {key} (the key that goes back in
+a submenu, "star" said for "*"). The wait texts avoid a singular
 "minute" after a number: the ranges start at 1 and end at 2 or more.
 
 What the hold loop says about the wait comes only from routing's live estimate, the one the
@@ -12,10 +13,12 @@ settings that override it stay valid; nothing says it any more."""
 
 from __future__ import annotations
 
-PLACEHOLDERS = {"position": 1, "minutes": 1, "low": 1, "high": 2}
+PLACEHOLDERS = {"position": 1, "minutes": 1, "low": 1, "high": 2, "key": "*"}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        "back": "To go back, press {key}.",
+        "star": "star",
         "code_prompt": "If you have a code from our app, enter it now. Otherwise, please hold.",
         "code_invalid": "Sorry, that code is not valid.",
         "code_ok": "Thank you. We have what you told us in the app.",
@@ -43,6 +46,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "callback_later": "Sorry, no agent can take the call right now. We will call you again.",
     },
     "pt": {
+        "back": "Para voltar, prima {key}.",
+        "star": "asterisco",
         "code_prompt": "Se tem um código da nossa aplicação, introduza-o agora. "
         "Caso contrário, aguarde.",
         "code_invalid": "Lamentamos, esse código não é válido.",
@@ -73,6 +78,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Voltaremos a ligar-lhe.",
     },
     "es": {
+        "back": "Para volver, pulse {key}.",
+        "star": "asterisco",
         "code_prompt": "Si tiene un código de nuestra aplicación, introdúzcalo ahora. "
         "Si no, espere, por favor.",
         "code_invalid": "Lo sentimos, ese código no es válido.",
@@ -105,6 +112,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Le volveremos a llamar.",
     },
     "ru": {
+        "back": "Чтобы вернуться назад, нажмите {key}.",
+        "star": "звёздочку",
         "code_prompt": "Если у вас есть код из нашего приложения, введите его сейчас. "
         "Иначе, пожалуйста, оставайтесь на линии.",
         "code_invalid": "Извините, этот код недействителен.",
@@ -132,6 +141,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "callback_later": "Извините, сейчас нет свободных операторов. Мы перезвоним вам позже.",
     },
     "el": {
+        "back": "Για να επιστρέψετε, πατήστε {key}.",
+        "star": "αστερίσκο",
         "code_prompt": "Αν έχετε κωδικό από την εφαρμογή μας, πληκτρολογήστε τον τώρα. "
         "Διαφορετικά, παρακαλούμε περιμένετε.",
         "code_invalid": "Λυπούμαστε, ο κωδικός δεν είναι έγκυρος.",

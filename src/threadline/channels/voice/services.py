@@ -7,8 +7,10 @@ entry; the choice opens the call's contact in its queue and the caller goes on h
 (hold.py). Status and recording callbacks land on the call's timeline once; a call that
 ends while it waits abandons its contact.
 
-The IVR is stateless between webhooks: the step, language and prompt count ride on the
-action URLs, which Twilio signs with the rest. A number whose IVR is a flow (flow.py) keeps
+The IVR is stateless between webhooks: the step, language, prompt count and where the caller
+is in nested menus (`at`, ivr.py's Path) ride on the action URLs, which Twilio signs with the
+rest; so a retried webhook answers the same and advances nothing twice (its choice is
+written on the timeline once). A number whose IVR is a flow (flow.py) keeps
 each call's flow state in the database instead, and the turn rides on the action URL."""
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from threadline.channels.voice.calls import (
 )
 from threadline.channels.voice.flow import flow_input, flow_turn
 from threadline.channels.voice.hold import hold_turn
-from threadline.channels.voice.ivr import Choice, Language, Option
+from threadline.channels.voice.ivr import Choice, Language, Option, Path, path_text
 from threadline.channels.voice.twilio_voice import ENDED, one
 from threadline.context import Context
 from threadline.customers.identities import normalise_phone
@@ -204,22 +206,31 @@ def _language_question(call: Call, *, tries: int, greet: bool = False, sorry: bo
 
 
 def _menu_question(
-    call: Call, lang: Language, *, tries: int, greet: bool = False, sorry: bool = False
+    call: Call,
+    lang: Language,
+    *,
+    tries: int,
+    greet: bool = False,
+    sorry: bool = False,
+    at: Path = (),
 ) -> str:
+    """The menu at `at` (the main one by default) as a Gather; a submenu's path rides on
+    the action URL."""
     menu = call.menu
     prompts: list[tuple[str, str]] = []
     if sorry:
         prompts.append((menu.text("invalid", lang.code), lang.say))
     if greet:
         prompts.append((menu.greeting_for(lang.code), lang.say))
-    prompts.append((menu.menu_prompt(lang.code), lang.say))
+    prompts.append((menu.menu_prompt(lang.code, at), lang.say))
+    where = {"at": path_text(at)} if at else {}
     return twiml.gather(
         prompts,
         call.adapter.webhook_url(
-            call.endpoint.key, "/ivr", step="menu", lang=lang.code, tries=tries
+            call.endpoint.key, "/ivr", step="menu", lang=lang.code, tries=tries, **where
         ),
         speech_language=lang.say,
-        hints=menu.hints(lang.code),
+        hints=menu.hints(lang.code, at),
     )
 
 
@@ -317,11 +328,19 @@ async def pending_codes(ctx: Context, org_id: str) -> bool:
 
 # ------------------------------------------------------------------ IVR steps
 async def do_voice_ivr(
-    ctx: Context, call: Call, *, step: str, lang: str | None, tries: int, turn: int = 0
+    ctx: Context,
+    call: Call,
+    *,
+    step: str,
+    lang: str | None,
+    tries: int,
+    turn: int = 0,
+    at: Path = (),
 ) -> str:
     """One answer to an IVR question (`Digits` or `SpeechResult`, or none on a timeout):
-    record it, then ask the next question, ask again, or queue the call. On a number whose
-    IVR is a flow, `flow` is the answer to the flow's turn `turn` (flow.py)."""
+    record it, then ask the next question, ask again, open a submenu, go back, or queue the
+    call. `at` is the menu answered (ivr.py's Path). On a number whose IVR is a flow, `flow`
+    is the answer to the flow's turn `turn` (flow.py)."""
     if step not in ("code", "language", "menu", "flow"):
         raise Invalid("step: code, language, menu or flow")
     if (step == "flow") != (call.flow is not None) and step in ("menu", "flow"):
@@ -348,11 +367,23 @@ async def do_voice_ivr(
             return document
         return _menu_question(call, chosen, tries=1)
     language = menu.language(lang) or menu.default_language
-    choice, option = menu.choose_option(language.code, digits, speech)
+    if menu.options_at(at) is None:
+        at = ()  # the menu changed since the question was asked: start over
+    where = {"at": path_text(at), "tries": tries}
+    if menu.goes_back(digits):
+        await _record(ctx, call, event, Choice("menu", "dtmf", digits, "back"), where=where)
+        return _menu_question(call, language, tries=1, at=at[:-1])
+    choice, option = menu.choose_option(language.code, digits, speech, at)
+    if option is not None and option.submenu is not None:
+        await _record(ctx, call, event, choice, where=where)
+        opened = (*at, (menu.options_at(at) or ()).index(option))
+        return _menu_question(call, language, tries=1, at=opened)
     if option is None and tries < menu.max_prompts:
-        await _record(ctx, call, event, choice)
-        return _menu_question(call, language, tries=tries + 1, sorry=True)
-    contact_id = await _record(ctx, call, event, choice, option=option, queue_in=language)
+        await _record(ctx, call, event, choice, where=where)
+        return _menu_question(call, language, tries=tries + 1, sorry=True, at=at)
+    contact_id = await _record(
+        ctx, call, event, choice, option=option, queue_in=language, where=where
+    )
     if contact_id == QUEUE_CLOSED:
         return twiml.say_and_hang_up(menu.text("closed", language.code), language.say)
     if contact_id is None:
@@ -369,8 +400,10 @@ async def _record(
     language: str | None = None,
     option: Option | None = None,
     queue_in: Language | None = None,
+    where: dict[str, Any] | None = None,
 ) -> str | None:
-    """Write the caller's choice on the timeline (internal); a chosen language becomes the
+    """Write the caller's choice on the timeline (internal), once: a retried webhook (the
+    same menu `where`, try and input) writes nothing more; a chosen language becomes the
     customer's when they had none; `queue_in` (the caller's language) opens, once per call,
     the contact in the chosen queue or the default one. Returns the contact's id
     (QUEUE_CLOSED when that queue is closed now)."""
@@ -385,21 +418,23 @@ async def _record(
             if not thread.language:
                 thread.language = language
         earlier = await _choices(uow, thread.id, call.sid)
-        data = {**choice.as_data(), "call_sid": call.sid}
+        data = {**choice.as_data(), "call_sid": call.sid, **(where or {})}
         if option is not None:
             data["queue"] = option.queue
-        append_event(
-            uow,
-            thread,
-            kind="ivr",
-            channel="voice",
-            author_type="system",
-            body=_describe(choice),
-            data=data,
-        )
+        if where is None or data not in earlier:
+            append_event(
+                uow,
+                thread,
+                kind="ivr",
+                channel="voice",
+                author_type="system",
+                body=_describe(choice),
+                data=data,
+            )
+            earlier.append(data)
         if queue_in is None:
             return None
-        choices = [*earlier, choice.as_data()]
+        choices = [{k: v for k, v in c.items() if k in CHOICE_KEYS} for c in earlier]
         return await _queue_call(ctx, uow, call, thread, customer, option, queue_in, choices)
 
 
@@ -410,17 +445,17 @@ def _describe(choice: Choice) -> str:
     return f"IVR {choice.step}: {said} -> {choice.result or 'not understood'}"
 
 
+CHOICE_KEYS = ("step", "input", "value", "result")  # what a contact's context keeps of each
+
+
 async def _choices(uow: UnitOfWork, thread_id: str, call_sid: str) -> list[dict[str, Any]]:
+    """The call's IVR entries on its thread, as written."""
     events = await uow.session.scalars(
         select(ThreadEvent)
         .where(ThreadEvent.thread_id == thread_id, ThreadEvent.kind == "ivr")
         .order_by(ThreadEvent.seq)
     )
-    return [
-        {k: v for k, v in e.data.items() if k in ("step", "input", "value", "result")}
-        for e in events
-        if e.data.get("call_sid") == call_sid
-    ]
+    return [dict(e.data) for e in events if e.data.get("call_sid") == call_sid]
 
 
 async def _queue_call(

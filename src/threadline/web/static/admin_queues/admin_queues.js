@@ -112,6 +112,7 @@ document.addEventListener("alpine:init", () => {
         name: q.name || "",
         required_skills: skillsText(q.required_skills),
         overflow_skills: skillsText(q.overflow_skills),
+        overflow_queue_id: q.overflow_queue_id || "",
         always,
         timezone: hours.timezone || localZone(),
         days,
@@ -125,6 +126,11 @@ document.addEventListener("alpine:init", () => {
       for (const n of NUMBERS) form[n] = q[n] === null || q[n] === undefined ? "" : String(q[n]);
       for (const n of POLICY_NUMBERS) form.policy[n] = String(policy[n]);
       return form;
+    },
+
+    /** The queues this one may overflow to: the others. */
+    get overflowTargets() {
+      return this.queues.filter((q) => !this.form || q.id !== this.form.id);
     },
 
     openNew() {
@@ -235,7 +241,8 @@ document.addEventListener("alpine:init", () => {
         callback_policy: this.buildPolicy(),
       };
       const overflow = skillsList(f.overflow_skills);
-      body.overflow_skills = overflow.length ? overflow : null;
+      body.overflow_skills = overflow.length && !f.overflow_queue_id ? overflow : null;
+      body.overflow_queue_id = f.overflow_queue_id || null;
       for (const n of NUMBERS) {
         const value = this.number(f[n]);
         if (value !== null || OPTIONAL.includes(n)) body[n] = value;
@@ -275,7 +282,18 @@ document.addEventListener("alpine:init", () => {
         return;
       }
       const errors = {};
-      for (const e of (err.details && err.details.errors) || []) {
+      const details = err.details || {};
+      if (details.field && details.reason) { // the overflow queue's refusals, in the page's language
+        const why = {
+          self: this.t.overflow_err_self,
+          loop: this.t.overflow_err_loop,
+          unknown: this.t.overflow_err_unknown,
+          both: this.t.overflow_err_both,
+          wait: this.t.overflow_err_wait,
+        };
+        errors[details.field] = why[details.reason] || err.message;
+      }
+      for (const e of details.errors || []) {
         const loc = (e.loc || []).filter((p) => p !== "body");
         const msg = String(e.msg || "").replace(/^Value error, /, "");
         const top = loc[0];

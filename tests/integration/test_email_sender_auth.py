@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.channels.test_email_authentication import RECORD, Dns, _message, _relayed, _signed
+from tests.conftest import Running, World, login
 from tests.integration.test_email_inbound import Mail, add_mailbox, mail  # noqa: F401
 from threadline.customers.models import Customer
 from threadline.customers.services import resolve_vouched
@@ -77,3 +78,28 @@ async def test_a_mailbox_behind_a_trusted_relay_reads_its_results_only(
         )
     assert [e.data["sender_auth"]["verified"] for e in events] == [True, False]
     assert [e.data["sender_auth"]["method"] for e in events] == ["relay", "relay"]
+
+
+async def test_an_admin_sets_how_a_mailbox_checks_senders(server: Running, world: World) -> None:
+    admin = await login(server, "admin@example.com")
+    try:
+        body = {"channel": "email", "key": "help@testbank.example", "name": "Help"}
+        wrong = await admin.post(
+            "/api/v1/endpoints", json={**body, "settings": {"sender_auth": {"mode": "relay"}}}
+        )
+        assert wrong.status_code == 422 and "authserv_id" in wrong.text, wrong.text
+        default = await admin.post("/api/v1/endpoints", json=body)
+        assert default.status_code == 201, default.text
+        assert default.json()["settings"]["sender_auth"] == {"mode": "dkim"}
+        relay = {"sender_auth": {"mode": "relay", "authserv_id": "MX.TestBank.Example"}}
+        saved = await admin.post(
+            "/api/v1/endpoints",
+            json={**body, "key": "relay@testbank.example", "settings": relay},
+        )
+        assert saved.status_code == 201, saved.text
+        assert saved.json()["settings"]["sender_auth"] == {
+            "mode": "relay",
+            "authserv_id": "mx.testbank.example",
+        }
+    finally:
+        await admin.aclose()

@@ -167,11 +167,14 @@ def demo(
         ensure_demo_intents,
         load_demo,
     )
+    from threadline.encryption import keyring_for
     from threadline.migrate import upgrade
 
     _ensure_secret(env_file)
     settings = _settings()
-    upgrade(settings.database_url)
+    keyring = keyring_for(settings)
+    upgrade(settings.database_url, keyring=keyring)
+    _note_generated_key(keyring)
     created = asyncio.run(_with_context(settings, load_demo))
     console.print("[green]demo data loaded[/green]" if created else "demo data already present")
     with console.status("intent model") as status:

@@ -12,6 +12,7 @@ from tests.conftest import Running, World, login
 from tests.integration.test_email_inbound import Mail, add_mailbox, mail  # noqa: F401
 from threadline.customers.models import Customer
 from threadline.customers.services import resolve_vouched
+from threadline.events.models import EventRecord
 from threadline.threads.models import ThreadEvent
 
 ANA = "ana@bank-customer.example"
@@ -42,6 +43,12 @@ async def test_a_forged_from_is_stored_once_unverified_and_with_no_assurance(
         "reason": "no DKIM signature",
     }
     assert event.data["assurance"]["level"] == "none"
+    # the domain event says so too (webhooks, the bot): no trust of the customer it names
+    async with mail.ctx.db.sessions() as session:
+        logged = await session.scalars(
+            select(EventRecord.data).where(EventRecord.type == "message.received")
+        )
+        assert [d["sender_verified"] for d in logged] == [False]
 
 
 async def test_the_customers_dkim_signed_mail_is_verified(mail: Mail) -> None:  # noqa: F811

@@ -45,6 +45,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-key-not-for-production"
 PASSWORD = "correct horse battery"
 WIDGET_SECRET = "widget-hmac-secret"
+# Secrets at rest: one fixed key for every Settings a test makes (tests of the key handling
+# set their own); without it each would write a key file into the working directory.
+TEST_ENCRYPTION_KEY = "u8Wq2kVbYH3T1gR4cG0nq0m2b3mRkq1J8c0v6sX1y6Q="
+os.environ.setdefault("THREADLINE_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEY)
 
 
 @pytest.fixture(autouse=True)

@@ -54,7 +54,8 @@ from threadline.config import Settings
 from threadline.context import Context
 from threadline.customers.http import router as customers_router
 from threadline.customers.services import link_rows_with_customers
-from threadline.db import Database, across_orgs, no_org
+from threadline.db import Base, Database, across_orgs, no_org
+from threadline.encryption import check_readable, keyring_for
 from threadline.errors import install_error_handlers
 from threadline.events.bus import create_bus
 from threadline.events.domain import CustomerErased, ThreadsPurged
@@ -150,7 +151,7 @@ def build_context(settings: Settings) -> Context:
     bus = create_bus(settings.bus_url)
     ctx = Context(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, keyring_for(settings)),
         bus=bus,
         handlers=Handlers(bus),
         channels=build_channels(settings),
@@ -218,6 +219,8 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     """Start the bus, the routing engines and the workers; stop them in reverse. The workers
     start with no organisation in scope (whoever started the server), so each says whose
     rows it works on (db.enter_org, org_scope, across_orgs)."""
+    if ctx.db.keyring is not None:  # a missing or wrong key stops the start, loses nothing
+        await check_readable(ctx.db.engine, Base.metadata, ctx.db.keyring)
     with no_org():
         await ctx.bus.start()
         with across_orgs():  # every organisation's engines

@@ -22,6 +22,7 @@ from threadline.simulation import cli as simulate_cli
 
 if TYPE_CHECKING:
     from threadline.agents.schemas import AgentCreate
+    from threadline.encryption import Keyring
 
 app = typer.Typer(help="Threadline: one customer, one thread, every channel.", no_args_is_help=True)
 console = Console()
@@ -38,11 +39,59 @@ def _settings() -> Settings:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
+    from threadline.encryption import keyring_for
     from threadline.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    keyring = keyring_for(settings)
+    upgrade(settings.database_url, keyring=keyring)
     console.print(f"[green]database is up to date[/green] ({_safe_url(settings.database_url)})")
+    _note_generated_key(keyring)
+
+
+def _note_generated_key(keyring: Keyring) -> None:
+    if keyring.generated:
+        console.print(
+            f"[yellow]no encryption key was configured: a new one is in {keyring.source} "
+            "(owner-only). Back it up apart from the database: secrets stored with it cannot "
+            "be read without it.[/yellow]"
+        )
+
+
+@app.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new encryption key (for THREADLINE_ENCRYPTION_KEYS)."""
+    from threadline.encryption import generate_key
+
+    typer.echo(generate_key())
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the first of THREADLINE_ENCRYPTION_KEYS; the other
+    keys can be removed afterwards."""
+    from threadline.db import Base, Database
+    from threadline.encryption import EncryptionError, configured_keyring, rotate_all
+    from threadline.models import import_models
+
+    settings = _settings()
+    keyring = configured_keyring(settings)
+    if keyring is None:
+        _cli_error("no encryption keys configured (THREADLINE_ENCRYPTION_KEYS or the key file)")
+    import_models()
+
+    async def work() -> int:
+        db = Database(settings.database_url, keyring)
+        try:
+            return await rotate_all(db.engine, Base.metadata, keyring)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(work())
+    except EncryptionError as exc:
+        _cli_error(str(exc))
+    console.print(f"[green]{count} secrets re-encrypted with the first key[/green]")
 
 
 def _safe_url(url: str) -> str:
@@ -64,6 +113,7 @@ def serve(
     from threadline.app import create_app
 
     settings = _settings()
+    _check_secrets_readable(settings)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -75,6 +125,32 @@ def serve(
         # proxies' X-Forwarded-For to believe (ratelimit.py), not uvicorn's own default
         proxy_headers=False,
     )
+
+
+def _check_secrets_readable(settings: Settings) -> None:
+    """Refuse to start, with the reason, when the stored secrets cannot be decrypted."""
+    from threadline.db import Base, Database
+    from threadline.encryption import EncryptionError, check_readable, keyring_for
+    from threadline.models import import_models
+
+    import_models()
+    try:
+        keyring = keyring_for(settings)
+    except EncryptionError as exc:
+        _cli_error(str(exc))
+
+    async def check() -> None:
+        db = Database(settings.database_url, keyring)
+        try:
+            await check_readable(db.engine, Base.metadata, keyring)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except EncryptionError as exc:
+        _cli_error(str(exc))
+    _note_generated_key(keyring)
 
 
 @app.command()
@@ -91,11 +167,14 @@ def demo(
         ensure_demo_intents,
         load_demo,
     )
+    from threadline.encryption import keyring_for
     from threadline.migrate import upgrade
 
     _ensure_secret(env_file)
     settings = _settings()
-    upgrade(settings.database_url)
+    keyring = keyring_for(settings)
+    upgrade(settings.database_url, keyring=keyring)
+    _note_generated_key(keyring)
     created = asyncio.run(_with_context(settings, load_demo))
     console.print("[green]demo data loaded[/green]" if created else "demo data already present")
     with console.status("intent model") as status:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # Signs sessions, visitor tokens and API tokens. A random key per process is safe but
     # logs everyone out on restart; `threadline demo`/`make demo` write a stable one to .env.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Secrets at rest (encryption.py): Fernet keys, comma-separated, the first encrypts and
+    # all decrypt (rotation: put a new key first, run `threadline rotate-keys`, drop the old).
+    # None set: the key file, written (0600) with a new key on first use if missing.
+    encryption_keys: SecretStr = SecretStr("")
+    encryption_key_file: Path = Path("data/encryption.key")
     base_url: str = "http://127.0.0.1:8000"
     # Sites allowed to frame the customer app page /app/{key} (origins; none by default)
     app_frame_ancestors: list[str] = Field(default_factory=list)

@@ -35,7 +35,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from threadline import sqlite_driver
+from threadline import encryption, sqlite_driver
+from threadline.encryption import Keyring
 
 M = TypeVar("M")
 _IN_UNIT_OF_WORK: ContextVar[bool] = ContextVar("in_unit_of_work", default=False)
@@ -277,12 +278,17 @@ class Database:
 
     `sessions()` is for reads; writes go through a UnitOfWork (`write_sessions`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self.engine = create_engine(url)
         self.write_sessions = session_factory(self.engine)
         self.read_engine = create_engine(url, writer=False) if self.dialect == "sqlite" else None
+        self.keyring = keyring
+        if keyring is not None:  # secrets at rest (encryption.EncryptedText) use these keys
+            for engine in (self.engine, self.read_engine):
+                if engine is not None:
+                    encryption.attach(engine, keyring)
         # SQLite has one writer at a time; its busy handler is unfair (writers sleep and retry,
         # some past the timeout). Queue this process's writers first-in first-out instead.
         self.write_lock = asyncio.Lock() if self.dialect == "sqlite" else None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+
+if TYPE_CHECKING:
+    from threadline.encryption import Keyring
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -22,8 +26,17 @@ def sync_url(database_url: str) -> str:
     return database_url.replace("+aiosqlite", "").replace("+psycopg_async", "+psycopg")
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(sync_url(database_url)), revision)
+def upgrade(database_url: str, revision: str = "head", keyring: Keyring | None = None) -> None:
+    """Migrate; `keyring` encrypts the stored secrets (default: the configured keys)."""
+    config = alembic_config(sync_url(database_url))
+    config.attributes["keyring"] = keyring
+    command.upgrade(config, revision)
+
+
+def downgrade(database_url: str, revision: str, keyring: Keyring | None = None) -> None:
+    config = alembic_config(sync_url(database_url))
+    config.attributes["keyring"] = keyring
+    command.downgrade(config, revision)
 
 
 def make_revision(database_url: str, message: str) -> None:

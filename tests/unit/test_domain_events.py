@@ -22,6 +22,7 @@ SAMPLES: dict[str, Any] = {
     "float": 1.5,
     "float | None": 2.5,
     "bool": True,
+    "bool | None": False,
     "datetime": datetime(2026, 12, 6, 9, 30, 1, 250000, tzinfo=UTC),
     "datetime | None": datetime(2026, 12, 6, 9, 31, tzinfo=UTC),
     "list[str]": ["a", "b"],

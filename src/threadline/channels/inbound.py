@@ -200,9 +200,16 @@ def _customer_entry(
             attachments=len(message.attachments),
             language=thread.language,
             endpoint_id=endpoint_id,
+            sender_verified=_sender_verified(data),
         )
     )
     return entry
+
+
+def _sender_verified(data: dict[str, Any] | None) -> bool | None:
+    """What the channel established about the sender (email: channels/email/authentication)."""
+    checked = (data or {}).get("sender_auth")
+    return bool(checked.get("verified")) if isinstance(checked, dict) else None
 
 
 async def _related_event(

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db import Base, OrgOwned, new_id, utcnow
+from threadline.encryption import EncryptedText
 
 
 class Endpoint(OrgOwned, Base):
@@ -22,8 +23,8 @@ class Endpoint(OrgOwned, Base):
     key: Mapped[str] = mapped_column(String(64))  # public id: widget key, E.164 number, address
     name: Mapped[str] = mapped_column(String(200))
     queue_id: Mapped[str | None] = mapped_column(ForeignKey("queues.id"), default=None)
-    # Provider/HMAC secret; never shown back by the API nor logged.
-    secret: Mapped[str | None] = mapped_column(String(4000), default=None)
+    # Provider/HMAC secret, encrypted at rest; never shown back by the API nor logged.
+    secret: Mapped[str | None] = mapped_column(EncryptedText, default=None)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -138,6 +138,9 @@ class MessageReceived(DomainEvent):
     attachments: int = 0
     language: str | None = None
     endpoint_id: str | None = None  # where it came in (a bot may answer there)
+    # whether the sender is who the message says (an email's From proven by DKIM or a trusted
+    # relay): False carries no trust of the customer it names; None: the channel does not say
+    sender_verified: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db import Base, OrgOwned, new_id, utcnow
+from threadline.encryption import EncryptedText
 
 
 class WebhookSubscription(OrgOwned, Base):
@@ -23,7 +24,7 @@ class WebhookSubscription(OrgOwned, Base):
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str] = mapped_column(String(500), default="")
     event_types: Mapped[list[str]] = mapped_column(default=list)
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(EncryptedText)  # encrypted at rest
     active: Mapped[bool] = mapped_column(default=True)
     # why the server disabled it (410 Gone, too many failures); None when an admin did
     disabled_reason: Mapped[str | None] = mapped_column(String(200), default=None)

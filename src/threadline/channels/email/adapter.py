@@ -33,6 +33,7 @@ from threadline.channels.contract import (
     SendOutcomeUnknown,
     SendResult,
 )
+from threadline.channels.email.authentication import SenderAuth
 from threadline.channels.email.threading import (
     MessageIds,
     OutgoingAttachment,
@@ -118,17 +119,19 @@ class EmailAdapter:
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the mailbox's address, lower case; `settings.smtp` its relay, if it
-        sends (a mailbox without one only receives: replies through it fail, visibly). Other
-        settings, e.g. the `imap` block, are kept as they are."""
+        sends (a mailbox without one only receives: replies through it fail, visibly);
+        `settings.sender_auth` how the From of received mail is checked (authentication.py).
+        Other settings, e.g. the `imap` block, are kept as they are."""
         try:
             address = validate_email(key, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
             raise ValueError("key: the mailbox's email address (support@example.com)") from exc
         if address != key:
             raise ValueError(f"key: the mailbox's address, normalised: {address!r}")
+        configured = {**settings, "sender_auth": SenderAuth.of(settings).as_settings()}
         if settings.get("smtp") is None:
-            return dict(settings)
-        return {**settings, "smtp": Relay.of(settings).as_settings()}
+            return configured
+        return {**configured, "smtp": Relay.of(settings).as_settings()}
 
     def compose(
         self, endpoint: EndpointConfig, message: OutboundMessage, now: datetime

@@ -15,6 +15,11 @@ A received email is parsed and classified (channels/email/parsing.py), then:
   a message we sent to that thread. The other address is NOT added to the customer (a
   forward to a colleague must not make the colleague the customer); the entry is flagged
   `from_other_address` so the agent can see it and link the identity if it is really theirs.
+
+A person's message whose From is not proven (DKIM or a trusted relay's results, as the
+mailbox is configured: channels/email/authentication.py) is still stored, once, in the
+thread its From names, but carries `sender_auth.verified = false` and an assurance of
+"none": it inherits no trust from the customer it claims to be.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ from sqlalchemy.exc import IntegrityError
 
 from threadline.attachments import AttachmentStore
 from threadline.channels.contract import StatusUpdate
+from threadline.channels.email.authentication import (
+    DnsFunc,
+    SenderAuth,
+    SenderCheck,
+    check_sender,
+)
 from threadline.channels.email.parsing import (
     MAX_PROVIDER_ID,
     Bounce,
@@ -103,6 +114,10 @@ class EmailReceiver:
         self.bounce_handlers: list[BounceHandler] = []
         secret = ctx.settings.secret_key.get_secret_value()
         self.message_ids = MessageIds(email_message_id_key(secret))
+        # DKIM key lookups: None is the DNS (dkimpy's resolver); `dnsfunc(name, timeout=)`
+        # returning the TXT record otherwise (a resolver of one's own, tests)
+        self.dkim_dns: DnsFunc | None = None
+        self.sender_check_timeout_s = 10.0
 
     async def find_mailbox(self, address: str) -> Endpoint | None:
         """The active email endpoint for a recipient address ("support+tag@" finds
@@ -138,7 +153,8 @@ class EmailReceiver:
         else:
             thread = await self._answered_thread(endpoint, parsed)
             if parsed.classification == "message":
-                receipt = await self._ingest(endpoint, parsed, thread)
+                check = await self._check_sender(endpoint, raw, parsed)
+                receipt = await self._ingest(endpoint, parsed, thread, check)
             else:
                 receipt = await self._record_robot(endpoint, parsed, thread)
         self.stats[receipt.classification] += 1
@@ -172,14 +188,41 @@ class EmailReceiver:
             thread = await session.get(Thread, thread_id) if thread_id else None
         return thread if thread is not None and thread.org_id == endpoint.org_id else None
 
+    async def _check_sender(
+        self, endpoint: Endpoint, raw: bytes, parsed: ParsedEmail
+    ) -> SenderCheck:
+        """Whether the From is the sender's (channels/email/authentication.py), as the
+        mailbox says to check it; DNS lookups in a thread, bounded in time."""
+        try:
+            auth = SenderAuth.of(endpoint.settings or {})
+        except ValueError:
+            auth = SenderAuth()  # settings saved before the check existed: the safe default
+        address = parsed.message.identity_value
+        if auth.mode != "off" and (not address or parsed.message.data.get("from_source")):
+            return SenderCheck(False, auth.mode, None, "no From address to check")
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(check_sender, raw, address, auth, self.dkim_dns),
+                self.sender_check_timeout_s,
+            )
+        except TimeoutError:
+            return SenderCheck(False, auth.mode, None, "the check timed out")
+
     async def _ingest(
-        self, endpoint: Endpoint, parsed: ParsedEmail, thread: Thread | None
+        self, endpoint: Endpoint, parsed: ParsedEmail, thread: Thread | None, check: SenderCheck
     ) -> Receipt:
         message = parsed.message
         if thread is None and not message.identity_value:
             raise Invalid("the email has no sender address")
         # replies leave through the mailbox written to (channels/outbox.py)
-        message = dataclasses.replace(message, data={**message.data, "endpoint_id": endpoint.id})
+        data: dict[str, Any] = {**message.data, "endpoint_id": endpoint.id}
+        if check.method != "off":
+            data["sender_auth"] = check.as_data()
+        if not check.verified:
+            # a From nobody proved: stored, but vouching for no one (not the customer whose
+            # address it names, nor their verified identities); the agent sees the mark
+            data["assurance"] = {"level": "none", "method": None, "at": None}
+        message = dataclasses.replace(message, data=data)
         if thread is not None and not await self._is_customers(endpoint, thread, message):
             data = {**message.data, "from_other_address": True}
             message = dataclasses.replace(message, data=data)

@@ -5,7 +5,7 @@ the columns widen to text and every stored value is encrypted; downgrade decrypt
 The keys: those handed to `upgrade(..., keyring=)`, else the configured ones (Settings).
 
 Revision ID: e3a9c5f1b7d4
-Revises: 7b3d5f9a1c24
+Revises: d4f6a8b0c2e1
 Create Date: 2026-12-06 23:30:00.000000
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from threadline.encryption import Keyring
 
 revision: str = 'e3a9c5f1b7d4'
-down_revision: str | None = '7b3d5f9a1c24'
+down_revision: str | None = 'd4f6a8b0c2e1'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from threadline.auth.dependencies import Ctx, Supervisor
+from threadline.channels.voice.conference import do_coach
+from threadline.channels.voice.schemas import CoachOut
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.supervision.schemas import LiveConversation, MonitorOut, ReassignIn, WhisperIn
 from threadline.supervision.services import (
@@ -69,3 +73,15 @@ async def reassign(
 ) -> LiveConversation:
     """Hand the contact to another agent (routing's transfer to a given agent)."""
     return await do_reassign(ctx, principal, thread_id, body.agent_id)
+
+
+@router.post("/threads/{thread_id}/call/{mode}", response_model=CoachOut)
+async def coach_call(
+    thread_id: str,
+    mode: Literal["listen", "whisper", "barge", "leave"],
+    principal: Supervisor,
+    ctx: Ctx,
+) -> CoachOut:
+    """On a live call in a conference (audited): listen (muted), whisper (only the agent
+    hears you), barge (both hear you) or leave; your softphone is dialled in the first time."""
+    return CoachOut(**await do_coach(ctx, principal, thread_id, mode))

@@ -92,10 +92,7 @@ async def connect_conference(ctx: Context, call: Call, contact: Contact, lang: L
                     ("EndConferenceOnExit", "true"),
                     ("ConferenceStatusCallback", _status_url(call, contact.id)),
                     ("ConferenceStatusCallbackMethod", "POST"),
-                    *(
-                        ("ConferenceStatusCallbackEvent", e)
-                        for e in twiml.CONFERENCE_EVENTS.split()
-                    ),
+                    ("ConferenceStatusCallbackEvent", twiml.CONFERENCE_EVENTS),
                 ],
             )
         except CallFailed as exc:

@@ -209,7 +209,7 @@ async def test_a_supervisor_listens_whispers_and_barges_through_the_participants
     left = await nikos.post(f"{route}/leave")
     assert left.status_code == 200 and left.json() == {"mode": "leave", "call_sid": None}
     assert mine.status == "complete"
-    assert (await nikos.post(f"{route}/sing")).status_code == 422
+    assert (await nikos.post(f"{route}/sing")).status_code == 404
 
     async with server.ctx.db.sessions() as db:
         actions = list(

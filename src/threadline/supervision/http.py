@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Query
 
@@ -75,13 +75,27 @@ async def reassign(
     return await do_reassign(ctx, principal, thread_id, body.agent_id)
 
 
-@router.post("/threads/{thread_id}/call/{mode}", response_model=CoachOut)
-async def coach_call(
-    thread_id: str,
-    mode: Literal["listen", "whisper", "barge", "leave"],
-    principal: Supervisor,
-    ctx: Ctx,
-) -> CoachOut:
-    """On a live call in a conference (audited): listen (muted), whisper (only the agent
-    hears you), barge (both hear you) or leave; your softphone is dialled in the first time."""
-    return CoachOut(**await do_coach(ctx, principal, thread_id, mode))
+COACHING = {
+    "listen": "Listen to a live call in a conference: your softphone joins it muted (audited).",
+    "whisper": "Coach the agent of a live call: only the agent hears you (audited).",
+    "barge": "Speak on a live call: the caller and the agent hear you (audited).",
+    "leave": "Leave a live call you listen to, coach or barged into (audited).",
+}
+
+
+def _coaching(mode: str) -> Callable[..., Awaitable[CoachOut]]:
+    async def coach_call(thread_id: str, principal: Supervisor, ctx: Ctx) -> CoachOut:
+        return CoachOut(**await do_coach(ctx, principal, thread_id, mode))
+
+    coach_call.__name__ = f"call_{mode}"
+    coach_call.__doc__ = COACHING[mode]
+    return coach_call
+
+
+for _mode in COACHING:
+    router.add_api_route(
+        f"/threads/{{thread_id}}/call/{_mode}",
+        _coaching(_mode),
+        methods=["POST"],
+        response_model=CoachOut,
+    )

@@ -223,7 +223,8 @@ async def do_conference_status(
     caller = contact.context.get("call_sid")
     if kind == "participant-join":
         if call_sid and call_sid == caller:
-            await _remember(ctx, contact.id, conference_sid=conference_sid)
+            with contextlib.suppress(IntegrityError):  # a concurrent delivery stored it first
+                await _caller_joined(ctx, contact, conference_sid)
         return twiml.empty()
     if kind == "participant-leave" and call_sid:
         await _forget_coach(ctx, contact.id, call_sid)
@@ -235,6 +236,28 @@ async def do_conference_status(
     with contextlib.suppress(IntegrityError):  # a concurrent delivery stored it first
         await _record_hold(ctx, contact.id, conference_sid, kind == "participant-hold", key)
     return twiml.empty()
+
+
+async def _caller_joined(ctx: Context, found: Contact, conference_sid: str) -> None:
+    """The caller is in the conference: the agent's desktop may hold them from now on."""
+    key = f"{conference_sid}:join:{found.context.get('call_sid')}"
+    async with ctx.uow() as uow:
+        thread = await lock_thread(uow, found.org_id, found.thread_id)
+        contact = await uow.lock(Contact, found.id)
+        if contact is None or await is_stored(uow, found.org_id, key):
+            return
+        contact.context = {**contact.context, "conference_sid": conference_sid}
+        append_event(
+            uow,
+            thread,
+            kind="call_status",
+            channel="voice",
+            author_type="system",
+            contact_id=contact.id,
+            body="the caller is in the call's conference",
+            provider_msg_id=key,
+            data={"call_sid": contact.context.get("call_sid"), "conference_sid": conference_sid},
+        )
 
 
 async def _record_hold(

@@ -34,6 +34,7 @@ from threadline.channels.voice.twilio_voice import client_identity
 from threadline.context import Context
 from threadline.events.models import EventRecord
 from threadline.orgs.models import AuditEntry
+from threadline.simulated.runtime import Simulated
 from threadline.simulated.twilio import FakeConference, FakeParticipant
 
 __all__ = ["twilio"]  # a fixture, imported for pytest
@@ -115,6 +116,9 @@ async def test_hold_then_resume_is_on_the_timeline_in_the_events_and_in_aht(
     assert held.status_code == 200, held.text
     assert held.json() == {"contact_id": contact_id, "hold": True}
     assert caller.hold and caller.updates[-1]["Hold"] == "true"
+    simulated = Simulated(server.ctx.settings)  # what the simulated voice page shows
+    simulated.twilio = twilio
+    assert simulated.describe(twilio.calls["CA80"])["on_hold"] is True
     [held_entry] = await eventually(lambda: events(server, "call_held"))
     assert held_entry.contact_id == contact_id and held_entry.data["agent_id"] == (
         world.agents["rui"].id
@@ -123,6 +127,7 @@ async def test_hold_then_resume_is_on_the_timeline_in_the_events_and_in_aht(
     resumed = await rui.post(f"/api/v1/voice/contacts/{contact_id}/resume")
     assert resumed.status_code == 200 and resumed.json()["hold"] is False
     [back] = await eventually(lambda: events(server, "call_resumed"))
+    assert simulated.describe(twilio.calls["CA80"])["on_hold"] is False
     assert back.data["held_s"] >= 1.0
 
     # Twilio retries the participant-hold callback: counted once

@@ -60,7 +60,7 @@ log = structlog.get_logger(__name__)
 
 CONSUMER = "kpis"
 SURVEY_ANSWERED = "survey.answered"  # the surveys' event (another package), read by name
-ENTRY_KINDS = ("assigned", "transferred", "resolved", "abandoned")
+ENTRY_KINDS = ("assigned", "transferred", "resolved", "abandoned", "call_held", "call_resumed")
 CHUNK = 2000
 ENDING = (ContactResolved, ContactEnded, ContactAbandoned)
 # a contact whose agent went into wrap-up is counted when the wrap-up ends, not when resolved

@@ -30,10 +30,13 @@ ASA                sum of answered waits / answered (the wait: from
                    entering the queue to the first acceptance)
 AHT                (talk + hold + wrap-up) / handled; talk is each
                    agent's segment, from acceptance to a transfer or
-                   the resolution; wrap-up is the after-contact work
+                   the resolution, less its hold; wrap-up is the after-contact work
                    that follows (queue `wrapup_s`: until the agent
                    presses Done or the time runs out), on the last
-                   agent; hold is 0 until the platform has that state
+                   agent; hold is the time the agent kept a caller
+                   on hold (a call in a conference: the timeline's
+                   call_held to call_resumed, or to the end), on the
+                   last agent
 occupancy          busy / staffed: handling time over the time         by agent or
                    available or busy, both cut at bucket edges         interval only
 transfer rate      transfers / answered (a transfer is counted on the
@@ -178,7 +181,8 @@ Deltas = dict[Key, dict[str, float]]
 @dataclass(frozen=True)
 class Entry:
     """A timeline entry of a contact that the counters read: assigned, transferred,
-    resolved or abandoned, by whom (author_type agent|system) and when."""
+    resolved or abandoned, a call held or resumed, by whom (author_type agent|system) and
+    when."""
 
     seq: int
     kind: str
@@ -222,7 +226,17 @@ def build_facts(row: ContactRow, entries: Iterable[Entry], target_s: int) -> Con
     outcome = "abandoned" if row.status == "abandoned" else "ended"
     open_agent: str | None = None
     open_at = row.enqueued_at
+    hold_s = 0.0
+    held_at: datetime | None = None
     for entry in sorted(entries, key=lambda e: e.seq):
+        if entry.kind == "call_held":
+            held_at = held_at or entry.at
+            continue
+        if entry.kind == "call_resumed":
+            if held_at is not None:
+                hold_s += _seconds(held_at, max(held_at, entry.at))
+            held_at = None
+            continue
         if open_agent is not None and entry.kind in ("assigned", "transferred", "resolved"):
             segments.append(Segment(open_agent, open_at, max(open_at, entry.at)))
             open_agent = None
@@ -236,6 +250,8 @@ def build_facts(row: ContactRow, entries: Iterable[Entry], target_s: int) -> Con
             outcome = "resolved" if entry.author_type == "agent" else "ended"
     if open_agent is not None:
         segments.append(Segment(open_agent, open_at, max(open_at, row.ended_at)))
+    if held_at is not None:  # the call ended on hold
+        hold_s += _seconds(held_at, max(held_at, row.ended_at))
     return ContactFacts(
         queue_id=row.queue_id,
         channel=row.channel,
@@ -249,6 +265,7 @@ def build_facts(row: ContactRow, entries: Iterable[Entry], target_s: int) -> Con
         first_agent_id=first_agent,
         segments=tuple(segments),
         transferred_by=tuple(transferred_by),
+        hold_s=hold_s,
         wrapup_s=wrapup_s,
         wrapup_at=row.wrapup_started_at,
     )
@@ -283,9 +300,12 @@ def fold_contact(deltas: Deltas, facts: ContactFacts) -> None:
         _add(deltas, first, "abandoned_in_target", float(wait <= facts.target_s))
         if (edge := wait_bin(wait)) is not None:
             _add(deltas, first, f"abandoned_le_{edge}")
-    for segment in facts.segments:
+    for n, segment in enumerate(facts.segments, 1):
+        talk = _seconds(segment.start, segment.end)
+        if n == len(facts.segments):  # the caller on hold is not talk: hold is its own term
+            talk = max(0.0, talk - facts.hold_s)
         _add(deltas, key(segment.agent_id), "handled")
-        _add(deltas, key(segment.agent_id), "talk_s", _seconds(segment.start, segment.end))
+        _add(deltas, key(segment.agent_id), "talk_s", talk)
         for start, seconds in split_by_bucket(segment.start, segment.end):
             _add(deltas, key(segment.agent_id, start), "busy_s", seconds)
     if facts.segments and (facts.hold_s or facts.wrapup_s):

@@ -558,6 +558,28 @@ class CallOutcome(DomainEvent):
     agent_status: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallHeld(ContactEvent):
+    """The agent put the caller of a call in a conference on hold (the provider's conference
+    said so: participant-hold); `agent_id` is the agent handling the contact."""
+
+    type: ClassVar[str] = "call.held"
+    agent_id: str | None
+    call_sid: str
+    conference_sid: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallResumed(ContactEvent):
+    """The caller is back from hold (participant-unhold) after `held_s` seconds."""
+
+    type: ClassVar[str] = "call.resumed"
+    agent_id: str | None
+    call_sid: str
+    conference_sid: str
+    held_s: float
+
+
 # ---------------------------------------------------------------- self-service
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BotHandedOff(DomainEvent):

@@ -338,7 +338,14 @@ class Simulated:
             "status": call.status,
             "document": len(call.documents),
             "verbs": [v.as_dict() for v in verbs],
+            "on_hold": self._on_hold(call.sid),
         }
+
+    def _on_hold(self, sid: str) -> bool:
+        """Whether the agent put this caller on hold in the call's conference."""
+        conference = self.twilio.conference_of(sid)
+        participant = conference.live(sid) if conference else None
+        return bool(participant and participant.hold)
 
     def _live(self, sid: str) -> twilio.FakeCall:
         call = self.twilio.calls.get(sid)

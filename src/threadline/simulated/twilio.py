@@ -9,6 +9,17 @@ redirects a live call (the fake then fetches the new TwiML from it, a signed POS
 does), with `Twiml` replaces its TwiML, with `Status=completed` ends it. Tests play the far
 end: `answer`, `finish` (completed, no-answer, busy, ...), `dial_outcome` (a <Dial action>).
 
+Conferences: a TwiML `<Dial><Conference>` the fake fetched puts the call in the conference
+of that name (its attributes: startConferenceOnEnter, endConferenceOnExit, statusCallback and
+statusCallbackEvent); `POST .../Conferences/{ConferenceSid or FriendlyName}/Participants.json`
+dials a participant in (From, To, StatusCallback, Muted, Coaching, CallSidToCoach,
+StartConferenceOnEnter, EndConferenceOnExit, ConferenceStatusCallback...), `POST
+.../Participants/{CallSid}.json` holds, mutes or coaches one and `DELETE` removes one, with
+the participant JSON and error codes Twilio documents (20404, 16028). The conference posts its
+status callbacks (conference-start/end, participant-join/leave/hold/unhold/mute/unmute/
+modify) signed, with ConferenceSid, FriendlyName, SequenceNumber, CallSid, Hold, Muted,
+Coaching. Tests play the participant's phone: `answer_participant`.
+
 Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusal (400),
 and `delay_s` to make it slow."""
 
@@ -22,11 +33,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -74,6 +86,61 @@ class FakeCall:
         return self.documents[-1][1] if self.documents else None
 
 
+@dataclass
+class FakeParticipant:
+    """One call in a conference, as the Participants API shows it."""
+
+    call_sid: str
+    conference_sid: str
+    status: str = "connected"  # queued|connecting|ringing|connected|complete|failed
+    muted: bool = False
+    hold: bool = False
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    hold_url: str | None = None
+    created_with: dict[str, str] = field(default_factory=dict)
+    updates: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class FakeConference:
+    sid: str
+    friendly_name: str
+    status: str = "init"  # init|in-progress|completed
+    status_callback: str | None = None
+    status_callback_events: set[str] = field(default_factory=set)
+    participants: dict[str, FakeParticipant] = field(default_factory=dict)
+    sequence: int = 0
+    callbacks: list[dict[str, str]] = field(default_factory=list)  # every one posted
+
+    def live(self, call_sid: str) -> FakeParticipant | None:
+        found = self.participants.get(call_sid)
+        return found if found is not None and found.status == "connected" else None
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    return default if value is None else value.strip().lower() == "true"
+
+
+def _events(values: list[str]) -> set[str]:
+    """A space-separated list, or a repeated field (both reach Twilio)."""
+    return {word for value in values for word in value.split()}
+
+
+# a conference's statusCallbackEvent word -> the StatusCallbackEvent values it asks for
+_EVENT_WORDS = {
+    "start": ("conference-start",),
+    "end": ("conference-end",),
+    "join": ("participant-join",),
+    "leave": ("participant-leave",),
+    "hold": ("participant-hold", "participant-unhold"),
+    "mute": ("participant-mute", "participant-unmute"),
+    "modify": ("participant-modify",),
+}
+
+
 def _problem(status: int, code: int, message: str) -> JSONResponse:
     body = {"code": code, "message": message, "status": status, "more_info": ""}
     return JSONResponse(body, status_code=status)
@@ -90,13 +157,24 @@ class FakeTwilio:
         self.fail_with: int | None = None
         self.delay_s = 0.0
         self.base_url = ""
-        self._fetches: set[asyncio.Task[httpx.Response]] = set()
+        self.conferences: dict[str, FakeConference] = {}
+        self._fetches: set[asyncio.Task[Any]] = set()
         accounts = "/2010-04-01/Accounts/{sid}"
         self.app = Starlette(
             routes=[
                 Route(accounts + "/Messages.json", self._create, methods=["POST"]),
                 Route(accounts + "/Calls.json", self._create_call, methods=["POST"]),
                 Route(accounts + "/Calls/{call_sid}.json", self._update_call, methods=["POST"]),
+                Route(
+                    accounts + "/Conferences/{conference}/Participants.json",
+                    self._create_participant,
+                    methods=["POST"],
+                ),
+                Route(
+                    accounts + "/Conferences/{conference}/Participants/{call_sid}.json",
+                    self._update_participant,
+                    methods=["POST", "DELETE"],
+                ),
             ]
         )
 
@@ -230,7 +308,228 @@ class FakeTwilio:
         """Fetch a call's next TwiML, as Twilio does: a signed POST of the call's fields."""
         response = await self.post_signed(url, self._call_params(call, **extra))
         call.documents.append((url, response.text))
+        if "<Conference" in response.text:
+            await self._follow_twiml(call, response.text)
         return response
+
+    # ---------------------------------------------------------------- conferences
+    def conference_named(self, name: str) -> FakeConference | None:
+        """The conference of that friendly name that has not ended."""
+        for conference in self.conferences.values():
+            if conference.friendly_name == name and conference.status != "completed":
+                return conference
+        return None
+
+    def conference_of(self, call_sid: str) -> FakeConference | None:
+        for conference in self.conferences.values():
+            if conference.status != "completed" and conference.live(call_sid):
+                return conference
+        return None
+
+    def _open_conference(self, name: str) -> FakeConference:
+        conference = self.conference_named(name)
+        if conference is None:
+            conference = FakeConference("CF" + uuid.uuid4().hex, name)
+            self.conferences[conference.sid] = conference
+        return conference
+
+    async def _follow_twiml(self, call: FakeCall, document: str) -> None:
+        """A fetched <Dial><Conference> puts the call in that conference."""
+        try:
+            root = ElementTree.fromstring(document)  # noqa: S314 - our app's TwiML
+        except ElementTree.ParseError:
+            return
+        node = root.find("Dial/Conference")
+        if node is None:
+            return
+        conference = self._open_conference((node.text or "").strip())
+        if node.get("statusCallback") and conference.status_callback is None:
+            conference.status_callback = node.get("statusCallback")
+            conference.status_callback_events = _events([node.get("statusCallbackEvent", "")])
+        participant = FakeParticipant(
+            call.sid,
+            conference.sid,
+            start_conference_on_enter=_flag(node.get("startConferenceOnEnter"), True),
+            end_conference_on_exit=_flag(node.get("endConferenceOnExit")),
+        )
+        await self._join(conference, participant)
+
+    async def _join(self, conference: FakeConference, participant: FakeParticipant) -> None:
+        participant.status = "connected"
+        conference.participants[participant.call_sid] = participant
+        await self.conference_event(conference, "participant-join", participant)
+        if conference.status == "init" and participant.start_conference_on_enter:
+            conference.status = "in-progress"
+            await self.conference_event(conference, "conference-start")
+
+    async def conference_event(
+        self,
+        conference: FakeConference,
+        event: str,
+        participant: FakeParticipant | None = None,
+        *,
+        sequence: int | None = None,
+    ) -> httpx.Response | None:
+        """Post one status callback of the conference (if it asked for that event), signed;
+        pass the `sequence` of an earlier one to play Twilio's retry of it."""
+        asked = {
+            e for word in conference.status_callback_events for e in _EVENT_WORDS.get(word, ())
+        }
+        if not conference.status_callback or event not in asked:
+            return None
+        if sequence is None:
+            conference.sequence += 1
+            sequence = conference.sequence
+        params = {
+            "AccountSid": self.account_sid,
+            "ConferenceSid": conference.sid,
+            "FriendlyName": conference.friendly_name,
+            "StatusCallbackEvent": event,
+            "SequenceNumber": str(sequence),
+            "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+        }
+        if participant is not None:
+            params |= {
+                "CallSid": participant.call_sid,
+                "Hold": str(participant.hold).lower(),
+                "Muted": str(participant.muted).lower(),
+                "Coaching": str(participant.coaching).lower(),
+                "StartConferenceOnEnter": str(participant.start_conference_on_enter).lower(),
+                "EndConferenceOnExit": str(participant.end_conference_on_exit).lower(),
+            }
+            if participant.call_sid_to_coach:
+                params["CallSidToCoach"] = participant.call_sid_to_coach
+        conference.callbacks.append(params)
+        return await self.post_signed(conference.status_callback, params)
+
+    def _participant_json(self, p: FakeParticipant) -> dict[str, Any]:
+        now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+        return {
+            "account_sid": self.account_sid,
+            "call_sid": p.call_sid,
+            "conference_sid": p.conference_sid,
+            "label": None,
+            "call_sid_to_coach": p.call_sid_to_coach,
+            "coaching": p.coaching,
+            "date_created": now,
+            "date_updated": now,
+            "end_conference_on_exit": p.end_conference_on_exit,
+            "muted": p.muted,
+            "hold": p.hold,
+            "start_conference_on_enter": p.start_conference_on_enter,
+            "status": p.status,
+            "queue_time": "0",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Conferences/{p.conference_sid}"
+            f"/Participants/{p.call_sid}.json",
+        }
+
+    async def _create_participant(self, request: Request) -> JSONResponse:
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 20500, "failing")
+        form = await request.form()
+        values = {name: str(form[name]) for name in form}
+        to, from_ = values.get("To", ""), values.get("From", "")
+        if not to:
+            return _problem(400, 21201, "No 'To' number is specified")
+        if not from_:
+            return _problem(400, 21213, "No 'From' number is specified")
+        key = request.path_params["conference"]
+        if key.startswith("CF"):
+            conference = self.conferences.get(key)
+            if conference is None or conference.status == "completed":
+                return _problem(404, 20404, "The requested resource was not found")
+        else:
+            conference = self._open_conference(key)
+        coach = values.get("CallSidToCoach")
+        coaching = _flag(values.get("Coaching"), bool(coach))
+        if coaching and (not coach or conference.live(coach) is None):
+            return _problem(400, 16028, "Participant to be whispered is not present")
+        if "ConferenceStatusCallback" in values and conference.status_callback is None:
+            conference.status_callback = values["ConferenceStatusCallback"]
+            conference.status_callback_events = _events(
+                [str(v) for v in form.getlist("ConferenceStatusCallbackEvent")]
+            )
+        call = FakeCall(
+            sid="CA" + uuid.uuid4().hex,
+            to=to,
+            from_=from_,
+            direction="outbound-api",
+            status="queued",
+            status_callback=values.get("StatusCallback"),
+            status_callback_events=sorted(
+                _events([str(v) for v in form.getlist("StatusCallbackEvent")]) or {"completed"}
+            ),
+            timeout_s=int(values.get("Timeout", "60"))
+            if values.get("Timeout", "60").isdigit()
+            else 60,
+        )
+        self.calls[call.sid] = call
+        participant = FakeParticipant(
+            call.sid,
+            conference.sid,
+            status="queued",
+            muted=_flag(values.get("Muted")),
+            coaching=coaching,
+            call_sid_to_coach=coach if coaching else None,
+            start_conference_on_enter=_flag(values.get("StartConferenceOnEnter"), True),
+            end_conference_on_exit=_flag(values.get("EndConferenceOnExit")),
+            created_with=values,
+        )
+        conference.participants[call.sid] = participant
+        return JSONResponse(self._participant_json(participant), status_code=201)
+
+    async def answer_participant(self, call_sid: str) -> None:
+        """The phone of a participant dialled through the Participants API picks up: it
+        joins its conference."""
+        conference = next(c for c in self.conferences.values() if call_sid in c.participants)
+        self.calls[call_sid].status = "in-progress"
+        await self._join(conference, conference.participants[call_sid])
+
+    async def _update_participant(self, request: Request) -> Response:
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 20500, "failing")
+        conference = self.conferences.get(request.path_params["conference"])
+        participant = conference.live(request.path_params["call_sid"]) if conference else None
+        if conference is None or participant is None:
+            return _problem(404, 20404, "The requested resource was not found")
+        if request.method == "DELETE":
+            participant.status = "complete"
+            self.calls[participant.call_sid].status = "completed"
+            self._later(self.conference_event(conference, "participant-leave", participant))
+            return Response(status_code=204)
+        form = await request.form()
+        update = {name: str(form[name]) for name in form}
+        participant.updates.append(update)
+        events: list[str] = []
+        if "Hold" in update and _flag(update["Hold"]) != participant.hold:
+            participant.hold = _flag(update["Hold"])
+            participant.hold_url = update.get("HoldUrl")
+            events.append("participant-hold" if participant.hold else "participant-unhold")
+        if "Muted" in update and _flag(update["Muted"]) != participant.muted:
+            participant.muted = _flag(update["Muted"])
+            events.append("participant-mute" if participant.muted else "participant-unmute")
+        if "Coaching" in update or "CallSidToCoach" in update:
+            coach = update.get("CallSidToCoach") or participant.call_sid_to_coach
+            coaching = _flag(update.get("Coaching"), bool(update.get("CallSidToCoach")))
+            if coaching and (not coach or conference.live(coach) is None):
+                return _problem(400, 16028, "Participant to be whispered is not present")
+            participant.coaching, participant.call_sid_to_coach = (
+                coaching,
+                coach if coaching else None,
+            )
+            events.append("participant-modify")
+        for event in events:  # Twilio answers, then posts the conference's callbacks
+            self._later(self.conference_event(conference, event, participant))
+        return JSONResponse(self._participant_json(participant))
+
+    def _later(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
 
     async def settle(self) -> None:
         """Wait for the TwiML fetches that redirects started."""

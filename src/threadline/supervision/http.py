@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Query
 
 from threadline.auth.dependencies import Ctx, Supervisor
+from threadline.channels.voice.conference import do_coach
+from threadline.channels.voice.schemas import CoachOut
 from threadline.errors import PROBLEM_RESPONSES
 from threadline.supervision.schemas import LiveConversation, MonitorOut, ReassignIn, WhisperIn
 from threadline.supervision.services import (
@@ -69,3 +73,29 @@ async def reassign(
 ) -> LiveConversation:
     """Hand the contact to another agent (routing's transfer to a given agent)."""
     return await do_reassign(ctx, principal, thread_id, body.agent_id)
+
+
+COACHING = {
+    "listen": "Listen to a live call in a conference: your softphone joins it muted (audited).",
+    "whisper": "Coach the agent of a live call: only the agent hears you (audited).",
+    "barge": "Speak on a live call: the caller and the agent hear you (audited).",
+    "leave": "Leave a live call you listen to, coach or barged into (audited).",
+}
+
+
+def _coaching(mode: str) -> Callable[..., Awaitable[CoachOut]]:
+    async def coach_call(thread_id: str, principal: Supervisor, ctx: Ctx) -> CoachOut:
+        return CoachOut(**await do_coach(ctx, principal, thread_id, mode))
+
+    coach_call.__name__ = f"call_{mode}"
+    coach_call.__doc__ = COACHING[mode]
+    return coach_call
+
+
+for _mode in COACHING:
+    router.add_api_route(
+        f"/threads/{{thread_id}}/call/{_mode}",
+        _coaching(_mode),
+        methods=["POST"],
+        response_model=CoachOut,
+    )

@@ -363,3 +363,33 @@ def test_a_wrap_up_across_a_bucket_edge_loads_both_intervals() -> None:
     wrapup = {key[0]: row.get("wrapup_s", 0.0) for key, row in deltas.items()}
     assert busy[at(minutes=0)] == 270 + 60 and busy[at(minutes=15)] == 60
     assert wrapup[at(minutes=0)] == 120 and wrapup.get(at(minutes=15), 0.0) == 0
+
+
+def test_hold_is_its_own_term_of_aht_and_a_call_ended_on_hold_holds_to_its_end() -> None:
+    row = ContactRow(
+        id="c",
+        customer_id="cu",
+        queue_id="q",
+        channel="voice",
+        status="resolved",
+        reason="card",
+        wrapup_reason=None,
+        agent_id="a",
+        enqueued_at=T0,
+        ended_at=at(9),
+    )
+    entries = [
+        _entry(1, "assigned", "a", at(1)),
+        _entry(2, "call_held", None, at(2), "system"),
+        _entry(3, "call_held", None, at(2, 30), "system"),  # a repeat: still held since 2:00
+        _entry(4, "call_resumed", None, at(3), "system"),
+        _entry(5, "call_resumed", None, at(4), "system"),  # not held: nothing
+        _entry(6, "call_held", None, at(8), "system"),
+        _entry(7, "resolved", "a", at(9)),
+    ]
+    facts = kpi.build_facts(row, entries, 20)
+    assert facts is not None and facts.hold_s == 60 + 60  # 2:00-3:00, then 8:00 to the end
+    whole = kpi.kpis(counted(facts))
+    c = counted(facts)
+    assert c["talk_s"] == 8 * 60 - 120 and c["hold_s"] == 120
+    assert whole["aht_s"] == 8 * 60  # talk + hold: the agent's whole segment, once

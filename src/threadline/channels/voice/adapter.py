@@ -34,6 +34,7 @@ from threadline.channels.voice.twilio_calls import (
     DEFAULT_API_BASE,
     Account,
     CallResource,
+    ParticipantResource,
     TwilioApiError,
     TwilioCalls,
     TwilioError,
@@ -134,8 +135,14 @@ class VoiceAdapter:
     def records(self, endpoint: EndpointConfig) -> bool:
         return endpoint.settings.get("record") is True
 
+    def conferences(self, endpoint: EndpointConfig) -> bool:
+        """Whether the number's answered calls live in a conference (`settings.conference`):
+        the agent can hold the caller and supervisors can listen, whisper and barge."""
+        return endpoint.settings.get("conference") is True
+
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """The key is the number in E.164; settings: account_sid, api_base, ivr, record, and
+        """The key is the number in E.164; settings: account_sid, api_base, ivr, record,
+        conference, and
         for softphones api_key_sid and twiml_app_sid; `bot` (checked by the caller) when a
         flow is the number's IVR."""
         try:
@@ -154,8 +161,9 @@ class VoiceAdapter:
             value = settings.get(name)
             if value is not None and (not isinstance(value, str) or not SID.fullmatch(value)):
                 raise ValueError(f"settings.{name}: a Twilio SID")
-        if not isinstance(settings.get("record", False), bool):
-            raise ValueError("settings.record: true or false")
+        for flag in ("record", "conference"):
+            if not isinstance(settings.get(flag, False), bool):
+                raise ValueError(f"settings.{flag}: true or false")
         api_base = settings.get("api_base") or DEFAULT_API_BASE
         parts = urlsplit(api_base) if isinstance(api_base, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
@@ -219,6 +227,53 @@ class VoiceAdapter:
         """Make a live call fetch its TwiML from `url` now; raises CallFailed."""
         try:
             return await self._calls.redirect(self.account(endpoint), call_sid, url)
+        except TwilioError as exc:
+            raise _call_failed(exc) from exc
+
+    # ------------------------------------------------------------ conference participants
+    async def add_participant(
+        self,
+        endpoint: EndpointConfig,
+        conference: str,
+        *,
+        to: str,
+        status_callback: str | None = None,
+        options: Sequence[tuple[str, str]] = (),
+    ) -> ParticipantResource:
+        """Dial `to` from the endpoint's number into `conference` (SID or friendly name);
+        raises CallFailed / CallOutcomeUnknown."""
+        try:
+            return await self._calls.add_participant(
+                self.account(endpoint),
+                conference,
+                from_=endpoint.key,
+                to=to,
+                status_callback=status_callback,
+                options=options,
+            )
+        except TwilioError as exc:
+            raise _call_failed(exc) from exc
+
+    async def update_participant(
+        self,
+        endpoint: EndpointConfig,
+        conference_sid: str,
+        call_sid: str,
+        options: Sequence[tuple[str, str]],
+    ) -> ParticipantResource:
+        """Hold, mute or coach a participant; raises CallFailed / CallOutcomeUnknown."""
+        try:
+            return await self._calls.update_participant(
+                self.account(endpoint), conference_sid, call_sid, options
+            )
+        except TwilioError as exc:
+            raise _call_failed(exc) from exc
+
+    async def remove_participant(
+        self, endpoint: EndpointConfig, conference_sid: str, call_sid: str
+    ) -> None:
+        try:
+            await self._calls.remove_participant(self.account(endpoint), conference_sid, call_sid)
         except TwilioError as exc:
             raise _call_failed(exc) from exc
 

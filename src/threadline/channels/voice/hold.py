@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from threadline.channels.outbox import endpoint_config
 from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.calls import WAITING, Call, stored_call_event
+from threadline.channels.voice.conference import connect_conference
 from threadline.channels.voice.ivr import Language, Menu
 from threadline.channels.voice.twilio_voice import DIAL_MISSED, DIAL_STATUSES, one
 from threadline.context import CallSurvey, Context, KeypadTurn
@@ -43,6 +44,8 @@ async def hold_turn(
     menu = call.menu
     contact = await _call_contact(ctx, call, contact_id)
     if contact.status == "assigned" and contact.agent_id:
+        if call.adapter.conferences(endpoint_config(call.endpoint)):
+            return await connect_conference(ctx, call, contact, lang)
         return connect_twiml(call, contact, lang)
     if contact.status not in WAITING:
         return twiml.say_and_hang_up(menu.text("goodbye", lang.code), lang.say)
@@ -265,20 +268,36 @@ async def do_voice_survey(
 
 
 async def _requeue(ctx: Context, call: Call, contact_id: str, agent_id: str, status: str) -> None:
+    """A missed <Dial> of the agent (its DialCallSid names the leg)."""
+    event = await stored_call_event(ctx, call)
+    dial_sid = one(call.params, "DialCallSid")[:64]
+    await requeue_missed(
+        ctx, call.endpoint.org_id, event.thread_id, call.sid, contact_id, agent_id, status, dial_sid
+    )
+
+
+async def requeue_missed(
+    ctx: Context,
+    org_id: str,
+    thread_id: str,
+    call_sid: str,
+    contact_id: str,
+    agent_id: str,
+    status: str,
+    dial_sid: str,
+) -> bool:
     """Once per missed dial (a retried callback finds the contact moved on): the ringing
     softphone was the offer, and it was missed. The contact becomes an offer to that agent
     that has just expired, and routing's own timeout handler (a timer due now) puts it back
     in the queue at its place (enqueued_at is kept), passes the agent over and sets them
     away, exactly as when an offer in the desktop times out."""
-    event = await stored_call_event(ctx, call)
-    org_id = call.endpoint.org_id
     async with ctx.uow() as uow:
-        thread = await lock_thread(uow, org_id, event.thread_id)
+        thread = await lock_thread(uow, org_id, thread_id)
         contact: Contact | None = await uow.lock(Contact, contact_id)
-        if contact is None or contact.context.get("call_sid") != call.sid:
+        if contact is None or contact.context.get("call_sid") != call_sid:
             raise NotFound("no such call in a queue")
         if contact.status != "assigned" or contact.agent_id != agent_id:
-            return
+            return False
         now = utcnow()
         contact.status, contact.accepted_at = "offered", None
         await _unassign(uow, thread, contact)
@@ -292,7 +311,6 @@ async def _requeue(ctx: Context, call: Call, contact_id: str, agent_id: str, sta
         uow.session.add(offer)
         await uow.session.flush()
         timers.schedule(uow.session, org_id, OFFER_TIMEOUT, offer.id, now)
-        dial_sid = one(call.params, "DialCallSid")[:64]
         append_event(
             uow,
             thread,
@@ -301,14 +319,15 @@ async def _requeue(ctx: Context, call: Call, contact_id: str, agent_id: str, sta
             author_type="system",
             contact_id=contact.id,
             body=f"the agent's phone did not answer ({status}); the caller is back in the queue",
-            provider_msg_id=f"{call.sid}:dial:{dial_sid}" if dial_sid else None,
+            provider_msg_id=f"{call_sid}:dial:{dial_sid}" if dial_sid else None,
             data={
-                "call_sid": call.sid,
+                "call_sid": call_sid,
                 "dial_status": status,
                 "dial_call_sid": dial_sid or None,
                 "agent_id": agent_id,
             },
         )
+    return True
 
 
 async def _unassign(uow: UnitOfWork, thread: Thread, contact: Contact) -> None:

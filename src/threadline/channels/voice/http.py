@@ -6,10 +6,13 @@ number's Voice URL), `/ivr` (an answer to an IVR question, or to a flow's turn),
 `/connect` (where a call is redirected when its offer is accepted), `/dialed` (the outcome of
 dialling the agent), `/survey` (a key pressed in the keypad survey after the agent's leg),
 `/status` and `/recording` (status and recording callbacks), and
-`/outbound/answer|dialed|status` for the calls we place. Form posts signed by the provider,
-answered with TwiML; they are not part of Threadline's API document.
+`/outbound/answer|dialed|status` for the calls we place; `/conference` (a conference's
+status callbacks) and `/conference/agent` (the agent's leg dialled into it). Form posts
+signed by the provider, answered with TwiML; they are not part of Threadline's API document.
 
-`GET /api/v1/voice/token`: the signed-in agent's softphone token.
+`GET /api/v1/voice/token`: the signed-in agent's softphone token. `POST
+/api/v1/voice/contacts/{contact_id}/hold|resume`: the agent of a call in a conference puts its
+caller on hold, or takes them off it.
 
 The router's lifespan runs the connector (connect.py) beside the app."""
 
@@ -22,6 +25,12 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.channels.voice.calls import Call, verified_call
+from threadline.channels.voice.conference import (
+    do_agent_leg_status,
+    do_conference_status,
+    do_hold,
+    verified_endpoint,
+)
 from threadline.channels.voice.connect import CallConnector
 from threadline.channels.voice.hold import (
     do_voice_dialed,
@@ -36,7 +45,7 @@ from threadline.channels.voice.outbound import (
     do_outbound_dialed,
     do_outbound_status,
 )
-from threadline.channels.voice.schemas import VoiceTokenOut
+from threadline.channels.voice.schemas import HoldOut, VoiceTokenOut
 from threadline.channels.voice.services import (
     do_voice_incoming,
     do_voice_ivr,
@@ -224,6 +233,43 @@ async def outbound_status(endpoint_key: str, request: Request, ctx: Ctx) -> Resp
     return await _webhook(
         request, ctx, endpoint_key, lambda call: do_outbound_status(ctx, call, _purpose(request))
     )
+
+
+@router.post(PREFIX + "/conference", openapi_extra=FORM_BODY)
+async def conference(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A conference status callback (join, leave, hold, unhold, ...): hold on the timeline."""
+    inbound = await inbound_request(ctx, request)
+    endpoint = await verified_endpoint(ctx, endpoint_key, inbound)
+    answer = await do_conference_status(
+        ctx, endpoint, inbound.form, contact_id=request.query_params.get("contact", "")
+    )
+    return Response(answer, media_type=MEDIA_TYPE)
+
+
+@router.post(PREFIX + "/conference/agent", openapi_extra=FORM_BODY)
+async def conference_agent(endpoint_key: str, request: Request, ctx: Ctx) -> Response:
+    """A status callback of the agent's leg of a conference: a missed agent puts it back."""
+    q = request.query_params
+    return await _webhook(
+        request,
+        ctx,
+        endpoint_key,
+        lambda call: do_agent_leg_status(
+            ctx, call, contact_id=q.get("contact", ""), agent_id=q.get("agent", "")
+        ),
+    )
+
+
+@api_router.post("/contacts/{contact_id}/hold", response_model=HoldOut)
+async def hold_call(contact_id: str, principal: AgentUser, ctx: Ctx) -> HoldOut:
+    """Put the caller on hold (the agent of the call only; a call in a conference)."""
+    return HoldOut(**await do_hold(ctx, principal, contact_id, hold=True))
+
+
+@api_router.post("/contacts/{contact_id}/resume", response_model=HoldOut)
+async def resume_call(contact_id: str, principal: AgentUser, ctx: Ctx) -> HoldOut:
+    """Take the caller off hold (the agent of the call only)."""
+    return HoldOut(**await do_hold(ctx, principal, contact_id, hold=False))
 
 
 @api_router.get("/token", response_model=VoiceTokenOut)

@@ -206,6 +206,50 @@ def dial_client(
     return str(response.to_xml())
 
 
+# what the conference posts to its statusCallback (Twilio's statusCallbackEvent values)
+CONFERENCE_EVENTS = "start end join leave hold mute"
+
+
+def dial_conference(
+    say: str,
+    language: str,
+    name: str,
+    *,
+    action: str,
+    status_callback: str,
+    wait_url: str | None = None,
+    recording_callback: str | None = None,
+) -> str:
+    """Put the caller in the conference `name` (the agent is dialled into it beside them):
+    no beep; the conference starts when the agent enters (the caller hears `wait_url`
+    meanwhile) and ends when the caller leaves; its events (join, leave, hold, mute, start,
+    end) go to `status_callback`. When the caller's leg of the conference ends, Twilio posts
+    the Dial's outcome to `action`."""
+    response = VoiceResponse()
+    if say:
+        response.say(say, language=language)
+    dial = Dial(action=action, method="POST")
+    options: dict[str, str] = {"wait_url": wait_url, "wait_method": "GET"} if wait_url else {}
+    if recording_callback:
+        options |= {
+            "record": "record-from-start",
+            "recording_status_callback": recording_callback,
+            "recording_status_callback_event": "completed absent",
+        }
+    dial.conference(
+        name,
+        beep="false",
+        start_conference_on_enter="false",
+        end_conference_on_exit="true",
+        status_callback=status_callback,
+        status_callback_method="POST",
+        status_callback_event=CONFERENCE_EVENTS,
+        **options,
+    )
+    response.append(dial)
+    return str(response.to_xml())
+
+
 def say_and_hang_up(text: str, language: str) -> str:
     response = VoiceResponse()
     if text:

@@ -157,6 +157,7 @@ document.addEventListener("alpine:init", () => {
     sending: false,
     transferForm: { target: "", note: "", error: "", busy: false },
     resolveForm: { reason: "", note: "", error: "", busy: false },
+    holdBusy: false,
     wrapupReasons: WRAPUP_REASONS,
     // my open wrap-ups (after-contact work): {contact_id, thread_id, started_at, limit_s};
     // no new offer comes on the channel until Done or the queue's wrap-up time runs out
@@ -538,6 +539,38 @@ document.addEventListener("alpine:init", () => {
         && this.thread.status !== "queued";
     },
 
+    /** The live call in a conference on this thread: its contact id and whether its caller
+     * is on hold (the conference's callbacks put call_held / call_resumed on the timeline);
+     * null when there is none, or when the call ended or was resolved. */
+    get liveCall() {
+      let call = null;
+      for (const e of this.events) {
+        if (!e.contact_id || e.thread_id !== this.selectedId) continue;
+        if (e.kind === "resolved" && call && call.contactId === e.contact_id) call = null;
+        else if (e.kind === "call_held" || e.kind === "call_resumed") {
+          call = { contactId: e.contact_id, held: e.kind === "call_held" };
+        } else if (e.kind === "call_status" && e.data && e.data.conference_sid) {
+          call = { contactId: e.contact_id, held: false };  // the caller joined the conference
+        }
+      }
+      return call;
+    },
+
+    /** Put the caller on hold, or take them off it; the timeline follows from the provider. */
+    async toggleHold() {
+      const call = this.liveCall;
+      if (!call || this.holdBusy) return;
+      this.holdBusy = true;
+      try {
+        const action = call.held ? "resume" : "hold";
+        await T.api("POST", `/api/v1/voice/contacts/${encodeURIComponent(call.contactId)}/${action}`);
+      } catch (err) {
+        this.flash(tr("hold_failed", { error: err.message }), "error");
+      } finally {
+        this.holdBusy = false;
+      }
+    },
+
     /** Timeline rows with a divider wherever a new thread (conversation) starts. */
     get timelineRows() {
       const rows = [];
@@ -601,7 +634,13 @@ document.addEventListener("alpine:init", () => {
         case "reaction":
         case "edit":
           return `${who ? `${who} · ` : ""}${relationText(e)}`;
+        case "call_held":
+          return tr("sys_call_held");
         case "call_status":
+          if (d.conference_sid && !d.status) return tr("sys_call_conference");
+          return e.body || e.kind.replace(/_/g, " ");
+        case "call_resumed":
+          return tr("sys_call_resumed", { duration: T.formatDuration(d.held_s || 0) });
         case "delivery_failed":
         case "delivery_unknown":
         case "status":

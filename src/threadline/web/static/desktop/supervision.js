@@ -29,6 +29,7 @@ document.addEventListener("alpine:init", () => {
     let timer = null;
     return {
       sv: t,
+      callMode: "",  // listen | whisper | barge while the supervisor is on the open call
       me,
       conversations: [],
       agents: [],
@@ -135,6 +136,7 @@ document.addEventListener("alpine:init", () => {
       close() {
         if (this.open) T.sendOnStream({ type: "unwatch", thread_id: this.open.thread_id });
         this.open = null;
+        this.callMode = "";
         this.events = [];
       },
 
@@ -164,6 +166,17 @@ document.addEventListener("alpine:init", () => {
         await this.act(async () => {
           this.open = await T.api("POST", `/api/v1/supervision/threads/${this.open.thread_id}/${action}`, body);
           this.load();
+        });
+      },
+
+      /** A live call in a conference: the supervisor listens (muted), whispers to the
+       * agent, barges in or leaves, through the provider's conference coaching. */
+      get onCall() { return Boolean(this.open && this.open.channel === "voice" && this.open.status === "assigned" && !this.mine); },
+      async coach(mode) {
+        if (!this.open) return;
+        await this.act(async () => {
+          const answer = await T.api("POST", `/api/v1/supervision/threads/${this.open.thread_id}/call/${mode}`);
+          this.callMode = answer.mode === "leave" ? "" : answer.mode;
         });
       },
 

@@ -233,6 +233,7 @@
     }
     function state(text) { $("sim-state").textContent = text; }
 
+    var shownState = "";
     function show(next) {
       call = next;
       var live = LIVE.indexOf(call.status) >= 0;
@@ -245,7 +246,10 @@
         clearTimeout(timer);
         return;
       }
-      if (key === shownDocument) return;
+      if (key === shownDocument) {
+        state(call.on_hold ? t.on_hold : shownState);  // the agent holds (or resumes) the call
+        return;
+      }
       shownDocument = key;
       clearTimeout(timer);
       var heard = $("sim-heard");
@@ -264,7 +268,8 @@
       heard.scrollTop = heard.scrollHeight;
       var gather = gatherOf(call);
       setKeys(!!gather);
-      state(connected ? fmt(t.connected_agent, { target: "" }).replace(/:\s*$/, "") : t.in_call);
+      shownState = connected ? fmt(t.connected_agent, { target: "" }).replace(/:\s*$/, "") : t.in_call;
+      state(call.on_hold ? t.on_hold : shownState);
       var redirect = call.verbs.filter(function (v) { return v.name === "Redirect"; })[0];
       if (redirect) {
         // a document plays, then Twilio follows its Redirect; a question waits longer

@@ -548,6 +548,8 @@ async def do_voice_recording(ctx: Context, call: Call) -> str:
     event = await stored_call_event(ctx, call)
     duration = int(raw_duration) if raw_duration else None
     key = f"{call.sid}:recording:{recording_sid}"
+    if await _recorded_already(ctx, call.endpoint.org_id, key):
+        return twiml.empty()  # a retried callback: nothing to fetch again
     kept = None
     if status == "completed":
         kept = await _keep_recording(ctx, call, recording_sid, recording_url)
@@ -577,6 +579,20 @@ async def do_voice_recording(ctx: Context, call: Call) -> str:
     except IntegrityError:
         pass  # a concurrent delivery of the same callback stored it
     return twiml.empty()
+
+
+async def _recorded_already(ctx: Context, org_id: str, key: str) -> bool:
+    """Whether this recording callback is on the timeline (read without taking the write
+    lock; the check inside the transaction still decides)."""
+    async with ctx.db.sessions() as session:
+        found = await session.scalar(
+            select(ThreadEvent.id).where(
+                ThreadEvent.org_id == org_id,
+                ThreadEvent.channel == "voice",
+                ThreadEvent.provider_msg_id == key,
+            )
+        )
+    return found is not None
 
 
 async def _keep_recording(

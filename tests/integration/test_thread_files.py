@@ -9,10 +9,11 @@ open wrap-ups (GET /api/v1/wrapups) for a reloaded desktop. On SQLite and Postgr
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import smtplib
+import struct
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -37,10 +38,28 @@ from threadline.simulated.http_server import free_port
 from threadline.threads.models import ThreadEvent
 from threadline.web.media import MEDIA_CSP
 
-# the smallest PNG: one transparent pixel
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-)
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG (an RGB gradient), written with zlib as the format says."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, 120, y * 255 // height))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png(160, 120)
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
 HTML = b"<html><body><script>alert(document.cookie)</script></body></html>"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -86,8 +86,13 @@ document.addEventListener("alpine:init", () => {
       return String(Math.round(n));
     }
   };
-  const fileIcon = (type) => (type.startsWith("image/") ? "🖼" : type.startsWith("audio/") ? "🎵"
-    : type.startsWith("video/") ? "🎬" : type === "application/pdf" ? "📄" : "📎");
+  /** A file's badge: its extension (PDF, PNG, MP3), else its type's subtype; no icon font
+   * or emoji needed, and it reads the same in every language. */
+  const fileBadge = (name, type) => {
+    const ext = /\.([A-Za-z0-9]{1,5})$/.exec(name);
+    const sub = type.split("/")[1] || "";
+    return (ext ? ext[1] : sub.replace(/^(x-|vnd\.)/, "").split(/[.+-]/)[0] || "…").slice(0, 4).toUpperCase();
+  };
   /** One file as the timeline shows it: kind image|audio|video|file, a link when kept. */
   const fileView = (threadId, file, key) => {
     const type = String(file.content_type || file.mime_type || "").toLowerCase();
@@ -101,7 +106,7 @@ document.addEventListener("alpine:init", () => {
       key, kind, name, type, kept,
       url: kept ? fileUrl(threadId, file.sha256) : "",
       size: sizeText(file.size != null ? file.size : file.file_size),
-      icon: fileIcon(type),
+      icon: fileBadge(name, type),
       label: kind === "image" ? tr("file_image_label", { name })
         : kind === "audio" ? tr("file_audio_label", { name })
         : kind === "video" ? tr("file_video_label", { name }) : name,

@@ -69,6 +69,50 @@ async def test_the_next_offer_waits_for_done(
     await context.close()
 
 
+async def test_the_wrap_up_bar_survives_a_reload(
+    server: Running, world: World, browser: Browser
+) -> None:
+    async with server.ctx.uow() as uow:
+        await uow.session.execute(
+            update(Queue).where(Queue.org_id == world.org_id).values(wrapup_s=600)
+        )
+    context, page, errors = await _page(browser)
+    await _sign_in(page, server, "rui@example.com")
+    await page.wait_for_url("**/desktop")
+    await expect(page.locator(".conn")).to_have_text("Live")
+    async with page.expect_response("**/api/v1/agents/me/presence"):
+        await page.get_by_label("Presence").select_option("available")
+    offer = page.get_by_test_id("offer")
+    bar = page.get_by_test_id("wrapup")
+    left = page.get_by_test_id("wrapup-left")
+    async with _visitor(server, world, "Marta Silva") as visitor:
+        await visitor.send(json.dumps({"type": "message", "client_id": "m-1", "text": "olá"}))
+        await expect(offer).to_be_visible(timeout=10_000)
+        await offer.get_by_role("button", name="Accept").click()
+        await page.get_by_role("button", name="Resolve").click()
+        dialog = page.get_by_role("dialog", name="Resolve conversation")
+        await dialog.get_by_role("button", name="billing").click()
+        await dialog.get_by_role("button", name="Resolve").click()
+        await expect(bar).to_be_visible()
+
+        await page.reload()
+        await expect(page.locator(".conn")).to_have_text("Live")
+        await expect(bar).to_be_visible()  # still in wrap-up: the bar is back, with its time
+        await expect(left).to_have_text(re.compile(r"^(10:00|9:[0-5]\d) left$"))
+        first = await left.text_content()
+        await page.wait_for_timeout(2100)
+        assert await left.text_content() != first  # counting down
+
+        await page.get_by_test_id("wrapup-done").click()
+        await expect(bar).to_be_hidden()
+        await page.reload()
+        await expect(page.locator(".conn")).to_have_text("Live")
+        await page.wait_for_timeout(500)
+        await expect(bar).to_be_hidden()  # ended: not brought back
+    assert errors == []
+    await context.close()
+
+
 async def test_an_admin_sets_a_queues_wrap_up_time(
     server: Running, world: World, browser: Browser
 ) -> None:

@@ -138,6 +138,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "code": "no-such-reason",
         "team_id": "no-such-team",
         "run_id": "no-such-simulation",
+        "sha256": "0" * 64,  # a digest the thread names no file by
     }
 
 

@@ -6,13 +6,21 @@ from fastapi import APIRouter, Query, Response
 
 from threadline.auth.dependencies import Admin, AgentUser, Ctx, Supervisor
 from threadline.errors import PROBLEM_RESPONSES
-from threadline.routing.schemas import ContactOut, OfferDetail, QueueIn, QueueOut, QueueStats
+from threadline.routing.schemas import (
+    ContactOut,
+    OfferDetail,
+    QueueIn,
+    QueueOut,
+    QueueStats,
+    WrapupOut,
+)
 from threadline.routing.services import (
     do_create_queue,
     do_update_queue,
     get_queue,
     list_contacts,
     list_queues,
+    open_wrapups,
     pending_offers,
     queue_stats,
 )
@@ -63,6 +71,14 @@ async def contacts(
 async def offers(principal: AgentUser, ctx: Ctx) -> list[OfferDetail]:
     """The calling agent's pending offers with their details (e.g. after a desktop reload)."""
     return await pending_offers(ctx, principal)
+
+
+@router.get("/wrapups", response_model=list[WrapupOut])
+async def wrapups(principal: AgentUser, ctx: Ctx) -> list[WrapupOut]:
+    """The calling agent's open wrap-ups (after-contact work), with the time each was given:
+    a reloaded desktop shows its wrap-up bar again. Done: POST
+    /api/v1/threads/{thread_id}/wrapup/done."""
+    return await open_wrapups(ctx, principal)
 
 
 @router.post("/offers/{offer_id}/accept", response_model=ContactOut)

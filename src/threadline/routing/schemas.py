@@ -108,6 +108,19 @@ class ContactOut(BaseModel):
     wrapup_ended_at: datetime | None = None
 
 
+class WrapupOut(BaseModel):
+    """One of the calling agent's open wrap-ups: after-contact work that holds their slot
+    until they press Done or `limit_s` runs out (at `ends_at`)."""
+
+    contact_id: str
+    thread_id: str
+    queue_id: str
+    channel: str
+    started_at: datetime
+    limit_s: JsonInt
+    ends_at: datetime
+
+
 class OfferCustomer(BaseModel):
     id: str
     name: str | None

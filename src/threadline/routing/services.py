@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Text, and_, cast, func, or_, select
+from sqlalchemy import Text, and_, cast, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from threadline.agents.models import Agent
@@ -49,7 +49,13 @@ from threadline.events.handlers import Handlers
 from threadline.orgs.services import audit
 from threadline.routing.engine import AVAILABLE, AgentSpec, Assignment, ContactSpec, Router
 from threadline.routing.models import Contact, Offer, Queue
-from threadline.routing.schemas import OfferCustomer, OfferDetail, QueueIn, QueueStats
+from threadline.routing.schemas import (
+    OfferCustomer,
+    OfferDetail,
+    QueueIn,
+    QueueStats,
+    WrapupOut,
+)
 from threadline.routing.waits import WaitEstimate, WaitEstimator
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import agent_event, append_event, entry_at, lock_thread
@@ -1241,6 +1247,49 @@ async def offer_details(
         customer=OfferCustomer(id=customer.id, name=customer.name, language=customer.language)
         if customer
         else None,
+    )
+
+
+async def open_wrapups(ctx: Context, principal: Principal) -> list[WrapupOut]:
+    """The agent's wrap-ups still open, oldest first, each with the time it was given (the
+    durable timer's `limit_s`, fixed when it started: a later change of the queue's wrap-up
+    time does not move it), so a reloaded desktop shows the bar with what is left."""
+    async with ctx.db.sessions() as session:
+        rows = await session.execute(
+            select(Contact, Timer.payload)
+            .outerjoin(
+                Timer,
+                and_(
+                    Timer.kind == WRAPUP_END,
+                    Timer.ref_id == Contact.id,
+                    Timer.org_id == Contact.org_id,
+                    Timer.cancelled == false(),
+                    Timer.fired_at.is_(None),
+                ),
+            )
+            .where(
+                Contact.org_id == principal.org_id,
+                Contact.agent_id == principal.agent_id,
+                Contact.wrapup_started_at.is_not(None),
+                Contact.wrapup_ended_at.is_(None),
+            )
+            .order_by(Contact.wrapup_started_at)
+        )
+        return [_wrapup_out(contact, payload) for contact, payload in rows]
+
+
+def _wrapup_out(contact: Contact, payload: dict[str, Any] | None) -> WrapupOut:
+    started = contact.wrapup_started_at
+    assert started is not None
+    limit_s = int((payload or {}).get("limit_s") or 0)
+    return WrapupOut(
+        contact_id=contact.id,
+        thread_id=contact.thread_id,
+        queue_id=contact.queue_id,
+        channel=contact.channel,
+        started_at=started,
+        limit_s=limit_s,
+        ends_at=started + timedelta(seconds=limit_s),
     )
 
 

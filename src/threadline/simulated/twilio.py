@@ -20,6 +20,11 @@ status callbacks (conference-start/end, participant-join/leave/hold/unhold/mute/
 modify) signed, with ConferenceSid, FriendlyName, SequenceNumber, CallSid, Hold, Muted,
 Coaching. Tests play the participant's phone: `answer_participant`.
 
+Recordings: `record(seconds)` keeps a recording of silence and gives its RecordingSid and
+RecordingUrl (`.../Recordings/{RecordingSid}`, for a recording status callback); the media
+is served as Twilio serves it, `{RecordingUrl}.mp3` or `.wav` (or the bare URL: WAV), with
+basic auth. `recording_fetches` counts the requests for them.
+
 Switch `fail_with` to an HTTP status to simulate an outage (500/503) or a refusal (400),
 and `delay_s` to make it slow."""
 
@@ -27,8 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import time
 import uuid
+import wave
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -60,6 +67,27 @@ class SentMessage:
 
 
 LIVE = ("queued", "initiated", "ringing", "in-progress")
+
+# One MPEG-1 Layer III frame (128 kbit/s, 44.1 kHz, mono, no CRC) that decodes to silence:
+# the header, then zeroed side information and main data; 1152 samples, 417 bytes.
+_SILENT_MP3_FRAME = bytes.fromhex("fffb90c4") + bytes(413)
+_MP3_FRAMES_PER_S = 44100 / 1152
+
+
+def silent_mp3(seconds: float) -> bytes:
+    """Playable MP3 audio of silence (browsers and ffprobe read it as such)."""
+    return _SILENT_MP3_FRAME * max(1, round(seconds * _MP3_FRAMES_PER_S))
+
+
+def silent_wav(seconds: float, rate: int = 8000) -> bytes:
+    """16-bit mono PCM silence in a WAV file (Twilio's default recording format)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(bytes(2 * round(seconds * rate)))
+    return out.getvalue()
 
 
 @dataclass
@@ -159,6 +187,8 @@ class FakeTwilio:
         self.base_url = ""
         self.conferences: dict[str, FakeConference] = {}
         self._fetches: set[asyncio.Task[Any]] = set()
+        self.recordings: dict[str, float] = {}  # RecordingSid -> duration in seconds
+        self.recording_fetches = 0
         accounts = "/2010-04-01/Accounts/{sid}"
         self.app = Starlette(
             routes=[
@@ -175,6 +205,7 @@ class FakeTwilio:
                     self._update_participant,
                     methods=["POST", "DELETE"],
                 ),
+                Route(accounts + "/Recordings/{media}", self._recording, methods=["GET"]),
             ]
         )
 
@@ -217,6 +248,31 @@ class FakeTwilio:
             },
             status_code=201,
         )
+
+    # ---------------------------------------------------------------- Recordings
+    def record(self, seconds: float = 3.0) -> tuple[str, str]:
+        """A finished recording: its RecordingSid and RecordingUrl (no extension)."""
+        sid = "RE" + uuid.uuid4().hex
+        self.recordings[sid] = seconds
+        return sid, f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    async def _recording(self, request: Request) -> Response:
+        self.recording_fetches += 1
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.fail_with is not None:
+            return _problem(self.fail_with, 20500, "failing")
+        sid, _, extension = str(request.path_params["media"]).partition(".")
+        seconds = self.recordings.get(sid)
+        if seconds is None or extension not in ("", "wav", "mp3", "json"):
+            return _problem(404, 20404, "The requested resource was not found")
+        if extension == "json":
+            return JSONResponse(
+                {"sid": sid, "duration": str(round(seconds)), "status": "completed"}
+            )
+        if extension == "mp3":
+            return Response(silent_mp3(seconds), media_type="audio/mpeg")
+        return Response(silent_wav(seconds), media_type="audio/x-wav")
 
     # ---------------------------------------------------------------- Calls API
     async def _create_call(self, request: Request) -> JSONResponse:

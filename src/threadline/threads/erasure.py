@@ -16,6 +16,7 @@ from threadline.attachments import AttachmentStore
 from threadline.config import Settings
 from threadline.db import UnitOfWork, utcnow
 from threadline.events.domain import CustomerErased, ThreadsPurged
+from threadline.threads.files import stored_files
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.web.media import media_store
 
@@ -47,9 +48,7 @@ async def remove_content(
     digests: set[str] = set()
     for row in rows:
         data = row.data or {}
-        for file in data.get("attachments") or ():
-            if isinstance(file, dict) and isinstance(file.get("sha256"), str):
-                digests.add(file["sha256"])
+        digests.update(file["sha256"] for file in stored_files(data))  # a call's recording too
         if row.body is not None:
             row.body = placeholder
         row.data = {k: data[k] for k in KEPT_DATA if k in data}

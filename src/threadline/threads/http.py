@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.channels.outbox import agent_view
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
+from threadline.threads.files import thread_file
 from threadline.threads.schemas import (
     MAX_SEQ,
     AttachmentRef,
@@ -31,6 +32,7 @@ from threadline.threads.services import (
     list_threads,
     timeline,
 )
+from threadline.web.media import file_headers
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"], responses=PROBLEM_RESPONSES)
 
@@ -98,6 +100,22 @@ async def upload(
         raise Invalid("the file's content type is not valid")
     stored = await do_upload(ctx, principal, thread_id, data, file.filename or "", kind)
     return AttachmentRef(**stored)
+
+
+# The file's bytes, whatever they are, with no JSON schema to describe them.
+_FILE_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "the file's bytes"}
+}
+
+
+@router.get("/{thread_id}/files/{sha256}", response_class=Response, responses=_FILE_RESPONSE)
+async def file(thread_id: str, sha256: str, principal: AgentUser, ctx: Ctx) -> Response:
+    """A file on the thread's timeline (an attachment, a call's recording), for the staff of
+    its organisation: shown inline only when it is an image, audio or video (never HTML or
+    SVG), else downloaded; 404 when the thread names no such file."""
+    found = await thread_file(ctx, principal, thread_id, sha256)
+    headers = file_headers(found.content_type, found.filename, cache="private, max-age=86400")
+    return Response(found.data, media_type=found.content_type, headers=headers)
 
 
 @router.post("/{thread_id}/notes", response_model=EventOut, status_code=201)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -16,7 +15,7 @@ from threadline.errors import NotFound
 from threadline.reasons.schemas import LANGUAGES as REASON_LANGUAGES
 from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGUAGES
 from threadline.web.i18n import accepted_language, page_catalogue
-from threadline.web.media import MEDIA_CSP, media_links, media_store, shown_inline
+from threadline.web.media import file_headers, media_links, media_store
 from threadline.web.pages import admin_page, principal_or_none, staff_page, templates
 
 router = APIRouter(include_in_schema=False)
@@ -175,16 +174,10 @@ async def media(token: str, filename: str, request: Request) -> Response:
     store = media_store(settings)
     if ref is None or not store.exists(ref.sha256):
         raise NotFound("no such file, or its link has expired")
-    how = "inline" if shown_inline(ref.content_type) else "attachment"
     return Response(
         await store.get(ref.sha256),
         media_type=ref.content_type,
-        headers={
-            "Content-Disposition": f"{how}; filename*=UTF-8''{quote(ref.filename, safe='')}",
-            "Cache-Control": "private, max-age=3600",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": MEDIA_CSP,
-        },
+        headers=file_headers(ref.content_type, ref.filename, cache="private, max-age=3600"),
     )
 
 

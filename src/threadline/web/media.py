@@ -55,6 +55,18 @@ def shown_inline(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in INLINE_TYPES
 
 
+def file_headers(content_type: str, filename: str, *, cache: str) -> dict[str, str]:
+    """The headers a stored file goes out with: inline only for the types above (never
+    HTML or SVG), not sniffed into anything else, and unable to run or load anything."""
+    how = "inline" if shown_inline(content_type) else "attachment"
+    return {
+        "Content-Disposition": f"{how}; filename*=UTF-8''{quote(filename, safe='')}",
+        "Cache-Control": cache,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": MEDIA_CSP,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     sha256: str

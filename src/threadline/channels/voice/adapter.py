@@ -43,6 +43,13 @@ from threadline.channels.voice.twilio_calls import (
 )
 
 SID = re.compile(r"[A-Za-z0-9]{2,64}")
+# A recording is kept as a file: an hour of mono MP3 at Twilio's 32 kbit/s is ~15 MB.
+RECORDING_MAX_BYTES = 64 * 1024 * 1024
+RECORDING_TIMEOUT_S = 20.0
+
+
+class RecordingUnavailable(Exception):
+    """The provider would not hand over a recording (gone, refused, too big, unreachable)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,33 @@ class VoiceAdapter:
         """Whether the number's answered calls live in a conference (`settings.conference`):
         the agent can hold the caller and supervisors can listen, whisper and barge."""
         return endpoint.settings.get("conference") is True
+
+    async def fetch_recording(self, endpoint: EndpointConfig, recording_url: str) -> bytes:
+        """A finished recording's audio as MP3 (`{RecordingUrl}.mp3`, basic auth with the
+        account's SID and token, as Twilio serves it). Only a URL on the account's own API
+        host gets the credentials; raises RecordingUnavailable."""
+        account = self.account(endpoint)
+        if _origin(recording_url) != _origin(account.api_base):
+            raise RecordingUnavailable("the recording is not on the account's API host")
+        try:
+            async with self._http.stream(
+                "GET",
+                recording_url + ".mp3",
+                auth=(account.sid, account.auth_token),
+                timeout=httpx.Timeout(RECORDING_TIMEOUT_S, connect=5.0),
+            ) as response:
+                if response.status_code != 200:
+                    raise RecordingUnavailable(f"HTTP {response.status_code}")
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > RECORDING_MAX_BYTES:
+                        raise RecordingUnavailable("the recording is too big to keep")
+        except httpx.HTTPError as exc:
+            raise RecordingUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if not data:
+            raise RecordingUnavailable("the recording is empty")
+        return bytes(data)
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the number in E.164; settings: account_sid, api_base, ivr, record,
@@ -288,3 +322,8 @@ def _call_failed(exc: TwilioError) -> CallFailed:
         return CallOutcomeUnknown(str(exc))
     retryable = isinstance(exc, TwilioApiError) and exc.retryable
     return CallFailed(str(exc), retryable=retryable)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()

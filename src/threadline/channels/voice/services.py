@@ -18,10 +18,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from threadline.channels.outbox import endpoint_config
 from threadline.channels.voice import twilio_voice as twiml
+from threadline.channels.voice.adapter import RecordingUnavailable
 from threadline.channels.voice.calls import (
     OPEN,
     WAITING,
@@ -47,6 +50,9 @@ from threadline.threads.services import append_event, lock_thread, open_thread
 from threadline.verification.continuation import Continuation, redeem
 from threadline.verification.exceptions import ContinuationLocked
 from threadline.verification.models import ContinuationCode
+from threadline.web.media import media_store
+
+log = structlog.get_logger(__name__)
 
 SERVED = ("assigned", "waiting_customer")  # thread statuses in which an agent has it
 RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
@@ -577,6 +583,11 @@ async def do_voice_recording(ctx: Context, call: Call) -> str:
     event = await stored_call_event(ctx, call)
     duration = int(raw_duration) if raw_duration else None
     key = f"{call.sid}:recording:{recording_sid}"
+    if await _recorded_already(ctx, call.endpoint.org_id, key):
+        return twiml.empty()  # a retried callback: nothing to fetch again
+    kept = None
+    if status == "completed":
+        kept = await _keep_recording(ctx, call, recording_sid, recording_url)
     try:
         async with ctx.uow() as uow:
             thread = await lock_thread(uow, call.endpoint.org_id, event.thread_id)
@@ -597,11 +608,48 @@ async def do_voice_recording(ctx: Context, call: Call) -> str:
                     "recording_url": recording_url if status == "completed" else None,
                     "status": status,
                     "duration_s": duration,
+                    **({"recording": kept} if kept else {}),
                 },
             )
     except IntegrityError:
         pass  # a concurrent delivery of the same callback stored it
     return twiml.empty()
+
+
+async def _recorded_already(ctx: Context, org_id: str, key: str) -> bool:
+    """Whether this recording callback is on the timeline (read without taking the write
+    lock; the check inside the transaction still decides)."""
+    async with ctx.db.sessions() as session:
+        found = await session.scalar(
+            select(ThreadEvent.id).where(
+                ThreadEvent.org_id == org_id,
+                ThreadEvent.channel == "voice",
+                ThreadEvent.provider_msg_id == key,
+            )
+        )
+    return found is not None
+
+
+async def _keep_recording(
+    ctx: Context, call: Call, recording_sid: str, recording_url: str
+) -> dict[str, Any] | None:
+    """Fetch the recording once and keep it with the thread's files (by digest), before the
+    entry naming it is committed: agents play it from our server (no provider credentials
+    in a browser), and it outlives the provider's retention. When the provider does not
+    hand it over now, the entry keeps the provider's link only."""
+    try:
+        audio = await call.adapter.fetch_recording(endpoint_config(call.endpoint), recording_url)
+    except RecordingUnavailable as exc:
+        log.warning("voice.recording_not_kept", call_sid=call.sid, reason=str(exc))
+        return None
+    sha256 = await media_store(ctx.settings).put(audio)
+    filename = f"{recording_sid}.mp3"
+    return {
+        "sha256": sha256,
+        "content_type": "audio/mpeg",
+        "filename": filename,
+        "size": len(audio),
+    }
 
 
 def _http_url(value: str) -> bool:

@@ -68,6 +68,62 @@ document.addEventListener("alpine:init", () => {
     phones: (c.phones || []).map((p) => [p.phone, p.type].filter(Boolean).join(" · ")).join(", "),
     emails: (c.emails || []).map((m) => m.email).filter(Boolean).join(", "),
   }));
+  /* Files on the timeline. What Threadline keeps (an email's attachments, an agent's
+   * uploads, a call's recording: a digest and a content type) is served to staff by
+   * /api/v1/threads/{id}/files/{sha256}; a provider's media (a WhatsApp media id, a
+   * Telegram file id) stays at the provider and shows as a tile without a link. Images
+   * are scaled by the browser (capped in app.css, loaded lazily): no thumbnails to make. */
+  const PREVIEW_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"];
+  const SHA256 = /^[0-9a-f]{64}$/;
+  const fileUrl = (threadId, sha256) => `/api/v1/threads/${encodeURIComponent(threadId)}/files/${sha256}`;
+  const sizeText = (bytes) => {
+    const n = Number(bytes);
+    if (!Number.isFinite(n) || n < 0) return "";
+    const [unit, value] = n >= 1048576 ? ["megabyte", n / 1048576] : n >= 1024 ? ["kilobyte", n / 1024] : ["byte", n];
+    try {
+      return new Intl.NumberFormat(T.LOCALE, { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
+    } catch (err) {
+      return String(Math.round(n));
+    }
+  };
+  /** A file's badge: its extension (PDF, PNG, MP3), else its type's subtype; no icon font
+   * or emoji needed, and it reads the same in every language. */
+  const fileBadge = (name, type) => {
+    const ext = /\.([A-Za-z0-9]{1,5})$/.exec(name);
+    const sub = type.split("/")[1] || "";
+    return (ext ? ext[1] : sub.replace(/^(x-|vnd\.)/, "").split(/[.+-]/)[0] || "…").slice(0, 4).toUpperCase();
+  };
+  /** One file as the timeline shows it: kind image|audio|video|file, a link when kept. */
+  const fileView = (threadId, file, key) => {
+    const type = String(file.content_type || file.mime_type || "").toLowerCase();
+    const kept = typeof file.sha256 === "string" && SHA256.test(file.sha256) && !!file.content_type;
+    const name = String(file.filename || file.file_name || file.title || tr("file_untitled"));
+    let kind = "file";
+    if (kept && PREVIEW_IMAGES.includes(type)) kind = "image";
+    else if (kept && type.startsWith("audio/")) kind = "audio";
+    else if (kept && type.startsWith("video/")) kind = "video";
+    return {
+      key, kind, name, type, kept,
+      url: kept ? fileUrl(threadId, file.sha256) : "",
+      size: sizeText(file.size != null ? file.size : file.file_size),
+      icon: fileBadge(name, type),
+      label: kind === "image" ? tr("file_image_label", { name })
+        : kind === "audio" ? tr("file_audio_label", { name })
+        : kind === "video" ? tr("file_video_label", { name }) : name,
+      openLabel: tr("file_open", { name }),
+      downloadLabel: tr("file_download_label", { name }),
+    };
+  };
+  const filesOf = (e, d) => ((d && Array.isArray(d.attachments)) ? d.attachments : [])
+    .filter((f) => f && typeof f === "object")
+    .map((f, i) => fileView(e.thread_id, f, `e-${e.id}-file-${i}`));
+  /** A call's recording, kept by Threadline: played from our server. */
+  const recordingOf = (e) => {
+    const r = e.kind === "call_recording" && e.data && e.data.recording;
+    if (!r || typeof r.sha256 !== "string" || !SHA256.test(r.sha256)) return null;
+    return fileView(e.thread_id, { ...r, content_type: r.content_type || "audio/mpeg" }, `e-${e.id}-recording`);
+  };
+
   /** Per message event id: its reactions (the latest of each author; "" takes one back) and
    * its versions (edits, oldest first). Events arrive in timeline order. */
   const relationsOf = (events) => {
@@ -102,6 +158,7 @@ document.addEventListener("alpine:init", () => {
       reactionsLabel: emojis ? tr("reactions", { emojis }) : "",
       location: locationOf(d),
       cards: cardsOf(d, `e-${e.id}`),
+      files: filesOf(latest, d),
     };
   };
   /** A reaction or edit whose message is not on this timeline, as a line of its own. */
@@ -163,6 +220,7 @@ document.addEventListener("alpine:init", () => {
     // no new offer comes on the channel until Done or the queue's wrap-up time runs out
     wrapups: [],
     wrapupBusy: false,
+    preview: null,       // the image open in the preview dialog: a file view (fileView)
 
     _stream: null,
     _seen: new Set(),
@@ -202,9 +260,10 @@ document.addEventListener("alpine:init", () => {
       }
     },
 
-    /** After each (re)connect: pending offers, my threads, and the open timeline. */
+    /** After each (re)connect: pending offers, my threads, my open wrap-ups (a reload
+     * keeps the wrap-up bar) and the open timeline. */
     async resync() {
-      await Promise.all([this.loadOffers(), this.loadThreads(), this.loadReference()]);
+      await Promise.all([this.loadOffers(), this.loadThreads(), this.loadReference(), this.loadWrapups()]);
       if (this.selectedId) {
         this._stream.send({ type: "watch", thread_id: this.selectedId });
         await this.loadTimeline();
@@ -586,7 +645,8 @@ document.addEventListener("alpine:init", () => {
                       day: T.formatDay(e.created_at) });
           lastThread = e.thread_id;
         }
-        const view = e.kind === "message" ? messageView(e, rel) : { body: e.body, cards: [] };
+        const view = e.kind === "message" ? messageView(e, rel) : { body: e.body, cards: [], files: [] };
+        view.recording = recordingOf(e);
         rows.push({ key: `e-${e.id}`, divider: false, e, ...view });
       }
       return rows;
@@ -626,6 +686,11 @@ document.addEventListener("alpine:init", () => {
             ? `${d.caller ? tr("sys_continued_caller", { caller: d.caller }) : tr("sys_continued")}${assuranceText(d.assurance)}`
             : `${tr("sys_call_now_code")}${assuranceText(d.assurance)}`;
         case "call_recording":
+          if (recordingOf(e)) {
+            return d.duration_s != null
+              ? tr("recording_heading_duration", { duration: T.formatDuration(d.duration_s) })
+              : tr("recording_heading");
+          }
           return d.recording_url
             ? (d.duration_s != null
               ? tr("sys_recording_duration", { duration: T.formatDuration(d.duration_s), url: d.recording_url })
@@ -808,6 +873,16 @@ document.addEventListener("alpine:init", () => {
     },
 
     // ------------------------------------------------------------ wrap-up
+    /** My open wrap-ups as the server has them (GET /api/v1/wrapups), with their limits. */
+    async loadWrapups() {
+      try {
+        const rows = await T.api("GET", "/api/v1/wrapups");
+        this.wrapups = rows.map((w) => ({ contact_id: w.contact_id, thread_id: w.thread_id, started_at: w.started_at, limit_s: w.limit_s }));
+      } catch (err) {
+        this.flash(err.message, "error");
+      }
+    },
+
     wrapupStarted(w) {
       const known = this.wrapups.find((x) => x.contact_id === w.contact_id);
       if (known) { if (w.limit_s != null) known.limit_s = w.limit_s; return; }
@@ -838,6 +913,18 @@ document.addEventListener("alpine:init", () => {
       } finally {
         this.wrapupBusy = false;
       }
+    },
+
+    // ------------------------------------------------------------ file previews
+    /** Open an image larger in the preview dialog (Esc or the close button closes it, and
+     * focus goes back to the thumbnail). */
+    openPreview(file) {
+      this.preview = file;
+      this.$nextTick(() => this.$refs.previewDialog.showModal());
+    },
+
+    closePreview() {
+      this.$refs.previewDialog.close();
     },
 
     // ------------------------------------------------------------ frames from the stream

@@ -62,6 +62,12 @@ if str(ROOT / "src") not in sys.path:
 import httpx  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+from threadline.encryption import generate_key  # noqa: E402
+
+# Endpoint secrets are encrypted at rest: the world this process writes and the server
+# processes it starts (other working directories) must share one key.
+os.environ.setdefault("THREADLINE_ENCRYPTION_KEYS", generate_key())
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "THREADLINE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -57,6 +57,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from threadline.encryption import generate_key  # noqa: E402
+
+# Endpoint secrets are encrypted at rest: the world this process writes and the server
+# processes it starts (other working directories) must share one key.
+os.environ.setdefault("THREADLINE_ENCRYPTION_KEYS", generate_key())
+
 import httpx  # noqa: E402
 from sqlalchemy import Engine, Table, create_engine, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402

@@ -15,11 +15,11 @@ holding the last position it handled. A batch runs in one transaction that locks
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL: on several nodes exactly one handles a consumer at
 a time, the others skip it), reads the events after the position, calls the handler for
 each, and moves the position: the handler's writes and the new position commit together,
-so every event is handled exactly once. The read is filtered by type in SQL: a batch
-looks through a window of the next `SCAN` positions (on the primary key alone) and reads
-and decodes only the rows of the types its consumer wants among them, at most `BATCH`;
-the position then moves to the window's end (or to the last row read, when the batch
-filled first), past the entries of other types, which it never decodes. A batch that
+so every event is handled exactly once. For a consumer of some types only, the read is
+filtered by type in SQL: a batch looks through a window of the next `SCAN` positions (on
+the primary key alone), reads and decodes only the rows of the wanted types among them,
+at most `BATCH`, and moves the position to the window's end (or to the last row read,
+when the batch filled first), past the entries of other types, never decoded. A batch that
 fails is retried with a growing delay, one event at a time; an event that keeps failing
 is set aside after `MAX_FAILURES` (logged and kept in `last_error`) so that one poisoned
 event never stops a consumer.
@@ -203,36 +203,44 @@ class ConsumerRunner:
             state = await uow.session.scalar(query)
             if state is None:
                 return 0
-            # the window: the next SCAN positions (the primary key's index alone), then the
-            # rows of the types the consumer wants among them, the only ones decoded
-            window = (
-                select(_LOG.c.position)
-                .where(_LOG.c.position > state.position)
-                .order_by(_LOG.c.position)
-                .limit(SCAN)
-                .subquery()
-            )
-            scanned, top = (
-                await uow.session.execute(select(func.count(), func.max(window.c.position)))
-            ).one()
-            if not scanned:
-                return 0
             names = self._wanted_names(consumer)
-            records: list[Any] = []
-            if names is None or names:
-                rows = select(_LOG.c.position, _LOG.c.id, _LOG.c.type, _LOG.c.data).where(
-                    _LOG.c.position > state.position, _LOG.c.position <= top
-                )
-                if names is not None:
-                    rows = rows.where(_LOG.c.type.in_(names))
+            rows = select(_LOG.c.position, _LOG.c.id, _LOG.c.type, _LOG.c.data).where(
+                _LOG.c.position > state.position
+            )
+            records: list[Any]
+            if names is None:  # every type: the next rows, all of them decoded
                 records = list(
                     await uow.session.execute(rows.order_by(_LOG.c.position).limit(limit))
                 )
-            # positions follow commit order (see above): every entry up to `top` was there
-            # for the window's read, so the consumer moves past all of them, or only up to
-            # its last record when the batch filled before the window's end
-            full = len(records) >= limit
-            end = records[-1].position if full else top
+                if not records:
+                    return 0
+                scanned, top = len(records), records[-1].position
+                end = top
+            else:
+                # the window: the next SCAN positions (the primary key's index alone), then
+                # the rows of the types the consumer wants among them, the only ones decoded
+                window = (
+                    select(_LOG.c.position)
+                    .where(_LOG.c.position > state.position)
+                    .order_by(_LOG.c.position)
+                    .limit(SCAN)
+                    .subquery()
+                )
+                scanned, top = (
+                    await uow.session.execute(select(func.count(), func.max(window.c.position)))
+                ).one()
+                if not scanned:
+                    return 0
+                records = []
+                if names:
+                    rows = rows.where(_LOG.c.position <= top, _LOG.c.type.in_(names))
+                    records = list(
+                        await uow.session.execute(rows.order_by(_LOG.c.position).limit(limit))
+                    )
+                # positions follow commit order (see above): every entry up to `top` was
+                # there for the window's read, so the consumer moves past all of them, or
+                # only up to its last record when the batch filled before the window's end
+                end = records[-1].position if len(records) >= limit else top
             failing = self._failing.get(consumer.name)
             events = [(record, self._decode(consumer, record)) for record in records]
             if consumer.prepare is not None:

@@ -611,10 +611,17 @@ class Router:
         top = bucket.agents[0][4]
         if not excluded or top.spec.id not in excluded:
             return top
-        channel = bucket.channel
-        for entry in _iter_sorted(bucket.agents):
+        # the top is excluded: walk the heap in order, compacted first, so that the walk
+        # (a heap operation per entry) meets live entries only
+        channel, heap = bucket.channel, bucket.agents
+        live = [e for e in heap if e[4].indexed.get(channel) == e[3]]
+        if len(live) < len(heap):
+            heap[:] = live
+            heapq.heapify(heap)
+            bucket.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
+        for entry in _iter_sorted(heap):
             agent = entry[4]
-            if agent.indexed.get(channel) == entry[3] and agent.spec.id not in excluded:
+            if agent.spec.id not in excluded:
                 return agent
         return None
 

@@ -20,11 +20,13 @@ from threadline.db import UnitOfWork
 from threadline.events import log as event_log
 from threadline.events.domain import (
     AgentChanged,
+    ContactEvent,
     DomainEvent,
     PresenceChanged,
     QueueChanged,
     encode,
 )
+from threadline.events.handlers import Consumer
 from threadline.events.models import EventConsumer, EventRecord
 from threadline.orgs.services import do_create_org
 
@@ -258,3 +260,59 @@ async def test_two_nodes_starting_together_share_one_position(
     assert "probe" in names and len(names) == len(set(names))
     for node in nodes:
         await node.db.dispose()
+
+
+async def test_a_consumer_reads_and_decodes_only_the_types_it_wants_in_windows(
+    settings: Settings, org_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small windows and batches, so that a few events cross several of each
+    monkeypatch.setattr(event_log, "SCAN", 4)
+    monkeypatch.setattr(event_log, "BATCH", 2)
+    decoded: list[str] = []
+    real_decode = event_log.decode
+
+    def counting_decode(data: dict[str, object]) -> DomainEvent:
+        decoded.append(str(data["type"]))
+        return real_decode(data)
+
+    monkeypatch.setattr(event_log, "decode", counting_decode)
+    ctx = _context(settings, None)
+    wanted: list[str] = []
+    for i in range(13):  # runs of other events longer than a window, and wanted ones close
+        if i in (0, 6, 7, 8, 12):
+            event: DomainEvent = PresenceChanged(
+                org_id=org_id, agent_id=f"a{i}", presence="away", at=event_log.utcnow()
+            )
+            wanted.append(event.id)
+        else:
+            event = AgentChanged(org_id=org_id, agent_id=f"a{i}")
+        async with ctx.uow() as uow:
+            uow.emit(event)
+    probe = Probe()
+    ctx.handlers.consumer("picky", probe, types=[PresenceChanged])
+    await ctx.consumers.ensure_positions()
+    moved = []
+    while n := await ctx.consumers.run_once("picky"):
+        moved.append(n)
+    # each once, in log order (the log may hold other tests' events before these)
+    assert len(probe.seen) == len(set(probe.seen))
+    assert [e for e in probe.seen if e in wanted] == wanted
+    # only the wanted type was read and decoded, once per event handled
+    assert set(decoded) == {"agent.presence"} and len(decoded) == len(probe.seen)
+    assert sum(moved) >= 13 and len(moved) >= 4  # several windows and batches
+    async with ctx.db.sessions() as session:
+        state = await session.get(EventConsumer, "picky")
+        top = await session.scalar(select(func.max(EventRecord.position)))
+    assert state is not None and state.position == top  # past the trailing other events
+
+    # a later wanted event, and nothing read twice
+    late = PresenceChanged(org_id=org_id, agent_id="late", presence="away", at=event_log.utcnow())
+    async with ctx.uow() as uow:
+        uow.emit(late)
+    while await ctx.consumers.run_once("picky"):
+        pass
+    assert probe.seen[-1] == late.id and len(probe.seen) == len(set(probe.seen))
+    # a family of events names each of its members
+    names = ctx.consumers._wanted_names(Consumer("family", probe, frozenset({ContactEvent})))
+    assert names is not None and "contact.resolved" in names and "agent.changed" not in names
+    await ctx.db.dispose()

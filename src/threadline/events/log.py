@@ -15,10 +15,14 @@ holding the last position it handled. A batch runs in one transaction that locks
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL: on several nodes exactly one handles a consumer at
 a time, the others skip it), reads the events after the position, calls the handler for
 each, and moves the position: the handler's writes and the new position commit together,
-so every event is handled exactly once. A batch that fails is retried with a growing
-delay, one event at a time; an event that keeps failing is set aside after
-`MAX_FAILURES` (logged and kept in `last_error`) so that one poisoned event never stops a
-consumer.
+so every event is handled exactly once. For a consumer of some types only, the read is
+filtered by type in SQL: a batch looks through a window of the next `SCAN` positions (on
+the primary key alone), reads and decodes only the rows of the wanted types among them,
+at most `BATCH`, and moves the position to the window's end (or to the last row read,
+when the batch filled first), past the entries of other types, never decoded. A batch that
+fails is retried with a growing delay, one event at a time; an event that keeps failing
+is set aside after `MAX_FAILURES` (logged and kept in `last_error`) so that one poisoned
+event never stops a consumer.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 
 from threadline.aio import finish
 from threadline.db import UnitOfWork, across_orgs, utcnow
-from threadline.events.domain import DomainEvent, decode, encode
+from threadline.events.domain import EVENT_TYPES, DomainEvent, decode, encode
 from threadline.events.handlers import Consumer, Handlers
 from threadline.events.models import EventConsumer, EventRecord
 
@@ -55,6 +59,7 @@ _PG_APPEND = text(
     "FROM (SELECT pg_advisory_xact_lock(:key)) AS ordered"
 )
 BATCH = 200
+SCAN = 5000  # log positions a batch looks through for the types its consumer wants
 MAX_FAILURES = 5
 PRUNE_EVERY_S = 600.0
 
@@ -115,6 +120,8 @@ class ConsumerRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._failing: dict[str, tuple[int, int]] = {}  # consumer -> (position, failures)
         self._handling: dict[str, int] = {}  # consumer -> the position its handler is on
+        # consumer -> (how many event types were known, the names of those it wants)
+        self._names: dict[str, tuple[int, frozenset[str]]] = {}
         self._last_prune = 0.0
         self._stopping = False
         handlers.log_writer = append
@@ -178,7 +185,8 @@ class ConsumerRunner:
 
     async def run_once(self, name: str) -> int:
         """Handle one batch for one consumer; the number of log entries it moved past
-        (0: nothing new, or another node holds this consumer right now)."""
+        (0: nothing new, or another node holds this consumer right now), or the batch's
+        size when it filled with wanted events before the end of its window."""
         consumer = self._handlers.consumers[name]
         limit = BATCH
         try:
@@ -195,14 +203,44 @@ class ConsumerRunner:
             state = await uow.session.scalar(query)
             if state is None:
                 return 0
-            records: list[Any] = list(
-                await uow.session.execute(
-                    select(_LOG.c.position, _LOG.c.id, _LOG.c.type, _LOG.c.data)
+            names = self._wanted_names(consumer)
+            rows = select(_LOG.c.position, _LOG.c.id, _LOG.c.type, _LOG.c.data).where(
+                _LOG.c.position > state.position
+            )
+            records: list[Any]
+            if names is None:  # every type: the next rows, all of them decoded
+                records = list(
+                    await uow.session.execute(rows.order_by(_LOG.c.position).limit(limit))
+                )
+                if not records:
+                    return 0
+                scanned, top = len(records), records[-1].position
+                end = top
+            else:
+                # the window: the next SCAN positions (the primary key's index alone), then
+                # the rows of the types the consumer wants among them, the only ones decoded
+                window = (
+                    select(_LOG.c.position)
                     .where(_LOG.c.position > state.position)
                     .order_by(_LOG.c.position)
-                    .limit(limit)
+                    .limit(SCAN)
+                    .subquery()
                 )
-            )
+                scanned, top = (
+                    await uow.session.execute(select(func.count(), func.max(window.c.position)))
+                ).one()
+                if not scanned:
+                    return 0
+                records = []
+                if names:
+                    rows = rows.where(_LOG.c.position <= top, _LOG.c.type.in_(names))
+                    records = list(
+                        await uow.session.execute(rows.order_by(_LOG.c.position).limit(limit))
+                    )
+                # positions follow commit order (see above): every entry up to `top` was
+                # there for the window's read, so the consumer moves past all of them, or
+                # only up to its last record when the batch filled before the window's end
+                end = records[-1].position if len(records) >= limit else top
             failing = self._failing.get(consumer.name)
             events = [(record, self._decode(consumer, record)) for record in records]
             if consumer.prepare is not None:
@@ -223,13 +261,27 @@ class ConsumerRunner:
                     if event is not None and consumer.wants(event):
                         await consumer.handler(uow, event)
                 state.position = record.position
-            if records:
-                state.updated_at = utcnow()
-                state.failures = 0
+            state.position = end
+            state.updated_at = utcnow()
+            state.failures = 0
         self._handling.pop(consumer.name, None)
-        if records and failing and records[-1].position >= failing[0]:
+        if failing and end >= failing[0]:
             self._failing.pop(consumer.name, None)
-        return len(records)
+        # a batch that filled before its window's end moved past at least `limit` entries
+        return int(scanned) if end == top else len(records)
+
+    def _wanted_names(self, consumer: Consumer) -> frozenset[str] | None:
+        """The type names of the events a consumer wants (None: every type), from the
+        event classes known now (a family such as ContactEvent names all its members)."""
+        if consumer.types is None:
+            return None
+        known = len(EVENT_TYPES)
+        cached = self._names.get(consumer.name)
+        if cached is None or cached[0] != known:
+            families = tuple(consumer.types)
+            names = frozenset(n for n, cls in EVENT_TYPES.items() if issubclass(cls, families))
+            cached = self._names[consumer.name] = (known, names)
+        return cached[1]
 
     @staticmethod
     def _decode(consumer: Consumer, record: Any) -> DomainEvent | None:

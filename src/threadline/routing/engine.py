@@ -32,8 +32,9 @@ contacts):
   Every eligibility rule except exclusion depends only on the key and the agent.
 * Each agent caches the buckets it qualifies for, by channel; a new key is checked only
   against the agents holding its first skill.  The agent-free path compares the heads
-  of those buckets by their rank keys (one float per bucket head, kept in one array),
-  looks at the entries only when keys tie, and walks past heads that exclude the agent.
+  of those buckets by their rank keys (one float per bucket head, kept in one list and
+  read for an agent's channel by one itemgetter call), looks at the entries only when
+  keys tie, and walks past heads that exclude the agent.
 * A waiting contact is one tuple, its entry in its bucket's ranks; a contact's *shape*
   (what its keys are made of) names its bucket and its overflow bucket in one lookup.
 * Each bucket also holds a heap of the qualifying agents that have a free slot on its
@@ -48,9 +49,8 @@ contacts):
 from __future__ import annotations
 
 import heapq
-from array import array
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 from operator import itemgetter
@@ -196,9 +196,10 @@ class _Agent:
         self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
         self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
-        # the same, with each channel's capacity and the buckets' places in the router's
-        # head keys: (channel, capacity, bucket indexes, ranks of those buckets)
-        self.lanes: list[tuple[str, int, array[int], list[list[_ContactEntry]]]] = []
+        # the same, with each channel's capacity and a getter of the rank keys of those
+        # buckets' heads from the router's head keys (one C call, the dummy slot 0 first):
+        # [channel, capacity, getter, ranks of those buckets, bucket indexes]
+        self.lanes: list[_Lane] = []
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -236,7 +237,7 @@ class _Bucket:
         "ranked",
     )
 
-    def __init__(self, key: RoutingKey, keys: array[float]) -> None:
+    def __init__(self, key: RoutingKey, keys: list[float]) -> None:
         self.key = key
         self.channel = key[3]
         # the router's rank keys of every bucket's head, and this bucket's place in them
@@ -286,6 +287,11 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 _INF = float("inf")
 _END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
 _head = itemgetter(0)
+# Assignment(contact_id, agent_id, sticky) without the Python-level __new__ of a named tuple
+_assignment: Callable[[type[Assignment], tuple[str, str, bool]], Assignment] = tuple.__new__
+# an agent's buckets on one channel: [channel, capacity, getter of their head keys (the
+# dummy slot first), their ranks, their indexes]
+_Lane: TypeAlias = list[Any]
 
 
 def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
@@ -318,7 +324,9 @@ class Router:
         self._waiting: dict[str, _ContactEntry] = {}
         self._buckets: dict[RoutingKey, _Bucket] = {}
         self._buckets_by_skill: dict[str | None, list[_Bucket]] = {}
-        self._head_keys: array[float] = array("d")  # by bucket index: its head's rank key
+        # by bucket index: its head's rank key; slot 0 is a dummy (_INF), so that a lane's
+        # getter always returns a tuple, even for one bucket
+        self._head_keys: list[float] = [_INF]
         # a contact's shape (what its routing keys are made of) -> its bucket, and whether
         # its overflow moves it to another one: most arrivals share a queue's shape
         self._filings: dict[tuple[Any, ...], tuple[_Bucket, _Bucket | None]] = {}
@@ -538,10 +546,10 @@ class Router:
         """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
 
         The hot path of routing: the heads of an agent's buckets on a free channel are
-        compared by their rank keys, floats read from one array (no bucket, list or entry
-        touched), and the entries themselves only when keys tie; every bucket's ranks end
-        with _END, so each has a head.  Only when the best head has excluded the agent
-        does a slower walk run.
+        compared by their rank keys, floats read from one list by one itemgetter call (no
+        bucket, list or entry touched), and the entries themselves only when keys tie;
+        every bucket's ranks end with _END, so each has a head.  Only when the best head
+        has excluded the agent does a slower walk run.
         _END when there is none.
         """
         spec = agent.spec
@@ -549,16 +557,25 @@ class Router:
             spec.max_total is not None and agent.total >= spec.max_total
         ):
             return _END
-        best = _END
-        load, key_of = agent.load, self._head_keys.__getitem__
-        for channel, room, indexes, lines in agent.lanes:
+        best, best_key = _END, _INF
+        load, head_keys = agent.load, self._head_keys
+        for channel, room, getter, lines, _ in agent.lanes:
             if load[channel] < room:
-                keys = list(map(key_of, indexes))
+                keys = getter(head_keys)
                 key = min(keys)
-                # tied keys (or no contact at all): compare the entries themselves
-                head = lines[keys.index(key)][0] if keys.count(key) == 1 else min(map(_head, lines))
-                if head < best:
-                    best = head
+                # a smaller rank key is a better entry, a larger one a worse entry: entries
+                # are compared only when keys tie (_INF, in the dummy slot at least: no
+                # contact in this lane, which can never beat the best so far)
+                if key < best_key:
+                    if keys.count(key) == 1:
+                        best = lines[keys.index(key) - 1][0]
+                    else:
+                        best = min(map(_head, lines))
+                    best_key = key
+                elif key == best_key != _INF:
+                    head = min(map(_head, lines))
+                    if head < best:
+                        best = head
         if best[3] and spec.id in best[3]:
             return self._best_not_excluding(agent)
         return best
@@ -594,10 +611,17 @@ class Router:
         top = bucket.agents[0][4]
         if not excluded or top.spec.id not in excluded:
             return top
-        channel = bucket.channel
-        for entry in _iter_sorted(bucket.agents):
+        # the top is excluded: walk the heap in order, compacted first, so that the walk
+        # (a heap operation per entry) meets live entries only
+        channel, heap = bucket.channel, bucket.agents
+        live = [e for e in heap if e[4].indexed.get(channel) == e[3]]
+        if len(live) < len(heap):
+            heap[:] = live
+            heapq.heapify(heap)
+            bucket.agent_limit = max(_MIN_HEAP_LIMIT, 2 * len(heap))
+        for entry in _iter_sorted(heap):
             agent = entry[4]
-            if agent.indexed.get(channel) == entry[3] and agent.spec.id not in excluded:
+            if agent.spec.id not in excluded:
                 return agent
         return None
 
@@ -629,11 +653,20 @@ class Router:
 
     def _enter(self, agent: _Agent, buckets: Iterable[_Bucket]) -> None:
         """Push the agent's current index entry into the agent heap of each bucket."""
-        spec = agent.spec
+        spec, idle, indexed = agent.spec, agent.indexed_idle, agent.indexed
+        if self._best_skill:
+            skills = spec.skills
+            for bucket in buckets:
+                rank = -sum(skills[s] for s in bucket.key[0])
+                bucket.push_agent((rank, idle, spec.id, indexed[bucket.channel], agent))
+            return
+        # longest idle: every bucket gets the same entry (one per channel), made once
+        entry: _AgentEntry | None = None
         for bucket in buckets:
-            rank = -sum(spec.skills[s] for s in bucket.key[0]) if self._best_skill else 0
-            token = agent.indexed[bucket.channel]
-            bucket.push_agent((rank, agent.indexed_idle, spec.id, token, agent))
+            token = indexed[bucket.channel]
+            if entry is None or entry[3] != token:
+                entry = (0, idle, spec.id, token, agent)
+            bucket.push_agent(entry)
 
     # ------------------------------------------------------- buckets, contacts
 
@@ -711,7 +744,7 @@ class Router:
             self._dirty[agent_id] = agent
         until = spec.sticky_until
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
-        return Assignment(contact_id, agent_id, sticky)
+        return _assignment(Assignment, (contact_id, agent_id, sticky))
 
     # ------------------------------------------------------- agent bookkeeping
 
@@ -747,9 +780,11 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     channel = bucket.channel
     lines = agent.heaps.setdefault(channel, [])
     if not lines:
-        agent.lanes.append((channel, agent.capacity.get(channel, 0), array("l"), lines))
-    indexes = next(lane[2] for lane in agent.lanes if lane[0] == channel)
+        agent.lanes.append([channel, agent.capacity.get(channel, 0), _head, lines, []])
+    lane = next(lane for lane in agent.lanes if lane[0] == channel)
+    indexes: list[int] = lane[4]
     indexes.append(bucket.index)
+    lane[2] = itemgetter(0, *indexes)
     lines.append(bucket.ranked)
 
 

@@ -141,6 +141,8 @@ class MessageReceived(DomainEvent):
     # whether the sender is who the message says (an email's From proven by DKIM or a trusted
     # relay): False carries no trust of the customer it names; None: the channel does not say
     sender_verified: bool | None = None
+    # a bot answers where it came in, or holds the thread: it reads the message at once
+    bot: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

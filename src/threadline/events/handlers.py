@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from threadline.events.coalesce import Coalescer
 from threadline.events.domain import DomainEvent
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Handlers:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        self._coalescer = Coalescer(lambda events: self._bus.publish(events))
         self._in_transaction: dict[type[DomainEvent], list[InTransaction]] = {}
         self._after_commit: dict[type[DomainEvent], list[AfterCommit]] = {}
         self._resolved_in: dict[type[DomainEvent], tuple[InTransaction, ...]] = {}
@@ -141,8 +143,9 @@ class Handlers:
                 await self.log_writer(uow, durable)
 
     async def committed(self, events: list[DomainEvent]) -> None:
-        """Right after the commit: the events go live on the bus."""
-        await self._bus.publish(events)
+        """Right after the commit: the events go live on the bus (a burst of "look again"
+        signals, one per key and window: events/coalesce.py)."""
+        await self._bus.publish(self._coalescer.admit(events))
 
     async def react(self, events: list[DomainEvent]) -> None:
         """Then this process's after-commit handlers, and a nudge to the consumers."""

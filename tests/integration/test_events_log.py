@@ -315,4 +315,41 @@ async def test_a_consumer_reads_and_decodes_only_the_types_it_wants_in_windows(
     # a family of events names each of its members
     names = ctx.consumers._wanted_names(Consumer("family", probe, frozenset({ContactEvent})))
     assert names is not None and "contact.resolved" in names and "agent.changed" not in names
+
+
+async def test_a_consumer_lingers_for_a_burst_but_not_over_an_urgent_event(
+    settings: Settings, org_id: str
+) -> None:
+    """Each batch is a write transaction: a burst is read as one, unless an event someone
+    waits on (the bot's chats) comes, which is read at once."""
+    seen: list[tuple[float, str]] = []
+    batches: list[int] = []
+
+    async def handle(uow: UnitOfWork, event: AgentChanged) -> None:
+        seen.append((asyncio.get_running_loop().time(), event.agent_id))
+
+    async def prepare(uow: UnitOfWork, events: list[AgentChanged]) -> None:
+        batches.append(len(events))
+
+    ctx = build_context(settings)
+    ctx.handlers.consumer(
+        "patient",
+        handle,
+        types=[AgentChanged],
+        prepare=prepare,
+        linger_s=4.0,
+        urgent=lambda e: e.agent_id.startswith("urgent"),
+    )
+    async with running(ctx):
+        await asyncio.sleep(0.3)  # its first (empty) batch is behind it
+        start = asyncio.get_running_loop().time()
+        for n in range(10):
+            async with ctx.uow() as uow:
+                uow.emit(AgentChanged(org_id=org_id, agent_id=f"calm-{n}"))
+        async with ctx.uow() as uow:
+            uow.emit(AgentChanged(org_id=org_id, agent_id="urgent-1"))
+        await wait_for(lambda: len(seen) == 11, timeout=10)
+    assert [a for _t, a in seen] == [f"calm-{n}" for n in range(10)] + ["urgent-1"]
+    assert seen[-1][0] - start < 2.5  # not after the 4 s linger
+    assert len(batches) <= 3  # the burst and its urgent tail, not one batch per commit
     await ctx.db.dispose()

@@ -111,7 +111,7 @@ async def _ingest(
             customer,
             contact_id,
             data if message.attachments or message.data else None,
-            endpoint_id=endpoint.id,
+            endpoint=endpoint,
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"
@@ -170,7 +170,7 @@ def _customer_entry(
     contact_id: str | None,
     data: dict[str, Any] | None,
     *,
-    endpoint_id: str | None = None,
+    endpoint: Endpoint | None = None,
 ) -> ThreadEvent:
     """The timeline entry of what the customer sent (a message, a reaction, an edit), and
     the fact that it was received."""
@@ -199,8 +199,9 @@ def _customer_entry(
             body=message.body,
             attachments=len(message.attachments),
             language=thread.language,
-            endpoint_id=endpoint_id,
+            endpoint_id=endpoint.id if endpoint is not None else None,
             sender_verified=_sender_verified(data),
+            bot=thread.status == "bot" or (endpoint is not None and bot_answers(endpoint)),
         )
     )
     return entry

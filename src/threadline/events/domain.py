@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -40,6 +41,9 @@ class DomainEvent:
 
     type: ClassVar[str] = ""
     durable: ClassVar[bool] = True
+    # a live signal that only says "look again" may be coalesced (events/coalesce.py): at
+    # most one per `coalesce_key()` and window
+    coalesce_s: ClassVar[float] = 0.0
 
     org_id: str
     id: str = field(default_factory=_new_id)
@@ -54,6 +58,9 @@ class DomainEvent:
         if known is not None and known.__qualname__ != cls.__qualname__:
             raise TypeError(f"two domain events are named {cls.type!r}")
         EVENT_TYPES[cls.type] = cls
+
+    def coalesce_key(self) -> Hashable | None:
+        return None
 
     def frame(self) -> dict[str, Any]:
         """The JSON a socket or a webhook receives: `type` plus every field."""
@@ -141,6 +148,8 @@ class MessageReceived(DomainEvent):
     # whether the sender is who the message says (an email's From proven by DKIM or a trusted
     # relay): False carries no trust of the customer it names; None: the channel does not say
     sender_verified: bool | None = None
+    # a bot answers where it came in, or holds the thread: it reads the message at once
+    bot: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,10 +187,15 @@ class ThreadChanged(DomainEvent):
 
     type: ClassVar[str] = "thread.changed"
     durable: ClassVar[bool] = False
+    # a chat moves its row at every message: each desktop hears of it at most every 250 ms
+    coalesce_s: ClassVar[float] = 0.25
     thread_id: str
     status: str
     assigned_agent_id: str | None
     updated_at: str
+
+    def coalesce_key(self) -> Hashable | None:
+        return (self.org_id, self.thread_id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

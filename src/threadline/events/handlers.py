@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from threadline.events.coalesce import Coalescer
 from threadline.events.domain import DomainEvent
 
 if TYPE_CHECKING:
@@ -52,8 +53,12 @@ class Consumer:
     # what they all need in one query)
     prepare: Callable[[UnitOfWork, list[Any]], Awaitable[None]] | None = None
     # how long to let a burst gather after a wake-up (None: the runner's); 0 for a consumer
-    # someone waits on (the bot answering a chat)
+    # someone waits on
     linger_s: float | None = None
+    # an event someone waits on (the bot's own chats): it is read at once, without the
+    # linger; every other event waits for the burst it is part of (each batch is a write
+    # transaction: one per message would double a chat's writes)
+    urgent: Callable[[Any], bool] | None = None
 
     def wants(self, event: DomainEvent) -> bool:
         return self.types is None or any(isinstance(event, t) for t in self.types)
@@ -65,14 +70,15 @@ class Handlers:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        self._coalescer = Coalescer(lambda events: self._bus.publish(events))
         self._in_transaction: dict[type[DomainEvent], list[InTransaction]] = {}
         self._after_commit: dict[type[DomainEvent], list[AfterCommit]] = {}
         self._resolved_in: dict[type[DomainEvent], tuple[InTransaction, ...]] = {}
         self._resolved_after: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {}
         self._after_commit_batch: list[tuple[type[DomainEvent], AfterCommitBatch]] = []
         self.consumers: dict[str, Consumer] = {}
-        # set by the consumer runner: a nudge after a commit that logged durable events
-        self.on_logged: Callable[[], None] | None = None
+        # set by the consumer runner: a nudge after a commit that logged these durable events
+        self.on_logged: Callable[[list[DomainEvent]], None] | None = None
         # set by the event log: write durable events inside the transaction
         self.log_writer: Callable[[UnitOfWork, list[DomainEvent]], Awaitable[None]] | None = None
 
@@ -102,13 +108,14 @@ class Handlers:
         *,
         prepare: Callable[[UnitOfWork, list[Any]], Awaitable[None]] | None = None,
         linger_s: float | None = None,
+        urgent: Callable[[Any], bool] | None = None,
     ) -> None:
         if name in self.consumers:
             raise ValueError(f"a consumer named {name!r} is already registered")
         wanted = frozenset(types) if types is not None else None
         if wanted is not None and any(not t.durable for t in wanted):
             raise ValueError("a durable consumer only sees durable events")
-        self.consumers[name] = Consumer(name, handler, wanted, prepare, linger_s)
+        self.consumers[name] = Consumer(name, handler, wanted, prepare, linger_s, urgent)
 
     def _in_for(self, cls: type[DomainEvent]) -> tuple[InTransaction, ...]:
         found = self._resolved_in.get(cls)
@@ -136,14 +143,13 @@ class Handlers:
                 await self.log_writer(uow, durable)
 
     async def committed(self, events: list[DomainEvent]) -> None:
-        """Right after the commit: the events go live on the bus."""
-        await self._bus.publish(events)
+        """Right after the commit: the events go live on the bus (a burst of "look again"
+        signals, one per key and window: events/coalesce.py)."""
+        await self._bus.publish(self._coalescer.admit(events))
 
     async def react(self, events: list[DomainEvent]) -> None:
         """Then this process's after-commit handlers, and a nudge to the consumers."""
-        logged = False
         for event in events:
-            logged = logged or event.durable
             for handler in self._after_for(type(event)):
                 try:
                     await handler(event)
@@ -156,5 +162,6 @@ class Handlers:
                     await batch_handler(batch)
                 except Exception:
                     log.exception("events.after_commit_failed", type=event_type.type)
+        logged = [e for e in events if e.durable]
         if logged and self.on_logged is not None:
-            self.on_logged()
+            self.on_logged(logged)

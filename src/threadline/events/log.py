@@ -117,6 +117,7 @@ class ConsumerRunner:
         self._linger_s = linger_s
         self._retention = retention
         self._wakes: dict[str, asyncio.Event] = {}
+        self._hurries: dict[str, asyncio.Event] = {}  # an urgent event: cut the linger short
         self._tasks: list[asyncio.Task[None]] = []
         self._failing: dict[str, tuple[int, int]] = {}  # consumer -> (position, failures)
         self._handling: dict[str, int] = {}  # consumer -> the position its handler is on
@@ -125,7 +126,7 @@ class ConsumerRunner:
         self._last_prune = 0.0
         self._stopping = False
         handlers.log_writer = append
-        handlers.on_logged = self.wake
+        handlers.on_logged = self.logged
 
     async def start(self) -> None:
         self._stopping = False
@@ -133,6 +134,7 @@ class ConsumerRunner:
             await self.ensure_positions()
             for name in self._handlers.consumers:
                 self._wakes[name] = asyncio.Event()
+                self._hurries[name] = asyncio.Event()
                 self._tasks.append(asyncio.create_task(self._run(name), name=f"consumer-{name}"))
 
     async def stop(self, grace_s: float = 10.0) -> None:
@@ -144,8 +146,20 @@ class ConsumerRunner:
         self._tasks.clear()
 
     def wake(self) -> None:
-        for event in self._wakes.values():
+        for name, event in self._wakes.items():
             event.set()
+            self._hurries[name].set()
+
+    def logged(self, events: list[DomainEvent]) -> None:
+        """A local commit logged these: wake the consumers that want one of them (the
+        others pass over them at their next batch or poll), at once for an urgent one."""
+        for name, consumer in self._handlers.consumers.items():
+            wanted = [e for e in events if consumer.wants(e)]
+            if not wanted or name not in self._wakes:
+                continue
+            self._wakes[name].set()
+            if consumer.urgent is not None and any(consumer.urgent(e) for e in wanted):
+                self._hurries[name].set()
 
     async def ensure_positions(self) -> None:
         """A consumer seen for the first time starts at the beginning of the kept log (a
@@ -158,12 +172,13 @@ class ConsumerRunner:
                         uow.session.add(EventConsumer(name=name, position=0))
 
     async def _run(self, name: str) -> None:
-        wake = self._wakes[name]
+        wake, hurry = self._wakes[name], self._hurries[name]
         delay = self._poll_s
         linger = self._handlers.consumers[name].linger_s
         linger = self._linger_s if linger is None else linger
         while not self._stopping:
             wake.clear()
+            hurry.clear()
             try:
                 # a full batch means more are waiting; a short one caught up: wait for the
                 # next nudge rather than chase a busy writer one event at a time
@@ -178,10 +193,12 @@ class ConsumerRunner:
                 delay = min(max(delay * 2, 0.2), 30.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)
-                if not self._stopping and linger > 0:
+                if not self._stopping and linger > 0 and not hurry.is_set():
                     # woken by a commit: let a burst gather, then read it as one batch (each
-                    # batch is a write transaction, and SQLite has one writer)
-                    await asyncio.sleep(linger)
+                    # batch is a write transaction, and SQLite has one writer); an urgent
+                    # event ends the wait
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(hurry.wait(), timeout=linger)
 
     async def run_once(self, name: str) -> int:
         """Handle one batch for one consumer; the number of log entries it moved past

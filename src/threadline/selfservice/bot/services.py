@@ -109,8 +109,11 @@ class BotRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self) -> None:
-        # read as soon as a message commits: a visitor waits for the answer
-        self._ctx.handlers.consumer(CONSUMER, self.on_message, [MessageReceived], linger_s=0.0)
+        # a message to a bot is read as soon as it commits (a visitor waits for the answer);
+        # the others (agents' chats) only pass by, a burst per transaction
+        self._ctx.handlers.consumer(
+            CONSUMER, self.on_message, [MessageReceived], urgent=_awaits_the_bot
+        )
         self._ctx.timers.register(BOT_DEADLINE, self.on_deadline)
 
     async def knows(self, session: AsyncSession, org_id: str, flow_id: str) -> bool:
@@ -864,3 +867,7 @@ async def queue_for(
     if endpoint is not None and endpoint.queue_id:
         return await uow.session.get(Queue, endpoint.queue_id)
     return None
+
+
+def _awaits_the_bot(received: MessageReceived) -> bool:
+    return received.bot

@@ -315,6 +315,7 @@ async def test_a_consumer_reads_and_decodes_only_the_types_it_wants_in_windows(
     # a family of events names each of its members
     names = ctx.consumers._wanted_names(Consumer("family", probe, frozenset({ContactEvent})))
     assert names is not None and "contact.resolved" in names and "agent.changed" not in names
+    await ctx.db.dispose()
 
 
 async def test_a_consumer_lingers_for_a_burst_but_not_over_an_urgent_event(

@@ -23,6 +23,9 @@ def _catalogue(language: str) -> dict[str, str]:
 
 def _keys_used() -> set[str]:
     template = (WEB / "templates" / "customer_profile.html").read_text()
+    template += (WEB / "templates" / "staff_header.html").read_text(
+        "utf-8"
+    )  # the header it includes
     forbidden = (WEB / "templates" / "forbidden.html").read_text()
     script = (WEB / "static" / "customer_profile" / "customer_profile.js").read_text()
     used = set(re.findall(r"\bt\.(\w+)", template + forbidden + script))

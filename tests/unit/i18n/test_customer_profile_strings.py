@@ -35,6 +35,10 @@ def _keys_used() -> set[str]:
     assert fields and statuses
     used |= {f"invalid_{name}" for name in re.findall(r'"(\w+)"', fields.group(1))}
     used |= {f"status_{name}" for name in re.findall(r'"(\w+)"', statuses.group(1))}
+    # this.t[`invalid_identity_${kind}`] for the identities edited on the page
+    editable = re.search(r"const EDITABLE = \[([^\]]*)\]", script)
+    assert editable
+    used |= {f"invalid_identity_{kind}" for kind in re.findall(r'"(\w+)"', editable.group(1))}
     return used
 
 

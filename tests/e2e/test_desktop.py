@@ -73,9 +73,10 @@ async def _page(browser: Browser) -> tuple[BrowserContext, Page, list[str]]:
 
 async def _sign_in(page: Page, server: Running, email: str) -> None:
     await page.goto(f"{server.base_url}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    # by id: the form speaks the browser's language (tests/e2e/test_login.py)
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
 
 
 async def test_agent_takes_a_chat_from_offer_to_resolution(

@@ -87,6 +87,7 @@ INBOX_BODIES: dict[str, Any] = {
     "/api/v1/macros/{macro_id}": {"name": "Done", "then": "resolve", "resolve_reason": "other"},
     "/api/v1/threads/{thread_id}/snooze": {"preset": "1h"},
     "/api/v1/threads/{thread_id}/reopen": {},
+    "/api/v1/customers/{customer_id}/identities/{identity_id}": {"value": "ana@example.com"},
     # a valid body, so the unknown id is what fails
     "/api/v1/planning/queues/{queue_id}/simulations": {"day": "2030-01-07"},
 }
@@ -139,6 +140,7 @@ async def _fixture_ids(server: Running, world: World) -> dict[str, str]:
         "team_id": "no-such-team",
         "run_id": "no-such-simulation",
         "sha256": "0" * 64,  # a digest the thread names no file by
+        "identity_id": "no-such-identity",
     }
 
 

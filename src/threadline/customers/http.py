@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from threadline.auth.dependencies import AgentUser, Ctx
@@ -12,6 +12,8 @@ from threadline.customers.schemas import (
     CustomerCreate,
     CustomerOut,
     CustomerUpdate,
+    IdentityChange,
+    IdentityIn,
     IdentityOut,
     LinkedCustomerOut,
     LinkMoved,
@@ -20,8 +22,11 @@ from threadline.customers.schemas import (
 )
 from threadline.customers.services import (
     Link,
+    do_add_identity,
+    do_change_identity,
     do_create_customer,
     do_merge,
+    do_remove_identity,
     do_undo_link,
     do_update_customer,
     get_customer,
@@ -77,6 +82,35 @@ async def update(
 ) -> CustomerOut:
     await do_update_customer(ctx, principal.org_id, customer_id, body)
     return await _out(ctx, principal.org_id, customer_id)
+
+
+@router.post("/{customer_id}/identities", response_model=CustomerOut, status_code=201)
+async def add_identity(
+    customer_id: str, body: IdentityIn, principal: AgentUser, ctx: Ctx
+) -> CustomerOut:
+    """Add an email or phone (audited; unverified). 409 when another customer holds it: the
+    problem's details name them (`customer_id`, `customer_name`), to merge instead."""
+    await do_add_identity(ctx, principal, customer_id, body.kind, body.value)
+    return await _out(ctx, principal.org_id, customer_id)
+
+
+@router.patch("/{customer_id}/identities/{identity_id}", response_model=CustomerOut)
+async def change_identity(
+    customer_id: str, identity_id: str, body: IdentityChange, principal: AgentUser, ctx: Ctx
+) -> CustomerOut:
+    """Change an email or phone (audited). A changed value loses the old one's verification.
+    409 as when adding."""
+    await do_change_identity(ctx, principal, customer_id, identity_id, body.value)
+    return await _out(ctx, principal.org_id, customer_id)
+
+
+@router.delete("/{customer_id}/identities/{identity_id}", status_code=204)
+async def remove_identity(
+    customer_id: str, identity_id: str, principal: AgentUser, ctx: Ctx
+) -> Response:
+    """Remove an email or phone (audited)."""
+    await do_remove_identity(ctx, principal, customer_id, identity_id)
+    return Response(status_code=204)
 
 
 @router.get("/{customer_id}/timeline", response_model=list[EventOut])

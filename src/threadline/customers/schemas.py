@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -13,6 +13,7 @@ from threadline.boundary import not_null
 class IdentityOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    id: str
     kind: str
     value: str
     verified: bool
@@ -33,6 +34,18 @@ class CustomerOut(BaseModel):
         default=None, description="when the customer's personal data was erased, if it was"
     )
     identities: list[IdentityOut] = Field(default_factory=list)
+
+
+class IdentityIn(BaseModel):
+    """An email or phone typed on the customer page; a phone in national format is read in
+    the organisation's phone region."""
+
+    kind: Literal["email", "phone"]
+    value: str = Field(min_length=1, max_length=320)
+
+
+class IdentityChange(BaseModel):
+    value: str = Field(min_length=1, max_length=320)
 
 
 class CustomerCreate(BaseModel):

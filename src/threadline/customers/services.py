@@ -14,13 +14,14 @@ from sqlalchemy.orm import aliased
 from threadline.agents.models import Agent
 from threadline.auth.roles import Principal
 from threadline.context import Context
-from threadline.customers.identities import normalise
+from threadline.customers.identities import normalise, normalise_phone
 from threadline.customers.models import Customer, Identity
 from threadline.customers.schemas import CustomerCreate, CustomerUpdate
 from threadline.db import unit_of
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.events.domain import CustomersMerged
 from threadline.orgs.models import AuditEntry
+from threadline.orgs.services import phone_region
 
 
 async def find_by_identity(
@@ -557,4 +558,159 @@ async def do_merge(ctx: Context, principal: Principal, *, target_id: str, source
         assert target is not None and source is not None  # checked just above
         return await merge_customers(
             uow.session, source=source, target=target, actor=principal.agent_id
+        )
+
+
+# ---------------------------------------------------------------- editing identities
+EDITABLE_KINDS = ("email", "phone")  # what a person types on the customer page
+
+
+class IdentityTaken(Conflict):
+    """The email or phone is another customer's: named, so that the page can offer a merge."""
+
+    def __init__(self, kind: str, other: Customer) -> None:
+        super().__init__(
+            f"this {kind} is another customer's",
+            field="value",
+            customer_id=other.id,
+            customer_name=other.name,
+        )
+
+
+async def _editable(session: AsyncSession, org_id: str, customer_id: str) -> Customer:
+    customer = await session.get(Customer, customer_id, with_for_update=True)
+    if customer is None or customer.org_id != org_id or customer.merged_into_id:
+        raise NotFound("no such customer")
+    return customer
+
+
+async def _typed(session: AsyncSession, org_id: str, kind: str, raw: str) -> str:
+    """The value as stored: an email normalised, a phone in E.164 read in the organisation's
+    region (a national number typed as the customer says it)."""
+    if kind not in EDITABLE_KINDS:
+        raise Invalid(f"only {' and '.join(EDITABLE_KINDS)} are edited here", field="kind")
+    try:
+        if kind == "phone":
+            return normalise_phone(raw, await phone_region(session, org_id))
+        return normalise(kind, raw)
+    except Invalid as exc:
+        raise Invalid(exc.message, field="value") from exc
+
+
+async def _free(session: AsyncSession, customer: Customer, kind: str, value: str) -> None:
+    """Refuse a value another customer of the organisation holds (409 naming them)."""
+    held = await _identity(session, customer.org_id, kind, value)
+    if held is not None and held.customer_id != customer.id:
+        other = await _current(session, held.customer_id)
+        assert other is not None  # identities reference customers (foreign key)
+        raise IdentityTaken(kind, other)
+
+
+def _profile_after(customer: Customer, kind: str, was: str | None, now: str | None) -> None:
+    """Keep the profile's email/phone in step with the identity that was edited."""
+    if getattr(customer, kind) in (None, was):
+        setattr(customer, kind, now)
+
+
+def _audit_identity(
+    session: AsyncSession, principal: Principal, customer: Customer, action: str, **data: Any
+) -> None:
+    session.add(
+        AuditEntry(
+            org_id=customer.org_id,
+            actor_agent_id=principal.agent_id,
+            action=f"customer.identity.{action}",
+            target=customer.id,
+            data=data,
+        )
+    )
+
+
+async def do_add_identity(
+    ctx: Context, principal: Principal, customer_id: str, kind: str, raw: str
+) -> Identity:
+    """Add an email or phone to a customer (unverified: typed by an agent, not proven)."""
+    async with ctx.uow() as uow:
+        session = uow.session
+        customer = await _editable(session, principal.org_id, customer_id)
+        value = await _typed(session, principal.org_id, kind, raw)
+        await _free(session, customer, kind, value)
+        identity = await _identity(session, customer.org_id, kind, value)
+        if identity is None:
+            identity = Identity(
+                org_id=customer.org_id, customer_id=customer.id, kind=kind, value=value
+            )
+            session.add(identity)
+            _profile_after(customer, kind, None, value)
+            _audit_identity(session, principal, customer, "add", kind=kind, value=value)
+        await session.flush()
+    return identity
+
+
+async def _own_identity(session: AsyncSession, customer: Customer, identity_id: str) -> Identity:
+    identity = await session.get(Identity, identity_id)
+    if identity is None or identity.customer_id != customer.id:
+        raise NotFound("no such identity")
+    if identity.kind not in EDITABLE_KINDS:
+        raise Invalid(f"only {' and '.join(EDITABLE_KINDS)} are edited here", field="kind")
+    return identity
+
+
+async def do_change_identity(
+    ctx: Context, principal: Principal, customer_id: str, identity_id: str, raw: str
+) -> Identity:
+    """Change an email or phone. A new value is not the one that was proven: its
+    verification is reset (the assurance it gave belonged to the old value)."""
+    async with ctx.uow() as uow:
+        session = uow.session
+        customer = await _editable(session, principal.org_id, customer_id)
+        identity = await _own_identity(session, customer, identity_id)
+        value = await _typed(session, principal.org_id, identity.kind, raw)
+        if value != identity.value:
+            await _free(session, customer, identity.kind, value)
+            if await _identity(session, customer.org_id, identity.kind, value):
+                raise Conflict(f"the customer already has this {identity.kind}", field="value")
+            was, was_verified = identity.value, identity.verified
+            identity.value, identity.verified = value, False
+            _profile_after(customer, identity.kind, was, value)
+            _audit_identity(
+                session,
+                principal,
+                customer,
+                "change",
+                kind=identity.kind,
+                was=was,
+                value=value,
+                was_verified=was_verified,
+            )
+        await session.flush()
+    return identity
+
+
+async def do_remove_identity(
+    ctx: Context, principal: Principal, customer_id: str, identity_id: str
+) -> None:
+    """Remove an email or phone from a customer (the profile's copy goes with it)."""
+    async with ctx.uow() as uow:
+        session = uow.session
+        customer = await _editable(session, principal.org_id, customer_id)
+        identity = await _own_identity(session, customer, identity_id)
+        kind, value = identity.kind, identity.value
+        await session.delete(identity)
+        await session.flush()
+        if getattr(customer, kind) == value:
+            others = await session.scalars(
+                select(Identity.value)
+                .where(Identity.customer_id == customer.id, Identity.kind == kind)
+                .order_by(Identity.verified.desc(), Identity.created_at)
+            )
+            setattr(customer, kind, others.first())
+        _audit_identity(
+            session,
+            principal,
+            customer,
+            "remove",
+            kind=kind,
+            value=value,
+            was_verified=identity.verified,
         )

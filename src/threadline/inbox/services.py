@@ -366,9 +366,17 @@ async def do_update_label(
     async with ctx.uow() as uow:
         label = await _label(uow.session, principal.org_id, label_id)
         await _free_label_name(uow.session, principal.org_id, name.strip(), but=label.id)
+        was = {"was_name": label.name, "was_colour": label.colour}
         label.name, label.colour = name.strip(), colour.lower()
         audit(
-            uow.session, principal.org_id, principal.agent_id, "label.update", label.id, name=name
+            uow.session,
+            principal.org_id,
+            principal.agent_id,
+            "label.update",
+            label.id,
+            name=label.name,
+            colour=label.colour,
+            **was,
         )
     return label
 
@@ -645,11 +653,20 @@ async def do_save_macro(
             uow.session.add(macro)
         else:
             macro = await _macro(uow.session, principal.org_id, macro_id)
+        was = {} if macro_id is None else {"was_name": macro.name}
         for key, value in fields.items():
             setattr(macro, key, value)
         await uow.session.flush()
         action = "macro.create" if macro_id is None else "macro.update"
-        audit(uow.session, principal.org_id, principal.agent_id, action, macro.id, name=macro.name)
+        audit(
+            uow.session,
+            principal.org_id,
+            principal.agent_id,
+            action,
+            macro.id,
+            name=macro.name,
+            **was,
+        )
     return macro
 
 

@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from threadline.auth.dependencies import SESSION_COOKIE, Admin, Ctx, Supervisor
-from threadline.auth.services import principal_from_session
+from threadline.auth.dependencies import Admin, Ctx, Supervisor
 from threadline.channels.chat.services import get_widget, visitor_from_header
 from threadline.context import Context
 from threadline.db import utcnow
-from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotAuthenticated, NotFound
+from threadline.errors import PROBLEM_RESPONSES, Conflict, Invalid, NotFound
 from threadline.ratelimit import rate_limited
 from threadline.surveys import services
 from threadline.surveys.models import Survey
@@ -32,7 +31,8 @@ from threadline.surveys.schemas import (
     SurveyOut,
 )
 from threadline.web.customer_api import CustomerRoute
-from threadline.web.i18n import accepted_language, page_catalogue, pick_language
+from threadline.web.i18n import accepted_language, pick_language
+from threadline.web.pages import admin_page
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"], responses=PROBLEM_RESPONSES)
 
@@ -201,22 +201,9 @@ ADMIN_TEXTS = "surveys_admin"  # web/locales/surveys_admin/<language>.json
 async def admin_surveys(request: Request) -> Response:
     """The surveys' settings and today's figures (over the API above): /login for nobody,
     403 for a non-admin."""
-    ctx = _ctx(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    try:
-        principal = await principal_from_session(ctx, cookie) if cookie else None
-    except NotAuthenticated:
-        principal = None
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue(ADMIN_TEXTS, language)
-    context: dict[str, Any] = {"me": principal, "t": strings, "lang": language}
-    if not principal.has("admin"):
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
-    config = {"t": strings, "lang": language}
-    return templates.TemplateResponse(
+    return await admin_page(
         request,
-        "admin_surveys.html",
-        {**context, "config": config, "channels": list(ALL_CHANNELS)},
+        "admin_surveys",
+        strings_of=ADMIN_TEXTS,
+        context={"channels": list(ALL_CHANNELS)},
     )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from threadline.auth.dependencies import AgentUser, Ctx
 from threadline.channels.outbox import agent_view
+from threadline.customers.services import get_customer
 from threadline.errors import PROBLEM_RESPONSES, Invalid
 from threadline.routing.schemas import ContactOut, ResolveIn, TransferIn
 from threadline.threads.files import thread_file
@@ -37,6 +38,17 @@ from threadline.web.media import file_headers
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"], responses=PROBLEM_RESPONSES)
 
 
+CustomerId = Annotated[
+    str | None,
+    Query(
+        max_length=36,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Only this customer's threads (a merged customer's id lists the threads "
+        "of the customer it was merged into). 404 when the organisation has no such customer.",
+    ),
+]
+
+
 @router.get("", response_model=list[ThreadOut])
 async def threads(
     principal: AgentUser,
@@ -44,13 +56,20 @@ async def threads(
     status: str | None = Query(default=None, max_length=24),
     mine: bool = False,
     limit: int = Query(default=100, ge=1, le=1000),
+    customer_id: CustomerId = None,
 ) -> list[ThreadOut]:
+    """The organisation's threads, most recently active first: all, one status's, the
+    caller's (`mine`) or one customer's."""
+    if customer_id is not None:  # 404 for another organisation's customer, as elsewhere
+        customer, _identities = await get_customer(ctx, principal.org_id, customer_id)
+        customer_id = customer.id
     rows = await list_threads(
         ctx,
         principal.org_id,
         status=status,
         agent_id=principal.agent_id if mine else None,
         limit=limit,
+        customer_id=customer_id,
     )
     return [ThreadOut.model_validate(t) for t in rows]
 

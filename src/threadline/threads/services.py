@@ -160,9 +160,19 @@ async def get_thread(ctx: Context, org_id: str, thread_id: str) -> Thread:
 
 
 async def list_threads(
-    ctx: Context, org_id: str, *, status: str | None, agent_id: str | None, limit: int
+    ctx: Context,
+    org_id: str,
+    *,
+    status: str | None,
+    agent_id: str | None,
+    limit: int,
+    customer_id: str | None = None,
 ) -> list[Thread]:
+    """The organisation's threads, most recently active first; `customer_id` keeps one
+    customer's (the caller checks that the customer is the organisation's)."""
     query = select(Thread).where(Thread.org_id == org_id)
+    if customer_id:
+        query = query.where(Thread.customer_id == customer_id)
     if status:
         query = query.where(Thread.status == status)
     if agent_id:

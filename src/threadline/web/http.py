@@ -14,7 +14,14 @@ from threadline.channel_kinds import ADMIN_CHANNELS, WEBHOOK_PATHS
 from threadline.errors import NotFound
 from threadline.reasons.schemas import LANGUAGES as REASON_LANGUAGES
 from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGUAGES
-from threadline.web.i18n import accepted_language, page_catalogue
+from threadline.web.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_NAMES,
+    accepted_language,
+    chosen_language,
+    page_catalogue,
+    pick_language,
+)
 from threadline.web.media import file_headers, media_links, media_store
 from threadline.web.pages import admin_page, principal_or_none, staff_page, templates
 
@@ -40,7 +47,22 @@ async def home(request: Request) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "login.html", {})
+    """The sign-in form, in the language of `?lang=` (the page's picker, then remembered in a
+    cookie), the cookie, or the browser's Accept-Language."""
+    asked = request.query_params.get("lang")
+    language = chosen_language(
+        asked, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )
+    strings = page_catalogue("login", language)
+    context = {"t": strings, "lang": language, "languages": LANGUAGE_NAMES}
+    response = templates.TemplateResponse(
+        request, "login.html", {**context, "config": {"t": strings}}
+    )
+    if asked and pick_language(asked, ""):
+        response.set_cookie(
+            LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax", httponly=True
+        )
+    return response
 
 
 @router.get("/desktop", response_class=HTMLResponse)

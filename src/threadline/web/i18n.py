@@ -72,3 +72,23 @@ def accepted_language(header: str | None, fallback: str = DEFAULT_LANGUAGE) -> s
         if language:
             return language
     return fallback
+
+
+# The language a person chose on a public staff page (the login's picker), kept for a year.
+LANGUAGE_COOKIE = "tl_lang"
+LANGUAGE_NAMES = {
+    "en": "English",
+    "pt": "Português",
+    "es": "Español",
+    "ru": "Русский",
+    "el": "Ελληνικά",
+}
+
+
+def chosen_language(asked: str | None, cookie: str | None, header: str | None) -> str:
+    """A public page's language: `?lang=` first, then the language cookie, then the first
+    of Accept-Language we have (as `accepted_language`), else English."""
+    for choice in (asked, cookie):
+        if choice and (language := pick_language(choice, "")):
+            return language
+    return accepted_language(header)

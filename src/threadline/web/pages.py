@@ -4,6 +4,7 @@ page's strings in the reader's language. Every domain's staff page is served thr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +33,40 @@ async def principal_or_none(request: Request) -> Principal | None:
 
 
 async def staff_page(
-    request: Request, page: str, role: str, *, strings_of: str | None = None, **config: Any
+    request: Request,
+    page: str,
+    role: str,
+    *,
+    strings_of: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    **config: Any,
 ) -> Response:
     """A staff page, `page`.html with its strings (web/locales/`strings_of` or `page`/):
     /login for nobody, 403 for someone below `role`; `config` (with who is signed in, the
-    strings and the language) goes to the page's script."""
+    strings and the language) goes to the page's script, `context` to its template only."""
     principal = await principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     language = accepted_language(request.headers.get("accept-language"))
     strings = page_catalogue(strings_of or page, language)
-    context = {"me": principal, "t": strings, "lang": language}
+    values = {"me": principal, "t": strings, "lang": language}
     if not principal.has(role):
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
+        return templates.TemplateResponse(request, "forbidden.html", values, status_code=403)
     me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
     config = {"me": me, "t": strings, "lang": language, **config}
-    return templates.TemplateResponse(request, f"{page}.html", {**context, "config": config})
+    values = {**values, **(context or {}), "config": config}
+    return templates.TemplateResponse(request, f"{page}.html", values)
 
 
-async def admin_page(request: Request, page: str, **config: Any) -> Response:
+async def admin_page(
+    request: Request,
+    page: str,
+    *,
+    strings_of: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    **config: Any,
+) -> Response:
     """An admin page (see `staff_page`): 403 for anyone but an admin."""
-    return await staff_page(request, page, "admin", **config)
+    return await staff_page(
+        request, page, "admin", strings_of=strings_of, context=context, **config
+    )

@@ -23,6 +23,9 @@ def _catalogue(language: str) -> dict[str, str]:
 
 def _keys_used() -> set[str]:
     template = (WEB / "templates" / "customer_profile.html").read_text()
+    template += (WEB / "templates" / "staff_header.html").read_text(
+        "utf-8"
+    )  # the header it includes
     forbidden = (WEB / "templates" / "forbidden.html").read_text()
     script = (WEB / "static" / "customer_profile" / "customer_profile.js").read_text()
     used = set(re.findall(r"\bt\.(\w+)", template + forbidden + script))
@@ -32,6 +35,10 @@ def _keys_used() -> set[str]:
     assert fields and statuses
     used |= {f"invalid_{name}" for name in re.findall(r'"(\w+)"', fields.group(1))}
     used |= {f"status_{name}" for name in re.findall(r'"(\w+)"', statuses.group(1))}
+    # this.t[`invalid_identity_${kind}`] for the identities edited on the page
+    editable = re.search(r"const EDITABLE = \[([^\]]*)\]", script)
+    assert editable
+    used |= {f"invalid_identity_{kind}" for kind in re.findall(r'"(\w+)"', editable.group(1))}
     return used
 
 

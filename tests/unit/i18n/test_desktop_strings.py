@@ -42,6 +42,7 @@ TEMPLATES = (
     "supervision_panel.html",
     "supervisor.html",
     "supervisor_incidents.html",
+    "staff_header.html",
 )
 SCRIPTS = ("desktop.js", "inbox.js", "canned.js", "supervision.js", "supervisor.js", "common.js")
 NOT_WORDS = {"Threadline"}  # the product's name, the same in every language
@@ -54,6 +55,9 @@ def _catalogue(language: str) -> dict[str, str]:
 
 def _keys_used() -> set[str]:
     template = (WEB / "templates" / "desktop.html").read_text("utf-8")
+    template += (WEB / "templates" / "staff_header.html").read_text(
+        "utf-8"
+    )  # the header it includes
     script = (WEB / "static" / "desktop" / "desktop.js").read_text("utf-8")
     jinja = "".join(re.findall(r"\{\{.*?\}\}", template, flags=re.S))
     used = set(re.findall(r"\bt\.(\w+)", jinja))

@@ -82,6 +82,7 @@ def _catalogue(page: str, language: str) -> dict[str, str]:
 def _keys_used(page: str) -> set[str]:
     template, script, built, _ = PAGES[page]
     text = (WEB / "templates" / template).read_text("utf-8")
+    text += (WEB / "templates" / "staff_header.html").read_text("utf-8")  # the header it includes
     text += (WEB / "static" / script).read_text("utf-8")
     return set(re.findall(r"\bt\.(\w+)", text)) | built
 

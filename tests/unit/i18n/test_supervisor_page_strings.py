@@ -25,6 +25,9 @@ def _catalogue(language: str) -> dict[str, str]:
 
 def _keys_used() -> set[str]:
     template = (WEB / "templates" / "supervisor.html").read_text("utf-8")
+    template += (WEB / "templates" / "staff_header.html").read_text(
+        "utf-8"
+    )  # the header it includes
     script = (WEB / "static" / "desktop" / "supervisor.js").read_text("utf-8")
     used = set(re.findall(r"\bt\.(\w+)", template + script))
     used |= {f"presence_{p}" for p in PRESENCES}  # t['presence_' + p]

@@ -15,13 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from threadline.auth.dependencies import SESSION_COOKIE
-from threadline.auth.services import principal_from_session
 from threadline.context import Context
-from threadline.errors import NotAuthenticated, NotFound, RateLimited
+from threadline.errors import NotFound, RateLimited
 from threadline.orgs.models import Organization
 from threadline.selfservice.knowledge import LANGUAGES, rendering, services
 from threadline.web.i18n import accepted_language, page_catalogue
+from threadline.web.pages import admin_page, principal_or_none
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parents[2] / "web" / "templates")
@@ -265,21 +264,8 @@ templates.env.globals["name_in"] = name_in
 async def admin_help(request: Request) -> Response:
     """Admins write the knowledge base (through /api/v1/kb): /login for nobody, 403 for a
     non-admin."""
-    ctx = _ctx(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    try:
-        principal = await principal_from_session(ctx, cookie) if cookie else None
-    except NotAuthenticated:
-        principal = None
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
-    strings = page_catalogue("help_admin", language)
-    context: dict[str, Any] = {"me": principal, "t": strings, "lang": language}
-    if not principal.has("admin"):
-        return templates.TemplateResponse(request, "forbidden.html", context, status_code=403)
-    config = {"t": strings, "lang": language, "languages": list(LANGUAGES)}
-    org_slug = await services.org_slug(ctx, principal.org_id)
-    return templates.TemplateResponse(
-        request, "help_admin.html", {**context, "config": config, "org_slug": org_slug}
+    principal = await principal_or_none(request)
+    slug = await services.org_slug(_ctx(request), principal.org_id) if principal else None
+    return await admin_page(
+        request, "help_admin", context={"org_slug": slug}, languages=list(LANGUAGES)
     )

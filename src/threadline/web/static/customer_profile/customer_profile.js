@@ -7,6 +7,7 @@
 document.addEventListener("alpine:init", () => {
   const T = window.TLDesk;
   const FIELDS = ["name", "language", "timezone"];
+  const EDITABLE = ["email", "phone"];  // the identities edited here (others come from channels)
   const STATUSES = ["queued", "offered", "assigned", "bot", "waiting_customer", "resolved"];
 
   function fmt(text, values) {
@@ -47,6 +48,14 @@ document.addEventListener("alpine:init", () => {
     candidates: [],
     links: [],
     confirm: "",
+    editing: null,       // the identity being changed
+    changeValue: "",
+    changeError: "",
+    changeTaken: null,   // {id, name} of the customer who holds the value typed
+    addKind: "email",
+    addValue: "",
+    addError: "",
+    addTaken: null,
     notice: "",
     noticeKind: "info",
 
@@ -136,6 +145,92 @@ document.addEventListener("alpine:init", () => {
       } finally {
         this.saving = false;
       }
+    },
+
+    editable(i) { return !this.customer.erased_at && EDITABLE.includes(i.kind); },
+
+    /** Why an identity was refused, in the page's words, and who holds it (a 409). */
+    identityProblem(err, kind) {
+      const details = err.details || {};
+      if (err.status === 409 && details.customer_id) {
+        const taken = { id: details.customer_id, name: details.customer_name || this.t.unnamed };
+        return { error: fmt(this.t.identity_taken, { name: taken.name }), taken };
+      }
+      if (err.status === 409) return { error: this.t.identity_already, taken: null };
+      if (err.status === 422) return { error: this.t[`invalid_identity_${kind}`], taken: null };
+      return { error: fmt(this.t.save_failed, { error: err.message }), taken: null };
+    },
+
+    async addIdentity() {
+      this.addError = "";
+      this.addTaken = null;
+      const value = this.addValue.trim();
+      if (!value) { this.addError = this.t[`invalid_identity_${this.addKind}`]; return; }
+      this.saving = true;
+      try {
+        this.show(await T.api("POST", `${this.base()}/identities`, { kind: this.addKind, value }));
+        this.addValue = "";
+        this.say(this.t.saved, "success");
+      } catch (err) {
+        const problem = this.identityProblem(err, this.addKind);
+        this.addError = problem.error;
+        this.addTaken = problem.taken;
+      } finally {
+        this.saving = false;
+      }
+    },
+
+    startChange(i) {
+      this.editing = i.id;
+      this.changeValue = i.value;
+      this.changeError = "";
+      this.changeTaken = null;
+      this.$nextTick(() => document.getElementById(`edit-${i.id}`).focus());
+    },
+    stopChange() { this.editing = null; this.changeError = ""; this.changeTaken = null; },
+
+    async saveChange(i) {
+      this.changeError = "";
+      this.changeTaken = null;
+      const value = this.changeValue.trim();
+      if (!value) { this.changeError = this.t[`invalid_identity_${i.kind}`]; return; }
+      this.saving = true;
+      try {
+        this.show(await T.api("PATCH", `${this.base()}/identities/${encodeURIComponent(i.id)}`, { value }));
+        this.stopChange();
+        this.say(this.t.identity_changed, "success");
+      } catch (err) {
+        const problem = this.identityProblem(err, i.kind);
+        this.changeError = problem.error;
+        this.changeTaken = problem.taken;
+      } finally {
+        this.saving = false;
+      }
+    },
+
+    async removeIdentity(i) {
+      if (!window.confirm(fmt(this.t.remove_confirm, { value: i.value }))) return;
+      this.saving = true;
+      try {
+        await T.api("DELETE", `${this.base()}/identities/${encodeURIComponent(i.id)}`);
+        await this.load();
+        this.say(this.t.identity_removed, "success");
+      } catch (err) {
+        this.say(fmt(this.t.save_failed, { error: err.message }), "error");
+      } finally {
+        this.saving = false;
+      }
+    },
+
+    openOther(taken) { return fmt(this.t.open_other, { name: taken.name }); },
+    otherHref(taken) { return `/customers/${encodeURIComponent(taken.id)}`; },
+    mergeOther(taken) { return fmt(this.t.merge_other, { name: taken.name }); },
+    /** The customer who holds the value is the same person: merge them into this one. */
+    async mergeTaken(taken) {
+      await this.merge({ id: taken.id, name: taken.name });
+      this.addError = "";
+      this.addTaken = null;
+      this.stopChange();
     },
 
     toggle(id) { this.openId = this.openId === id ? null : id; },

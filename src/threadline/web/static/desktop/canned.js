@@ -96,8 +96,8 @@
       mLabels: [],
       mMacros: [],
       cannedForm: { id: null, shortcut: "", title: "", body: "", personal: true },
-      labelForm: { name: "", colour: "#1f5fbf" },
-      macroForm: { name: "", reply: "", label_ids: [], then: "", resolve_reason: "", snooze_minutes: 60 },
+      labelForm: { id: null, name: "", colour: "#1f5fbf" },
+      macroForm: { id: null, name: "", reply: "", label_ids: [], then: "", resolve_reason: "", snooze_minutes: 60 },
       mErrors: {},
       mError: "",
 
@@ -130,15 +130,20 @@
       },
       swatch(label) { return `background:${label.colour}`; },
 
-      /** The server's reasons beside the fields (a 422's details.errors, a 409's message). */
-      failed(err, fallbackField) {
+      /** The server's reasons beside the form's fields, keyed "form.field" (a 422's
+       * details.errors; a 409 on a name says so in the page's language). */
+      failed(err, fallbackField, taken) {
+        const [form] = fallbackField.split(".");
         const errors = (err.details && err.details.errors) || [];
         this.mErrors = {};
-        errors.forEach((e) => { this.mErrors[String((e.loc || []).slice(-1)[0] || fallbackField)] = e.msg; });
+        if (err.status === 409 && taken) { this.mErrors[fallbackField] = taken; return; }
+        errors.forEach((e) => {
+          this.mErrors[`${form}.${String((e.loc || []).slice(-1)[0] || fallbackField.split(".")[1])}`] = e.msg;
+        });
         if (!errors.length) this.mErrors[fallbackField] = err.message;
       },
 
-      async save(fn, fallbackField, changed) {
+      async save(fn, fallbackField, changed, taken) {
         this.mErrors = {};
         this.mError = "";
         try {
@@ -147,7 +152,7 @@
           window.dispatchEvent(new Event(changed));
           return true;
         } catch (err) {
-          this.failed(err, fallbackField);
+          this.failed(err, fallbackField, taken);
           return false;
         }
       },
@@ -162,23 +167,33 @@
         const body = { shortcut: f.shortcut.trim(), title: f.title.trim(), body: f.body, personal: !!f.personal };
         const ok = await this.save(() => (f.id
           ? T.api("PUT", `/api/v1/canned-replies/${enc(f.id)}`, body)
-          : T.api("POST", "/api/v1/canned-replies", body)), "shortcut", "tl-canned-changed");
+          : T.api("POST", "/api/v1/canned-replies", body)), "canned.shortcut", "tl-canned-changed");
         if (ok) this.resetCanned();
       },
 
       deleteCanned(c) {
-        return this.save(() => T.api("DELETE", `/api/v1/canned-replies/${enc(c.id)}`), "shortcut", "tl-canned-changed");
+        return this.save(() => T.api("DELETE", `/api/v1/canned-replies/${enc(c.id)}`), "canned.shortcut", "tl-canned-changed");
       },
 
+      /** Rename or recolour a label: the form below the list takes it. */
+      editLabel(label) {
+        this.mErrors = {};
+        this.labelForm = { id: label.id, name: label.name, colour: label.colour };
+        this.$nextTick(() => document.getElementById("label-name").focus());
+      },
+      resetLabel() { this.mErrors = {}; this.labelForm = { id: null, name: "", colour: "#1f5fbf" }; },
+
       async saveLabel() {
-        const ok = await this.save(() => T.api("POST", "/api/v1/labels", {
-          name: this.labelForm.name.trim(), colour: this.labelForm.colour,
-        }), "name", "tl-labels-changed");
-        if (ok) this.labelForm = { name: "", colour: "#1f5fbf" };
+        const f = this.labelForm;
+        const body = { name: f.name.trim(), colour: f.colour };
+        const ok = await this.save(() => (f.id
+          ? T.api("PUT", `/api/v1/labels/${enc(f.id)}`, body)
+          : T.api("POST", "/api/v1/labels", body)), "label.name", "tl-labels-changed", tr("label_name_taken"));
+        if (ok) this.resetLabel();
       },
 
       deleteLabel(label) {
-        return this.save(() => T.api("DELETE", `/api/v1/labels/${enc(label.id)}`), "name", "tl-labels-changed");
+        return this.save(() => T.api("DELETE", `/api/v1/labels/${enc(label.id)}`), "label.name", "tl-labels-changed");
       },
 
       toggleMacroLabel(id) {
@@ -186,6 +201,20 @@
         this.macroForm.label_ids = on.includes(id) ? on.filter((x) => x !== id) : on.concat([id]);
       },
       macroHas(id) { return this.macroForm.label_ids.includes(id); },
+
+      /** Rename (or otherwise change) a macro: the form below the list takes it. */
+      editMacro(m) {
+        this.mErrors = {};
+        this.macroForm = {
+          id: m.id, name: m.name, reply: m.reply || "", label_ids: m.label_ids.slice(), then: m.then || "",
+          resolve_reason: m.resolve_reason || "", snooze_minutes: m.snooze_minutes || 60,
+        };
+        this.$nextTick(() => document.getElementById("macro-name").focus());
+      },
+      resetMacro() {
+        this.mErrors = {};
+        this.macroForm = { id: null, name: "", reply: "", label_ids: [], then: "", resolve_reason: "", snooze_minutes: 60 };
+      },
 
       async saveMacro() {
         const f = this.macroForm;
@@ -197,12 +226,14 @@
           resolve_reason: f.then === "resolve" ? (f.resolve_reason.trim() || null) : null,
           snooze_minutes: f.then === "snooze" ? Number(f.snooze_minutes) || null : null,
         };
-        const ok = await this.save(() => T.api("POST", "/api/v1/macros", body), "name", "tl-labels-changed");
-        if (ok) this.macroForm = { name: "", reply: "", label_ids: [], then: "", resolve_reason: "", snooze_minutes: 60 };
+        const ok = await this.save(() => (f.id
+          ? T.api("PUT", `/api/v1/macros/${enc(f.id)}`, body)
+          : T.api("POST", "/api/v1/macros", body)), "macro.name", "tl-labels-changed", tr("macro_name_taken"));
+        if (ok) this.resetMacro();
       },
 
       deleteMacro(m) {
-        return this.save(() => T.api("DELETE", `/api/v1/macros/${enc(m.id)}`), "name", "tl-labels-changed");
+        return this.save(() => T.api("DELETE", `/api/v1/macros/${enc(m.id)}`), "macro.name", "tl-labels-changed");
       },
     }));
   });

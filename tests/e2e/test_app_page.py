@@ -265,9 +265,9 @@ async def test_the_agent_sees_what_the_app_reached(
         assert started.status_code == 201, started.text
     context, page, errors = await _browse(browser, locale="en-GB")
     await page.goto(f"{server.base_url}/login")
-    await page.get_by_label("Email").fill("rui@example.com")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("#email").fill("rui@example.com")
+    await page.locator("#password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
     await page.wait_for_url("**/desktop")
     await page.get_by_label("Presence").select_option("available")
     offer = page.get_by_test_id("offer")

@@ -38,9 +38,9 @@ async def test_sofia_self_service_then_a_person_with_context(
         page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     await agent.goto(f"{server.base_url}/login")
-    await agent.get_by_label("Email").fill("rui@example.com")
-    await agent.get_by_label("Password").fill(PASSWORD)
-    await agent.get_by_role("button", name="Sign in").click()
+    await agent.locator("#email").fill("rui@example.com")
+    await agent.locator("#password").fill(PASSWORD)
+    await agent.get_by_test_id("login-submit").click()
     await agent.wait_for_url("**/desktop")
     await expect(agent.locator(".conn")).to_have_text("Live")
     await agent.get_by_label("Presence").select_option("available")

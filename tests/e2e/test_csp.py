@@ -98,9 +98,9 @@ async def watched(browser: Browser) -> AsyncIterator[tuple[BrowserContext, Watch
 
 async def _sign_in(page: Page, server: Running, email: str) -> None:
     await page.goto(f"{server.base_url}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
     await page.wait_for_url("**/desktop")
 
 

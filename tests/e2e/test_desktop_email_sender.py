@@ -44,9 +44,9 @@ async def test_a_forged_from_is_marked_on_the_timeline(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{server.base_url}/login")
-    await page.get_by_label("Email").fill("rui@example.com")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("#email").fill("rui@example.com")
+    await page.locator("#password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
     await page.wait_for_url("**/desktop")
     await page.get_by_test_id("thread-item").first.click()
     messages = page.get_by_test_id("timeline").locator("[data-kind=message]")

@@ -27,9 +27,9 @@ async def test_visitor_and_agent_in_the_browser(
 
     # The agent signs in and becomes available.
     await agent.goto(f"{server.base_url}/login")
-    await agent.get_by_label("Email").fill("rui@example.com")
-    await agent.get_by_label("Password").fill(PASSWORD)
-    await agent.get_by_role("button", name="Sign in").click()
+    await agent.locator("#email").fill("rui@example.com")
+    await agent.locator("#password").fill(PASSWORD)
+    await agent.get_by_test_id("login-submit").click()
     await agent.wait_for_url("**/desktop")
     await expect(agent.locator(".conn")).to_have_text("Live")
     await agent.get_by_label("Presence").select_option("available")

@@ -83,9 +83,9 @@ async def available_agent(browser: Browser, server: Running, email: str) -> tupl
     """An agent of the demo signed in on the desktop, available."""
     context, page, errors = await new_page(browser, DESKTOP, locale="en-GB")
     await page.goto(f"{server.base_url}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(DEMO_PASSWORD)
+    await page.get_by_test_id("login-submit").click()
     await page.wait_for_url("**/desktop")
     await expect(page.locator(".conn")).to_have_text("Live")
     await page.get_by_label("Presence").select_option("available")

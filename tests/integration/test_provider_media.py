@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -30,7 +31,12 @@ from tests.integration.test_sms import inbound as sms_inbound
 from tests.integration.test_sms import sms_endpoint
 from tests.integration.test_sms import webhook_url as sms_webhook_url
 from tests.integration.test_thread_files import PNG, _png
-from threadline.channels.provider_media import MediaUnavailable, refuse_private
+from threadline.channels.provider_media import (
+    MediaUnavailable,
+    PinnedUrl,
+    fetch_bounded,
+    refuse_private,
+)
 from threadline.channels.telegram.services import do_register_telegram_webhook
 from threadline.config import Settings
 from threadline.customers.models import Customer
@@ -192,7 +198,10 @@ async def test_refuse_private_allows_only_https_to_public_addresses() -> None:
     ):
         with pytest.raises(MediaUnavailable):
             await refuse_private(url)
-    await refuse_private("https://93.184.215.14/a.jpg")  # a public address: no DNS needed
+    # a public address (no DNS needed): fetched at the address checked, named as given
+    pinned = await refuse_private("https://93.184.215.14:8443/a.jpg?oh=1")
+    assert pinned.url == "https://93.184.215.14:8443/a.jpg?oh=1"
+    assert (pinned.host, pinned.hostname) == ("93.184.215.14:8443", "93.184.215.14")
 
 
 async def test_a_telegram_photo_keeps_its_largest_size_under_the_cap_once(
@@ -266,3 +275,16 @@ async def test_an_mms_picture_is_kept_with_the_accounts_credentials_once(
         {"url": refused, "content_type": "image/png"},
         {"url": elsewhere, "content_type": "image/jpeg"},
     ]
+
+
+async def test_a_pinned_fetch_goes_to_the_address_checked_naming_the_host(
+    graph: FakeGraph,
+) -> None:
+    url = graph.cdn_url(JPEG, "image/jpeg")
+    pinned = PinnedUrl(url, "scontent.xx.fbcdn.net", "scontent.xx.fbcdn.net")
+    async with httpx.AsyncClient() as http:
+        data, kind = await fetch_bounded(http, "https://scontent.xx.fbcdn.net/x", pinned=pinned)
+        assert (data, kind) == (JPEG, "image/jpeg")
+        with pytest.raises(MediaUnavailable, match="too big"):
+            await fetch_bounded(http, url, max_bytes=len(JPEG) - 1)
+    assert graph.media_fetches == 2

@@ -172,25 +172,42 @@ def same_origin(url: str, base: str) -> bool:
     return bool(a.netloc) and (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
-async def refuse_private(url: str) -> None:
-    """MediaUnavailable unless `url` is https and its host resolves only to public
-    addresses (no loopback, private, link-local or reserved ones: a URL in a webhook must
-    not make Threadline reach into its own network)."""
+@dataclass(frozen=True, slots=True)
+class PinnedUrl:
+    """A public https URL to fetch at the address it was checked at (`url` names the
+    address; `host` goes in the Host header and the TLS handshake, whose certificate is
+    still checked against it): a name that resolves elsewhere a moment later (DNS
+    rebinding) reaches nothing new."""
+
+    url: str
+    host: str  # the Host header: the name, with the port when the URL gave one
+    hostname: str  # the name the TLS certificate must be for
+
+
+async def refuse_private(url: str) -> PinnedUrl:
+    """The URL pinned to its address; MediaUnavailable unless it is https and its host
+    resolves only to public addresses (no loopback, private, link-local or reserved ones: a
+    URL in a webhook must not make Threadline reach into its own network)."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise MediaUnavailable("only an https URL is fetched")
     try:
+        port = parts.port or 443
         found = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
+            parts.hostname, port, type=socket.SOCK_STREAM
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise MediaUnavailable(f"the media host does not resolve: {exc}") from None
-    if not found:
+    addresses = [ipaddress.ip_address(str(a[0]).split("%", 1)[0]) for *_, a in found]
+    if not addresses:
         raise MediaUnavailable("the media host does not resolve")
-    for *_, address in found:
-        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise MediaUnavailable("the media host is a private address")
+    if any(not ip.is_global or ip.is_multicast for ip in addresses):
+        raise MediaUnavailable("the media host is a private address")
+    ip = addresses[0]
+    at = f"[{ip}]" if ip.version == 6 else str(ip)
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    pinned = parts._replace(netloc=f"{at}:{port}").geturl()
+    return PinnedUrl(pinned, host, parts.hostname)
 
 
 async def fetch_bounded(
@@ -202,14 +219,23 @@ async def fetch_bounded(
     follow_redirects: bool = False,
     max_bytes: int = MEDIA_MAX_BYTES,
     timeout_s: float = MEDIA_BUDGET_S,
+    pinned: PinnedUrl | None = None,
 ) -> tuple[bytes, str | None]:
-    """GET `url`, read at most `max_bytes`; returns the bytes and the Content-Type header.
-    Raises MediaUnavailable (errors never carry the URL: some hold a credential)."""
+    """GET `url` (at its `pinned` address, when given), read at most `max_bytes`; returns
+    the bytes and the Content-Type header. Raises MediaUnavailable (errors never carry the
+    URL: some hold a credential)."""
+    sent = dict(headers or {})
+    extensions: dict[str, Any] = {}
+    if pinned is not None:
+        url = pinned.url
+        sent["Host"] = pinned.host
+        extensions["sni_hostname"] = pinned.hostname
     try:
         async with http.stream(
             "GET",
             url,
-            headers=dict(headers or {}),
+            headers=sent,
+            extensions=extensions or None,
             auth=auth,
             follow_redirects=follow_redirects,
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),

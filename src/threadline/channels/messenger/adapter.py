@@ -130,9 +130,9 @@ class MessengerAdapter:
         if not isinstance(url, str) or len(url) > 2000:
             raise MediaUnavailable("no attachment URL")
         api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
-        if not same_origin(url, api_base):
-            await refuse_private(url)
-        data, served_as = await fetch_bounded(self._http, url)
+        # anywhere but the configured API, at the public address just checked
+        pinned = None if same_origin(url, api_base) else await refuse_private(url)
+        data, served_as = await fetch_bounded(self._http, url, pinned=pinned)
         title = attachment.get("title")
         return FetchedMedia(data, served_as or "", title if isinstance(title, str) else None)
 

@@ -120,7 +120,7 @@ async def test_a_whatsapp_image_is_kept_fetched_once_and_erased_with_the_custome
     event = await _the_message(server, "whatsapp")
     digest = await _served_as_kept(server, event, PNG, "image/png")
     [kept] = event.data["attachments"]
-    assert kept["media_id"] == media_id and kept["provider_sha256"] == "bWV0YQ=="
+    assert kept["media_id"] == media_id and kept["provider_sha256"] == "bWV0YQ=="  # Meta's
     assert kept["filename"] == "image.png"
 
     # erasing the customer removes the kept file with the rest of what they sent

@@ -109,8 +109,6 @@ async def keep_media(
 
 def _described(attachment: Mapping[str, Any], fetched: FetchedMedia, sha256: str) -> dict[str, Any]:
     described = dict(attachment)
-    if "sha256" in described:  # the provider's own digest (WhatsApp's, base64)
-        described["provider_sha256"] = described.pop("sha256")
     content_type = content_type_of(fetched.content_type)
     name = fetched.filename or _default_name(attachment, content_type)
     described |= {

@@ -79,7 +79,9 @@ async def keep_media(
     gains `sha256`, `content_type`, `size` and `filename` (its provider reference stays).
     A message already stored (a retried webhook) is returned as it came: do_ingest returns
     the stored entry, and nothing is fetched again."""
-    if not message.attachments or await _stored_already(ctx, endpoint, message):
+    if not message.attachments or not callable(getattr(source, "fetch_media", None)):
+        return message  # nothing to fetch, or an adapter that fetches nothing
+    if await _stored_already(ctx, endpoint, message):
         return message
     config = endpoint_config(endpoint)
     store = media_store(ctx.settings)

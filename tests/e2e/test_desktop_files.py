@@ -1,7 +1,9 @@
 """Files and recordings on the agent desktop, in real headless chromium: a customer's
 emailed photo shows as a thumbnail that opens larger in a dialog (by mouse or keyboard, Esc
 closes it), a PDF as a tile with its name, size and a download link; a call's recording,
-fetched from the fake Twilio, plays in an audio player from our server."""
+fetched from the fake Twilio, plays in an audio player from our server; a customer's
+WhatsApp photo, kept from the fake Graph API, shows as a thumbnail too, and one Meta would
+not hand over stays a tile without a link."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.conftest import TEST_SECRET, Running, World, login, set_capacity
+from tests.conftest import TEST_SECRET, Running, World, add_endpoint, login, set_capacity
 from tests.e2e.test_desktop import _page, _sign_in
+from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 from tests.integration.test_email_inbound import MAILBOX, add_mailbox
 from tests.integration.test_thread_files import PDF, PNG, _email_with_files
@@ -42,6 +45,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
     async with running_fake_twilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    async with running_fake_graph() as fake:
         yield fake
 
 
@@ -158,5 +167,42 @@ async def test_a_call_recording_plays_on_the_desktop(
     # the browser reads the audio from our server: it knows its length
     handle = await player.element_handle()
     await page.wait_for_function("a => a.readyState >= 1 && a.duration > 2", arg=handle)
+    assert errors == []
+    await context.close()
+
+
+async def test_a_whatsapp_photo_kept_from_meta_shows_as_a_thumbnail(
+    server: Running, world: World, browser: Browser, graph: FakeGraph
+) -> None:
+    body = graph.endpoint("whatsapp", PHONE_NUMBER_ID, "WhatsApp", world.queues["general"].id)
+    await add_endpoint(server, **body)
+    await set_capacity(server, world.agents["rui"], chat=2, voice=1, whatsapp=3)
+    context, page, errors = await _page(browser)
+    await _available(page, server)
+    hook = f"{server.base_url}/webhooks/whatsapp/{PHONE_NUMBER_ID}"
+    media_id = graph.add_media(PNG, "image/png")
+    kept = whatsapp_message(
+        "wamid.P1", "351912345678", "image", id=media_id, mime_type="image/png", caption="my card"
+    )
+    assert (await graph.notify(hook, kept)).status_code == 200
+    offer = page.get_by_test_id("offer")
+    await expect(offer).to_be_visible(timeout=10_000)
+    await offer.get_by_role("button", name="Accept").click()
+
+    thumb = page.get_by_test_id("file-thumb")
+    await expect(thumb).to_have_count(1)
+    await _loaded(page, thumb.locator("img"))  # served from our server, not from Meta
+    assert await thumb.get_attribute("aria-label") == "Open image.png larger"
+
+    # a media id Meta no longer knows: a tile with no link, the message there all the same
+    gone = whatsapp_message(
+        "wamid.P2", "351912345678", "image", id="99990000", mime_type="image/jpeg", caption="gone"
+    )
+    assert (await graph.notify(hook, gone)).status_code == 200
+    tiles = page.get_by_test_id("file")
+    await expect(tiles).to_have_count(2)
+    await expect(tiles.nth(1)).to_have_attribute("data-kind", "file")
+    await expect(tiles.nth(1).get_by_test_id("file-download")).to_be_hidden()
+    await expect(thumb).to_have_count(1)
     assert errors == []
     await context.close()

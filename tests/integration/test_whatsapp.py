@@ -570,7 +570,7 @@ async def test_an_edit_is_an_edit_of_the_original_with_its_new_caption_and_file(
             "type": "image",
             "media_id": "1003383421387299",
             "mime_type": "image/jpeg",
-            "sha256": "c2hhMjU2IG9mIHRoZSBuZXcgaW1hZ2UgYnl0ZXMgaGVyZQ==",
+            "provider_sha256": "c2hhMjU2IG9mIHRoZSBuZXcgaW1hZ2UgYnl0ZXMgaGVyZQ==",
             "caption": "The blue one, not the red one",
         }
     ]

@@ -3,6 +3,12 @@ Messenger's user profiles (`GET /{psid}`) as a real HTTP server on a free port, 
 side of the webhooks (notifications signed with X-Hub-Signature-256 over the raw body, keyed
 with the app secret).
 
+Media, as the Cloud API serves a customer's: `add_media(data, mime_type)` gives a media id
+whose `GET /{version}/{media-id}` (bearer token) answers `url`, `mime_type`, `sha256` and
+`file_size` (a string, as Meta sends it), the url serving the bytes to the same token only;
+`cdn_url(data, mime_type)` is a Messenger attachment's `payload.url` (no token). Set
+`media_fail_with` to refuse the downloads; `media_fetches` counts them.
+
 Switch `fail_with` to an HTTP status to simulate an outage (500/503), a refusal (400) or a
 rate limit (429; `fail_code` sets the Graph error code, e.g. 130429 for WhatsApp's
 throughput limit, and `retry_after` adds a Retry-After header); `delay_s` makes it slow."""
@@ -23,7 +29,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadline.simulated.http_server import serving
@@ -69,16 +75,76 @@ class FakeGraph:
         # `profile_requests` counts the reads
         self.profiles: dict[str, dict[str, Any]] = {}
         self.profile_requests = 0
+        # media by id: (bytes, type); lookups of their URL and downloads of their bytes
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_lookups = 0
+        self.media_fetches = 0
+        self.media_fail_with: int | None = None
         self.app = Starlette(
             routes=[
+                Route("/whatsapp_business/attachments/", self._download, methods=["GET"]),
+                Route("/cdn/{name}", self._cdn, methods=["GET"]),
                 Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
                 Route("/{version}/{node}", self._node, methods=["GET"]),
             ]
         )
 
+    # ---- media ----------------------------------------------------------------------------
+
+    def add_media(self, data: bytes, mime_type: str) -> str:
+        """A customer's media at Meta: its id, as a webhook names it."""
+        media_id = str(uuid.uuid4().int)[:16]
+        self.media[media_id] = (data, mime_type)
+        return media_id
+
+    def cdn_url(self, data: bytes, mime_type: str) -> str:
+        """A Messenger attachment's `payload.url`: the bytes on Meta's CDN, no token needed."""
+        return f"{self.base_url}/cdn/{self.add_media(data, mime_type)}"
+
+    def _media_info(self, request: Request, media_id: str) -> JSONResponse:
+        """`GET /{media-id}`: where to download it for the next minutes, as Meta answers."""
+        self.media_lookups += 1
+        if self._token(request) != self.access_token:
+            return _error(401, 190, "Invalid OAuth access token")
+        data, mime_type = self.media[media_id]
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.base_url}/whatsapp_business/attachments/?mid={media_id}"
+                f"&ext={int(time.time()) + 300}&hash=ATtx{uuid.uuid4().hex[:16]}",
+                "mime_type": mime_type,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": str(len(data)),
+                "id": media_id,
+            }
+        )
+
+    async def _download(self, request: Request) -> Response:
+        """The media URL: the bytes, to the bearer of the app's token only."""
+        self.media_fetches += 1
+        if self._token(request) != self.access_token:
+            return _error(401, 190, "Invalid OAuth access token")
+        if self.media_fail_with is not None:
+            return _error(self.media_fail_with, 131052, "Media download error")
+        found = self.media.get(request.query_params.get("mid", ""))
+        if found is None:
+            return _error(404, 100, "(#100) media not found")
+        return Response(found[0], media_type=found[1])
+
+    async def _cdn(self, request: Request) -> Response:
+        self.media_fetches += 1
+        if self.media_fail_with is not None:
+            return Response(b"", status_code=self.media_fail_with)
+        found = self.media.get(request.path_params["name"])
+        if found is None:
+            return Response(b"", status_code=404)
+        return Response(found[0], media_type=found[1])
+
     async def _node(self, request: Request) -> JSONResponse:
         """`GET /{psid}?fields=first_name,last_name`: a user's profile, only the fields asked
-        for (plus id), as Meta answers it; an unknown id is error 100."""
+        for (plus id), as Meta answers it; an unknown id is error 100. A media id: its URL."""
+        if request.path_params["node"] in self.media:
+            return self._media_info(request, request.path_params["node"])
         self.profile_requests += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

@@ -6,6 +6,11 @@ plus Telegram's side of the webhook: it posts Update objects with the
 X-Telegram-Bot-Api-Secret-Token header, including the `callback_query` of a user tapping
 a button of a keyboard the bot sent (`tap`).
 
+Files, as the Bot API serves a user's: `add_file(data, path)` gives a file_id whose
+`getFile` answers a `file_path`, its bytes at `/file/bot<token>/<file_path>`; `photo(...)`
+makes a message's `photo` sizes. Set `files_fail_with` to refuse getFile (400, as for an
+expired file_id); `file_fetches` counts the downloads, `file_lookups` the getFile calls.
+
 Switch `fail_with` to 429 (flood control, with `retry_after`), 500/502 (outage) or 400;
 put a user id in `blocked` for 403 "bot was blocked by the user"; `delay_s` makes it slow."""
 
@@ -23,7 +28,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadline.simulated.http_server import serving
@@ -80,7 +85,66 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._update_ids = itertools.count(500_000_000)
         self._chat_message_ids = itertools.count(1)
-        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._call, methods=["POST"])])
+        # files by file_id: (file_path, bytes)
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.file_lookups = 0
+        self.file_fetches = 0
+        self.files_fail_with: int | None = None
+        self._file_ids = itertools.count(1)
+        self.app = Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._call, methods=["POST"]),
+                Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
+            ]
+        )
+
+    def add_file(self, data: bytes, path: str = "photos/file.jpg") -> str:
+        """A file a user sent: its file_id (getFile gives `path`, made unique)."""
+        n = next(self._file_ids)
+        file_id = f"AgACAgQAAxkBAAI{n:06d}Fake"
+        folder, _, name = path.rpartition("/")
+        self.files[file_id] = (f"{folder}/{n}_{name}" if folder else f"{n}_{name}", data)
+        return file_id
+
+    def photo(self, *sizes: tuple[bytes, int, int]) -> list[dict[str, Any]]:
+        """A message's `photo`: each (bytes, width, height) as a PhotoSize, smallest first."""
+        return [
+            {
+                "file_id": self.add_file(data, "photos/file.jpg"),
+                "file_unique_id": f"AQAD{i}",
+                "file_size": len(data),
+                "width": width,
+                "height": height,
+            }
+            for i, (data, width, height) in enumerate(sizes)
+        ]
+
+    def _get_file(self, params: dict[str, Any]) -> JSONResponse:
+        self.file_lookups += 1
+        if self.files_fail_with is not None:
+            return _error(self.files_fail_with, "Bad Request: invalid file_id")
+        file_id = str(params.get("file_id", ""))
+        found = self.files.get(file_id)
+        if found is None:
+            return _error(400, "Bad Request: invalid file_id")
+        path, data = found
+        result = {
+            "file_id": file_id,
+            "file_unique_id": "AQAD" + file_id[-8:],
+            "file_size": len(data),
+            "file_path": path,
+        }
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _file(self, request: Request) -> Response:
+        self.file_fetches += 1
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        path = request.path_params["path"]
+        for known, data in self.files.values():
+            if known == path:
+                return Response(data, media_type="application/octet-stream")
+        return _error(404, "Not Found")
 
     async def _call(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
@@ -95,6 +159,8 @@ class FakeTelegram:
             return self._set_webhook(params)
         if method == "answerCallbackQuery":
             return self._answer_callback_query(params)
+        if method == "getFile":
+            return self._get_file(params)
         return _error(404, "Not Found: method not found")
 
     async def _send_message(self, params: dict[str, Any]) -> JSONResponse:

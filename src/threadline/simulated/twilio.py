@@ -189,6 +189,10 @@ class FakeTwilio:
         self._fetches: set[asyncio.Task[Any]] = set()
         self.recordings: dict[str, float] = {}  # RecordingSid -> duration in seconds
         self.recording_fetches = 0
+        # an inbound MMS's media: MediaSid -> (bytes, type); each request for them counted
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_fetches = 0
+        self.media_fail_with: int | None = None
         accounts = "/2010-04-01/Accounts/{sid}"
         self.app = Starlette(
             routes=[
@@ -206,6 +210,12 @@ class FakeTwilio:
                     methods=["POST", "DELETE"],
                 ),
                 Route(accounts + "/Recordings/{media}", self._recording, methods=["GET"]),
+                Route(
+                    accounts + "/Messages/{message_sid}/Media/{media_sid}",
+                    self._message_media,
+                    methods=["GET"],
+                ),
+                Route("/mms-cdn/{media_sid}", self._media_copy, methods=["GET"]),
             ]
         )
 
@@ -273,6 +283,37 @@ class FakeTwilio:
         if extension == "mp3":
             return Response(silent_mp3(seconds), media_type="audio/mpeg")
         return Response(silent_wav(seconds), media_type="audio/x-wav")
+
+    # ---------------------------------------------------------------- MMS media
+    def add_media(self, data: bytes, content_type: str, message_sid: str = "") -> str:
+        """A file of an inbound MMS: its MediaUrl (on the account's API host)."""
+        media_sid = "ME" + uuid.uuid4().hex
+        self.media[media_sid] = (data, content_type)
+        message = message_sid or "MM" + uuid.uuid4().hex
+        return (
+            f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages/{message}"
+            f"/Media/{media_sid}"
+        )
+
+    async def _message_media(self, request: Request) -> Response:
+        """A MediaUrl, with HTTP basic auth for media on: a redirect to a short-lived copy
+        (Twilio's answer), for the account's credentials only."""
+        self.media_fetches += 1
+        if not self._authorised(request, request.path_params["sid"]):
+            return _problem(401, 20003, "Authenticate")
+        if self.media_fail_with is not None:
+            return _problem(self.media_fail_with, 20404, "failing")
+        media_sid = request.path_params["media_sid"]
+        if media_sid not in self.media:
+            return _problem(404, 20404, "The requested resource was not found")
+        copy = f"{self.base_url}/mms-cdn/{media_sid}?Expires={int(time.time()) + 300}"
+        return Response(b"", status_code=307, headers={"Location": copy})
+
+    async def _media_copy(self, request: Request) -> Response:
+        found = self.media.get(request.path_params["media_sid"])
+        if found is None:
+            return Response(b"", status_code=404)
+        return Response(found[0], media_type=found[1])
 
     # ---------------------------------------------------------------- Calls API
     async def _create_call(self, request: Request) -> JSONResponse:

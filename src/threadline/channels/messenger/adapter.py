@@ -28,12 +28,21 @@ from threadline.channels.contract import (
 )
 from threadline.channels.messenger import payload
 from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
-from threadline.channels.meta.graph_client import GraphClient, GraphError
+from threadline.channels.meta.graph_client import DEFAULT_API_BASE, GraphClient, GraphError
 from threadline.channels.meta.notification import read_notification, verify_signature
 from threadline.channels.meta.window import ServiceWindow
+from threadline.channels.provider_media import (
+    FetchedMedia,
+    MediaUnavailable,
+    fetch_bounded,
+    refuse_private,
+    same_origin,
+)
 
 log = structlog.get_logger(__name__)
 
+# the attachment types that are files (a `fallback` is a shared link's page, not fetched)
+FILE_TYPES = frozenset({"image", "video", "audio", "file"})
 PAGE_ID = re.compile(r"\d{5,32}")
 # a webhook waits for the profile: Meta expects its answer within seconds
 PROFILE_TIMEOUT_S = 3.0
@@ -107,6 +116,25 @@ class MessengerAdapter:
         if key not in self._names and len(self._names) >= PROFILE_CACHE_SIZE:
             self._names.pop(next(iter(self._names)))  # the oldest entry
         self._names[key] = (until, name)
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """A customer's attachment from its `payload.url` (Meta's CDN; a signed URL, no
+        token needed, so none is sent). Any URL but one on the configured Graph API host
+        (a test's fake) must be https to a public address; redirects are not followed.
+        Raises MediaUnavailable."""
+        if attachment.get("type") not in FILE_TYPES:
+            raise MediaUnavailable("not a file (a shared link, a template)")
+        url = attachment.get("url")
+        if not isinstance(url, str) or len(url) > 2000:
+            raise MediaUnavailable("no attachment URL")
+        api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
+        # anywhere but the configured API, at the public address just checked
+        pinned = None if same_origin(url, api_base) else await refuse_private(url)
+        data, served_as = await fetch_bounded(self._http, url, pinned=pinned)
+        title = attachment.get("title")
+        return FetchedMedia(data, served_as or "", title if isinstance(title, str) else None)
 
     def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
         """Meta's X-Hub-Signature-256 over the raw body; raises SignatureInvalid."""

@@ -99,3 +99,21 @@ async def provider_errors() -> AsyncIterator[None]:
     except GraphApiError as exc:
         wait = retry_after_seconds(exc.retry_after, datetime.now(UTC))
         raise SendFailed(str(exc), retryable=exc.retryable, retry_after_s=wait) from exc
+
+
+# Where Meta serves media: the Cloud API's media URLs (lookaside.fbsbx.com) and Messenger's
+# CDN (*.fbcdn.net); an access token goes to nothing else but the configured Graph API.
+META_MEDIA_HOSTS = (".fbsbx.com", ".fbcdn.net", ".facebook.com", ".whatsapp.net")
+
+
+def meta_media_url(url: str, api_base: str) -> bool:
+    """Whether `url` is on one of Meta's own media hosts (https), or on the endpoint's
+    configured Graph API host (a test's fake)."""
+    parts = urlsplit(url)
+    if not parts.netloc or len(url) > 2000:
+        return False
+    base = urlsplit(api_base)
+    if (parts.scheme, parts.hostname, parts.port) == (base.scheme, base.hostname, base.port):
+        return True
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and parts.port in (None, 443) and host.endswith(META_MEDIA_HOSTS)

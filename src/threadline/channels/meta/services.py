@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import cast
 
 import structlog
 from sqlalchemy import select
@@ -25,6 +26,8 @@ from threadline.channels.meta.notification import Enricher, Notification
 from threadline.channels.meta.webhooks import handshake_challenge
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import do_delivery_status
+from threadline.channels.provider_media import MediaSource, keep_media, media_deadline
+from threadline.channels.registry import channels_of
 from threadline.channels.webhooks import receive
 from threadline.context import Context
 from threadline.db import across_orgs, enter_org, org_scope
@@ -74,6 +77,7 @@ async def do_meta_notification(
     message is its own transaction, so a retried, half-applied notification stores the rest
     once."""
     received = await receive(ctx, channel, key, request)
+    deadline = media_deadline()  # all of this notification's media, within one budget
     credentials = MetaCredentials.parse(received.endpoint.secret)
     assert credentials is not None, "verified with it"
     parts: dict[str, list[InboundEvent]] = {}
@@ -93,7 +97,7 @@ async def do_meta_notification(
                 statuses=sum(isinstance(e, StatusUpdate) for e in events),
             )
             continue
-        await _apply(ctx, channel, target, events, enrich)
+        await _apply(ctx, channel, target, events, enrich, deadline)
         applied.extend(events)
     return Notification(
         tuple(e for e in applied if isinstance(e, InboundMessage)),
@@ -131,9 +135,10 @@ async def _apply(
     endpoint: Endpoint,
     events: list[InboundEvent],
     enrich: Enricher | None,
+    deadline: float,
 ) -> None:
     with org_scope(endpoint.org_id):  # each page's part works for the page's organisation
-        await _apply_events(ctx, channel, endpoint, events, enrich)
+        await _apply_events(ctx, channel, endpoint, events, enrich, deadline)
 
 
 async def _apply_events(
@@ -142,6 +147,7 @@ async def _apply_events(
     endpoint: Endpoint,
     events: list[InboundEvent],
     enrich: Enricher | None,
+    deadline: float,
 ) -> None:
     for event in events:
         if isinstance(event, Skipped):
@@ -149,7 +155,7 @@ async def _apply_events(
                 "meta.part_skipped", channel=channel, endpoint_id=endpoint.id, reason=event.reason
             )
         elif isinstance(event, InboundMessage):
-            await _ingest(ctx, channel, endpoint, event, enrich)
+            await _ingest(ctx, channel, endpoint, event, enrich, deadline)
         elif (
             isinstance(event, StatusUpdate)
             and await do_delivery_status(ctx, endpoint, event) is None
@@ -163,11 +169,15 @@ async def _ingest(
     endpoint: Endpoint,
     message: InboundMessage,
     enrich: Enricher | None,
+    deadline: float,
 ) -> None:
     # replies leave through the endpoint the customer wrote to
     tagged = replace(message, data={**message.data, "endpoint_id": endpoint.id})
     if enrich is not None:
         tagged = await enrich(ctx, endpoint, tagged)
+    # the customer's media, kept here before the entry naming it is committed
+    source = cast(MediaSource, channels_of(ctx).get(channel))
+    tagged = await keep_media(ctx, endpoint, tagged, source, deadline)
     try:
         await do_ingest(ctx, endpoint, tagged)
     except ThreadlineError as exc:

@@ -22,6 +22,7 @@ from threadline.channels.contract import (
     SendResult,
     SignatureInvalid,
 )
+from threadline.channels.provider_media import FetchedMedia
 from threadline.channels.sms.provider import MalformedWebhook, SmsProvider
 from threadline.channels.sms.twilio_provider import TwilioProvider
 
@@ -99,6 +100,12 @@ class SmsAdapter:
         return await self.provider_of(endpoint).send(
             endpoint, message.to, message.body, callback, media
         )
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """An inbound MMS's file, fetched the endpoint's provider's way."""
+        return await self.provider_of(endpoint).fetch_media(endpoint, attachment)
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the endpoint's number in E.164; settings are the provider's."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from threadline.channels.contract import EndpointConfig, SendResult, StatusUpdate
+from threadline.channels.provider_media import FetchedMedia
 
 Params = Mapping[str, Sequence[str]]  # a form post: every field with all its values
 
@@ -65,4 +66,11 @@ class SmsProvider(Protocol):
         media_urls: Sequence[str] = (),
     ) -> SendResult:
         """Raises SendFailed / SendOutcomeUnknown."""
+        ...
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """An inbound MMS's file, with the account's credentials only on its own API host;
+        raises MediaUnavailable."""
         ...

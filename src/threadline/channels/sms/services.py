@@ -12,6 +12,7 @@ from threadline.callbacks.keywords import callback_word, on_text
 from threadline.channels.contract import InboundMessage, InboundRequest, StatusUpdate
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.outbox import do_delivery_status, endpoint_config
+from threadline.channels.provider_media import keep_media, media_deadline
 from threadline.channels.registry import channels_of
 from threadline.channels.sms.adapter import SmsAdapter, UnknownProvider
 from threadline.channels.sms.provider import WebhookReply
@@ -51,6 +52,9 @@ async def do_sms_inbound(
         raise Invalid("not an inbound message")
     # replies leave through the number written to
     message = replace(sms, data={**sms.data, "endpoint_id": endpoint.id})
+    # the MMS's files, kept here before the entry naming them is committed
+    adapter = cast(SmsAdapter, channels_of(ctx).get("sms"))
+    message = await keep_media(ctx, endpoint, message, adapter, media_deadline())
     ingested = await do_ingest(ctx, endpoint, message)
     if ingested.created and (ingested.opened or is_callback_word(sms.body)):
         await _callback_words(ctx, endpoint.org_id, ingested, sms.identity_value, sms.body)

@@ -25,6 +25,12 @@ from threadline.channels.contract import (
     StatusUpdate,
     retry_after_seconds,
 )
+from threadline.channels.provider_media import (
+    FetchedMedia,
+    MediaUnavailable,
+    fetch_bounded,
+    same_origin,
+)
 from threadline.channels.sms.provider import InboundSms, MalformedWebhook, Params, WebhookReply
 from threadline.channels.sms.twilio_client import (
     DEFAULT_API_BASE,
@@ -70,6 +76,7 @@ class TwilioProvider:
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._client = TwilioClient(http)
+        self._http = http
 
     def verify(self, secret: str, url: str, params: Params, headers: Mapping[str, str]) -> bool:
         signature = headers.get(SIGNATURE_HEADER.lower()) or headers.get(SIGNATURE_HEADER)
@@ -113,6 +120,26 @@ class TwilioProvider:
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("settings.api_base: an http(s) URL")
         return {**settings, "account_sid": sid, "api_base": api_base.rstrip("/")}
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """A `MediaUrl{N}`'s bytes, with the account's basic auth (Twilio's HTTP
+        authentication for media), only from the account's own API host: a MediaUrl
+        elsewhere is not fetched. Twilio answers with a redirect to a short-lived copy,
+        which is followed (httpx sends the credentials to no other host)."""
+        url = attachment.get("url")
+        api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
+        if not isinstance(url, str) or len(url) > 2000 or not same_origin(url, api_base):
+            raise MediaUnavailable("the media is not on the account's API host")
+        account_sid = str(endpoint.settings.get("account_sid") or "")
+        if not endpoint.secret or not account_sid:
+            raise MediaUnavailable("the endpoint has no account credentials")
+        data, served_as = await fetch_bounded(
+            self._http, url, auth=(account_sid, endpoint.secret), follow_redirects=True
+        )
+        declared = attachment.get("content_type") or served_as
+        return FetchedMedia(data, str(declared or ""))
 
     async def send(
         self,

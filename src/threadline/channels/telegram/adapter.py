@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import mimetypes
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -34,6 +35,12 @@ from threadline.channels.contract import (
     SignatureInvalid,
     Skipped,
 )
+from threadline.channels.provider_media import (
+    MEDIA_BUDGET_S,
+    FetchedMedia,
+    MediaUnavailable,
+    fetch_bounded,
+)
 from threadline.channels.telegram.bot_api import (
     DEFAULT_API_BASE,
     MAX_TEXT,
@@ -41,17 +48,31 @@ from threadline.channels.telegram.bot_api import (
     BotApiClient,
     SentMessage,
     TelegramApiError,
+    TelegramError,
     TelegramNoAnswer,
     TelegramUnreachable,
     redact,
 )
 from threadline.channels.telegram.updates import (
+    DOWNLOAD_MAX_BYTES,
     ButtonTap,
     ChatMessage,
     Ignored,
     MalformedUpdate,
     parse_update,
 )
+
+# A file_path as getFile gives it ("photos/file_12.jpg"): nothing that climbs out of it
+FILE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_./-]{0,254}")
+# What a kind of file is when Telegram does not say (photos are JPEG; voice notes Opus)
+KIND_TYPES = {
+    "photo": "image/jpeg",
+    "voice": "audio/ogg",
+    "video_note": "video/mp4",
+    "animation": "video/mp4",
+    "sticker": "image/webp",
+}
+
 
 # Telegram bot usernames: 5-32 characters of [A-Za-z0-9_], ending in "bot"
 BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")
@@ -170,6 +191,39 @@ class TelegramAdapter:
             callback_query_id,
             api_base=str(endpoint.settings.get("api_base") or DEFAULT_API_BASE),
         )
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """A customer's file: getFile (its `file_id`) gives a `file_path`, whose bytes are
+        at `{api}/file/bot<token>/<file_path>` (the bot's own Bot API server: the token goes
+        nowhere else). Raises MediaUnavailable, whose message never holds the token."""
+        file_id = attachment.get("file_id")
+        if not isinstance(file_id, str) or not file_id or len(file_id) > 256:
+            raise MediaUnavailable("no file_id")
+        if not endpoint.secret:
+            raise MediaUnavailable("the endpoint has no bot token")
+        api_base = str(endpoint.settings.get("api_base") or DEFAULT_API_BASE)
+        try:
+            found = await self.bot_api.get_file(endpoint.secret, file_id, api_base=api_base)
+        except TelegramError as exc:
+            raise MediaUnavailable(redact(str(exc), endpoint.secret)) from None
+        file_path = str(found["file_path"])
+        if not FILE_PATH.fullmatch(file_path) or ".." in file_path.split("/"):
+            raise MediaUnavailable("getFile gave an unusable file_path")
+        size = found.get("file_size")
+        if isinstance(size, int) and size > DOWNLOAD_MAX_BYTES:
+            raise MediaUnavailable("the file is too big to keep")
+        url = self.bot_api.file_url(endpoint.secret, quote(file_path), api_base)
+        data, served_as = await fetch_bounded(
+            self._http, url, max_bytes=DOWNLOAD_MAX_BYTES, timeout_s=MEDIA_BUDGET_S
+        )
+        kind = str(attachment.get("kind") or "")
+        declared = attachment.get("mime_type") or KIND_TYPES.get(kind)
+        if not declared:
+            declared = mimetypes.guess_type(file_path)[0] or served_as
+        name = attachment.get("file_name")
+        return FetchedMedia(data, str(declared or ""), name if isinstance(name, str) else None)
 
     def inbound(self, endpoint: EndpointConfig, message: ChatMessage) -> InboundMessage:
         """The message as the core stores it: an edit is an `edit` of the original (named by

@@ -163,6 +163,21 @@ class BotApiClient:
         if await self.call(token, "setWebhook", params, api_base) is not True:
             raise TelegramNoAnswer("setWebhook did not answer true")
 
+    async def get_file(
+        self, token: str, file_id: str, *, api_base: str | None = None
+    ) -> dict[str, Any]:
+        """getFile: the File object (`file_path`, `file_size`) whose bytes are then at
+        `file_url(token, file_path)`, for at least an hour."""
+        result = await self.call(token, "getFile", {"file_id": file_id}, api_base)
+        if not isinstance(result, dict) or not isinstance(result.get("file_path"), str):
+            raise TelegramNoAnswer("getFile answered without a file_path")
+        return result
+
+    def file_url(self, token: str, file_path: str, api_base: str | None = None) -> str:
+        """Where a file's bytes are (`{api}/file/bot<token>/<file_path>`): it holds the
+        token, so it is never stored nor shown."""
+        return f"{(api_base or self._api_base).rstrip('/')}/file/bot{token}/{file_path}"
+
     async def call(
         self, token: str, method: str, params: dict[str, Any], api_base: str | None = None
     ) -> Any:

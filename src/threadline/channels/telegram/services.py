@@ -12,6 +12,7 @@ from threadline.channels.contract import InboundMessage, InboundRequest, Skipped
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.models import Endpoint
 from threadline.channels.outbox import endpoint_config
+from threadline.channels.provider_media import keep_media, media_deadline
 from threadline.channels.registry import channels_of
 from threadline.channels.telegram.adapter import TelegramAdapter
 from threadline.channels.telegram.bot_api import TelegramError, redact
@@ -31,6 +32,7 @@ async def do_telegram_update(ctx: Context, key: str, request: InboundRequest) ->
     other update kinds), which Telegram must still see acknowledged. Nothing is read from
     the body before the secret token checks out."""
     received = await receive(ctx, "telegram", key, request)
+    deadline = media_deadline()
     ingested = None
     for event in received.events:
         if isinstance(event, Skipped):
@@ -38,7 +40,9 @@ async def do_telegram_update(ctx: Context, key: str, request: InboundRequest) ->
                 "telegram.update_ignored", endpoint_id=received.endpoint.id, reason=event.reason
             )
         elif isinstance(event, InboundMessage):
-            ingested = await do_ingest(ctx, received.endpoint, event)
+            # the customer's files, kept here before the entry naming them is committed
+            message = await keep_media(ctx, received.endpoint, event, _adapter(ctx), deadline)
+            ingested = await do_ingest(ctx, received.endpoint, message)
             if query_id := event.data.get("callback_query_id"):
                 await _answer_tap(ctx, received.endpoint, str(query_id))
     return ingested

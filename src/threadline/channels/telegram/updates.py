@@ -26,6 +26,9 @@ FILE_FIELDS = (
     "width",
     "height",
 )
+# What a bot may download through getFile (the Bot API's own limit): of a photo's sizes, the
+# largest under it is kept.
+DOWNLOAD_MAX_BYTES = 20 * 1024 * 1024
 # "/start <payload>" from a t.me/<bot>?start=<payload> deep link: 1-64 of these characters
 START = re.compile(r"/start(?:@\w+)?(?:\s+([A-Za-z0-9_-]{1,64}))?\s*")
 
@@ -244,12 +247,35 @@ def _attachments(message: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     whose download URL holds the bot token and so is never stored."""
     found: list[dict[str, Any]] = []
     photo = message.get("photo")
-    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
-        found.append(_file("photo", photo[-1]))
+    if isinstance(photo, list) and (size := _largest(photo)) is not None:
+        found.append(_file("photo", size))
     for kind in FILE_KINDS:
         if isinstance(message.get(kind), dict):
             found.append(_file(kind, message[kind]))
     return tuple(item for item in found if item.get("file_id"))
+
+
+def _largest(sizes: list[Any]) -> dict[str, Any] | None:
+    """The largest of a photo's sizes a bot may download (by pixels; a size whose weight is
+    not given counts as fitting), else the smallest of them."""
+    usable = [s for s in sizes if isinstance(s, dict) and isinstance(s.get("file_id"), str)]
+    if not usable:
+        return None
+
+    def weight(size: dict[str, Any]) -> int:
+        value = size.get("file_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def pixels(size: dict[str, Any]) -> tuple[int, int]:
+        width, height = size.get("width"), size.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            return width * height, weight(size)
+        return 0, weight(size)
+
+    fitting = [s for s in usable if weight(s) <= DOWNLOAD_MAX_BYTES]
+    if fitting:
+        return max(fitting, key=pixels)
+    return min(usable, key=weight)
 
 
 def _file(kind: str, raw: dict[str, Any]) -> dict[str, Any]:

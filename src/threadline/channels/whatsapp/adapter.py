@@ -21,16 +21,30 @@ from threadline.channels.contract import (
     InboundRequest,
     MediaLimits,
     OutboundMessage,
+    SendFailed,
     SendOutcomeUnknown,
     SendResult,
 )
-from threadline.channels.meta.endpoint import check_settings, graph_target, provider_errors
-from threadline.channels.meta.graph_client import GraphClient
+from threadline.channels.meta.endpoint import (
+    check_settings,
+    graph_target,
+    meta_media_url,
+    provider_errors,
+)
+from threadline.channels.meta.graph_client import GraphClient, GraphError
 from threadline.channels.meta.notification import read_notification, verify_signature
 from threadline.channels.meta.window import ServiceWindow
+from threadline.channels.provider_media import (
+    MEDIA_BUDGET_S,
+    MEDIA_MAX_BYTES,
+    FetchedMedia,
+    MediaUnavailable,
+    fetch_bounded,
+)
 from threadline.channels.whatsapp import payload
 
 PHONE_NUMBER_ID = re.compile(r"\d{5,32}")
+MEDIA_ID = re.compile(r"\d{1,32}")
 
 
 class WhatsAppAdapter:
@@ -72,6 +86,41 @@ class WhatsAppAdapter:
         if not isinstance(wamid, str) or not wamid:
             raise SendOutcomeUnknown("the Cloud API answered without a message id")
         return SendResult(provider_msg_id=wamid, status="sent")
+
+    async def fetch_media(
+        self, endpoint: EndpointConfig, attachment: Mapping[str, Any]
+    ) -> FetchedMedia:
+        """A customer's media, as the Cloud API hands it over: `GET /{media-id}` (with the
+        number's id, so Meta checks the media is this number's) gives a short-lived `url`,
+        `mime_type` and `file_size`; that URL is fetched with the same bearer token, only
+        from Meta's own media hosts. Raises MediaUnavailable."""
+        media_id = str(attachment.get("media_id") or "")
+        if not MEDIA_ID.fullmatch(media_id):
+            raise MediaUnavailable("no media id")
+        try:
+            target = graph_target(endpoint)
+        except SendFailed:
+            raise MediaUnavailable("the endpoint has no Meta access token") from None
+        try:
+            info = await self._graph.get(
+                media_id, {"phone_number_id": endpoint.key}, timeout_s=MEDIA_BUDGET_S, **target
+            )
+        except GraphError as exc:
+            raise MediaUnavailable(str(exc)) from None
+        url = info.get("url")
+        if not isinstance(url, str) or not meta_media_url(url, target["api_base"]):
+            raise MediaUnavailable("the media URL is not on Meta's media hosts")
+        size = str(info.get("file_size") or "")
+        if size.isdigit() and int(size) > MEDIA_MAX_BYTES:
+            raise MediaUnavailable("the file is too big to keep")
+        data, served_as = await fetch_bounded(
+            self._http, url, headers={"Authorization": f"Bearer {target['access_token']}"}
+        )
+        declared = info.get("mime_type") or attachment.get("mime_type") or served_as
+        filename = attachment.get("filename")
+        return FetchedMedia(
+            data, str(declared or ""), filename if isinstance(filename, str) else None
+        )
 
     def verify(self, endpoint: EndpointConfig, request: InboundRequest) -> None:
         """Meta's X-Hub-Signature-256 over the raw body; raises SignatureInvalid."""

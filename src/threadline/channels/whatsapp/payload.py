@@ -167,9 +167,11 @@ def _content(
         return str(part.get("body", "")), (), {}
     if kind in MEDIA_TYPES:
         media = {"type": kind, "media_id": str(part.get("id", ""))}
-        for name in ("mime_type", "sha256", "filename", "caption"):
+        for name in ("mime_type", "filename", "caption"):
             if part.get(name):
                 media[name] = str(part[name])
+        if part.get("sha256"):  # Meta's digest (base64); `sha256` names bytes kept here
+            media["provider_sha256"] = str(part["sha256"])
         return str(part.get("caption", "")), (media,), {}
     if kind == "location":
         return "", (), {"location": _location(part)}

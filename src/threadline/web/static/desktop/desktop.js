@@ -69,9 +69,10 @@ document.addEventListener("alpine:init", () => {
     emails: (c.emails || []).map((m) => m.email).filter(Boolean).join(", "),
   }));
   /* Files on the timeline. What Threadline keeps (an email's attachments, an agent's
-   * uploads, a call's recording: a digest and a content type) is served to staff by
-   * /api/v1/threads/{id}/files/{sha256}; a provider's media (a WhatsApp media id, a
-   * Telegram file id) stays at the provider and shows as a tile without a link. Images
+   * uploads, a call's recording, a customer's media from WhatsApp, Messenger, Telegram or
+   * MMS: a digest and a content type) is served to staff by
+   * /api/v1/threads/{id}/files/{sha256}; a provider's media it could not fetch (a WhatsApp
+   * media id, a Telegram file id) shows as a tile without a link. Images
    * are scaled by the browser (capped in app.css, loaded lazily): no thumbnails to make. */
   const PREVIEW_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"];
   const SHA256 = /^[0-9a-f]{64}$/;

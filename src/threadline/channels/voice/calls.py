@@ -12,6 +12,7 @@ from sqlalchemy import select
 from threadline.boundary import replace_nul
 from threadline.channels.contract import CallUpdate, InboundRequest
 from threadline.channels.models import Endpoint
+from threadline.channels.outbox import endpoint_config
 from threadline.channels.registry import channels_of
 from threadline.channels.voice.adapter import VoiceAdapter, flow_of
 from threadline.channels.voice.ivr import Menu
@@ -38,6 +39,18 @@ class Call:
     params: Params
     update: CallUpdate  # what the webhook says of the call, normalised by the adapter
     flow: str | None = None  # the flow the number runs as its IVR (settings.bot.flow)
+
+    def connect_urls(self, contact_id: str, agent_id: str, lang: str) -> tuple[str, str | None]:
+        """Where Twilio posts the outcome of connecting the caller to the agent (`/dialed`),
+        and where the recording callback goes when the number records its calls."""
+        endpoint, adapter = self.endpoint, self.adapter
+        action = adapter.webhook_url(
+            endpoint.key, "/dialed", contact=contact_id, agent=agent_id, lang=lang
+        )
+        recording = None
+        if adapter.records(endpoint_config(endpoint)):
+            recording = adapter.webhook_url(endpoint.key, "/recording")
+        return action, recording
 
 
 async def verified_call(ctx: Context, key: str, request: InboundRequest) -> Call:

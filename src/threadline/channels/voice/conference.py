@@ -105,12 +105,7 @@ async def connect_conference(ctx: Context, call: Call, contact: Contact, lang: L
                 None, lang.say, call.menu.hold.poll_s, call.menu.hold.music_url, next_url
             )
         await _remember(ctx, contact.id, agent_call_sid=leg.call_sid)
-    action = adapter.webhook_url(
-        endpoint.key, "/dialed", contact=contact.id, agent=agent_id, lang=lang.code
-    )
-    recording = None
-    if adapter.records(endpoint_config(endpoint)):
-        recording = adapter.webhook_url(endpoint.key, "/recording")
+    action, recording = call.connect_urls(contact.id, agent_id, lang.code)
     return twiml.dial_conference(
         call.menu.text("connecting", lang.code),
         lang.say,

@@ -156,13 +156,7 @@ def wait_text(menu: Menu, lang: str, position: int, low_s: float, high_s: float 
 def connect_twiml(call: Call, contact: Contact, lang: Language) -> str:
     """Dial the agent who has the contact; Twilio posts the dial's outcome to `/dialed`."""
     agent_id = contact.agent_id or ""
-    endpoint, adapter = call.endpoint, call.adapter
-    action = adapter.webhook_url(
-        endpoint.key, "/dialed", contact=contact.id, agent=agent_id, lang=lang.code
-    )
-    recording = None
-    if adapter.records(endpoint_config(endpoint)):
-        recording = adapter.webhook_url(endpoint.key, "/recording")
+    action, recording = call.connect_urls(contact.id, agent_id, lang.code)
     return twiml.dial_client(
         call.menu.text("connecting", lang.code),
         lang.say,

@@ -10,6 +10,7 @@ everything it got.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -20,6 +21,7 @@ import websockets
 from tests.conftest import PASSWORD, Running, World, login
 from threadline.agents.schemas import AgentCreate
 from threadline.agents.services import do_create_agent
+from threadline.events.domain import ThreadChanged
 from threadline.orgs.services import do_create_org
 
 
@@ -75,6 +77,9 @@ async def test_who_receives_what(server: Running, world: World) -> None:
         await visitor.send(json.dumps({"type": "auth", "token": token}))
 
         async def say(text: str) -> str:
+            # past the thread's coalescing windows (a signal held at a window's end opens
+            # another), so this message's thread.changed goes out at once, before the sentinel
+            await asyncio.sleep(2 * ThreadChanged.coalesce_s + 0.05)
             client_id = uuid.uuid4().hex
             await visitor.send(
                 json.dumps({"type": "message", "client_id": client_id, "text": text})

@@ -38,3 +38,18 @@ async def test_the_staff_header_is_in_the_readers_language(
             assert NAV.findall(response.text) == [LABELS[language]], path
     finally:
         await admin.aclose()
+
+
+async def test_the_language_picked_at_login_carries_to_the_staff_pages(
+    server: Running, world: World
+) -> None:
+    admin = await login(server, "admin@example.com")
+    try:
+        picked = await admin.get("/login?lang=ru")  # the login page's picker remembers it
+        assert picked.status_code == 200
+        for path in ("/desktop", "/admin/queues"):
+            response = await admin.get(path, headers={"accept-language": "pt"})
+            assert NAV.findall(response.text) == [LABELS["ru"]], path
+            assert '<html lang="ru"' in response.text, path
+    finally:
+        await admin.aclose()

@@ -17,13 +17,18 @@ from threadline.selfservice.incidents.schemas import LANGUAGES as INCIDENT_LANGU
 from threadline.web.i18n import (
     LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
-    accepted_language,
     chosen_language,
     page_catalogue,
     pick_language,
 )
 from threadline.web.media import file_headers, media_links, media_store
-from threadline.web.pages import admin_page, principal_or_none, staff_page, templates
+from threadline.web.pages import (
+    admin_page,
+    principal_or_none,
+    staff_language,
+    staff_page,
+    templates,
+)
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -70,7 +75,7 @@ async def desktop(request: Request) -> Response:
     principal = await principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
+    language = staff_language(request)
     strings = page_catalogue("desktop", language)
     supervision = page_catalogue("supervision", language)
     inbox = page_catalogue("inbox", language)
@@ -95,7 +100,7 @@ async def supervisor(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if not principal.has("supervisor"):
         return RedirectResponse("/desktop", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
+    language = staff_language(request)
     strings = page_catalogue("supervisor", language)
     wallboard = request.query_params.get("wallboard") == "1"
     me = {"id": principal.agent_id, "name": principal.name, "role": principal.role}
@@ -120,7 +125,7 @@ async def admin_channels(request: Request) -> Response:
     """Admins list, add, edit and disable channel endpoints (through /api/v1/endpoints)."""
     settings = get_ctx(request).settings
     smtp = settings.email_smtp_hostname or settings.email_smtp_host
-    language = accepted_language(request.headers.get("accept-language"))
+    language = staff_language(request)
     return await admin_page(
         request,
         "admin_channels",
@@ -130,9 +135,7 @@ async def admin_channels(request: Request) -> Response:
         webhooks=WEBHOOK_PATHS,
         smtp_inbound=f"{smtp}:{settings.email_smtp_port}" if settings.email_smtp_port else None,
         # the chat widget's part of the page (templates/admin_widget_*.html)
-        widget=page_catalogue(
-            "admin_widget", accepted_language(request.headers.get("accept-language"))
-        ),
+        widget=page_catalogue("admin_widget", language),
     )
 
 

@@ -16,7 +16,7 @@ from threadline.auth.dependencies import SESSION_COOKIE, get_ctx
 from threadline.auth.roles import Principal
 from threadline.auth.services import principal_from_session
 from threadline.errors import NotAuthenticated
-from threadline.web.i18n import accepted_language, page_catalogue
+from threadline.web.i18n import LANGUAGE_COOKIE, chosen_language, page_catalogue
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -30,6 +30,14 @@ async def principal_or_none(request: Request) -> Principal | None:
         return await principal_from_session(get_ctx(request), cookie)
     except NotAuthenticated:
         return None
+
+
+def staff_language(request: Request) -> str:
+    """A staff page's language: the one picked on the login page (its cookie), else the
+    browser's."""
+    return chosen_language(
+        None, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )
 
 
 async def staff_page(
@@ -47,7 +55,7 @@ async def staff_page(
     principal = await principal_or_none(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    language = accepted_language(request.headers.get("accept-language"))
+    language = staff_language(request)
     strings = page_catalogue(strings_of or page, language)
     values = {"me": principal, "t": strings, "lang": language}
     if not principal.has(role):

@@ -28,6 +28,7 @@ from threadline.channels.contract import (
     MalformedPayload,
     SignatureInvalid,
 )
+from threadline.channels.provider_media import MediaUnavailable, fetch_bounded, same_origin
 from threadline.channels.voice import twilio_voice
 from threadline.channels.voice.ivr import Menu, flow_menu, parse_menu, routes
 from threadline.channels.voice.twilio_calls import (
@@ -152,27 +153,19 @@ class VoiceAdapter:
         account's SID and token, as Twilio serves it). Only a URL on the account's own API
         host gets the credentials; raises RecordingUnavailable."""
         account = self.account(endpoint)
-        if _origin(recording_url) != _origin(account.api_base):
+        if not same_origin(recording_url, account.api_base):
             raise RecordingUnavailable("the recording is not on the account's API host")
         try:
-            async with self._http.stream(
-                "GET",
+            audio, _type = await fetch_bounded(
+                self._http,
                 recording_url + ".mp3",
                 auth=(account.sid, account.auth_token),
-                timeout=httpx.Timeout(RECORDING_TIMEOUT_S, connect=5.0),
-            ) as response:
-                if response.status_code != 200:
-                    raise RecordingUnavailable(f"HTTP {response.status_code}")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > RECORDING_MAX_BYTES:
-                        raise RecordingUnavailable("the recording is too big to keep")
-        except httpx.HTTPError as exc:
-            raise RecordingUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if not data:
-            raise RecordingUnavailable("the recording is empty")
-        return bytes(data)
+                max_bytes=RECORDING_MAX_BYTES,
+                timeout_s=RECORDING_TIMEOUT_S,
+            )
+        except MediaUnavailable as exc:
+            raise RecordingUnavailable(str(exc)) from exc
+        return audio
 
     def configure(self, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The key is the number in E.164; settings: account_sid, api_base, ivr, record,
@@ -322,8 +315,3 @@ def _call_failed(exc: TwilioError) -> CallFailed:
         return CallOutcomeUnknown(str(exc))
     retryable = isinstance(exc, TwilioApiError) and exc.retryable
     return CallFailed(str(exc), retryable=retryable)
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()

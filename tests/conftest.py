@@ -177,7 +177,7 @@ class Running:
         return self.base_url.replace("http://", "ws://")
 
     def client(self, **kwargs: object) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+        return httpx.AsyncClient(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,3 +34,13 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield chromium
         await chromium.close()
+
+
+async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form and wait for the desktop. By the fields' ids: the form
+    speaks the browser's language (tests/e2e/test_login.py)."""
+    await page.goto(f"{base_url}/login")
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_url("**/desktop")

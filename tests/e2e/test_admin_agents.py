@@ -12,7 +12,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in, _visitor
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _visitor
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +34,7 @@ async def test_an_invited_agent_gets_offers(
     page = await admin_ctx.new_page()
     errors = _watch(page)
     page.on("dialog", lambda dialog: dialog.accept())
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.get_by_role("link", name="Agents").click()  # the staff navigation leads there
     await page.wait_for_url("**/admin/agents")
     await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
@@ -120,8 +120,7 @@ async def test_an_invited_agent_gets_offers(
 async def test_an_agent_is_refused(server: Running, world: World, browser: Browser) -> None:
     context = await browser.new_context(base_url=server.base_url)
     page = await context.new_page()
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     for path in ("/admin/agents", "/admin/tokens", "/admin/settings"):
         response = await page.goto(path)
         assert response is not None and response.status == 403, path

@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from threadline.orgs.services import audit
 
 pytestmark = pytest.mark.browser
@@ -33,8 +33,7 @@ async def test_an_admin_filters_the_log(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.goto("/admin/audit")
     await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     rows = page.get_by_test_id("audit-row")
@@ -58,8 +57,7 @@ async def test_an_admin_filters_the_log(
 async def test_an_agent_is_refused(server: Running, world: World, browser: Browser) -> None:
     context = await browser.new_context(base_url=server.base_url)
     page = await context.new_page()
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     response = await page.goto("/admin/audit")
     assert response is not None and response.status == 403
     await context.close()

@@ -9,10 +9,12 @@ import pytest
 from playwright.async_api import Browser, Page, Response, expect
 from sqlalchemy import select
 
-from tests.conftest import Running, World, login
-from tests.e2e.test_desktop import _sign_in
+from tests.conftest import Running, World, add_endpoint, login
+from tests.e2e.conftest import sign_in
 from tests.fakes.telegram import BOT_TOKEN, BOT_USERNAME
-from tests.fakes.twilio import ACCOUNT_SID
+from tests.fakes.twilio import ACCOUNT_SID, FakeTwilio
+from tests.integration.test_bot import twilio  # noqa: F401 - a fixture
+from tests.integration.test_voice import voice_endpoint
 from threadline.channels.models import Endpoint
 
 pytestmark = pytest.mark.browser
@@ -27,8 +29,7 @@ async def _admin_page(browser: Browser, server: Running, locale: str = "en-GB") 
     )
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = await context.new_page()
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     return page
 
 
@@ -121,8 +122,7 @@ async def test_agents_and_supervisors_cannot_open_the_page(
 ) -> None:
     context = await browser.new_context(locale="en-GB")
     page = await context.new_page()
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     await expect(page.get_by_role("link", name="Desktop")).to_be_visible()
     await expect(page.get_by_role("link", name="Channels")).to_have_count(0)
     response = await page.goto(f"{server.base_url}/admin/channels")
@@ -157,4 +157,63 @@ async def test_the_page_speaks_the_admins_language(
     signed_out = await (await anonymous.new_page()).goto(f"{server.base_url}/admin/channels")
     assert signed_out is not None and signed_out.url.endswith("/login")
     await anonymous.close()
+    await page.context.close()
+
+
+async def test_an_admin_turns_on_conference_calls_and_a_trusted_mail_relay(
+    server: Running,
+    world: World,
+    browser: Browser,
+    twilio: FakeTwilio,  # noqa: F811 - the fixture
+) -> None:
+    """The switches that were only in the API: a voice number's conference mode (hold and
+    call coaching) and a mailbox's way of checking senders, with the server's refusal of a
+    relay without its name shown beside that field."""
+    voice = voice_endpoint(world, twilio)
+    await add_endpoint(server, **voice)
+    await add_endpoint(server, channel="email", key="help@testbank.example", name="Help")
+    page = await _admin_page(browser, server)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto("/admin/channels")
+    table = page.get_by_test_id("endpoints")
+
+    await (
+        table.locator(f"tr[data-endpoint='{voice['key']}']")
+        .get_by_role("button", name="Edit")
+        .click()
+    )
+    form = page.get_by_role("form", name="Edit endpoint")
+    conference = form.get_by_label("Calls in a conference", exact=False)
+    await expect(conference).not_to_be_checked()
+    await conference.check()
+    await form.get_by_role("button", name="Save").click()
+    await expect(form).to_be_hidden()
+
+    mailbox = table.locator("tr[data-endpoint='help@testbank.example']")
+    await mailbox.get_by_role("button", name="Edit").click()
+    form = page.get_by_role("form", name="Edit endpoint")
+    mode = form.get_by_label("How the sender is checked")
+    await expect(mode).to_have_value("dkim")
+    await mode.select_option("relay")
+    await form.get_by_role("button", name="Save").click()
+    await expect(form.locator("#err-f-sender_auth-authserv_id")).to_contain_text(
+        "needed with mode 'relay'"
+    )
+    await form.get_by_label("The relay's name in Authentication-Results").fill(
+        "mx.testbank.example"
+    )
+    await form.get_by_role("button", name="Save").click()
+    await expect(form).to_be_hidden()
+
+    async with server.ctx.db.sessions() as db:
+        stored = {e.key: e.settings for e in await db.scalars(select(Endpoint))}
+    assert stored[voice["key"]]["conference"] is True
+    assert stored[voice["key"]]["record"] is False
+    assert stored[voice["key"]]["ivr"] == voice["settings"]["ivr"]  # the tree is kept
+    assert stored["help@testbank.example"]["sender_auth"] == {
+        "mode": "relay",
+        "authserv_id": "mx.testbank.example",
+    }
+    assert errors == []
     await page.context.close()

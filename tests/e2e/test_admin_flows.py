@@ -12,7 +12,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, expect
 
 from tests.conftest import Running, World, login
-from tests.e2e.test_csp import REPORT_VIOLATIONS, Watch, _sign_in
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_csp import REPORT_VIOLATIONS, Watch
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ async def test_an_admin_builds_publishes_and_tries_a_flow(
 ) -> None:
     context, watch = watched
     page = await context.new_page()
-    await _sign_in(page, server, "admin@example.com")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.goto(f"{server.base_url}/admin/flows")
     await expect(page.get_by_role("heading", name="Flows", level=1)).to_be_visible()
     await expect(page.get_by_test_id("flow-list")).to_contain_text("Demo Bank assistant")
@@ -125,6 +126,6 @@ async def test_an_admin_builds_publishes_and_tries_a_flow(
 
     agent = await context.new_page()
     await agent.context.clear_cookies()
-    await _sign_in(agent, server, "rui@example.com")
+    await sign_in(agent, server.base_url, "rui@example.com")
     refused = await agent.goto(f"{server.base_url}/admin/flows")
     assert refused is not None and refused.status == 403

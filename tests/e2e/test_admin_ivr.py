@@ -18,7 +18,7 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from threadline.channels.models import Endpoint
 from threadline.routing.models import Contact
@@ -58,8 +58,7 @@ async def test_an_admin_builds_an_ivr_menu_and_a_call_hears_it(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.goto("/admin/channels")
     await page.get_by_role("button", name="Add endpoint").click()
     form = page.get_by_role("form", name="New endpoint")

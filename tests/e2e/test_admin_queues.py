@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from threadline.orgs.models import AuditEntry
 from threadline.routing.models import Queue
 
@@ -31,8 +31,7 @@ async def _admin(browser: Browser, server: Running, locale: str = "en-GB") -> Pa
         base_url=server.base_url,
     )
     page = await context.new_page()
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     return page
 
 
@@ -228,8 +227,7 @@ async def test_an_admin_overflows_a_queue_to_a_named_queue_and_a_loop_is_refused
 async def test_an_agent_is_refused(server: Running, world: World, browser: Browser) -> None:
     context = await browser.new_context(base_url=server.base_url)
     page = await context.new_page()
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     response = await page.goto("/admin/queues")
     assert response is not None and response.status == 403
     await context.close()

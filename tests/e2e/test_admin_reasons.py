@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_reports import writes
 from threadline.db import utcnow
 from threadline.orgs.models import AuditEntry
@@ -34,8 +34,7 @@ async def _open(browser: Browser, server: Running, locale: str, email: str) -> P
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
     page.on("dialog", lambda dialog: dialog.accept())
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

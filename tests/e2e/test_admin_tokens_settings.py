@@ -11,8 +11,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Running, World
+from tests.e2e.conftest import sign_in
 from tests.e2e.test_admin_agents import _watch
-from tests.e2e.test_desktop import _sign_in
 from threadline.orgs.models import Organization
 
 pytestmark = pytest.mark.browser
@@ -28,8 +28,7 @@ async def test_a_token_is_shown_once_and_revoked(
     page = await context.new_page()
     errors = _watch(page)
     page.on("dialog", lambda dialog: dialog.accept())
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.goto("/admin/tokens")
     await expect(page.get_by_test_id("no-tokens")).to_be_visible()
     await page.get_by_role("button", name="Create token").click()
@@ -65,8 +64,7 @@ async def test_settings_in_greek(server: Running, world: World, browser: Browser
     )
     page = await context.new_page()
     errors = _watch(page)
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     await page.goto("/admin/settings")
     await expect(page.get_by_role("heading", name="Ρυθμίσεις οργανισμού")).to_be_visible()
     await expect(page.get_by_label("Όνομα")).to_have_value("Test Bank")

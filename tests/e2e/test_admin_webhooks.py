@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.fakes.http_server import serving
 from tests.integration.test_webhooks import Receiver
 from threadline.config import Settings
@@ -39,8 +39,7 @@ async def _page(browser: Browser, server: Running, email: str) -> Page:
     )
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = await context.new_page()
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

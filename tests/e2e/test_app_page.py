@@ -15,7 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, Running, World, set_capacity
+from tests.conftest import Running, World, set_capacity
+from tests.e2e.conftest import sign_in
 from tests.integration.test_app_api import (
     LOST_CARD,
     VOICE_NUMBER,
@@ -264,11 +265,7 @@ async def test_the_agent_sees_what_the_app_reached(
         started = await elena.post("/contacts", {"reason": "other", "answers": {}})
         assert started.status_code == 201, started.text
     context, page, errors = await _browse(browser, locale="en-GB")
-    await page.goto(f"{server.base_url}/login")
-    await page.locator("#email").fill("rui@example.com")
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await page.get_by_label("Presence").select_option("available")
     offer = page.get_by_test_id("offer")
     await expect(offer).to_be_visible(timeout=10_000)

@@ -10,7 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, Running, World
+from tests.conftest import Running, World
+from tests.e2e.conftest import sign_in
 from tests.integration.test_bot import (  # noqa: F401 - fixtures
     ARTICLES,
     WordMatchArticles,
@@ -37,11 +38,7 @@ async def test_sofia_self_service_then_a_person_with_context(
     for page in (visitor, agent):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    await agent.goto(f"{server.base_url}/login")
-    await agent.locator("#email").fill("rui@example.com")
-    await agent.locator("#password").fill(PASSWORD)
-    await agent.get_by_test_id("login-submit").click()
-    await agent.wait_for_url("**/desktop")
+    await sign_in(agent, server.base_url, "rui@example.com")
     await expect(agent.locator(".conn")).to_have_text("Live")
     await agent.get_by_label("Presence").select_option("available")
 

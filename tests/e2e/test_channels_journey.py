@@ -19,7 +19,8 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
 from tests.conftest import Running, World, add_endpoint, eventually, login, set_capacity
-from tests.e2e.test_desktop import _page, _sign_in
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _page
 from tests.fakes.smtp_relay import FakeRelay, running_fake_relay
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 from tests.integration.test_email_outbound import (
@@ -115,8 +116,7 @@ async def test_sms_call_and_email_are_one_thread_and_the_email_reply_threads(
 
     # 4. Rui, in the desktop, takes it and sees everything in one thread
     context, page, errors = await _page(browser)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     await page.get_by_label("Presence").select_option("available")
     offer = page.get_by_test_id("offer")

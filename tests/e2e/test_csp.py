@@ -17,7 +17,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, WebSocket, expect
 
-from tests.conftest import PASSWORD, Running, World, authed_socket, login
+from tests.conftest import Running, World, authed_socket, login
+from tests.e2e.conftest import sign_in
 from tests.fakes.http_server import serving
 from tests.integration.test_app_api import LOST_CARD, make_app, open_app
 
@@ -96,20 +97,12 @@ async def watched(browser: Browser) -> AsyncIterator[tuple[BrowserContext, Watch
     await context.close()
 
 
-async def _sign_in(page: Page, server: Running, email: str) -> None:
-    await page.goto(f"{server.base_url}/login")
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
-
-
 async def test_desktop_and_supervisor_run_under_the_csp(
     server: Running, world: World, watched: tuple[BrowserContext, Watch]
 ) -> None:
     context, watch = watched
     page = await context.new_page()
-    await _sign_in(page, server, "nikos@example.com")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")
@@ -221,7 +214,7 @@ async def test_the_api_docs_render_offline_under_the_csp(
     await expect(session.locator(".opblock-body")).to_be_visible()
 
     await page.goto(f"{server.base_url}/redoc")
-    await expect(page.locator("h1").first).to_contain_text("Threadline", timeout=15_000)
+    await expect(page.locator("h1").first).to_contain_text("Threadline", timeout=30_000)
     await expect(page.get_by_text("Start or restore a visitor's chat").first).to_be_attached()
     assert watch.foreign_requests == []
     watch.assert_clean()
@@ -234,7 +227,7 @@ async def test_a_foreign_page_cannot_read_the_supervisor_stream(
     stream with the supervisor's cookie; the handshake is refused, and so is a write."""
     context, _watch = watched
     page = await context.new_page()
-    await _sign_in(page, server, "nikos@example.com")
+    await sign_in(page, server.base_url, "nikos@example.com")
 
     async def evil_page(scope: Any, receive: Any, send: Any) -> None:
         body = b"<!doctype html><title>evil</title>"

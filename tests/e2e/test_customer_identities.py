@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Dialog, expect
 
 import threadline.web
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from threadline.customers.models import Customer
 from threadline.customers.services import add_identity
 from threadline.orgs.models import Organization
@@ -55,8 +55,7 @@ async def test_an_agent_edits_the_customers_email_and_phone(
         await dialog.accept()
 
     page.on("dialog", accept)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await page.goto(f"{server.base_url}/customers/{marta}")
     identities = page.get_by_test_id("identity")
     await expect(identities).to_have_count(1)

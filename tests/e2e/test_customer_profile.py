@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from threadline.customers.models import Customer, Identity
 from threadline.routing.models import Contact
 from threadline.threads.models import Thread, ThreadEvent
@@ -105,8 +105,7 @@ async def _open(browser: Browser, server: Running, email: str, locale: str = "en
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.errors = errors  # type: ignore[attr-defined]
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

@@ -16,7 +16,8 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, Running, World
-from tests.e2e.test_desktop import _recv_until, _sign_in, _visitor
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _recv_until, _visitor
 from threadline.routing.models import Contact
 
 pytestmark = pytest.mark.browser
@@ -52,8 +53,7 @@ async def _open(browser: Browser, server: Running, *, wallboard: bool, locale: s
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
-    await _sign_in(page, server, "nikos@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await page.goto(f"{server.base_url}/supervisor" + ("?wallboard=1" if wallboard else ""))
     return page
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Running, World, login
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_reason_spikes_live import a_quiet_history, one_more_lost_card
 
 pytestmark = pytest.mark.browser
@@ -28,8 +28,7 @@ async def test_a_spiking_reason_is_flagged_live(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(page, server, "nikos@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await page.goto("/supervisor")
     await expect(page.locator(".conn")).to_have_text("Em direto")
     row = page.locator("li[data-reason=lost-card]")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import PASSWORD, Running, World
+from tests.e2e.conftest import sign_in
 from threadline.agents.models import Agent
 from threadline.threads.models import ThreadEvent
 
@@ -71,14 +72,6 @@ async def _page(browser: Browser) -> tuple[BrowserContext, Page, list[str]]:
     return context, page, errors
 
 
-async def _sign_in(page: Page, server: Running, email: str) -> None:
-    await page.goto(f"{server.base_url}/login")
-    # by id: the form speaks the browser's language (tests/e2e/test_login.py)
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-
-
 async def test_agent_takes_a_chat_from_offer_to_resolution(
     server: Running, world: World, browser: Browser
 ) -> None:
@@ -94,8 +87,7 @@ async def test_agent_takes_a_chat_from_offer_to_resolution(
     )
     assert page.url.endswith("/login")
 
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence") as presence:
         await page.get_by_label("Presence").select_option("available")
@@ -191,8 +183,7 @@ async def test_supervisor_sees_a_waiting_contact_live(
     server: Running, world: World, browser: Browser
 ) -> None:
     context, page, errors = await _page(browser)
-    await _sign_in(page, server, "nikos@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await page.get_by_role("link", name="Supervisor").click()
     await page.wait_for_url("**/supervisor")
     await expect(page.locator(".conn")).to_have_text("Live")
@@ -235,8 +226,7 @@ async def test_an_agent_cannot_open_the_supervisor_page(
     server: Running, world: World, browser: Browser
 ) -> None:
     context, page, _ = await _page(browser)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.get_by_role("link", name="Supervisor")).to_have_count(0)
     await page.goto(f"{server.base_url}/supervisor")
     assert page.url.endswith("/desktop")

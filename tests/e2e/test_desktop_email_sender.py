@@ -11,7 +11,8 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
 from tests.channels.test_email_authentication import RECORD, Dns, _message, _signed
-from tests.conftest import PASSWORD, Running, World, set_capacity, take_thread
+from tests.conftest import Running, World, set_capacity, take_thread
+from tests.e2e.conftest import sign_in
 from tests.integration.test_email_inbound import add_mailbox
 from threadline.attachments import AttachmentStore
 from threadline.channels.email.service import EmailReceiver
@@ -43,11 +44,7 @@ async def test_a_forged_from_is_marked_on_the_timeline(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{server.base_url}/login")
-    await page.locator("#email").fill("rui@example.com")
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await page.get_by_test_id("thread-item").first.click()
     messages = page.get_by_test_id("timeline").locator("[data-kind=message]")
     await expect(messages).to_have_count(2)

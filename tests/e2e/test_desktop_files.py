@@ -17,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.conftest import TEST_SECRET, Running, World, add_endpoint, login, set_capacity
-from tests.e2e.test_desktop import _page, _sign_in
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _page
 from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph, whatsapp_message
 from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 from tests.integration.test_email_inbound import MAILBOX, add_mailbox
@@ -61,8 +62,7 @@ async def _loaded(page: Page, image: Locator) -> None:
 
 
 async def _available(page: Page, server: Running) -> None:
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")

@@ -11,7 +11,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _page, _sign_in
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _page
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_voice import call_into_queue, dialled, twilio
 from tests.integration.test_voice_conference import conference_line
@@ -29,8 +30,7 @@ async def test_the_agent_holds_and_resumes_the_caller(
     conference_line: dict[str, Any],
 ) -> None:
     context, page, errors = await _page(browser)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")

@@ -6,9 +6,10 @@ on the page, and the inbox speaks the agent's language."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from tests.conftest import PASSWORD, Running, World, login, take_thread
+from tests.conftest import Running, World, login, take_thread
+from tests.e2e.conftest import sign_in
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import do_ingest
 from threadline.customers.models import Customer
@@ -44,15 +45,6 @@ async def _past_conversation(server: Running, world: World) -> str:
         )
         thread.last_seq = 1
         return thread.id
-
-
-async def _sign_in(page: Page, server: Running, email: str) -> None:
-    await page.goto(f"{server.base_url}/login")
-    # by id: the form speaks the browser's language (tests/e2e/test_login.py)
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
 
 
 async def test_search_canned_reply_and_macro(
@@ -106,7 +98,7 @@ async def test_search_canned_reply_and_macro(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(page, server, "rui@example.com")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     inbox = page.get_by_test_id("inbox")
     await expect(inbox.get_by_test_id("view-resolved")).to_contain_text("1")
@@ -169,7 +161,7 @@ async def test_the_inbox_speaks_the_agents_language(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(page, server, "rui@example.com")
+    await sign_in(page, server.base_url, "rui@example.com")
     inbox = page.get_by_test_id("inbox")
     await expect(inbox).to_contain_text("Caixa de entrada")
     await expect(inbox.get_by_test_id("view-unassigned")).to_contain_text("Sem agente")

@@ -12,7 +12,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _agent_message, _page, _sign_in, _visitor
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _agent_message, _page, _visitor
 from tests.e2e.test_help_center_editor import _org_slug
 from threadline.selfservice.knowledge.demo_articles import load_demo_articles
 
@@ -27,8 +28,7 @@ async def test_agent_inserts_a_suggested_article_link_into_the_reply(
     context, page, errors = await _page(browser)
     # a CSP violation or an expression the Alpine CSP build refuses is a console error
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")

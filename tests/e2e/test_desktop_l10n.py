@@ -14,7 +14,8 @@ from playwright.async_api import Browser, Page, expect
 
 import threadline.web
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in, _visitor
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _visitor
 from threadline.agents.models import Agent
 
 pytestmark = pytest.mark.browser
@@ -53,8 +54,7 @@ async def _open_desktop(browser: Browser, server: Running, language: str) -> Pag
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
-    await _sign_in(page, server, "admin@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "admin@example.com")
     return page
 
 
@@ -132,8 +132,7 @@ async def test_an_offer_and_its_conversation_in_greek(
     problems: list[str] = []  # an expression Alpine's CSP build cannot run is a console error
     page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     t = _strings("desktop", "el")
     await expect(page.locator(".conn")).to_have_text(t["conn_live"])
     async with page.expect_response("**/api/v1/agents/me/presence") as presence:

@@ -15,7 +15,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, Running, World, add_endpoint, set_capacity, take_thread
+from tests.conftest import Running, World, add_endpoint, set_capacity, take_thread
+from tests.e2e.conftest import sign_in
 from tests.fakes.meta import PHONE_NUMBER_ID, FakeGraph, running_fake_graph
 from threadline.threads.models import ThreadEvent
 
@@ -56,11 +57,7 @@ async def test_reactions_edits_locations_and_contact_cards_on_the_desktop(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{server.base_url}/login")
-    await page.locator("#email").fill("rui@example.com")
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await page.get_by_test_id("thread-item").first.click()
     timeline = page.get_by_test_id("timeline")
     await expect(timeline.locator("[data-kind=message]")).to_contain_text("This is a caption")

@@ -12,8 +12,9 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import update
 
 from tests.conftest import Running, World
+from tests.e2e.conftest import sign_in
 from tests.e2e.test_admin_queues import _admin
-from tests.e2e.test_desktop import _page, _sign_in, _visitor
+from tests.e2e.test_desktop import _page, _visitor
 from threadline.agents.models import Agent
 from threadline.routing.models import Queue
 
@@ -31,8 +32,7 @@ async def test_the_next_offer_waits_for_done(
             update(Agent).where(Agent.id == world.agents["rui"].id).values(capacity={"chat": 1})
         )
     context, page, errors = await _page(browser)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")
@@ -77,8 +77,7 @@ async def test_the_wrap_up_bar_survives_a_reload(
             update(Queue).where(Queue.org_id == world.org_id).values(wrapup_s=600)
         )
     context, page, errors = await _page(browser)
-    await _sign_in(page, server, "rui@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "rui@example.com")
     await expect(page.locator(".conn")).to_have_text("Live")
     async with page.expect_response("**/api/v1/agents/me/presence"):
         await page.get_by_label("Presence").select_option("available")

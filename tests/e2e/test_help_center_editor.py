@@ -9,7 +9,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import Running, World, eventually
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from threadline.orgs.models import Organization
 from threadline.selfservice.knowledge.models import KbCategory
 
@@ -21,8 +21,7 @@ async def _page(browser: Browser, server: Running, email: str) -> Page:
         viewport={"width": 1280, "height": 900}, locale="pt-PT", base_url=server.base_url
     )
     page = await context.new_page()
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

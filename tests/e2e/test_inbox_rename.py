@@ -13,7 +13,7 @@ from playwright.async_api import Browser, expect
 
 import threadline.web
 from tests.conftest import Running, World, login
-from tests.e2e.test_desktop_inbox import _sign_in
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,7 @@ async def test_a_supervisor_renames_a_label_and_a_macro(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(page, server, "nikos@example.com")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await page.get_by_test_id("manage-open").click()
     dialog = page.get_by_test_id("manage")
     await expect(dialog).to_be_visible()

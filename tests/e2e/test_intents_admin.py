@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_intents_admin import PHRASES, examples_csv
 from threadline.config import Settings
 
@@ -29,8 +29,7 @@ async def _page(browser: Browser, server: Running, email: str, locale: str = "en
         viewport={"width": 1280, "height": 900}, locale=locale, base_url=server.base_url
     )
     page = await context.new_page()
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

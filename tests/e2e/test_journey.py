@@ -8,7 +8,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, Running, World
+from tests.conftest import Running, World
+from tests.e2e.conftest import sign_in
 from threadline.threads.models import Thread, ThreadEvent
 
 pytestmark = pytest.mark.browser
@@ -26,11 +27,7 @@ async def test_visitor_and_agent_in_the_browser(
         page.on("pageerror", lambda exc: errors.append(str(exc)))
 
     # The agent signs in and becomes available.
-    await agent.goto(f"{server.base_url}/login")
-    await agent.locator("#email").fill("rui@example.com")
-    await agent.locator("#password").fill(PASSWORD)
-    await agent.get_by_test_id("login-submit").click()
-    await agent.wait_for_url("**/desktop")
+    await sign_in(agent, server.base_url, "rui@example.com")
     await expect(agent.locator(".conn")).to_have_text("Live")
     await agent.get_by_label("Presence").select_option("available")
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World, login
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_planning import LISBON, last_monday, seed_history
 
 pytestmark = pytest.mark.browser
@@ -42,8 +42,7 @@ async def _signed_in(browser: Browser, server: Running, email: str) -> tuple[Pag
             else None
         ),
     )
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page, errors
 
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World, eventually
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_reports import a_day_of_contacts, counted
 
 pytestmark = pytest.mark.browser
@@ -30,8 +30,7 @@ async def _open(browser: Browser, server: Running, locale: str = "en-GB") -> Pag
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.errors = errors  # type: ignore[attr-defined]
-    await _sign_in(page, server, "nikos@example.com")
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, "nikos@example.com")
     await page.goto("/reports")
     return page
 
@@ -138,8 +137,7 @@ async def test_the_page_speaks_portuguese_and_refuses_agents(
 
     context = await browser.new_context(base_url=server.base_url)
     agent = await context.new_page()
-    await _sign_in(agent, server, "rui@example.com")
-    await agent.wait_for_url("**/desktop")
+    await sign_in(agent, server.base_url, "rui@example.com")
     response = await agent.goto("/reports")
     assert response is not None and response.status == 403
     await context.close()

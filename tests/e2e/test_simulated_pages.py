@@ -18,6 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import func, select
 
 from tests.conftest import Running
+from tests.e2e.conftest import sign_in
 from tests.fakes.http_server import free_port
 from tests.integration.test_bot import intent_models  # noqa: F401 - a fixture
 from threadline.app import create_app
@@ -82,11 +83,7 @@ async def new_page(
 async def available_agent(browser: Browser, server: Running, email: str) -> tuple[Page, Any]:
     """An agent of the demo signed in on the desktop, available."""
     context, page, errors = await new_page(browser, DESKTOP, locale="en-GB")
-    await page.goto(f"{server.base_url}/login")
-    await page.locator("#email").fill(email)
-    await page.locator("#password").fill(DEMO_PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email, DEMO_PASSWORD)
     await expect(page.locator(".conn")).to_have_text("Live")
     await page.get_by_label("Presence").select_option("available")
     return page, (context, errors)

@@ -14,7 +14,8 @@ from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import Running, World
-from tests.e2e.test_desktop import _agent_message, _sign_in, _visitor
+from tests.e2e.conftest import sign_in
+from tests.e2e.test_desktop import _agent_message, _visitor
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +32,7 @@ async def _open(browser: Browser, server: Running, email: str, locale: str) -> P
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

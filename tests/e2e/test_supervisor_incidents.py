@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.conftest import Running, World, add_endpoint, eventually, login
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.e2e.test_widget_phone import PHONE
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, running_fake_twilio
 
@@ -58,8 +58,7 @@ async def _signed_in(
             else None
         ),
     )
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page, errors
 
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Running, World, eventually, login
-from tests.e2e.test_desktop import _sign_in
+from tests.e2e.conftest import sign_in
 from tests.integration.test_surveys import survey_of, turn_on, visitor_chat
 
 pytestmark = pytest.mark.browser
@@ -20,8 +20,7 @@ async def _page(browser: Browser, server: Running, email: str, locale: str = "en
         viewport={"width": 1280, "height": 900}, locale=locale, base_url=server.base_url
     )
     page = await context.new_page()
-    await _sign_in(page, server, email)
-    await page.wait_for_url("**/desktop")
+    await sign_in(page, server.base_url, email)
     return page
 
 

@@ -27,7 +27,13 @@ document.addEventListener("alpine:init", () => {
       key: "key_phone",
       secret: ["auth_token"],
       // the IVR menu, or the flow run as the IVR: a tree (static/admin_ivr/admin_ivr.js)
-      fields: [...TWILIO, { path: "ivr", label: "ivr", type: "ivr" }],
+      fields: [
+        ...TWILIO,
+        { path: "record", label: "record_calls", type: "checkbox", initial: false },
+        // calls in a conference: hold, and a supervisor's listen / whisper / barge
+        { path: "conference", label: "conference", type: "checkbox", initial: false },
+        { path: "ivr", label: "ivr", type: "ivr" },
+      ],
     },
     whatsapp: { key: "key_phone_number_id", secret: ["app_secret", "access_token"], fields: META },
     messenger: { key: "key_page_id", secret: ["app_secret", "access_token"], fields: META },
@@ -52,6 +58,9 @@ document.addEventListener("alpine:init", () => {
         { path: "imap.username", label: "imap_username" },
         { path: "imap.folder", label: "imap_folder", placeholder: "INBOX" },
         { path: "imap.ssl", label: "imap_ssl", type: "checkbox", initial: true },
+        // how a message's From is checked (channels/email/authentication.py)
+        { path: "sender_auth.mode", label: "sender_auth_mode", type: "select", options: ["dkim", "relay", "off"], initial: "dkim" },
+        { path: "sender_auth.authserv_id", label: "sender_auth_authserv_id", placeholder: "mx.example.com" },
       ],
     },
     // the widget's settings and identity secret are people/widget_form.js's
@@ -162,6 +171,7 @@ document.addEventListener("alpine:init", () => {
           else if (f.type === "checkbox") values[f.path] = current === undefined ? !!f.initial : !!current;
           else if (f.type === "ivr") values[f.path] = { ivr: getPath(this.form.settings, "ivr"), flow: getPath(this.form.settings, "bot.flow") || "" };
           else if (f.type === "json") values[f.path] = current === undefined ? "" : JSON.stringify(current, null, 2);
+          else if (f.type === "select") values[f.path] = current === undefined || current === null ? f.initial : String(current);
           else values[f.path] = current === undefined || current === null ? "" : String(current);
         }
       }

@@ -101,9 +101,32 @@ async def test_new_visitors_arriving_together_are_written_together(ctx: Context)
             customer = await db.get(Customer, opened[0].customer_id)
     assert customer is not None
     assert (customer.language, customer.timezone) == ("pt", "Europe/Lisbon")
-    # the returning visitor (their token) is the same customer, not a new one
-    again = await do_open_session(ctx, key, SessionIn(visitor_token=opened[3].visitor_token))
+    # the returning visitor (their token) is the same customer, not a new one, and reads only
+    returning = SessionIn(visitor_token=opened[3].visitor_token, timezone="Europe/Madrid")
+    with every_statement(ctx) as seen:
+        again = await do_open_session(ctx, key, returning)
     assert again.customer_id == opened[3].customer_id
+    writes = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
+    assert not [s for s in seen if s.startswith(writes)], seen
+
+
+async def test_a_returning_visitor_time_zone_is_remembered_once(ctx: Context) -> None:
+    """A returning visitor whose customer has no time zone yet: it is written (once)."""
+    world = await make_world(ctx)
+    key = world.widget.key
+    first = await do_open_session(ctx, key, SessionIn(locale="en"))
+    again = SessionIn(visitor_token=first.visitor_token, timezone="Europe/Athens")
+    assert (await do_open_session(ctx, key, again)).customer_id == first.customer_id
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            customer = await db.get(Customer, first.customer_id)
+    assert customer is not None and customer.timezone == "Europe/Athens"
+    later = SessionIn(visitor_token=first.visitor_token, timezone="Asia/Tokyo")
+    await do_open_session(ctx, key, later)
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            customer = await db.get(Customer, first.customer_id)
+    assert customer is not None and customer.timezone == "Europe/Athens"  # the first one kept
 
 
 async def test_a_group_that_cannot_be_written_fails_only_its_own_sessions(ctx: Context) -> None:

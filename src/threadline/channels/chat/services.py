@@ -29,6 +29,7 @@ from threadline.journey.schemas import CustomerWaitOut
 from threadline.routing import hours
 from threadline.routing.callback_policy import Window
 from threadline.routing.models import Contact, Queue
+from threadline.threads.models import Thread
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
 from threadline.verification.signed_identity import (
@@ -141,13 +142,13 @@ async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | N
         # a visitor id minted here: nobody holds it yet (no identity to look up), and it has
         # no thread, agent, history nor wait; its customer joins the next group write
         visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
-        customer = Customer(id=new_id(), org_id=endpoint.org_id, language=told)
-        journey.remember_zone(customer, body.timezone)
-        await _new_visitors(ctx).write(customer, visitor.visitor_id)
+        new = Customer(id=new_id(), org_id=endpoint.org_id, language=told)
+        journey.remember_zone(new, body.timezone)
+        await _new_visitors(ctx).write(new, visitor.visitor_id)
         language = widget_settings.widget_language(settings, told or language)
         return SessionOut(
             visitor_token=adapter(ctx).visitor_token(visitor),
-            customer_id=customer.id,
+            customer_id=new.id,
             customer_name=None,
             thread_id=None,
             language=language,
@@ -160,20 +161,24 @@ async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | N
             opens_at=opens_at,
             wait=None,
         )
-    async with ctx.uow() as uow:
-        customer = await resolve_identity(
-            uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=told
-        )
-        while customer.merged_into_id:
-            customer = await uow.session.get_one(Customer, customer.merged_into_id)
-        journey.remember_zone(customer, body.timezone)
-        language = widget_settings.widget_language(settings, customer.language or language)
-        thread = await current_thread(uow.session, endpoint.org_id, customer.id)
-        agent = (
-            await uow.session.get(Agent, thread.assigned_agent_id)
-            if (thread and thread.assigned_agent_id)
-            else None
-        )
+    # a returning visitor is reads only (a page reload, a site's deploy: every visitor at
+    # once); a write only when their customer is missing or their time zone is news
+    customer, thread, agent = await _returning(ctx, endpoint.org_id, visitor.visitor_id)
+    if customer is None or (body.timezone and not customer.timezone):
+        async with ctx.uow() as uow:
+            customer = await resolve_identity(
+                uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=told
+            )
+            while customer.merged_into_id:
+                customer = await uow.session.get_one(Customer, customer.merged_into_id)
+            journey.remember_zone(customer, body.timezone)
+            thread = await current_thread(uow.session, endpoint.org_id, customer.id)
+            agent = (
+                await uow.session.get(Agent, thread.assigned_agent_id)
+                if (thread and thread.assigned_agent_id)
+                else None
+            )
+    language = widget_settings.widget_language(settings, customer.language or language)
     events = (
         await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True)
         if (thread)
@@ -194,6 +199,26 @@ async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | N
         opens_at=opens_at,
         wait=(await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
+
+
+async def _returning(
+    ctx: Context, org_id: str, visitor_id: str
+) -> tuple[Customer | None, Thread | None, Agent | None]:
+    """A returning visitor's customer (the one they were merged into), their current
+    thread and its agent, in one read transaction; (None, None, None) when unknown."""
+    async with ctx.db.sessions() as session:
+        customer = await find_by_identity(session, org_id, "visitor", visitor_id)
+        while customer is not None and customer.merged_into_id:
+            customer = await session.get(Customer, customer.merged_into_id)
+        if customer is None:
+            return None, None, None
+        thread = await current_thread(session, org_id, customer.id)
+        agent = (
+            await session.get(Agent, thread.assigned_agent_id)
+            if (thread and thread.assigned_agent_id)
+            else None
+        )
+    return customer, thread, agent
 
 
 async def _widget_and_hours(ctx: Context, key: str) -> tuple[Endpoint, dict[str, Any] | None]:

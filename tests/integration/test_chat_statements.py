@@ -14,11 +14,14 @@ from sqlalchemy import event
 from tests.conftest import make_world
 from threadline.channels.chat.schemas import SessionIn
 from threadline.channels.chat.services import (
+    _new_visitors,
     do_open_session,
     do_visitor_message,
     visitor_session,
 )
 from threadline.context import Context
+from threadline.customers.models import Customer
+from threadline.db import across_orgs
 
 
 @contextmanager
@@ -55,3 +58,92 @@ async def test_a_message_in_an_open_thread_is_few_statements(ctx: Context) -> No
     # the customer, thread and open contact in one SELECT (BEGIN IMMEDIATE on SQLite; the
     # contact after the locks on PostgreSQL), the thread's counter, the entry, the log row
     assert len(seen) <= 5 * 5, seen
+
+
+@contextmanager
+def every_statement(ctx: Context) -> Iterator[list[str]]:
+    """Every statement on the writer's engine, whichever task runs it."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split())[:80])
+
+    event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(ctx.db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_new_visitors_arriving_together_are_written_together(ctx: Context) -> None:
+    """A burst of new visitors: their customers and identities are one write, not one each;
+    every session then finds its own customer (its socket's auth), in the browser's
+    language and time zone."""
+    world = await make_world(ctx)
+    key = world.widget.key
+    with every_statement(ctx) as seen:
+        opened = await asyncio.gather(
+            *(
+                do_open_session(ctx, key, SessionIn(locale="pt-PT", timezone="Europe/Lisbon"))
+                for _ in range(10)
+            )
+        )
+    assert len({o.customer_id for o in opened}) == 10
+    assert len({o.visitor_token for o in opened}) == 10
+    inserts = [s for s in seen if s.startswith("INSERT INTO customers")]
+    assert 1 <= len(inserts) < 10, seen
+    for o in opened:
+        assert o.thread_id is None and o.events == [] and o.wait is None and o.language == "pt"
+        session = await visitor_session(ctx, key, o.visitor_token)
+        assert session.customer_id == o.customer_id
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            customer = await db.get(Customer, opened[0].customer_id)
+    assert customer is not None
+    assert (customer.language, customer.timezone) == ("pt", "Europe/Lisbon")
+    # the returning visitor (their token) is the same customer, not a new one, and reads only
+    returning = SessionIn(visitor_token=opened[3].visitor_token, timezone="Europe/Madrid")
+    with every_statement(ctx) as seen:
+        again = await do_open_session(ctx, key, returning)
+    assert again.customer_id == opened[3].customer_id
+    writes = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
+    assert not [s for s in seen if s.startswith(writes)], seen
+
+
+async def test_a_returning_visitor_time_zone_is_remembered_once(ctx: Context) -> None:
+    """A returning visitor whose customer has no time zone yet: it is written (once)."""
+    world = await make_world(ctx)
+    key = world.widget.key
+    first = await do_open_session(ctx, key, SessionIn(locale="en"))
+    again = SessionIn(visitor_token=first.visitor_token, timezone="Europe/Athens")
+    assert (await do_open_session(ctx, key, again)).customer_id == first.customer_id
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            customer = await db.get(Customer, first.customer_id)
+    assert customer is not None and customer.timezone == "Europe/Athens"
+    later = SessionIn(visitor_token=first.visitor_token, timezone="Asia/Tokyo")
+    await do_open_session(ctx, key, later)
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            customer = await db.get(Customer, first.customer_id)
+    assert customer is not None and customer.timezone == "Europe/Athens"  # the first one kept
+
+
+async def test_a_group_that_cannot_be_written_fails_only_its_own_sessions(ctx: Context) -> None:
+    """One transaction per organisation in a group: a write refused for one (here, an
+    organisation that does not exist) fails its sessions, and the others' are stored."""
+    world = await make_world(ctx)
+    writer = _new_visitors(ctx)
+    good = Customer(id=str(uuid.uuid4()), org_id=world.org_id)
+    orphan = Customer(id=str(uuid.uuid4()), org_id=str(uuid.uuid4()))
+    results = await asyncio.gather(
+        writer.write(good, str(uuid.uuid4())),
+        writer.write(orphan, str(uuid.uuid4())),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert isinstance(results[1], Exception)
+    with across_orgs():
+        async with ctx.db.sessions() as db:
+            assert await db.get(Customer, good.id) is not None
+            assert await db.get(Customer, orphan.id) is None

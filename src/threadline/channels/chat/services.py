@@ -19,15 +19,17 @@ from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.models import Endpoint
 from threadline.context import Context
-from threadline.customers.models import Customer
+from threadline.customers.identities import normalise
+from threadline.customers.models import Customer, Identity
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
-from threadline.db import across_orgs, enter_org, utcnow
+from threadline.db import across_orgs, enter_org, new_id, org_scope, utcnow
 from threadline.errors import Conflict, Invalid, NotAllowed, NotAuthenticated, NotFound
 from threadline.journey import services as journey
 from threadline.journey.schemas import CustomerWaitOut
 from threadline.routing import hours
 from threadline.routing.callback_policy import Window
 from threadline.routing.models import Contact, Queue
+from threadline.threads.models import Thread
 from threadline.threads.schemas import EventOut
 from threadline.threads.services import current_thread, timeline
 from threadline.verification.signed_identity import (
@@ -94,10 +96,12 @@ async def _visitor_of(ctx: Context, endpoint: Endpoint, token: str) -> VisitorSe
     return VisitorSession(endpoint, customer.id, visitor)
 
 
-# Opening a session is a write and several reads; a burst of arrivals (a campaign link,
-# a page going viral) queues here, a few at a time, so the sockets already open keep their
-# messages acknowledged and their pings answered instead of waiting behind the burst.
-SESSIONS_OPENING_AT_ONCE = 4
+# Opening a session is a few reads (and, for a new visitor, a share of a write); a burst of
+# arrivals (a campaign link, a page going viral) queues here, so many at a time, so the
+# sockets already open keep their messages acknowledged and their pings answered instead of
+# waiting behind the burst. New visitors' customers are written together (_NewVisitors):
+# the gate bounds the reads in flight, not the writes, which are one transaction per group.
+SESSIONS_OPENING_AT_ONCE = 16
 _opening_gates: weakref.WeakKeyDictionary[Context, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -119,7 +123,7 @@ async def do_open_session(
 
 
 async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | None) -> SessionOut:
-    endpoint = await get_widget(ctx, key)
+    endpoint, business_hours = await _widget_and_hours(ctx, key)
     settings = endpoint.settings or {}
     if origin is not None and not widget_settings.allows(settings, origin):
         # a browser always names the page's origin; a server calling without one is not a
@@ -127,33 +131,54 @@ async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | N
         raise NotAllowed("this site may not embed this chat widget")
     token = body.visitor_token
     visitor = adapter(ctx).read_visitor_token(token) if token else None
-    fresh = False  # a visitor id minted here: no thread, agent, history nor wait yet
-    if visitor is None or visitor.endpoint_id != endpoint.id:
-        visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
-        fresh = True
     language = widget_settings.widget_language(
         settings, pick_language(body.locale, settings.get("language", "en"))
     )
-    async with ctx.uow() as uow:
-        # only a language the browser names is the customer's; else their first message
-        # may tell (i18n/), and until then the widget speaks the endpoint's default
-        told = pick_language(body.locale, "") or None
-        customer = await resolve_identity(
-            uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=told
+    # only a language the browser names is the customer's; else their first message may
+    # tell (i18n/), and until then the widget speaks the endpoint's default
+    told = pick_language(body.locale, "") or None
+    is_open, opens_at = _opening(business_hours)
+    if visitor is None or visitor.endpoint_id != endpoint.id:
+        # a visitor id minted here: nobody holds it yet (no identity to look up), and it has
+        # no thread, agent, history nor wait; its customer joins the next group write
+        visitor = Visitor(visitor_id=str(uuid.uuid4()), endpoint_id=endpoint.id)
+        new = Customer(id=new_id(), org_id=endpoint.org_id, language=told)
+        journey.remember_zone(new, body.timezone)
+        await _new_visitors(ctx).write(new, visitor.visitor_id)
+        language = widget_settings.widget_language(settings, told or language)
+        return SessionOut(
+            visitor_token=adapter(ctx).visitor_token(visitor),
+            customer_id=new.id,
+            customer_name=None,
+            thread_id=None,
+            language=language,
+            strings=_strings(settings, language),
+            color=settings.get("color"),
+            events=[],
+            agent=None,
+            read_seq=0,
+            open=is_open,
+            opens_at=opens_at,
+            wait=None,
         )
-        while customer.merged_into_id:
-            customer = await uow.session.get_one(Customer, customer.merged_into_id)
-        journey.remember_zone(customer, body.timezone)
-        language = widget_settings.widget_language(settings, customer.language or language)
-        # a visitor id minted just now has no thread, agent, history nor wait yet: a burst
-        # of new visitors costs one write each, not five more reads
-        thread = None if fresh else await current_thread(uow.session, endpoint.org_id, customer.id)
-        agent = (
-            await uow.session.get(Agent, thread.assigned_agent_id)
-            if (thread and thread.assigned_agent_id)
-            else None
-        )
-    is_open, opens_at = await _opening(ctx, endpoint)
+    # a returning visitor is reads only (a page reload, a site's deploy: every visitor at
+    # once); a write only when their customer is missing or their time zone is news
+    customer, thread, agent = await _returning(ctx, endpoint.org_id, visitor.visitor_id)
+    if customer is None or (body.timezone and not customer.timezone):
+        async with ctx.uow() as uow:
+            customer = await resolve_identity(
+                uow.session, endpoint.org_id, "visitor", visitor.visitor_id, language=told
+            )
+            while customer.merged_into_id:
+                customer = await uow.session.get_one(Customer, customer.merged_into_id)
+            journey.remember_zone(customer, body.timezone)
+            thread = await current_thread(uow.session, endpoint.org_id, customer.id)
+            agent = (
+                await uow.session.get(Agent, thread.assigned_agent_id)
+                if (thread and thread.assigned_agent_id)
+                else None
+            )
+    language = widget_settings.widget_language(settings, customer.language or language)
     events = (
         await timeline(ctx, endpoint.org_id, thread_id=thread.id, customer_view=True)
         if (thread)
@@ -172,10 +197,133 @@ async def _open_session(ctx: Context, key: str, body: SessionIn, origin: str | N
         read_seq=thread.agent_read_seq if thread else 0,
         open=is_open,
         opens_at=opens_at,
-        wait=None
-        if fresh
-        else (await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
+        wait=(await journey.customer_wait(ctx, endpoint.org_id, customer.id)).view,
     )
+
+
+async def _returning(
+    ctx: Context, org_id: str, visitor_id: str
+) -> tuple[Customer | None, Thread | None, Agent | None]:
+    """A returning visitor's customer (the one they were merged into), their current
+    thread and its agent, in one read transaction; (None, None, None) when unknown."""
+    async with ctx.db.sessions() as session:
+        customer = await find_by_identity(session, org_id, "visitor", visitor_id)
+        while customer is not None and customer.merged_into_id:
+            customer = await session.get(Customer, customer.merged_into_id)
+        if customer is None:
+            return None, None, None
+        thread = await current_thread(session, org_id, customer.id)
+        agent = (
+            await session.get(Agent, thread.assigned_agent_id)
+            if (thread and thread.assigned_agent_id)
+            else None
+        )
+    return customer, thread, agent
+
+
+async def _widget_and_hours(ctx: Context, key: str) -> tuple[Endpoint, dict[str, Any] | None]:
+    """`get_widget` and its queue's business hours (None: no queue), in one statement."""
+    with across_orgs():  # the widget's public key says whose it is
+        async with ctx.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Endpoint, Queue.business_hours)
+                    .outerjoin(
+                        Queue, (Queue.id == Endpoint.queue_id) & (Queue.org_id == Endpoint.org_id)
+                    )
+                    .where(
+                        Endpoint.channel == "chat", Endpoint.key == key, Endpoint.active.is_(True)
+                    )
+                )
+            ).first()
+    if row is None:
+        raise NotFound(f"no chat widget {key!r}")
+    endpoint, business_hours = row
+    enter_org(endpoint.org_id)
+    return endpoint, (business_hours if endpoint.queue_id else None)
+
+
+def _opening(business_hours: dict[str, Any] | None) -> tuple[bool, datetime | None]:
+    """Whether the widget's queue is within business hours, else when it opens (a widget
+    with no queue is always open)."""
+    now = utcnow()
+    if business_hours is None or hours.is_open(business_hours, now):
+        return True, None
+    return False, hours.next_opening(business_hours, now)
+
+
+class _NewVisitors:
+    """The customers of visitors minted just now, written in groups: the arrivals that come
+    while one group is written join the next, one transaction (one INSERT of customers and
+    one of identities however many) instead of a write transaction each, which a burst of
+    arrivals would queue behind every other writer (on SQLite, one at a time). Each
+    arrival's session is answered once its customer is committed."""
+
+    MAX_GROUP = 200
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._pending: list[tuple[Customer, str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, customer: Customer, visitor_id: str) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((customer, visitor_id, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run(), name="chat-new-visitors")
+        # shielded: a visitor who gives up does not cancel the others' write
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        while self._pending:
+            group, self._pending = (
+                self._pending[: self.MAX_GROUP],
+                self._pending[self.MAX_GROUP :],
+            )
+            by_org: dict[str, list[tuple[Customer, str, asyncio.Future[None]]]] = {}
+            for arrival in group:
+                by_org.setdefault(arrival[0].org_id, []).append(arrival)
+            for org_id, arrivals in by_org.items():
+                try:
+                    with org_scope(org_id):
+                        await self._insert(org_id, arrivals)
+                except Exception as exc:  # each waiting session fails with it (a 5xx)
+                    for _c, _v, done in arrivals:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for _c, _v, done in arrivals:
+                        if not done.done():
+                            done.set_result(None)
+
+    async def _insert(
+        self, org_id: str, arrivals: list[tuple[Customer, str, asyncio.Future[None]]]
+    ) -> None:
+        async with self._ctx.uow() as uow:
+            uow.session.add_all([customer for customer, _v, _d in arrivals])
+            uow.session.add_all(
+                [
+                    Identity(
+                        id=new_id(),
+                        org_id=org_id,
+                        customer_id=customer.id,
+                        kind="visitor",
+                        value=normalise("visitor", visitor_id),
+                        verified=False,
+                    )
+                    for customer, visitor_id, _d in arrivals
+                ]
+            )
+
+
+_new_visitor_writers: weakref.WeakKeyDictionary[Context, _NewVisitors] = weakref.WeakKeyDictionary()
+
+
+def _new_visitors(ctx: Context) -> _NewVisitors:
+    writer = _new_visitor_writers.get(ctx)
+    if writer is None:
+        writer = _new_visitor_writers[ctx] = _NewVisitors(ctx)
+    return writer
 
 
 def _strings(settings: dict[str, Any], language: str) -> dict[str, str]:
@@ -187,18 +335,6 @@ def _strings(settings: dict[str, Any], language: str) -> dict[str, str]:
 
 async def _wait_view(ctx: Context, org_id: str, customer_id: str) -> CustomerWaitOut | None:
     return (await journey.customer_wait(ctx, org_id, customer_id)).view
-
-
-async def _opening(ctx: Context, endpoint: Endpoint) -> tuple[bool, datetime | None]:
-    """Whether the widget's queue is within business hours, else when it opens."""
-    if not endpoint.queue_id:
-        return True, None
-    async with ctx.db.sessions() as session:
-        queue = await session.get(Queue, endpoint.queue_id)
-    now = utcnow()
-    if queue is None or hours.is_open(queue.business_hours, now):
-        return True, None
-    return False, hours.next_opening(queue.business_hours, now)
 
 
 async def do_visitor_message(

@@ -56,7 +56,7 @@ def _effect(world: World, action: str, timer: Timer) -> AuditEntry:
 
 async def test_due_timers_fire_in_batches_each_once(ctx: Context) -> None:
     world = await make_world(ctx)
-    worker = timers.TimerWorker(ctx, poll_s=30)
+    worker = timers.TimerWorker(ctx, poll_s=30, lanes=1)  # the batches' sizes in order
     batches: Counter[int] = Counter()
 
     async def fire(uow: UnitOfWork, timer: Timer) -> None:
@@ -64,13 +64,13 @@ async def test_due_timers_fire_in_batches_each_once(ctx: Context) -> None:
         uow.session.add(_effect(world, "t.batch", timer))
 
     worker.register("t_batch", fire)
-    refs = [f"r{i}" for i in range(250)]
+    refs = [f"r{i}" for i in range(timers.BATCH + timers.BACKLOG_BATCH + 50)]
     await _schedule(ctx, world.org_id, "t_batch", refs, -1)
     await _schedule(ctx, world.org_id, "t_batch", ["later"], 3600)
 
-    assert await worker.fire_due() == 250
-    # a transaction per batch of at most BATCH, not one per timer
-    assert len(batches) == 3 and max(batches.values()) == timers.BATCH
+    assert await worker.fire_due() == len(refs)
+    # a transaction per batch, not one per timer: BATCH first, then (a backlog) bigger ones
+    assert sorted(batches.values()) == [50, timers.BATCH, timers.BACKLOG_BATCH]
     assert await _effects(ctx, "t.batch") == Counter(refs)
     stored = {t.ref_id: t for t in await _timers(ctx, "t_batch")}
     assert all(stored[r].fired_at is not None and stored[r].attempts == 1 for r in refs)

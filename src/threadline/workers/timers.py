@@ -42,11 +42,6 @@ BACKLOG_BATCH = 300
 # how long a firing transaction may sit idle before PostgreSQL ends it and its timers can
 # be claimed again (a handler waiting on something outside the database)
 LEASE_S = 60.0
-# after a round that fired something, the next claim waits at least this long: under a
-# steady load (170 due a second) the worker would otherwise wake for each timer as it falls
-# due and pay a transaction's fixed costs for one or two timers; gathered, a claim takes
-# what fell due meanwhile (lateness grows by at most this; a lone timer still fires on time)
-GATHER_S = 0.1
 
 
 def schedule(
@@ -82,7 +77,7 @@ class TimerWorker:
     nodes write); ``wake`` cuts the sleep short when this node writes a sooner one.  While
     batches come back full (a backlog), ``lanes`` lanes drain it on PostgreSQL (SQLite has
     one writer: one lane), each batch after batch in its own transaction and connection,
-    never waiting for the others. Under a steady load the claims are ``GATHER_S`` apart.
+    never waiting for the others.
     """
 
     def __init__(self, ctx: Context, poll_s: float, lanes: int = 4) -> None:
@@ -113,15 +108,11 @@ class TimerWorker:
                 await self._task
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()  # a write after this point wakes the sleep below
             try:
-                started = loop.time()
-                fired = await self.fire_due()
+                await self.fire_due()
                 pause = await self._until_next(self._poll_s)
-                if fired:  # gather what falls due next rather than chase it timer by timer
-                    pause = max(pause, GATHER_S - (loop.time() - started))
             except Exception:  # keep the loop alive; the timers stay due and are retried
                 log.exception("timers.poll_failed")
                 pause = self._poll_s

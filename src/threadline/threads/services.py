@@ -10,7 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from threadline.auth.roles import Principal
 from threadline.context import Context
-from threadline.db import UnitOfWork, utcnow
+from threadline.db import UnitOfWork, check_new_row, utcnow
 from threadline.errors import Invalid, NotAllowed, NotFound
 from threadline.events.domain import (
     MessageSent,
@@ -108,6 +108,7 @@ async def append_event_now(
     the same UPDATE. The entry returned is not in the session: nothing may change it after
     (use append_event for an entry the transaction goes on editing). A duplicate client or
     provider id raises IntegrityError here, as the flush would have."""
+    check_new_row("ThreadEvent", thread.org_id)  # as the flush checks the rows it writes
     seq = thread.last_seq + 1
     now = utcnow()
     new_status = thread.status if status is None else status

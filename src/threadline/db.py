@@ -206,22 +206,26 @@ def _scope_to_org(state: ORMExecuteState) -> None:
 @event.listens_for(Session, "before_flush")
 def _writes_stay_in_org(session: Session, _context: Any, _instances: Any) -> None:
     """New rows belong to the organisation in scope: a write never lands in another's."""
+    if _ORG_SCOPE.get() is ACROSS_ORGS:
+        return
+    for row in session.new:
+        if isinstance(row, OrgOwned):
+            check_new_row(type(row).__name__, getattr(row, "org_id", None))
+
+
+def check_new_row(kind: str, row_org: str | None) -> None:
+    """Refuse a new row of an organisation's table for another organisation than the one
+    in scope (or with none in scope): the flush's check, for rows written without it (a
+    Core insert on a hot path)."""
     scope = _ORG_SCOPE.get()
     if scope is ACROSS_ORGS:
         return
-    for row in session.new:
-        if not isinstance(row, OrgOwned):
-            continue
-        row_org = getattr(row, "org_id", None)
-        if scope is None:
-            raise UnscopedQuery(
-                f"new {type(row).__name__} with no organisation in scope "
-                "(enter_org / org_scope, or across_orgs)"
-            )
-        if row_org != scope:
-            raise UnscopedQuery(
-                f"new {type(row).__name__} for organisation {row_org!r} while working for {scope!r}"
-            )
+    if scope is None:
+        raise UnscopedQuery(
+            f"new {kind} with no organisation in scope (enter_org / org_scope, or across_orgs)"
+        )
+    if row_org != scope:
+        raise UnscopedQuery(f"new {kind} for organisation {row_org!r} while working for {scope!r}")
 
 
 def new_id() -> str:

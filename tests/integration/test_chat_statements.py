@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from tests.conftest import make_world
 from threadline.channels.chat.schemas import SessionIn
@@ -22,6 +22,8 @@ from threadline.channels.chat.services import (
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.db import across_orgs
+from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.services import timeline
 
 
 @contextmanager
@@ -147,3 +149,42 @@ async def test_a_group_that_cannot_be_written_fails_only_its_own_sessions(ctx: C
         async with ctx.db.sessions() as db:
             assert await db.get(Customer, good.id) is not None
             assert await db.get(Customer, orphan.id) is None
+
+
+async def test_a_message_in_an_open_thread_is_stored_once_and_moves_the_thread(
+    ctx: Context,
+) -> None:
+    """The open-thread path writes with plain statements: a retried client id still finds
+    the stored entry, the thread's counter and status move, and the timeline agrees."""
+    world = await make_world(ctx)
+    opened = await do_open_session(ctx, world.widget.key, SessionIn(locale="en"))
+    session = await visitor_session(ctx, world.widget.key, opened.visitor_token)
+    first = await do_visitor_message(ctx, session, "hello", str(uuid.uuid4()))
+    assert first.opened
+    async with ctx.uow() as uow:  # as after an agent's reply: the thread waits for them
+        thread = await uow.lock_existing(Thread, first.thread.id)
+        thread.status = "waiting_customer"
+        before = thread.last_seq
+    client_id = str(uuid.uuid4())
+    stored = await do_visitor_message(ctx, session, "once", client_id)
+    again = await do_visitor_message(ctx, session, "once", client_id)
+    assert stored.created and not again.created
+    assert again.event.id == stored.event.id and again.event.seq == stored.event.seq
+    assert stored.event.seq == before + 1
+    assert stored.event.contact_id == first.opened
+    async with ctx.db.sessions() as read:
+        row = await read.get(Thread, first.thread.id)
+        bodies = list(
+            await read.scalars(
+                select(ThreadEvent.body).where(
+                    ThreadEvent.thread_id == first.thread.id, ThreadEvent.client_msg_id == client_id
+                )
+            )
+        )
+    assert row is not None
+    assert bodies == ["once"]
+    assert row.last_seq == stored.event.seq
+    assert row.status == "assigned"
+    assert row.updated_at == stored.event.created_at
+    entries = await timeline(ctx, world.org_id, thread_id=first.thread.id, after_seq=before)
+    assert [(e.seq, e.body, e.id) for e in entries] == [(stored.event.seq, "once", stored.event.id)]

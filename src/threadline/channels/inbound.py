@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from threadline.boundary import replace_nul
@@ -22,6 +22,7 @@ from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import (
     append_event,
+    append_event_now,
     current_thread,
     find_by_client_id,
     open_thread,
@@ -98,12 +99,22 @@ async def _ingest(
         if thread.language is None:  # opened before the customer's language was known
             thread.language = customer.language
         if contact_id is _UNREAD or known is None:
-            contact_id = await session.scalar(
-                select(Contact.id).where(
-                    Contact.thread_id == thread.id, Contact.status.in_(OPEN_STATUSES)
-                )
-            )
+            contact_id = await session.scalar(_OPEN_CONTACT, {"thread": thread.id})
         data = {"attachments": list(message.attachments), **message.data}
+        if contact_id is not None:
+            # the usual message (a chat's above all): a thread with its contact open, whose
+            # entry nothing below changes (no contact to open, no survey, no bot to hand
+            # to): the entry and the thread's counter are written at once, two statements
+            event = await _customer_entry_now(
+                uow,
+                thread,
+                message,
+                customer,
+                contact_id,
+                data if message.attachments or message.data else None,
+                endpoint,
+            )
+            return Ingested(event, thread, True)
         event = _customer_entry(
             uow,
             thread,
@@ -162,6 +173,61 @@ async def _relation(
     return Ingested(event, thread, True)
 
 
+async def _customer_entry_now(
+    uow: UnitOfWork,
+    thread: Thread,
+    message: InboundMessage,
+    customer: Customer,
+    contact_id: str,
+    data: dict[str, Any] | None,
+    endpoint: Endpoint,
+) -> ThreadEvent:
+    """`_customer_entry` for a message in a thread with an open contact, written at once
+    (threads.services.append_event_now); the thread waiting for the customer is theirs
+    again (assigned), in the same statement."""
+    entry = await append_event_now(
+        uow,
+        thread,
+        status="assigned" if thread.status == "waiting_customer" else None,
+        kind=message.kind,
+        channel=message.channel,
+        author_type="customer",
+        author_id=customer.id,
+        author_name=customer.name or message.sender_name,
+        body=message.body,
+        client_msg_id=message.client_msg_id,
+        provider_msg_id=message.provider_msg_id,
+        contact_id=contact_id,
+        data=data,
+    )
+    uow.emit(_received(thread, message, customer, entry, data, endpoint))
+    return entry
+
+
+def _received(
+    thread: Thread,
+    message: InboundMessage,
+    customer: Customer,
+    entry: ThreadEvent,
+    data: dict[str, Any] | None,
+    endpoint: Endpoint | None,
+) -> MessageReceived:
+    return MessageReceived(
+        org_id=thread.org_id,
+        thread_id=thread.id,
+        customer_id=customer.id,
+        channel=message.channel,
+        seq=entry.seq,
+        kind=message.kind,
+        body=message.body,
+        attachments=len(message.attachments),
+        language=thread.language,
+        endpoint_id=endpoint.id if endpoint is not None else None,
+        sender_verified=_sender_verified(data),
+        bot=thread.status == "bot" or (endpoint is not None and bot_answers(endpoint)),
+    )
+
+
 def _customer_entry(
     uow: UnitOfWork,
     thread: Thread,
@@ -188,22 +254,7 @@ def _customer_entry(
         contact_id=contact_id,
         data=data,
     )
-    uow.emit(
-        MessageReceived(
-            org_id=thread.org_id,
-            thread_id=thread.id,
-            customer_id=customer.id,
-            channel=message.channel,
-            seq=entry.seq,
-            kind=message.kind,
-            body=message.body,
-            attachments=len(message.attachments),
-            language=thread.language,
-            endpoint_id=endpoint.id if endpoint is not None else None,
-            sender_verified=_sender_verified(data),
-            bot=thread.status == "bot" or (endpoint is not None and bot_answers(endpoint)),
-        )
-    )
+    uow.emit(_received(thread, message, customer, entry, data, endpoint))
     return entry
 
 
@@ -245,6 +296,37 @@ async def _related_event(
 _UNREAD: Any = object()  # the open contact was not read with the customer and thread
 
 
+def _with_thread_queries() -> tuple[Any, Any]:
+    """The two statements of `_customer_with_thread`, built once (bound values only): a
+    statement built per message cost more than its round trip."""
+    newest = (
+        select(Thread.id)
+        .where(Thread.org_id == bindparam("org"), Thread.customer_id == bindparam("customer"))
+        .order_by(Thread.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    mine = (Customer.id == bindparam("customer"), Customer.org_id == bindparam("org"))
+    # PostgreSQL: the contact is read after the locks are held (a statement that waited for
+    # a lock would otherwise read it from before the wait)
+    locked = select(Customer, Thread).with_for_update().join(Thread, Thread.id == newest)
+    open_contact = (
+        select(Contact.id)
+        .where(Contact.thread_id == Thread.id, Contact.status.in_(OPEN_STATUSES))
+        .limit(1)
+        .correlate(Thread)
+        .scalar_subquery()
+    )
+    with_contact = select(Customer, Thread, open_contact).join(Thread, Thread.id == newest)
+    return locked.where(*mine), with_contact.where(*mine)
+
+
+_WITH_THREAD_LOCKED, _WITH_THREAD_AND_CONTACT = _with_thread_queries()
+_OPEN_CONTACT = select(Contact.id).where(
+    Contact.thread_id == bindparam("thread"), Contact.status.in_(OPEN_STATUSES)
+)
+
+
 async def _customer_with_thread(
     uow: UnitOfWork, endpoint: Endpoint, customer_id: str
 ) -> tuple[Customer, Thread, str | None] | None:
@@ -254,30 +336,10 @@ async def _customer_with_thread(
     contact comes in the same statement too (each statement is a hop to aiosqlite's thread).
     None when the customer has no thread yet (or is not this endpoint's): the general path
     decides."""
-    newest = (
-        select(Thread.id)
-        .where(Thread.org_id == endpoint.org_id, Thread.customer_id == customer_id)
-        .order_by(Thread.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    if uow.row_locks:
-        # PostgreSQL: the contact is read after the locks are held (a statement that
-        # waited for a lock would otherwise read it from before the wait)
-        query = select(Customer, Thread).with_for_update()
-    else:
-        open_contact = (
-            select(Contact.id)
-            .where(Contact.thread_id == Thread.id, Contact.status.in_(OPEN_STATUSES))
-            .limit(1)
-            .correlate(Thread)
-            .scalar_subquery()
-        )
-        query = select(Customer, Thread, open_contact)
-    query = query.join(Thread, Thread.id == newest).where(
-        Customer.id == customer_id, Customer.org_id == endpoint.org_id
-    )
-    row: Any = (await uow.session.execute(query)).first()
+    query = _WITH_THREAD_LOCKED if uow.row_locks else _WITH_THREAD_AND_CONTACT
+    row: Any = (
+        await uow.session.execute(query, {"org": endpoint.org_id, "customer": customer_id})
+    ).first()
     if row is None:
         return None
     return row[0], row[1], (row[2] if len(row) > 2 else _UNREAD)

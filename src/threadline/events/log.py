@@ -58,6 +58,7 @@ _PG_APPEND = text(
     "SELECT :id, :org_id, :type, :occurred_at, CAST(:data AS JSON) "
     "FROM (SELECT pg_advisory_xact_lock(:key)) AS ordered"
 )
+_APPEND = _LOG.insert()
 BATCH = 200
 SCAN = 5000  # log positions a batch looks through for the types its consumer wants
 MAX_FAILURES = 5
@@ -67,20 +68,20 @@ PRUNE_EVERY_S = 600.0
 async def append(uow: UnitOfWork, events: list[DomainEvent]) -> None:
     """Write durable events to the log, inside the unit of work's transaction."""
     if uow.row_locks:  # PostgreSQL: the lock and the insert in one round trip
-        await uow.session.execute(
-            _PG_APPEND,
-            [
-                {
-                    "key": APPEND_LOCK,
-                    "id": e.id,
-                    "org_id": e.org_id,
-                    "type": e.type,
-                    "occurred_at": e.occurred_at,
-                    "data": json.dumps(encode(e)),
-                }
-                for e in events
-            ],
-        )
+        params = [
+            {
+                "key": APPEND_LOCK,
+                "id": e.id,
+                "org_id": e.org_id,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "data": json.dumps(encode(e)),
+            }
+            for e in events
+        ]
+        conn = await uow.session.connection()
+        # one event (a chat message's): a plain execute, not the driver's executemany
+        await conn.execute(_PG_APPEND, params if len(params) > 1 else params[0])
         return
     rows = [
         {
@@ -92,8 +93,10 @@ async def append(uow: UnitOfWork, events: list[DomainEvent]) -> None:
         }
         for e in events
     ]
-    # a Core insert on the table: none of the ORM's bulk machinery for a row nobody loads
-    await uow.session.execute(_LOG.insert(), rows if len(rows) > 1 else rows[0])
+    # a Core insert on the table, on the transaction's connection: none of the ORM's
+    # machinery (its bulk insert, the session's execute hooks) for a row nobody loads
+    conn = await uow.session.connection()
+    await conn.execute(_APPEND, rows if len(rows) > 1 else rows[0])
 
 
 class ConsumerRunner:

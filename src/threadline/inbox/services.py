@@ -815,7 +815,8 @@ async def _on_message(uow: UnitOfWork, event: MessageReceived) -> None:
     thread = await uow.session.get(Thread, event.thread_id)
     if thread is None:
         return
-    thread.channel = event.channel
+    if thread.channel != event.channel:  # unchanged: nothing for the flush to look at
+        thread.channel = event.channel
     if thread.snoozed_until is not None:
         await _wake(uow, thread, "customer")
 

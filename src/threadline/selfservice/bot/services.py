@@ -135,7 +135,10 @@ class BotRuntime:
 
     async def on_message(self, uow: UnitOfWork, received: MessageReceived) -> None:
         """Consumer: a customer's message on a thread the bot is talking on."""
-        if received.kind != "message":
+        if received.kind != "message" or not received.bot:
+            # not a bot's chat when it was stored (no bot answers where it came in, the
+            # thread was not the bot's; only a message's own write makes it the bot's): no
+            # read for the agents' chats that only pass by
             return
         thread = await uow.session.get(Thread, received.thread_id)
         if thread is None or thread.status != "bot":

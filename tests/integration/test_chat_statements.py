@@ -92,8 +92,10 @@ async def test_new_visitors_arriving_together_are_written_together(ctx: Context)
         )
     assert len({o.customer_id for o in opened}) == 10
     assert len({o.visitor_token for o in opened}) == 10
+    # how many join one write depends on timing (those that come while one commits): at most
+    # one each; the grouping itself is shown deterministically below
     inserts = [s for s in seen if s.startswith("INSERT INTO customers")]
-    assert 1 <= len(inserts) < 10, seen
+    assert 1 <= len(inserts) <= 10, seen
     for o in opened:
         assert o.thread_id is None and o.events == [] and o.wait is None and o.language == "pt"
         session = await visitor_session(ctx, key, o.visitor_token)
@@ -103,9 +105,15 @@ async def test_new_visitors_arriving_together_are_written_together(ctx: Context)
             customer = await db.get(Customer, opened[0].customer_id)
     assert customer is not None
     assert (customer.language, customer.timezone) == ("pt", "Europe/Lisbon")
+    # arrivals queued before the writer runs are one INSERT of customers and one of identities
+    together = [Customer(id=str(uuid.uuid4()), org_id=world.org_id) for _ in range(10)]
+    with every_statement(ctx) as seen:
+        await asyncio.gather(*(_new_visitors(ctx).write(c, f"v-{c.id}") for c in together))
+    assert len([s for s in seen if s.startswith("INSERT INTO customers")]) == 1, seen
+    assert len([s for s in seen if s.startswith("INSERT INTO identities")]) == 1, seen
     # the returning visitor (their token) is the same customer, not a new one, and reads only
     returning = SessionIn(visitor_token=opened[3].visitor_token, timezone="Europe/Madrid")
-    with every_statement(ctx) as seen:
+    with statements(ctx) as seen:  # its own (the timers' may write meanwhile)
         again = await do_open_session(ctx, key, returning)
     assert again.customer_id == opened[3].customer_id
     writes = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")

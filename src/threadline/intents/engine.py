@@ -701,7 +701,13 @@ def train(
         )
 
     try:
-        vectors_job = pool.submit(lambda: second.encode(texts)) if pool and second else None
+        vectors_job = None
+        if pool is not None and second is not None:
+            if minilm is not None and len(minilm) == len(texts):
+                given = minilm
+                vectors_job = pool.submit(lambda: given)
+            else:
+                vectors_job = pool.submit(second.encode, texts)
         temperature, cut = 1.0, math.inf
         if held is not None:
             fit_idx, cal_idx = held

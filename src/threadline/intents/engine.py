@@ -107,15 +107,15 @@ class Settings:
     calibration_fraction: float = 0.2
     threshold: float = DEFAULT_THRESHOLD
     seed: int = 0
-    knn_weight: float = 0.5
+    knn_weight: float = 1.0
     knn_k: int = 10
     knn_tau: float = 0.05
     svm_temperature: float = 0.1
     cascade: str = "minilm"
     cascade_share: float = 0.2
     cascade_c: float = 0.5
-    cascade_use_weight: float = 1.5
-    minilm_weight: float = 1.5
+    cascade_use_weight: float = 2.0
+    minilm_weight: float = 2.0
 
 
 class Embedder(Protocol):

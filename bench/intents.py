@@ -7,7 +7,15 @@ configuration is trained on the other 80 % and scored on it, in one run:
 * ``baseline``: TF-IDF word 1-2 grams + character 2-5 grams and a linear SVM, uncalibrated
   (the classic ~91 %-on-test baseline), timed the same way;
 * ``none``: the engine without sentence embeddings (n-grams, SVM, temperature-calibrated);
-* ``use``: the engine with Google USE multilingual v3 embeddings (the default).
+* ``use``: the engine with Google USE multilingual v3 embeddings (the default: the SVM
+  mixed with a neighbour vote, and the MiniLM cascade for the least sure fifth when
+  onnxruntime is installed);
+* ``use-v1``: the engine as it was before the neighbour vote and the cascade (format 1's
+  settings: one SVM, C 1, USE x2), to compare in the same run.
+
+``cascaded`` is the share of held-out texts the cascade's second stage decided;
+``predictions_per_s_2cores`` is two processes (one per core) each predicting half of the
+held-out texts at once, the whole path, after loading the model each trained and saved.
 
 Predictions/s is the whole path `predict` takes (normalise, n-grams, embedding, margins,
 softmax, top-3) over the held-out texts in batches of 256, after one warm-up call; the
@@ -33,9 +41,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -43,10 +54,22 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
-from threadline.intents.engine import Example, Settings, evaluate, macro_f1, read_csv, train
+from threadline.intents.engine import (
+    Example,
+    IntentModel,
+    Settings,
+    evaluate,
+    macro_f1,
+    read_csv,
+    train,
+)
 
 # shared/ sits beside the repository; a git worktree elsewhere passes --data
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/banking77/train.csv"
+
+
+# the engine before the neighbour vote and the MiniLM cascade (format 1's only settings)
+V1_SETTINGS = Settings(embeddings="use", knn_weight=0.0, cascade="none")
 
 
 def split(rows: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
@@ -85,6 +108,40 @@ def baseline(fit: list[Example], held: list[Example]) -> dict[str, float]:
     }
 
 
+def _predict_half(directory: str, texts: list[str], ready: Any, go: Any, out: Any) -> None:
+    model = IntentModel.load(Path(directory))
+    model.predict(texts[:8])
+    ready.set()
+    go.wait()
+    started = time.perf_counter()
+    for b in range(0, len(texts), 256):
+        model.predict(texts[b : b + 256])
+    out.put(time.perf_counter() - started)
+
+
+def two_cores(model: IntentModel, texts: list[str]) -> float:
+    """Predictions/s of two processes, one per core, each with half of the texts."""
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp))
+        go, out = ctx.Event(), ctx.Queue()
+        halves = [texts[: len(texts) // 2], texts[len(texts) // 2 :]]
+        readies = [ctx.Event() for _ in halves]
+        procs = [
+            ctx.Process(target=_predict_half, args=(tmp, half, ready, go, out))
+            for half, ready in zip(halves, readies, strict=True)
+        ]
+        for proc in procs:
+            proc.start()
+        for ready in readies:
+            ready.wait()
+        go.set()
+        slowest = max(out.get() for _ in procs)  # both started at `go`
+        for proc in procs:
+            proc.join()
+    return len(texts) / slowest
+
+
 def engine(fit: list[Example], held: list[Example], settings: Settings) -> dict[str, float]:
     started, cpu = time.perf_counter(), time.process_time()
     model = train(fit, settings)
@@ -92,8 +149,10 @@ def engine(fit: list[Example], held: list[Example], settings: Settings) -> dict[
     texts = [r.text for r in held]
     model.predict(texts[:8])
     started, cpu = time.perf_counter(), time.process_time()
+    cascaded = 0
     for b in range(0, len(texts), 256):
         model.predict(texts[b : b + 256])
+        cascaded += model.last_cascaded
     predict_s, predict_cpu_s = time.perf_counter() - started, time.process_time() - cpu
     single_ms = []
     for text in texts[:300]:  # the bot path: one message, one call
@@ -113,6 +172,8 @@ def engine(fit: list[Example], held: list[Example], settings: Settings) -> dict[
         "train_cpu_s": train_cpu_s,
         "predictions_per_s": len(texts) / predict_s,
         "predictions_per_cpu_s": len(texts) / predict_cpu_s,
+        "predictions_per_s_2cores": two_cores(model, texts),
+        "cascaded": cascaded / len(texts),
         "single_p50_ms": float(np.percentile(single_ms, 50)),
         "single_p95_ms": float(np.percentile(single_ms, 95)),
     }
@@ -129,7 +190,11 @@ def run(
         if config == "baseline":
             results[config] = baseline(fit, held)
         else:
-            settings = Settings(embeddings=config, c=c, embedding_weight=weight)
+            settings = (
+                V1_SETTINGS
+                if config == "use-v1"
+                else Settings(embeddings=config, c=c, embedding_weight=weight)
+            )
             results[config] = engine(fit, held, settings)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in results[config].items())
         print(f"{config:9} {shown}", flush=True)

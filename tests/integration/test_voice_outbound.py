@@ -363,3 +363,30 @@ async def test_a_callback_on_a_conference_number_meets_the_agent_there_and_can_b
     await fake.finish(call, "completed", duration_s=95)
     done = await _callback(server, callback_id)
     assert done.status == "completed" and done.outcome == "answered"
+
+
+async def test_a_callbacks_agent_leg_that_is_not_answered_puts_the_customer_in_line(
+    server: Running, world: World, agent: httpx.AsyncClient, conference_line: FakeTwilio
+) -> None:
+    """As with an inbound call: the customer, on the line, waits for the next agent."""
+    fake = conference_line
+    _chat, callback_id, call = await _kept_and_dialled(
+        server, world, agent, fake, "v-conference-missed", "+351 912 000 555"
+    )
+    contact_id = (await _callback(server, callback_id)).contact_id
+    twiml(await fake.answer(call))
+    conference = fake.conference_named(f"contact-{contact_id}")
+    assert conference is not None
+    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
+    missed = await fake.finish(fake.calls[leg.call_sid], "no-answer")
+    assert missed.status_code == 200, missed.text
+
+    async def requeued() -> Contact | None:
+        async with server.ctx.db.sessions() as session:
+            contact = await session.get(Contact, contact_id)
+        return contact if contact is not None and contact.status == "queued" else None
+
+    contact = await eventually(requeued)
+    assert contact.excluded_agents == [world.agents["rui"].id]
+    await fake.settle()
+    assert "/hold?" in call.updates[-1]["Url"]  # out of the conference, into the hold loop

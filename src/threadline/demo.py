@@ -26,6 +26,7 @@ from threadline.routing.schemas import QueueIn
 from threadline.routing.services import do_create_queue
 from threadline.selfservice.knowledge.demo_articles import load_demo_articles
 from threadline.simulated.demo_world import (
+    BANK_NUMBER,
     CARLOS_EMAIL,
     CARLOS_NAME,
     CARLOS_PHONE,
@@ -155,13 +156,17 @@ async def ensure_simulated_channels(ctx: Context, org_id: str) -> list[str]:
     """The demo bank's SMS, voice, WhatsApp, Messenger, Telegram and email endpoints, sending
     through the simulated providers (threadline/simulated), created as an admin would
     (validated, audited) when missing; the widget answered by the demo bank's bot, which
-    routes by the customer's choice or intent. Returns the channels added."""
+    routes by the customer's choice or intent; the phone line's calls in a conference (hold,
+    call coaching). Returns the channels added."""
     settings = ctx.settings
     async with ctx.db.sessions() as session:
         queues = {q.name: q.id for q in await session.scalars(select(Queue))}
         taken = {(e.channel, e.key) for e in await session.scalars(select(Endpoint))}
         widget = await session.scalar(
             select(Endpoint).where(Endpoint.channel == "chat", Endpoint.key == DEMO_WIDGET_KEY)
+        )
+        phone = await session.scalar(
+            select(Endpoint).where(Endpoint.channel == "voice", Endpoint.key == BANK_NUMBER)
         )
     added = []
     bodies = endpoint_bodies(
@@ -178,6 +183,9 @@ async def ensure_simulated_channels(ctx: Context, org_id: str) -> list[str]:
     if widget is not None and "bot" not in widget.settings:
         patch = EndpointPatch(settings={**widget.settings, "bot": DEMO_BOT})
         await do_update_endpoint(ctx, org_id, None, widget.id, patch)
+    if phone is not None and "conference" not in phone.settings:  # an older demo's line
+        patch = EndpointPatch(settings={**phone.settings, "conference": True})
+        await do_update_endpoint(ctx, org_id, None, phone.id, patch)
     return added
 
 

@@ -195,6 +195,44 @@ async def test_a_call_from_the_voice_page_goes_through_the_menu_to_an_agent(
     await agent_ctx.close()
 
 
+async def test_a_demo_call_reaches_the_agent_in_its_conference_and_is_held_and_resumed(
+    demo: Running, browser: Browser
+) -> None:
+    """The demo's line is in conference mode: the simulated Twilio picks up the agent's
+    softphone leg, Rui's Hold button holds Carlos (the voice page says so), Resume takes
+    him back."""
+    agent, (agent_ctx, agent_errors) = await available_agent(browser, demo, "rui@demo.bank")
+    context, voice, errors = await new_page(browser, DESKTOP)
+    await voice.goto(f"{demo.base_url}/simulated/voice")
+    await voice.get_by_role("button", name="Ligar para o Demo Bank").click()
+    heard = voice.get_by_test_id("heard")
+    await expect(heard).to_contain_text("Para cartões, prima 1.")
+    await voice.get_by_role("group", name="Teclado").get_by_role("button", name="1").click()
+    await expect(heard.locator("[data-verb=Say]").last).to_contain_text("fila")
+
+    await accept_offer(agent, "Carlos Mendes")
+    await expect(heard.locator("[data-verb=Dial]")).to_contain_text("Ligado a um agente")
+    hold = agent.get_by_test_id("hold-call")
+    await expect(hold).to_have_text("Hold", timeout=15_000)  # the caller is in the conference
+    state = voice.get_by_test_id("call-state")
+    await hold.click()
+    await expect(hold).to_have_text("Resume", timeout=15_000)
+    await expect(state).to_have_text("Em espera: o agente volta já a falar consigo")
+    await expect(agent.get_by_text("The caller is on hold")).to_be_visible()
+    await hold.click()
+    await expect(hold).to_have_text("Hold", timeout=15_000)
+    await expect(state).not_to_have_text("Em espera: o agente volta já a falar consigo")
+    await expect(agent.get_by_text("The caller is back from hold")).to_be_visible()
+    async with demo.ctx.db.sessions() as db:
+        kinds = select(ThreadEvent.kind).where(ThreadEvent.kind.in_(["call_held", "call_resumed"]))
+        assert sorted(await db.scalars(kinds)) == ["call_held", "call_resumed"]
+    await voice.get_by_role("button", name="Desligar").click()
+    await expect(state).to_have_text("Chamada terminada")
+    assert errors == [] and agent_errors == []
+    await context.close()
+    await agent_ctx.close()
+
+
 async def test_the_simulated_providers_are_off_unless_configured(settings: Settings) -> None:
     """Without `demo_simulated` (the default) no simulated page or provider API exists."""
     off = settings.model_copy(update={"demo_simulated": False})

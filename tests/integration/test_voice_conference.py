@@ -258,3 +258,39 @@ async def test_a_softphone_that_does_not_answer_puts_the_caller_back_in_the_hold
     assert "/hold?" in call.updates[-1]["Url"]  # redirected out of the conference
     assert "<Pause" in (call.twiml or "") or "<Play" in (call.twiml or "")
     await rui.aclose()
+
+
+async def test_the_demos_softphones_pick_up_the_agents_leg_of_the_conference(
+    server: Running, world: World, twilio: FakeTwilio, conference_line: dict[str, Any]
+) -> None:
+    """The demo's simulated Twilio answers a participant dialled `To=client:...` itself (its
+    agents have no real softphone), so a demo call reaches the agent in conference mode."""
+    twilio.answers_clients = True
+    await call_into_queue(server, twilio, "CA85", ("1", "1"))
+    rui = await available(server, "rui@example.com")
+    contact_id = (await accept_first(rui))["contact_id"]
+    await eventually(lambda: dialled(twilio, "CA85"))
+    conference = twilio.conference_named(f"contact-{contact_id}")
+    assert conference is not None
+    [leg] = [p for p in conference.participants.values() if p.call_sid != "CA85"]
+    await twilio.settle()
+    assert leg.status == "connected" and twilio.calls[leg.call_sid].status == "in-progress"
+    assert conference.status == "in-progress"
+
+    async def joined() -> Any:
+        contact = await contact_of(server, "CA85")
+        return contact if contact.context.get("conference_sid") == conference.sid else None
+
+    await eventually(joined)
+    held = await rui.post(f"/api/v1/voice/contacts/{contact_id}/hold")
+    assert held.status_code == 200, held.text
+    simulated = Simulated(server.ctx.settings)  # what the simulated voice page shows
+    assert simulated.twilio.answers_clients  # the demo's simulated Twilio is this one
+    simulated.twilio = twilio
+    assert simulated.describe(twilio.calls["CA85"])["on_hold"] is True
+    await eventually(lambda: events(server, "call_held"))
+    resumed = await rui.post(f"/api/v1/voice/contacts/{contact_id}/resume")
+    assert resumed.status_code == 200 and resumed.json()["hold"] is False
+    await eventually(lambda: events(server, "call_resumed"))
+    assert simulated.describe(twilio.calls["CA85"])["on_hold"] is False
+    await rui.aclose()

@@ -2,20 +2,30 @@
 rings, the answer URL says the announcement in their language and dials the reserved agent,
 each outcome reaches the handlers of the call's purpose exactly once however often the
 provider retries its callback, and provider errors are raised as CallFailed; and the agent's
-softphone token (Twilio Voice SDK); on SQLite and PostgreSQL."""
+softphone token (Twilio Voice SDK); on a number with conferences, a callback's customer meets
+the agent in the contact's conference and can be held; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
-from tests.conftest import Running, World, add_endpoint, count, login
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeCall, FakeTwilio
+from tests.conftest import Running, World, add_endpoint, count, eventually, login
+from tests.fakes.twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FakeCall,
+    FakeTwilio,
+    running_fake_twilio,
+)
+from tests.integration.test_callbacks import _callback, _kept_and_dialled, agent
 from tests.integration.test_voice import (  # the fixtures and helpers of the voice tests
     CALLER,
     NUMBER,
@@ -40,9 +50,10 @@ from threadline.db import UnitOfWork
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.events.domain import CallOutcome
 from threadline.orgs.services import do_create_org
+from threadline.routing.models import Contact
 from threadline.threads.models import ThreadEvent
 
-__all__ = ["twilio", "voice"]  # fixtures, imported for pytest
+__all__ = ["agent", "twilio", "voice"]  # fixtures, imported for pytest
 
 API_KEY_SID = "SK" + "1" * 32
 API_KEY_SECRET = "softphone-api-key-secret-of-32-chars!"
@@ -287,3 +298,95 @@ async def test_the_softphone_token_rings_where_calls_are_dialled(
     assert connect.findtext("Dial/Client") == body["identity"]
     assert (await contact_of(server, "CA90")).agent_id == world.agents["rui"].id
     await rui.aclose()
+
+
+@pytest.fixture
+async def conference_line(server: Running, world: World) -> AsyncIterator[FakeTwilio]:
+    """The organisation's voice number, its calls in conferences (`settings.conference`)."""
+    async with running_fake_twilio() as fake:
+        await add_endpoint(server, **voice_endpoint(world, fake, conference=True))
+        yield fake
+
+
+async def test_a_callback_on_a_conference_number_meets_the_agent_there_and_can_be_held(
+    server: Running, world: World, agent: httpx.AsyncClient, conference_line: FakeTwilio
+) -> None:
+    fake = conference_line
+    _chat, callback_id, call = await _kept_and_dialled(
+        server, world, agent, fake, "v-conference", "+351 912 000 444"
+    )
+    contact_id = (await _callback(server, callback_id)).contact_id
+    assert contact_id is not None
+    answered = twiml(await fake.answer(call))
+    # the customer hears the announcement, then joins the callback contact's conference
+    assert said(answered) and answered.find("Dial/Client") is None
+    dial, node = answered.find("Dial"), answered.find("Dial/Conference")
+    assert dial is not None and node is not None
+    assert node.text == f"contact-{contact_id}"
+    action = dial.get("action") or ""
+    assert action.startswith(url(server, "/outbound/dialed?"))
+    assert query(action)["ref"] == callback_id
+    conference = fake.conference_named(f"contact-{contact_id}")
+    assert conference is not None and conference.live(call.sid) is not None
+    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
+    assert leg.created_with["To"] == "client:" + client_identity(world.agents["rui"].id)
+    assert conference.status == "init"  # the customer waits for the agent's softphone
+    await fake.answer_participant(leg.call_sid)
+    assert conference.status == "in-progress"
+
+    async def in_conference() -> Contact | None:
+        async with server.ctx.db.sessions() as session:
+            contact = await session.get(Contact, contact_id)
+        known = contact is not None and contact.context.get("conference_sid") == conference.sid
+        return contact if known else None
+
+    contact = await eventually(in_conference)
+    assert contact.context["call_sid"] == call.sid
+    assert contact.context["agent_call_sid"] == leg.call_sid
+    assert (await _callback(server, callback_id)).status == "connected"
+
+    # the agent holds the customer and takes them back, as on an inbound call
+    held = await agent.post(f"/api/v1/voice/contacts/{contact_id}/hold")
+    assert held.status_code == 200, held.text
+    assert held.json() == {"contact_id": contact_id, "hold": True}
+    assert conference.participants[call.sid].hold
+    [entry] = await eventually(lambda: events(server, "call_held"))
+    assert entry.contact_id == contact_id and entry.data["call_sid"] == call.sid
+    resumed = await agent.post(f"/api/v1/voice/contacts/{contact_id}/resume")
+    assert resumed.status_code == 200 and resumed.json()["hold"] is False
+    [back] = await eventually(lambda: events(server, "call_resumed"))
+    assert back.contact_id == contact_id and not conference.participants[call.sid].hold
+
+    # the conference ends: the dial's outcome, then the call's; the callback is completed
+    ended = twiml(await fake.dial_outcome(call, action, "completed", duration_s=80))
+    assert ended.find("Hangup") is not None
+    await fake.finish(call, "completed", duration_s=95)
+    done = await _callback(server, callback_id)
+    assert done.status == "completed" and done.outcome == "answered"
+
+
+async def test_a_callbacks_agent_leg_that_is_not_answered_puts_the_customer_in_line(
+    server: Running, world: World, agent: httpx.AsyncClient, conference_line: FakeTwilio
+) -> None:
+    """As with an inbound call: the customer, on the line, waits for the next agent."""
+    fake = conference_line
+    _chat, callback_id, call = await _kept_and_dialled(
+        server, world, agent, fake, "v-conference-missed", "+351 912 000 555"
+    )
+    contact_id = (await _callback(server, callback_id)).contact_id
+    twiml(await fake.answer(call))
+    conference = fake.conference_named(f"contact-{contact_id}")
+    assert conference is not None
+    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
+    missed = await fake.finish(fake.calls[leg.call_sid], "no-answer")
+    assert missed.status_code == 200, missed.text
+
+    async def requeued() -> Contact | None:
+        async with server.ctx.db.sessions() as session:
+            contact = await session.get(Contact, contact_id)
+        return contact if contact is not None and contact.status == "queued" else None
+
+    contact = await eventually(requeued)
+    assert contact.excluded_agents == [world.agents["rui"].id]
+    await fake.settle()
+    assert "/hold?" in call.updates[-1]["Url"]  # out of the conference, into the hold loop

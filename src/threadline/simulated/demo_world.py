@@ -77,7 +77,8 @@ def endpoint_bodies(
             "name": "Demo Bank phone line (simulated)",
             "queue_id": general,
             "secret": twilio.AUTH_TOKEN,
-            "settings": {**twilio_settings, "ivr": demo_ivr(base_url)},
+            # in a conference: the agent can hold the caller, supervisors coach the call
+            "settings": {**twilio_settings, "ivr": demo_ivr(base_url), "conference": True},
         },
         {
             "channel": "whatsapp",

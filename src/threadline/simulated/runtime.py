@@ -77,6 +77,7 @@ class Simulated:
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         self.twilio = twilio.FakeTwilio()
+        self.twilio.answers_clients = True  # the agents' softphones (the demo has none)
         self.graph = meta.FakeGraph()
         self.telegram = telegram.FakeTelegram()
         self.twilio.base_url = simulated_base(self.base_url, "twilio")

@@ -18,7 +18,9 @@ StartConferenceOnEnter, EndConferenceOnExit, ConferenceStatusCallback...), `POST
 the participant JSON and error codes Twilio documents (20404, 16028). The conference posts its
 status callbacks (conference-start/end, participant-join/leave/hold/unhold/mute/unmute/
 modify) signed, with ConferenceSid, FriendlyName, SequenceNumber, CallSid, Hold, Muted,
-Coaching. Tests play the participant's phone: `answer_participant`.
+Coaching. Tests play the participant's phone: `answer_participant`. With `answers_clients`
+(the demo, whose agents have no real softphone) a participant dialled `To=client:...` picks
+up at once, as the demo's `<Dial><Client>` is connected at once.
 
 Recordings: `record(seconds)` keeps a recording of silence and gives its RecordingSid and
 RecordingUrl (`.../Recordings/{RecordingSid}`, for a recording status callback); the media
@@ -186,6 +188,8 @@ class FakeTwilio:
         self.delay_s = 0.0
         self.base_url = ""
         self.conferences: dict[str, FakeConference] = {}
+        # the demo's agents have no real softphone: their client legs pick up at once
+        self.answers_clients = False
         self._fetches: set[asyncio.Task[Any]] = set()
         self.recordings: dict[str, float] = {}  # RecordingSid -> duration in seconds
         self.recording_fetches = 0
@@ -575,6 +579,8 @@ class FakeTwilio:
             created_with=values,
         )
         conference.participants[call.sid] = participant
+        if self.answers_clients and to.startswith("client:"):
+            self._later(self.answer_participant(call.sid))  # after Twilio's answer
         return JSONResponse(self._participant_json(participant), status_code=201)
 
     async def answer_participant(self, call_sid: str) -> None:

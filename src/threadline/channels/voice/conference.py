@@ -74,6 +74,32 @@ async def connect_conference(ctx: Context, call: Call, contact: Contact, lang: L
     """The caller's TwiML once an agent has the contact: join the contact's conference,
     after dialling the agent's softphone into it (once per acceptance). When the provider
     refuses the agent's leg, the caller holds on and the next hold turn tries again."""
+    action, recording = call.connect_urls(contact.id, contact.agent_id or "", lang.code)
+    return await join_with_agent(
+        ctx,
+        call,
+        contact,
+        lang,
+        say=call.menu.text("connecting", lang.code),
+        action=action,
+        recording_callback=recording,
+    )
+
+
+async def join_with_agent(
+    ctx: Context,
+    call: Call,
+    contact: Contact,
+    lang: Language,
+    *,
+    say: str,
+    action: str,
+    recording_callback: str | None,
+) -> str:
+    """`call`'s TwiML into the contact's conference (saying `say` first; Twilio posts the
+    Dial's outcome to `action`), the agent's softphone dialled in beside it once per
+    acceptance: an inbound caller (connect_conference) or a customer called back
+    (outbound.py). A refused agent leg: the call holds on in the contact's hold loop."""
     agent_id = contact.agent_id or ""
     endpoint, adapter = call.endpoint, call.adapter
     name = conference_name(contact.id)
@@ -105,16 +131,41 @@ async def connect_conference(ctx: Context, call: Call, contact: Contact, lang: L
                 None, lang.say, call.menu.hold.poll_s, call.menu.hold.music_url, next_url
             )
         await _remember(ctx, contact.id, agent_call_sid=leg.call_sid)
-    action, recording = call.connect_urls(contact.id, agent_id, lang.code)
     return twiml.dial_conference(
-        call.menu.text("connecting", lang.code),
+        say,
         lang.say,
         name,
         action=action,
         status_callback=_status_url(call, contact.id),
         wait_url=call.menu.hold.music_url,
-        recording_callback=recording,
+        recording_callback=recording_callback,
     )
+
+
+async def agents_call(ctx: Context, call: Call, thread_id: str, agent_id: str) -> Contact | None:
+    """The voice contact of `thread_id` that `agent_id` has now (a callback's contact, say),
+    made the contact of `call`: its hold button and its conference callbacks follow `call`."""
+    async with ctx.db.sessions() as session:
+        contact_id = await session.scalar(
+            select(Contact.id)
+            .where(
+                Contact.org_id == call.endpoint.org_id,
+                Contact.thread_id == thread_id,
+                Contact.channel == "voice",
+                Contact.status == "assigned",
+                Contact.agent_id == agent_id,
+            )
+            .order_by(Contact.accepted_at.desc())
+            .limit(1)
+        )
+    if contact_id is None:
+        return None
+    async with ctx.uow() as uow:
+        contact = await uow.lock(Contact, contact_id)
+        if contact is None or contact.status != "assigned" or contact.agent_id != agent_id:
+            return None
+        contact.context = {**contact.context, "call_sid": call.sid, "endpoint_id": call.endpoint.id}
+        return contact
 
 
 def _status_url(call: Call, contact_id: str) -> str:

@@ -9,7 +9,10 @@ callbacks of the virtual queue first):
 `place_call` picks the organisation's voice number, asks the provider to call (no database
 transaction is open meanwhile) and records the call on the thread's timeline once, the
 CallSid as its provider id. When the customer answers, our `/outbound/answer` TwiML says the
-announcement in their language and dials the reserved agent's softphone. The call's status
+announcement in their language and dials the reserved agent's softphone; on a number with
+`settings.conference` the customer joins the conference of the agent's voice contact on the
+thread and the softphone is dialled into it (conference.py, as for inbound calls), so the
+agent can hold the call and supervisors can coach. The call's status
 callbacks land on the timeline once per (call, status); each outcome (answered, completed,
 no-answer, busy, failed, canceled) is handed to the handlers registered for the call's
 purpose, inside the transaction that stores it, so a callback the provider retries reaches
@@ -35,6 +38,8 @@ from threadline.channels.registry import channels_of
 from threadline.channels.voice import twilio_voice as twiml
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.channels.voice.calls import Call, is_stored, parse_status
+from threadline.channels.voice.conference import agents_call, join_with_agent
+from threadline.channels.voice.ivr import Language
 from threadline.channels.voice.messages import SAY
 from threadline.channels.voice.twilio_voice import DIAL_MISSED, DIAL_STATUSES, one
 from threadline.context import Context
@@ -324,11 +329,19 @@ async def do_outbound_answer(ctx: Context, call: Call, what: CallPurpose) -> str
     recording = None
     if adapter.records(endpoint_config(endpoint)):
         recording = adapter.webhook_url(endpoint.key, "/recording")
+    action = adapter.webhook_url(endpoint.key, "/outbound/dialed", **what.query())
+    if adapter.conferences(endpoint_config(endpoint)):
+        contact = await agents_call(ctx, call, what.thread_id, what.agent_id)
+        if contact is not None:  # in the contact's conference, so the agent can hold it
+            lang = Language("", code, say, "")
+            return await join_with_agent(
+                ctx, call, contact, lang, say=text, action=action, recording_callback=recording
+            )
     return twiml.dial_client(
         text,
         say,
         twiml.client_identity(what.agent_id),
-        action=adapter.webhook_url(endpoint.key, "/outbound/dialed", **what.query()),
+        action=action,
         recording_callback=recording,
     )
 

@@ -189,19 +189,28 @@ async def _customer_entry_now(
         uow,
         thread,
         status="assigned" if thread.status == "waiting_customer" else None,
-        kind=message.kind,
-        channel=message.channel,
-        author_type="customer",
-        author_id=customer.id,
-        author_name=customer.name or message.sender_name,
-        body=message.body,
-        client_msg_id=message.client_msg_id,
-        provider_msg_id=message.provider_msg_id,
-        contact_id=contact_id,
-        data=data,
+        **_entry_fields(message, customer, contact_id, data),
     )
     uow.emit(_received(thread, message, customer, entry, data, endpoint))
     return entry
+
+
+def _entry_fields(
+    message: InboundMessage, customer: Customer, contact_id: str | None, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The timeline entry's fields for what the customer sent (either way it is written)."""
+    return {
+        "kind": message.kind,
+        "channel": message.channel,
+        "author_type": "customer",
+        "author_id": customer.id,
+        "author_name": customer.name or message.sender_name,
+        "body": message.body,
+        "client_msg_id": message.client_msg_id,
+        "provider_msg_id": message.provider_msg_id,
+        "contact_id": contact_id,
+        "data": data,
+    }
 
 
 def _received(
@@ -240,20 +249,7 @@ def _customer_entry(
 ) -> ThreadEvent:
     """The timeline entry of what the customer sent (a message, a reaction, an edit), and
     the fact that it was received."""
-    entry = append_event(
-        uow,
-        thread,
-        kind=message.kind,
-        channel=message.channel,
-        author_type="customer",
-        author_id=customer.id,
-        author_name=customer.name or message.sender_name,
-        body=message.body,
-        client_msg_id=message.client_msg_id,
-        provider_msg_id=message.provider_msg_id,
-        contact_id=contact_id,
-        data=data,
-    )
+    entry = append_event(uow, thread, **_entry_fields(message, customer, contact_id, data))
     uow.emit(_received(thread, message, customer, entry, data, endpoint))
     return entry
 

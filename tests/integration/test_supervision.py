@@ -25,7 +25,7 @@ from threadline.routing.models import Contact, Offer
 
 
 async def frames_until(
-    ws: ClientConnection, wanted: Any, timeout: float = 5
+    ws: ClientConnection, wanted: Any, timeout: float = 15
 ) -> list[dict[str, Any]]:
     """Every frame received up to and including the first for which `wanted(frame)` holds."""
     seen: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from tests.fakes.twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     FakeCall,
+    FakeConference,
+    FakeParticipant,
     FakeTwilio,
     running_fake_twilio,
 )
@@ -308,16 +311,29 @@ async def conference_line(server: Running, world: World) -> AsyncIterator[FakeTw
         yield fake
 
 
+async def _answered_into_the_conference(
+    server: Running, world: World, agent: httpx.AsyncClient, fake: FakeTwilio, key: str, phone: str
+) -> tuple[str, FakeCall, str, ET.Element, FakeConference, FakeParticipant]:
+    """A kept callback dialled and answered on a conference number: its id, the customer's
+    call, the contact, the TwiML the answer got, the contact's conference and the agent's
+    leg dialled into it."""
+    _chat, callback_id, call = await _kept_and_dialled(server, world, agent, fake, key, phone)
+    contact_id = (await _callback(server, callback_id)).contact_id
+    assert contact_id is not None
+    answered = twiml(await fake.answer(call))
+    conference = fake.conference_named(f"contact-{contact_id}")
+    assert conference is not None and conference.live(call.sid) is not None
+    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
+    return callback_id, call, contact_id, answered, conference, leg
+
+
 async def test_a_callback_on_a_conference_number_meets_the_agent_there_and_can_be_held(
     server: Running, world: World, agent: httpx.AsyncClient, conference_line: FakeTwilio
 ) -> None:
     fake = conference_line
-    _chat, callback_id, call = await _kept_and_dialled(
+    callback_id, call, contact_id, answered, conference, leg = await _answered_into_the_conference(
         server, world, agent, fake, "v-conference", "+351 912 000 444"
     )
-    contact_id = (await _callback(server, callback_id)).contact_id
-    assert contact_id is not None
-    answered = twiml(await fake.answer(call))
     # the customer hears the announcement, then joins the callback contact's conference
     assert said(answered) and answered.find("Dial/Client") is None
     dial, node = answered.find("Dial"), answered.find("Dial/Conference")
@@ -326,9 +342,6 @@ async def test_a_callback_on_a_conference_number_meets_the_agent_there_and_can_b
     action = dial.get("action") or ""
     assert action.startswith(url(server, "/outbound/dialed?"))
     assert query(action)["ref"] == callback_id
-    conference = fake.conference_named(f"contact-{contact_id}")
-    assert conference is not None and conference.live(call.sid) is not None
-    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
     assert leg.created_with["To"] == "client:" + client_identity(world.agents["rui"].id)
     assert conference.status == "init"  # the customer waits for the agent's softphone
     await fake.answer_participant(leg.call_sid)
@@ -370,14 +383,9 @@ async def test_a_callbacks_agent_leg_that_is_not_answered_puts_the_customer_in_l
 ) -> None:
     """As with an inbound call: the customer, on the line, waits for the next agent."""
     fake = conference_line
-    _chat, callback_id, call = await _kept_and_dialled(
+    _id, call, contact_id, _twiml, _conference, leg = await _answered_into_the_conference(
         server, world, agent, fake, "v-conference-missed", "+351 912 000 555"
     )
-    contact_id = (await _callback(server, callback_id)).contact_id
-    twiml(await fake.answer(call))
-    conference = fake.conference_named(f"contact-{contact_id}")
-    assert conference is not None
-    [leg] = [p for p in conference.participants.values() if p.call_sid != call.sid]
     missed = await fake.finish(fake.calls[leg.call_sid], "no-answer")
     assert missed.status_code == 200, missed.text
 

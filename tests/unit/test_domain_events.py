@@ -79,6 +79,21 @@ def test_an_older_record_decodes_with_the_defaults_of_newer_fields() -> None:
     assert decode(wire) == event
 
 
+def test_a_message_stored_before_the_bot_flag_leaves_the_bot_to_look() -> None:
+    """An install upgraded with messages still in its log: the bot cannot know from the event
+    whether it answers there, so it reads the thread (it must not skip a customer)."""
+    from threadline.selfservice.bot.services import _awaits_the_bot
+
+    event = domain.MessageReceived(
+        org_id="o", thread_id="t", customer_id="u", channel="chat", seq=3, bot=False
+    )
+    wire = encode(event)
+    del wire["bot"]
+    older = decode(wire)
+    assert isinstance(older, domain.MessageReceived) and older.bot is None
+    assert _awaits_the_bot(older) and not _awaits_the_bot(event)
+
+
 def test_a_family_handler_receives_its_members() -> None:
     handlers = Handlers(bus=None)  # type: ignore[arg-type]
 

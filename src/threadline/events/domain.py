@@ -148,8 +148,9 @@ class MessageReceived(DomainEvent):
     # whether the sender is who the message says (an email's From proven by DKIM or a trusted
     # relay): False carries no trust of the customer it names; None: the channel does not say
     sender_verified: bool | None = None
-    # a bot answers where it came in, or holds the thread: it reads the message at once
-    bot: bool = False
+    # a bot answers where it came in, or holds the thread: it reads the message at once.
+    # None: not known (an event stored before this field existed): the bot looks
+    bot: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

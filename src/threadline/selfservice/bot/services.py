@@ -135,10 +135,11 @@ class BotRuntime:
 
     async def on_message(self, uow: UnitOfWork, received: MessageReceived) -> None:
         """Consumer: a customer's message on a thread the bot is talking on."""
-        if received.kind != "message" or not received.bot:
+        if received.kind != "message" or received.bot is False:
             # not a bot's chat when it was stored (no bot answers where it came in, the
             # thread was not the bot's; only a message's own write makes it the bot's): no
-            # read for the agents' chats that only pass by
+            # read for the agents' chats that only pass by. None (stored before the event
+            # said) reads the thread, as every message did then.
             return
         thread = await uow.session.get(Thread, received.thread_id)
         if thread is None or thread.status != "bot":
@@ -873,4 +874,4 @@ async def queue_for(
 
 
 def _awaits_the_bot(received: MessageReceived) -> bool:
-    return received.bot
+    return received.bot is not False

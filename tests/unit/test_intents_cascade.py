@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.test_intents_engine import PHRASES, UNSEEN, examples
 from threadline.intents.encoder import MiniLmEncoder, WordPiece, minilm_available
@@ -21,6 +23,7 @@ from threadline.intents.engine import (
     IntentModel,
     Settings,
     evaluate,
+    top_k,
     train,
 )
 
@@ -174,3 +177,24 @@ def test_minilm_vectors_are_unit_length_and_order_free() -> None:
     again = encoder.encode([texts[1]])
     assert np.allclose(again[0], vectors[1], atol=1e-4)
     assert float(vectors[0] @ vectors[1]) < 0.9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    width=st.integers(1, 3000),
+    k=st.integers(1, 12),
+    levels=st.sampled_from([3, 50, 0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_top_k_finds_the_k_largest_of_every_row(
+    rows: int, width: int, k: int, levels: int, seed: int
+) -> None:
+    """The neighbour vote's selection, blocks or not, ties (few distinct values) or not."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((rows, width), dtype=np.float32)
+    if levels:
+        values = np.floor(values * levels).astype(np.float32)
+    got = np.sort(np.take_along_axis(values, top_k(values, k), axis=1), axis=1)
+    expected = np.sort(values, axis=1)[:, -min(k, width) :]
+    assert np.array_equal(got, expected)

@@ -32,6 +32,11 @@ Figures, over all N callbacks:
 * **visible lateness** = the moment the poller first saw the committed firing minus
   `due_at`: an upper bound on when the effect was visible to everyone (includes the
   poll period);
+* **CPU per callback** (`cpu_ms_per_callback`): the server process's CPU time (user +
+  system, from /proc) from the moment the callbacks are written until the end, less the
+  restarted server's CPU up to its readiness (`restart_cpu_s`), over the callbacks fired;
+  `server_cpu_s` is the total including the restart (the database server's own CPU is not
+  counted);
 * **exactly once**: callbacks with exactly one contact and one `due` timeline entry,
   and none with two; callbacks still `scheduled` at the end.
 
@@ -166,6 +171,14 @@ async def make_world(url: str, n: int, lead_s: float, spread_s: float) -> tuple[
             async with ctx.uow() as uow:
                 await uow.session.execute(insert(Timer), timers[start : start + CHUNK])
     return str(queue.id), first_due
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far, from /proc (Linux)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def _aware(moment: datetime) -> datetime:
@@ -327,18 +340,22 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         poller = asyncio.create_task(poll_fired(url, args.callbacks, seen, stop))
         restarts = 0
         killed_at = ready_at = None
+        cpu_start, cpu_before_kill, restart_cpu = cpu_s(server.pid), 0.0, 0.0
         try:
             if args.crash_at is not None:
                 crash_at = first_due + timedelta(seconds=args.crash_at)
                 await asyncio.sleep(max((crash_at - datetime.now(UTC)).total_seconds(), 0))
                 log(f"[{backend}] SIGKILL the server, start it again")
                 killed_at = datetime.now(UTC)
+                cpu_before_kill = cpu_s(server.pid) - cpu_start
+                cpu_start = 0.0
                 os.killpg(server.proc.pid, signal.SIGKILL)
                 server.proc.wait(10)
                 server = Server(url, workdir, None)
                 # start-up rebuilds routing from the thousands of contacts already open
                 await server.ready(within_s=180)
                 ready_at = datetime.now(UTC)
+                restart_cpu = cpu_s(server.pid)
                 restarts = 1
             deadline = first_due + timedelta(seconds=args.spread + args.grace)
             if ready_at is not None:  # the grace counts from when the server was back
@@ -349,6 +366,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop.set()
             await poller
+            server_cpu = cpu_before_kill + cpu_s(server.pid) - cpu_start
             server.stop()
         found = await check(url)
     late, visible, twice = [], [], 0
@@ -379,6 +397,9 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "timers_claimed_twice": twice,
         "still_scheduled": found["statuses"].get("scheduled", 0),
         "restarts": restarts,
+        "server_cpu_s": round(server_cpu, 2),
+        "restart_cpu_s": round(restart_cpu, 2),
+        "cpu_ms_per_callback": round(1000 * (server_cpu - restart_cpu) / max(len(late), 1), 3),
         "raw_claim_per_s": round(raw_rate, 1),
         "due_per_s": round(args.callbacks / args.spread, 1) if args.spread else None,
         "load_vs_raw": round(args.callbacks / args.spread / raw_rate, 4) if args.spread else None,
@@ -439,11 +460,11 @@ def main() -> None:
             f"{r['still_scheduled']:>5}"
         )
     print()
-    print(f"{'backend':<10} {'raw claims/s':>12} {'due/s':>7} {'load/raw':>8}")
+    print(f"{'backend':<10} {'raw claims/s':>12} {'due/s':>7} {'load/raw':>8} {'cpu ms/cb':>9}")
     for r in results:
         print(
             f"{r['backend']:<10} {r['raw_claim_per_s']:>12,.0f} {r['due_per_s'] or 0:>7.1f} "
-            f"{r['load_vs_raw'] or 0:>8.4f}"
+            f"{r['load_vs_raw'] or 0:>8.4f} {r['cpu_ms_per_callback']:>9.3f}"
         )
     if any("crash_downtime_s" in r for r in results):
         print()

@@ -7,10 +7,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tests.conftest import (
     ALL_DAY_PLAN,
@@ -46,7 +47,8 @@ from threadline.callbacks.tokens import manage_token
 from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.routing.models import Contact, Queue
-from threadline.threads.models import ThreadEvent
+from threadline.threads.models import Thread, ThreadEvent
+from threadline.workers import timers
 from threadline.workers.models import Timer
 
 ALL_DAY = ALL_DAY_PLAN
@@ -567,3 +569,83 @@ async def test_a_caller_with_an_app_code_skips_the_menus_and_keeps_the_app_conte
     async with server.ctx.db.sessions() as session:
         gone = await session.get(Contact, call.id)
     assert gone is not None and gone.status == "abandoned"
+
+
+async def test_booked_callbacks_due_together_open_once_each_in_a_batch(
+    server: Running, world: World
+) -> None:
+    """A timer batch of booked callbacks: each opens one contact with its two timeline
+    entries; on PostgreSQL the entries' ids are taken from the sequence up front, so the
+    flush writes them with executemany, not an INSERT ... RETURNING of every row."""
+    queue = world.queues["general"]
+    await _set_policy(server, queue.id, POLICY)
+    due = utcnow() - timedelta(seconds=1)
+    callback_ids: list[str] = []
+    async with server.ctx.uow() as uow:
+        for i in range(12):
+            customer = Customer(org_id=world.org_id, name=f"C{i}", phone=f"+3519100010{i:02d}")
+            uow.session.add(customer)
+            await uow.session.flush()
+            thread = Thread(org_id=world.org_id, customer_id=customer.id, status="resolved")
+            uow.session.add(thread)
+            await uow.session.flush()
+            callback = Callback(
+                org_id=world.org_id,
+                thread_id=thread.id,
+                customer_id=customer.id,
+                queue_id=queue.id,
+                kind="booked",
+                status="scheduled",
+                phone=customer.phone,
+                window_start=due,
+                window_end=due + timedelta(minutes=30),
+                max_attempts=3,
+            )
+            uow.session.add(callback)
+            await uow.session.flush()
+            timers.schedule(uow.session, world.org_id, CALLBACK_DUE, callback.id, due)
+            callback_ids.append(callback.id)
+    written: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "INSERT INTO thread_events" in statement:
+            written.append(statement)
+
+    engine = server.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        server.ctx.timers.wake()
+
+        async def opened() -> bool:
+            async with server.ctx.db.sessions() as session:
+                statuses = await session.scalars(
+                    select(Callback.status).where(Callback.id.in_(callback_ids))
+                )
+                return all(status == "waiting" for status in statuses)
+
+        await eventually(opened)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    async with server.ctx.db.sessions() as session:
+        callbacks = list(
+            await session.scalars(select(Callback).where(Callback.id.in_(callback_ids)))
+        )
+        for callback in callbacks:
+            contacts = list(
+                await session.scalars(
+                    select(Contact).where(Contact.thread_id == callback.thread_id)
+                )
+            )
+            assert [c.id for c in contacts] == [callback.contact_id]
+            entries = list(
+                await session.scalars(
+                    select(ThreadEvent)
+                    .where(ThreadEvent.thread_id == callback.thread_id)
+                    .order_by(ThreadEvent.seq)
+                )
+            )
+            assert [(e.seq, e.kind) for e in entries] == [(1, "queued"), (2, "callback")]
+            assert entries[1].data["action"] == "due" and entries[0].id < entries[1].id
+    assert written  # the entries went through the engine
+    if server.ctx.db.dialect == "postgresql":
+        assert not [s for s in written if "RETURNING" in s], written[0][:200]

@@ -37,7 +37,7 @@ from threadline.orgs.models import Organization
 from threadline.routing.callback_policy import BOOKED_PRIORITY, RETRY_PRIORITY, next_attempt_at
 from threadline.routing.models import Contact, Queue
 from threadline.threads.models import Thread
-from threadline.threads.services import lock_thread
+from threadline.threads.services import lock_thread, reserve_entry_ids
 from threadline.web.i18n import pick_language, translate
 from threadline.workers import timers
 from threadline.workers.models import Timer
@@ -57,8 +57,7 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
     """Timer: a booked window starts (or a retry is due): open the contact that will be
     offered to an agent, ahead of ordinary contacts."""
     callback = await lock_callback(uow, None, timer.ref_id)
-    expected = "scheduled" if timer.kind == CALLBACK_DUE else "retry_wait"
-    if callback.status != expected:
+    if callback.status != _expected(timer):
         return
     queue = await uow.session.get_one(Queue, callback.queue_id)
     thread = await lock_thread(uow, callback.org_id, callback.thread_id)
@@ -87,6 +86,11 @@ async def on_due(ctx: Context, uow: UnitOfWork, timer: Timer) -> None:
     callback.contact, callback.contact_id, callback.status = contact, contact.id, "waiting"
     thread.status = "callback_scheduled"
     record(uow, thread, callback, "due" if timer.kind == CALLBACK_DUE else "retry")
+
+
+def _expected(timer: Timer) -> str:
+    """The status a callback is in when its timer opens its contact."""
+    return "scheduled" if timer.kind == CALLBACK_DUE else "retry_wait"
 
 
 async def on_accepted(ctx: Context, uow: UnitOfWork, contact: Contact, thread: Thread) -> None:
@@ -275,6 +279,10 @@ async def _prepare_due(uow: UnitOfWork, due: list[Timer]) -> None:
     held.extend(await uow.session.scalars(select(Queue).where(Queue.id.in_(queue_ids))))
     if contact_ids := sorted({c.contact_id for c in callbacks if c.contact_id}):
         held.extend(await uow.session.scalars(select(Contact).where(Contact.id.in_(contact_ids))))
+    # each callback that opens its contact writes two timeline entries (queued, due)
+    by_id = {c.id: c for c in callbacks}
+    opening = sum(1 for t in due if (c := by_id.get(t.ref_id)) and c.status == _expected(t))
+    await reserve_entry_ids(uow, 2 * opening)
 
 
 def register(ctx: Context) -> None:

@@ -154,8 +154,15 @@ class _Waits:
         self.stop()
         ctx, org_id = self._ctx, self._org_id
         key = ("customer", org_id, customer_id)
+        # gated: computed only while the customer waits (most visitors chat with an agent
+        # or with nobody yet: their sockets read nothing); the frame is serialised once
         watcher = self._hub.watch(
-            key, org_id, customer_id, lambda: customer_wait(ctx, org_id, customer_id), self._send
+            key,
+            org_id,
+            customer_id,
+            lambda: customer_wait(ctx, org_id, customer_id),
+            send_frame=self._websocket.send_text,
+            gated=True,
         )
         self._watching = (key, watcher)
 
@@ -163,11 +170,6 @@ class _Waits:
         if self._watching is not None:
             self._hub.unwatch(*self._watching)
             self._watching = None
-
-    async def _send(self, view: CustomerWaitOut | None) -> None:
-        await self._websocket.send_json(
-            {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
-        )
 
 
 def _customer_frame(event: DomainEvent) -> dict[str, Any] | None:

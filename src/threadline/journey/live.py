@@ -140,6 +140,22 @@ class WaitingIndex:
         for event in held:
             self.apply(event)
 
+    def forget(self, who: Who, contacts: dict[str, str], callbacks: set[str]) -> None:
+        """A full computation found nothing to wait for: what was indexed before it
+        started is not waiting (an end the events did not tell)."""
+        for contact_id in contacts:
+            self._pop(self.contacts, who, contact_id)
+        for callback_id in callbacks:
+            self._put(self.callbacks, who, callback_id, present=False)
+
+    @staticmethod
+    def _pop(index: dict[Who, dict[str, str]], who: Who, contact_id: str) -> None:
+        waiting = index.get(who)
+        if waiting is not None:
+            waiting.pop(contact_id, None)
+            if not waiting:
+                del index[who]
+
     def failed(self) -> None:
         self.seeding = False
         self._held.clear()
@@ -154,23 +170,21 @@ class WaitingIndex:
             return None  # the seed, read later, will include it
         who = (event.org_id, event.customer_id)
         if isinstance(event, CallbackChanged):
-            self._put(self.callbacks, who, event.callback_id, event.status in OPEN_CALLBACKS)
+            self._put(
+                self.callbacks, who, event.callback_id, present=event.status in OPEN_CALLBACKS
+            )
         elif isinstance(event, WAITS):
             contacts = self.contacts.setdefault(who, {})
             contacts.pop(event.contact_id, None)  # the latest is the newest
             contacts[event.contact_id] = event.queue_id
         elif isinstance(event, DONE):
-            waiting = self.contacts.get(who)
-            if waiting is not None:
-                waiting.pop(event.contact_id, None)
-                if not waiting:
-                    del self.contacts[who]
+            self._pop(self.contacts, who, event.contact_id)
         else:
             return None
         return who
 
     @staticmethod
-    def _put(index: dict[Who, set[str]], who: Who, item: str, present: bool) -> None:
+    def _put(index: dict[Who, set[str]], who: Who, item: str, *, present: bool) -> None:
         items = index.setdefault(who, set())
         if present:
             items.add(item)
@@ -301,7 +315,7 @@ class WaitHub:
             for (org_id, _queue), keys in self._by_queue.items():
                 if org_id == event.org_id:
                     self._moved.update(keys)
-            self._wake.set()
+                    self._wake.set()
         customer_id = getattr(event, "customer_id", None)
         if not customer_id:
             return
@@ -327,8 +341,7 @@ class WaitHub:
             if view.contact_id != contact_id:
                 # a new contact: its place, range and offer come with its queue's refresh
                 view.contact_id, view.state = contact_id, None
-                self._requeue(view, frozenset({(view.org_id, queue_id)}))
-                view.due = 0.0
+            self._requeue(view, frozenset({(view.org_id, queue_id)}))  # transferred: moved
             self._moved.add(view.key)
             self._wake.set()
         else:
@@ -450,6 +463,8 @@ class WaitHub:
         view = self._views.get(key)
         if view is None:
             return
+        who = (view.org_id, view.customer_id)
+        indexed = (dict(self.index.contacts.get(who, {})), set(self.index.callbacks.get(who, ())))
         try:
             with org_scope(view.org_id):
                 state = await view.compute()
@@ -462,6 +477,8 @@ class WaitHub:
             view.due, view.retry = time.monotonic() + REFRESH_S, True
             return
         self.computed += 1
+        if view.gated and state.view is None:
+            self.index.forget(who, *indexed)  # what storage says ended without an event
         if self._views.get(key) is not view:
             return  # every socket left meanwhile
         view.state, view.retry = state, False

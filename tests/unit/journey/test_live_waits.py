@@ -274,6 +274,8 @@ def contact_event(kind: type[Any], customer: str, contact: str, queue: str = "q1
         return kind(**facts, agent_id="agent", offer_id="offer")
     if kind is live.ContactAccepted:
         return kind(**facts, agent_id="agent", agent_name="Ann", offer_id="offer", waited_s=3.0)
+    if kind is live.ContactTransferred:
+        return kind(**facts, from_agent_id="agent", to_agent_id=None, to_queue_id=queue)
     raise AssertionError(kind)
 
 
@@ -387,3 +389,35 @@ async def test_a_gated_customer_with_a_callback_is_computed_in_full() -> None:
     )
     await settle()
     assert dee.computed == 1 and len(socket.frames) == 1
+
+
+async def test_a_gated_wait_moves_with_its_contact_to_another_queue() -> None:
+    eve = Customer("eve", "q1")
+    refresher = Refresher({"eve": eve})
+    hub = WaitHub(refresher, Seeded([(ORG, "eve", "contact-eve", "q1")]))
+    hub.watch("eve", ORG, "eve", eve.compute, send_frame=FrameSocket().send_frame, gated=True)
+    await settle()
+    hub.on_event(contact_event(live.ContactTransferred, "eve", "contact-eve", "q2"))
+    await settle()
+    refresher.calls.clear()
+    hub.on_event(queue_changed("q1"))  # the queue it left: nothing
+    await settle()
+    assert refresher.calls == []
+    hub.on_event(queue_changed("q2"))
+    await settle()
+    assert refresher.calls == [{"eve"}]
+
+
+async def test_a_wait_that_ended_without_an_event_leaves_the_index_after_one_computation() -> None:
+    fay = Customer("fay", None)  # storage: not waiting; the seed said otherwise (a lost event)
+    refresher = Refresher({"fay": fay})
+    hub = WaitHub(refresher, Seeded([(ORG, "fay", "contact-fay", "q1")]))
+    socket = FrameSocket()
+    watcher = hub.watch("fay", ORG, "fay", fay.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert fay.computed == 1 and socket.frames == []  # the refresh said "in full"
+    assert hub.index.contacts == {}
+    hub.unwatch("fay", watcher)
+    hub.watch("fay", ORG, "fay", fay.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert fay.computed == 1  # her next socket reads nothing

@@ -194,6 +194,8 @@ def report(results: dict[str, Outcome], args: argparse.Namespace, nofile: int) -
                 f"{backend}_session_p99_ms": round(pct(o.session_ms, 99), 1),
                 f"{backend}_connect_p99_ms": round(pct(o.connect_ms, 99), 1),
                 f"{backend}_server_cpu_ms_per_msg": round(cpu_per_msg, 2),
+                f"{backend}_sent": o.sent,
+                f"{backend}_server_cpu_s": round(o.server_cpu_s, 2),
             }
         )
         print(

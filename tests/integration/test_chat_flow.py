@@ -10,6 +10,7 @@ import websockets
 from sqlalchemy import func, select
 
 from tests.conftest import Running, World, authed_socket, login
+from threadline.events.domain import MessageReceived
 from threadline.threads.models import ThreadEvent
 
 
@@ -138,3 +139,31 @@ async def test_a_burst_of_new_visitors_all_get_sessions(server: Running, world: 
         again = (await client.post(url, json={"visitor_token": first["visitor_token"]})).json()
         assert again["customer_id"] == first["customer_id"] and again["thread_id"] is not None
         assert [e["body"] for e in again["events"]] == ["hello"]
+
+
+async def test_the_ack_does_not_wait_for_the_work_that_follows_the_commit(
+    server: Running, world: World
+) -> None:
+    """The visitor's message is acknowledged once stored: routing its new contact (and any
+    other after-commit handler) follows, and the ack does not wait for it."""
+    released = asyncio.Event()
+    held: list[str] = []
+
+    async def slow_follow_up(event: MessageReceived) -> None:
+        held.append(event.thread_id)
+        await released.wait()
+
+    server.ctx.handlers.after_commit(MessageReceived, slow_follow_up)
+    async with server.client() as http:
+        opened = await http.post(f"/api/v1/widget/{world.widget.key}/session", json={})
+    token = opened.json()["visitor_token"]
+    url = f"{server.ws_url}/api/v1/widget/{world.widget.key}/ws"
+    async with authed_socket(url, token) as visitor:
+        await visitor.send(json.dumps({"type": "message", "client_id": "m-1", "text": "hi"}))
+        ack = await _recv_until(visitor, "ack")
+        assert ack["client_id"] == "m-1" and ack["seq"] == 1
+        assert held and not released.is_set()  # acked while the follow-up still runs
+        released.set()
+        await visitor.send(json.dumps({"type": "message", "client_id": "m-1", "text": "hi"}))
+        again = await _recv_until(visitor, "ack")  # a retry: acked once more, from storage
+        assert again["seq"] == 1 and again["thread_id"] == ack["thread_id"]

@@ -17,7 +17,8 @@ from threadline.channels.chat.services import (
     visitor_session,
 )
 from threadline.context import Context
-from threadline.journey.services import customer_wait, refresh_views, withdraw
+from threadline.journey.schemas import CustomerWaitOut
+from threadline.journey.services import customer_wait, refresh_views, waiting_now, withdraw
 from threadline.routing.models import Queue
 from threadline.threads.models import ThreadEvent
 
@@ -72,6 +73,15 @@ async def test_waits_refreshed_from_the_queue_are_the_views_computed_in_full(
     assert all(view and view.callback_offer for view in full.values())
     shown = {key: view for key, view in full.items() if view is not None}
     assert await refresh_views(ctx, org_id, shown) == full
+    # a contact that just started waiting (only its id known, from routing's event): the
+    # batched refresh fills its view as the full computation does, number included
+    blank = {key: CustomerWaitOut(contact_id=view.contact_id) for key, view in shown.items()}
+    assert await refresh_views(ctx, org_id, blank) == full
+    seeded_contacts, seeded_callbacks = await waiting_now(ctx)
+    assert {(o, cu, c) for o, cu, c, _q in seeded_contacts} == {
+        (org_id, key, view.contact_id) for key, view in shown.items()
+    }
+    assert seeded_callbacks == []
 
     # the first one leaves the line: the others move up, the first must be computed in full
     first = visitors[0].customer_id

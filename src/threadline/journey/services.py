@@ -37,6 +37,7 @@ from threadline.threads.models import Thread
 from threadline.threads.services import current_thread, lock_thread, open_thread
 
 WAITING = ("queued", "offered")
+OPEN_CALLBACKS = OPEN  # a callback the customer still waits for
 CARRIED = ("reason", "answers", "account", "via")  # what a call continuing a contact keeps
 
 
@@ -167,15 +168,42 @@ async def customer_wait(ctx: Context, org_id: str, customer_id: str) -> WaitStat
     return WaitState(None, frozenset())
 
 
+async def waiting_now(
+    ctx: Context,
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
+    """Who waits, in every organisation: (org, customer, contact, queue) of each queued or
+    offered contact, oldest first, and (org, customer, callback) of each open callback. Two
+    statements, read once per process by the live waits (journey/live.py); call across
+    organisations."""
+    async with ctx.db.sessions() as session:
+        contacts = await session.execute(
+            select(Contact.org_id, Contact.customer_id, Contact.id, Contact.queue_id)
+            .where(Contact.status.in_(WAITING))
+            .order_by(Contact.enqueued_at)
+        )
+        callbacks = await session.execute(
+            select(Callback.org_id, Callback.customer_id, Callback.id).where(
+                Callback.status.in_(OPEN)
+            )
+        )
+        return (
+            [(o, cu, c, q) for o, cu, c, q in contacts],
+            [(o, cu, cb) for o, cu, cb in callbacks],
+        )
+
+
 async def refresh_views(
     ctx: Context, org_id: str, views: dict[Any, CustomerWaitOut]
 ) -> dict[Any, CustomerWaitOut | None]:
     """The live parts of waiting customers' views after their queue moved: place, range,
     status and callback offer, from the routing engine's memory and ONE read of all their
-    contacts and queues (what `contact_view` reads per customer, ten statements each). None
-    for a view whose contact stopped waiting or now keeps its place: the caller computes
-    that one in full."""
+    contacts and queues (what `contact_view` reads per customer, ten statements each). A
+    view with no status yet (a contact that just started waiting, its customer with no
+    open callback) is filled as `contact_view` would, its customer's number included. None
+    for a view whose contact stopped waiting or keeps its place (or is a callback's
+    retry): the caller computes that one in full."""
     ids = {view.contact_id for view in views.values() if view.contact_id}
+    new = {view.contact_id for view in views.values() if view.contact_id and view.status is None}
     async with ctx.db.sessions() as session:
         contacts = {
             c.id: c
@@ -187,18 +215,41 @@ async def refresh_views(
         queues = {
             q.id: q for q in await session.scalars(select(Queue).where(Queue.id.in_(queue_ids)))
         }
+        customer_ids = {c.customer_id for c in contacts.values() if c.id in new}
+        phones: dict[str, str | None] = {}
+        if customer_ids:
+            rows = await session.execute(
+                select(Customer.id, Customer.phone).where(Customer.id.in_(customer_ids))
+            )
+            phones = {customer_id: phone for customer_id, phone in rows}
+        # a new view's contact a callback already names (kept, then given up): in full
+        named = (
+            set(
+                await session.scalars(
+                    select(Callback.contact_id).where(
+                        Callback.org_id == org_id, Callback.contact_id.in_(new)
+                    )
+                )
+            )
+            if new
+            else set()
+        )
     refreshed: dict[Any, CustomerWaitOut | None] = {}
     for key, view in views.items():
         contact = contacts.get(view.contact_id or "")
+        fresh = view.status is None
         if (
             contact is None
             or contact.status not in WAITING
             or contact.queue_id not in queues
             # it started keeping its place since: its callback is read in full
             or (contact.context.get("callback_id") and view.callback is None)
+            or (fresh and (contact.id in named or contact.context.get("callback_retry")))
         ):
             refreshed[key] = None
             continue
+        if fresh:
+            view = view.model_copy(update={"phone": phones.get(contact.customer_id)})
         estimate = await ctx.routing.estimate(org_id, contact.id)
         offer = None
         if contact.status == "queued" and not contact.context.get("callback_id"):

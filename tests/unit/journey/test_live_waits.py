@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Hashable
 from typing import Any
 
@@ -255,3 +256,168 @@ async def test_each_view_is_computed_for_its_own_organisation_whoever_started_th
         await settle()
     assert sorted(seen["compute"], key=str) == ["org-a", "org-b"]
     assert seen["refresh"] == ["org-b"]
+
+
+# ---------------------------------------------------------------- gated views (the widget's)
+def contact_event(kind: type[Any], customer: str, contact: str, queue: str = "q1") -> Any:
+    facts = {
+        "org_id": ORG,
+        "contact_id": contact,
+        "thread_id": f"t-{customer}",
+        "customer_id": customer,
+        "queue_id": queue,
+        "channel": "chat",
+    }
+    if kind is live.ContactQueued:
+        return kind(**facts)
+    if kind is live.ContactOffered:
+        return kind(**facts, agent_id="agent", offer_id="offer")
+    if kind is live.ContactAccepted:
+        return kind(**facts, agent_id="agent", agent_name="Ann", offer_id="offer", waited_s=3.0)
+    if kind is live.ContactTransferred:
+        return kind(**facts, from_agent_id="agent", to_agent_id=None, to_queue_id=queue)
+    raise AssertionError(kind)
+
+
+class Seeded:
+    """Who waits when the first socket opens (what `waiting_now` reads), counting reads."""
+
+    def __init__(self, contacts: list[tuple[str, str, str, str]]) -> None:
+        self.contacts = contacts
+        self.reads = 0
+
+    async def __call__(self) -> live.Waiting:
+        self.reads += 1
+        return list(self.contacts), []
+
+
+class FrameSocket:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def send_frame(self, frame: str) -> None:
+        self.frames.append(frame)
+
+
+async def test_a_gated_socket_of_a_customer_who_waits_for_nothing_reads_nothing() -> None:
+    ana = Customer("ana", "q1")
+    nobody = Customer("cy", None)
+    refresher = Refresher({"ana": ana, "cy": nobody})
+    seed = Seeded([(ORG, "ana", "contact-ana", "q1")])
+    hub = WaitHub(refresher, seed)
+    sockets = {name: FrameSocket() for name in ("ana", "ana-tab", "cy")}
+    for name, socket in sockets.items():
+        key = name.split("-")[0]
+        customer = ana if key == "ana" else nobody
+        hub.watch(key, ORG, key, customer.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert seed.reads == 1  # once for the process, not per socket
+    assert nobody.computed == 0 and sockets["cy"].frames == []
+    assert ana.computed == 0  # filled by its queue's refresh, not computed on its own
+    assert refresher.calls == [{"ana"}]
+    frame = (
+        '{"type":"wait","wait":'
+        + CustomerWaitOut(contact_id="contact-ana", status="queued", position=1).model_dump_json()
+        + "}"
+    )
+    assert sockets["ana"].frames == sockets["ana-tab"].frames == [frame]
+    hub.on_event(entry("cy", "assigned"))  # a timeline entry: routing's events say it all
+    await settle()
+    assert nobody.computed == 0 and hub.computed == 0
+
+
+async def test_a_gated_wait_follows_routing_events_without_computations() -> None:
+    cy = Customer("cy", None)
+    refresher = Refresher({"cy": cy})
+    hub = WaitHub(refresher, Seeded([]))
+    socket = FrameSocket()
+    hub.watch("cy", ORG, "cy", cy.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert socket.frames == [] and refresher.calls == []
+    cy.queue = "q1"  # their first message opened a contact: it waits in q1
+    hub.on_event(contact_event(live.ContactQueued, "cy", "contact-cy"))
+    hub.on_event(queue_changed("q1"))
+    await settle()
+    assert refresher.calls == [{"cy"}]  # one batched refresh for the queue's round
+    assert [json.loads(f)["wait"]["position"] for f in socket.frames] == [1]
+    cy.position = 2
+    hub.on_event(queue_changed("q2"))  # another queue: nothing
+    hub.on_event(queue_changed("q1"))
+    await settle()
+    assert [json.loads(f)["wait"]["position"] for f in socket.frames] == [1, 2]
+    hub.on_event(contact_event(live.ContactAccepted, "cy", "contact-cy"))  # answered
+    await settle()
+    assert json.loads(socket.frames[-1]) == {"type": "wait", "wait": None}
+    hub.on_event(queue_changed("q1"))  # no longer waiting in q1
+    await settle()
+    assert len(refresher.calls) == 2 and cy.computed == 0 and hub.computed == 0
+
+
+async def test_events_that_arrive_while_the_seed_is_read_are_not_lost() -> None:
+    ben = Customer("ben", "q1")
+    refresher = Refresher({"ben": ben})
+    hub: WaitHub
+
+    async def seed() -> live.Waiting:
+        # read before ben's contact was answered; the answer arrives during the read
+        hub.on_event(contact_event(live.ContactAccepted, "ben", "contact-ben"))
+        return [(ORG, "ben", "contact-ben", "q1")], []
+
+    hub = WaitHub(refresher, seed)
+    socket = FrameSocket()
+    hub.watch("ben", ORG, "ben", ben.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert hub.index.contacts == {} and refresher.calls == [] and socket.frames == []
+
+
+async def test_a_gated_customer_with_a_callback_is_computed_in_full() -> None:
+    dee = Customer("dee", "q1")
+    hub = WaitHub(Refresher({"dee": dee}), Seeded([]))
+    socket = FrameSocket()
+    hub.watch("dee", ORG, "dee", dee.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert dee.computed == 0
+    hub.on_event(
+        CallbackChanged(
+            org_id=ORG,
+            callback_id="cb",
+            thread_id="t",
+            customer_id="dee",
+            status="scheduled",
+            action="booked",
+        )
+    )
+    await settle()
+    assert dee.computed == 1 and len(socket.frames) == 1
+
+
+async def test_a_gated_wait_moves_with_its_contact_to_another_queue() -> None:
+    eve = Customer("eve", "q1")
+    refresher = Refresher({"eve": eve})
+    hub = WaitHub(refresher, Seeded([(ORG, "eve", "contact-eve", "q1")]))
+    hub.watch("eve", ORG, "eve", eve.compute, send_frame=FrameSocket().send_frame, gated=True)
+    await settle()
+    hub.on_event(contact_event(live.ContactTransferred, "eve", "contact-eve", "q2"))
+    await settle()
+    refresher.calls.clear()
+    hub.on_event(queue_changed("q1"))  # the queue it left: nothing
+    await settle()
+    assert refresher.calls == []
+    hub.on_event(queue_changed("q2"))
+    await settle()
+    assert refresher.calls == [{"eve"}]
+
+
+async def test_a_wait_that_ended_without_an_event_leaves_the_index_after_one_computation() -> None:
+    fay = Customer("fay", None)  # storage: not waiting; the seed said otherwise (a lost event)
+    refresher = Refresher({"fay": fay})
+    hub = WaitHub(refresher, Seeded([(ORG, "fay", "contact-fay", "q1")]))
+    socket = FrameSocket()
+    watcher = hub.watch("fay", ORG, "fay", fay.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert fay.computed == 1 and socket.frames == []  # the refresh said "in full"
+    assert hub.index.contacts == {}
+    hub.unwatch("fay", watcher)
+    hub.watch("fay", ORG, "fay", fay.compute, send_frame=socket.send_frame, gated=True)
+    await settle()
+    assert fay.computed == 1  # her next socket reads nothing

@@ -110,7 +110,8 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
     state = {"customer_id": session.customer_id}
     streams = customer_streams(ctx)
     subscription = streams.subscribe(org_id, state["customer_id"])
-    writer = asyncio.create_task(_push(websocket, subscription))
+    acks = _Acks(websocket)
+    writer = asyncio.create_task(_push(websocket, subscription, acks))
     waits = _Waits(ctx, websocket, org_id)
     waits.watch(state["customer_id"])
     try:
@@ -119,7 +120,7 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
             if raw is None:
                 continue
             customer_id = state["customer_id"]
-            await _handle(ctx, websocket, session, state, raw)
+            await _handle(ctx, websocket, session, state, raw, acks)
             if state["customer_id"] != customer_id:  # an identify merged the visitor
                 streams.move(org_id, customer_id, state["customer_id"], subscription)
                 waits.watch(state["customer_id"])
@@ -133,12 +134,51 @@ async def widget_socket(websocket: WebSocket, key: str) -> None:
             await writer
 
 
-async def _push(websocket: WebSocket, subscription: Any) -> None:
+async def _push(websocket: WebSocket, subscription: Any, acks: _Acks) -> None:
     async for event in subscription:
+        if isinstance(event, TimelineEntryAdded):
+            await acks.stored(event)
         frame = _customer_frame(event)
         if frame is not None:
             await websocket.send_json(frame)
     await websocket.close(code=4408, reason="too slow; reconnect and resume")
+
+
+class _Acks:
+    """The acks of the visitor's messages on this socket, each sent once, as soon as the
+    message is stored: its timeline entry comes back on the bus right after the commit,
+    before the work that may follow it (routing a new contact, other handlers), which the
+    visitor need not wait for. The handler acks what the bus did not bring (a retry of a
+    stored message announces nothing)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._expected: set[str] = set()
+
+    def expect(self, client_id: str | None) -> None:
+        if client_id:
+            self._expected.add(client_id)
+
+    async def stored(self, event: TimelineEntryAdded) -> None:
+        entry = event.event
+        client_id = entry.get("client_msg_id")
+        if client_id in self._expected and entry.get("author_type") == "customer":
+            await self._send(client_id, entry["seq"], event.thread_id)
+
+    async def settle(self, client_id: str | None, seq: int, thread_id: str) -> None:
+        if not client_id or client_id in self._expected:
+            await self._send(client_id, seq, thread_id)
+
+    def forget(self, client_id: str | None) -> None:
+        if client_id:
+            self._expected.discard(client_id)
+
+    async def _send(self, client_id: str | None, seq: int, thread_id: str) -> None:
+        if client_id:
+            self._expected.discard(client_id)
+        await self._websocket.send_json(
+            {"type": "ack", "client_id": client_id, "seq": seq, "thread_id": thread_id}
+        )
 
 
 class _Waits:
@@ -154,8 +194,15 @@ class _Waits:
         self.stop()
         ctx, org_id = self._ctx, self._org_id
         key = ("customer", org_id, customer_id)
+        # gated: computed only while the customer waits (most visitors chat with an agent
+        # or with nobody yet: their sockets read nothing); the frame is serialised once
         watcher = self._hub.watch(
-            key, org_id, customer_id, lambda: customer_wait(ctx, org_id, customer_id), self._send
+            key,
+            org_id,
+            customer_id,
+            lambda: customer_wait(ctx, org_id, customer_id),
+            send_frame=self._websocket.send_text,
+            gated=True,
         )
         self._watching = (key, watcher)
 
@@ -163,11 +210,6 @@ class _Waits:
         if self._watching is not None:
             self._hub.unwatch(*self._watching)
             self._watching = None
-
-    async def _send(self, view: CustomerWaitOut | None) -> None:
-        await self._websocket.send_json(
-            {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
-        )
 
 
 def _customer_frame(event: DomainEvent) -> dict[str, Any] | None:
@@ -189,13 +231,14 @@ async def _handle(
     session: VisitorSession,
     state: dict[str, str],
     raw: dict[str, Any],
+    acks: _Acks,
 ) -> None:
     client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
     try:
         frame = _Frame.model_validate(raw)
         visitor = (session.endpoint.id, session.visitor.visitor_id)
         if await rate_limits(ctx).chat_frame(frame.type, *visitor):  # False: typing, dropped
-            await _dispatch(ctx, websocket, session, state, frame, raw)
+            await _dispatch(ctx, websocket, session, state, frame, raw, acks)
     except ValidationError as exc:
         await send_error(websocket, "invalid", str(exc.errors()[0]["msg"]), client_id)
     except ThreadlineError as exc:
@@ -214,21 +257,20 @@ async def _dispatch(
     state: dict[str, str],
     frame: _Frame,
     raw: Any,
+    acks: _Acks,
 ) -> None:
     org_id = session.endpoint.org_id
     if frame.type == "message":
         # after an identify merged the visitor, write as the customer they turned out to be
         current = dataclasses.replace(session, customer_id=state["customer_id"])
-        ingested = await do_visitor_message(ctx, current, frame.text or "", frame.client_id)
-        await websocket.send_json(
-            {
-                "type": "ack",
-                "client_id": frame.client_id,
-                "seq": ingested.event.seq,
-                "thread_id": ingested.thread.id,
-            }
-        )
+        acks.expect(frame.client_id)  # acked from the bus once stored (_Acks)
+        try:
+            ingested = await do_visitor_message(ctx, current, frame.text or "", frame.client_id)
+        except BaseException:
+            acks.forget(frame.client_id)
+            raise
         state["thread_id"] = ingested.thread.id
+        await acks.settle(frame.client_id, ingested.event.seq, ingested.thread.id)
     elif frame.type == "typing":
         await ctx.bus.publish(
             [

@@ -7,10 +7,11 @@ it is created, and only there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from threadline.config import Settings
 from threadline.db import Database, UnitOfWork
@@ -147,3 +148,21 @@ class Context:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.handlers)
+
+
+_T = TypeVar("_T")
+
+
+def per_context(factory: Callable[[Context], _T]) -> Callable[[Context], _T]:
+    """A getter of one object per running context, made by ``factory`` on first use and
+    gone with the context (an app's own registry of sessions, gates, streams): tests run
+    several apps in one process, and each must have its own."""
+    made: weakref.WeakKeyDictionary[Context, _T] = weakref.WeakKeyDictionary()
+
+    def of(ctx: Context) -> _T:
+        found = made.get(ctx)
+        if found is None:
+            found = made[ctx] = factory(ctx)
+        return found
+
+    return of

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +40,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from threadline.context import Context
+from threadline.context import Context, per_context
 from threadline.db import across_orgs, no_org, org_scope
 from threadline.events.bus import Subscription
 from threadline.events.domain import (
@@ -565,12 +564,5 @@ def _always(_event: DomainEvent) -> bool:
     return True
 
 
-_streams: weakref.WeakKeyDictionary[Context, CustomerStreams] = weakref.WeakKeyDictionary()
-
-
-def customer_streams(ctx: Context) -> CustomerStreams:
-    """This process's customer streams (created on first use, one per context)."""
-    streams = _streams.get(ctx)
-    if streams is None:
-        streams = _streams[ctx] = CustomerStreams(ctx)
-    return streams
+# this process's customer streams (created on first use, one per context)
+customer_streams = per_context(CustomerStreams)

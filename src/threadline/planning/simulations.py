@@ -14,13 +14,12 @@ import asyncio
 import math
 import time
 import uuid
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from threadline.context import Context
+from threadline.context import Context, per_context
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.planning import staffing
 from threadline.planning.schemas import (
@@ -138,15 +137,8 @@ def _simulate(run: Run, mode: str, network: Network) -> NetworkResult:
     return simulate_network(network, progress=progress)
 
 
-_RUNS: weakref.WeakKeyDictionary[Context, SimulationRuns] = weakref.WeakKeyDictionary()
-
-
-def runs_of(ctx: Context) -> SimulationRuns:
-    """The runs of this context (one registry per running app)."""
-    runs = _RUNS.get(ctx)
-    if runs is None:
-        runs = _RUNS[ctx] = SimulationRuns()
-    return runs
+# the runs of this context (one registry per running app)
+runs_of = per_context(lambda _ctx: SimulationRuns())
 
 
 # ---------------------------------------------------------------- building the run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from threadline.channels.chat.schemas import AgentBrief, IdentifyIn, SessionIn, 
 from threadline.channels.contract import InboundMessage
 from threadline.channels.inbound import Ingested, do_ingest
 from threadline.channels.models import Endpoint
-from threadline.context import Context
+from threadline.context import Context, per_context
 from threadline.customers.identities import normalise
 from threadline.customers.models import Customer, Identity
 from threadline.customers.services import add_identity, find_by_identity, resolve_identity
@@ -104,14 +103,7 @@ async def _visitor_of(ctx: Context, endpoint: Endpoint, token: str) -> VisitorSe
 # 4, as measured when the gate was added: 16 let more visitors in on a saturated machine but
 # more open sockets missed their pings (PostgreSQL), and was never compared on a quiet one.
 SESSIONS_OPENING_AT_ONCE = 4
-_opening_gates: weakref.WeakKeyDictionary[Context, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _opening_gate(ctx: Context) -> asyncio.Semaphore:
-    gate = _opening_gates.get(ctx)
-    if gate is None:
-        gate = _opening_gates[ctx] = asyncio.Semaphore(SESSIONS_OPENING_AT_ONCE)
-    return gate
+_opening_gate = per_context(lambda _ctx: asyncio.Semaphore(SESSIONS_OPENING_AT_ONCE))
 
 
 async def do_open_session(
@@ -318,14 +310,7 @@ class _NewVisitors:
             )
 
 
-_new_visitor_writers: weakref.WeakKeyDictionary[Context, _NewVisitors] = weakref.WeakKeyDictionary()
-
-
-def _new_visitors(ctx: Context) -> _NewVisitors:
-    writer = _new_visitor_writers.get(ctx)
-    if writer is None:
-        writer = _new_visitor_writers[ctx] = _NewVisitors(ctx)
-    return writer
+_new_visitors = per_context(_NewVisitors)
 
 
 def _strings(settings: dict[str, Any], language: str) -> dict[str, str]:

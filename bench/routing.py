@@ -31,7 +31,10 @@ On a shared machine a decision that was descheduled mid-way counts the other pro
 time too, and a slower router is descheduled more often: both loops therefore also note,
 per decision, whether the thread was switched out meanwhile (``getrusage``, read outside
 the timed span), and the ``on_cpu_`` figures (``ratio_vs_bare_heap_on_cpu``) count only
-the decisions that ran undisturbed, for the engine and the bare heap alike.
+the decisions that ran undisturbed, for the engine and the bare heap alike.  Both loops
+also read the thread's CPU time around each decision (outside the timed span): the
+``cpu_`` figures (``ratio_vs_bare_heap_cpu``) are CPU time per decision, the cost of the
+clock reads themselves (measured in the same run) taken off both.
 
 Run: ``python bench/routing.py [--decisions N]``.
 """
@@ -225,43 +228,47 @@ def build(rng: random.Random) -> tuple[Router, World, dict[str, float]]:
     return router, world, figures
 
 
-def agent_free(router: Router, world: World, now: float) -> tuple[str, int, bool]:
+def agent_free(router: Router, world: World, now: float) -> tuple[str, int, int, bool]:
     """An agent ends a contact (or is back from away) and is given its next one."""
     rng = world.rng
     if world.away and rng.random() < 0.05:
         agent_id = world.away.pop(rng.randrange(len(world.away)))
-        t0 = time.perf_counter_ns()
+        c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
         router.set_presence(agent_id, AVAILABLE, now)
         got = router.route_agent(agent_id, now)
-        return "back from away", time.perf_counter_ns() - t0, world.took(got)
+        elapsed = time.perf_counter_ns() - t0
+        return "back from away", elapsed, thread_cpu_ns() - c0, world.took(got)
     agent_id, ended = world.pop_held()
-    t0 = time.perf_counter_ns()
+    c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
     router.release(agent_id, ended.channel, now)
     got = router.route_agent(agent_id, now)
     elapsed = time.perf_counter_ns() - t0
+    spent = thread_cpu_ns() - c0
     if got is None and rng.random() < 0.05:
         router.set_presence(agent_id, AWAY, now)  # a break: untimed, not a decision
         world.away.append(agent_id)
-    return "agent free", elapsed, world.took(got)
+    return "agent free", elapsed, spent, world.took(got)
 
 
-def arrival(router: Router, world: World, now: float) -> tuple[str, int, bool]:
+def arrival(router: Router, world: World, now: float) -> tuple[str, int, int, bool]:
     """A new contact (or a rejected offer queued again) is routed at once if it can be."""
     rng = world.rng
     if world.busy and rng.random() < 0.02:
         agent_id, offered = world.pop_held()
         again = replace(offered, excluded_agents=offered.excluded_agents | {agent_id})
         world.waiting[again.id] = again
-        t0 = time.perf_counter_ns()
+        c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
         router.release(agent_id, offered.channel, now)
         router.add_contact(again)
         got = router.route_contact(again.id, now)
-        return "offer rejected", time.perf_counter_ns() - t0, world.took(got)
+        elapsed = time.perf_counter_ns() - t0
+        return "offer rejected", elapsed, thread_cpu_ns() - c0, world.took(got)
     contact = make_contact(world, now, now)
-    t0 = time.perf_counter_ns()
+    c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
     router.add_contact(contact)
     got = router.route_contact(contact.id, now)
-    return "arrival", time.perf_counter_ns() - t0, world.took(got)
+    elapsed = time.perf_counter_ns() - t0
+    return "arrival", elapsed, thread_cpu_ns() - c0, world.took(got)
 
 
 def abandon(router: Router, world: World, now: float) -> int:
@@ -325,9 +332,10 @@ class BareHeap:
         return None
 
 
-def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> tuple[float, float]:
+def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> tuple[float, float, float]:
     """Decisions/s of the bare heap on the same agents, timed like the engine's: over
-    every decision, and over the decisions that ran undisturbed."""
+    every decision, and over the decisions that ran undisturbed; and its mean CPU time
+    per decision (ns)."""
     rng = random.Random(seed)
     bare = BareHeap(specs, rng)
     weights = [1 / (i + 1) ** 0.7 for i in range(len(SKILLS))]
@@ -344,7 +352,7 @@ def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> tuple[float,
             busy.append(got)
     gc.collect()
     gc.freeze()  # as for the engine
-    timings, undisturbed = array("q"), array("q")
+    timings, undisturbed, cpu = array("q"), array("q"), 0
     now = 0.0
     for _ in range(decisions):
         now += STEP_S
@@ -353,23 +361,41 @@ def bare_heap(specs: list[AgentSpec], decisions: int, seed: int) -> tuple[float,
             serial += 1
             contact_id, skill = f"c{serial}", rng.choices(SKILLS, weights)[0]
             priority = rng.choices(range(4), PRIORITY_WEIGHTS)[0]
-            t0 = time.perf_counter_ns()
+            c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
             got = bare.arrival(contact_id, skill, priority, now)
             timings.append(time.perf_counter_ns() - t0)
+            cpu += thread_cpu_ns() - c0
             if got is not None:
                 busy.append(got)
         else:
             i = rng.randrange(len(busy))
             busy[i], busy[-1] = busy[-1], busy[i]
             agent_id = busy.pop()
-            t0 = time.perf_counter_ns()
+            c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
             took = bare.agent_free(agent_id, now)
             timings.append(time.perf_counter_ns() - t0)
+            cpu += thread_cpu_ns() - c0
             if took is not None:
                 busy.append(agent_id)
         if switches() == before:
             undisturbed.append(timings[-1])
-    return len(timings) / (sum(timings) / 1e9), len(undisturbed) / (sum(undisturbed) / 1e9)
+    per_s = len(timings) / (sum(timings) / 1e9)
+    return per_s, len(undisturbed) / (sum(undisturbed) / 1e9), cpu / len(timings)
+
+
+def thread_cpu_ns() -> int:
+    """CPU time of this thread (ns): read around each decision, outside its timed span."""
+    return time.thread_time_ns()
+
+
+def clock_cost_ns(rounds: int = 20_000) -> float:
+    """Mean CPU time (ns) of an empty decision: the clock reads alone, as in the loops."""
+    spent = 0
+    for _ in range(rounds):
+        c0, t0 = thread_cpu_ns(), time.perf_counter_ns()
+        time.perf_counter_ns() - t0
+        spent += thread_cpu_ns() - c0
+    return spent / rounds
 
 
 def switches() -> int:
@@ -392,6 +418,7 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     gc.collect()
     gc.freeze()  # the long-lived start-up state leaves the collector's young generations
     timings, undisturbed = array("q"), array("q")
+    cpu = 0
     kinds: dict[str, list[int]] = {}
     matches = array("q")
     abandoned = 0
@@ -402,8 +429,9 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         abandoned += abandon(router, world, now)
         step = arrival if router.waiting() < WAITING else agent_free
         before = switches()
-        kind, elapsed, placed = step(router, world, now)
+        kind, elapsed, spent, placed = step(router, world, now)
         timings.append(elapsed)
+        cpu += spent
         if switches() == before:
             undisturbed.append(elapsed)
         tally = kinds.setdefault(kind, [0, 0])
@@ -417,7 +445,10 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
     cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     ordered = sorted(timings)
     total_s = sum(timings) / 1e9
-    bare_per_s, bare_on_cpu_per_s = bare_heap(world.specs, decisions, seed)
+    bare_per_s, bare_on_cpu_per_s, bare_cpu_ns = bare_heap(world.specs, decisions, seed)
+    clock_ns = clock_cost_ns()
+    # CPU per decision, the clock reads' own cost (measured in this run) taken off both
+    cpu_ns, bare_cpu_ns = cpu / len(timings) - clock_ns, bare_cpu_ns - clock_ns
     per_s = len(ordered) / total_s
     quiet = sorted(undisturbed)
     on_cpu_per_s = len(quiet) / (sum(quiet) / 1e9)
@@ -440,6 +471,9 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         ("  the bare heap's, likewise", f"{bare_on_cpu_per_s:,.0f}/s"),
         ("  ratio vs the bare heap", f"{on_cpu_per_s / bare_on_cpu_per_s:.3f}"),
         ("  p50 / p99 / p99.9 / max", _spread(quiet)),
+        ("CPU time per decision (thread)", f"{cpu_ns / 1e3:.2f} us, clocks' {clock_ns:.0f} ns off"),
+        ("  the bare heap's, likewise", f"{bare_cpu_ns / 1e3:.2f} us"),
+        ("  ratio vs the bare heap", f"{bare_cpu_ns / cpu_ns:.3f}"),
         ("match() every 1,000 decisions", _spread(sorted(matches))),
         ("waiting at the end", f"{router.waiting():,} after {now:.0f} simulated s"),
         ("slots in use at the end", f"{len(world.busy):,} of {slots:,}, {len(world.away)} away"),
@@ -464,6 +498,9 @@ def run(decisions: int, seed: int) -> dict[str, float | int]:
         "ratio_vs_bare_heap_on_cpu": round(on_cpu_per_s / bare_on_cpu_per_s, 3),
         "on_cpu_p999_ms": round(percentile(quiet, 99.9), 4),
         "on_cpu_max_ms": round(quiet[-1] / 1e6, 3),
+        "cpu_us_per_decision": round(cpu_ns / 1e3, 3),
+        "bare_heap_cpu_us_per_decision": round(bare_cpu_ns / 1e3, 3),
+        "ratio_vs_bare_heap_cpu": round(bare_cpu_ns / cpu_ns, 3),
         "decisions": len(ordered),
         "build_ms": round(startup["build_ms"], 1),
         "startup_match_ms": round(startup["startup_match_ms"], 1),

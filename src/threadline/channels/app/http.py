@@ -254,15 +254,13 @@ async def _push(ctx: Context, websocket: WebSocket, session: AppSession, contact
         view = await contact_view(ctx, session.org_id, contact.id)
         return WaitState(view, frozenset({contact.queue_id}))
 
-    async def send(view: CustomerWaitOut | None) -> None:
-        await websocket.send_json(
-            {"type": "wait", "wait": view.model_dump(mode="json") if view else None}
-        )
-
-    # one computed view per contact, however many of the customer's screens show it
+    # one computed view per contact, however many of the customer's screens show it; its
+    # `wait` frame (journey.live.wait_frame) serialised once for all of them
     hub = customer_streams(ctx).waits
     key = ("contact", session.org_id, contact_id)
-    watcher = hub.watch(key, session.org_id, session.customer_id, compute, send)
+    watcher = hub.watch(
+        key, session.org_id, session.customer_id, compute, send_frame=websocket.send_text
+    )
     try:
         await asyncio.Event().wait()  # until the socket's handler cancels this
     finally:

@@ -15,6 +15,10 @@ For each backend (SQLite file, PostgreSQL), in one run:
    available, so contacts wait and no offer traffic competes with the timers);
 3. with `--crash-at S`, the server is killed with SIGKILL S seconds into the minute and
    started again: nothing may be lost or fire twice;
+   With `--worker`, `threadline worker` runs beside the server (both with
+   THREADLINE_TIMER_WORKER=true, docs/operations.md): both fire the callbacks' timers,
+   the server routes what the worker opens, and the crash kills the server only, as a
+   deploy or an out-of-memory kill would; the worker's CPU is counted with the server's;
 4. a poller reads the newly fired timers every 50 ms while it runs (the progress bar): only
    those fired in the last `WINDOW_S` seconds, not all of them each time, so the bench
    process takes little of the CPU the server needs on a 2-core machine.
@@ -50,7 +54,7 @@ due after the backlog drained), which must stay as without a crash. The grace pe
 counts from the restart, so every callback has its chance to fire.
 
     python bench/callbacks.py [--backends sqlite,postgres] [--callbacks 10000]
-        [--spread 60] [--crash-at 30] [--py-spy out.txt]
+        [--spread 60] [--crash-at 30] [--worker] [--py-spy out.txt]
 
 Prints a table, then as its last line one JSON object with every figure.
 """
@@ -331,7 +335,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         raw_rate = await raw_claim_rate(url)
         log(f"[{backend}] baseline: {raw_rate:,.0f} bare timers claimed and completed a second")
         log(f"[{backend}] writing {args.callbacks:,} booked callbacks")
-        server = Server(url, workdir, args.py_spy)
+        # with --worker: `threadline worker` beside the server, both firing the timers
+        # (whichever claims one fires it); started first, it imports while the server does
+        extra = {"THREADLINE_TIMER_WORKER": "true"} if args.worker else None
+        worker = Server(url, workdir, None, command="worker", env_extra=extra) if extra else None
+        server = Server(url, workdir, args.py_spy, env_extra=extra)
         await server.ready(within_s=180)  # a loaded 2-core machine imports slowly
         _queue_id, first_due = await make_world(url, args.callbacks, args.lead, args.spread)
         log(f"[{backend}] first due at {first_due:%H:%M:%S}, the last {args.spread:.0f} s later")
@@ -341,6 +349,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         restarts = 0
         killed_at = ready_at = None
         cpu_start, cpu_before_kill, restart_cpu = cpu_s(server.pid), 0.0, 0.0
+        worker_cpu_start = cpu_s(worker.pid) if worker else 0.0
         try:
             if args.crash_at is not None:
                 crash_at = first_due + timedelta(seconds=args.crash_at)
@@ -351,7 +360,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 cpu_start = 0.0
                 os.killpg(server.proc.pid, signal.SIGKILL)
                 server.proc.wait(10)
-                server = Server(url, workdir, None)
+                server = Server(url, workdir, None, env_extra=extra)
                 # start-up rebuilds routing from the thousands of contacts already open
                 await server.ready(within_s=180)
                 ready_at = datetime.now(UTC)
@@ -367,7 +376,10 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await poller
             server_cpu = cpu_before_kill + cpu_s(server.pid) - cpu_start
+            worker_cpu = cpu_s(worker.pid) - worker_cpu_start if worker else 0.0
             server.stop()
+            if worker:
+                worker.stop()
         found = await check(url)
     late, visible, twice = [], [], 0
     firings: list[tuple[datetime, float]] = []  # (due, lateness) of each fired timer
@@ -397,9 +409,13 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "timers_claimed_twice": twice,
         "still_scheduled": found["statuses"].get("scheduled", 0),
         "restarts": restarts,
+        "worker": bool(args.worker),
         "server_cpu_s": round(server_cpu, 2),
+        "worker_cpu_s": round(worker_cpu, 2),
         "restart_cpu_s": round(restart_cpu, 2),
-        "cpu_ms_per_callback": round(1000 * (server_cpu - restart_cpu) / max(len(late), 1), 3),
+        "cpu_ms_per_callback": round(
+            1000 * (server_cpu + worker_cpu - restart_cpu) / max(len(late), 1), 3
+        ),
         "raw_claim_per_s": round(raw_rate, 1),
         "due_per_s": round(args.callbacks / args.spread, 1) if args.spread else None,
         "load_vs_raw": round(args.callbacks / args.spread / raw_rate, 4) if args.spread else None,
@@ -445,6 +461,11 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait after the last")
     parser.add_argument("--py-spy", default=None, help="record the server: out.svg|.json|.txt")
     parser.add_argument("--crash-at", type=float, default=None, help="SIGKILL the server S s in")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="run `threadline worker` beside the server (THREADLINE_TIMER_WORKER=true)",
+    )
     args = parser.parse_args()
     results = [asyncio.run(run_backend(b.strip(), args)) for b in args.backends.split(",")]
     header = (

@@ -268,7 +268,14 @@ class Server:
     (PATH.BACKEND.prof) when py-spy is not installed."""
 
     def __init__(
-        self, url: str, workdir: Path, py_spy: str | None, *, minimal: bool = False
+        self,
+        url: str,
+        workdir: Path,
+        py_spy: str | None,
+        *,
+        minimal: bool = False,
+        command: str = "serve",
+        env_extra: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
@@ -286,6 +293,7 @@ class Server:
                 # every simulated visitor comes from 127.0.0.1, faster than any person types
                 "THREADLINE_RATE_LIMITS_ENABLED": "false",
                 "PYTHONPATH": str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", ""),
+                **(env_extra or {}),
             }
         )
         if minimal:
@@ -293,16 +301,16 @@ class Server:
             cmd = [sys.executable, script, "--url", url, "--port", str(self.port)]
             py_spy = None
         elif wrapper := os.environ.get("THREADLINE_BENCH_SERVE_SCRIPT"):
-            cmd = [sys.executable, wrapper, "serve"]  # a local instrumentation hook
+            cmd = [sys.executable, wrapper, command]  # a local instrumentation hook
         elif profile := os.environ.get("THREADLINE_BENCH_CPROFILE"):
             code = (
                 "import cProfile\nfrom threadline.cli import main\n"
                 "prof = cProfile.Profile()\nprof.enable()\ntry:\n    main()\n"
                 f"finally:\n    prof.disable()\n    prof.dump_stats({profile!r})\n"
             )
-            cmd = [sys.executable, "-c", code, "serve"]
+            cmd = [sys.executable, "-c", code, command]
         else:
-            cmd = [sys.executable, "-c", "from threadline.cli import main; main()", "serve"]
+            cmd = [sys.executable, "-c", "from threadline.cli import main; main()", command]
         if py_spy:
             exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
             fmt = {"json": "speedscope", "txt": "raw"}.get(py_spy.rsplit(".", 1)[-1], "flamegraph")

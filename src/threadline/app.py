@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +28,7 @@ from threadline.boundary import install_boundary
 from threadline.callbacks.dialing import register as register_callbacks
 from threadline.callbacks.erasure import scrub_callbacks
 from threadline.callbacks.http import router as callbacks_router
+from threadline.callbacks.services import CALLBACK_DUE, CALLBACK_RETRY
 from threadline.channels.app.adapter import AppAdapter
 from threadline.channels.app.http import router as app_api_router
 from threadline.channels.app.pages import router as app_pages_router
@@ -57,8 +59,9 @@ from threadline.customers.services import link_rows_with_customers
 from threadline.db import Base, Database, across_orgs, no_org
 from threadline.encryption import check_readable, keyring_for
 from threadline.errors import install_error_handlers
-from threadline.events.bus import create_bus
+from threadline.events.bus import MemoryBus, create_bus
 from threadline.events.domain import CustomerErased, ThreadsPurged
+from threadline.events.follow import LogFollower
 from threadline.events.handlers import Handlers
 from threadline.events.log import ConsumerRunner
 from threadline.i18n import language
@@ -122,6 +125,7 @@ from threadline.webhooks.http import router as webhooks_router
 from threadline.webhooks.wiring import register as register_webhooks
 from threadline.workers.timers import TimerWorker
 
+log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 OVERFLOW_TICK_S = 1.0
 
@@ -146,8 +150,11 @@ def build_channels(settings: Settings) -> ChannelRegistry:
     return registry
 
 
-def build_context(settings: Settings) -> Context:
-    """The composition root: every part built once, every handler registered here."""
+def build_context(settings: Settings, *, routes: bool = True) -> Context:
+    """The composition root: every part built once, every handler registered here.
+
+    `routes` False: a process that fires timers for the web server (`threadline worker`,
+    `run_worker`) and leaves routing the contacts they open to it."""
     bus = create_bus(settings.bus_url)
     ctx = Context(
         settings=settings,
@@ -157,7 +164,7 @@ def build_context(settings: Settings) -> Context:
         channels=build_channels(settings),
         rate_limits=RateLimits(settings),
     )
-    ctx.routing = RoutingService(ctx)
+    ctx.routing = RoutingService(ctx, routes=routes)
     ctx.channels.provide_calls(VoiceCalls(ctx))
     ctx.outbox = OutboxSender(ctx)
     ctx.timers = TimerWorker(ctx, settings.timer_poll_s)
@@ -221,10 +228,17 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
     rows it works on (db.enter_org, org_scope, across_orgs)."""
     if ctx.db.keyring is not None:  # a missing or wrong key stops the start, loses nothing
         await check_readable(ctx.db.engine, Base.metadata, ctx.db.keyring)
+    # a `threadline worker` beside this server writes too: what it commits reaches this
+    # process's memory through the log, read on from its head as it is before the engines load
+    follower = _follower(ctx) if ctx.settings.timer_worker else None
     with no_org():
         await ctx.bus.start()
+        if follower is not None:
+            await follower.mark_head()
         with across_orgs():  # every organisation's engines
             await ctx.routing.start()
+        if follower is not None:
+            await follower.start()
         # due timers first: after a crash the backlog starts firing while the rest starts
         await ctx.timers.start()
         await asyncio.to_thread(language.load)  # py3langid's model, before the first message
@@ -243,10 +257,60 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
             await ticker
         await ctx.consumers.stop()
         await ctx.timers.stop()
+        if follower is not None:
+            await follower.stop()
         await ctx.outbox.stop()
         await ctx.webhooks.stop()
         if ctx.bot is not None:
             await ctx.bot.stop()
+        await ctx.channels.aclose()
+        await ctx.rate_limits.aclose()
+        await ctx.bus.stop()
+        await ctx.db.dispose()
+
+
+def _follower(ctx: Context) -> LogFollower:
+    return LogFollower(
+        ctx.db,
+        ctx.handlers,
+        poll_s=ctx.settings.follow_poll_s,
+        publish=isinstance(ctx.bus, MemoryBus),  # on Redis the writer published them itself
+    )
+
+
+# The timers `threadline worker` fires: those that open contacts without reading routing's
+# memory (its events, ContactQueued, are ones the web server's routing may read twice).
+WORKER_TIMERS = frozenset({CALLBACK_DUE, CALLBACK_RETRY})
+
+
+async def run_worker(settings: Settings, ready: asyncio.Future[Context] | None = None) -> None:
+    """`threadline worker`: fire the timers of WORKER_TIMERS beside the web server (which
+    fires them too: whichever claims a timer first fires it, once), so they stay on time
+    while the server restarts. It routes nothing: the contacts it opens reach the server's
+    engines through the event log (events/follow.py), and it follows the agents' events
+    the same way for the languages they speak."""
+    ctx = build_context(settings, routes=False)
+    ctx.timers.keep_only(WORKER_TIMERS)
+    follower = _follower(ctx)
+    if ctx.db.keyring is not None:
+        await check_readable(ctx.db.engine, Base.metadata, ctx.db.keyring)
+    with no_org():
+        await ctx.bus.start()
+        await follower.mark_head()
+        with across_orgs():
+            await ctx.routing.start_languages()
+        await follower.start()
+        await ctx.timers.start()
+    log.info("worker.ready", timers=sorted(WORKER_TIMERS))
+    if ready is not None:
+        ready.set_result(ctx)
+    try:
+        await asyncio.Event().wait()  # until cancelled (a signal)
+    finally:
+        await ctx.timers.stop()
+        await follower.stop()
+        await ctx.outbox.stop()
+        await ctx.webhooks.stop()
         await ctx.channels.aclose()
         await ctx.rate_limits.aclose()
         await ctx.bus.stop()

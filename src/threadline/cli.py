@@ -4,7 +4,9 @@ analytics` (and more: `threadline --help`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +127,35 @@ def serve(
         # proxies' X-Forwarded-For to believe (ratelimit.py), not uvicorn's own default
         proxy_headers=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Fire the callbacks' timers beside `threadline serve`, so they stay on time while the
+    server restarts. Set THREADLINE_TIMER_WORKER=true for both: the server then reads what
+    the worker commits. Stops on SIGINT or SIGTERM."""
+    from threadline.app import run_worker
+    from threadline.logging import configure_logging
+
+    settings = _settings()
+    _check_secrets_readable(settings)
+    configure_logging(settings.log_level, settings.log_json)
+    if not settings.timer_worker:
+        _cli_error(
+            "set THREADLINE_TIMER_WORKER=true for the worker and the server alike: "
+            "without it the server would not hear of the contacts the worker opens"
+        )
+
+    async def until_stopped() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_worker(settings)
+
+    asyncio.run(until_stopped())
 
 
 def _check_secrets_readable(settings: Settings) -> None:

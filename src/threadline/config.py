@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # handle time assumed for a queue's wait estimates until it has answered contacts
     default_handle_s: float = 300.0
     timer_poll_s: float = 0.25
+    # A `threadline worker` process fires the callbacks' timers beside this server (so they
+    # stay on time while it restarts): the server then reads what the worker commits from
+    # the event log every follow_poll_s (events/follow.py). Both need the same database.
+    timer_worker: bool = False
+    follow_poll_s: float = 0.1
     # An agent whose every desktop has closed goes offline after this (agents/desktops.py)
     presence_grace_s: float = 90.0
     # Durable event consumers (events/log.py): how often each looks for events other nodes

@@ -22,6 +22,7 @@ A handler registered for a family (ContactEvent) receives each of its members.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from threadline.events.bus import Bus
 
 log = structlog.get_logger(__name__)
+
+OWN_KEPT_S = 600.0  # an id written in a transaction that rolled back is never read back
+OWN_PRUNE_ABOVE = 50_000
 
 E = TypeVar("E", bound=DomainEvent)
 InTransaction = Callable[["UnitOfWork", Any], Awaitable[None]]
@@ -81,6 +85,9 @@ class Handlers:
         self.on_logged: Callable[[list[DomainEvent]], None] | None = None
         # set by the event log: write durable events inside the transaction
         self.log_writer: Callable[[UnitOfWork, list[DomainEvent]], Awaitable[None]] | None = None
+        # with a follower of the log (events/follow.py): the ids of the durable events this
+        # process wrote, and when, so the follower hands only the others to the reactions
+        self._own: dict[str, float] | None = None
 
     # ---------------------------------------------------------------- registration
     def in_transaction(
@@ -140,7 +147,28 @@ class Handlers:
         if self.log_writer is not None:
             durable = [e for e in events if e.durable]
             if durable:
+                if self._own is not None:  # before the commit: the follower never sees it first
+                    now = time.monotonic()
+                    self._own.update((e.id, now) for e in durable)
                 await self.log_writer(uow, durable)
+
+    # ---------------------------------------------------------------- other writers
+    def track_own(self) -> None:
+        """Remember which durable events this process writes (a follower reads the log)."""
+        if self._own is None:
+            self._own = {}
+
+    def is_own(self, event_id: str) -> bool:
+        """Whether this process wrote the event (each id is asked about once: forgotten
+        then; ids of transactions that rolled back are forgotten after OWN_KEPT_S)."""
+        if self._own is None:
+            return False
+        if self._own.pop(event_id, None) is not None:
+            return True
+        if len(self._own) > OWN_PRUNE_ABOVE:
+            oldest = time.monotonic() - OWN_KEPT_S
+            self._own = {k: t for k, t in self._own.items() if t >= oldest}
+        return False
 
     async def committed(self, events: list[DomainEvent]) -> None:
         """Right after the commit: the events go live on the bus (a burst of "look again"

@@ -171,8 +171,11 @@ def agent_spec(agent: Agent) -> AgentSpec:
 class RoutingService:
     """Owns the engines (one per organisation) and every write that moves a contact."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, routes: bool = True) -> None:
         self._ctx = ctx
+        # False in a process that writes contacts but leaves routing them to the web
+        # server (`threadline worker`): it keeps only what `enqueue` reads, the languages
+        self.routes = routes
         self._routers: dict[str, Router] = {}
         self._languages: dict[str, dict[str, frozenset[str]]] = {}  # org -> agent -> languages
         self._lock = asyncio.Lock()
@@ -210,6 +213,28 @@ class RoutingService:
                 for row in rows:
                     self.router(row.org_id).add_contact(self._spec_of_row(row, sets))
         await self._match_all()
+
+    async def start_languages(self) -> None:
+        """Start-up of a process that does not route: the languages the organisations'
+        active agents speak (what `enqueue` asks), followed after that through the agents'
+        events (`register`)."""
+        async with self._ctx.db.sessions() as session:
+            rows = await session.execute(
+                select(Agent.org_id, Agent.id, Agent.languages).where(Agent.active.is_(True))
+            )
+            languages: dict[str, dict[str, frozenset[str]]] = {}
+            for org_id, agent_id, spoken in rows:
+                languages.setdefault(org_id, {})[agent_id] = frozenset(spoken or ())
+        self._languages = languages
+
+    async def _on_languages(self, event: PresenceChanged | AgentChanged) -> None:
+        async with self._ctx.db.sessions() as session:
+            agent = await session.get(Agent, event.agent_id)
+        spoken = self._languages.setdefault(event.org_id, {})
+        if agent is None or not agent.active:
+            spoken.pop(event.agent_id, None)
+        else:
+            spoken[agent.id] = frozenset(agent.languages)
 
     async def _loads(self, session: Any) -> dict[str, Counter[str]]:
         loads: dict[str, Counter[str]] = {}
@@ -317,9 +342,7 @@ class RoutingService:
         routing happens after commit. A thread an agent is serving (another contact of it,
         say the customer's SMS, is theirs) stays theirs: the new contact (a call) queues on
         its own and the assignment is not reset."""
-        language = (
-            thread.language if self._language_served(thread.org_id, thread.language) else None
-        )
+        language = thread.language if self.language_served(thread.org_id, thread.language) else None
         contact = Contact(
             id=new_id(),  # known now: no flush (round trip) needed before the event
             org_id=thread.org_id,
@@ -360,7 +383,7 @@ class RoutingService:
         uow.emit(QueueChanged(org_id=thread.org_id, queue_id=queue.id))
         return contact
 
-    def _language_served(self, org_id: str, language: str | None) -> bool:
+    def language_served(self, org_id: str, language: str | None) -> bool:
         """Language is a routing skill, but only one some agent has: otherwise the contact
         would wait for nobody."""
         spoken = self._languages.get(org_id, {}).values()
@@ -836,6 +859,10 @@ class RoutingService:
         """Routing's engines and the wait estimator follow the contacts' and agents' facts
         after each commit (both are rebuilt from storage at start-up)."""
         handlers.in_transaction(MessageSent, self._on_message_sent)
+        if not self.routes:  # the contacts this process opens are routed where routing runs
+            handlers.after_commit(PresenceChanged, self._on_languages)
+            handlers.after_commit(AgentChanged, self._on_languages)
+            return
         handlers.after_commit_batch(ContactQueued, self._on_queued)
         handlers.after_commit(ContactRefiled, self._on_refiled)
         handlers.after_commit(ContactResolved, self._on_contact_left)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,6 +95,15 @@ class TimerWorker:
         self._handlers[kind] = handler
         if prepare is not None:
             self._prepare[kind] = prepare
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def keep_only(self, kinds: Collection[str]) -> None:
+        """Fire only these kinds (a process that fires some timers beside the server)."""
+        self._handlers = {k: h for k, h in self._handlers.items() if k in kinds}
+        self._prepare = {k: p for k, p in self._prepare.items() if k in kinds}
 
     def wake(self) -> None:
         self._wake.set()

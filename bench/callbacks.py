@@ -18,7 +18,9 @@ For each backend (SQLite file, PostgreSQL), in one run:
    With `--worker`, `threadline worker` runs beside the server (both with
    THREADLINE_TIMER_WORKER=true, docs/operations.md): both fire the callbacks' timers,
    the server routes what the worker opens, and the crash kills the server only, as a
-   deploy or an out-of-memory kill would; the worker's CPU is counted with the server's;
+   deploy or an out-of-memory kill would; `--kill-worker-at S` kills the worker instead
+   (and starts it again), so the server carries on alone; the worker's CPU is counted
+   with the server's;
 4. a poller reads the newly fired timers every 50 ms while it runs (the progress bar): only
    those fired in the last `WINDOW_S` seconds, not all of them each time, so the bench
    process takes little of the CPU the server needs on a 2-core machine.
@@ -54,7 +56,7 @@ due after the backlog drained), which must stay as without a crash. The grace pe
 counts from the restart, so every callback has its chance to fire.
 
     python bench/callbacks.py [--backends sqlite,postgres] [--callbacks 10000]
-        [--spread 60] [--crash-at 30] [--worker] [--py-spy out.txt]
+        [--spread 60] [--crash-at 30] [--worker [--kill-worker-at 15]] [--py-spy out.txt]
 
 Prints a table, then as its last line one JSON object with every figure.
 """
@@ -350,6 +352,16 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         killed_at = ready_at = None
         cpu_start, cpu_before_kill, restart_cpu = cpu_s(server.pid), 0.0, 0.0
         worker_cpu_start = cpu_s(worker.pid) if worker else 0.0
+        worker_cpu_before_kill = 0.0
+        if worker and args.kill_worker_at is not None:
+            kill_worker_at = first_due + timedelta(seconds=args.kill_worker_at)
+            await asyncio.sleep(max((kill_worker_at - datetime.now(UTC)).total_seconds(), 0))
+            log(f"[{backend}] SIGKILL the worker, start it again")
+            worker_cpu_before_kill = cpu_s(worker.pid) - worker_cpu_start
+            worker_cpu_start = 0.0
+            os.killpg(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait(10)
+            worker = Server(url, workdir, None, command="worker", env_extra=extra)
         try:
             if args.crash_at is not None:
                 crash_at = first_due + timedelta(seconds=args.crash_at)
@@ -376,7 +388,9 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await poller
             server_cpu = cpu_before_kill + cpu_s(server.pid) - cpu_start
-            worker_cpu = cpu_s(worker.pid) - worker_cpu_start if worker else 0.0
+            worker_cpu = (
+                worker_cpu_before_kill + cpu_s(worker.pid) - worker_cpu_start if worker else 0.0
+            )
             server.stop()
             if worker:
                 worker.stop()
@@ -461,6 +475,12 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait after the last")
     parser.add_argument("--py-spy", default=None, help="record the server: out.svg|.json|.txt")
     parser.add_argument("--crash-at", type=float, default=None, help="SIGKILL the server S s in")
+    parser.add_argument(
+        "--kill-worker-at",
+        type=float,
+        default=None,
+        help="with --worker: SIGKILL the worker S s in (before any --crash-at), start it again",
+    )
     parser.add_argument(
         "--worker",
         action="store_true",

@@ -112,14 +112,14 @@ class Replay:
             required_skills=queue["skills"],
             language=rng.choice(LANGUAGES) if rng.random() < 0.9 else None,
             priority=rng.choice([0, 0, 0, 1, 1, 2, 3]),
-            # coarse times, so that ranks tie and ids break the ties
-            enqueued_at=round(enqueued_at, 1),
+            # whole seconds, so that ranks tie (across channels too) and ids break the ties
+            enqueued_at=float(round(enqueued_at)),
             min_tier=queue["min_tier"],
             last_agent_id=rng.choice(self.ids) if sticky else None,
             sticky_until=now + 20.0 if sticky else None,
             excluded_agents=frozenset(rng.sample(self.ids, 2) if rng.random() < 0.05 else ()),
             min_levels=queue["min_levels"],
-            overflow_at=None if after is None else round(enqueued_at, 1) + after,
+            overflow_at=None if after is None else round(enqueued_at) + after,
             overflow_skills=queue["overflow_skills"],
         )
         self.waiting[contact.id] = contact
@@ -216,12 +216,16 @@ def record() -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("run", ["longest_idle/1", "longest_idle/2", "best_skill/1", "best_skill/2"])
+@pytest.mark.parametrize(
+    "run", ["longest_idle/1", "longest_idle/2", "best_skill/1", "best_skill/2"]
+)
 def test_engine_makes_the_recorded_decisions(run: str) -> None:
     strategy, seed = run.split("/")
     expected = json.loads(FIXTURE.read_text())[run]
     got = Replay(int(seed), strategy).checkpoints()
-    first_off = next((i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), None)
+    first_off = next(
+        (i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), None
+    )
     assert first_off is None, (
         f"decisions differ from the recording in steps "
         f"{first_off * CHECKPOINT}..{(first_off + 1) * CHECKPOINT - 1}"

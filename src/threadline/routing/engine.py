@@ -49,6 +49,7 @@ contacts):
 from __future__ import annotations
 
 import heapq
+import sys
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -177,6 +178,7 @@ class _Agent:
         "indexed",
         "indexed_idle",
         "lanes",
+        "limit",
         "linked",
         "load",
         "presence",
@@ -193,6 +195,8 @@ class _Agent:
         self.idle_since = idle_since
         self.load: dict[str, int] = dict.fromkeys(self.capacity, 0)
         self.total = 0
+        # max_total, or a bound no total reaches: one comparison on the agent-free path
+        self.limit = sys.maxsize if spec.max_total is None else spec.max_total
         self.buckets: dict[str, list[_Bucket]] = {}  # channel -> buckets it qualifies for
         self.linked: set[_Bucket] = set()  # the same buckets, for membership tests
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
@@ -287,6 +291,8 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 _INF = float("inf")
 _END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
 _head = itemgetter(0)
+_NO_KEYS: tuple[float, ...] = ()
+_NO_LINES: list[list[_ContactEntry]] = []
 # Assignment(contact_id, agent_id, sticky) without the Python-level __new__ of a named tuple
 _assignment: Callable[[type[Assignment], tuple[str, str, bool]], Assignment] = tuple.__new__
 # an agent's buckets on one channel: [channel, capacity, getter of their head keys (the
@@ -332,6 +338,8 @@ class Router:
         self._filings: dict[tuple[Any, ...], tuple[_Bucket, _Bucket | None]] = {}
         # (overflow at, sequence, entry, the wider bucket it moves to)
         self._overflow: list[tuple[float, int, _ContactEntry, _Bucket]] = []
+        # the time of its first event (_INF: none), so a routing call checks one float
+        self._due = _INF
         self._dirty: dict[str, _Agent] = {}
         self._seq = count(1)
 
@@ -381,7 +389,10 @@ class Router:
         """A contact or offer on ``channel`` ended: free its slot; idle from now if empty."""
         agent = self._agents[agent_id]
         load = agent.load
-        held = load.get(channel, 0)
+        try:
+            held = load[channel]
+        except KeyError:  # a channel the agent has no slot on
+            held = 0
         if held <= 0:
             raise ValueError(f"agent {agent_id!r} holds no {channel!r} contact")
         load[channel] = held - 1
@@ -402,7 +413,8 @@ class Router:
         waiting = self._waiting
         if contact_id in waiting:
             raise ValueError(f"contact {contact_id!r} is already waiting")
-        if not -_TIME_LIMIT < contact.enqueued_at < _TIME_LIMIT:
+        at = contact.enqueued_at
+        if not -_TIME_LIMIT < at < _TIME_LIMIT:
             raise ValueError(f"contact {contact_id!r}: enqueued_at out of range")
         levels = contact.min_levels
         shape = (
@@ -414,7 +426,7 @@ class Router:
             contact.overflow_skills,
         )
         bucket, wide = self._filings.get(shape) or self._filing(contact, shape)
-        at, priority = contact.enqueued_at, contact.priority
+        priority = contact.priority
         entry = (
             -priority,
             at,
@@ -433,7 +445,10 @@ class Router:
         if ranked[0] is entry:
             bucket.keys[bucket.index] = entry[5]
         if wide is not None and contact.overflow_at is not None:
-            heapq.heappush(self._overflow, (contact.overflow_at, next(self._seq), entry, wide))
+            due = contact.overflow_at
+            heapq.heappush(self._overflow, (due, next(self._seq), entry, wide))
+            if due < self._due:
+                self._due = due
 
     def remove_contact(self, contact_id: str) -> ContactSpec | None:
         """Take a contact out of the waiting set (abandoned, cancelled, transferred away)."""
@@ -487,11 +502,12 @@ class Router:
 
     def route_contact(self, contact_id: str, now: float) -> Assignment | None:
         """Arrival path: place one waiting contact now, or None (not waiting, no agent)."""
-        if self._overflow and self._overflow[0][0] <= now:
+        if self._due <= now:
             self._advance(now)
-        entry = self._waiting.get(contact_id)
-        if entry is None:
-            return None
+        try:
+            entry = self._waiting[contact_id]
+        except KeyError:
+            return None  # not waiting (any more)
         bucket = entry[6]
         if entry[4].last_agent_id is None and not bucket.agents:
             if self._dirty:
@@ -502,12 +518,75 @@ class Router:
         return None if agent is None else self._assign(entry, agent, now)
 
     def route_agent(self, agent_id: str, now: float) -> Assignment | None:
-        """Agent-free path: give the agent the best-ranked contact it may take, if any."""
-        if self._overflow and self._overflow[0][0] <= now:
+        """Agent-free path: give the agent the best-ranked contact it may take, if any.
+
+        The hot path of routing, written out in one function (the scan of heads, then
+        ``_assign``): the heads of the agent's buckets on a free channel are compared by
+        their rank keys, floats read from one list by one itemgetter call per channel (no
+        bucket, list or entry touched); the best channel's entry is looked up once the scan
+        is over, and entries are compared only when keys tie.  Every bucket's ranks end
+        with _END, so each has a head.  Only when the best head has excluded the agent
+        does a slower walk run.
+        """
+        if self._due <= now:
             self._advance(now)
         agent = self._agents[agent_id]
-        entry = self._best_contact_for(agent)
-        return None if entry is _END else self._assign(entry, agent, now)
+        if agent.presence != AVAILABLE or agent.total >= agent.limit:
+            return None
+        load, head_keys = agent.load, self._head_keys
+        best_key, best, best_keys, best_lines = _INF, _END, _NO_KEYS, _NO_LINES
+        for channel, room, getter, lines, _ in agent.lanes:
+            if load[channel] < room:
+                keys = getter(head_keys)
+                key = min(keys)
+                # a smaller rank key is a better entry, a larger one a worse entry: entries
+                # are compared only when keys tie (_INF, in the dummy slot at least: no
+                # contact in this lane, which can never beat the best so far)
+                if key < best_key:
+                    best_key, best_keys, best_lines = key, keys, lines
+                    best = _END  # its entry is looked up once the scan is over
+                elif key == best_key != _INF:
+                    if best is _END:
+                        best = _head_entry(best_key, best_keys, best_lines)
+                    head = min(map(_head, lines))
+                    if head < best:
+                        best = head
+        if best is _END:  # _head_entry written out
+            if best_key == _INF:
+                return None
+            if best_keys.count(best_key) == 1:
+                best = best_lines[best_keys.index(best_key) - 1][0]
+            else:
+                best = min(map(_head, best_lines))
+        if best[3] and agent_id in best[3]:
+            best = self._best_not_excluding(agent)
+            if best is _END:
+                return None
+        # self._assign(best, agent, now), written out: the agent is available, and the
+        # contact's channel is one the scan read the load of
+        contact_id, spec, bucket = best[2], best[4], best[6]
+        del self._waiting[contact_id]
+        ranked = bucket.ranked
+        if ranked[0] is best:
+            del ranked[0]
+            head_keys[bucket.index] = ranked[0][5]
+        else:
+            _unrank(best, bucket)
+        load[spec.channel] += 1
+        agent.total += 1
+        if (
+            load == agent.seen_load
+            and agent.indexed_idle == agent.idle_since
+            and agent.seen_presence == AVAILABLE
+        ):
+            # the usual agent-free decision: the slot it freed is refilled, so its index
+            # entries are right again and the next arrival need not look at it
+            self._dirty.pop(agent_id, None)
+        else:
+            self._dirty[agent_id] = agent
+        until = spec.sticky_until
+        sticky = until is not None and now < until and spec.last_agent_id == agent_id
+        return _assignment(Assignment, (contact_id, agent_id, sticky))
 
     def match(self, now: float) -> list[Assignment]:
         """Match everything matchable now, contacts in rank order (start-up, overflow, bulk).
@@ -541,44 +620,6 @@ class Router:
         return made
 
     # ------------------------------------------------------------ agent-free path
-
-    def _best_contact_for(self, agent: _Agent) -> _ContactEntry:
-        """Best-ranked waiting contact the agent is eligible for: bucket heads compared.
-
-        The hot path of routing: the heads of an agent's buckets on a free channel are
-        compared by their rank keys, floats read from one list by one itemgetter call (no
-        bucket, list or entry touched), and the entries themselves only when keys tie;
-        every bucket's ranks end with _END, so each has a head.  Only when the best head
-        has excluded the agent does a slower walk run.
-        _END when there is none.
-        """
-        spec = agent.spec
-        if agent.presence != AVAILABLE or (
-            spec.max_total is not None and agent.total >= spec.max_total
-        ):
-            return _END
-        best, best_key = _END, _INF
-        load, head_keys = agent.load, self._head_keys
-        for channel, room, getter, lines, _ in agent.lanes:
-            if load[channel] < room:
-                keys = getter(head_keys)
-                key = min(keys)
-                # a smaller rank key is a better entry, a larger one a worse entry: entries
-                # are compared only when keys tie (_INF, in the dummy slot at least: no
-                # contact in this lane, which can never beat the best so far)
-                if key < best_key:
-                    if keys.count(key) == 1:
-                        best = lines[keys.index(key) - 1][0]
-                    else:
-                        best = min(map(_head, lines))
-                    best_key = key
-                elif key == best_key != _INF:
-                    head = min(map(_head, lines))
-                    if head < best:
-                        best = head
-        if best[3] and spec.id in best[3]:
-            return self._best_not_excluding(agent)
-        return best
 
     @staticmethod
     def _best_not_excluding(agent: _Agent) -> _ContactEntry:
@@ -706,6 +747,7 @@ class Router:
                 _unrank(entry, entry[6])
                 moved = self._waiting[contact_id] = (*entry[:6], wide)
                 wide.rank(moved)
+        self._due = due[0][0] if due else _INF
 
     def _unwait(self, entry: _ContactEntry) -> None:
         """Leave the waiting set and the bucket's ranks (an overflow event goes stale)."""
@@ -803,6 +845,16 @@ def _unrank(entry: _ContactEntry, bucket: _Bucket) -> None:
         del ranked[at]
         if at == 0:
             bucket.keys[bucket.index] = ranked[0][5]
+
+
+def _head_entry(
+    key: float, keys: tuple[float, ...], lines: list[list[_ContactEntry]]
+) -> _ContactEntry:
+    """The head entry of rank key ``key``, the least of ``keys`` (read for ``lines``)."""
+    if keys.count(key) == 1:
+        return lines[keys.index(key) - 1][0]
+    tied: _ContactEntry = min(map(_head, lines))  # heads tied on their keys: compare them
+    return tied
 
 
 def _first_not_excluding(ranked: list[_ContactEntry], agent_id: str) -> _ContactEntry:

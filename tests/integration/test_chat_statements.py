@@ -196,3 +196,53 @@ async def test_a_message_in_an_open_thread_is_stored_once_and_moves_the_thread(
     assert row.updated_at == stored.event.created_at
     entries = await timeline(ctx, world.org_id, thread_id=first.thread.id, after_seq=before)
     assert [(e.seq, e.body, e.id) for e in entries] == [(stored.event.seq, "once", stored.event.id)]
+
+
+async def test_a_new_visitor_first_message_writes_each_row_once(ctx: Context) -> None:
+    """A new visitor's first message opens their thread and a contact: the customer is read
+    once (SQLite; PostgreSQL reads the thread again under the customer's lock), and the
+    thread, its two entries and the contact are each written once, with their final values
+    (no UPDATE of a row the same transaction has just inserted)."""
+    world = await make_world(ctx)
+    opened = await do_open_session(ctx, world.widget.key, SessionIn(locale="en"))
+    session = await visitor_session(ctx, world.widget.key, opened.visitor_token)
+    with statements(ctx) as seen:
+        first = await do_visitor_message(ctx, session, "hello", str(uuid.uuid4()))
+    assert first.created and first.opened
+    # after the commit, routing reads the contact it places (not this transaction's work)
+    mine = [s for s in seen if not s.startswith("SELECT contacts.id, contacts.org_id")]
+    reads = [s.split()[1].split(".")[0] for s in mine if s.startswith("SELECT")]
+    writes = [s.split()[2] for s in mine if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    if ctx.db.dialect == "sqlite":
+        # the customer with their (missing) thread in one read, the queue
+        assert reads == ["customers", "queues"], seen
+    else:
+        # the customer and thread join (no thread), the customer locked, its thread looked
+        # for under that lock, the queue
+        assert reads == ["customers", "customers", "threads", "queues"], seen
+    assert not [s for s in mine if s.startswith(("UPDATE", "DELETE"))], seen
+    assert writes.count("threads") == 1 and writes.count("contacts") == 1, seen
+    assert writes.count("event_log") == 1 and set(writes) <= {
+        "threads",
+        "thread_events",
+        "contacts",
+        "event_log",
+    }, seen
+    assert len(mine) <= 8, seen  # 14 (BEGIN IMMEDIATE included) and 13 before
+    # what was written is what the transaction meant: the entries name the contact, the
+    # thread holds its counter, queue, channel and last activity
+    entries = await timeline(ctx, world.org_id, thread_id=first.thread.id)
+    assert [(e.seq, e.kind, e.contact_id) for e in entries[:2]] == [
+        (1, "message", first.opened),
+        (2, "queued", first.opened),
+    ]
+    assert first.event.id == entries[0].id and first.event.contact_id == first.opened
+    async with ctx.db.sessions() as read:
+        thread = await read.get(Thread, first.thread.id)
+    assert thread is not None
+    assert thread.last_seq == entries[-1].seq >= 2
+    assert (thread.queue_id, thread.channel) == (world.widget.queue_id, "chat")
+    assert thread.language == "en" and thread.customer_id == opened.customer_id
+    assert thread.created_at <= entries[0].created_at
+    if len(entries) == 2:  # nobody was offered it yet: its last activity is the queued entry
+        assert thread.updated_at == entries[1].created_at and thread.status == "queued"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from threadline.boundary import replace_nul
@@ -15,7 +15,7 @@ from threadline.channels.models import Endpoint, OutboxMessage
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.customers.services import owner_of_address, resolve_identity
-from threadline.db import UnitOfWork
+from threadline.db import UnitOfWork, new_id
 from threadline.errors import Conflict
 from threadline.events.domain import MessageReceived
 from threadline.routing.models import Contact, Queue
@@ -23,8 +23,10 @@ from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import (
     append_event,
     append_event_now,
+    current_or_new_thread,
     current_thread,
     find_by_client_id,
+    new_thread,
     open_thread,
 )
 
@@ -88,17 +90,27 @@ async def _ingest(
             return await _relation(ctx, uow, endpoint, message, customer)
         if message.language is None:  # nothing told us: the message itself may (i18n/)
             await learn_language(session, endpoint, customer, message.body)
+        created = thread is None
         if thread is None:
-            thread = await open_thread(
-                session,
-                endpoint.org_id,
-                customer.id,
-                customer.language or message.language,
-                for_update=ctx.db.dialect != "sqlite",
-            )
+            language = customer.language or message.language
+            if known is not None:  # read with the customer: they have none yet
+                thread = new_thread(
+                    session, endpoint.org_id, customer.id, language, channel=message.channel
+                )
+            else:
+                thread, created = await current_or_new_thread(
+                    session,
+                    endpoint.org_id,
+                    customer.id,
+                    language,
+                    for_update=ctx.db.dialect != "sqlite",
+                    channel=message.channel,
+                )
         if thread.language is None:  # opened before the customer's language was known
             thread.language = customer.language
-        if contact_id is _UNREAD or known is None:
+        if created:
+            contact_id = None  # a thread this message opens has no contact yet
+        elif contact_id is _UNREAD or known is None:
             contact_id = await session.scalar(_OPEN_CONTACT, {"thread": thread.id})
         data = {"attachments": list(message.attachments), **message.data}
         if contact_id is not None:
@@ -126,19 +138,45 @@ async def _ingest(
         )
         if thread.status == "waiting_customer":
             thread.status = "assigned"
-        if contact_id is None and ctx.surveys and await ctx.surveys.take_reply(uow, thread, event):
-            return Ingested(event, thread, True)  # an answer to the survey, not new demand
-        if contact_id is None and bot_answers(endpoint):
-            # the bot (selfservice/bot, on MessageReceived) talks first; it hands off itself
-            thread.status = "bot"
-            return Ingested(event, thread, True)
-        if contact_id is None and endpoint.queue_id:
-            queue = await session.get(Queue, endpoint.queue_id)
-            if queue is not None:
-                contact = await ctx.routing.enqueue(uow, thread, queue, message.channel)
-                event.contact_id = contact.id
-                return Ingested(event, thread, True, opened=contact.id)
-        return Ingested(event, thread, True)
+        opened = await _enqueue_new_demand(ctx, uow, endpoint, message, thread, event, contact_id)
+        if created and inspect(thread).pending:  # written now, with its final values, so
+            await session.flush()  # the handlers (inbox/) find it stored, as any thread
+        return Ingested(event, thread, True, opened=opened)
+
+
+async def _enqueue_new_demand(
+    ctx: Context,
+    uow: UnitOfWork,
+    endpoint: Endpoint,
+    message: InboundMessage,
+    thread: Thread,
+    event: ThreadEvent,
+    contact_id: str | None,
+) -> str | None:
+    """The contact this message opens in the endpoint's queue, if it opens one: not when
+    the thread has one open, answers a survey, or a bot answers first."""
+    if contact_id is not None:
+        return None
+    if ctx.surveys and await ctx.surveys.take_reply(uow, thread, event):
+        return None  # an answer to the survey, not new demand
+    if bot_answers(endpoint):
+        # the bot (selfservice/bot, on MessageReceived) talks first; it hands off itself
+        thread.status = "bot"
+        return None
+    if not endpoint.queue_id:
+        return None
+    # nothing is written before enqueue: the entry once it names its contact, a new thread
+    # once it has its final values (enqueue writes it, before the contact)
+    with uow.session.no_autoflush:
+        queue = await uow.session.get(Queue, endpoint.queue_id)
+    if queue is None:
+        return None
+    # the contact's id is known before it is stored: the entry is written naming it
+    event.contact_id = new_id()
+    contact = await ctx.routing.enqueue(
+        uow, thread, queue, message.channel, contact_id=event.contact_id
+    )
+    return contact.id
 
 
 async def _relation(
@@ -313,7 +351,9 @@ def _with_thread_queries() -> tuple[Any, Any]:
         .correlate(Thread)
         .scalar_subquery()
     )
-    with_contact = select(Customer, Thread, open_contact).join(Thread, Thread.id == newest)
+    # SQLite: a customer with no thread yet comes too (the thread's columns NULL), so their
+    # first message reads them once and need not look for a thread again
+    with_contact = select(Customer, Thread, open_contact).outerjoin(Thread, Thread.id == newest)
     return locked.where(*mine), with_contact.where(*mine)
 
 
@@ -329,9 +369,10 @@ async def _customer_with_thread(
     """A known customer and their current thread in one statement, both row-locked on
     PostgreSQL (customer first, then thread: the order `_customer` + `open_thread` take);
     on SQLite, whose BEGIN IMMEDIATE already excludes every other writer, the thread's open
-    contact comes in the same statement too (each statement is a hop to aiosqlite's thread).
-    None when the customer has no thread yet (or is not this endpoint's): the general path
-    decides."""
+    contact comes in the same statement too (each statement is a hop to aiosqlite's thread),
+    and a customer with no thread yet comes with None for it. None when the customer is not
+    this endpoint's, or (PostgreSQL) has no thread yet: the general path decides (there the
+    thread is looked for again once the customer's lock is held)."""
     query = _WITH_THREAD_LOCKED if uow.row_locks else _WITH_THREAD_AND_CONTACT
     row: Any = (
         await uow.session.execute(query, {"org": endpoint.org_id, "customer": customer_id})

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Text, and_, cast, false, func, or_, select
+from sqlalchemy import Text, and_, cast, false, func, inspect, or_, select
 from sqlalchemy.orm import aliased
 
 from threadline.agents.models import Agent
@@ -337,14 +337,16 @@ class RoutingService:
         context: dict[str, Any] | None = None,
         priority: int = 0,
         min_tier: int = 0,
+        contact_id: str | None = None,
     ) -> Contact:
         """Open a contact for this thread in a queue. Call inside the thread's row lock;
         routing happens after commit. A thread an agent is serving (another contact of it,
         say the customer's SMS, is theirs) stays theirs: the new contact (a call) queues on
-        its own and the assignment is not reset."""
+        its own and the assignment is not reset. `contact_id`: the id to open it with, when
+        the caller has already named it (in an entry not written yet)."""
         language = thread.language if self.language_served(thread.org_id, thread.language) else None
         contact = Contact(
-            id=new_id(),  # known now: no flush (round trip) needed before the event
+            id=contact_id or new_id(),  # known now: no flush (round trip) before the event
             org_id=thread.org_id,
             thread_id=thread.id,
             customer_id=thread.customer_id,
@@ -358,7 +360,6 @@ class RoutingService:
             context=context or {},
             enqueued_at=utcnow(),
         )
-        uow.session.add(contact)
         if thread.status not in ("assigned", "waiting_customer") or not thread.assigned_agent_id:
             thread.status = "queued"
             thread.assigned_agent_id = None
@@ -371,6 +372,14 @@ class RoutingService:
             contact_id=contact.id,
             data={"queue": queue.name, "reason": reason},
         )
+        if inspect(thread).pending:
+            # a thread this transaction opens (threads.services.new_thread) is written now,
+            # once, with its final values (the inbox's columns, which inbox/ sets on
+            # ContactQueued, included), and before the contact that names it: the flush
+            # orders rows by class, not by foreign key
+            thread.queue_id, thread.channel = queue.id, channel
+            await uow.session.flush()
+        uow.session.add(contact)
         uow.emit(
             ContactQueued(
                 **_contact_facts(contact),

@@ -10,7 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from threadline.auth.roles import Principal
 from threadline.context import Context
-from threadline.db import UnitOfWork, check_new_row, utcnow
+from threadline.db import UnitOfWork, check_new_row, new_id, utcnow
 from threadline.errors import Invalid, NotAllowed, NotFound
 from threadline.events.domain import (
     MessageSent,
@@ -235,11 +235,57 @@ async def open_thread(
 ) -> Thread:
     """The customer's one ongoing thread, created on first contact; `for_update` row-locks it
     (PostgreSQL) so the caller may append events."""
-    thread = await current_thread(session, org_id, customer_id, for_update=for_update)
-    if thread is None:
-        thread = Thread(org_id=org_id, customer_id=customer_id, status="queued", language=language)
-        session.add(thread)
+    thread, created = await current_or_new_thread(
+        session, org_id, customer_id, language, for_update=for_update
+    )
+    if created:
         await session.flush()
+    return thread
+
+
+async def current_or_new_thread(
+    session: AsyncSession,
+    org_id: str,
+    customer_id: str,
+    language: str | None,
+    *,
+    for_update: bool = False,
+    channel: str | None = None,
+) -> tuple[Thread, bool]:
+    """`open_thread` without its flush, and whether the thread is new (`new_thread`)."""
+    thread = await current_thread(session, org_id, customer_id, for_update=for_update)
+    if thread is not None:
+        return thread, False
+    return new_thread(session, org_id, customer_id, language, channel=channel), True
+
+
+def new_thread(
+    session: AsyncSession,
+    org_id: str,
+    customer_id: str,
+    language: str | None,
+    *,
+    channel: str | None = None,
+) -> Thread:
+    """A customer's new thread, not written yet: its id is known now, and the flush writes
+    it once, with the values the transaction gave it (counter, status, queue), instead of an
+    INSERT followed by an UPDATE of the same row. Call inside the customer's row lock, once
+    sure they have no thread (`current_thread`). Nothing else orders it before the rows that
+    name it: a contact (routing/ writes a new thread before its contact) or a Core
+    statement (`append_event_now`) needs it flushed first."""
+    now = utcnow()
+    thread = Thread(
+        id=new_id(),
+        org_id=org_id,
+        customer_id=customer_id,
+        status="queued",
+        language=language,
+        channel=channel,
+        last_seq=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(thread)
     return thread
 
 

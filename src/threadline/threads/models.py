@@ -19,11 +19,13 @@ class Thread(OrgOwned, Base):
         Index("ix_threads_org_updated", "org_id", "updated_at"),
         Index("ix_threads_org_agent_updated", "org_id", "assigned_agent_id", "updated_at"),
         Index("ix_threads_org_queue_updated", "org_id", "queue_id", "updated_at"),
+        # a customer's newest thread, read by every inbound message (one seek, no sort)
+        Index("ix_threads_customer_created", "customer_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     # bot|queued|assigned|waiting_customer|callback_scheduled|resolved
     status: Mapped[str] = mapped_column(String(24), default="queued")
     subject: Mapped[str | None] = mapped_column(String(300), default=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import Select, Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -216,13 +216,18 @@ async def find_by_client_id(
 async def current_thread(
     session: AsyncSession, org_id: str, customer_id: str, *, for_update: bool = False
 ) -> Thread | None:
-    query = (
+    query = current_thread_query(org_id, customer_id)
+    return await session.scalar(query.with_for_update() if for_update else query)
+
+
+def current_thread_query(org_id: Any, customer_id: Any) -> Select[Thread]:
+    """A customer's newest thread (ix_threads_customer_created: one seek, no sort)."""
+    return (
         select(Thread)
         .where(Thread.org_id == org_id, Thread.customer_id == customer_id)
         .order_by(Thread.created_at.desc())
         .limit(1)
     )
-    return await session.scalar(query.with_for_update() if for_update else query)
 
 
 async def open_thread(

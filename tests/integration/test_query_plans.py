@@ -1,0 +1,39 @@
+"""The hot reads' plans on SQLite, which has no planner statistics (nothing runs ANALYZE):
+with the wrong index, a read that should be one seek scans and sorts a whole
+organisation's rows, and gets slower as the organisation grows."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects import sqlite
+
+from threadline.channels.inbound import _with_thread_queries
+from threadline.threads.services import current_thread_query
+
+
+def _plan(path: Path, statement: Any) -> str:
+    sql = statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+    return "\n".join(row[-1] for row in rows)
+
+
+def test_a_customers_newest_thread_is_one_seek(sqlite_template: Path) -> None:
+    query = current_thread_query("o", "c")
+    plan = _plan(sqlite_template, query)
+    assert "ix_threads_customer_created" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_an_inbound_messages_customer_and_thread_read_seeks_the_thread(
+    sqlite_template: Path,
+) -> None:
+    _locked, with_contact = _with_thread_queries()
+    plan = _plan(sqlite_template, with_contact.params(org="o", customer="c"))
+    assert "ix_threads_customer_created" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "SCAN" not in plan, plan

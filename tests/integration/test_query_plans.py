@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite
 
+from threadline.analytics.aggregates import entries_query
 from threadline.channels.inbound import _with_thread_queries
+from threadline.routing.services import holding_query
 from threadline.threads.services import current_thread_query
 
 
@@ -37,3 +39,15 @@ def test_an_inbound_messages_customer_and_thread_read_seeks_the_thread(
     assert "ix_threads_customer_created" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     assert "SCAN" not in plan, plan
+
+
+def test_one_agents_load_is_read_from_their_own_contacts(sqlite_template: Path) -> None:
+    plan = _plan(sqlite_template, holding_query(["agent-1"]))
+    assert "ix_contacts_agent" in plan, plan
+    assert "SCAN contacts" not in plan, plan
+
+
+def test_the_entries_of_ended_contacts_are_read_by_contact(sqlite_template: Path) -> None:
+    plan = _plan(sqlite_template, entries_query(["contact-1", "contact-2"]))
+    assert "ix_thread_events_contact" in plan, plan
+    assert "SCAN thread_events" not in plan, plan

@@ -118,6 +118,18 @@ _CONTACT_COLUMNS = (
 )
 
 
+def entries_query(contact_ids: Sequence[str]) -> Any:
+    """The timeline entries that make these contacts' facts (ix_thread_events_contact)."""
+    return select(
+        ThreadEvent.contact_id,
+        ThreadEvent.seq,
+        ThreadEvent.kind,
+        ThreadEvent.author_type,
+        ThreadEvent.author_id,
+        ThreadEvent.created_at,
+    ).where(ThreadEvent.contact_id.in_(contact_ids), ThreadEvent.kind.in_(ENTRY_KINDS))
+
+
 async def load_facts(uow: UnitOfWork, rows: Sequence[Any]) -> dict[str, ContactFacts]:
     """The facts of these contacts (rows of `_CONTACT_COLUMNS`), by id; those that have not
     ended are left out."""
@@ -125,15 +137,7 @@ async def load_facts(uow: UnitOfWork, rows: Sequence[Any]) -> dict[str, ContactF
         return {}
     ids = [r.id for r in rows]
     entries: dict[str, list[Entry]] = {}
-    query = select(
-        ThreadEvent.contact_id,
-        ThreadEvent.seq,
-        ThreadEvent.kind,
-        ThreadEvent.author_type,
-        ThreadEvent.author_id,
-        ThreadEvent.created_at,
-    ).where(ThreadEvent.contact_id.in_(ids), ThreadEvent.kind.in_(ENTRY_KINDS))
-    for e in await uow.session.execute(query):
+    for e in await uow.session.execute(entries_query(ids)):
         entries.setdefault(e.contact_id, []).append(
             Entry(e.seq, e.kind, e.author_type, e.author_id, e.created_at)
         )

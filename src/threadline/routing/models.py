@@ -52,6 +52,8 @@ class Contact(OrgOwned, Base):
         Index("ix_contacts_customer_enqueued", "customer_id", "enqueued_at"),
         # reasons (trends, spikes): a reason's contacts of a period
         Index("ix_contacts_org_reason_enqueued", "org_id", "reason_code", "enqueued_at"),
+        # routing: what one agent holds (read at each presence change)
+        Index("ix_contacts_agent", "agent_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

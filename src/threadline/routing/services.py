@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Text, and_, cast, false, func, inspect, or_, select
+from sqlalchemy import Select, Text, and_, cast, false, func, inspect, or_, select
 from sqlalchemy.orm import aliased
 
 from threadline.agents.models import Agent
@@ -168,6 +168,27 @@ def agent_spec(agent: Agent) -> AgentSpec:
     )
 
 
+def holding_query(agent_ids: Collection[str] | None = None) -> Select[str | None, str, int]:
+    """(agent, channel, contacts held): every agent's, or these agents' only."""
+    whose = (
+        Contact.agent_id.in_(sorted(agent_ids))
+        if agent_ids is not None
+        else Contact.agent_id.is_not(None)
+    )
+    return (
+        select(Contact.agent_id, Contact.channel, func.count())
+        .where(
+            or_(
+                Contact.status.in_(("offered", "assigned")),
+                # a contact in wrap-up still holds its agent's slot (see `resolve`)
+                and_(Contact.wrapup_started_at.is_not(None), Contact.wrapup_ended_at.is_(None)),
+            ),
+            whose,
+        )
+        .group_by(Contact.agent_id, Contact.channel)
+    )
+
+
 class RoutingService:
     """Owns the engines (one per organisation) and every write that moves a contact."""
 
@@ -236,20 +257,13 @@ class RoutingService:
         else:
             spoken[agent.id] = frozenset(agent.languages)
 
-    async def _loads(self, session: Any) -> dict[str, Counter[str]]:
+    async def _loads(
+        self, session: Any, agent_ids: Collection[str] | None = None
+    ) -> dict[str, Counter[str]]:
+        """What each agent holds, by channel: every agent's (start-up), or these agents'
+        only, read through their own contacts (ix_contacts_agent), not the whole table."""
         loads: dict[str, Counter[str]] = {}
-        rows = await session.execute(
-            select(Contact.agent_id, Contact.channel, func.count())
-            .where(
-                or_(
-                    Contact.status.in_(("offered", "assigned")),
-                    # a contact in wrap-up still holds its agent's slot (see `resolve`)
-                    and_(Contact.wrapup_started_at.is_not(None), Contact.wrapup_ended_at.is_(None)),
-                ),
-                Contact.agent_id.is_not(None),
-            )
-            .group_by(Contact.agent_id, Contact.channel)
-        )
+        rows = await session.execute(holding_query(agent_ids))
         for agent_id, channel, count in rows:
             loads.setdefault(agent_id, Counter())[channel] += count
         return loads
@@ -1033,7 +1047,7 @@ class RoutingService:
                 uow.emit(QueueChanged(org_id=org_id, queue_id=contact.queue_id))
             # Committed: both agents' loads as stored (the supervisor may be new to the engine).
             async with self._ctx.db.sessions() as session:
-                loads = await self._loads(session)
+                loads = await self._loads(session, (released, principal.agent_id))
                 for agent_id in (released, principal.agent_id):
                     agent = await session.get(Agent, agent_id)
                     if agent is not None and agent.active:
@@ -1075,7 +1089,7 @@ class RoutingService:
                 agent = await session.get(Agent, agent_id)
                 if agent is None:
                     return
-                load = (await self._loads(session)).get(agent_id, Counter())
+                load = (await self._loads(session, (agent_id,))).get(agent_id, Counter())
             router = self.router(org_id)
             if not agent.active:
                 router.remove_agent(agent_id)

@@ -55,6 +55,8 @@ class ThreadEvent(OrgOwned, Base):
         UniqueConstraint("thread_id", "seq"),
         UniqueConstraint("thread_id", "client_msg_id"),
         UniqueConstraint("org_id", "channel", "provider_msg_id"),
+        # analytics: the entries of the contacts that ended (analytics/aggregates.py)
+        Index("ix_thread_events_contact", "contact_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

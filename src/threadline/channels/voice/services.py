@@ -516,14 +516,17 @@ async def _queue_call(
 
 async def _abandon_waiting(ctx: Context, uow: UnitOfWork, call: Call, status: str) -> None:
     """The call ended: a contact of this call still waiting for an agent is abandoned."""
+    # usually in the caller's thread; a call continuing an app session waits in that one.
+    # The call's id is matched in SQL: every waiting voice contact (booked callbacks wait
+    # as voice contacts, thousands of them) would otherwise be loaded at each call's end.
     waiting = await uow.session.scalars(
         select(Contact).where(
             Contact.org_id == call.endpoint.org_id,
             Contact.channel == "voice",
             Contact.status.in_(WAITING),
+            Contact.context["call_sid"].as_string() == call.sid,
         )
     )
-    # usually in the caller's thread; a call continuing an app session waits in that one
     for contact in waiting:
         if contact.context.get("call_sid") == call.sid:
             await ctx.routing.abandon(uow, contact, f"call {status}")

@@ -44,6 +44,7 @@ from tests.integration.test_voice import url as voice_url
 from threadline.callbacks.models import Callback
 from threadline.callbacks.services import CALLBACK_DUE
 from threadline.callbacks.tokens import manage_token
+from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.db import utcnow
 from threadline.routing.models import Contact, Queue
@@ -571,29 +572,26 @@ async def test_a_caller_with_an_app_code_skips_the_menus_and_keeps_the_app_conte
     assert gone is not None and gone.status == "abandoned"
 
 
-async def test_booked_callbacks_due_together_open_once_each_in_a_batch(
-    server: Running, world: World
-) -> None:
-    """A timer batch of booked callbacks: each opens one contact with its two timeline
-    entries; on PostgreSQL the entries' ids are taken from the sequence up front, so the
-    flush writes them with executemany, not an INSERT ... RETURNING of every row."""
-    queue = world.queues["general"]
-    await _set_policy(server, queue.id, POLICY)
+async def book_due(ctx: Context, world: World, languages: list[str | None]) -> list[str]:
+    """Booked callbacks in the general queue whose window has started, as `do_book` leaves
+    them (a customer and a thread each, in `languages`); their ids."""
     due = utcnow() - timedelta(seconds=1)
-    callback_ids: list[str] = []
-    async with server.ctx.uow() as uow:
-        for i in range(12):
+    ids: list[str] = []
+    async with ctx.uow() as uow:
+        for i, language in enumerate(languages):
             customer = Customer(org_id=world.org_id, name=f"C{i}", phone=f"+3519100010{i:02d}")
             uow.session.add(customer)
             await uow.session.flush()
-            thread = Thread(org_id=world.org_id, customer_id=customer.id, status="resolved")
+            thread = Thread(
+                org_id=world.org_id, customer_id=customer.id, status="resolved", language=language
+            )
             uow.session.add(thread)
             await uow.session.flush()
             callback = Callback(
                 org_id=world.org_id,
                 thread_id=thread.id,
                 customer_id=customer.id,
-                queue_id=queue.id,
+                queue_id=world.queues["general"].id,
                 kind="booked",
                 status="scheduled",
                 phone=customer.phone,
@@ -604,7 +602,19 @@ async def test_booked_callbacks_due_together_open_once_each_in_a_batch(
             uow.session.add(callback)
             await uow.session.flush()
             timers.schedule(uow.session, world.org_id, CALLBACK_DUE, callback.id, due)
-            callback_ids.append(callback.id)
+            ids.append(callback.id)
+    return ids
+
+
+async def test_booked_callbacks_due_together_open_once_each_in_a_batch(
+    server: Running, world: World
+) -> None:
+    """A timer batch of booked callbacks: each opens one contact with its two timeline
+    entries; on PostgreSQL the entries' ids are taken from the sequence up front, so the
+    flush writes them with executemany, not an INSERT ... RETURNING of every row."""
+    queue = world.queues["general"]
+    await _set_policy(server, queue.id, POLICY)
+    callback_ids = await book_due(server.ctx, world, [None] * 12)
     written: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

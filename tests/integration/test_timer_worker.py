@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.conftest import World, eventually, make_world
+from tests.conftest import eventually, make_world
+from tests.integration.test_callbacks import book_due
 from threadline.agents.services import do_set_presence
 from threadline.app import WORKER_TIMERS, build_context, run_worker, running
 from threadline.callbacks.dialing import _prepare_due, on_due
@@ -25,12 +25,9 @@ from threadline.callbacks.services import CALLBACK_DUE
 from threadline.cli import app as cli_app
 from threadline.config import Settings
 from threadline.context import Context
-from threadline.customers.models import Customer
-from threadline.db import utcnow
 from threadline.events.domain import ContactQueued
 from threadline.events.follow import LogFollower
 from threadline.routing.models import Contact
-from threadline.threads.models import Thread
 from threadline.workers import timers
 
 
@@ -63,40 +60,6 @@ async def worker(worker_settings: Settings) -> AsyncIterator[Context]:
         await task
 
 
-async def _book_due(ctx: Context, world: World, languages: list[str]) -> list[str]:
-    """Booked callbacks whose window has started, as `do_book` leaves them."""
-    due = utcnow() - timedelta(seconds=1)
-    queue = world.queues["general"]
-    ids: list[str] = []
-    async with ctx.uow() as uow:
-        for i, language in enumerate(languages):
-            customer = Customer(org_id=world.org_id, name=f"W{i}", phone=f"+3519100020{i:02d}")
-            uow.session.add(customer)
-            await uow.session.flush()
-            thread = Thread(
-                org_id=world.org_id, customer_id=customer.id, status="resolved", language=language
-            )
-            uow.session.add(thread)
-            await uow.session.flush()
-            callback = Callback(
-                org_id=world.org_id,
-                thread_id=thread.id,
-                customer_id=customer.id,
-                queue_id=queue.id,
-                kind="booked",
-                status="scheduled",
-                phone=customer.phone,
-                window_start=due,
-                window_end=due + timedelta(minutes=30),
-                max_attempts=3,
-            )
-            uow.session.add(callback)
-            await uow.session.flush()
-            timers.schedule(uow.session, world.org_id, CALLBACK_DUE, callback.id, due)
-            ids.append(callback.id)
-    return ids
-
-
 async def test_the_worker_opens_due_callbacks_and_the_server_routes_each_once(
     web: Context, worker: Context
 ) -> None:
@@ -117,7 +80,7 @@ async def test_the_worker_opens_due_callbacks_and_the_server_routes_each_once(
 
     await eventually(heard_of_rui)
     assert web.routing.language_served(world.org_id, "pt")
-    ids = await _book_due(web, world, ["pt", "fi", "pt"])
+    ids = await book_due(web, world, ["pt", "fi", "pt"])
 
     async def opened() -> list[Callback] | None:
         async with web.db.sessions() as session:
@@ -160,7 +123,7 @@ async def test_the_follower_hands_on_only_what_another_process_wrote(ctx: Contex
         heard.append(event.contact_id)
 
     web.handlers.after_commit(ContactQueued, count)
-    ids = await _book_due(web, world, ["en"])
+    ids = await book_due(web, world, ["en"])
     fired = timers.TimerWorker(web, poll_s=60)  # this process fires it: its own event
     fired.register(CALLBACK_DUE, lambda uow, timer: on_due(web, uow, timer), _prepare_due)
     assert await fired.fire_due() == 1

@@ -22,7 +22,9 @@ from threadline.routing.models import Contact
 
 pytestmark = pytest.mark.browser
 
-LIVE_MS = 1_500  # an event shows within this, far under the 5 s poll
+# an event shows within this, half the 5 s poll (1.5 s was missed twice in 20 runs on a
+# loaded 2-core machine)
+LIVE_MS = 2_500
 
 
 async def _agent(server: Running, email: str) -> httpx.AsyncClient:

@@ -263,10 +263,16 @@ async def running(ctx: Context) -> AsyncIterator[Context]:
         await ctx.webhooks.stop()
         if ctx.bot is not None:
             await ctx.bot.stop()
-        await ctx.channels.aclose()
-        await ctx.rate_limits.aclose()
-        await ctx.bus.stop()
-        await ctx.db.dispose()
+        await _close_connections(ctx)
+
+
+async def _close_connections(ctx: Context) -> None:
+    """Last at a stop, in the server and the worker: providers' clients, the limits'
+    store, the bus, the database."""
+    await ctx.channels.aclose()
+    await ctx.rate_limits.aclose()
+    await ctx.bus.stop()
+    await ctx.db.dispose()
 
 
 def _follower(ctx: Context) -> LogFollower:
@@ -311,10 +317,7 @@ async def run_worker(settings: Settings, ready: asyncio.Future[Context] | None =
         await follower.stop()
         await ctx.outbox.stop()
         await ctx.webhooks.stop()
-        await ctx.channels.aclose()
-        await ctx.rate_limits.aclose()
-        await ctx.bus.stop()
-        await ctx.db.dispose()
+        await _close_connections(ctx)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -163,5 +163,5 @@ async def test_a_request_that_never_says_whose_it_is_is_refused(settings: Settin
         return {"refused": False}
 
     app.add_api_route("/careless", careless)
-    async with serving(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    async with serving(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         assert (await client.get("/careless")).json() == {"refused": True}

@@ -9,7 +9,9 @@ BEGIN IMMEDIATE: one writer at a time, never a lost update.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -156,6 +158,12 @@ def no_org() -> Iterator[None]:
         _ORG_SCOPE.reset(token)
 
 
+# statement -> the same with the organisation filter: a statement built once (a hot path's)
+# is scoped once, so its cache key is computed once too (a new copy per execution computed
+# the whole key again, and the filter's options with it)
+_SCOPED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def _org_owned_tables() -> frozenset[str]:
     return frozenset(
         str(getattr(mapper.local_table, "name", ""))
@@ -195,7 +203,13 @@ def _scope_to_org(state: ORMExecuteState) -> None:
                 "(enter_org / org_scope, or across_orgs for work that spans them)"
             )
         return
-    state.statement = state.statement.options(_ORG_CRITERIA)
+    statement = state.statement
+    scoped = _SCOPED.get(statement)
+    if scoped is None:
+        scoped = statement.options(_ORG_CRITERIA)
+        with contextlib.suppress(TypeError):  # a statement that cannot be weakly referenced
+            _SCOPED[statement] = scoped
+    state.statement = scoped
     params = state.parameters
     if isinstance(params, Mapping) or params is None:
         state.parameters = {**(params or {}), _SCOPE_PARAM: scope}

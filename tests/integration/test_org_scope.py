@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 
 from tests.conftest import PASSWORD, Running, World, make_world
 from tests.fakes.http_server import serving
+from threadline import db as db_module
 from threadline.app import create_app
 from threadline.config import Settings
 from threadline.context import Context
@@ -69,6 +70,27 @@ async def test_queries_see_only_the_organisation_in_scope(
     assert stored[boris.id] == "Boris"
     assert stored[ana.id] == "X"
     assert a.org_id != b.org_id
+
+
+async def test_a_statement_built_once_is_scoped_to_whoever_runs_it_each_time(
+    ctx: Context, two: tuple[World, World, Customer, Customer]
+) -> None:
+    """A hot path's statement is built once and its filtered copy kept (db._SCOPED): the
+    copy names the organisation by a bound value, so each run sees its own organisation's
+    rows, and an unscoped run is still refused."""
+    a, b, ana, boris = two
+    built_once = select(Customer.id, Customer.name)
+    seen = []
+    for org_id in (a.org_id, b.org_id, a.org_id):
+        with org_scope(org_id):
+            async with ctx.db.sessions() as session:
+                seen.append({row.id for row in await session.execute(built_once)})
+    assert seen == [{ana.id}, {boris.id}, {ana.id}]
+    assert built_once in db_module._SCOPED  # filtered once, not once per run
+    with no_org():
+        async with ctx.db.sessions() as session:
+            with pytest.raises(UnscopedQuery, match="Customer"):
+                await session.execute(built_once)
 
 
 async def test_a_query_with_no_organisation_in_scope_is_refused(

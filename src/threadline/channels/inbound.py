@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from threadline.boundary import replace_nul
@@ -328,6 +328,9 @@ async def _related_event(
 
 
 _UNREAD: Any = object()  # the open contact was not read with the customer and thread
+# an open contact: one bound value per status, not an IN list (whose values are rendered
+# into the SQL anew at every execution)
+_IS_OPEN = or_(*(Contact.status == status for status in OPEN_STATUSES))
 
 
 def _with_thread_queries() -> tuple[Any, Any]:
@@ -346,7 +349,7 @@ def _with_thread_queries() -> tuple[Any, Any]:
     locked = select(Customer, Thread).with_for_update().join(Thread, Thread.id == newest)
     open_contact = (
         select(Contact.id)
-        .where(Contact.thread_id == Thread.id, Contact.status.in_(OPEN_STATUSES))
+        .where(Contact.thread_id == Thread.id, _IS_OPEN)
         .limit(1)
         .correlate(Thread)
         .scalar_subquery()
@@ -358,9 +361,7 @@ def _with_thread_queries() -> tuple[Any, Any]:
 
 
 _WITH_THREAD_LOCKED, _WITH_THREAD_AND_CONTACT = _with_thread_queries()
-_OPEN_CONTACT = select(Contact.id).where(
-    Contact.thread_id == bindparam("thread"), Contact.status.in_(OPEN_STATUSES)
-)
+_OPEN_CONTACT = select(Contact.id).where(Contact.thread_id == bindparam("thread"), _IS_OPEN)
 
 
 async def _customer_with_thread(

@@ -9,11 +9,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
 from threadline.analytics.aggregates import entries_query
+from threadline.auth.roles import Principal
 from threadline.channels.inbound import _with_thread_queries
+from threadline.inbox.services import Filters, _filters, _view
 from threadline.routing.services import holding_query
+from threadline.threads.models import Thread
 from threadline.threads.services import current_thread_query
 
 
@@ -51,3 +55,15 @@ def test_the_entries_of_ended_contacts_are_read_by_contact(sqlite_template: Path
     plan = _plan(sqlite_template, entries_query(["contact-1", "contact-2"]))
     assert "ix_thread_events_contact" in plan, plan
     assert "SCAN thread_events" not in plan, plan
+
+
+def test_the_queues_view_walks_the_open_threads_only(sqlite_template: Path) -> None:
+    principal = Principal(agent_id="a", org_id="o", role="agent", name="A")
+    query = select(Thread.id).where(
+        _view("queues", principal, ["q1", "q2"]), *_filters(principal, Filters())
+    )
+    plan = _plan(sqlite_template, query.order_by(Thread.updated_at.desc()).limit(51))
+    assert "ix_threads_open_updated" in plan, plan
+    # as the server sends it: the status in the SQL itself (a bound value hides from the
+    # planner that the partial index covers the query)
+    assert "status != 'resolved'" in str(query.compile(dialect=sqlite.dialect()))

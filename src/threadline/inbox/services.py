@@ -36,7 +36,7 @@ from threadline.inbox.schemas import View
 from threadline.inbox.search import SEARCHED_KINDS, search_index, terms
 from threadline.orgs.services import audit
 from threadline.routing.models import Queue
-from threadline.threads.models import Thread, ThreadEvent
+from threadline.threads.models import OPEN_THREAD, Thread, ThreadEvent
 from threadline.threads.services import agent_event, append_event, do_agent_message, lock_thread
 from threadline.workers.models import Timer
 from threadline.workers.timers import cancel, schedule
@@ -64,7 +64,7 @@ async def my_queue_ids(session: AsyncSession, principal: Principal) -> list[str]
 
 
 def _view(view: View, principal: Principal, queue_ids: list[str]) -> ColumnElement[bool]:
-    open_ = Thread.status != "resolved"
+    open_ = OPEN_THREAD
     awake = Thread.snoozed_until.is_(None)
     mine = Thread.assigned_agent_id == principal.agent_id
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.db import Base, OrgOwned, new_id, utcnow
@@ -19,6 +19,16 @@ class Thread(OrgOwned, Base):
         Index("ix_threads_org_updated", "org_id", "updated_at"),
         Index("ix_threads_org_agent_updated", "org_id", "assigned_agent_id", "updated_at"),
         Index("ix_threads_org_queue_updated", "org_id", "queue_id", "updated_at"),
+        # the open threads only, newest first: the queues view walks these, not every
+        # resolved thread the organisation ever had (a query names the status as a literal,
+        # `OPEN_THREAD`, for the database to see that the index covers it)
+        Index(
+            "ix_threads_open_updated",
+            "org_id",
+            "updated_at",
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
         # a customer's newest thread, read by every inbound message (one seek, no sort)
         Index("ix_threads_customer_created", "customer_id", "created_at"),
     )
@@ -45,6 +55,13 @@ class Thread(OrgOwned, Base):
     snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
     # when its content was removed (erasure, retention policy: threads/erasure.py)
     content_purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# a thread that is not resolved, with the status written into the SQL (not a bound value):
+# the partial index ix_threads_open_updated serves a query only when the database sees
+# that its condition holds, and neither SQLite nor a prepared PostgreSQL plan looks into a
+# bound value for that
+OPEN_THREAD = Thread.status != literal_column("'resolved'")
 
 
 class ThreadEvent(OrgOwned, Base):

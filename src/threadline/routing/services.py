@@ -482,10 +482,16 @@ class RoutingService:
         lock; if the contact moved meanwhile, give the slot back."""
         try:
             async with self._ctx.uow() as uow:
-                contact = await uow.lock(Contact, assignment.contact_id)
-                if contact is None or contact.status != "queued":
+                # the contact, locked, with what its offer shows, in one statement
+                query = _offer_facts(Contact.id == assignment.contact_id)
+                if uow.row_locks:
+                    query = query.with_for_update(of=Contact)
+                row = (await uow.session.execute(query)).first()
+                if row is None or row.Contact.status != "queued":
                     raise Conflict("contact is no longer waiting")
-                await self._create_offer(uow, contact, assignment.agent_id, assignment.sticky)
+                await self._create_offer(
+                    uow, row.Contact, assignment.agent_id, assignment.sticky, facts=row
+                )
         except Exception as exc:
             if isinstance(exc, Conflict):
                 log.info("routing.offer_dropped", contact_id=assignment.contact_id)
@@ -506,12 +512,24 @@ class RoutingService:
             router.add_contact(spec)
 
     async def _create_offer(
-        self, uow: UnitOfWork, contact: Contact, agent_id: str, sticky: bool
+        self,
+        uow: UnitOfWork,
+        contact: Contact,
+        agent_id: str,
+        sticky: bool,
+        *,
+        facts: Any = None,
     ) -> Offer:
-        queue = await uow.session.get(Queue, contact.queue_id)
+        """Offer the (locked) contact to the agent. `facts`: the contact's `_offer_facts`
+        row when the caller already read it; else read here, before anything is written,
+        so the offer, the contact and the timer are written by the commit's one flush."""
+        if facts is None:
+            facts = (await uow.session.execute(_offer_facts(Contact.id == contact.id))).one()
+        queue: Queue | None = facts.Queue
         timeout = (queue.offer_timeout_s if queue else None) or self._ctx.settings.offer_timeout_s
         now = utcnow()
         offer = Offer(
+            id=new_id(),
             org_id=contact.org_id,
             contact_id=contact.id,
             agent_id=agent_id,
@@ -520,11 +538,10 @@ class RoutingService:
             expires_at=now + timedelta(seconds=timeout),
         )
         uow.session.add(offer)
-        await uow.session.flush()
         contact.status = "offered"
         contact.agent_id = agent_id
         timers.schedule(uow.session, contact.org_id, OFFER_TIMEOUT, offer.id, offer.expires_at)
-        details = await offer_details(uow.session, offer, contact, queue)
+        details = _offer_detail(offer, contact, queue, facts.Customer, facts.preview)
         uow.emit(
             ContactOffered(
                 **_contact_facts(contact),
@@ -551,12 +568,13 @@ class RoutingService:
                 raise NotAllowed("this offer was made to another agent")
             if offer.status != "pending":
                 raise Conflict(f"this offer is {offer.status.replace('_', ' ')}")
+            # every row read (and locked, in the same order) before any is changed: one
+            # flush writes them all, at the timer's UPDATE
+            contact = await uow.lock_existing(Contact, offer.contact_id)
+            thread = await lock_thread(uow, principal.org_id, contact.thread_id)
             now = utcnow()
             offer.status, offer.responded_at = "accepted", now
-            await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
-            contact = await uow.lock_existing(Contact, offer.contact_id)
             contact.status, contact.accepted_at = "assigned", now
-            thread = await lock_thread(uow, principal.org_id, contact.thread_id)
             thread.status, thread.assigned_agent_id = "assigned", principal.agent_id
             agent_event(
                 uow,
@@ -579,6 +597,7 @@ class RoutingService:
                 )
             )
             uow.emit(QueueChanged(org_id=offer.org_id, queue_id=contact.queue_id))
+            await timers.cancel(uow.session, OFFER_TIMEOUT, offer.id)
         return contact
 
     async def reject(self, principal: Principal, offer_id: str) -> None:
@@ -1269,6 +1288,33 @@ async def list_contacts(
         return list(await session.scalars(query.order_by(Contact.enqueued_at).limit(limit)))
 
 
+def _last_words() -> Any:
+    """The body of the customer's last message in the contact's thread (a correlated
+    subquery of a query over contacts)."""
+    return (
+        select(ThreadEvent.body)
+        .where(
+            ThreadEvent.thread_id == Contact.thread_id,
+            ThreadEvent.kind == "message",
+            ThreadEvent.author_type == "customer",
+        )
+        .order_by(ThreadEvent.seq.desc())
+        .limit(1)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
+def _offer_facts(where: Any) -> Select[Any]:
+    """A contact with what its offer shows (queue, customer, last words), one row each."""
+    return (
+        select(Contact, Queue, Customer, _last_words().label("preview"))
+        .outerjoin(Queue, Queue.id == Contact.queue_id)
+        .outerjoin(Customer, Customer.id == Contact.customer_id)
+        .where(where)
+    )
+
+
 async def offer_details(
     session: Any, offer: Offer, contact: Contact, queue: Queue | None
 ) -> OfferDetail:
@@ -1284,6 +1330,16 @@ async def offer_details(
         .order_by(ThreadEvent.seq.desc())
         .limit(1)
     )
+    return _offer_detail(offer, contact, queue, customer, preview)
+
+
+def _offer_detail(
+    offer: Offer,
+    contact: Contact,
+    queue: Queue | None,
+    customer: Customer | None,
+    preview: str | None,
+) -> OfferDetail:
     return OfferDetail(
         id=offer.id,
         created_at=offer.created_at,

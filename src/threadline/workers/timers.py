@@ -61,10 +61,14 @@ def schedule(
 
 
 async def cancel(session: AsyncSession, kind: str, ref_id: str) -> None:
+    """Cancel the pending timers of `kind` for `ref_id`. Timers loaded in the session are
+    not updated in memory (nothing reads a timer's flag after cancelling it; matching the
+    session's timers against the criteria cost more than the UPDATE itself)."""
     await session.execute(
         update(Timer)
         .where(Timer.kind == kind, Timer.ref_id == ref_id, Timer.fired_at.is_(None))
         .values(cancelled=True)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -3,8 +3,9 @@ redirected through the Calls API to our `/connect` TwiML (which dials the agent)
 waiting for the hold loop's next poll. The hold loop stays the fallback: a redirect that
 fails, or an event this process missed, still connects at the next poll.
 
-Routing knows nothing of voice: this listens on the bus for `offer.closed` with status
-`accepted` (published after the accept commits). With several processes on a Redis bus every
+Routing knows nothing of voice: this listens on the bus for `contact.accepted` of a voice
+contact (published after the accept commits; a chat's acceptance costs it nothing, not even
+a read). With several processes on a Redis bus every
 one of them sees the event; the first to claim the call in the contact's context redirects
 it, so a call is redirected once per accepted offer. The provider is called after that
 claim has committed, never inside a transaction."""
@@ -24,7 +25,7 @@ from threadline.channels.registry import channels_of
 from threadline.channels.voice.adapter import VoiceAdapter
 from threadline.context import Context
 from threadline.db import org_scope
-from threadline.events.domain import DomainEvent, OfferClosed
+from threadline.events.domain import ContactAccepted, DomainEvent
 from threadline.routing.models import Contact, Offer
 
 log = structlog.get_logger(__name__)
@@ -33,7 +34,8 @@ MAX_CONCURRENT = 32
 
 
 def _accepted(event: DomainEvent) -> bool:
-    return type(event) is OfferClosed and event.status == "accepted"
+    """An accepted offer of a voice contact (every other channel's is none of ours)."""
+    return type(event) is ContactAccepted and event.channel == "voice" and bool(event.offer_id)
 
 
 class CallConnector:
@@ -74,7 +76,7 @@ class CallConnector:
             log.warning("voice.connector.resubscribed")
 
     async def _handle(self, event: DomainEvent) -> None:
-        assert isinstance(event, OfferClosed)
+        assert isinstance(event, ContactAccepted) and event.offer_id
         async with self._slots:
             try:
                 await self.connect(event.offer_id)

@@ -8,9 +8,12 @@ from sqlalchemy import select
 
 from tests.conftest import make_world
 from tests.integration.test_chat_statements import statements
-from tests.integration.test_routing_flow import available, pending_offer, principal
-from threadline.channels.contract import InboundMessage
-from threadline.channels.inbound import do_ingest
+from tests.integration.test_routing_flow import (
+    available,
+    pending_offer,
+    principal,
+    visitor_writes,
+)
 from threadline.context import Context
 from threadline.routing.models import Contact, Offer
 from threadline.threads.models import Thread
@@ -21,18 +24,8 @@ async def test_an_offer_and_its_acceptance_are_few_statements(ctx: Context) -> N
     world = await make_world(ctx)
     await available(ctx, world, "rui")
     with statements(ctx) as seen:  # the message, then the routing's offer after its commit
-        ingested = await do_ingest(
-            ctx,
-            world.widget,
-            InboundMessage(
-                channel="chat",
-                identity_kind="visitor",
-                identity_value="v-statements",
-                body="hello",
-                client_msg_id="v-statements-1",
-            ),
-        )
-    offer = await pending_offer(ctx, ingested.thread.id)
+        thread_id = await visitor_writes(ctx, world, "v-statements", "hello")
+    offer = await pending_offer(ctx, thread_id)
     assert offer is not None and offer.agent_id == world.agents["rui"].id
     # after the message's own event-log append: the routing's read of the waiting
     # contact (on SQLite through the read-only connection, not counted here), the offer's
@@ -48,7 +41,7 @@ async def test_an_offer_and_its_acceptance_are_few_statements(ctx: Context) -> N
     assert contact.status == "assigned"
     async with ctx.db.sessions() as session:
         stored = await session.get(Offer, offer.id)
-        thread = await session.get(Thread, ingested.thread.id)
+        thread = await session.get(Thread, thread_id)
         timer = await session.scalar(select(Timer).where(Timer.ref_id == offer.id))
         row = await session.get(Contact, contact.id)
     assert stored is not None and stored.status == "accepted"

@@ -1288,21 +1288,23 @@ async def list_contacts(
         return list(await session.scalars(query.order_by(Contact.enqueued_at).limit(limit)))
 
 
-def _last_words() -> Any:
-    """The body of the customer's last message in the contact's thread (a correlated
-    subquery of a query over contacts)."""
+def _last_words_of(thread_id: Any) -> Select[Any]:
+    """The body of the customer's last message in a thread."""
     return (
         select(ThreadEvent.body)
         .where(
-            ThreadEvent.thread_id == Contact.thread_id,
+            ThreadEvent.thread_id == thread_id,
             ThreadEvent.kind == "message",
             ThreadEvent.author_type == "customer",
         )
         .order_by(ThreadEvent.seq.desc())
         .limit(1)
-        .correlate(Contact)
-        .scalar_subquery()
     )
+
+
+def _last_words() -> Any:
+    """The same of the contact's thread, as a correlated subquery of a query over contacts."""
+    return _last_words_of(Contact.thread_id).correlate(Contact).scalar_subquery()
 
 
 def _offer_facts(where: Any) -> Select[Any]:
@@ -1320,16 +1322,7 @@ async def offer_details(
 ) -> OfferDetail:
     """What an agent needs to decide on an offer: who, where, why, and the last words."""
     customer = await session.get(Customer, contact.customer_id)
-    preview = await session.scalar(
-        select(ThreadEvent.body)
-        .where(
-            ThreadEvent.thread_id == contact.thread_id,
-            ThreadEvent.kind == "message",
-            ThreadEvent.author_type == "customer",
-        )
-        .order_by(ThreadEvent.seq.desc())
-        .limit(1)
-    )
+    preview = await session.scalar(_last_words_of(contact.thread_id))
     return _offer_detail(offer, contact, queue, customer, preview)
 
 

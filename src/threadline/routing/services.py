@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, Text, and_, cast, false, func, inspect, or_, select
+from sqlalchemy import Select, Text, and_, bindparam, cast, false, func, inspect, or_, select
 from sqlalchemy.orm import aliased
 
 from threadline.agents.models import Agent
@@ -483,10 +483,8 @@ class RoutingService:
         try:
             async with self._ctx.uow() as uow:
                 # the contact, locked, with what its offer shows, in one statement
-                query = _offer_facts(Contact.id == assignment.contact_id)
-                if uow.row_locks:
-                    query = query.with_for_update(of=Contact)
-                row = (await uow.session.execute(query)).first()
+                query = _OFFER_FACTS_LOCKED if uow.row_locks else _OFFER_FACTS
+                row = (await uow.session.execute(query, {"contact": assignment.contact_id})).first()
                 if row is None or row.Contact.status != "queued":
                     raise Conflict("contact is no longer waiting")
                 await self._create_offer(
@@ -520,11 +518,11 @@ class RoutingService:
         *,
         facts: Any = None,
     ) -> Offer:
-        """Offer the (locked) contact to the agent. `facts`: the contact's `_offer_facts`
+        """Offer the (locked) contact to the agent. `facts`: the contact's `_OFFER_FACTS`
         row when the caller already read it; else read here, before anything is written,
         so the offer, the contact and the timer are written by the commit's one flush."""
         if facts is None:
-            facts = (await uow.session.execute(_offer_facts(Contact.id == contact.id))).one()
+            facts = (await uow.session.execute(_OFFER_FACTS, {"contact": contact.id})).one()
         queue: Queue | None = facts.Queue
         timeout = (queue.offer_timeout_s if queue else None) or self._ctx.settings.offer_timeout_s
         now = utcnow()
@@ -1307,14 +1305,21 @@ def _last_words() -> Any:
     return _last_words_of(Contact.thread_id).correlate(Contact).scalar_subquery()
 
 
-def _offer_facts(where: Any) -> Select[Any]:
-    """A contact with what its offer shows (queue, customer, last words), one row each."""
-    return (
+def _offer_facts_queries() -> tuple[Select[Any], Select[Any]]:
+    """A contact with what its offer shows (queue, customer, last words), one row: as read
+    for a transfer, and locked (PostgreSQL: the contact's row only) for a new offer. Built
+    once with a bound contact id, so each is filtered and keyed once (db._SCOPED), not at
+    every offer."""
+    facts = (
         select(Contact, Queue, Customer, _last_words().label("preview"))
         .outerjoin(Queue, Queue.id == Contact.queue_id)
         .outerjoin(Customer, Customer.id == Contact.customer_id)
-        .where(where)
+        .where(Contact.id == bindparam("contact"))
     )
+    return facts, facts.with_for_update(of=Contact)
+
+
+_OFFER_FACTS, _OFFER_FACTS_LOCKED = _offer_facts_queries()
 
 
 async def offer_details(

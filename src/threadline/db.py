@@ -360,6 +360,10 @@ class UnitOfWork:
         self._held: list[Any] = []
         # per-transaction state other modules keep (e.g. routing's contacts to place)
         self.extras: dict[str, Any] = {}
+        # set once the commit succeeded: a failure after it (an after-commit handler's) must
+        # not be taken for a write that did not happen
+        self.committed = False
+        self._released: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         if _IN_UNIT_OF_WORK.get():
@@ -397,12 +401,15 @@ class UnitOfWork:
                 await self.session.rollback()
                 raise
             await self.session.commit()
+            self.committed = True
         finally:
             # the write is over (committed or rolled back): the next writer may begin while
             # this session hands its connection back to the pool
             self._let_next_writer_in()
             await self.session.close()
             self._release()
+            for released in self._released:
+                released()
         events = self.events + [make() for make in self._announced]
         if events:
             await self._flow.committed(events)
@@ -436,6 +443,12 @@ class UnitOfWork:
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(callback)
+
+    def when_released(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as the transaction is over (committed or rolled back)
+        and its connection handed back, before the after-commit work: the moment another
+        write of the same writer may begin."""
+        self._released.append(callback)
 
     async def lock(self, model: type[M], ident: Any) -> M | None:
         """Load one row for update; a row this transaction already locked (``lock_many``)

@@ -19,6 +19,7 @@ from threadline.channels.chat.services import (
     do_visitor_message,
     visitor_session,
 )
+from threadline.channels.inbound import _group_commit
 from threadline.context import Context
 from threadline.customers.models import Customer
 from threadline.db import across_orgs
@@ -30,10 +31,13 @@ from threadline.threads.services import timeline
 def statements(ctx: Context) -> Iterator[list[str]]:
     seen: list[str] = []
     mine = asyncio.current_task()  # not the timers' nor the routing's statements meanwhile
+    # an inbound message is written by its organisation's group-commit writer (inbound.py)
+    writers = _group_commit(ctx).tasks
     engines = [ctx.db.engine.sync_engine]
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if asyncio.current_task() is mine:
+        task = asyncio.current_task()
+        if task is mine or task in writers:
             seen.append(" ".join(statement.split())[:80])
 
     for engine in engines:

@@ -1,8 +1,19 @@
-"""Inbound messages from any channel land in the customer's one thread, stored once."""
+"""Inbound messages from any channel land in the customer's one thread, stored once.
+
+Messages arriving together are written together (group commit): one organisation's inbound
+messages queue, and one writer task stores what has queued in one transaction, so a busy
+node pays a transaction's fixed costs (its BEGIN and COMMIT, the session, the event log's
+append, the durable consumers' wake-up) once per batch, not once per message. A lone
+message is written alone, at once, as before. If anything in a batch is refused (a
+provider's retry of a stored message, an unknown customer), the batch is rolled back and
+each of its messages is stored on its own, so one message's error is never another's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, inspect, or_, select
@@ -12,10 +23,10 @@ from threadline.boundary import replace_nul
 from threadline.channels.contract import InboundMessage
 from threadline.channels.language import learn_language
 from threadline.channels.models import Endpoint, OutboxMessage
-from threadline.context import Context
+from threadline.context import Context, per_context
 from threadline.customers.models import Customer
 from threadline.customers.services import owner_of_address, resolve_identity
-from threadline.db import UnitOfWork, new_id
+from threadline.db import UnitOfWork, new_id, org_scope
 from threadline.errors import Conflict
 from threadline.events.domain import MessageReceived
 from threadline.routing.models import Contact, Queue
@@ -47,101 +58,242 @@ class Ingested:
     opened: str | None = None  # the contact this message opened, if it opened one
 
 
+BATCH_LIMIT = 32  # messages written in one transaction at most: a batch's latency bound
+WRITERS_AT_ONCE = 4  # an organisation's batches in their transactions at once (PostgreSQL)
+
+
 async def do_ingest(
     ctx: Context, endpoint: Endpoint, message: InboundMessage, customer_id: str | None = None
 ) -> Ingested:
     """Store one inbound message exactly once; open a contact in the endpoint's queue when the
     thread has none. A retry with the same client or provider id returns the stored event.
 
-    The first attempt is optimistic: the unique indexes on (thread, client id) and (org,
-    channel, provider id) refuse a duplicate, and only then is the stored one looked up."""
+    The message joins its organisation's next batch (the module's docstring); it returns
+    once that batch is committed and its after-commit work done, as a write of its own
+    would."""
     # Providers and mail servers are not refused over a NUL (they would retry the whole
     # batch): it is kept as U+FFFD, which both databases store.
-    message = replace_nul(message)
-    try:
-        return await _ingest(ctx, endpoint, message, customer_id, look_for_duplicate=False)
-    except IntegrityError:
-        return await _ingest(ctx, endpoint, message, customer_id, look_for_duplicate=True)
+    return await _group_commit(ctx).submit(endpoint, replace_nul(message), customer_id)
 
 
-async def _ingest(
+async def _ingest_alone(
     ctx: Context,
     endpoint: Endpoint,
     message: InboundMessage,
     customer_id: str | None,
-    *,
-    look_for_duplicate: bool,
+    released: Callable[[], None] | None = None,
 ) -> Ingested:
-    async with ctx.uow() as uow:
-        session = uow.session
-        known = (
-            await _customer_with_thread(uow, endpoint, customer_id)
-            if customer_id and message.kind == "message" and not look_for_duplicate
-            else None
-        )
-        if known is not None:  # the usual case of a chat: one statement, not three
-            customer, thread, contact_id = known
-        else:
-            customer = await _customer(uow, endpoint, message, customer_id)
-            thread, contact_id = None, None
-        if look_for_duplicate and (stored := await _stored(uow, endpoint, message, customer.id)):
-            return stored
-        if message.kind != "message":
-            return await _relation(ctx, uow, endpoint, message, customer)
-        if message.language is None:  # nothing told us: the message itself may (i18n/)
-            await learn_language(session, endpoint, customer, message.body)
-        created = thread is None
-        if thread is None:
-            language = customer.language or message.language
-            if known is not None:  # read with the customer: they have none yet
-                thread = new_thread(
-                    session, endpoint.org_id, customer.id, language, channel=message.channel
-                )
+    """One message in a transaction of its own (`released`: called once its write is over,
+    see UnitOfWork.when_released). Optimistic first: the unique indexes on (thread, client id)
+    and (org, channel, provider id) refuse a duplicate, and only then is the stored one
+    looked up."""
+    uow = ctx.uow()
+    if released is not None:
+        uow.when_released(released)
+    try:
+        async with uow:
+            return await _ingest(ctx, uow, endpoint, message, customer_id)
+    except IntegrityError:  # a retry: looked up, nothing written (another write may begin)
+        async with ctx.uow() as uow:
+            return await _ingest(ctx, uow, endpoint, message, customer_id, look_for_duplicate=True)
+
+
+@dataclass(slots=True)
+class _Pending:
+    endpoint: Endpoint
+    message: InboundMessage
+    customer_id: str | None
+    done: asyncio.Future[Ingested]
+
+
+@dataclass(eq=False)
+class _GroupCommit:
+    """Each organisation's queued inbound messages, and its writers: tasks that each take
+    what has queued (up to BATCH_LIMIT) and store it in one transaction. A writer hands over
+    as soon as its transaction is over, so the next batch is written while the last one's
+    after-commit work (publishing, routing) runs. SQLite has one writer at a time anyway;
+    PostgreSQL takes a few at once, as its connections wait on the network."""
+
+    ctx: Context
+    queued: dict[str, list[_Pending]] = field(default_factory=dict)
+    writing: dict[str, int] = field(default_factory=dict)  # writers in a transaction
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def writers(self) -> int:
+        return 1 if self.ctx.db.dialect == "sqlite" else WRITERS_AT_ONCE
+
+    async def submit(
+        self, endpoint: Endpoint, message: InboundMessage, customer_id: str | None
+    ) -> Ingested:
+        org_id = endpoint.org_id
+        done: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        self.queued.setdefault(org_id, []).append(_Pending(endpoint, message, customer_id, done))
+        self._start(org_id)
+        # shielded: a caller that gives up (its socket closed) leaves the batch as it is;
+        # what it sent is stored all the same, and a retry finds it stored
+        return await asyncio.shield(done)
+
+    def _start(self, org_id: str) -> None:
+        """A new writer for the organisation, if messages wait and a writer may begin."""
+        if self.queued.get(org_id) and self.writing.get(org_id, 0) < self.writers:
+            self.writing[org_id] = self.writing.get(org_id, 0) + 1
+            task = asyncio.create_task(self._write(org_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _write(self, org_id: str) -> None:
+        # the batch is taken now, when the writer runs: what queued meanwhile joins it
+        queued = self.queued.get(org_id, [])
+        batch = queued[:BATCH_LIMIT]
+        del queued[:BATCH_LIMIT]
+        if not queued:
+            self.queued.pop(org_id, None)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.writing[org_id] -= 1
+                if not self.writing[org_id]:
+                    del self.writing[org_id]
+                self._start(org_id)
+
+        try:
+            with org_scope(org_id):
+                await self._store(batch, release)
+        except BaseException as exc:  # cancelled (shutting down): no message left hanging
+            for pending in batch:
+                _settle(pending, None, exc)
+            raise
+        finally:
+            release()
+
+    async def _store(self, batch: list[_Pending], release: Callable[[], None]) -> None:
+        ctx = self.ctx
+        if len(batch) > 1:
+            uow = ctx.uow()
+            uow.when_released(release)
+            try:
+                async with uow:
+                    stored = [
+                        await _ingest(ctx, uow, p.endpoint, p.message, p.customer_id) for p in batch
+                    ]
+            except Exception as exc:
+                if uow.committed:  # the write happened; what failed came after it
+                    for pending in batch:
+                        _settle(pending, None, exc)
+                    return
             else:
-                thread, created = await current_or_new_thread(
-                    session,
-                    endpoint.org_id,
-                    customer.id,
-                    language,
-                    for_update=ctx.db.dialect != "sqlite",
-                    channel=message.channel,
+                for pending, ingested in zip(batch, stored, strict=True):
+                    _settle(pending, ingested, None)
+                return
+        # alone, or each on its own after the batch was refused (then in the order they came:
+        # the next writer begins when all are stored)
+        alone = release if len(batch) == 1 else None
+        for pending in batch:
+            try:
+                ingested = await _ingest_alone(
+                    ctx, pending.endpoint, pending.message, pending.customer_id, alone
                 )
-        if thread.language is None:  # opened before the customer's language was known
-            thread.language = customer.language
-        if created:
-            contact_id = None  # a thread this message opens has no contact yet
-        elif contact_id is _UNREAD or known is None:
-            contact_id = await session.scalar(_OPEN_CONTACT, {"thread": thread.id})
-        data = {"attachments": list(message.attachments), **message.data}
-        if contact_id is not None:
-            # the usual message (a chat's above all): a thread with its contact open, whose
-            # entry nothing below changes (no contact to open, no survey, no bot to hand
-            # to): the entry and the thread's counter are written at once, two statements
-            event = await _customer_entry_now(
-                uow,
-                thread,
-                message,
-                customer,
-                contact_id,
-                data if message.attachments or message.data else None,
-                endpoint,
+            except Exception as exc:
+                _settle(pending, None, exc)
+            else:
+                _settle(pending, ingested, None)
+
+
+def _settle(pending: _Pending, ingested: Ingested | None, exc: BaseException | None) -> None:
+    if pending.done.done():
+        return
+    if exc is not None:
+        pending.done.set_exception(exc)
+    else:
+        pending.done.set_result(ingested)  # type: ignore[arg-type]
+
+
+_group_commit = per_context(_GroupCommit)
+
+
+async def _ingest(
+    ctx: Context,
+    uow: UnitOfWork,
+    endpoint: Endpoint,
+    message: InboundMessage,
+    customer_id: str | None,
+    *,
+    look_for_duplicate: bool = False,
+) -> Ingested:
+    """One message, inside the transaction `uow` (its own, or its batch's)."""
+    session = uow.session
+    known = (
+        await _customer_with_thread(uow, endpoint, customer_id)
+        if customer_id and message.kind == "message" and not look_for_duplicate
+        else None
+    )
+    if known is not None:  # the usual case of a chat: one statement, not three
+        customer, thread, contact_id = known
+    else:
+        customer = await _customer(uow, endpoint, message, customer_id)
+        thread, contact_id = None, None
+    if look_for_duplicate and (stored := await _stored(uow, endpoint, message, customer.id)):
+        return stored
+    if message.kind != "message":
+        return await _relation(ctx, uow, endpoint, message, customer)
+    if message.language is None:  # nothing told us: the message itself may (i18n/)
+        await learn_language(session, endpoint, customer, message.body)
+    created = thread is None
+    if thread is None:
+        language = customer.language or message.language
+        if known is not None:  # read with the customer: they have none yet
+            thread = new_thread(
+                session, endpoint.org_id, customer.id, language, channel=message.channel
             )
-            return Ingested(event, thread, True)
-        event = _customer_entry(
+        else:
+            thread, created = await current_or_new_thread(
+                session,
+                endpoint.org_id,
+                customer.id,
+                language,
+                for_update=ctx.db.dialect != "sqlite",
+                channel=message.channel,
+            )
+    if thread.language is None:  # opened before the customer's language was known
+        thread.language = customer.language
+    if created:
+        contact_id = None  # a thread this message opens has no contact yet
+    elif contact_id is _UNREAD or known is None:
+        contact_id = await session.scalar(_OPEN_CONTACT, {"thread": thread.id})
+    data = {"attachments": list(message.attachments), **message.data}
+    if contact_id is not None:
+        # the usual message (a chat's above all): a thread with its contact open, whose
+        # entry nothing below changes (no contact to open, no survey, no bot to hand
+        # to): the entry and the thread's counter are written at once, two statements
+        event = await _customer_entry_now(
             uow,
             thread,
             message,
             customer,
             contact_id,
             data if message.attachments or message.data else None,
-            endpoint=endpoint,
+            endpoint,
         )
-        if thread.status == "waiting_customer":
-            thread.status = "assigned"
-        opened = await _enqueue_new_demand(ctx, uow, endpoint, message, thread, event, contact_id)
-        if created and inspect(thread).pending:  # written now, with its final values, so
-            await session.flush()  # the handlers (inbox/) find it stored, as any thread
-        return Ingested(event, thread, True, opened=opened)
+        return Ingested(event, thread, True)
+    event = _customer_entry(
+        uow,
+        thread,
+        message,
+        customer,
+        contact_id,
+        data if message.attachments or message.data else None,
+        endpoint=endpoint,
+    )
+    if thread.status == "waiting_customer":
+        thread.status = "assigned"
+    opened = await _enqueue_new_demand(ctx, uow, endpoint, message, thread, event, contact_id)
+    if created and inspect(thread).pending:  # written now, with its final values, so
+        await session.flush()  # the handlers (inbox/) find it stored, as any thread
+    return Ingested(event, thread, True, opened=opened)
 
 
 async def _enqueue_new_demand(

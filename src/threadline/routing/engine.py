@@ -245,7 +245,7 @@ class _Bucket:
         self.key = key
         self.channel = key[3]
         # the router's rank keys of every bucket's head, and this bucket's place in them
-        self.index = len(keys)
+        self.index = _index(len(keys))
         self.keys = keys
         keys.append(_INF)
         self.agents: list[_AgentEntry] = []
@@ -291,6 +291,13 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 _INF = float("inf")
 _END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
 _head = itemgetter(0)
+# The exclusions of an entry that has none: one shared object, so that checking a head's
+# exclusions reads memory that is already in cache, not an empty set made per contact.
+_NO_EXCLUSIONS: frozenset[str] = frozenset()
+# Bucket indexes, as int objects made together: a lane's getter holds its buckets' indexes,
+# and ints over 256 are objects of their own, so ints made one by one as buckets appear
+# would lie scattered over the heap, each a cache miss when the scan of heads reads it.
+_INDEXES: list[int] = list(range(4096))
 _NO_KEYS: tuple[float, ...] = ()
 _NO_LINES: list[list[_ContactEntry]] = []
 # Assignment(contact_id, agent_id, sticky) without the Python-level __new__ of a named tuple
@@ -298,6 +305,13 @@ _assignment: Callable[[type[Assignment], tuple[str, str, bool]], Assignment] = t
 # an agent's buckets on one channel: [channel, capacity, getter of their head keys (the
 # dummy slot first), their ranks, their indexes]
 _Lane: TypeAlias = list[Any]
+
+
+def _index(n: int) -> int:
+    """The int ``n`` from the table of bucket indexes (extended, in one go, as needed)."""
+    if n >= len(_INDEXES):
+        _INDEXES.extend(range(len(_INDEXES), 2 * n))
+    return _INDEXES[n]
 
 
 def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
@@ -431,7 +445,7 @@ class Router:
             -priority,
             at,
             contact_id,
-            contact.excluded_agents,
+            contact.excluded_agents or _NO_EXCLUSIONS,
             contact,
             at - priority * _RANK_SCALE,
             bucket,

@@ -276,12 +276,16 @@ class _Bucket:
 
 
 # A waiting contact is this entry, one tuple: (-priority, enqueued_at, contact id,
-# excluded agents, spec, rank key, bucket); overflow replaces it with a new one for the
-# wider bucket.  Unique ids keep the last four uncompared; the exclusions ride along so a
-# scan reads them without a lookup.  The rank key is one float that never orders two
-# entries against their rank (rounding is monotonic and enqueued_at spans less than
-# _RANK_SCALE), though it may tie them: see Router._best_contact_for.
-_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], ContactSpec, float, _Bucket]
+# excluded agents, spec, rank key, bucket, sticky until); overflow replaces it with a new
+# one for the wider bucket.  Unique ids keep the last five uncompared; the exclusions and
+# the end of the sticky window (None without a last agent) ride along so that placing a
+# contact reads the spec only when the contact may be sticky: the spec is one more object
+# elsewhere in memory, a cache miss on the hot path.  The rank key is one float that never
+# orders two entries against their rank (rounding is monotonic and enqueued_at spans less
+# than _RANK_SCALE), though it may tie them: see Router._best_contact_for.
+_ContactEntry: TypeAlias = tuple[
+    int, float, str, frozenset[str], ContactSpec, float, _Bucket, float | None
+]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
@@ -289,7 +293,7 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 # Ends every bucket's ranks and ranks after every entry (-priority is finite), so a
 # bucket's first entry always exists: the scan of heads is one ``min`` in C.
 _INF = float("inf")
-_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
+_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None, None)  # type: ignore[assignment]
 _head = itemgetter(0)
 # The exclusions of an entry that has none: one shared object, so that checking a head's
 # exclusions reads memory that is already in cache, not an empty set made per contact.
@@ -449,6 +453,7 @@ class Router:
             contact,
             at - priority * _RANK_SCALE,
             bucket,
+            None if contact.last_agent_id is None else contact.sticky_until,
         )
         waiting[contact_id] = entry
         ranked = bucket.ranked  # bucket.rank(entry), written out:
@@ -523,7 +528,7 @@ class Router:
         except KeyError:
             return None  # not waiting (any more)
         bucket = entry[6]
-        if entry[4].last_agent_id is None and not bucket.agents:
+        if entry[7] is None and not bucket.agents:  # no sticky window to honour
             if self._dirty:
                 self._refresh_index()
             if not bucket.agents:
@@ -586,7 +591,7 @@ class Router:
             head_keys[bucket.index] = ranked[0][5]
         else:
             _unrank(best, bucket)
-        load[spec.channel] += 1
+        load[bucket.channel] += 1
         agent.total += 1
         if (
             load == agent.seen_load
@@ -598,7 +603,7 @@ class Router:
             self._dirty.pop(agent_id, None)
         else:
             self._dirty[agent_id] = agent
-        until = spec.sticky_until
+        until = best[7]
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
         return _assignment(Assignment, (contact_id, agent_id, sticky))
 
@@ -654,9 +659,9 @@ class Router:
     def _choose_agent(self, contact: _ContactEntry, bucket: _Bucket, now: float) -> _Agent | None:
         """The agent for a contact (waiting in ``bucket``): sticky last agent, else the
         head of its bucket's agents."""
-        spec, excluded = contact[4], contact[3]
-        if spec.last_agent_id is not None and _in_sticky_window(spec, now):
-            last = self._agents.get(spec.last_agent_id)
+        until, excluded = contact[7], contact[3]
+        if until is not None and now < until:  # a last agent, in its sticky window
+            last = self._agents.get(contact[4].last_agent_id)  # type: ignore[arg-type]
             if last is not None and _eligible(last, bucket, excluded):
                 return last
         if self._dirty:
@@ -759,7 +764,7 @@ class Router:
             contact_id = entry[2]
             if self._waiting.get(contact_id) is entry:  # else it left: the event is stale
                 _unrank(entry, entry[6])
-                moved = self._waiting[contact_id] = (*entry[:6], wide)
+                moved = self._waiting[contact_id] = (*entry[:6], wide, entry[7])
                 wide.rank(moved)
         self._due = due[0][0] if due else _INF
 
@@ -784,7 +789,7 @@ class Router:
             bucket.keys[bucket.index] = ranked[0][5]
         else:
             _unrank(entry, bucket)
-        channel, agent_id = spec.channel, agent.spec.id
+        channel, agent_id = bucket.channel, agent.spec.id
         load = agent.load
         load[channel] = load.get(channel, 0) + 1
         agent.total += 1
@@ -798,7 +803,7 @@ class Router:
             self._dirty.pop(agent_id, None)
         else:
             self._dirty[agent_id] = agent
-        until = spec.sticky_until
+        until = entry[7]
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
         return _assignment(Assignment, (contact_id, agent_id, sticky))
 
@@ -885,10 +890,6 @@ def _live_agent_on_top(bucket: _Bucket) -> bool:
     while heap and heap[0][4].indexed.get(channel) != heap[0][3]:
         heapq.heappop(heap)
     return bool(heap)
-
-
-def _in_sticky_window(contact: ContactSpec, now: float) -> bool:
-    return contact.sticky_until is not None and now < contact.sticky_until
 
 
 def _check_presence(presence: str) -> None:

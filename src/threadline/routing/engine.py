@@ -202,8 +202,10 @@ class _Agent:
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
         # the same, with each channel's capacity and a getter of the rank keys of those
         # buckets' heads from the router's head keys (one C call, the dummy slot 0 first):
-        # [channel, capacity, getter, ranks of those buckets, bucket indexes]
-        self.lanes: list[_Lane] = []
+        # (channel, capacity, getter, ranks of those buckets), rebuilt when a bucket is
+        # linked.  Tuples, not lists: a tuple holds its items inline, so the scan of heads
+        # reads one object per lane where a list is two (itself and its array of items).
+        self.lanes: tuple[_Lane, ...] = ()
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -303,12 +305,14 @@ _NO_EXCLUSIONS: frozenset[str] = frozenset()
 # would lie scattered over the heap, each a cache miss when the scan of heads reads it.
 _INDEXES: list[int] = list(range(4096))
 _NO_KEYS: tuple[float, ...] = ()
-_NO_LINES: list[list[_ContactEntry]] = []
+_NO_LINES: tuple[list[_ContactEntry], ...] = ()
 # Assignment(contact_id, agent_id, sticky) without the Python-level __new__ of a named tuple
 _assignment: Callable[[type[Assignment], tuple[str, str, bool]], Assignment] = tuple.__new__
-# an agent's buckets on one channel: [channel, capacity, getter of their head keys (the
-# dummy slot first), their ranks, their indexes]
-_Lane: TypeAlias = list[Any]
+# an agent's buckets on one channel: (channel, capacity, getter of their head keys (the
+# dummy slot first), their ranks)
+_Lane: TypeAlias = tuple[
+    str, int, Callable[[list[float]], tuple[float, ...]], tuple[list[Any], ...]
+]
 
 
 def _index(n: int) -> int:
@@ -554,20 +558,22 @@ class Router:
             return None
         load, head_keys = agent.load, self._head_keys
         best_key, best, best_keys, best_lines = _INF, _END, _NO_KEYS, _NO_LINES
-        for channel, room, getter, lines, _ in agent.lanes:
-            if load[channel] < room:
-                keys = getter(head_keys)
+        for lane in agent.lanes:
+            # (channel, capacity, getter, ranks): read by index, not unpacked, so that the
+            # ranks of a lane that holds no better head are never touched
+            if load[lane[0]] < lane[1]:
+                keys = lane[2](head_keys)
                 key = min(keys)
                 # a smaller rank key is a better entry, a larger one a worse entry: entries
                 # are compared only when keys tie (_INF, in the dummy slot at least: no
                 # contact in this lane, which can never beat the best so far)
                 if key < best_key:
-                    best_key, best_keys, best_lines = key, keys, lines
+                    best_key, best_keys, best_lines = key, keys, lane[3]
                     best = _END  # its entry is looked up once the scan is over
                 elif key == best_key != _INF:
                     if best is _END:
                         best = _head_entry(best_key, best_keys, best_lines)
-                    head = min(map(_head, lines))
+                    head = min(map(_head, lane[3]))
                     if head < best:
                         best = head
         if best is _END:  # _head_entry written out
@@ -837,16 +843,21 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     """Record that an agent qualifies for a bucket."""
     agent.linked.add(bucket)
     bucket.members[agent.spec.id] = agent
-    agent.buckets.setdefault(bucket.channel, []).append(bucket)
     channel = bucket.channel
-    lines = agent.heaps.setdefault(channel, [])
-    if not lines:
-        agent.lanes.append([channel, agent.capacity.get(channel, 0), _head, lines, []])
-    lane = next(lane for lane in agent.lanes if lane[0] == channel)
-    indexes: list[int] = lane[4]
-    indexes.append(bucket.index)
-    lane[2] = itemgetter(0, *indexes)
-    lines.append(bucket.ranked)
+    buckets = agent.buckets.setdefault(channel, [])
+    buckets.append(bucket)
+    agent.heaps.setdefault(channel, []).append(bucket.ranked)
+    lane: _Lane = (
+        channel,
+        agent.capacity.get(channel, 0),
+        itemgetter(0, *(b.index for b in buckets)),
+        tuple(b.ranked for b in buckets),
+    )
+    lanes = agent.lanes
+    if len(buckets) == 1:  # the channel's first bucket: a new lane, after the others
+        agent.lanes = (*lanes, lane)
+    else:
+        agent.lanes = tuple(lane if old[0] == channel else old for old in lanes)
 
 
 def _eligible(agent: _Agent, bucket: _Bucket, excluded: frozenset[str]) -> bool:
@@ -867,7 +878,7 @@ def _unrank(entry: _ContactEntry, bucket: _Bucket) -> None:
 
 
 def _head_entry(
-    key: float, keys: tuple[float, ...], lines: list[list[_ContactEntry]]
+    key: float, keys: tuple[float, ...], lines: tuple[list[_ContactEntry], ...]
 ) -> _ContactEntry:
     """The head entry of rank key ``key``, the least of ``keys`` (read for ``lines``)."""
     if keys.count(key) == 1:

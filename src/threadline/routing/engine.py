@@ -598,14 +598,20 @@ class Router:
         else:
             _unrank(best, bucket)
         load[bucket.channel] += 1
-        agent.total += 1
-        if (
+        agent.total = total = agent.total + 1
+        if total >= agent.limit and not agent.indexed:
+            # at its cross-channel cap, free on no channel, as its index already says (it
+            # has no live entries): whatever mix of channels it now holds, the next arrival
+            # need not look at it.  The usual agent-free decision in a busy centre, where
+            # the slot freed and the slot refilled are often on different channels.
+            self._dirty.pop(agent_id, None)
+        elif (
             load == agent.seen_load
             and agent.indexed_idle == agent.idle_since
             and agent.seen_presence == AVAILABLE
         ):
-            # the usual agent-free decision: the slot it freed is refilled, so its index
-            # entries are right again and the next arrival need not look at it
+            # the slot it freed is refilled, so its index entries are right again and the
+            # next arrival need not look at it
             self._dirty.pop(agent_id, None)
         else:
             self._dirty[agent_id] = agent

@@ -202,8 +202,10 @@ class _Agent:
         self.heaps: dict[str, list[list[_ContactEntry]]] = {}  # their sorted contacts
         # the same, with each channel's capacity and a getter of the rank keys of those
         # buckets' heads from the router's head keys (one C call, the dummy slot 0 first):
-        # [channel, capacity, getter, ranks of those buckets, bucket indexes]
-        self.lanes: list[_Lane] = []
+        # (channel, capacity, getter, ranks of those buckets), rebuilt when a bucket is
+        # linked.  Tuples, not lists: a tuple holds its items inline, so the scan of heads
+        # reads one object per lane where a list is two (itself and its array of items).
+        self.lanes: tuple[_Lane, ...] = ()
         self.indexed: dict[str, int] = {}  # channel -> token of its live agent entries
         self.indexed_idle = idle_since
         # the load and presence the index was last refreshed from (None: never)
@@ -245,7 +247,7 @@ class _Bucket:
         self.key = key
         self.channel = key[3]
         # the router's rank keys of every bucket's head, and this bucket's place in them
-        self.index = len(keys)
+        self.index = _index(len(keys))
         self.keys = keys
         keys.append(_INF)
         self.agents: list[_AgentEntry] = []
@@ -276,12 +278,16 @@ class _Bucket:
 
 
 # A waiting contact is this entry, one tuple: (-priority, enqueued_at, contact id,
-# excluded agents, spec, rank key, bucket); overflow replaces it with a new one for the
-# wider bucket.  Unique ids keep the last four uncompared; the exclusions ride along so a
-# scan reads them without a lookup.  The rank key is one float that never orders two
-# entries against their rank (rounding is monotonic and enqueued_at spans less than
-# _RANK_SCALE), though it may tie them: see Router._best_contact_for.
-_ContactEntry: TypeAlias = tuple[int, float, str, frozenset[str], ContactSpec, float, _Bucket]
+# excluded agents, spec, rank key, bucket, sticky until); overflow replaces it with a new
+# one for the wider bucket.  Unique ids keep the last five uncompared; the exclusions and
+# the end of the sticky window (None without a last agent) ride along so that placing a
+# contact reads the spec only when the contact may be sticky: the spec is one more object
+# elsewhere in memory, a cache miss on the hot path.  The rank key is one float that never
+# orders two entries against their rank (rounding is monotonic and enqueued_at spans less
+# than _RANK_SCALE), though it may tie them: see Router._best_contact_for.
+_ContactEntry: TypeAlias = tuple[
+    int, float, str, frozenset[str], ContactSpec, float, _Bucket, float | None
+]
 # (-level sum or 0, idle_since, agent id, token, agent): live while the token is current.
 _AgentEntry: TypeAlias = tuple[int, float, str, int, _Agent]
 
@@ -289,15 +295,31 @@ _E = TypeVar("_E", bound=tuple[Any, ...])
 # Ends every bucket's ranks and ranks after every entry (-priority is finite), so a
 # bucket's first entry always exists: the scan of heads is one ``min`` in C.
 _INF = float("inf")
-_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None)  # type: ignore[assignment]
+_END: _ContactEntry = (_INF, _INF, "", frozenset(), None, _INF, None, None)  # type: ignore[assignment]
 _head = itemgetter(0)
+# The exclusions of an entry that has none: one shared object, so that checking a head's
+# exclusions reads memory that is already in cache, not an empty set made per contact.
+_NO_EXCLUSIONS: frozenset[str] = frozenset()
+# Bucket indexes, as int objects made together: a lane's getter holds its buckets' indexes,
+# and ints over 256 are objects of their own, so ints made one by one as buckets appear
+# would lie scattered over the heap, each a cache miss when the scan of heads reads it.
+_INDEXES: list[int] = list(range(4096))
 _NO_KEYS: tuple[float, ...] = ()
-_NO_LINES: list[list[_ContactEntry]] = []
+_NO_LINES: tuple[list[_ContactEntry], ...] = ()
 # Assignment(contact_id, agent_id, sticky) without the Python-level __new__ of a named tuple
 _assignment: Callable[[type[Assignment], tuple[str, str, bool]], Assignment] = tuple.__new__
-# an agent's buckets on one channel: [channel, capacity, getter of their head keys (the
-# dummy slot first), their ranks, their indexes]
-_Lane: TypeAlias = list[Any]
+# an agent's buckets on one channel: (channel, capacity, getter of their head keys (the
+# dummy slot first), their ranks)
+_Lane: TypeAlias = tuple[
+    str, int, Callable[[list[float]], tuple[float, ...]], tuple[list[Any], ...]
+]
+
+
+def _index(n: int) -> int:
+    """The int ``n`` from the table of bucket indexes (extended, in one go, as needed)."""
+    if n >= len(_INDEXES):
+        _INDEXES.extend(range(len(_INDEXES), 2 * n))
+    return _INDEXES[n]
 
 
 def _iter_sorted(heap: list[_E]) -> Iterator[_E]:
@@ -431,10 +453,11 @@ class Router:
             -priority,
             at,
             contact_id,
-            contact.excluded_agents,
+            contact.excluded_agents or _NO_EXCLUSIONS,
             contact,
             at - priority * _RANK_SCALE,
             bucket,
+            None if contact.last_agent_id is None else contact.sticky_until,
         )
         waiting[contact_id] = entry
         ranked = bucket.ranked  # bucket.rank(entry), written out:
@@ -509,7 +532,7 @@ class Router:
         except KeyError:
             return None  # not waiting (any more)
         bucket = entry[6]
-        if entry[4].last_agent_id is None and not bucket.agents:
+        if entry[7] is None and not bucket.agents:  # no sticky window to honour
             if self._dirty:
                 self._refresh_index()
             if not bucket.agents:
@@ -535,20 +558,22 @@ class Router:
             return None
         load, head_keys = agent.load, self._head_keys
         best_key, best, best_keys, best_lines = _INF, _END, _NO_KEYS, _NO_LINES
-        for channel, room, getter, lines, _ in agent.lanes:
-            if load[channel] < room:
-                keys = getter(head_keys)
+        for lane in agent.lanes:
+            # (channel, capacity, getter, ranks): read by index, not unpacked, so that the
+            # ranks of a lane that holds no better head are never touched
+            if load[lane[0]] < lane[1]:
+                keys = lane[2](head_keys)
                 key = min(keys)
                 # a smaller rank key is a better entry, a larger one a worse entry: entries
                 # are compared only when keys tie (_INF, in the dummy slot at least: no
                 # contact in this lane, which can never beat the best so far)
                 if key < best_key:
-                    best_key, best_keys, best_lines = key, keys, lines
+                    best_key, best_keys, best_lines = key, keys, lane[3]
                     best = _END  # its entry is looked up once the scan is over
                 elif key == best_key != _INF:
                     if best is _END:
                         best = _head_entry(best_key, best_keys, best_lines)
-                    head = min(map(_head, lines))
+                    head = min(map(_head, lane[3]))
                     if head < best:
                         best = head
         if best is _END:  # _head_entry written out
@@ -572,19 +597,25 @@ class Router:
             head_keys[bucket.index] = ranked[0][5]
         else:
             _unrank(best, bucket)
-        load[spec.channel] += 1
-        agent.total += 1
-        if (
+        load[bucket.channel] += 1
+        agent.total = total = agent.total + 1
+        if total >= agent.limit and not agent.indexed:
+            # at its cross-channel cap, free on no channel, as its index already says (it
+            # has no live entries): whatever mix of channels it now holds, the next arrival
+            # need not look at it.  The usual agent-free decision in a busy centre, where
+            # the slot freed and the slot refilled are often on different channels.
+            self._dirty.pop(agent_id, None)
+        elif (
             load == agent.seen_load
             and agent.indexed_idle == agent.idle_since
             and agent.seen_presence == AVAILABLE
         ):
-            # the usual agent-free decision: the slot it freed is refilled, so its index
-            # entries are right again and the next arrival need not look at it
+            # the slot it freed is refilled, so its index entries are right again and the
+            # next arrival need not look at it
             self._dirty.pop(agent_id, None)
         else:
             self._dirty[agent_id] = agent
-        until = spec.sticky_until
+        until = best[7]
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
         return _assignment(Assignment, (contact_id, agent_id, sticky))
 
@@ -640,9 +671,9 @@ class Router:
     def _choose_agent(self, contact: _ContactEntry, bucket: _Bucket, now: float) -> _Agent | None:
         """The agent for a contact (waiting in ``bucket``): sticky last agent, else the
         head of its bucket's agents."""
-        spec, excluded = contact[4], contact[3]
-        if spec.last_agent_id is not None and _in_sticky_window(spec, now):
-            last = self._agents.get(spec.last_agent_id)
+        until, excluded = contact[7], contact[3]
+        if until is not None and now < until:  # a last agent, in its sticky window
+            last = self._agents.get(contact[4].last_agent_id)  # type: ignore[arg-type]
             if last is not None and _eligible(last, bucket, excluded):
                 return last
         if self._dirty:
@@ -745,7 +776,7 @@ class Router:
             contact_id = entry[2]
             if self._waiting.get(contact_id) is entry:  # else it left: the event is stale
                 _unrank(entry, entry[6])
-                moved = self._waiting[contact_id] = (*entry[:6], wide)
+                moved = self._waiting[contact_id] = (*entry[:6], wide, entry[7])
                 wide.rank(moved)
         self._due = due[0][0] if due else _INF
 
@@ -770,7 +801,7 @@ class Router:
             bucket.keys[bucket.index] = ranked[0][5]
         else:
             _unrank(entry, bucket)
-        channel, agent_id = spec.channel, agent.spec.id
+        channel, agent_id = bucket.channel, agent.spec.id
         load = agent.load
         load[channel] = load.get(channel, 0) + 1
         agent.total += 1
@@ -784,7 +815,7 @@ class Router:
             self._dirty.pop(agent_id, None)
         else:
             self._dirty[agent_id] = agent
-        until = spec.sticky_until
+        until = entry[7]
         sticky = until is not None and now < until and spec.last_agent_id == agent_id
         return _assignment(Assignment, (contact_id, agent_id, sticky))
 
@@ -818,16 +849,21 @@ def _link(agent: _Agent, bucket: _Bucket) -> None:
     """Record that an agent qualifies for a bucket."""
     agent.linked.add(bucket)
     bucket.members[agent.spec.id] = agent
-    agent.buckets.setdefault(bucket.channel, []).append(bucket)
     channel = bucket.channel
-    lines = agent.heaps.setdefault(channel, [])
-    if not lines:
-        agent.lanes.append([channel, agent.capacity.get(channel, 0), _head, lines, []])
-    lane = next(lane for lane in agent.lanes if lane[0] == channel)
-    indexes: list[int] = lane[4]
-    indexes.append(bucket.index)
-    lane[2] = itemgetter(0, *indexes)
-    lines.append(bucket.ranked)
+    buckets = agent.buckets.setdefault(channel, [])
+    buckets.append(bucket)
+    agent.heaps.setdefault(channel, []).append(bucket.ranked)
+    lane: _Lane = (
+        channel,
+        agent.capacity.get(channel, 0),
+        itemgetter(0, *(b.index for b in buckets)),
+        tuple(b.ranked for b in buckets),
+    )
+    lanes = agent.lanes
+    if len(buckets) == 1:  # the channel's first bucket: a new lane, after the others
+        agent.lanes = (*lanes, lane)
+    else:
+        agent.lanes = tuple(lane if old[0] == channel else old for old in lanes)
 
 
 def _eligible(agent: _Agent, bucket: _Bucket, excluded: frozenset[str]) -> bool:
@@ -848,7 +884,7 @@ def _unrank(entry: _ContactEntry, bucket: _Bucket) -> None:
 
 
 def _head_entry(
-    key: float, keys: tuple[float, ...], lines: list[list[_ContactEntry]]
+    key: float, keys: tuple[float, ...], lines: tuple[list[_ContactEntry], ...]
 ) -> _ContactEntry:
     """The head entry of rank key ``key``, the least of ``keys`` (read for ``lines``)."""
     if keys.count(key) == 1:
@@ -871,10 +907,6 @@ def _live_agent_on_top(bucket: _Bucket) -> bool:
     while heap and heap[0][4].indexed.get(channel) != heap[0][3]:
         heapq.heappop(heap)
     return bool(heap)
-
-
-def _in_sticky_window(contact: ContactSpec, now: float) -> bool:
-    return contact.sticky_until is not None and now < contact.sticky_until
 
 
 def _check_presence(presence: str) -> None:

@@ -52,6 +52,12 @@ async def test_messages_sent_together_are_one_transaction(ctx: Context) -> None:
     # queued before the writer ran: one batch, so one append to the event log (the
     # transaction's last write), where each message alone would make one
     assert len([s for s in seen if s.startswith("INSERT INTO event_log")]) == 1, seen
+    # ongoing chats (a thread with its contact open): the customers and threads read
+    # together, the entries and the threads' counters written together
+    assert len([s for s in seen if s.startswith("INSERT INTO thread_events")]) == 1, seen
+    assert len([s for s in seen if s.startswith("UPDATE threads")]) == 1, seen
+    reads = [s for s in seen if s.startswith("SELECT customers.")]
+    assert len(reads) == 1, seen
     for i, (visitor, got) in enumerate(zip(visitors, ingested, strict=True)):
         assert got.created and got.event.body == f"question {i}"
         assert got.event.client_msg_id == f"c-{i}"
@@ -59,6 +65,9 @@ async def test_messages_sent_together_are_one_transaction(ctx: Context) -> None:
         rows = await _stored(ctx, thread_id=got.thread.id)
         assert [r.body for r in rows if r.author_type == "customer"] == ["hello", f"question {i}"]
         assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+        (row,) = [r for r in rows if r.body == f"question {i}"]
+        assert (row.id, row.seq) == (got.event.id, got.event.seq)  # the entry as stored
+        assert got.thread.last_seq == row.seq
 
 
 async def test_a_refused_message_costs_its_batch_nothing(ctx: Context) -> None:
@@ -99,8 +108,7 @@ async def test_a_retry_in_the_same_batch_is_stored_once(ctx: Context, twice: str
             provider_msg_id="p-dup-1",
         )
         sends = [
-            do_ingest(ctx, world.widget, message, customer_id=visitor.customer_id)
-            for _ in range(2)
+            do_ingest(ctx, world.widget, message, customer_id=visitor.customer_id) for _ in range(2)
         ]
     other = do_visitor_message(ctx, (await _visitors(ctx, world.widget.key, 1))[0], "else", "o")
     first, second, third = await asyncio.gather(*sends, other)

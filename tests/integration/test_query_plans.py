@@ -38,8 +38,15 @@ def test_a_customers_newest_thread_is_one_seek(sqlite_template: Path) -> None:
 def test_an_inbound_messages_customer_and_thread_read_seeks_the_thread(
     sqlite_template: Path,
 ) -> None:
-    _locked, with_contact = _with_thread_queries()
+    _locked, with_contact = _with_thread_queries(many=False)
     plan = _plan(sqlite_template, with_contact.params(org="o", customer="c"))
+    assert "ix_threads_customer_created" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "SCAN" not in plan, plan
+    # a batch's (inbound.py's group commit): its customers by key, each one's newest thread
+    # by the same seek
+    _locked, with_contacts = _with_thread_queries(many=True)
+    plan = _plan(sqlite_template, with_contacts.params(org="o", customers=["c", "d", "e"]))
     assert "ix_threads_customer_created" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     assert "SCAN" not in plan, plan

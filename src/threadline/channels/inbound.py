@@ -34,6 +34,7 @@ from threadline.threads.models import Thread, ThreadEvent
 from threadline.threads.services import (
     append_event,
     append_event_now,
+    append_events_now,
     current_or_new_thread,
     current_thread,
     find_by_client_id,
@@ -128,6 +129,8 @@ class _GroupCommit:
     ) -> Ingested:
         org_id = endpoint.org_id
         done: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        # its error is the caller's; one who gave up does not leave it "never retrieved"
+        done.add_done_callback(_retrieved)
         self.queued.setdefault(org_id, []).append(_Pending(endpoint, message, customer_id, done))
         self._start(org_id)
         # shielded: a caller that gives up (its socket closed) leaves the batch as it is;
@@ -177,9 +180,7 @@ class _GroupCommit:
             uow.when_released(release)
             try:
                 async with uow:
-                    stored = [
-                        await _ingest(ctx, uow, p.endpoint, p.message, p.customer_id) for p in batch
-                    ]
+                    stored = await _ingest_many(ctx, uow, batch)
             except Exception as exc:
                 if uow.committed:  # the write happened; what failed came after it
                     for pending in batch:
@@ -201,6 +202,59 @@ class _GroupCommit:
                 _settle(pending, None, exc)
             else:
                 _settle(pending, ingested, None)
+
+
+async def _ingest_many(ctx: Context, uow: UnitOfWork, batch: list[_Pending]) -> list[Ingested]:
+    """A batch's messages, inside its transaction. The usual message (a known customer's, in
+    a thread with its contact open: an ongoing chat's) is written with the others like it:
+    their customers and threads read in one statement (two on PostgreSQL), their entries and
+    the threads' counters in one executemany each. The rest go one by one, as alone; so do
+    all the messages of a customer who sent several, in the order they came."""
+    org_id = batch[0].endpoint.org_id
+    senders: dict[str, int] = {}
+    for pending in batch:
+        if pending.customer_id:
+            senders[pending.customer_id] = senders.get(pending.customer_id, 0) + 1
+    plain = {
+        p.customer_id: (i, p)
+        for i, p in enumerate(batch)
+        if p.customer_id and senders[p.customer_id] == 1 and p.message.kind == "message"
+    }
+    known = await _customers_with_threads(uow, org_id, list(plain)) if len(plain) > 1 else {}
+    done: dict[int, Ingested] = {}
+    entries: list[tuple[Thread, str | None, dict[str, Any]]] = []
+    received: list[tuple[int, _Pending, Customer, Thread, dict[str, Any] | None]] = []
+    for customer_id, (i, pending) in plain.items():
+        found = known.get(customer_id)
+        if found is None or found[2] is None:
+            continue  # no thread, or none with its contact open: the general path
+        customer, thread, contact_id = found
+        message = pending.message
+        if message.language is None:
+            await learn_language(uow.session, pending.endpoint, customer, message.body)
+        if thread.language is None:
+            thread.language = customer.language
+        data = {"attachments": list(message.attachments), **message.data}
+        given = data if message.attachments or message.data else None
+        status = "assigned" if thread.status == "waiting_customer" else None
+        entries.append((thread, status, _entry_fields(message, customer, contact_id, given)))
+        received.append((i, pending, customer, thread, given))
+    if entries:
+        written = await append_events_now(uow, entries)
+        for (i, pending, customer, thread, given), entry in zip(received, written, strict=True):
+            uow.emit(_received(thread, pending.message, customer, entry, given, pending.endpoint))
+            done[i] = Ingested(entry, thread, True)
+    for i, pending in enumerate(batch):
+        if i not in done:
+            done[i] = await _ingest(
+                ctx, uow, pending.endpoint, pending.message, pending.customer_id
+            )
+    return [done[i] for i in range(len(batch))]
+
+
+def _retrieved(done: asyncio.Future[Ingested]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _settle(pending: _Pending, ingested: Ingested | None, exc: BaseException | None) -> None:
@@ -485,20 +539,33 @@ _UNREAD: Any = object()  # the open contact was not read with the customer and t
 _IS_OPEN = or_(*(Contact.status == status for status in OPEN_STATUSES))
 
 
-def _with_thread_queries() -> tuple[Any, Any]:
-    """The two statements of `_customer_with_thread`, built once (bound values only): a
-    statement built per message cost more than its round trip."""
+def _with_thread_queries(*, many: bool) -> tuple[Any, Any]:
+    """The two statements of `_customer_with_thread` (`many`: of `_customers_with_threads`,
+    for a list of customers), built once (bound values only): a statement built per message
+    cost more than its round trip."""
+    # the customer's newest thread: of the one customer bound, or of each customer read
+    whose_thread = Customer.id if many else bindparam("customer")
     newest = (
         select(Thread.id)
-        .where(Thread.org_id == bindparam("org"), Thread.customer_id == bindparam("customer"))
+        .where(Thread.org_id == bindparam("org"), Thread.customer_id == whose_thread)
         .order_by(Thread.created_at.desc())
         .limit(1)
+        .correlate(Customer)
         .scalar_subquery()
     )
-    mine = (Customer.id == bindparam("customer"), Customer.org_id == bindparam("org"))
+    whose = (
+        Customer.id.in_(bindparam("customers", expanding=True))
+        if many
+        else Customer.id == bindparam("customer")
+    )
+    mine = (whose, Customer.org_id == bindparam("org"))
     # PostgreSQL: the contact is read after the locks are held (a statement that waited for
-    # a lock would otherwise read it from before the wait)
+    # a lock would otherwise read it from before the wait); a batch locks its customers in
+    # the order of their ids, as every batch does, so two batches never wait on each other
+    # in a cycle
     locked = select(Customer, Thread).with_for_update().join(Thread, Thread.id == newest)
+    if many:
+        locked = locked.order_by(Customer.id)
     open_contact = (
         select(Contact.id)
         .where(Contact.thread_id == Thread.id, _IS_OPEN)
@@ -512,8 +579,12 @@ def _with_thread_queries() -> tuple[Any, Any]:
     return locked.where(*mine), with_contact.where(*mine)
 
 
-_WITH_THREAD_LOCKED, _WITH_THREAD_AND_CONTACT = _with_thread_queries()
+_WITH_THREAD_LOCKED, _WITH_THREAD_AND_CONTACT = _with_thread_queries(many=False)
+_WITH_THREADS_LOCKED, _WITH_THREADS_AND_CONTACTS = _with_thread_queries(many=True)
 _OPEN_CONTACT = select(Contact.id).where(Contact.thread_id == bindparam("thread"), _IS_OPEN)
+_OPEN_CONTACTS = select(Contact.thread_id, Contact.id).where(
+    Contact.thread_id.in_(bindparam("threads", expanding=True)), _IS_OPEN
+)
 
 
 async def _customer_with_thread(
@@ -533,6 +604,32 @@ async def _customer_with_thread(
     if row is None:
         return None
     return row[0], row[1], (row[2] if len(row) > 2 else _UNREAD)
+
+
+async def _customers_with_threads(
+    uow: UnitOfWork, org_id: str, customer_ids: list[str]
+) -> dict[str, tuple[Customer, Thread, str | None]]:
+    """`_customer_with_thread` for a batch's known customers, in two statements at most:
+    the customers with their current thread (locked on PostgreSQL), then the threads' open
+    contacts (SQLite: in the same statement). Customers with no thread, or of another
+    organisation, are left out: the general path decides for them."""
+    params = {"org": org_id, "customers": customer_ids}
+    found: dict[str, tuple[Customer, Thread, str | None]] = {}
+    if uow.row_locks:
+        rows: Any = (await uow.session.execute(_WITH_THREADS_LOCKED, params)).all()
+        if not rows:
+            return found
+        threads = {"threads": [thread.id for _, thread in rows]}
+        contacts = dict((await uow.session.execute(_OPEN_CONTACTS, threads)).all())
+        for customer, thread in rows:
+            found[customer.id] = (customer, thread, contacts.get(thread.id))
+        return found
+    for customer, thread, contact_id in await uow.session.execute(
+        _WITH_THREADS_AND_CONTACTS, params
+    ):
+        if thread is not None:
+            found[customer.id] = (customer, thread, contact_id)
+    return found
 
 
 async def _customer(

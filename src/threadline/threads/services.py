@@ -111,6 +111,9 @@ _MOVE_THREAD = (
     .values(last_seq=bindparam("seq"), updated_at=bindparam("now"), status=bindparam("st"))
 )
 _INSERT_EVENT = _EVENTS.insert()
+_INSERT_EVENT_RETURNING = _EVENTS.insert().returning(
+    _EVENTS.c.id, _EVENTS.c.thread_id, _EVENTS.c.seq
+)
 _ENTRY_COLUMNS = (
     "kind",
     "channel",
@@ -134,37 +137,74 @@ async def append_event_now(
     the same UPDATE. The entry returned is not in the session: nothing may change it after
     (use append_event for an entry the transaction goes on editing). A duplicate client or
     provider id raises IntegrityError here, as the flush would have."""
-    check_new_row("ThreadEvent", thread.org_id)  # as the flush checks the rows it writes
-    seq = thread.last_seq + 1
+    (entry,) = await append_events_now(uow, [(thread, status, fields)])
+    return entry
+
+
+async def append_events_now(
+    uow: UnitOfWork, entries: list[tuple[Thread, str | None, dict[str, Any]]]
+) -> list[ThreadEvent]:
+    """`append_event_now` for many entries (a batch of inbound messages: each (thread, new
+    status or None, fields)), in the order given, a thread's several in turn: the threads'
+    counters in one executemany, the entries in one more (PostgreSQL: their ids reserved
+    first, so the driver prepares one short INSERT; SQLite: one INSERT ... RETURNING, whose
+    rows are matched to the entries by thread and seq)."""
     now = utcnow()
-    new_status = thread.status if status is None else status
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, dict[str, Any]] = {}  # thread id -> its counter's UPDATE parameters
+    for thread, status, given in entries:
+        check_new_row("ThreadEvent", thread.org_id)  # as the flush checks the rows it writes
+        fields = dict(given)
+        row: dict[str, Any] = {name: fields.pop(name, None) for name in _ENTRY_COLUMNS}
+        if fields.keys() - {"data"}:
+            raise TypeError(f"unknown timeline fields: {sorted(fields.keys() - {'data'})}")
+        seq = thread.last_seq + 1
+        new_status = thread.status if status is None else status
+        # the session's copy of the row is what the UPDATE below writes: no flush will
+        row.update(
+            org_id=thread.org_id,
+            thread_id=thread.id,
+            seq=seq,
+            created_at=now,
+            data=fields.get("data") or {},
+        )
+        set_committed_value(thread, "last_seq", seq)
+        set_committed_value(thread, "updated_at", now)
+        set_committed_value(thread, "status", new_status)
+        moved[thread.id] = {
+            "thread_id": thread.id,
+            "org": thread.org_id,
+            "seq": seq,
+            "now": now,
+            "st": new_status,
+        }
+        rows.append(row)
     conn = await uow.session.connection()
-    moved = await conn.execute(
-        _MOVE_THREAD,
-        {"thread_id": thread.id, "org": thread.org_id, "seq": seq, "now": now, "st": new_status},
-    )
-    if moved.rowcount != 1:
+    result = await conn.execute(_MOVE_THREAD, list(moved.values()))
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(moved):
         raise NotFound("no such thread")
-    # the session's copy of the row is what was just written: no flush will write it again
-    set_committed_value(thread, "last_seq", seq)
-    set_committed_value(thread, "updated_at", now)
-    set_committed_value(thread, "status", new_status)
-    row: dict[str, Any] = {name: fields.pop(name, None) for name in _ENTRY_COLUMNS}
-    if fields.keys() - {"data"}:
-        raise TypeError(f"unknown timeline fields: {sorted(fields.keys() - {'data'})}")
-    row.update(
-        org_id=thread.org_id,
-        thread_id=thread.id,
-        seq=seq,
-        created_at=now,
-        data=fields.get("data") or {},
-    )
-    inserted = await conn.execute(_INSERT_EVENT, row)
-    key = inserted.inserted_primary_key
-    event = ThreadEvent(id=key[0] if key else None, **row)
+    if len(rows) == 1:
+        key = (await conn.execute(_INSERT_EVENT, rows[0])).inserted_primary_key
+        rows[0]["id"] = key[0] if key else None
+    elif conn.dialect.name == "postgresql":
+        await reserve_entry_ids(uow, len(rows))
+        reserved: list[int] = uow.extras[_RESERVED_IDS]
+        for row in rows:
+            row["id"] = reserved.pop()
+        await conn.execute(_INSERT_EVENT, rows)
+    else:  # one multi-row INSERT; its RETURNING rows come in no promised order: matched by key
+        ids = {(t, seq): i for i, t, seq in await conn.execute(_INSERT_EVENT_RETURNING, rows)}
+        for row in rows:
+            row["id"] = ids[row["thread_id"], row["seq"]]
+    made = [ThreadEvent(**row) for row in rows]
+    for (thread, _, _), event in zip(entries, made, strict=True):
+        _announce_entry(uow, thread, event)
+    return made
+
+
+def _announce_entry(uow: UnitOfWork, thread: Thread, event: ThreadEvent) -> None:
     uow.announce_later(lambda: timeline_event(thread.org_id, thread, event))
     uow.announce_later(lambda: thread_changed(thread))
-    return event
 
 
 def thread_changed(thread: Thread) -> ThreadChanged:

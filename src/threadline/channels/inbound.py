@@ -1,10 +1,11 @@
 """Inbound messages from any channel land in the customer's one thread, stored once.
 
 Messages arriving together are written together (group commit): one organisation's inbound
-messages queue, and one writer task stores what has queued in one transaction, so a busy
-node pays a transaction's fixed costs (its BEGIN and COMMIT, the session, the event log's
-append, the durable consumers' wake-up) once per batch, not once per message. A lone
-message is written alone, at once, as before. If anything in a batch is refused (a
+messages queue, and a writer task stores what has queued (GATHER_S after the first) in one
+transaction, so a busy node pays a transaction's fixed costs (its BEGIN and COMMIT, the
+session, the event log's append, the durable consumers' wake-up) once per batch, not once
+per message, and an ongoing chat's message costs no statement of its own (`_ingest_many`).
+A lone message is written alone, as before. If anything in a batch is refused (a
 provider's retry of a stored message, an unknown customer), the batch is rolled back and
 each of its messages is stored on its own, so one message's error is never another's.
 """
@@ -60,6 +61,10 @@ class Ingested:
 
 
 BATCH_LIMIT = 32  # messages written in one transaction at most: a batch's latency bound
+# a writer waits this long before taking its batch: at a moderate rate, messages a few
+# milliseconds apart then share a transaction instead of each paying for one, which keeps
+# the server's CPU (and so the latency's tail) down well before it is saturated
+GATHER_S = 0.002
 WRITERS_AT_ONCE = 4  # an organisation's batches in their transactions at once (PostgreSQL)
 
 
@@ -146,7 +151,8 @@ class _GroupCommit:
             task.add_done_callback(self.tasks.discard)
 
     async def _write(self, org_id: str) -> None:
-        # the batch is taken now, when the writer runs: what queued meanwhile joins it
+        # the batch is taken a moment later, so that what arrives meanwhile joins it
+        await asyncio.sleep(GATHER_S)
         queued = self.queued.get(org_id, [])
         batch = queued[:BATCH_LIMIT]
         del queued[:BATCH_LIMIT]

@@ -117,7 +117,7 @@ def serve(
     settings = _settings()
     _check_secrets_readable(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_heap=True),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),

@@ -542,28 +542,18 @@ class Visitor:
 
     async def closed_loop(self, phase: str, count: int) -> list[str]:
         """Each message waits for the previous one's ack, as a person typing would."""
-        ids = []
-        for _ in range(count):
-            try:
-                future = await self.send(phase)
-            except Exception as exc:  # the socket is gone: the rest of this visitor fails
-                self.tracker.errors.append(f"visitor {self.index}: {type(exc).__name__} {exc}")
-                self.tracker.unsent += count - len(ids)
-                break
-            ids.append(future.client_id)  # type: ignore[attr-defined]
-            await self._settle(future)
-        return ids
+        return await self.paced(phase, count, 0.0, 0.0)
 
     async def paced(self, phase: str, count: int, start: float, every_s: float) -> list[str]:
         """One message every `every_s` seconds from `start` (each waiting for the last one's
         ack first, as a person would: a late ack delays the next message, and its latency
-        counts from when it was really sent)."""
+        counts from when it was really sent); every 0 s is the closed loop."""
         ids = []
         for k in range(count):
             await asyncio.sleep(max(0.0, start + k * every_s - time.perf_counter()))
             try:
                 future = await self.send(phase)
-            except Exception as exc:
+            except Exception as exc:  # the socket is gone: the rest of this visitor fails
                 self.tracker.errors.append(f"visitor {self.index}: {type(exc).__name__} {exc}")
                 self.tracker.unsent += count - len(ids)
                 break

@@ -240,8 +240,7 @@ async def _ingest_many(ctx: Context, uow: UnitOfWork, batch: list[_Pending]) -> 
             await learn_language(uow.session, pending.endpoint, customer, message.body)
         if thread.language is None:
             thread.language = customer.language
-        data = {"attachments": list(message.attachments), **message.data}
-        given = data if message.attachments or message.data else None
+        given = _entry_data(message)
         status = "assigned" if thread.status == "waiting_customer" else None
         entries.append((thread, status, _entry_fields(message, customer, contact_id, given)))
         received.append((i, pending, customer, thread, given))
@@ -324,30 +323,16 @@ async def _ingest(
         contact_id = None  # a thread this message opens has no contact yet
     elif contact_id is _UNREAD or known is None:
         contact_id = await session.scalar(_OPEN_CONTACT, {"thread": thread.id})
-    data = {"attachments": list(message.attachments), **message.data}
+    given = _entry_data(message)
     if contact_id is not None:
         # the usual message (a chat's above all): a thread with its contact open, whose
         # entry nothing below changes (no contact to open, no survey, no bot to hand
         # to): the entry and the thread's counter are written at once, two statements
         event = await _customer_entry_now(
-            uow,
-            thread,
-            message,
-            customer,
-            contact_id,
-            data if message.attachments or message.data else None,
-            endpoint,
+            uow, thread, message, customer, contact_id, given, endpoint
         )
         return Ingested(event, thread, True)
-    event = _customer_entry(
-        uow,
-        thread,
-        message,
-        customer,
-        contact_id,
-        data if message.attachments or message.data else None,
-        endpoint=endpoint,
-    )
+    event = _customer_entry(uow, thread, message, customer, contact_id, given, endpoint=endpoint)
     if thread.status == "waiting_customer":
         thread.status = "assigned"
     opened = await _enqueue_new_demand(ctx, uow, endpoint, message, thread, event, contact_id)
@@ -443,6 +428,13 @@ async def _customer_entry_now(
     )
     uow.emit(_received(thread, message, customer, entry, data, endpoint))
     return entry
+
+
+def _entry_data(message: InboundMessage) -> dict[str, Any] | None:
+    """The entry's data: what the message carries besides its text (None: nothing)."""
+    if not (message.attachments or message.data):
+        return None
+    return {"attachments": list(message.attachments), **message.data}
 
 
 def _entry_fields(

@@ -13,6 +13,7 @@ each of its messages is stored on its own, so one message's error is never anoth
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,7 +147,9 @@ class _GroupCommit:
         """A new writer for the organisation, if messages wait and a writer may begin."""
         if self.queued.get(org_id) and self.writing.get(org_id, 0) < self.writers:
             self.writing[org_id] = self.writing.get(org_id, 0) + 1
-            task = asyncio.create_task(self._write(org_id))
+            # in a context of its own: a writer serves many callers, and inherits none of
+            # theirs (their organisation scope, a unit of work they may be in)
+            task = asyncio.create_task(self._write(org_id), context=contextvars.Context())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 

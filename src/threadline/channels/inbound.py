@@ -143,16 +143,10 @@ class _GroupCommit:
         # what it sent is stored all the same, and a retry finds it stored
         return await asyncio.shield(done)
 
-    def _start(self, org_id: str, *, handing_over: bool = False) -> None:
-        """A new writer for the organisation, if messages wait and a writer may begin: the
-        first at once, and one in place of a writer whose transaction is over; another
-        beside them (PostgreSQL) only once a quarter batch waits, so that at a moderate
-        rate one writer's batches grow instead of several writers taking a message each."""
-        queued, writing = len(self.queued.get(org_id, ())), self.writing.get(org_id, 0)
-        if not queued or writing >= self.writers:
-            return
-        if not writing or handing_over or queued >= BATCH_LIMIT // 4:
-            self.writing[org_id] = writing + 1
+    def _start(self, org_id: str) -> None:
+        """A new writer for the organisation, if messages wait and a writer may begin."""
+        if self.queued.get(org_id) and self.writing.get(org_id, 0) < self.writers:
+            self.writing[org_id] = self.writing.get(org_id, 0) + 1
             # in a context of its own: a writer serves many callers, and inherits none of
             # theirs (their organisation scope, a unit of work they may be in)
             task = asyncio.create_task(self._write(org_id), context=contextvars.Context())
@@ -176,7 +170,7 @@ class _GroupCommit:
                 self.writing[org_id] -= 1
                 if not self.writing[org_id]:
                     del self.writing[org_id]
-                self._start(org_id, handing_over=True)
+                self._start(org_id)
 
         try:
             with org_scope(org_id):

@@ -160,7 +160,6 @@ async def append_events_now(
             raise TypeError(f"unknown timeline fields: {sorted(fields.keys() - {'data'})}")
         seq = thread.last_seq + 1
         new_status = thread.status if status is None else status
-        # the session's copy of the row is what the UPDATE below writes: no flush will
         row.update(
             org_id=thread.org_id,
             thread_id=thread.id,
@@ -168,6 +167,8 @@ async def append_events_now(
             created_at=now,
             data=fields.get("data") or {},
         )
+        # the session's copy of the row is what the UPDATE below writes: no flush will
+        # write it again (and a thread's next entry here counts on from it)
         set_committed_value(thread, "last_seq", seq)
         set_committed_value(thread, "updated_at", now)
         set_committed_value(thread, "status", new_status)

@@ -34,12 +34,19 @@ def _contact(contact_id: str, channel: str, enqueued_at: float) -> ContactSpec:
     )
 
 
-def test_an_agent_refilled_to_its_cap_on_another_channel_is_indexed_right_later() -> None:
+def _capped_and_spare() -> Router:
+    """Two available agents: "capped" (chat and email, two contacts at most in all), idle
+    longest, and "spare" (one email)."""
     router = Router()
     router.upsert_agent(
         _agent("capped", {"chat": 2, "email": 2}, max_total=2), presence=AVAILABLE, idle_since=0.0
     )
     router.upsert_agent(_agent("spare", {"email": 1}, None), presence=AVAILABLE, idle_since=5.0)
+    return router
+
+
+def test_an_agent_refilled_to_its_cap_on_another_channel_is_indexed_right_later() -> None:
+    router = _capped_and_spare()
     router.add_contact(_contact("c1", "chat", 0.0))
     router.add_contact(_contact("e1", "email", 1.0))
     assert router.match(1.0) == [
@@ -68,11 +75,7 @@ def test_an_agent_refilled_to_its_cap_on_another_channel_is_indexed_right_later(
 
 
 def test_an_agent_brought_to_its_cap_with_live_index_entries_leaves_the_index() -> None:
-    router = Router()
-    router.upsert_agent(
-        _agent("capped", {"chat": 2, "email": 2}, max_total=2), presence=AVAILABLE, idle_since=0.0
-    )
-    router.upsert_agent(_agent("spare", {"email": 1}, None), presence=AVAILABLE, idle_since=5.0)
+    router = _capped_and_spare()
     router.add_contact(_contact("c1", "chat", 0.0))
     assert router.route_contact("c1", 1.0) == Assignment("c1", "capped", sticky=False)
     router.add_contact(_contact("x", "voice", 1.5))  # an arrival: the index is refreshed
